@@ -1,0 +1,246 @@
+//! URL normalization and scope: which spellings are one URL, and which URLs this crawl follows.
+//! Everything here is pure, so it is unit-tested without a network.
+
+use std::collections::HashSet;
+
+use regex::RegexSet;
+use url::Url;
+
+use crate::config::{CrawlConfig, ScopeKind};
+use crate::error::{Error, Result};
+
+/// Brings a parsed URL to the one spelling the seen-set keys on, or `None` when it is not
+/// crawlable. The url crate already lowercases scheme and host, drops default ports, resolves
+/// dot segments and gives an empty path `/`; what remains is dropping the fragment (never sent
+/// to a server) and refusing non-http(s) schemes and host-less URLs.
+pub fn normalize(mut url: Url) -> Option<Url> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return None;
+    }
+    url.set_fragment(None);
+    // `?` with nothing after it is the same resource on every server we know of.
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    Some(url)
+}
+
+/// Resolves `href` against `base` and normalizes it. Whitespace around an href is ignored, as
+/// browsers do.
+pub fn resolve(base: &Url, href: &str) -> Option<Url> {
+    let href = href.trim();
+    if href.is_empty() {
+        return None;
+    }
+    base.join(href).ok().and_then(normalize)
+}
+
+/// The origin a URL is rate-limited under: scheme, host and port (default port omitted).
+pub fn origin_key(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// The `host[:port]` label used in status counts.
+pub fn host_label(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The registrable domain (`www.example.co.uk` → `example.co.uk`) from the public-suffix list;
+/// an IP address or a name with no public suffix is its own domain.
+pub fn registrable_domain(host: &str) -> String {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
+        return host;
+    }
+    psl::domain_str(&host).map(str::to_string).unwrap_or(host)
+}
+
+/// The set of URLs a crawl follows, built once from the config.
+#[derive(Debug)]
+pub struct Scope {
+    kind: ScopeKind,
+    hosts: HashSet<String>,
+    domains: HashSet<String>,
+    include: Option<RegexSet>,
+    exclude: Option<RegexSet>,
+    max_url_length: usize,
+}
+
+impl Scope {
+    /// Builds the scope from the seeds and filters in `config`. `extra_seeds` are seeds from
+    /// earlier runs of the same database, whose hosts stay in scope.
+    pub fn new(config: &CrawlConfig, extra_seeds: &[Url]) -> Result<Self> {
+        let set = |res: &[String]| -> Result<Option<RegexSet>> {
+            if res.is_empty() {
+                return Ok(None);
+            }
+            RegexSet::new(res)
+                .map(Some)
+                .map_err(|e| Error::Config(format!("bad --include/--exclude regex: {e}")))
+        };
+        let seeds = config.seeds.iter().chain(extra_seeds);
+        let mut hosts = HashSet::new();
+        let mut domains = HashSet::new();
+        for seed in seeds {
+            hosts.insert(origin_key(seed));
+            if let Some(h) = seed.host_str() {
+                domains.insert(registrable_domain(h));
+            }
+        }
+        Ok(Scope {
+            kind: config.scope,
+            hosts,
+            domains,
+            include: set(&config.include)?,
+            exclude: set(&config.exclude)?,
+            max_url_length: config.max_url_length,
+        })
+    }
+
+    /// Whether a discovered (already normalized) URL is followed.
+    pub fn allows(&self, url: &Url) -> bool {
+        let s = url.as_str();
+        if s.len() > self.max_url_length {
+            return false;
+        }
+        let host_ok = match self.kind {
+            ScopeKind::Any => true,
+            ScopeKind::Host => self.hosts.contains(&origin_key(url)),
+            ScopeKind::Domain => url
+                .host_str()
+                .is_some_and(|h| self.domains.contains(&registrable_domain(h))),
+        };
+        host_ok
+            && self.include.as_ref().is_none_or(|set| set.is_match(s))
+            && !self.exclude.as_ref().is_some_and(|set| set.is_match(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> Option<String> {
+        normalize(Url::parse(s).ok()?).map(|u| u.to_string())
+    }
+
+    #[test]
+    fn spellings_of_one_url_normalize_alike() {
+        let want = Some("http://example.com/a/b.html".to_string());
+        for s in [
+            "HTTP://EXAMPLE.com/a/b.html",
+            "http://example.com:80/a/b.html",
+            "http://example.com/a/./b.html",
+            "http://example.com/a/c/../b.html",
+            "http://example.com/a/b.html#frag",
+            "http://Example.Com/a/b.html?",
+        ] {
+            assert_eq!(norm(s), want, "{s}");
+        }
+        assert_eq!(
+            norm("https://example.com:443"),
+            Some("https://example.com/".into())
+        );
+        assert_eq!(
+            norm("http://example.com:8080"),
+            Some("http://example.com:8080/".into())
+        );
+        // The query is part of the resource; only the fragment goes.
+        assert_eq!(
+            norm("http://e.com/p?b=2&a=1#x"),
+            Some("http://e.com/p?b=2&a=1".into())
+        );
+        // IDNs are keyed in punycode.
+        assert_eq!(
+            norm("http://bücher.de/"),
+            Some("http://xn--bcher-kva.de/".into())
+        );
+    }
+
+    #[test]
+    fn non_http_urls_are_dropped() {
+        for s in [
+            "mailto:a@b.c",
+            "javascript:void(0)",
+            "tel:+1",
+            "ftp://e.com/",
+            "data:,x",
+        ] {
+            assert_eq!(norm(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn resolve_handles_relative_forms() {
+        let base = Url::parse("http://e.com/dir/page.html").unwrap();
+        let r = |h| resolve(&base, h).map(|u| u.to_string());
+        assert_eq!(r("other.html"), Some("http://e.com/dir/other.html".into()));
+        assert_eq!(r("../up.html"), Some("http://e.com/up.html".into()));
+        assert_eq!(r("/root.html"), Some("http://e.com/root.html".into()));
+        assert_eq!(r("//cdn.e.com/x"), Some("http://cdn.e.com/x".into()));
+        assert_eq!(
+            r("  spaced.html \n"),
+            Some("http://e.com/dir/spaced.html".into())
+        );
+        assert_eq!(r("#top"), Some("http://e.com/dir/page.html".into()));
+        assert_eq!(r(""), None);
+        assert_eq!(r("http://[::1"), None);
+    }
+
+    fn scope(kind: ScopeKind, include: &[&str], exclude: &[&str]) -> Scope {
+        let mut c =
+            CrawlConfig::new("db", &["http://www.example.co.uk/", "http://a.test:8080/"]).unwrap();
+        c.scope = kind;
+        c.include = include.iter().map(|s| s.to_string()).collect();
+        c.exclude = exclude.iter().map(|s| s.to_string()).collect();
+        c.max_url_length = 40;
+        Scope::new(&c, &[]).unwrap()
+    }
+
+    #[test]
+    fn host_scope_matches_origin_exactly() {
+        let s = scope(ScopeKind::Host, &[], &[]);
+        let ok = |u: &str| s.allows(&Url::parse(u).unwrap());
+        assert!(ok("http://www.example.co.uk/x"));
+        assert!(ok("http://a.test:8080/y"));
+        assert!(!ok("http://a.test/y"), "other port is another origin");
+        assert!(
+            !ok("https://www.example.co.uk/x"),
+            "other scheme is another origin"
+        );
+        assert!(!ok("http://shop.example.co.uk/x"));
+        assert!(!ok(
+            "http://www.example.co.uk/a-very-long-path-over-forty-bytes"
+        ));
+    }
+
+    #[test]
+    fn domain_scope_uses_public_suffix_list() {
+        let s = scope(ScopeKind::Domain, &[], &[]);
+        let ok = |u: &str| s.allows(&Url::parse(u).unwrap());
+        assert!(ok("http://shop.example.co.uk/x"));
+        assert!(ok("https://example.co.uk/"));
+        assert!(
+            !ok("http://other.co.uk/"),
+            "co.uk is a public suffix, not a shared domain"
+        );
+        assert!(ok("http://b.a.test/"), "unknown TLD: the last two labels");
+        assert_eq!(registrable_domain("127.0.0.1"), "127.0.0.1");
+    }
+
+    #[test]
+    fn include_and_exclude_filter_full_urls() {
+        let s = scope(ScopeKind::Any, &["/docs/"], &["private"]);
+        let ok = |u: &str| s.allows(&Url::parse(u).unwrap());
+        assert!(ok("http://x.org/docs/a"));
+        assert!(!ok("http://x.org/blog/a"));
+        assert!(!ok("http://x.org/docs/private"));
+    }
+}

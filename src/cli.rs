@@ -1,0 +1,171 @@
+//! Command-line types (clap derive) and nothing else: handlers live in `main.rs`, the work in
+//! the library.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use politecrawl::config;
+
+/// A polite, concurrent, resumable web crawler.
+#[derive(Debug, Parser)]
+#[command(name = "politecrawl", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Crawl from seed URLs into a database directory (continues a crawl already in it)
+    #[command(after_help = "Examples:\n  \
+        politecrawl crawl https://example.com/ --db example.db\n  \
+        politecrawl crawl https://example.com/docs/ --db docs.db --include '/docs/' --max-depth 3\n  \
+        politecrawl crawl http://127.0.0.1:8000/ --db bench.db --rate 0 --concurrency 64")]
+    Crawl(CrawlArgs),
+    /// Show where a crawl stands: counts by state, HTTP status, host and error kind
+    #[command(after_help = "Examples:\n  politecrawl status --db example.db\n  \
+        politecrawl status --db example.db --json | jq .by_status")]
+    Status(StatusArgs),
+    /// Write the stored pages as a dump (JSON Lines)
+    #[command(
+        after_help = "Examples:\n  politecrawl export --db example.db --format jsonl --out pages.jsonl\n  \
+        politecrawl export --db example.db | jq -r 'select(.status == 404) | .url'"
+    )]
+    Export(ExportArgs),
+    /// Serve a directory over HTTP on loopback, to try crawl flags on local files
+    #[command(
+        after_help = "In .html files, {{origin}} and {{host}} are replaced by the request's \
+        http://HOST and HOST.\n\nExample:\n  politecrawl serve fixtures/site --addr 127.0.0.1:8000"
+    )]
+    Serve(ServeArgs),
+    /// Crawl the bundled test site on 127.0.0.1 into ./demo.db and export ./demo.jsonl
+    Demo(DemoArgs),
+}
+
+/// Flags of `crawl`.
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// Start URLs (absolute http:// or https://). May be omitted when --db already holds a crawl.
+    #[arg(value_name = "SEED_URL")]
+    pub seeds: Vec<String>,
+    /// Database directory (created when missing)
+    #[arg(long, value_name = "DIR")]
+    pub db: PathBuf,
+    /// Fetches in flight across all hosts
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// Fetches in flight to one host (scheme, host and port)
+    #[arg(long, value_name = "K", default_value_t = config::DEFAULT_PER_HOST_CONCURRENCY)]
+    pub per_host_concurrency: usize,
+    /// Requests per second to one host; 0 = unlimited (only for servers you own)
+    #[arg(long, value_name = "R", default_value_t = config::DEFAULT_RATE)]
+    pub rate: f64,
+    /// Which discovered URLs are followed
+    #[arg(long, value_enum, default_value_t = ScopeArg::Host)]
+    pub scope: ScopeArg,
+    /// Only queue URLs matching this regex (full URL; repeatable: any may match)
+    #[arg(long, value_name = "REGEX")]
+    pub include: Vec<String>,
+    /// Never queue URLs matching this regex (full URL; repeatable)
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Vec<String>,
+    /// Do not follow links further than N hops from a seed (seeds are depth 0)
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<u32>,
+    /// Stop once N URL outcomes are stored in this database (across runs)
+    #[arg(long, value_name = "N")]
+    pub max_pages: Option<u64>,
+    /// Body bytes stored per page; longer bodies are cut and marked truncated [e.g. 10MiB, 500KB]
+    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
+    pub max_body: u64,
+    /// Longer discovered URLs are dropped
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_URL_LENGTH)]
+    pub max_url_length: usize,
+    /// User-Agent header [default: politecrawl/VERSION (+project URL)]
+    #[arg(long, value_name = "UA")]
+    pub user_agent: Option<String>,
+    /// Time allowed to connect [e.g. 10s, 1500ms]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, body included
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// `--scope` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScopeArg {
+    /// Only the seeds' hosts (scheme, host and port)
+    Host,
+    /// Any host under the seeds' registrable domains (public-suffix list)
+    Domain,
+    /// Any http(s) URL (bound the crawl with --max-depth/--max-pages/--include)
+    Any,
+}
+
+/// Flags of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Database directory
+    #[arg(long, value_name = "DIR")]
+    pub db: PathBuf,
+    /// Print one JSON object (schema in the README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Database directory
+    #[arg(long, value_name = "DIR")]
+    pub db: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
+    pub format: FormatArg,
+    /// Output file ('-' or absent: standard output); written whole or not at all
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `--format` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    /// JSON Lines: one object per stored URL
+    Jsonl,
+}
+
+/// Flags of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory to serve
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Address to listen on (port 0: any free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub addr: String,
+}
+
+/// Flags of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write demo.db and demo.jsonl
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("{e} (try 10MiB, 500KB or a number of bytes)"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .or_else(|_| s.trim().parse::<f64>().map(Duration::from_secs_f64))
+        .map_err(|_| format!("{s:?} is not a duration (try 30s, 1500ms or 2m)"))
+}

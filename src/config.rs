@@ -1,0 +1,201 @@
+//! Validated crawl settings with every default in one place. After [`CrawlConfig`] is built no
+//! module looks at the command line, so tests and the CLI set up a crawl the same way.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::canon;
+use crate::error::{Error, Result};
+
+/// Default number of fetches in flight across all hosts.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Default number of fetches in flight to one origin.
+pub const DEFAULT_PER_HOST_CONCURRENCY: usize = 2;
+/// Default requests per second to one origin: one, the customary polite rate.
+pub const DEFAULT_RATE: f64 = 1.0;
+/// Default cap on a stored body; the rest of the body is read no further.
+pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
+/// Default longest URL queued; longer ones are almost always traps or junk.
+pub const DEFAULT_MAX_URL_LENGTH: usize = 2048;
+/// Default time allowed to open a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time allowed for a whole request, body included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The User-Agent sent when none is given: product token, version and where to read about us,
+/// so a site owner who sees us in their logs can find out what we are.
+pub fn default_user_agent() -> String {
+    format!(
+        "politecrawl/{} (+{})",
+        env!("CARGO_PKG_VERSION"),
+        env!("CARGO_PKG_REPOSITORY")
+    )
+}
+
+/// Which discovered URLs are followed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeKind {
+    /// Only the hosts of the seeds (host and port must match).
+    #[default]
+    Host,
+    /// Any host under the registrable domains of the seeds (`a.example.co.uk` → `example.co.uk`).
+    Domain,
+    /// Any http(s) URL: use with `--max-depth`, `--max-pages` or `--include`.
+    Any,
+}
+
+/// Everything a crawl needs to know, checked once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CrawlConfig {
+    /// Where the crawl lives on disk (a sled directory).
+    pub db: PathBuf,
+    /// Start URLs, normalized. May be empty when the database already has queued work.
+    pub seeds: Vec<Url>,
+    /// Fetches in flight across all hosts.
+    pub concurrency: usize,
+    /// Fetches in flight to one origin.
+    pub per_host_concurrency: usize,
+    /// Requests per second to one origin; 0 means unlimited (benchmarks on your own servers).
+    pub rate: f64,
+    /// Which hosts are followed.
+    pub scope: ScopeKind,
+    /// Regexes over the full URL; when any is given, a URL must match one to be queued.
+    pub include: Vec<String>,
+    /// Regexes over the full URL; a URL matching any is never queued.
+    pub exclude: Vec<String>,
+    /// Links further than this from a seed are not queued (seeds are depth 0).
+    pub max_depth: Option<u32>,
+    /// Stop once this many URL outcomes are stored in the database, across runs.
+    pub max_pages: Option<u64>,
+    /// Bytes of body stored per page; the rest is not read and the record says `truncated`.
+    pub max_body: u64,
+    /// Longer URLs are dropped when discovered.
+    pub max_url_length: usize,
+    /// User-Agent header of every request.
+    pub user_agent: String,
+    /// Time allowed to connect.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, body included.
+    pub timeout: Duration,
+}
+
+impl CrawlConfig {
+    /// A configuration with every default, for `seeds` into `db`. Seeds are checked here so a
+    /// typo fails before the database is touched.
+    pub fn new<S: AsRef<str>>(db: impl Into<PathBuf>, seeds: &[S]) -> Result<Self> {
+        let seeds = seeds
+            .iter()
+            .map(|s| parse_seed(s.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CrawlConfig {
+            db: db.into(),
+            seeds,
+            concurrency: DEFAULT_CONCURRENCY,
+            per_host_concurrency: DEFAULT_PER_HOST_CONCURRENCY,
+            rate: DEFAULT_RATE,
+            scope: ScopeKind::Host,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_depth: None,
+            max_pages: None,
+            max_body: DEFAULT_MAX_BODY,
+            max_url_length: DEFAULT_MAX_URL_LENGTH,
+            user_agent: default_user_agent(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// Rejects settings that cannot work, with the flag to fix named in the message.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_string()));
+        if self.concurrency == 0 {
+            return bad("--concurrency must be at least 1");
+        }
+        if self.per_host_concurrency == 0 {
+            return bad("--per-host-concurrency must be at least 1");
+        }
+        if !(self.rate.is_finite() && self.rate >= 0.0) {
+            return bad("--rate must be a number of requests per second, 0 for unlimited");
+        }
+        if self.rate > 0.0 && self.rate < 1.0 / 86_400.0 {
+            return bad("--rate below one request a day is not useful; use a larger value");
+        }
+        if self.max_url_length < 16 {
+            return bad("--max-url-length must be at least 16");
+        }
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return bad("--timeout and --connect-timeout must be above zero");
+        }
+        for re in self.include.iter().chain(&self.exclude) {
+            if let Err(e) = regex::Regex::new(re) {
+                return Err(Error::Config(format!(
+                    "bad --include/--exclude regex {re:?}: {e}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Time between two request starts to one origin, or `None` when unlimited.
+    pub fn request_interval(&self) -> Option<Duration> {
+        (self.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / self.rate))
+    }
+}
+
+/// Parses one seed as the user typed it; only absolute http(s) URLs are accepted.
+pub fn parse_seed(raw: &str) -> Result<Url> {
+    let bad = |reason: &str| Error::BadSeed {
+        url: raw.to_string(),
+        reason: reason.to_string(),
+    };
+    let url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(&format!("scheme {:?} is not crawlable", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    canon::normalize(url).ok_or_else(|| bad("it cannot be normalized"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_must_be_absolute_http() {
+        assert!(parse_seed("http://Example.COM:80").is_ok());
+        assert_eq!(
+            parse_seed("http://Example.COM:80").unwrap().as_str(),
+            "http://example.com/"
+        );
+        for bad in [
+            "example.com",
+            "ftp://example.com/",
+            "mailto:a@b.c",
+            "http://",
+            "/x",
+        ] {
+            assert!(parse_seed(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let mut c = CrawlConfig::new("db", &["http://a.test/"]).unwrap();
+        c.concurrency = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--concurrency"));
+        c.concurrency = 1;
+        c.exclude.push("(".into());
+        assert!(c.validate().unwrap_err().to_string().contains("regex"));
+    }
+}

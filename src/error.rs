@@ -1,0 +1,100 @@
+//! Typed errors of the library. Only failures that stop a whole command live here: a URL that
+//! fails is data (see [`crate::fetch::FetchError`]), stored with its kind and the crawl goes on.
+
+use std::path::PathBuf;
+
+/// Why a command could not run or had to stop. Every message says what failed and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A seed or option value was rejected before any work started.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// A seed URL could not be parsed or is not http(s).
+    #[error("invalid seed URL {url:?}: {reason}; give an absolute http:// or https:// URL")]
+    BadSeed {
+        /// The seed as the user typed it.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Another process (or another handle in this one) holds the database.
+    #[error("database {path} is in use{holder}; wait for that crawl to finish or stop it, or use another --db")]
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+        /// " by pid N" when the holder wrote its pid, else empty.
+        holder: String,
+    },
+
+    /// The directory exists but is not a politecrawl database.
+    #[error("{path} is not a politecrawl database ({reason}); give a new or existing crawl --db directory")]
+    NotADatabase {
+        /// The directory given.
+        path: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
+
+    /// The database was written by a different schema version of politecrawl.
+    #[error("database {path} has schema version {found}, this politecrawl reads version {expected}; use the matching politecrawl release")]
+    SchemaVersion {
+        /// The database directory.
+        path: PathBuf,
+        /// Version found in the database.
+        found: u32,
+        /// Version this build understands.
+        expected: u32,
+    },
+
+    /// A status or export asked for a database that does not exist.
+    #[error("no database at {0}; run `politecrawl crawl URL --db {0}` first")]
+    NoDatabase(PathBuf),
+
+    /// The database could not be opened, read or written (disk full, permissions, corruption).
+    #[error("database {path}: {action} failed: {source}; check the path is writable and the disk has space")]
+    Db {
+        /// The database directory.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The underlying sled error.
+        source: sled::Error,
+    },
+
+    /// A stored record could not be decoded: the database is damaged.
+    #[error("database record {key} is unreadable ({reason}); the database may be corrupt")]
+    Corrupt {
+        /// Which record.
+        key: String,
+        /// The decoder's message.
+        reason: String,
+    },
+
+    /// The HTTP client could not be built (bad User-Agent, libcurl failure).
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+
+    /// Writing an export, or serving files, failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being read or written.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Result with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with what was being done, for messages like "writing out.jsonl: ...".
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

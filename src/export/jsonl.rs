@@ -1,0 +1,89 @@
+//! JSON Lines export: one object per stored URL, in URL order, for jq and pandas.
+//! The body is a string when it is valid UTF-8 (`body`), base64 otherwise (`body_base64`).
+
+use std::io::Write;
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::store::{Failure, PageRecord, Store};
+
+/// One line of the export. Field names are a stable interface (see the README).
+#[derive(Serialize)]
+struct Line<'a> {
+    url: &'a str,
+    final_url: &'a str,
+    state: &'static str,
+    status: Option<u16>,
+    fetched_at: &'a str,
+    elapsed_ms: u64,
+    depth: u32,
+    referrer: Option<&'a str>,
+    attempts: u32,
+    content_type: Option<&'a str>,
+    headers: &'a [(String, String)],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_base64: Option<String>,
+    truncated: bool,
+    error: Option<ErrorOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ErrorOut<'a> {
+    kind: &'static str,
+    message: &'a str,
+}
+
+/// Streams the JSON Lines export to `out`; returns the number of lines.
+pub fn write(store: &Store, out: &mut dyn Write) -> Result<u64> {
+    let mut n = 0;
+    for rec in store.pages() {
+        let rec = rec?;
+        let body = store.body(&rec.url)?.unwrap_or_default();
+        let line = line(&rec, &body);
+        serde_json::to_writer(&mut *out, &line)
+            .map_err(|e| Error::io("writing JSON Lines", e.into()))?;
+        out.write_all(b"\n")
+            .map_err(|e| Error::io("writing JSON Lines", e))?;
+        n += 1;
+    }
+    out.flush()
+        .map_err(|e| Error::io("writing JSON Lines", e))?;
+    Ok(n)
+}
+
+fn line<'a>(rec: &'a PageRecord, body: &'a [u8]) -> Line<'a> {
+    let (text, b64) = match std::str::from_utf8(body) {
+        Ok(s) => (Some(s), None),
+        Err(_) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(body)),
+        ),
+    };
+    Line {
+        url: &rec.url,
+        final_url: &rec.final_url,
+        state: rec.state.as_str(),
+        status: rec.status,
+        fetched_at: &rec.fetched_at,
+        elapsed_ms: rec.elapsed_ms,
+        depth: rec.depth,
+        referrer: rec.referrer.as_deref(),
+        attempts: rec.attempts,
+        content_type: rec.content_type.as_deref(),
+        headers: &rec.headers,
+        body: text,
+        body_base64: b64,
+        truncated: rec.truncated,
+        error: rec
+            .error
+            .as_ref()
+            .map(|Failure { kind, message }| ErrorOut {
+                kind: kind.as_str(),
+                message,
+            }),
+    }
+}

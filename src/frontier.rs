@@ -1,0 +1,469 @@
+//! The persistent frontier: the seen-set, one FIFO queue per origin, and leases.
+//!
+//! A URL's life is queued → in_flight → done | failed. Each move is one sled transaction over
+//! the trees described in [`crate::store`]; an outcome commits the page record, the URL's final
+//! state, the URLs it revealed (with their seen-set entries) and the counters together, so a
+//! crash leaves either all of it or none of it.
+//!
+//! Queue keys are `origin id ++ depth ++ sequence number`, all big-endian: a prefix scan yields
+//! one origin's shallowest URL first, then discovery order (breadth-first per origin), and the
+//! scheduler can pick any ready origin without scanning past the URLs of a slow one. The
+//! seen-set maps each URL to its queue key, so a URL found again at a smaller depth while
+//! still queued moves up to that depth: concurrent workers finishing out of order do not
+//! inflate depths (and `--max-depth` cuts at the true link distance).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{
+    ConflictableTransactionError, Transactional, TransactionalTree, UnabortableTransactionError,
+};
+use url::Url;
+
+use crate::canon;
+use crate::error::{Error, Result};
+use crate::store::{decode, encode, Counters, PageRecord, Store, UrlState, KEY_COUNTERS};
+
+/// Small dense number standing for an origin in queue keys.
+pub type OriginId = u64;
+
+/// A queued URL. Attempts travel with it, so a retried or resumed URL keeps its count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    /// Normalized URL.
+    pub url: String,
+    /// Link distance from a seed.
+    pub depth: u32,
+    /// Page that linked here.
+    pub referrer: Option<String>,
+    /// Requests already made for this URL.
+    pub attempts: u32,
+}
+
+/// A URL handed to a worker: it is in the `inflight` tree until its outcome is settled.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    /// Its key in `queue` and `inflight`.
+    pub key: QueueKey,
+    /// Which origin it belongs to.
+    pub origin_id: OriginId,
+    /// The queued entry.
+    pub entry: QueueEntry,
+}
+
+/// A URL found on a page (or a redirect target), already normalized and in scope.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// The URL.
+    pub url: Url,
+    /// Its depth.
+    pub depth: u32,
+    /// Where it was found.
+    pub referrer: Option<String>,
+}
+
+/// One URL newly put in the queue, reported so the scheduler can wake its origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The origin's id.
+    pub origin_id: OriginId,
+    /// The origin, e.g. `http://example.com`.
+    pub origin: String,
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
+
+/// Key of a queued URL: origin id (8 bytes) ++ depth (4) ++ sequence number (8).
+pub type QueueKey = [u8; 20];
+
+fn queue_key(origin_id: OriginId, depth: u32, seq: u64) -> QueueKey {
+    let mut k = [0u8; 20];
+    k[..8].copy_from_slice(&origin_id.to_be_bytes());
+    k[8..12].copy_from_slice(&depth.to_be_bytes());
+    k[12..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn depth_of_key(key: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(key.get(8..12)?.try_into().ok()?))
+}
+
+fn origin_of_key(key: &[u8]) -> Option<OriginId> {
+    Some(u64::from_be_bytes(key.get(..8)?.try_into().ok()?))
+}
+
+fn storage(e: sled::Error) -> ConflictableTransactionError<Error> {
+    UnabortableTransactionError::from(e).into()
+}
+
+fn read_counters(meta: &TransactionalTree) -> TxResult<Counters> {
+    match meta.get(KEY_COUNTERS)? {
+        Some(v) => decode("meta/counters", &v).map_err(ConflictableTransactionError::Abort),
+        None => Ok(Counters::default()),
+    }
+}
+
+fn write_counters(meta: &TransactionalTree, c: &Counters) -> TxResult<()> {
+    meta.insert(KEY_COUNTERS, encode(c))?;
+    Ok(())
+}
+
+/// The id of `origin`, assigned on first sight inside the caller's transaction.
+fn origin_id_tx(origins: &TransactionalTree, origin: &str) -> TxResult<OriginId> {
+    let name_key = [b"n", origin.as_bytes()].concat();
+    if let Some(v) = origins.get(&name_key)? {
+        return origin_of_key(&v).ok_or_else(|| {
+            ConflictableTransactionError::Abort(Error::Corrupt {
+                key: format!("origins/{origin}"),
+                reason: "id is not 8 bytes".into(),
+            })
+        });
+    }
+    let id = origins.generate_id().map_err(storage)?;
+    origins.insert(name_key, &id.to_be_bytes())?;
+    origins.insert([&b"i"[..], &id.to_be_bytes()].concat(), origin.as_bytes())?;
+    Ok(id)
+}
+
+/// Queues each candidate not seen before; the trees are the caller's transaction views.
+fn enqueue_tx(
+    (seen, queue, origins): (&TransactionalTree, &TransactionalTree, &TransactionalTree),
+    candidates: &[Candidate],
+    counters: &mut Counters,
+) -> TxResult<Vec<Enqueued>> {
+    let mut added = Vec::new();
+    for c in candidates {
+        let url = c.url.as_str();
+        let entry = QueueEntry {
+            url: url.to_string(),
+            depth: c.depth,
+            referrer: c.referrer.clone(),
+            attempts: 0,
+        };
+        if let Some(old_key) = seen.get(url)? {
+            move_up_if_shallower(queue, seen, &old_key, &entry)?;
+            continue;
+        }
+        let origin = canon::origin_key(&c.url);
+        let origin_id = origin_id_tx(origins, &origin)?;
+        let seq = queue.generate_id().map_err(storage)?;
+        let key = queue_key(origin_id, c.depth, seq);
+        seen.insert(url, &key)?;
+        queue.insert(&key, encode(&entry))?;
+        counters.queued += 1;
+        added.push(Enqueued { origin_id, origin });
+    }
+    Ok(added)
+}
+
+/// A URL already queued deeper than `entry` moves to `entry`'s depth (same origin, same
+/// sequence number). Leased or stored URLs are left alone.
+fn move_up_if_shallower(
+    queue: &TransactionalTree,
+    seen: &TransactionalTree,
+    old_key: &[u8],
+    entry: &QueueEntry,
+) -> TxResult<()> {
+    let (Some(old_depth), Some(origin_id)) = (depth_of_key(old_key), origin_of_key(old_key)) else {
+        return Ok(());
+    };
+    if entry.depth >= old_depth || queue.get(old_key)?.is_none() {
+        return Ok(());
+    }
+    let seq = u64::from_be_bytes(old_key[12..20].try_into().unwrap_or([0; 8]));
+    let key = queue_key(origin_id, entry.depth, seq);
+    queue.remove(old_key)?;
+    queue.insert(&key, encode(entry))?;
+    seen.insert(entry.url.as_bytes(), &key)?;
+    Ok(())
+}
+
+/// Adds seeds (depth 0) unless this database has seen them already.
+pub fn add_seeds(store: &Store, seeds: &[Url]) -> Result<Vec<Enqueued>> {
+    let candidates: Vec<Candidate> = seeds
+        .iter()
+        .map(|u| Candidate {
+            url: u.clone(),
+            depth: 0,
+            referrer: None,
+        })
+        .collect();
+    (&store.meta, &store.seen, &store.queue, &store.origins)
+        .transaction(|(meta, seen, queue, origins)| {
+            let mut c = read_counters(meta)?;
+            let added = enqueue_tx((seen, queue, origins), &candidates, &mut c)?;
+            write_counters(meta, &c)?;
+            Ok(added)
+        })
+        .map_err(|e| store.tx_err("queueing seeds", e))
+}
+
+/// Moves the oldest queued URL of `origin_id` to in-flight, or `None` when it has none.
+pub fn lease(store: &Store, origin_id: OriginId) -> Result<Option<Lease>> {
+    let Some(kv) = store.queue.scan_prefix(origin_id.to_be_bytes()).next() else {
+        return Ok(None);
+    };
+    let (k, v) = kv.map_err(|e| store.db_err("reading the queue", e))?;
+    let key: QueueKey = k.as_ref().try_into().map_err(|_| Error::Corrupt {
+        key: "queue".into(),
+        reason: format!("key of {} bytes", k.len()),
+    })?;
+    let entry: QueueEntry = decode("queue entry", &v)?;
+    (&store.meta, &store.queue, &store.inflight)
+        .transaction(|(meta, queue, inflight)| {
+            let mut c = read_counters(meta)?;
+            queue.remove(&key)?;
+            inflight.insert(&key, &v)?;
+            c.queued = c.queued.saturating_sub(1);
+            c.in_flight += 1;
+            write_counters(meta, &c)
+        })
+        .map_err(|e| store.tx_err("leasing a URL", e))?;
+    Ok(Some(Lease {
+        key,
+        origin_id,
+        entry,
+    }))
+}
+
+/// Settles a lease: stores the record and body, counts it, and queues the new URLs it
+/// revealed, all in one transaction. Returns the URLs actually added (the unseen ones).
+pub fn settle(
+    store: &Store,
+    lease: &Lease,
+    record: &PageRecord,
+    body: &[u8],
+    found: &[Candidate],
+) -> Result<Vec<Enqueued>> {
+    let rec = encode(record);
+    let url = lease.entry.url.as_bytes();
+    let trees = (
+        &store.meta,
+        &store.seen,
+        &store.queue,
+        &store.inflight,
+        &store.origins,
+        &store.pages,
+        &store.bodies,
+    );
+    trees
+        .transaction(|(meta, seen, queue, inflight, origins, pages, bodies)| {
+            let mut c = read_counters(meta)?;
+            if inflight.remove(&lease.key)?.is_some() {
+                c.in_flight = c.in_flight.saturating_sub(1);
+            }
+            pages.insert(url, rec.as_slice())?;
+            bodies.insert(url, body)?;
+            match record.state {
+                UrlState::Done => c.done += 1,
+                UrlState::Failed => c.failed += 1,
+            }
+            c.bytes += body.len() as u64;
+            let added = enqueue_tx((seen, queue, origins), found, &mut c)?;
+            write_counters(meta, &c)?;
+            Ok(added)
+        })
+        .map_err(|e| store.tx_err("storing an outcome", e))
+}
+
+/// Puts every leased URL back in the queue at its old place, keeping its attempt count. Run at
+/// start-up: a lease left by a crash or a stop is work not yet done.
+pub fn recover_leases(store: &Store) -> Result<u64> {
+    let leased: Vec<(sled::IVec, sled::IVec)> = store
+        .inflight
+        .iter()
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| store.db_err("reading in-flight URLs", e))?;
+    if leased.is_empty() {
+        return Ok(0);
+    }
+    (&store.meta, &store.queue, &store.inflight)
+        .transaction(|(meta, queue, inflight)| {
+            let mut c = read_counters(meta)?;
+            for (k, v) in &leased {
+                inflight.remove(k)?;
+                queue.insert(k, v)?;
+            }
+            c.in_flight = c.in_flight.saturating_sub(leased.len() as u64);
+            c.queued += leased.len() as u64;
+            write_counters(meta, &c)
+        })
+        .map_err(|e| store.tx_err("recovering in-flight URLs", e))?;
+    Ok(leased.len() as u64)
+}
+
+/// Queued URLs per origin, read once at start-up to build the scheduler's view.
+pub fn queued_by_origin(store: &Store) -> Result<BTreeMap<OriginId, (String, u64)>> {
+    let mut counts: BTreeMap<OriginId, u64> = BTreeMap::new();
+    for k in store.queue.iter().keys() {
+        let k = k.map_err(|e| store.db_err("reading the queue", e))?;
+        if let Some(id) = origin_of_key(&k) {
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(id, n)| {
+            let name_key = [&b"i"[..], &id.to_be_bytes()].concat();
+            let name = store
+                .origins
+                .get(name_key)
+                .map_err(|e| store.db_err("reading origins", e))?
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .unwrap_or_else(|| format!("origin#{id}"));
+            Ok((id, (name, n)))
+        })
+        .collect()
+}
+
+/// Whether `url` was ever queued in this database.
+pub fn is_seen(store: &Store, url: &str) -> Result<bool> {
+    store
+        .seen
+        .contains_key(url)
+        .map_err(|e| store.db_err("reading the seen-set", e))
+}
+
+/// Counters recomputed from the trees, for checking that the kept totals are right.
+pub fn recount(store: &Store) -> Result<Counters> {
+    let mut c = Counters {
+        queued: store.queue.len() as u64,
+        in_flight: store.inflight.len() as u64,
+        ..Counters::default()
+    };
+    for rec in store.pages() {
+        let rec = rec?;
+        match rec.state {
+            UrlState::Done => c.done += 1,
+            UrlState::Failed => c.failed += 1,
+        }
+        c.bytes += rec.body_len;
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OpenMode;
+
+    fn open(tag: &str) -> Store {
+        let d = std::env::temp_dir().join(format!("pc-frontier-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        Store::open(&d, OpenMode::CreateOrOpen).unwrap()
+    }
+
+    fn cand(u: &str, depth: u32) -> Candidate {
+        Candidate {
+            url: Url::parse(u).unwrap(),
+            depth,
+            referrer: None,
+        }
+    }
+
+    fn record(url: &str) -> PageRecord {
+        PageRecord {
+            url: url.into(),
+            final_url: url.into(),
+            state: UrlState::Done,
+            status: Some(200),
+            headers: vec![],
+            content_type: None,
+            body_len: 4,
+            truncated: false,
+            fetched_at: String::new(),
+            elapsed_ms: 0,
+            depth: 0,
+            referrer: None,
+            attempts: 1,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn queue_key_orders_by_origin_then_sequence() {
+        assert!(queue_key(1, 9, u64::MAX) < queue_key(2, 0, 0));
+        assert!(queue_key(7, 1, 256) < queue_key(7, 2, 1), "shallower first");
+        assert!(queue_key(7, 1, 255) < queue_key(7, 1, 256));
+        assert_eq!(origin_of_key(&queue_key(42, 3, 9)), Some(42));
+        assert_eq!(depth_of_key(&queue_key(42, 3, 9)), Some(3));
+    }
+
+    #[test]
+    fn lease_settle_and_dedupe_keep_counters_true() {
+        let s = open("life");
+        let added = add_seeds(&s, &[Url::parse("http://a.test/").unwrap()]).unwrap();
+        assert_eq!(added.len(), 1);
+        assert!(add_seeds(&s, &[Url::parse("http://a.test/").unwrap()])
+            .unwrap()
+            .is_empty());
+        let a = added[0].origin_id;
+
+        let l = lease(&s, a).unwrap().unwrap();
+        assert_eq!(l.entry.url, "http://a.test/");
+        assert_eq!(s.counters().unwrap().in_flight, 1);
+        let found = [
+            cand("http://a.test/x", 1),
+            cand("http://a.test/", 1),
+            cand("http://b.test/y", 1),
+        ];
+        let added = settle(&s, &l, &record("http://a.test/"), b"body", &found).unwrap();
+        assert_eq!(added.len(), 2, "the page itself is not queued again");
+        assert_ne!(added[0].origin_id, added[1].origin_id);
+        assert_eq!(added[0].origin_id, a);
+        let c = s.counters().unwrap();
+        assert_eq!((c.queued, c.in_flight, c.done, c.bytes), (2, 0, 1, 4));
+        assert_eq!(recount(&s).unwrap(), c);
+        assert_eq!(&s.body("http://a.test/").unwrap().unwrap()[..], b"body");
+        let by = queued_by_origin(&s).unwrap();
+        assert_eq!(by[&a], ("http://a.test".to_string(), 1));
+    }
+
+    #[test]
+    fn a_url_found_again_shallower_moves_up() {
+        let s = open("depth");
+        let added = add_seeds(&s, &[Url::parse("http://a.test/").unwrap()]).unwrap();
+        let a = added[0].origin_id;
+        let l = lease(&s, a).unwrap().unwrap();
+        let found = [cand("http://a.test/deep", 5), cand("http://a.test/x", 1)];
+        settle(&s, &l, &record("http://a.test/"), b"body", &found).unwrap();
+        let l = lease(&s, a).unwrap().unwrap();
+        assert_eq!(l.entry.url, "http://a.test/x", "shallowest first");
+        settle(
+            &s,
+            &l,
+            &record("http://a.test/x"),
+            b"",
+            &[cand("http://a.test/deep", 2)],
+        )
+        .unwrap();
+        let l = lease(&s, a).unwrap().unwrap();
+        assert_eq!(
+            (l.entry.url.as_str(), l.entry.depth),
+            ("http://a.test/deep", 2)
+        );
+        assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+    }
+
+    #[test]
+    fn leases_come_back_after_a_crash() {
+        let s = open("recover");
+        let added = add_seeds(
+            &s,
+            &[
+                Url::parse("http://a.test/1").unwrap(),
+                Url::parse("http://a.test/2").unwrap(),
+            ],
+        )
+        .unwrap();
+        let l = lease(&s, added[0].origin_id).unwrap().unwrap();
+        assert_eq!(l.entry.url, "http://a.test/1", "FIFO per origin");
+        assert_eq!(recover_leases(&s).unwrap(), 1);
+        let again = lease(&s, added[0].origin_id).unwrap().unwrap();
+        assert_eq!(
+            again.entry.url, "http://a.test/1",
+            "recovered URL keeps its place"
+        );
+        assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+    }
+}

@@ -1,0 +1,49 @@
+//! politecrawl: a polite, concurrent, resumable web crawler.
+//!
+//! ```text
+//! seed ──► frontier (sled) ──► scheduler ──► politeness (per-origin rate + cap)
+//!   ▲                                              │
+//!   │ new links (normalize, scope, dedupe)         ▼
+//! worker ◄── extract (blocking thread) ◄── fetch (one surf client, curl backend)
+//!   │
+//!   ▼
+//! store (sled: pages, bodies, per-URL state, counters) ──► status / export
+//! ```
+//!
+//! - [`config`]: validated settings, every default in one place.
+//! - [`canon`]: URL normalization and scope.
+//! - [`frontier`]: persistent queue, seen-set and leases (sled transactions).
+//! - [`politeness`]: one origin's rate limiter, in-flight cap and pause.
+//! - [`scheduler`]: which origin may start a request now.
+//! - [`fetch`]: the shared HTTP client and failure kinds.
+//! - [`extract`]: link extraction with scraper.
+//! - [`worker`]: a leased URL to an outcome.
+//! - [`crawl`]: the engine loop and the async runtime seam.
+//! - [`store`]: the sled database, its trees and records.
+//! - [`status`]: where a crawl stands.
+//! - [`export`]: page dumps (JSON Lines).
+//! - [`serve`]: the small static-site HTTP server used by tests and `demo`.
+//! - [`demo`]: the bundled fixture crawl.
+//! - [`error`]: the library's error type.
+#![warn(missing_docs)]
+
+pub mod canon;
+pub mod config;
+pub mod crawl;
+pub mod demo;
+pub mod error;
+pub mod export;
+pub mod extract;
+pub mod fetch;
+pub mod frontier;
+pub mod politeness;
+pub mod scheduler;
+pub mod serve;
+pub mod status;
+pub mod store;
+pub mod worker;
+
+pub use config::{CrawlConfig, ScopeKind};
+pub use crawl::{run, StopReason, Summary};
+pub use error::{Error, Result};
+pub use store::{OpenMode, Store};

@@ -1,0 +1,235 @@
+//! Picks which origin starts the next request. Origins with queued work sit either in a ready
+//! ring (round-robin, so every host gets its turn) or in a heap keyed by the instant their slot
+//! allows the next start; origins at their in-flight cap sit in neither until a request
+//! finishes. The engine thus hands a worker only a URL it may fetch now, and knows exactly how
+//! long to sleep when nothing is ready.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use governor::clock::DefaultClock;
+
+use crate::frontier::OriginId;
+use crate::politeness::{HostSlot, Readiness};
+
+/// The scheduler's answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Lease a URL of this origin and start it now.
+    Start(OriginId),
+    /// Nothing may start before this instant.
+    WaitUntil(Instant),
+    /// Nothing is queued anywhere that could start (all caps reached, or no work).
+    Idle,
+}
+
+/// Host slots plus the ready ring and the wake-up heap.
+pub struct Scheduler {
+    hosts: HashMap<OriginId, HostSlot>,
+    /// Origins in `ready` or `waiting`; each is in at most one of them, at most once.
+    scheduled: HashMap<OriginId, bool>,
+    ready: VecDeque<OriginId>,
+    waiting: BinaryHeap<Reverse<(Instant, OriginId)>>,
+    per_host_cap: usize,
+    interval: Option<Duration>,
+    clock: DefaultClock,
+}
+
+impl Scheduler {
+    /// A scheduler allowing `per_host_cap` requests in flight per origin and one start per
+    /// `interval` (none: unlimited).
+    pub fn new(per_host_cap: usize, interval: Option<Duration>) -> Self {
+        Scheduler {
+            hosts: HashMap::new(),
+            scheduled: HashMap::new(),
+            ready: VecDeque::new(),
+            waiting: BinaryHeap::new(),
+            per_host_cap,
+            interval,
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Records `n` more queued URLs for an origin.
+    pub fn add_queued(&mut self, id: OriginId, origin: &str, n: u64) {
+        let (interval, clock) = (self.interval, &self.clock);
+        let slot = self
+            .hosts
+            .entry(id)
+            .or_insert_with(|| HostSlot::new(origin.to_string(), interval, clock));
+        slot.queued += n;
+        self.schedule(id);
+    }
+
+    /// A request to `id` finished (whatever its outcome).
+    pub fn finished(&mut self, id: OriginId) {
+        if let Some(slot) = self.hosts.get_mut(&id) {
+            slot.in_flight = slot.in_flight.saturating_sub(1);
+        }
+        self.schedule(id);
+    }
+
+    /// The frontier had nothing for an origin the scheduler thought had work: undo the start
+    /// and forget the stale count.
+    pub fn nothing_queued(&mut self, id: OriginId) {
+        if let Some(slot) = self.hosts.get_mut(&id) {
+            slot.queued = 0;
+            slot.in_flight = slot.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Pauses an origin until `until` (Retry-After, back-off).
+    pub fn pause(&mut self, id: OriginId, until: Instant) {
+        if let Some(slot) = self.hosts.get_mut(&id) {
+            slot.not_before = Some(slot.not_before.map_or(until, |t| t.max(until)));
+        }
+    }
+
+    /// URLs queued across all origins, as the scheduler counts them.
+    pub fn queued(&self) -> u64 {
+        self.hosts.values().map(|s| s.queued).sum()
+    }
+
+    /// Requests in flight across all origins.
+    pub fn in_flight(&self) -> usize {
+        self.hosts.values().map(|s| s.in_flight).sum()
+    }
+
+    /// Origins currently tracked (for bounded-memory checks).
+    pub fn hosts(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// Drops slots that hold no work and whose limits no longer matter, so memory follows the
+    /// active hosts, not every host ever seen.
+    pub fn prune(&mut self, now: Instant) {
+        let interval = self.interval;
+        let scheduled = &self.scheduled;
+        self.hosts.retain(|id, s| {
+            scheduled.get(id).copied().unwrap_or(false) || !s.is_idle(now, interval)
+        });
+        let hosts = &self.hosts;
+        self.scheduled
+            .retain(|id, on| *on && hosts.contains_key(id));
+    }
+
+    /// Which origin may start a request at `now`, or how long until one may.
+    pub fn next(&mut self, now: Instant) -> Next {
+        loop {
+            while let Some(Reverse((t, id))) = self.waiting.peek().copied() {
+                if t > now {
+                    break;
+                }
+                self.waiting.pop();
+                self.ready.push_back(id);
+            }
+            let Some(id) = self.ready.pop_front() else {
+                return match self.waiting.peek() {
+                    Some(Reverse((t, _))) => Next::WaitUntil(*t),
+                    None => Next::Idle,
+                };
+            };
+            self.scheduled.insert(id, false);
+            let Some(slot) = self.hosts.get_mut(&id) else {
+                continue;
+            };
+            if slot.queued == 0 {
+                continue;
+            }
+            match slot.try_start(now, self.per_host_cap, &self.clock) {
+                Readiness::Full => continue,
+                Readiness::WaitUntil(t) => {
+                    self.scheduled.insert(id, true);
+                    self.waiting.push(Reverse((t, id)));
+                }
+                Readiness::Go => {
+                    slot.queued -= 1;
+                    if slot.queued > 0 && slot.in_flight < self.per_host_cap {
+                        self.scheduled.insert(id, true);
+                        match self.interval {
+                            Some(d) => self.waiting.push(Reverse((now + d, id))),
+                            None => self.ready.push_back(id),
+                        }
+                    }
+                    return Next::Start(id);
+                }
+            }
+        }
+    }
+
+    fn schedule(&mut self, id: OriginId) {
+        let Some(slot) = self.hosts.get(&id) else {
+            return;
+        };
+        let on = self.scheduled.entry(id).or_insert(false);
+        if !*on && slot.queued > 0 && slot.in_flight < self.per_host_cap {
+            *on = true;
+            self.ready.push_back(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_host_cap_holds_and_frees_on_finish() {
+        let mut s = Scheduler::new(2, None);
+        s.add_queued(1, "http://a", 5);
+        let now = Instant::now();
+        assert_eq!(s.next(now), Next::Start(1));
+        assert_eq!(s.next(now), Next::Start(1));
+        assert_eq!(s.next(now), Next::Idle, "cap of 2 reached");
+        s.finished(1);
+        assert_eq!(s.next(now), Next::Start(1));
+        assert_eq!(s.in_flight(), 2);
+        assert_eq!(s.queued(), 2);
+    }
+
+    #[test]
+    fn a_slow_host_does_not_block_a_ready_one() {
+        let mut s = Scheduler::new(4, Some(Duration::from_secs(60)));
+        s.add_queued(1, "http://slow", 100);
+        s.add_queued(2, "http://other", 1);
+        let now = Instant::now();
+        let first = [s.next(now), s.next(now)];
+        assert!(first.contains(&Next::Start(1)) && first.contains(&Next::Start(2)));
+        match s.next(now) {
+            Next::WaitUntil(t) => assert!(t > now + Duration::from_secs(59)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn round_robin_across_hosts() {
+        let mut s = Scheduler::new(10, None);
+        s.add_queued(1, "http://a", 3);
+        s.add_queued(2, "http://b", 3);
+        let now = Instant::now();
+        let order: Vec<_> = (0..4).map(|_| s.next(now)).collect();
+        assert_eq!(
+            order,
+            [
+                Next::Start(1),
+                Next::Start(2),
+                Next::Start(1),
+                Next::Start(2)
+            ]
+        );
+    }
+
+    #[test]
+    fn pause_defers_a_host_and_idle_slots_are_pruned() {
+        let mut s = Scheduler::new(2, None);
+        let now = Instant::now();
+        s.add_queued(1, "http://a", 1);
+        s.pause(1, now + Duration::from_secs(3));
+        assert_eq!(s.next(now), Next::WaitUntil(now + Duration::from_secs(3)));
+        assert_eq!(s.next(now + Duration::from_secs(3)), Next::Start(1));
+        s.finished(1);
+        s.prune(now + Duration::from_secs(4));
+        assert_eq!(s.hosts(), 0);
+    }
+}

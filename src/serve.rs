@@ -1,0 +1,439 @@
+//! A small static-site HTTP/1.1 server: serves a directory (or the site embedded in the
+//! binary), records every request with its arrival time, and lets tests answer chosen paths
+//! themselves. `politecrawl serve` and `politecrawl demo` use it; so does every crawl test, which
+//! asserts politeness and dedupe from this server's request log.
+//!
+//! In `.html` files `{{origin}}` becomes `http://HOST` and `{{host}}` becomes `HOST`, where HOST
+//! is the request's Host header, so fixture pages can hold absolute links to an ephemeral port.
+//! A thread per connection keeps it simple; connections idle for 10 s are closed.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Largest request head accepted; larger ones get 431 and the connection is closed.
+const MAX_HEAD: usize = 64 * 1024;
+const IDLE: Duration = Duration::from_secs(10);
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Method, e.g. `GET`.
+    pub method: String,
+    /// Path and query as sent, e.g. `/a/b.html?x=1`.
+    pub target: String,
+    /// The Host header.
+    pub host: Option<String>,
+    /// The User-Agent header.
+    pub user_agent: Option<String>,
+    /// All headers, names lowercase.
+    pub headers: Vec<(String, String)>,
+    /// When the request head was read.
+    pub at: Instant,
+}
+
+impl Request {
+    /// The path without the query.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+}
+
+/// A response chosen by a route.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Extra headers (Content-Length is added).
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+    /// Wait this long before answering (a slow server).
+    pub delay: Duration,
+}
+
+impl Reply {
+    /// A reply with a status, a Content-Type and a body.
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// An HTML page.
+    pub fn html(body: impl Into<String>) -> Self {
+        Reply::new(200, "text/html; charset=utf-8", body.into())
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(status: u16, location: &str) -> Self {
+        let mut r = Reply::new(status, "text/plain", Vec::new());
+        r.headers.push(("Location".into(), location.into()));
+        r
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Delays the answer.
+    pub fn delayed(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+}
+
+/// A route: answers the requests it wants, `None` passes to the site files.
+pub type Route = Arc<dyn Fn(&Request) -> Option<Reply> + Send + Sync>;
+
+/// What the server serves besides its route.
+#[derive(Clone)]
+pub enum Site {
+    /// Files under a directory.
+    Dir(PathBuf),
+    /// Files embedded in the binary (the bundled fixture site).
+    Embedded(&'static include_dir::Dir<'static>),
+    /// Nothing: every path not answered by the route is 404.
+    Empty,
+}
+
+/// A running server; stops when dropped.
+pub struct SiteServer {
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<Request>>>,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl SiteServer {
+    /// Binds `addr` (e.g. `127.0.0.1:0` for an ephemeral port) and starts serving.
+    pub fn start(addr: &str, site: Site, route: Option<Route>) -> io::Result<SiteServer> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            site,
+            route,
+            log: Arc::clone(&log),
+        });
+        let stop2 = Arc::clone(&stop);
+        let accept = std::thread::Builder::new()
+            .name("serve-accept".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if stop2.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop2));
+                    let _ =
+                        std::thread::Builder::new()
+                            .name("serve-conn".into())
+                            .spawn(move || {
+                                let _ = serve_connection(conn, &shared, &stop);
+                            });
+                }
+            })?;
+        Ok(SiteServer {
+            addr,
+            log,
+            stop,
+            accept: Some(accept),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, without a trailing slash.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Blocks until the server stops (it only stops when dropped from another thread, so in
+    /// practice: until the process ends).
+    pub fn wait(mut self) {
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for SiteServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+struct Shared {
+    site: Site,
+    route: Option<Route>,
+    log: Arc<Mutex<Vec<Request>>>,
+}
+
+fn serve_connection(conn: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::Result<()> {
+    conn.set_read_timeout(Some(IDLE))?;
+    conn.set_nodelay(true)?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut writer = conn;
+    loop {
+        let Some(head) = read_head(&mut reader)? else {
+            return Ok(());
+        };
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let Some(req) = parse_head(&head) else {
+            write_reply(
+                &mut writer,
+                &Reply::new(400, "text/plain", "bad request"),
+                false,
+                false,
+            )?;
+            return Ok(());
+        };
+        // Drain a request body, if any, so the next request on this connection parses.
+        let body_len = req
+            .headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        io::copy(&mut (&mut reader).take(body_len), &mut io::sink())?;
+        if let Ok(mut log) = shared.log.lock() {
+            log.push(req.clone());
+        }
+        let reply = shared
+            .route
+            .as_ref()
+            .and_then(|r| r(&req))
+            .unwrap_or_else(|| serve_site(&shared.site, &req));
+        if !reply.delay.is_zero() {
+            std::thread::sleep(reply.delay);
+        }
+        let close = req
+            .headers
+            .iter()
+            .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close"));
+        write_reply(&mut writer, &reply, req.method == "HEAD", close)?;
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads up to the blank line ending a request head; `None` at a clean end of stream.
+fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Vec<u8>>> {
+    let mut head = Vec::with_capacity(512);
+    loop {
+        let n = reader.read_until(b'\n', &mut head)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n") {
+            return Ok(Some(head));
+        }
+        if head == b"\r\n" || head == b"\n" {
+            head.clear();
+        }
+        if head.len() > MAX_HEAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "request head too large",
+            ));
+        }
+    }
+}
+
+fn parse_head(head: &[u8]) -> Option<Request> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Request::new(&mut headers);
+    parsed.parse(head).ok()?;
+    let headers: Vec<(String, String)> = parsed
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    Some(Request {
+        method: parsed.method?.to_string(),
+        target: parsed.path?.to_string(),
+        host: get("host"),
+        user_agent: get("user-agent"),
+        at: Instant::now(),
+        headers,
+    })
+}
+
+fn write_reply(w: &mut TcpStream, r: &Reply, head_only: bool, close: bool) -> io::Result<()> {
+    let mut out = Vec::with_capacity(256 + r.body.len());
+    write!(out, "HTTP/1.1 {} {}\r\n", r.status, reason(r.status))?;
+    for (k, v) in &r.headers {
+        write!(out, "{k}: {v}\r\n")?;
+    }
+    write!(out, "Content-Length: {}\r\n", r.body.len())?;
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(&r.body);
+    }
+    w.write_all(&out)?;
+    w.flush()
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+/// What a site holds at a path.
+enum Found {
+    File(Vec<u8>),
+    Dir,
+    Missing,
+}
+
+fn serve_site(site: &Site, req: &Request) -> Reply {
+    if req.method != "GET" && req.method != "HEAD" {
+        return Reply::new(405, "text/plain", "only GET and HEAD").header("Allow", "GET, HEAD");
+    }
+    let decoded = percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy();
+    let Some(rel) = safe_relative(&decoded) else {
+        return Reply::new(404, "text/plain", "not found");
+    };
+    let wants_dir = decoded.ends_with('/');
+    let lookup = |p: &Path| lookup(site, p);
+    let (file, name) = match lookup(&rel) {
+        Found::Dir if !wants_dir => {
+            return Reply::redirect(301, &format!("{}/", req.path()));
+        }
+        Found::Dir => (lookup(&rel.join("index.html")), rel.join("index.html")),
+        other => (other, rel),
+    };
+    let Found::File(bytes) = file else {
+        return Reply::new(
+            404,
+            "text/html",
+            "<!doctype html><title>404</title><h1>Not found</h1>",
+        );
+    };
+    let mime = mime_guess::from_path(&name).first_or_octet_stream();
+    let is_html = mime.essence_str() == "text/html";
+    let body = if is_html {
+        let host = req.host.clone().unwrap_or_default();
+        String::from_utf8_lossy(&bytes)
+            .replace("{{origin}}", &format!("http://{host}"))
+            .replace("{{host}}", &host)
+            .into_bytes()
+    } else {
+        bytes
+    };
+    let content_type = if is_html || mime.type_() == "text" {
+        format!("{}; charset=utf-8", mime.essence_str())
+    } else {
+        mime.essence_str().to_string()
+    };
+    Reply::new(200, &content_type, body)
+}
+
+/// The request path as a relative path with no `..`, root or prefix components, or `None`.
+fn safe_relative(path: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(path.trim_start_matches('/')).components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+fn lookup(site: &Site, rel: &Path) -> Found {
+    match site {
+        Site::Empty => Found::Missing,
+        Site::Dir(root) => {
+            let p = if rel.as_os_str().is_empty() {
+                root.clone()
+            } else {
+                root.join(rel)
+            };
+            if p.is_dir() {
+                Found::Dir
+            } else {
+                std::fs::read(&p).map_or(Found::Missing, Found::File)
+            }
+        }
+        Site::Embedded(dir) => {
+            if rel.as_os_str().is_empty() || dir.get_dir(rel).is_some() {
+                Found::Dir
+            } else {
+                dir.get_file(rel)
+                    .map_or(Found::Missing, |f| Found::File(f.contents().to_vec()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_cannot_escape_the_root() {
+        assert_eq!(safe_relative("/a/b.html"), Some(PathBuf::from("a/b.html")));
+        assert_eq!(safe_relative("/a/./b"), Some(PathBuf::from("a/b")));
+        assert_eq!(safe_relative("/../etc/passwd"), None);
+        assert_eq!(safe_relative("/a/../../x"), None);
+        assert_eq!(safe_relative("/"), Some(PathBuf::new()));
+    }
+}

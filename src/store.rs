@@ -1,0 +1,496 @@
+//! The crawl database: one sled directory holding the frontier and the fetched pages.
+//!
+//! Trees and key layout (all integers big-endian, so sled's byte order is numeric order):
+//!
+//! | tree       | key                         | value                                   |
+//! |------------|-----------------------------|-----------------------------------------|
+//! | `meta`     | `schema_version`, `counters`, `config`, `seeds` | u32 / postcard / JSON / JSON |
+//! | `seen`     | normalized URL              | empty: the URL was queued once, ever    |
+//! | `queue`    | origin id (u64) ++ seq (u64)| [`QueueEntry`] (postcard)               |
+//! | `inflight` | same key as in `queue`      | [`QueueEntry`] leased to a worker       |
+//! | `origins`  | `n` ++ origin / `i` ++ id   | id (u64) / origin string                |
+//! | `pages`    | normalized URL              | [`PageRecord`] (postcard)               |
+//! | `bodies`   | normalized URL              | body bytes as stored                    |
+//!
+//! Bodies live apart from records so `status` and filters never read them. Every change that
+//! must stay consistent (a lease, an outcome with its discovered URLs and counters) is one
+//! transaction; see [`crate::frontier`].
+
+use std::path::{Path, PathBuf};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sled::transaction::TransactionError;
+use sled::Tree;
+
+use crate::error::{Error, Result};
+
+/// On-disk format version; bumped whenever a record layout changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Name of the file in the database directory where the writer records its pid, so a second
+/// process can say who holds the lock.
+const PID_FILE: &str = "politecrawl.pid";
+
+/// sled writes dirty pages to disk this often from its own thread: a power cut costs at most
+/// the outcomes of this window, and those URLs are simply fetched again.
+pub const FLUSH_EVERY_MS: u64 = 200;
+
+const KEY_SCHEMA: &[u8] = b"schema_version";
+pub(crate) const KEY_COUNTERS: &[u8] = b"counters";
+const KEY_CONFIG: &[u8] = b"config";
+
+/// Running totals, kept in the same transactions as the records they count, so they always
+/// agree with the trees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// URLs waiting in the queue.
+    pub queued: u64,
+    /// URLs leased to a worker and not yet settled.
+    pub in_flight: u64,
+    /// URLs with a stored successful response.
+    pub done: u64,
+    /// URLs stored as failed (error status or no response).
+    pub failed: u64,
+    /// Body bytes stored.
+    pub bytes: u64,
+}
+
+impl Counters {
+    /// Outcomes stored, which is what `--max-pages` counts.
+    pub fn stored(&self) -> u64 {
+        self.done + self.failed
+    }
+}
+
+/// Final state of a URL with a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UrlState {
+    /// A response was stored (2xx or a redirect).
+    Done,
+    /// The server answered with an error status, or no usable response came.
+    Failed,
+}
+
+impl UrlState {
+    /// The lowercase name used in exports and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UrlState::Done => "done",
+            UrlState::Failed => "failed",
+        }
+    }
+}
+
+/// The closed set of reasons a URL can fail. Local failures are never disguised as HTTP
+/// statuses: `http_status` is the only kind that comes with a status code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The server answered with a 4xx or 5xx status.
+    HttpStatus,
+    /// The connect or whole-request time limit passed.
+    Timeout,
+    /// The TCP connection could not be made.
+    Connect,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake or certificate check failed.
+    Tls,
+    /// The connection broke while the response was being read.
+    Reset,
+    /// The response was not valid HTTP, or its body could not be decoded.
+    InvalidResponse,
+    /// Anything the HTTP client reports that fits none of the above.
+    Other,
+}
+
+impl ErrorKind {
+    /// The snake_case name used in exports and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::HttpStatus => "http_status",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Reset => "reset",
+            ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+/// Why a URL failed: a kind to group by and the client's own words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// What is stored for each URL that reached a final state. The body is kept apart, under the
+/// same key in the `bodies` tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRecord {
+    /// The normalized URL requested.
+    pub url: String,
+    /// Where the response says the resource is: the redirect target for a 3xx with
+    /// `Location`, else `url` itself.
+    pub final_url: String,
+    /// Done or failed.
+    pub state: UrlState,
+    /// HTTP status, when a response came.
+    pub status: Option<u16>,
+    /// Response headers in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The Content-Type header, when present.
+    pub content_type: Option<String>,
+    /// Bytes of body stored (after transfer decoding, see the README).
+    pub body_len: u64,
+    /// The body was longer than `--max-body` and was cut.
+    pub truncated: bool,
+    /// When the response finished, RFC 3339 UTC.
+    pub fetched_at: String,
+    /// Time from request start to the end of the body.
+    pub elapsed_ms: u64,
+    /// Link distance from a seed.
+    pub depth: u32,
+    /// The page where the URL was found (the redirecting URL for a redirect target).
+    pub referrer: Option<String>,
+    /// Requests made for this URL, this one included.
+    pub attempts: u32,
+    /// Why it failed, for failed URLs.
+    pub error: Option<Failure>,
+}
+
+/// The open database. One per process: sled locks the directory.
+pub struct Store {
+    path: PathBuf,
+    pub(crate) db: sled::Db,
+    pub(crate) meta: Tree,
+    pub(crate) seen: Tree,
+    pub(crate) queue: Tree,
+    pub(crate) inflight: Tree,
+    pub(crate) origins: Tree,
+    pub(crate) pages: Tree,
+    pub(crate) bodies: Tree,
+}
+
+/// Whether opening may create a new database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// `crawl`: create the directory and database when missing.
+    CreateOrOpen,
+    /// `status`, `export`: the database must exist.
+    Existing,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`, checks it is ours and of our schema, and
+    /// records this process as its writer.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
+        check_directory(path, mode)?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            .open()
+            .map_err(|e| open_error(path, e))?;
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|source| Error::Db {
+                path: path.to_path_buf(),
+                action: "opening a tree",
+                source,
+            })
+        };
+        let store = Store {
+            path: path.to_path_buf(),
+            meta: tree("meta")?,
+            seen: tree("seen")?,
+            queue: tree("queue")?,
+            inflight: tree("inflight")?,
+            origins: tree("origins")?,
+            pages: tree("pages")?,
+            bodies: tree("bodies")?,
+            db,
+        };
+        store.check_schema()?;
+        // Best effort: the pid only improves the message a second process prints.
+        let _ = std::fs::write(path.join(PID_FILE), std::process::id().to_string());
+        Ok(store)
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        match self
+            .meta
+            .get(KEY_SCHEMA)
+            .map_err(|e| self.db_err("reading meta", e))?
+        {
+            Some(v) => {
+                let found =
+                    v.as_ref()
+                        .try_into()
+                        .map(u32::from_be_bytes)
+                        .map_err(|_| Error::Corrupt {
+                            key: "meta/schema_version".into(),
+                            reason: format!("{} bytes, expected 4", v.len()),
+                        })?;
+                if found != SCHEMA_VERSION {
+                    return Err(Error::SchemaVersion {
+                        path: self.path.clone(),
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+                Ok(())
+            }
+            None => {
+                let others = [&self.seen, &self.queue, &self.pages, &self.origins];
+                if others.iter().any(|t| !t.is_empty()) || !self.db.is_empty() {
+                    return Err(Error::NotADatabase {
+                        path: self.path.clone(),
+                        reason: "a sled database without a politecrawl schema version".into(),
+                    });
+                }
+                self.meta
+                    .insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(|e| self.db_err("writing the schema version", e))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The running totals.
+    pub fn counters(&self) -> Result<Counters> {
+        match self
+            .meta
+            .get(KEY_COUNTERS)
+            .map_err(|e| self.db_err("reading counters", e))?
+        {
+            Some(v) => decode("meta/counters", &v),
+            None => Ok(Counters::default()),
+        }
+    }
+
+    /// Saves the settings of the latest run, so `status` can show them and a resume can reuse
+    /// them.
+    pub fn save_config<T: Serialize>(&self, config: &T) -> Result<()> {
+        let json = serde_json::to_vec(config).map_err(|e| Error::Config(e.to_string()))?;
+        self.meta
+            .insert(KEY_CONFIG, json)
+            .map_err(|e| self.db_err("saving the config", e))?;
+        Ok(())
+    }
+
+    /// The settings of the latest run, when one was saved.
+    pub fn load_config<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        let Some(v) = self
+            .meta
+            .get(KEY_CONFIG)
+            .map_err(|e| self.db_err("reading the config", e))?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| Error::Corrupt {
+                key: "meta/config".into(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// The stored record of `url`, if it has one.
+    pub fn page(&self, url: &str) -> Result<Option<PageRecord>> {
+        self.pages
+            .get(url)
+            .map_err(|e| self.db_err("reading a page", e))?
+            .map(|v| decode(url, &v))
+            .transpose()
+    }
+
+    /// The stored body of `url`, if it has one.
+    pub fn body(&self, url: &str) -> Result<Option<sled::IVec>> {
+        self.bodies
+            .get(url)
+            .map_err(|e| self.db_err("reading a body", e))
+    }
+
+    /// Every stored record in URL order, read lazily so memory stays flat.
+    pub fn pages(&self) -> impl Iterator<Item = Result<PageRecord>> + '_ {
+        self.pages.iter().map(move |kv| {
+            let (k, v) = kv.map_err(|e| self.db_err("iterating pages", e))?;
+            decode(&String::from_utf8_lossy(&k), &v)
+        })
+    }
+
+    /// Writes every dirty page to disk; what a crash cannot take back.
+    pub fn flush(&self) -> Result<()> {
+        self.db
+            .flush()
+            .map(drop)
+            .map_err(|e| self.db_err("flushing to disk", e))
+    }
+
+    pub(crate) fn db_err(&self, action: &'static str, source: sled::Error) -> Error {
+        Error::Db {
+            path: self.path.clone(),
+            action,
+            source,
+        }
+    }
+
+    pub(crate) fn tx_err(&self, action: &'static str, e: TransactionError<Error>) -> Error {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(source) => self.db_err(action, source),
+        }
+    }
+}
+
+/// Refuses directories that are clearly not a sled database before sled writes into them.
+fn check_directory(path: &Path, mode: OpenMode) -> Result<()> {
+    match std::fs::read_dir(path) {
+        Ok(mut entries) => {
+            let empty = entries.next().is_none();
+            if !empty && !path.join("db").is_file() {
+                return Err(Error::NotADatabase {
+                    path: path.to_path_buf(),
+                    reason: "the directory holds other files".into(),
+                });
+            }
+            if empty && mode == OpenMode::Existing {
+                return Err(Error::NoDatabase(path.to_path_buf()));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match mode {
+            OpenMode::Existing => Err(Error::NoDatabase(path.to_path_buf())),
+            OpenMode::CreateOrOpen => Ok(()),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory || path.is_file() => {
+            Err(Error::NotADatabase {
+                path: path.to_path_buf(),
+                reason: "it is a file, not a directory".into(),
+            })
+        }
+        Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+    }
+}
+
+fn open_error(path: &Path, e: sled::Error) -> Error {
+    let locked = matches!(&e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
+        || io.to_string().contains("could not acquire lock"));
+    if locked {
+        let holder = std::fs::read_to_string(path.join(PID_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .map(|pid| format!(" by another politecrawl process (pid {pid})"))
+            .unwrap_or_default();
+        return Error::Locked {
+            path: path.to_path_buf(),
+            holder,
+        };
+    }
+    if let sled::Error::Corruption { .. } = e {
+        return Error::NotADatabase {
+            path: path.to_path_buf(),
+            reason: format!("sled reports corruption: {e}"),
+        };
+    }
+    Error::Db {
+        path: path.to_path_buf(),
+        action: "opening",
+        source: e,
+    }
+}
+
+/// Decodes a postcard value, naming the key when the bytes are damaged.
+pub(crate) fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Encodes a value for storage. Encoding plain structs into a Vec cannot fail.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).expect("postcard encodes plain structs into a Vec")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let r = PageRecord {
+            url: "http://a/".into(),
+            final_url: "http://a/".into(),
+            state: UrlState::Failed,
+            status: Some(404),
+            headers: vec![("content-type".into(), "text/html".into())],
+            content_type: Some("text/html".into()),
+            body_len: 3,
+            truncated: false,
+            fetched_at: "2026-01-01T00:00:00Z".into(),
+            elapsed_ms: 5,
+            depth: 2,
+            referrer: None,
+            attempts: 1,
+            error: Some(Failure {
+                kind: ErrorKind::HttpStatus,
+                message: "404 Not Found".into(),
+            }),
+        };
+        assert_eq!(decode::<PageRecord>("k", &encode(&r)).unwrap(), r);
+        assert!(decode::<PageRecord>("k", b"\xff\xff").is_err());
+    }
+
+    #[test]
+    fn a_directory_of_other_files_is_refused_untouched() {
+        let dir = tempdir("other");
+        std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+        let err = Store::open(&dir, OpenMode::CreateOrOpen).err().unwrap();
+        assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn future_schema_is_refused() {
+        let dir = tempdir("schema");
+        {
+            let s = Store::open(&dir, OpenMode::CreateOrOpen).unwrap();
+            s.meta.insert(KEY_SCHEMA, &99u32.to_be_bytes()).unwrap();
+            s.flush().unwrap();
+        }
+        let err = Store::open(&dir, OpenMode::Existing).err().unwrap();
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn second_open_reports_the_lock() {
+        let dir = tempdir("lock");
+        let _first = Store::open(&dir, OpenMode::CreateOrOpen).unwrap();
+        let err = Store::open(&dir, OpenMode::Existing).err().unwrap();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("in use") && msg.contains(&std::process::id().to_string()),
+            "{msg}"
+        );
+    }
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pc-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
