@@ -433,7 +433,7 @@ mod tests {
             &s,
             &l,
             &record("http://a.test/x"),
-            b"",
+            b"body",
             &[cand("http://a.test/deep", 2)],
         )
         .unwrap();
