@@ -1,0 +1,278 @@
+//! Crawls of the bundled fixture site, compared with the hand-written expected list and with
+//! the server's own request log.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use politecrawl::export::{self, Format};
+use politecrawl::serve::Reply;
+use politecrawl::store::UrlState;
+use politecrawl::{status, CrawlConfig, OpenMode, ScopeKind, StopReason, Store};
+
+use crate::support::*;
+
+#[test]
+fn full_crawl_stores_exactly_the_reachable_set_each_requested_once() {
+    let server = fixture_server();
+    let origin = server.origin();
+    let dir = tempdir();
+    let config = fast_config(&dir.path().join("db"), &format!("{origin}/"));
+    let (summary, store) = crawl(&config);
+    assert_eq!(summary.stop, StopReason::Finished);
+
+    let want = expected();
+    let pages = stored(&store, &origin);
+    let want_set: BTreeSet<String> = want.iter().map(|e| e.target.clone()).collect();
+    let got_set: BTreeSet<String> = pages.keys().cloned().collect();
+    assert_eq!(want_set, got_set, "{}", diff(&want_set, &got_set));
+
+    for e in &want {
+        let rec = &pages[&e.target];
+        assert_eq!(rec.status, Some(e.status), "status of {}", e.target);
+        assert_eq!(rec.depth, e.depth, "depth of {}", e.target);
+        assert_eq!(rec.attempts, 1, "{}", e.target);
+        let want_state = if e.status >= 400 {
+            UrlState::Failed
+        } else {
+            UrlState::Done
+        };
+        assert_eq!(rec.state, want_state, "{}", e.target);
+        assert_eq!(
+            rec.referrer.is_none(),
+            e.target == "/",
+            "referrer of {}",
+            e.target
+        );
+    }
+    assert_eq!(pages["/docs"].final_url, format!("{origin}/docs/"));
+
+    // From the server's side: exactly the expected requests, none twice.
+    let counts = request_counts(&server);
+    let requested: BTreeSet<String> = counts.keys().cloned().collect();
+    assert_eq!(want_set, requested, "{}", diff(&want_set, &requested));
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "requested more than once: {twice:?}");
+    let ua = politecrawl::config::default_user_agent();
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.user_agent.as_deref() == Some(ua.as_str())));
+    assert!(ua.starts_with("politecrawl/"));
+}
+
+#[test]
+fn excluded_urls_are_never_requested() {
+    let server = fixture_server();
+    let origin = server.origin();
+    let dir = tempdir();
+    let mut config = fast_config(&dir.path().join("db"), &format!("{origin}/"));
+    config.exclude = vec!["/private/".into()];
+    let (_, store) = crawl(&config);
+
+    let want: BTreeSet<String> = expected()
+        .into_iter()
+        .map(|e| e.target)
+        .filter(|t| !t.contains("/private/"))
+        .collect();
+    let got: BTreeSet<String> = stored(&store, &origin).into_keys().collect();
+    assert_eq!(want, got, "{}", diff(&want, &got));
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| !r.target.contains("/private/")));
+    assert_eq!(server.requests().len(), want.len());
+}
+
+#[test]
+fn include_limits_the_crawl_to_matching_urls() {
+    let server = fixture_server();
+    let origin = server.origin();
+    let dir = tempdir();
+    let mut config = fast_config(&dir.path().join("db"), &format!("{origin}/"));
+    config.include = vec![r"/chain/".into()];
+    let (_, store) = crawl(&config);
+    let got: BTreeSet<String> = stored(&store, &origin).into_keys().collect();
+    // The seed is always fetched; from it, only the chain is followed.
+    let want: BTreeSet<String> = expected()
+        .into_iter()
+        .map(|e| e.target)
+        .filter(|t| t == "/" || t.starts_with("/chain/"))
+        .collect();
+    assert_eq!(want, got, "{}", diff(&want, &got));
+}
+
+#[test]
+fn max_depth_cuts_at_the_link_distance() {
+    for max_depth in [0u32, 2] {
+        let server = fixture_server();
+        let origin = server.origin();
+        let dir = tempdir();
+        let mut config = fast_config(&dir.path().join("db"), &format!("{origin}/"));
+        config.max_depth = Some(max_depth);
+        let (_, store) = crawl(&config);
+        let want: BTreeSet<String> = expected()
+            .into_iter()
+            .filter(|e| e.depth <= max_depth)
+            .map(|e| e.target)
+            .collect();
+        let got: BTreeSet<String> = stored(&store, &origin).into_keys().collect();
+        assert_eq!(want, got, "max_depth {max_depth}: {}", diff(&want, &got));
+        assert_eq!(server.requests().len(), want.len(), "max_depth {max_depth}");
+    }
+}
+
+#[test]
+fn max_pages_is_exact_and_counts_across_runs() {
+    let server = fixture_server();
+    let origin = server.origin();
+    let dir = tempdir();
+    let db = dir.path().join("db");
+    let mut config = fast_config(&db, &format!("{origin}/"));
+    config.max_pages = Some(10);
+    let (summary, store) = crawl(&config);
+    assert_eq!(summary.stop, StopReason::MaxPages);
+    assert_eq!(summary.stored, 10);
+    assert_eq!(store.counters().unwrap().stored(), 10);
+    assert_eq!(server.requests().len(), 10);
+    let left = summary.totals.queued;
+    assert!(left > 0, "work must remain queued");
+    drop(store);
+
+    // A second run on the same database, no seeds: the budget is the database total.
+    let mut resume = CrawlConfig::new(&db, &[] as &[&str]).unwrap();
+    resume.rate = 0.0;
+    resume.max_pages = Some(30);
+    let (summary, store) = crawl(&resume);
+    assert_eq!(summary.stored, 20);
+    assert_eq!(store.counters().unwrap().stored(), 30);
+    let counts = request_counts(&server);
+    assert_eq!(counts.values().sum::<usize>(), 30);
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "no URL fetched twice across runs"
+    );
+    drop(store);
+
+    // And without a budget it finishes the site, still fetching nothing twice.
+    resume.max_pages = None;
+    let (summary, store) = crawl(&resume);
+    assert_eq!(summary.stop, StopReason::Finished);
+    assert_eq!(store.counters().unwrap().stored(), expected().len() as u64);
+    assert!(request_counts(&server).values().all(|n| *n == 1));
+}
+
+#[test]
+fn status_counts_and_jsonl_export_match_the_store() {
+    let server = fixture_server();
+    let origin = server.origin();
+    let dir = tempdir();
+    let config = fast_config(&dir.path().join("db"), &format!("{origin}/"));
+    let (_, store) = crawl(&config);
+    let s = status::status(&store).unwrap();
+    let records: Vec<_> = store.pages().map(|r| r.unwrap()).collect();
+
+    let done = records.iter().filter(|r| r.state == UrlState::Done).count() as u64;
+    let failed = records
+        .iter()
+        .filter(|r| r.state == UrlState::Failed)
+        .count() as u64;
+    assert_eq!(
+        (s.done, s.failed, s.queued, s.in_flight),
+        (done, failed, 0, 0)
+    );
+    assert_eq!(s.bytes, records.iter().map(|r| r.body_len).sum::<u64>());
+    let want_404 = expected().iter().filter(|e| e.status == 404).count() as u64;
+    assert_eq!(s.by_status.get("404"), Some(&want_404));
+    assert_eq!(s.by_status.values().sum::<u64>(), records.len() as u64);
+    let host = origin.trim_start_matches("http://");
+    assert_eq!(s.by_host.get(host), Some(&(records.len() as u64)));
+
+    let mut out = Vec::new();
+    let n = export::export(&store, Format::Jsonl, &mut out).unwrap();
+    assert_eq!(n as usize, records.len());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), records.len());
+    for (line, rec) in lines.iter().zip(&records) {
+        assert_eq!(line["url"], rec.url.as_str());
+        assert_eq!(
+            line["status"],
+            rec.status.map(serde_json::Value::from).unwrap_or_default()
+        );
+        assert_eq!(line["depth"], rec.depth);
+        let body = store.body(&rec.url).unwrap().unwrap();
+        match std::str::from_utf8(&body) {
+            Ok(text) => assert_eq!(line["body"], text, "{}", rec.url),
+            Err(_) => {
+                use base64::Engine as _;
+                let b64 = line["body_base64"].as_str().expect("binary body in base64");
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap();
+                assert_eq!(decoded, &body[..], "{}", rec.url);
+            }
+        }
+    }
+    let png = lines
+        .iter()
+        .find(|l| l["url"].as_str().unwrap().ends_with(".png"))
+        .unwrap();
+    assert!(png.get("body_base64").is_some(), "a PNG is not UTF-8");
+}
+
+#[test]
+fn rate_limit_spaces_request_starts_per_origin() {
+    let server = fixture_server();
+    let origin = server.origin();
+    let dir = tempdir();
+    let mut config = fast_config(&dir.path().join("db"), &format!("{origin}/"));
+    config.rate = 40.0; // 25 ms between starts
+    config.concurrency = 16;
+    config.per_host_concurrency = 4;
+    config.max_pages = Some(30);
+    crawl(&config);
+    let times: Vec<_> = server.requests().iter().map(|r| r.at).collect();
+    assert_eq!(times.len(), 30);
+    for w in times.windows(2) {
+        let gap = w[1].duration_since(w[0]);
+        assert!(
+            gap >= Duration::from_millis(20),
+            "requests {gap:?} apart at 40/s"
+        );
+    }
+}
+
+#[test]
+fn host_scope_never_leaves_the_seed_origin_and_any_scope_does() {
+    let other = route_server(Arc::new(|_| Some(Reply::html("<p>elsewhere</p>"))));
+    let other_url = format!("{}/away.html", other.origin());
+    let home = route_server(Arc::new(move |r| match r.path() {
+        "/" => Some(Reply::html(format!(
+            r#"<a href="{other_url}">away</a> <a href="/local.html">local</a>"#
+        ))),
+        "/local.html" => Some(Reply::html("<p>local</p>")),
+        _ => None,
+    }));
+    for (scope, other_hits) in [(ScopeKind::Host, 0), (ScopeKind::Any, 1)] {
+        let dir = tempdir();
+        let mut config = fast_config(&dir.path().join("db"), &format!("{}/", home.origin()));
+        config.scope = scope;
+        let (summary, _) = crawl(&config);
+        assert_eq!(summary.stored, 2 + other_hits as u64, "{scope:?}");
+        assert_eq!(other.requests().len(), other_hits, "{scope:?}");
+    }
+}
+
+#[test]
+fn a_second_open_of_a_database_in_use_is_refused() {
+    let dir = tempdir();
+    let db = dir.path().join("db");
+    let _held = Store::open(&db, OpenMode::CreateOrOpen).unwrap();
+    let config = fast_config(&db, "http://127.0.0.1:9/");
+    let err = politecrawl::run(&config).unwrap_err().to_string();
+    assert!(err.contains("in use"), "{err}");
+}

@@ -1,0 +1,114 @@
+//! Shared test support: the fixture site server, the hand-written expected URL list, configs
+//! for fast loopback crawls, and raw TCP servers for misbehaving peers.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use politecrawl::serve::{Route, Site, SiteServer};
+use politecrawl::store::PageRecord;
+use politecrawl::{CrawlConfig, OpenMode, Store};
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("politecrawl-test-")
+        .tempdir()
+        .expect("create a temp dir")
+}
+
+/// The fixture site on an ephemeral loopback port.
+pub fn fixture_server() -> SiteServer {
+    SiteServer::start("127.0.0.1:0", Site::Dir(fixtures().join("site")), None)
+        .expect("start the fixture server")
+}
+
+/// A server answering only through `route` (404 elsewhere).
+pub fn route_server(route: Route) -> SiteServer {
+    SiteServer::start("127.0.0.1:0", Site::Empty, Some(route)).expect("start a route server")
+}
+
+/// One line of `fixtures/site-expected.txt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    pub depth: u32,
+    pub status: u16,
+    pub target: String,
+}
+
+/// The hand-maintained list of URLs a full fixture crawl requests.
+pub fn expected() -> Vec<Expected> {
+    let text = std::fs::read_to_string(fixtures().join("site-expected.txt")).unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            let depth = parts.next().unwrap().parse().unwrap();
+            let status = parts.next().unwrap().parse().unwrap();
+            let target = parts.next().unwrap().to_string();
+            assert!(parts.next().is_none(), "bad expected line {l:?}");
+            Expected {
+                depth,
+                status,
+                target,
+            }
+        })
+        .collect()
+}
+
+/// A config for a fast crawl of our own loopback server.
+pub fn fast_config(db: &Path, seed: &str) -> CrawlConfig {
+    let mut c = CrawlConfig::new(db, &[seed]).unwrap();
+    c.rate = 0.0;
+    c.concurrency = 8;
+    c.per_host_concurrency = 4;
+    c.timeout = std::time::Duration::from_secs(10);
+    c
+}
+
+/// Runs a crawl and returns the open store for inspection.
+pub fn crawl(config: &CrawlConfig) -> (politecrawl::Summary, Store) {
+    let store = Store::open(&config.db, OpenMode::CreateOrOpen).unwrap();
+    let summary = politecrawl::crawl::run_on(config, &store).expect("crawl runs");
+    (summary, store)
+}
+
+/// Stored records keyed by path-and-query relative to `origin`.
+pub fn stored(store: &Store, origin: &str) -> BTreeMap<String, PageRecord> {
+    store
+        .pages()
+        .map(|r| r.unwrap())
+        .map(|r| {
+            let target = r
+                .url
+                .strip_prefix(origin)
+                .unwrap_or_else(|| panic!("{} is not under {origin}", r.url))
+                .to_string();
+            (target, r)
+        })
+        .collect()
+}
+
+/// Request targets in the server log, with how often each was requested.
+pub fn request_counts(server: &SiteServer) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in server.requests() {
+        *m.entry(r.target).or_default() += 1;
+    }
+    m
+}
+
+/// Renders a set difference readably for assertion messages.
+pub fn diff<T: Ord + std::fmt::Debug + Clone>(
+    want: &std::collections::BTreeSet<T>,
+    got: &std::collections::BTreeSet<T>,
+) -> String {
+    let missing: Vec<_> = want.difference(got).cloned().collect();
+    let extra: Vec<_> = got.difference(want).cloned().collect();
+    format!("missing: {missing:?}\nunexpected: {extra:?}")
+}
