@@ -87,8 +87,11 @@ impl Fetcher {
     pub async fn get(&self, url: &Url) -> std::result::Result<Fetched, FetchError> {
         let start = Instant::now();
         let outcome = AssertUnwindSafe(self.get_inner(url)).catch_unwind().await;
-        let fail = |kind, message: String| FetchError {
-            failure: Failure { kind, message },
+        let fail = |kind: ErrorKind, detail: String| FetchError {
+            failure: Failure {
+                kind,
+                message: format!("{} ({detail})", kind.describe()),
+            },
             elapsed: start.elapsed(),
         };
         match outcome {
@@ -99,7 +102,7 @@ impl Fetcher {
             Ok(Err((kind, message))) => Err(fail(kind, message)),
             Err(_) => Err(fail(
                 ErrorKind::InvalidResponse,
-                "the response could not be parsed (malformed headers)".into(),
+                "the HTTP client panicked on malformed headers".into(),
             )),
         }
     }
@@ -148,30 +151,42 @@ async fn read_capped<R: futures_lite::AsyncRead + Unpin>(
 }
 
 fn classify_client_error(e: &surf::Error) -> (ErrorKind, String) {
-    use isahc::Error as I;
-    let kind = match e.downcast_ref::<isahc::Error>() {
-        Some(I::Timeout) => ErrorKind::Timeout,
-        Some(I::ConnectFailed) => ErrorKind::Connect,
-        Some(I::CouldntResolveHost) | Some(I::CouldntResolveProxy) => ErrorKind::Dns,
-        Some(I::SSLConnectFailed(_) | I::SSLEngineError(_) | I::BadServerCertificate(_)) => {
-            ErrorKind::Tls
-        }
-        Some(I::NoResponse | I::ResponseBodyError(_) | I::Aborted) => ErrorKind::Reset,
-        Some(I::InvalidHttpFormat(_) | I::InvalidContentEncoding(_) | I::InvalidUtf8) => {
-            ErrorKind::InvalidResponse
-        }
-        Some(I::Io(io)) => return classify_io_error(io),
-        Some(I::Curl(msg)) => classify_message(msg),
-        _ => match e.downcast_ref::<std::io::Error>() {
-            Some(io) => return classify_io_error(io),
-            None => classify_message(&e.to_string()),
-        },
+    let kind = match (
+        e.downcast_ref::<isahc::Error>(),
+        e.downcast_ref::<std::io::Error>(),
+    ) {
+        (Some(isahc), _) => classify_isahc(isahc),
+        (None, Some(io)) => return classify_io_error(io),
+        (None, None) => classify_message(&e.to_string()),
     };
     (kind, e.to_string())
 }
 
+fn classify_isahc(e: &isahc::Error) -> ErrorKind {
+    use isahc::Error as I;
+    match e {
+        I::Timeout => ErrorKind::Timeout,
+        I::ConnectFailed => ErrorKind::Connect,
+        I::CouldntResolveHost | I::CouldntResolveProxy => ErrorKind::Dns,
+        I::SSLConnectFailed(_) | I::SSLEngineError(_) | I::BadServerCertificate(_) => {
+            ErrorKind::Tls
+        }
+        I::NoResponse | I::ResponseBodyError(_) | I::Aborted => ErrorKind::Reset,
+        I::InvalidHttpFormat(_) | I::InvalidContentEncoding(_) | I::InvalidUtf8 => {
+            ErrorKind::InvalidResponse
+        }
+        I::Io(io) => classify_io_error(io).0,
+        I::Curl(msg) => classify_message(msg),
+        _ => classify_message(&e.to_string()),
+    }
+}
+
+/// Body read errors arrive as `io::Error`, often wrapping the isahc error that says why.
 fn classify_io_error(e: &std::io::Error) -> (ErrorKind, String) {
     use std::io::ErrorKind as K;
+    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<isahc::Error>()) {
+        return (classify_isahc(inner), e.to_string());
+    }
     let kind = match e.kind() {
         K::TimedOut => ErrorKind::Timeout,
         K::ConnectionRefused => ErrorKind::Connect,

@@ -119,6 +119,20 @@ impl ErrorKind {
             ErrorKind::Other => "other",
         }
     }
+
+    /// A plain-words explanation, put in front of the client's own message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::HttpStatus => "the server answered with an error status",
+            ErrorKind::Timeout => "no complete response within the time limit",
+            ErrorKind::Connect => "could not connect to the server",
+            ErrorKind::Dns => "the host name did not resolve",
+            ErrorKind::Tls => "the TLS handshake or certificate check failed",
+            ErrorKind::Reset => "the connection broke before the response was complete",
+            ErrorKind::InvalidResponse => "the response was not valid HTTP",
+            ErrorKind::Other => "the HTTP client failed",
+        }
+    }
 }
 
 /// Why a URL failed: a kind to group by and the client's own words.

@@ -1,1 +1,214 @@
+//! The real binary through its command line: crawl → status → export, the demo, and the error
+//! messages a user sees.
 
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use politecrawl::serve::Reply;
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_politecrawl");
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run politecrawl")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn crawl_then_status_then_export_through_the_cli() {
+    let server = fixture_server();
+    let dir = tempdir();
+    let db = dir.path().join("site.db");
+    let db_s = db.to_str().unwrap();
+    let seed = format!("{}/", server.origin());
+    let out = run(
+        &[
+            "crawl",
+            &seed,
+            "--db",
+            db_s,
+            "--rate",
+            "0",
+            "--concurrency",
+            "8",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let n = expected().len();
+    assert!(
+        stderr(&out).contains(&format!("stored {n} (")),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&["status", "--db", db_s, "--json"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed = expected().iter().filter(|e| e.status >= 400).count();
+    assert_eq!(status["done"], (n - failed) as u64);
+    assert_eq!(status["failed"], failed as u64);
+    assert_eq!(status["queued"], 0);
+    assert_eq!(status["in_flight"], 0);
+    assert_eq!(status["by_status"]["301"], 2);
+    let host = server.origin().trim_start_matches("http://").to_string();
+    assert_eq!(status["by_host"][&host], n as u64);
+    assert!(status["bytes"].as_u64().unwrap() > 10_000);
+
+    let out = run(&["status", "--db", db_s], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{} done, {failed} failed", n - failed)),
+        "{text}"
+    );
+
+    let file = dir.path().join("pages.jsonl");
+    let out = run(
+        &[
+            "export",
+            "--db",
+            db_s,
+            "--format",
+            "jsonl",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let from_file = std::fs::read_to_string(&file).unwrap();
+    let stdout = run(&["export", "--db", db_s], dir.path()).stdout;
+    assert_eq!(
+        from_file.as_bytes(),
+        &stdout[..],
+        "file and stdout exports agree"
+    );
+    let urls: Vec<String> = from_file
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["url"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(urls.len(), n);
+    let mut want: Vec<String> = expected()
+        .iter()
+        .map(|e| format!("{}{}", server.origin(), e.target))
+        .collect();
+    want.sort();
+    assert_eq!(urls, want, "one line per stored URL, in URL order");
+}
+
+#[test]
+fn demo_crawls_the_bundled_site_from_any_directory() {
+    let dir = tempdir();
+    let out = run(&["demo"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = std::fs::read_to_string(dir.path().join("demo.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), expected().len());
+    assert!(dir.path().join("demo.db").is_dir());
+    assert!(stderr(&out).contains("crawl finished"), "{}", stderr(&out));
+    // Running it again replaces its own database rather than failing or appending.
+    let out = run(&["demo"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = std::fs::read_to_string(dir.path().join("demo.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), expected().len());
+}
+
+#[test]
+fn a_bad_seed_fails_with_a_hint_and_creates_nothing() {
+    let dir = tempdir();
+    for bad in ["not a url", "ftp://example.com/", "example.com"] {
+        let out = run(&["crawl", bad, "--db", "x.db"], dir.path());
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("invalid seed URL") && err.contains("http://"),
+            "{bad}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    assert!(!dir.path().join("x.db").exists());
+}
+
+#[test]
+fn a_file_or_foreign_directory_is_not_taken_as_a_database() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let out = run(&["status", "--db", "notes.txt"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not a politecrawl database"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["crawl", "http://127.0.0.1:9/", "--db", "."], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not a politecrawl database"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+    let out = run(&["status", "--db", "missing.db"], dir.path());
+    assert!(stderr(&out).contains("no database at"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_database_held_by_a_running_crawl_is_refused_with_its_pid() {
+    let server = route_server(Arc::new(|r| match r.path() {
+        "/" => Some(Reply::html(r#"<a href="/slow">slow</a>"#)),
+        "/slow" => Some(Reply::html("late").delayed(Duration::from_secs(20))),
+        _ => None,
+    }));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let mut child = Command::new(BIN)
+        .args(["crawl", &seed, "--db", "held.db", "--rate", "0"])
+        .current_dir(dir.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !server.requests().iter().any(|r| r.path() == "/slow") {
+        assert!(
+            Instant::now() < deadline,
+            "the first crawl never reached /slow"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    for args in [
+        vec!["status", "--db", "held.db"],
+        vec!["crawl", seed.as_str(), "--db", "held.db"],
+        vec!["export", "--db", "held.db"],
+    ] {
+        let out = run(&args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("in use") && err.contains(&pid),
+            "{args:?}: {err}"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Once the holder is gone the database opens again.
+    let out = run(&["status", "--db", "held.db", "--json"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+}

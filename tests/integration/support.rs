@@ -112,3 +112,86 @@ pub fn diff<T: Ord + std::fmt::Debug + Clone>(
     let extra: Vec<_> = got.difference(want).cloned().collect();
     format!("missing: {missing:?}\nunexpected: {extra:?}")
 }
+
+/// A raw HTTP server for misbehaving peers: it reads each request head itself and hands the
+/// socket to `behave`, which writes whatever bytes it likes and returns whether to keep the
+/// connection open for another request. Every request target is logged with its arrival time.
+pub struct RawServer {
+    addr: std::net::SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>>,
+}
+
+pub type Behave = std::sync::Arc<dyn Fn(&str, &mut std::net::TcpStream) -> bool + Send + Sync>;
+
+impl RawServer {
+    pub fn start(behave: Behave) -> RawServer {
+        use std::io::BufRead;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let (behave, log) = (behave.clone(), log2.clone());
+                std::thread::spawn(move || {
+                    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                        .ok();
+                    let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                        loop {
+                            let mut h = String::new();
+                            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if h == "\r\n" || h == "\n" {
+                                break;
+                            }
+                        }
+                        log.lock()
+                            .unwrap()
+                            .push((target.clone(), std::time::Instant::now()));
+                        if !behave(&target, &mut conn) {
+                            let _ = conn.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        RawServer { addr, log }
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+}
+
+/// Writes a complete HTTP/1.1 response with a Content-Length.
+pub fn write_response(
+    conn: &mut std::net::TcpStream,
+    status: u16,
+    ctype: &str,
+    body: &[u8],
+) -> bool {
+    use std::io::Write;
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).is_ok() && conn.write_all(body).is_ok()
+}
