@@ -26,6 +26,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn crawl_then_status_then_export_through_the_cli() {
+    let _timing = shared();
     let server = fixture_server();
     let dir = tempdir();
     let db = dir.path().join("site.db");
@@ -113,6 +114,7 @@ fn crawl_then_status_then_export_through_the_cli() {
 
 #[test]
 fn demo_crawls_the_bundled_site_from_any_directory() {
+    let _timing = shared();
     let dir = tempdir();
     let out = run(&["demo"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
@@ -129,6 +131,7 @@ fn demo_crawls_the_bundled_site_from_any_directory() {
 
 #[test]
 fn a_bad_seed_fails_with_a_hint_and_creates_nothing() {
+    let _timing = shared();
     let dir = tempdir();
     for bad in ["not a url", "ftp://example.com/", "example.com"] {
         let out = run(&["crawl", bad, "--db", "x.db"], dir.path());
@@ -145,6 +148,7 @@ fn a_bad_seed_fails_with_a_hint_and_creates_nothing() {
 
 #[test]
 fn a_file_or_foreign_directory_is_not_taken_as_a_database() {
+    let _timing = shared();
     let dir = tempdir();
     std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
     let out = run(&["status", "--db", "notes.txt"], dir.path());
@@ -171,6 +175,7 @@ fn a_file_or_foreign_directory_is_not_taken_as_a_database() {
 
 #[test]
 fn a_database_held_by_a_running_crawl_is_refused_with_its_pid() {
+    let _timing = shared();
     let server = route_server(Arc::new(|r| match r.path() {
         "/" => Some(Reply::html(r#"<a href="/slow">slow</a>"#)),
         "/slow" => Some(Reply::html("late").delayed(Duration::from_secs(20))),

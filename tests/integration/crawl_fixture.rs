@@ -14,6 +14,7 @@ use crate::support::*;
 
 #[test]
 fn full_crawl_stores_exactly_the_reachable_set_each_requested_once() {
+    let _timing = shared();
     let server = fixture_server();
     let origin = server.origin();
     let dir = tempdir();
@@ -63,6 +64,7 @@ fn full_crawl_stores_exactly_the_reachable_set_each_requested_once() {
 
 #[test]
 fn excluded_urls_are_never_requested() {
+    let _timing = shared();
     let server = fixture_server();
     let origin = server.origin();
     let dir = tempdir();
@@ -86,6 +88,7 @@ fn excluded_urls_are_never_requested() {
 
 #[test]
 fn include_limits_the_crawl_to_matching_urls() {
+    let _timing = shared();
     let server = fixture_server();
     let origin = server.origin();
     let dir = tempdir();
@@ -104,6 +107,7 @@ fn include_limits_the_crawl_to_matching_urls() {
 
 #[test]
 fn max_depth_cuts_at_the_link_distance() {
+    let _timing = shared();
     for max_depth in [0u32, 2] {
         let server = fixture_server();
         let origin = server.origin();
@@ -124,6 +128,7 @@ fn max_depth_cuts_at_the_link_distance() {
 
 #[test]
 fn max_pages_is_exact_and_counts_across_runs() {
+    let _timing = shared();
     let server = fixture_server();
     let origin = server.origin();
     let dir = tempdir();
@@ -164,6 +169,7 @@ fn max_pages_is_exact_and_counts_across_runs() {
 
 #[test]
 fn status_counts_and_jsonl_export_match_the_store() {
+    let _timing = shared();
     let server = fixture_server();
     let origin = server.origin();
     let dir = tempdir();
@@ -226,6 +232,7 @@ fn status_counts_and_jsonl_export_match_the_store() {
 
 #[test]
 fn rate_limit_spaces_request_starts_per_origin() {
+    let _timing = exclusive();
     let server = fixture_server();
     let origin = server.origin();
     let dir = tempdir();
@@ -248,6 +255,7 @@ fn rate_limit_spaces_request_starts_per_origin() {
 
 #[test]
 fn host_scope_never_leaves_the_seed_origin_and_any_scope_does() {
+    let _timing = shared();
     let other = route_server(Arc::new(|_| Some(Reply::html("<p>elsewhere</p>"))));
     let other_url = format!("{}/away.html", other.origin());
     let home = route_server(Arc::new(move |r| match r.path() {
@@ -269,6 +277,7 @@ fn host_scope_never_leaves_the_seed_origin_and_any_scope_does() {
 
 #[test]
 fn a_second_open_of_a_database_in_use_is_refused() {
+    let _timing = shared();
     let dir = tempdir();
     let db = dir.path().join("db");
     let _held = Store::open(&db, OpenMode::CreateOrOpen).unwrap();

@@ -195,3 +195,18 @@ pub fn write_response(
     );
     conn.write_all(head.as_bytes()).is_ok() && conn.write_all(body).is_ok()
 }
+
+/// Timing tests measure request spacing from the server's clock, which CPU load from other
+/// tests in this binary would blur. They hold this lock exclusively; every other test holds it
+/// shared, so a timing test runs alone.
+static TIMING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Taken by every test that is not a timing test.
+pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    TIMING.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Taken by timing tests: waits until no other test runs.
+pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    TIMING.write().unwrap_or_else(|e| e.into_inner())
+}

@@ -19,6 +19,7 @@ fn body_for(path: &str) -> Vec<u8> {
 
 #[test]
 fn no_url_ever_receives_another_urls_response() {
+    let _timing = shared();
     let server = RawServer::start(Arc::new(|target: &str, conn: &mut std::net::TcpStream| {
         use std::io::Write;
         if target == "/" {
