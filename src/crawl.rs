@@ -18,8 +18,11 @@ use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::frontier::{self, Lease};
 use crate::scheduler::{Next, Scheduler};
-use crate::store::{Counters, ErrorKind, Failure, OpenMode, PageRecord, Store, UrlState};
+use crate::store::{Counters, ErrorKind, Failure, OpenMode, Store, UrlState};
 use crate::worker::{self, Job, Outcome, WorkerContext};
+
+/// How often idle host slots are dropped, so memory follows the hosts in use.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
 /// Why the crawl stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,7 +187,12 @@ struct Engine<'a> {
 impl Engine<'_> {
     fn run(&mut self) -> Result<StopReason> {
         let stored_before = self.store.counters()?.stored();
+        let mut last_prune = Instant::now();
         loop {
+            if last_prune.elapsed() >= PRUNE_EVERY {
+                self.sched.prune(Instant::now());
+                last_prune = Instant::now();
+            }
             let budget = self
                 .config
                 .max_pages
@@ -208,7 +216,7 @@ impl Engine<'_> {
                         self.settle(outcome)?;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => self.sched.prune(Instant::now()),
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(Error::Client(
                         "all fetch workers stopped unexpectedly".into(),
@@ -264,29 +272,13 @@ impl Engine<'_> {
 /// A queued URL that no longer parses (only a damaged database can hold one): it fails without
 /// a request.
 fn unparseable(lease: Lease, e: url::ParseError) -> Outcome {
-    let entry = &lease.entry;
-    let record = PageRecord {
-        url: entry.url.clone(),
-        final_url: entry.url.clone(),
-        state: UrlState::Failed,
-        status: None,
-        headers: Vec::new(),
-        content_type: None,
-        body_len: 0,
-        truncated: false,
-        fetched_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-        elapsed_ms: 0,
-        depth: entry.depth,
-        referrer: entry.referrer.clone(),
-        attempts: entry.attempts,
-        error: Some(Failure {
-            kind: ErrorKind::Other,
-            message: format!("queued URL does not parse: {e}"),
-        }),
+    let failure = Failure {
+        kind: ErrorKind::Other,
+        message: format!("queued URL does not parse: {e}"),
     };
     Outcome {
+        record: worker::failed_record(&lease.entry, Some(failure)),
         lease,
-        record,
         body: Vec::new(),
         found: Vec::new(),
     }

@@ -11,7 +11,7 @@ use crate::canon::{self, Scope};
 use crate::crawl::run_blocking;
 use crate::extract;
 use crate::fetch::{Fetched, Fetcher};
-use crate::frontier::{Candidate, Lease};
+use crate::frontier::{Candidate, Lease, QueueEntry};
 use crate::store::{ErrorKind, Failure, PageRecord, UrlState};
 
 /// What every worker shares: the one HTTP client, the scope, and the parse gate.
@@ -51,23 +51,9 @@ pub struct Outcome {
 /// Fetches a job's URL and turns whatever happens into an outcome. Never fails: a URL that
 /// cannot be fetched is a failed record, not an error.
 pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
+    let mut record = failed_record(&job.lease.entry, None);
+    record.attempts += 1;
     let entry = &job.lease.entry;
-    let mut record = PageRecord {
-        url: entry.url.clone(),
-        final_url: entry.url.clone(),
-        state: UrlState::Failed,
-        status: None,
-        headers: Vec::new(),
-        content_type: None,
-        body_len: 0,
-        truncated: false,
-        fetched_at: String::new(),
-        elapsed_ms: 0,
-        depth: entry.depth,
-        referrer: entry.referrer.clone(),
-        attempts: entry.attempts + 1,
-        error: None,
-    };
     let result = ctx.fetcher.get(&job.url).await;
     record.fetched_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let (body, found) = match result {
@@ -92,6 +78,27 @@ pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
         record,
         body,
         found,
+    }
+}
+
+/// A record for a queued entry that has not (yet) got a response: failed, with `failure` when
+/// known. Attempts are the entry's; the caller adds the request it makes.
+pub fn failed_record(entry: &QueueEntry, failure: Option<Failure>) -> PageRecord {
+    PageRecord {
+        url: entry.url.clone(),
+        final_url: entry.url.clone(),
+        state: UrlState::Failed,
+        status: None,
+        headers: Vec::new(),
+        content_type: None,
+        body_len: 0,
+        truncated: false,
+        fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        elapsed_ms: 0,
+        depth: entry.depth,
+        referrer: entry.referrer.clone(),
+        attempts: entry.attempts,
+        error: failure,
     }
 }
 
