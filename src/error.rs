@@ -53,14 +53,14 @@ pub enum Error {
     NoDatabase(PathBuf),
 
     /// The database could not be opened, read or written (disk full, permissions, corruption).
-    #[error("database {path}: {action} failed: {source}; check the path is writable and the disk has space")]
+    #[error("database {path}: {action} failed: {cause}; check the path is writable and the disk has space")]
     Db {
         /// The database directory.
         path: PathBuf,
         /// What was being done.
         action: &'static str,
-        /// The underlying sled error.
-        source: sled::Error,
+        /// The underlying sled error (in the message, not repeated as a source).
+        cause: sled::Error,
     },
 
     /// A stored record could not be decoded: the database is damaged.
@@ -77,12 +77,12 @@ pub enum Error {
     Client(String),
 
     /// Writing an export, or serving files, failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Io {
         /// What was being read or written.
         context: String,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -91,10 +91,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Wraps an I/O error with what was being done, for messages like "writing out.jsonl: ...".
-    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    pub fn io(context: impl Into<String>, cause: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            cause,
         }
     }
 }

@@ -214,10 +214,10 @@ impl Store {
             .open()
             .map_err(|e| open_error(path, e))?;
         let tree = |name: &str| {
-            db.open_tree(name).map_err(|source| Error::Db {
+            db.open_tree(name).map_err(|cause| Error::Db {
                 path: path.to_path_buf(),
                 action: "opening a tree",
-                source,
+                cause,
             })
         };
         let store = Store {
@@ -353,18 +353,18 @@ impl Store {
             .map_err(|e| self.db_err("flushing to disk", e))
     }
 
-    pub(crate) fn db_err(&self, action: &'static str, source: sled::Error) -> Error {
+    pub(crate) fn db_err(&self, action: &'static str, cause: sled::Error) -> Error {
         Error::Db {
             path: self.path.clone(),
             action,
-            source,
+            cause,
         }
     }
 
     pub(crate) fn tx_err(&self, action: &'static str, e: TransactionError<Error>) -> Error {
         match e {
             TransactionError::Abort(e) => e,
-            TransactionError::Storage(source) => self.db_err(action, source),
+            TransactionError::Storage(cause) => self.db_err(action, cause),
         }
     }
 }
@@ -422,7 +422,7 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
     Error::Db {
         path: path.to_path_buf(),
         action: "opening",
-        source: e,
+        cause: e,
     }
 }
 

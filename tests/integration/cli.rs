@@ -217,3 +217,25 @@ fn a_database_held_by_a_running_crawl_is_refused_with_its_pid() {
     let out = run(&["status", "--db", "held.db", "--json"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn an_unwritable_database_path_fails_with_a_hint() {
+    let _timing = shared();
+    let dir = tempdir();
+    // /proc refuses new entries even for root.
+    let out = run(
+        &[
+            "crawl",
+            "http://127.0.0.1:9/",
+            "--db",
+            "/proc/politecrawl-test.db",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("/proc/politecrawl-test.db") && err.contains("writable"),
+        "{err}"
+    );
+}

@@ -285,3 +285,30 @@ fn a_second_open_of_a_database_in_use_is_refused() {
     let err = politecrawl::run(&config).unwrap_err().to_string();
     assert!(err.contains("in use"), "{err}");
 }
+
+#[test]
+fn bodies_over_max_body_are_cut_and_marked_truncated() {
+    let _timing = shared();
+    let big = "x".repeat(100_000);
+    let server = route_server(Arc::new(move |r| match r.path() {
+        "/" => Some(Reply::html(
+            r#"<a href="/big.txt">big</a> <a href="/small.txt">s</a>"#,
+        )),
+        "/big.txt" => Some(Reply::new(200, "text/plain", big.clone())),
+        "/small.txt" => Some(Reply::new(200, "text/plain", "small")),
+        _ => None,
+    }));
+    let dir = tempdir();
+    let mut config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
+    config.max_body = 10_000;
+    let (_, store) = crawl(&config);
+    let pages = stored(&store, &server.origin());
+    let big = &pages["/big.txt"];
+    assert!(big.truncated);
+    assert_eq!(big.body_len, 10_000);
+    assert_eq!(store.body(&big.url).unwrap().unwrap().len(), 10_000);
+    assert_eq!(big.state, UrlState::Done);
+    let small = &pages["/small.txt"];
+    assert!(!small.truncated);
+    assert_eq!(&store.body(&small.url).unwrap().unwrap()[..], b"small");
+}
