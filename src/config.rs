@@ -25,6 +25,15 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time allowed for a whole request, body included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default cap on a robots.txt `Crawl-delay`; a longer one is recorded and the cap applied.
+pub const DEFAULT_MAX_CRAWL_DELAY: Duration = Duration::from_secs(30);
+/// Default cap on a `Retry-After` pause.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+/// Default number of re-tries of a URL after a 429 or 503 (so at most 4 requests).
+pub const DEFAULT_RETRIES: u32 = 3;
+/// Default time a host's robots.txt may stay unreachable before the host's URLs are failed.
+pub const DEFAULT_ROBOTS_GIVE_UP: Duration = Duration::from_secs(600);
+
 /// The User-Agent sent when none is given: product token, version and where to read about us,
 /// so a site owner who sees us in their logs can find out what we are.
 pub fn default_user_agent() -> String {
@@ -81,6 +90,19 @@ pub struct CrawlConfig {
     pub connect_timeout: Duration,
     /// Time allowed for a whole request, body included.
     pub timeout: Duration,
+    /// Skip robots.txt entirely. Impolite: only for sites you own or may crawl regardless.
+    pub ignore_robots: bool,
+    /// Longest robots.txt `Crawl-delay` honored.
+    pub max_crawl_delay: Duration,
+    /// Longest `Retry-After` pause honored.
+    pub max_retry_after: Duration,
+    /// Re-tries of a URL answered 429 or 503.
+    pub retries: u32,
+    /// How long a host's robots.txt may stay unreachable (5xx, 429, timeouts) before the host's
+    /// queued URLs are recorded as failed.
+    pub robots_give_up: Duration,
+    /// Fetch the sitemaps named in robots.txt and queue their in-scope URLs.
+    pub sitemaps: bool,
 }
 
 impl CrawlConfig {
@@ -107,6 +129,12 @@ impl CrawlConfig {
             user_agent: default_user_agent(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            ignore_robots: false,
+            max_crawl_delay: DEFAULT_MAX_CRAWL_DELAY,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            retries: DEFAULT_RETRIES,
+            robots_give_up: DEFAULT_ROBOTS_GIVE_UP,
+            sitemaps: false,
         })
     }
 
@@ -128,6 +156,9 @@ impl CrawlConfig {
         if self.max_url_length < 16 {
             return bad("--max-url-length must be at least 16");
         }
+        if self.product_token().is_empty() {
+            return bad("--user-agent must start with a product token, e.g. mybot/1.0");
+        }
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return bad("--timeout and --connect-timeout must be above zero");
         }
@@ -139,6 +170,16 @@ impl CrawlConfig {
             }
         }
         Ok(())
+    }
+
+    /// The robots.txt product token: the User-Agent up to its first `/` or space
+    /// (`politecrawl/0.1 (+url)` → `politecrawl`), which is what robots.txt groups name.
+    pub fn product_token(&self) -> &str {
+        let ua = self.user_agent.trim();
+        let end = ua
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(ua.len());
+        &ua[..end]
     }
 
     /// Time between two request starts to one origin, or `None` when unlimited.
@@ -183,6 +224,14 @@ mod tests {
         ] {
             assert!(parse_seed(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn product_token_is_the_first_word_of_the_user_agent() {
+        let mut c = CrawlConfig::new("db", &["http://a.test/"]).unwrap();
+        assert_eq!(c.product_token(), "politecrawl");
+        c.user_agent = "MyBot (+http://x)".into();
+        assert_eq!(c.product_token(), "MyBot");
     }
 
     #[test]

@@ -6,32 +6,19 @@
 //! runs on the async executor, so sled work cannot stall fetches. `--concurrency` async-std
 //! tasks fetch; parsing runs on blocking threads, a bounded number at a time.
 
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use url::Url;
-
 use crate::canon::Scope;
 use crate::config::CrawlConfig;
+use crate::engine::Engine;
+pub use crate::engine::StopReason;
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
-use crate::frontier::{self, Lease};
-use crate::scheduler::{Next, Scheduler};
-use crate::store::{Counters, ErrorKind, Failure, OpenMode, Store, UrlState};
+use crate::frontier;
+use crate::store::{Counters, OpenMode, Store};
 use crate::worker::{self, Job, Outcome, WorkerContext};
-
-/// How often idle host slots are dropped, so memory follows the hosts in use.
-const PRUNE_EVERY: Duration = Duration::from_secs(10);
-
-/// Why the crawl stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// Nothing is left in the queue.
-    Finished,
-    /// `--max-pages` outcomes are stored; the rest stays queued.
-    MaxPages,
-}
 
 /// What a crawl run did, for the closing summary.
 #[derive(Clone, Debug)]
@@ -42,6 +29,10 @@ pub struct Summary {
     pub done: u64,
     /// Of which failed.
     pub failed: u64,
+    /// URLs blocked by robots.txt in this run.
+    pub blocked: u64,
+    /// Requests re-queued after 429/503 in this run.
+    pub retried: u64,
     /// Database totals at the end of the run.
     pub totals: Counters,
     /// Wall time of the run.
@@ -60,7 +51,7 @@ impl std::fmt::Display for Summary {
         };
         write!(
             f,
-            "{}: stored {} ({} done, {} failed) in {:.1}s, {:.1} pages/s; database: {} done, {} failed, {} left in queue",
+            "{}: stored {} ({} done, {} failed), {} blocked by robots.txt, {} retried, in {:.1}s, {:.1} pages/s; database: {} done, {} failed, {} blocked, {} left in queue",
             match self.stop {
                 StopReason::Finished => "crawl finished",
                 StopReason::MaxPages => "page budget reached",
@@ -68,10 +59,13 @@ impl std::fmt::Display for Summary {
             self.stored,
             self.done,
             self.failed,
+            self.blocked,
+            self.retried,
             secs,
             rate,
             self.totals.done,
             self.totals.failed,
+            self.totals.blocked,
             self.totals.queued + self.totals.in_flight,
         )
     }
@@ -106,16 +100,13 @@ pub fn run_on(config: &CrawlConfig, store: &Store) -> Result<Summary> {
     }
     store.save_config(&saved)?;
 
-    let mut sched = Scheduler::new(config.per_host_concurrency, config.request_interval());
-    for (id, (origin, n)) in frontier::queued_by_origin(store)? {
-        sched.add_queued(id, &origin, n);
-    }
     let parse_slots = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ctx = Arc::new(WorkerContext {
         fetcher: Fetcher::new(config)?,
         scope,
         max_depth: config.max_depth,
         parse_slots: async_lock::Semaphore::new(parse_slots),
+        token: config.product_token().to_string(),
     });
 
     let (job_tx, job_rx) = async_channel::unbounded::<Job>();
@@ -134,19 +125,9 @@ pub fn run_on(config: &CrawlConfig, store: &Store) -> Result<Summary> {
         .collect();
     drop(out_tx);
 
-    let mut engine = Engine {
-        config,
-        store,
-        sched,
-        jobs: job_tx,
-        outcomes: out_rx,
-        in_flight: 0,
-        stored: 0,
-        done: 0,
-        failed: 0,
-    };
+    let mut engine = Engine::new(config, store, job_tx, out_rx)?;
     let result = engine.run();
-    let (stored, done, failed) = (engine.stored, engine.done, engine.failed);
+    let stats = engine.stats;
     // Closing the job channel lets every worker finish its current fetch and exit.
     drop(engine);
     async_std::task::block_on(async {
@@ -157,129 +138,23 @@ pub fn run_on(config: &CrawlConfig, store: &Store) -> Result<Summary> {
     store.flush()?;
     let stop = result?;
     Ok(Summary {
-        stored,
-        done,
-        failed,
+        stored: stats.stored,
+        done: stats.done,
+        failed: stats.failed,
+        blocked: stats.blocked,
+        retried: stats.retried,
         totals: store.counters()?,
         elapsed: started.elapsed(),
         stop,
     })
 }
 
+/// Waits without blocking a thread (between robots.txt redirect hops to one origin).
+pub(crate) async fn sleep(d: Duration) {
+    async_std::task::sleep(d).await
+}
+
 /// Runs a blocking closure off the async executor (parsing, CPU work).
 pub(crate) async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     async_std::task::spawn_blocking(f).await
-}
-
-/// The engine loop's state: the only writer to the store while a crawl runs.
-struct Engine<'a> {
-    config: &'a CrawlConfig,
-    store: &'a Store,
-    sched: Scheduler,
-    jobs: async_channel::Sender<Job>,
-    outcomes: mpsc::Receiver<Outcome>,
-    in_flight: usize,
-    stored: u64,
-    done: u64,
-    failed: u64,
-}
-
-impl Engine<'_> {
-    fn run(&mut self) -> Result<StopReason> {
-        let stored_before = self.store.counters()?.stored();
-        let mut last_prune = Instant::now();
-        loop {
-            if last_prune.elapsed() >= PRUNE_EVERY {
-                self.sched.prune(Instant::now());
-                last_prune = Instant::now();
-            }
-            let budget = self
-                .config
-                .max_pages
-                .map(|m| m.saturating_sub(stored_before + self.stored + self.in_flight as u64));
-            let wake = self.dispatch(budget)?;
-            if self.in_flight == 0 {
-                if budget == Some(0) {
-                    return Ok(StopReason::MaxPages);
-                }
-                if wake.is_none() {
-                    return Ok(StopReason::Finished);
-                }
-            }
-            let timeout = wake
-                .map(|t| t.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_secs(1));
-            match self.outcomes.recv_timeout(timeout) {
-                Ok(outcome) => {
-                    self.settle(outcome)?;
-                    while let Ok(outcome) = self.outcomes.try_recv() {
-                        self.settle(outcome)?;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(Error::Client(
-                        "all fetch workers stopped unexpectedly".into(),
-                    ))
-                }
-            }
-        }
-    }
-
-    /// Starts every request that may start now. Returns when the next one may start (`None`
-    /// when nothing is waiting on time).
-    fn dispatch(&mut self, mut budget: Option<u64>) -> Result<Option<Instant>> {
-        while self.in_flight < self.config.concurrency && budget != Some(0) {
-            let id = match self.sched.next(Instant::now()) {
-                Next::Start(id) => id,
-                Next::WaitUntil(t) => return Ok(Some(t)),
-                Next::Idle => return Ok(None),
-            };
-            let Some(lease) = frontier::lease(self.store, id)? else {
-                self.sched.nothing_queued(id);
-                continue;
-            };
-            self.in_flight += 1;
-            budget = budget.map(|b| b - 1);
-            match Url::parse(&lease.entry.url) {
-                Ok(url) => {
-                    // The receivers live until the engine is dropped; a failed send means the
-                    // workers are gone, which the next recv reports.
-                    let _ = self.jobs.try_send(Job { lease, url });
-                }
-                Err(e) => self.settle(unparseable(lease, e))?,
-            }
-        }
-        Ok(None)
-    }
-
-    fn settle(&mut self, o: Outcome) -> Result<()> {
-        self.in_flight -= 1;
-        self.sched.finished(o.lease.origin_id);
-        let added = frontier::settle(self.store, &o.lease, &o.record, &o.body, &o.found)?;
-        for e in added {
-            self.sched.add_queued(e.origin_id, &e.origin, 1);
-        }
-        self.stored += 1;
-        match o.record.state {
-            UrlState::Done => self.done += 1,
-            UrlState::Failed => self.failed += 1,
-        }
-        Ok(())
-    }
-}
-
-/// A queued URL that no longer parses (only a damaged database can hold one): it fails without
-/// a request.
-fn unparseable(lease: Lease, e: url::ParseError) -> Outcome {
-    let failure = Failure {
-        kind: ErrorKind::Other,
-        message: format!("queued URL does not parse: {e}"),
-    };
-    Outcome {
-        record: worker::failed_record(&lease.entry, Some(failure)),
-        lease,
-        body: Vec::new(),
-        found: Vec::new(),
-    }
 }

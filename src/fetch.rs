@@ -85,8 +85,19 @@ impl Fetcher {
     /// server sends: a panic inside the HTTP stack (it unwraps non-ASCII header values) becomes
     /// an `invalid_response` failure.
     pub async fn get(&self, url: &Url) -> std::result::Result<Fetched, FetchError> {
+        self.get_capped(url, self.max_body).await
+    }
+
+    /// [`Fetcher::get`] with its own body cap (robots.txt reads 512 KiB whatever `--max-body`).
+    pub async fn get_capped(
+        &self,
+        url: &Url,
+        cap: u64,
+    ) -> std::result::Result<Fetched, FetchError> {
         let start = Instant::now();
-        let outcome = AssertUnwindSafe(self.get_inner(url)).catch_unwind().await;
+        let outcome = AssertUnwindSafe(self.get_inner(url, cap))
+            .catch_unwind()
+            .await;
         let fail = |kind: ErrorKind, detail: String| FetchError {
             failure: Failure {
                 kind,
@@ -107,7 +118,11 @@ impl Fetcher {
         }
     }
 
-    async fn get_inner(&self, url: &Url) -> std::result::Result<Fetched, (ErrorKind, String)> {
+    async fn get_inner(
+        &self,
+        url: &Url,
+        cap: u64,
+    ) -> std::result::Result<Fetched, (ErrorKind, String)> {
         let mut resp = self
             .client
             .get(url.as_str())
@@ -122,7 +137,7 @@ impl Fetcher {
                     .map(move |v| (name.as_str().to_ascii_lowercase(), v.as_str().to_string()))
             })
             .collect();
-        let (body, truncated) = read_capped(resp.take_body().into_reader(), self.max_body).await?;
+        let (body, truncated) = read_capped(resp.take_body().into_reader(), cap).await?;
         Ok(Fetched {
             status,
             headers,

@@ -22,7 +22,9 @@ use url::Url;
 
 use crate::canon;
 use crate::error::{Error, Result};
-use crate::store::{decode, encode, Counters, PageRecord, Store, UrlState, KEY_COUNTERS};
+use crate::store::{
+    decode, encode, Counters, HostRecord, PageRecord, Store, UrlState, KEY_COUNTERS,
+};
 
 /// Small dense number standing for an origin in queue keys.
 pub type OriginId = u64;
@@ -226,16 +228,20 @@ pub fn lease(store: &Store, origin_id: OriginId) -> Result<Option<Lease>> {
     }))
 }
 
-/// Settles a lease: stores the record and body, counts it, and queues the new URLs it
-/// revealed, all in one transaction. Returns the URLs actually added (the unseen ones).
+/// Settles a lease: stores the record and body, counts it, queues the new URLs it revealed and
+/// saves the host's politeness state, all in one transaction. Returns the URLs actually added
+/// (the unseen ones).
 pub fn settle(
     store: &Store,
     lease: &Lease,
     record: &PageRecord,
     body: &[u8],
     found: &[Candidate],
+    host: Option<&HostRecord>,
 ) -> Result<Vec<Enqueued>> {
     let rec = encode(record);
+    let host = host.map(encode);
+    let host_key = lease.origin_id.to_be_bytes();
     let url = lease.entry.url.as_bytes();
     let trees = (
         &store.meta,
@@ -245,25 +251,53 @@ pub fn settle(
         &store.origins,
         &store.pages,
         &store.bodies,
+        &store.hosts,
     );
     trees
-        .transaction(|(meta, seen, queue, inflight, origins, pages, bodies)| {
+        .transaction(
+            |(meta, seen, queue, inflight, origins, pages, bodies, hosts)| {
+                let mut c = read_counters(meta)?;
+                if inflight.remove(&lease.key)?.is_some() {
+                    c.in_flight = c.in_flight.saturating_sub(1);
+                }
+                pages.insert(url, rec.as_slice())?;
+                bodies.insert(url, body)?;
+                match record.state {
+                    UrlState::Done => c.done += 1,
+                    UrlState::Failed => c.failed += 1,
+                    UrlState::Blocked => c.blocked += 1,
+                }
+                c.bytes += body.len() as u64;
+                if let Some(h) = &host {
+                    hosts.insert(&host_key, h.as_slice())?;
+                }
+                let added = enqueue_tx((seen, queue, origins), found, &mut c)?;
+                write_counters(meta, &c)?;
+                Ok(added)
+            },
+        )
+        .map_err(|e| store.tx_err("storing an outcome", e))
+}
+
+/// Gives a lease back to the queue at its old place with one more attempt counted (a 429 or
+/// 503 to retry after the host's pause), saving the host's state in the same transaction.
+pub fn requeue(store: &Store, lease: &Lease, host: &HostRecord) -> Result<()> {
+    let mut entry = lease.entry.clone();
+    entry.attempts += 1;
+    let entry = encode(&entry);
+    let host = encode(host);
+    (&store.meta, &store.queue, &store.inflight, &store.hosts)
+        .transaction(|(meta, queue, inflight, hosts)| {
             let mut c = read_counters(meta)?;
             if inflight.remove(&lease.key)?.is_some() {
                 c.in_flight = c.in_flight.saturating_sub(1);
             }
-            pages.insert(url, rec.as_slice())?;
-            bodies.insert(url, body)?;
-            match record.state {
-                UrlState::Done => c.done += 1,
-                UrlState::Failed => c.failed += 1,
-            }
-            c.bytes += body.len() as u64;
-            let added = enqueue_tx((seen, queue, origins), found, &mut c)?;
-            write_counters(meta, &c)?;
-            Ok(added)
+            queue.insert(&lease.key, entry.as_slice())?;
+            c.queued += 1;
+            hosts.insert(&lease.origin_id.to_be_bytes(), host.as_slice())?;
+            write_counters(meta, &c)
         })
-        .map_err(|e| store.tx_err("storing an outcome", e))
+        .map_err(|e| store.tx_err("re-queueing a URL", e))
 }
 
 /// Puts every leased URL back in the queue at its old place, keeping its attempt count. Run at
@@ -336,6 +370,7 @@ pub fn recount(store: &Store) -> Result<Counters> {
         match rec.state {
             UrlState::Done => c.done += 1,
             UrlState::Failed => c.failed += 1,
+            UrlState::Blocked => c.blocked += 1,
         }
         c.bytes += rec.body_len;
     }
@@ -407,7 +442,7 @@ mod tests {
             cand("http://a.test/", 1),
             cand("http://b.test/y", 1),
         ];
-        let added = settle(&s, &l, &record("http://a.test/"), b"body", &found).unwrap();
+        let added = settle(&s, &l, &record("http://a.test/"), b"body", &found, None).unwrap();
         assert_eq!(added.len(), 2, "the page itself is not queued again");
         assert_ne!(added[0].origin_id, added[1].origin_id);
         assert_eq!(added[0].origin_id, a);
@@ -426,7 +461,7 @@ mod tests {
         let a = added[0].origin_id;
         let l = lease(&s, a).unwrap().unwrap();
         let found = [cand("http://a.test/deep", 5), cand("http://a.test/x", 1)];
-        settle(&s, &l, &record("http://a.test/"), b"body", &found).unwrap();
+        settle(&s, &l, &record("http://a.test/"), b"body", &found, None).unwrap();
         let l = lease(&s, a).unwrap().unwrap();
         assert_eq!(l.entry.url, "http://a.test/x", "shallowest first");
         settle(
@@ -435,6 +470,7 @@ mod tests {
             &record("http://a.test/x"),
             b"body",
             &[cand("http://a.test/deep", 2)],
+            None,
         )
         .unwrap();
         let l = lease(&s, a).unwrap().unwrap();

@@ -13,12 +13,14 @@
 //! - [`config`]: validated settings, every default in one place.
 //! - [`canon`]: URL normalization and scope.
 //! - [`frontier`]: persistent queue, seen-set and leases (sled transactions).
-//! - [`politeness`]: one origin's rate limiter, in-flight cap and pause.
+//! - [`robots`]: robots.txt per RFC 9309: verdicts, rules, Crawl-delay.
+//! - [`politeness`]: one origin's rate limiter, in-flight cap, delays and back-off.
 //! - [`scheduler`]: which origin may start a request now.
 //! - [`fetch`]: the shared HTTP client and failure kinds.
 //! - [`extract`]: link extraction with scraper.
 //! - [`worker`]: a leased URL to an outcome.
-//! - [`crawl`]: the engine loop and the async runtime seam.
+//! - [`engine`]: the loop that schedules, leases and settles (the only database writer).
+//! - [`crawl`]: sets a crawl up, and the async runtime seam.
 //! - [`store`]: the sled database, its trees and records.
 //! - [`status`]: where a crawl stands.
 //! - [`export`]: page dumps (JSON Lines).
@@ -31,12 +33,14 @@ pub mod canon;
 pub mod config;
 pub mod crawl;
 pub mod demo;
+pub mod engine;
 pub mod error;
 pub mod export;
 pub mod extract;
 pub mod fetch;
 pub mod frontier;
 pub mod politeness;
+pub mod robots;
 pub mod scheduler;
 pub mod serve;
 pub mod status;

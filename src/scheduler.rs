@@ -11,13 +11,16 @@ use std::time::{Duration, Instant};
 use governor::clock::DefaultClock;
 
 use crate::frontier::OriginId;
-use crate::politeness::{HostSlot, Readiness};
+use crate::politeness::{HostSlot, Readiness, RobotsState};
+use crate::robots::Policy;
 
 /// The scheduler's answer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
     /// Lease a URL of this origin and start it now.
     Start(OriginId),
+    /// Fetch this origin's robots.txt now (its pages wait for it).
+    Robots(OriginId),
     /// Nothing may start before this instant.
     WaitUntil(Instant),
     /// Nothing is queued anywhere that could start (all caps reached, or no work).
@@ -33,14 +36,17 @@ pub struct Scheduler {
     waiting: BinaryHeap<Reverse<(Instant, OriginId)>>,
     per_host_cap: usize,
     interval: Option<Duration>,
+    /// `false` with `--ignore-robots`: slots start with an allow-all policy.
+    robots_required: bool,
     clock: DefaultClock,
 }
 
 impl Scheduler {
     /// A scheduler allowing `per_host_cap` requests in flight per origin and one start per
     /// `interval` (none: unlimited).
-    pub fn new(per_host_cap: usize, interval: Option<Duration>) -> Self {
+    pub fn new(per_host_cap: usize, interval: Option<Duration>, robots_required: bool) -> Self {
         Scheduler {
+            robots_required,
             hosts: HashMap::new(),
             scheduled: HashMap::new(),
             ready: VecDeque::new(),
@@ -51,15 +57,46 @@ impl Scheduler {
         }
     }
 
-    /// Records `n` more queued URLs for an origin.
-    pub fn add_queued(&mut self, id: OriginId, origin: &str, n: u64) {
+    /// Records `n` more queued URLs for an origin. Returns `true` when the origin had no slot
+    /// yet, so the caller can restore its saved state (robots verdict, back-off).
+    pub fn add_queued(&mut self, id: OriginId, origin: &str, n: u64) -> bool {
         let (interval, clock) = (self.interval, &self.clock);
-        let slot = self
-            .hosts
-            .entry(id)
-            .or_insert_with(|| HostSlot::new(origin.to_string(), interval, clock));
+        let mut created = false;
+        let slot = self.hosts.entry(id).or_insert_with(|| {
+            created = true;
+            let mut slot = HostSlot::new(origin.to_string(), interval, clock);
+            if !self.robots_required {
+                slot.robots = RobotsState::Known(std::sync::Arc::new(Policy::allow_all()));
+            }
+            slot
+        });
         slot.queued += n;
         self.schedule(id);
+        created
+    }
+
+    /// An origin's slot, to read or change its politeness state; call [`Scheduler::reschedule`]
+    /// after a change that may make it ready.
+    pub fn slot(&mut self, id: OriginId) -> Option<&mut HostSlot> {
+        self.hosts.get_mut(&id)
+    }
+
+    /// Puts an origin back in the ready ring if it has work it may now start.
+    pub fn reschedule(&mut self, id: OriginId) {
+        self.schedule(id);
+    }
+
+    /// Takes back a start that made no request (see [`HostSlot::cancel_start`]).
+    pub fn cancel_start(&mut self, id: OriginId) {
+        if let Some(slot) = self.hosts.get_mut(&id) {
+            slot.cancel_start(&self.clock);
+        }
+        self.schedule(id);
+    }
+
+    /// Origins tracked in memory, for status lines.
+    pub fn slots(&self) -> impl Iterator<Item = (&OriginId, &HostSlot)> {
+        self.hosts.iter()
     }
 
     /// A request to `id` finished (whatever its outcome).
@@ -82,7 +119,7 @@ impl Scheduler {
     /// Pauses an origin until `until` (Retry-After, back-off).
     pub fn pause(&mut self, id: OriginId, until: Instant) {
         if let Some(slot) = self.hosts.get_mut(&id) {
-            slot.not_before = Some(slot.not_before.map_or(until, |t| t.max(until)));
+            slot.pause_until = Some(slot.pause_until.map_or(until, |t| t.max(until)));
         }
     }
 
@@ -104,11 +141,9 @@ impl Scheduler {
     /// Drops slots that hold no work and whose limits no longer matter, so memory follows the
     /// active hosts, not every host ever seen.
     pub fn prune(&mut self, now: Instant) {
-        let interval = self.interval;
         let scheduled = &self.scheduled;
-        self.hosts.retain(|id, s| {
-            scheduled.get(id).copied().unwrap_or(false) || !s.is_idle(now, interval)
-        });
+        self.hosts
+            .retain(|id, s| scheduled.get(id).copied().unwrap_or(false) || !s.is_idle(now));
         let hosts = &self.hosts;
         self.scheduled
             .retain(|id, on| *on && hosts.contains_key(id));
@@ -134,7 +169,7 @@ impl Scheduler {
             let Some(slot) = self.hosts.get_mut(&id) else {
                 continue;
             };
-            if slot.queued == 0 {
+            if slot.queued == 0 || matches!(slot.robots, RobotsState::Fetching) {
                 continue;
             }
             match slot.try_start(now, self.per_host_cap, &self.clock) {
@@ -142,6 +177,11 @@ impl Scheduler {
                 Readiness::WaitUntil(t) => {
                     self.scheduled.insert(id, true);
                     self.waiting.push(Reverse((t, id)));
+                }
+                Readiness::Go if matches!(slot.robots, RobotsState::Unknown) => {
+                    // Nothing else of this origin starts until its robots.txt is known.
+                    slot.robots = RobotsState::Fetching;
+                    return Next::Robots(id);
                 }
                 Readiness::Go => {
                     slot.queued -= 1;
@@ -163,7 +203,8 @@ impl Scheduler {
             return;
         };
         let on = self.scheduled.entry(id).or_insert(false);
-        if !*on && slot.queued > 0 && slot.in_flight < self.per_host_cap {
+        let fetching = matches!(slot.robots, RobotsState::Fetching);
+        if !*on && !fetching && slot.queued > 0 && slot.in_flight < self.per_host_cap {
             *on = true;
             self.ready.push_back(id);
         }
@@ -176,7 +217,7 @@ mod tests {
 
     #[test]
     fn per_host_cap_holds_and_frees_on_finish() {
-        let mut s = Scheduler::new(2, None);
+        let mut s = Scheduler::new(2, None, false);
         s.add_queued(1, "http://a", 5);
         let now = Instant::now();
         assert_eq!(s.next(now), Next::Start(1));
@@ -190,7 +231,7 @@ mod tests {
 
     #[test]
     fn a_slow_host_does_not_block_a_ready_one() {
-        let mut s = Scheduler::new(4, Some(Duration::from_secs(60)));
+        let mut s = Scheduler::new(4, Some(Duration::from_secs(60)), false);
         s.add_queued(1, "http://slow", 100);
         s.add_queued(2, "http://other", 1);
         let now = Instant::now();
@@ -204,7 +245,7 @@ mod tests {
 
     #[test]
     fn round_robin_across_hosts() {
-        let mut s = Scheduler::new(10, None);
+        let mut s = Scheduler::new(10, None, false);
         s.add_queued(1, "http://a", 3);
         s.add_queued(2, "http://b", 3);
         let now = Instant::now();
@@ -221,8 +262,25 @@ mod tests {
     }
 
     #[test]
+    fn robots_txt_comes_first_and_holds_the_origin() {
+        let mut s = Scheduler::new(4, None, true);
+        s.add_queued(1, "http://a", 3);
+        let now = Instant::now();
+        assert_eq!(s.next(now), Next::Robots(1));
+        assert_eq!(
+            s.next(now),
+            Next::Idle,
+            "no page starts while robots.txt is fetched"
+        );
+        let slot = s.slot(1).unwrap();
+        slot.robots = RobotsState::Known(std::sync::Arc::new(Policy::allow_all()));
+        s.finished(1);
+        assert_eq!(s.next(now), Next::Start(1));
+    }
+
+    #[test]
     fn pause_defers_a_host_and_idle_slots_are_pruned() {
-        let mut s = Scheduler::new(2, None);
+        let mut s = Scheduler::new(2, None, false);
         let now = Instant::now();
         s.add_queued(1, "http://a", 1);
         s.pause(1, now + Duration::from_secs(3));

@@ -10,10 +10,13 @@ use url::Url;
 use crate::canon;
 use crate::config::CrawlConfig;
 use crate::error::Result;
-use crate::store::Store;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::politeness::unix_ms;
+use crate::store::{RobotsVerdict, Store};
 
 /// A crawl's state. Field names are the `status --json` keys.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Status {
     /// The database directory.
     pub db: String,
@@ -27,14 +30,45 @@ pub struct Status {
     pub done: u64,
     /// URLs stored as failed.
     pub failed: u64,
+    /// URLs not fetched because robots.txt disallows them.
+    pub blocked: u64,
     /// Body bytes stored.
     pub bytes: u64,
     /// Stored responses by HTTP status code (as a string key).
     pub by_status: BTreeMap<String, u64>,
     /// Stored URLs by `host[:port]`.
     pub by_host: BTreeMap<String, u64>,
-    /// Failed URLs by error kind.
+    /// Failed and blocked URLs by error kind.
     pub by_error: BTreeMap<String, u64>,
+    /// Politeness state per origin that has any.
+    pub hosts: Vec<HostStatus>,
+}
+
+/// One origin's politeness state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HostStatus {
+    /// The origin.
+    pub origin: String,
+    /// `rules`, `allow_all`, `unreachable`, `gave_up` or `unknown` (not fetched, or ignored).
+    pub robots: String,
+    /// Why (status or error), when robots.txt is not plain rules.
+    pub robots_detail: Option<String>,
+    /// robots.txt `Crawl-delay` in seconds, uncapped.
+    pub crawl_delay_s: Option<f64>,
+    /// `Sitemap:` lines of its robots.txt.
+    pub sitemaps: Vec<String>,
+    /// Current back-off delay between starts, in milliseconds.
+    pub backoff_ms: u64,
+    /// Current response-time throttle delay, in milliseconds.
+    pub throttle_ms: u64,
+    /// No request before this time (RFC 3339), when in the future.
+    pub paused_until: Option<String>,
+    /// Times the host was paused by 429/503.
+    pub pauses: u64,
+    /// Latest Retry-After values seen, in seconds.
+    pub retry_after_seen: Vec<u64>,
+    /// URLs blocked by its robots.txt.
+    pub blocked: u64,
 }
 
 /// Reads the status of an open database. Counters come from the kept totals; the breakdowns
@@ -51,6 +85,7 @@ pub fn status(store: &Store) -> Result<Status> {
         in_flight: c.in_flight,
         done: c.done,
         failed: c.failed,
+        blocked: c.blocked,
         bytes: c.bytes,
         ..Status::default()
     };
@@ -67,7 +102,53 @@ pub fn status(store: &Store) -> Result<Status> {
             .unwrap_or_default();
         *s.by_host.entry(host).or_default() += 1;
     }
+    s.hosts = hosts(store)?;
     Ok(s)
+}
+
+/// Joins the persisted host states with the cached robots.txt verdicts, by origin.
+fn hosts(store: &Store) -> Result<Vec<HostStatus>> {
+    let mut by_origin: BTreeMap<String, HostStatus> = BTreeMap::new();
+    let now = unix_ms();
+    for h in store.all_hosts() {
+        let h = h?;
+        let e = by_origin.entry(h.origin.clone()).or_default();
+        e.backoff_ms = h.backoff_ms;
+        e.throttle_ms = h.throttle_ms;
+        e.paused_until = (h.not_before_ms > now).then(|| {
+            let t = UNIX_EPOCH + Duration::from_millis(h.not_before_ms);
+            humantime::format_rfc3339_millis(t).to_string()
+        });
+        e.pauses = h.pauses;
+        e.retry_after_seen = h.retry_after_seen;
+        e.blocked = h.blocked;
+    }
+    for r in store.all_robots() {
+        let (origin, r) = r?;
+        let e = by_origin.entry(origin).or_default();
+        let (state, detail) = match r.verdict {
+            RobotsVerdict::Rules { .. } => ("rules", None),
+            RobotsVerdict::AllowAll { reason } => ("allow_all", Some(reason)),
+            RobotsVerdict::Unreachable { reason, tries, .. } => {
+                ("unreachable", Some(format!("{reason} ({tries} tries)")))
+            }
+            RobotsVerdict::GaveUp { reason } => ("gave_up", Some(reason)),
+        };
+        e.robots = state.to_string();
+        e.robots_detail = detail;
+        e.crawl_delay_s = r.crawl_delay_ms.map(|ms| ms as f64 / 1000.0);
+        e.sitemaps = r.sitemaps;
+    }
+    Ok(by_origin
+        .into_iter()
+        .map(|(origin, mut h)| {
+            if h.robots.is_empty() {
+                h.robots = "unknown".into();
+            }
+            h.origin = origin;
+            h
+        })
+        .collect())
 }
 
 impl fmt::Display for Status {
@@ -78,8 +159,8 @@ impl fmt::Display for Status {
         }
         writeln!(
             f,
-            "urls      {} queued, {} in flight, {} done, {} failed",
-            self.queued, self.in_flight, self.done, self.failed
+            "urls      {} queued, {} in flight, {} done, {} failed, {} blocked by robots.txt",
+            self.queued, self.in_flight, self.done, self.failed, self.blocked
         )?;
         writeln!(f, "stored    {} bytes of body", self.bytes)?;
         let line = |f: &mut fmt::Formatter<'_>, title: &str, m: &BTreeMap<String, u64>| {
@@ -91,6 +172,32 @@ impl fmt::Display for Status {
         };
         line(f, "status", &self.by_status)?;
         line(f, "errors", &self.by_error)?;
-        line(f, "hosts", &self.by_host)
+        line(f, "hosts", &self.by_host)?;
+        if !self.hosts.is_empty() {
+            writeln!(f, "politeness (per origin):")?;
+            for h in &self.hosts {
+                write!(f, "  {}  robots: {}", h.origin, h.robots)?;
+                if let Some(d) = &h.robots_detail {
+                    write!(f, " ({d})")?;
+                }
+                if let Some(cd) = h.crawl_delay_s {
+                    write!(f, ", crawl-delay {cd}s")?;
+                }
+                if h.backoff_ms > 0 || h.throttle_ms > 0 {
+                    write!(f, ", delay +{}ms", h.backoff_ms.max(h.throttle_ms))?;
+                }
+                if let Some(p) = &h.paused_until {
+                    write!(f, ", paused until {p}")?;
+                }
+                if h.pauses > 0 {
+                    write!(f, ", {} pauses", h.pauses)?;
+                }
+                if h.blocked > 0 {
+                    write!(f, ", {} blocked", h.blocked)?;
+                }
+                writeln!(f)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -11,6 +11,8 @@
 //! | `origins`  | `n` ++ origin / `i` ++ id   | id (u64) / origin string                |
 //! | `pages`    | normalized URL              | [`PageRecord`] (postcard)               |
 //! | `bodies`   | normalized URL              | body bytes as stored                    |
+//! | `robots`   | origin                      | [`RobotsRecord`] (postcard)             |
+//! | `hosts`    | origin id (u64)             | [`HostRecord`]: politeness state        |
 //!
 //! Bodies live apart from records so `status` and filters never read them. Every change that
 //! must stay consistent (a lease, an outcome with its discovered URLs and counters) is one
@@ -51,12 +53,15 @@ pub struct Counters {
     pub done: u64,
     /// URLs stored as failed (error status or no response).
     pub failed: u64,
+    /// URLs not fetched because robots.txt disallows them.
+    pub blocked: u64,
     /// Body bytes stored.
     pub bytes: u64,
 }
 
 impl Counters {
-    /// Outcomes stored, which is what `--max-pages` counts.
+    /// Outcomes of requests made, which is what `--max-pages` counts (blocked URLs cost no
+    /// request and are not counted).
     pub fn stored(&self) -> u64 {
         self.done + self.failed
     }
@@ -70,6 +75,8 @@ pub enum UrlState {
     Done,
     /// The server answered with an error status, or no usable response came.
     Failed,
+    /// robots.txt disallows it: never requested.
+    Blocked,
 }
 
 impl UrlState {
@@ -78,6 +85,7 @@ impl UrlState {
         match self {
             UrlState::Done => "done",
             UrlState::Failed => "failed",
+            UrlState::Blocked => "blocked",
         }
     }
 }
@@ -101,6 +109,10 @@ pub enum ErrorKind {
     Reset,
     /// The response was not valid HTTP, or its body could not be decoded.
     InvalidResponse,
+    /// robots.txt disallows the URL (state `blocked`; the message names the rule).
+    RobotsDisallowed,
+    /// The host's robots.txt stayed unreachable past `--robots-give-up`.
+    RobotsUnreachable,
     /// Anything the HTTP client reports that fits none of the above.
     Other,
 }
@@ -116,6 +128,8 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Reset => "reset",
             ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::RobotsDisallowed => "robots_disallowed",
+            ErrorKind::RobotsUnreachable => "robots_unreachable",
             ErrorKind::Other => "other",
         }
     }
@@ -130,6 +144,8 @@ impl ErrorKind {
             ErrorKind::Tls => "the TLS handshake or certificate check failed",
             ErrorKind::Reset => "the connection broke before the response was complete",
             ErrorKind::InvalidResponse => "the response was not valid HTTP",
+            ErrorKind::RobotsDisallowed => "robots.txt disallows it",
+            ErrorKind::RobotsUnreachable => "the host's robots.txt stayed unreachable",
             ErrorKind::Other => "the HTTP client failed",
         }
     }
@@ -179,6 +195,71 @@ pub struct PageRecord {
     pub error: Option<Failure>,
 }
 
+/// What was learned from an origin's robots.txt, cached so a resumed crawl does not fetch it
+/// again within a day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RobotsRecord {
+    /// Unix time in milliseconds of the fetch (or of the latest failed try).
+    pub fetched_at_ms: u64,
+    /// What the fetch gave.
+    pub verdict: RobotsVerdict,
+    /// The robots.txt body (capped), when there were rules.
+    pub body: Vec<u8>,
+    /// `Sitemap:` lines.
+    pub sitemaps: Vec<String>,
+    /// `Crawl-delay` for our group, in milliseconds, before the cap.
+    pub crawl_delay_ms: Option<u64>,
+}
+
+/// How a robots.txt fetch ended, per RFC 9309.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RobotsVerdict {
+    /// 2xx: the body's rules apply.
+    Rules {
+        /// HTTP status.
+        status: u16,
+    },
+    /// 4xx (not 429), or too many redirects: everything is allowed.
+    AllowAll {
+        /// Why, in words (e.g. "404").
+        reason: String,
+    },
+    /// 5xx, 429 or a network failure: nothing may be fetched for now.
+    Unreachable {
+        /// Why, in words.
+        reason: String,
+        /// Unix ms of the first failure in this streak.
+        since_ms: u64,
+        /// Failed tries in this streak.
+        tries: u32,
+    },
+    /// Unreachable for longer than `--robots-give-up`: the host's URLs failed.
+    GaveUp {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// One origin's persisted politeness state, so a resumed crawl does not burst a host it was
+/// backing off from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    /// The origin.
+    pub origin: String,
+    /// Unix ms before which no request may start (0: none).
+    pub not_before_ms: u64,
+    /// Current back-off delay between starts, from 429/503 without Retry-After.
+    pub backoff_ms: u64,
+    /// Current response-time throttle delay between starts.
+    pub throttle_ms: u64,
+    /// Times the host was paused (Retry-After or back-off).
+    pub pauses: u64,
+    /// The latest Retry-After values seen, in seconds (at most 10 kept).
+    pub retry_after_seen: Vec<u64>,
+    /// URLs of this host blocked by robots.txt.
+    pub blocked: u64,
+}
+
 /// The open database. One per process: sled locks the directory.
 pub struct Store {
     path: PathBuf,
@@ -190,6 +271,8 @@ pub struct Store {
     pub(crate) origins: Tree,
     pub(crate) pages: Tree,
     pub(crate) bodies: Tree,
+    pub(crate) robots: Tree,
+    pub(crate) hosts: Tree,
 }
 
 /// Whether opening may create a new database.
@@ -229,6 +312,8 @@ impl Store {
             origins: tree("origins")?,
             pages: tree("pages")?,
             bodies: tree("bodies")?,
+            robots: tree("robots")?,
+            hosts: tree("hosts")?,
             db,
         };
         store.check_schema()?;
@@ -267,7 +352,13 @@ impl Store {
                 Ok(())
             }
             None => {
-                let others = [&self.seen, &self.queue, &self.pages, &self.origins];
+                let others = [
+                    &self.seen,
+                    &self.queue,
+                    &self.pages,
+                    &self.origins,
+                    &self.robots,
+                ];
                 if others.iter().any(|t| !t.is_empty()) || !self.db.is_empty() {
                     return Err(Error::NotADatabase {
                         path: self.path.clone(),
@@ -342,6 +433,49 @@ impl Store {
         self.pages.iter().map(move |kv| {
             let (k, v) = kv.map_err(|e| self.db_err("iterating pages", e))?;
             decode(&String::from_utf8_lossy(&k), &v)
+        })
+    }
+
+    /// The cached robots.txt verdict of an origin.
+    pub fn robots(&self, origin: &str) -> Result<Option<RobotsRecord>> {
+        self.robots
+            .get(origin)
+            .map_err(|e| self.db_err("reading robots", e))?
+            .map(|v| decode(origin, &v))
+            .transpose()
+    }
+
+    /// Caches a robots.txt verdict.
+    pub fn put_robots(&self, origin: &str, rec: &RobotsRecord) -> Result<()> {
+        self.robots
+            .insert(origin, encode(rec))
+            .map(drop)
+            .map_err(|e| self.db_err("writing robots", e))
+    }
+
+    /// Every cached robots.txt verdict, by origin.
+    pub fn all_robots(&self) -> impl Iterator<Item = Result<(String, RobotsRecord)>> + '_ {
+        self.robots.iter().map(move |kv| {
+            let (k, v) = kv.map_err(|e| self.db_err("iterating robots", e))?;
+            let origin = String::from_utf8_lossy(&k).into_owned();
+            Ok((origin.clone(), decode(&origin, &v)?))
+        })
+    }
+
+    /// The persisted politeness state of an origin.
+    pub fn host(&self, origin_id: u64) -> Result<Option<HostRecord>> {
+        self.hosts
+            .get(origin_id.to_be_bytes())
+            .map_err(|e| self.db_err("reading hosts", e))?
+            .map(|v| decode("hosts", &v))
+            .transpose()
+    }
+
+    /// Every persisted host state.
+    pub fn all_hosts(&self) -> impl Iterator<Item = Result<HostRecord>> + '_ {
+        self.hosts.iter().map(move |kv| {
+            let (_, v) = kv.map_err(|e| self.db_err("iterating hosts", e))?;
+            decode("hosts", &v)
         })
     }
 

@@ -3,16 +3,17 @@
 //! engine, which stores it; workers never touch the database.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use url::Url;
 
 use crate::canon::{self, Scope};
-use crate::crawl::run_blocking;
+use crate::crawl::{run_blocking, sleep};
 use crate::extract;
 use crate::fetch::{Fetched, Fetcher};
-use crate::frontier::{Candidate, Lease, QueueEntry};
-use crate::store::{ErrorKind, Failure, PageRecord, UrlState};
+use crate::frontier::{Candidate, Lease, OriginId, QueueEntry};
+use crate::robots::{self, Policy};
+use crate::store::{ErrorKind, Failure, PageRecord, RobotsVerdict, UrlState};
 
 /// What every worker shares: the one HTTP client, the scope, and the parse gate.
 pub struct WorkerContext {
@@ -24,20 +25,60 @@ pub struct WorkerContext {
     pub max_depth: Option<u32>,
     /// Bounds parse jobs in flight so parsing cannot starve fetching of CPU.
     pub parse_slots: async_lock::Semaphore,
+    /// robots.txt product token.
+    pub token: String,
 }
 
-/// A leased URL handed to a worker.
+/// Work handed to a worker.
 #[derive(Debug)]
-pub struct Job {
-    /// The frontier lease (settled by the engine with the outcome).
-    pub lease: Lease,
-    /// The parsed URL.
-    pub url: Url,
+pub enum Job {
+    /// Fetch a leased URL.
+    Page {
+        /// The frontier lease (settled by the engine with the outcome).
+        lease: Lease,
+        /// The parsed URL.
+        url: Url,
+    },
+    /// Fetch an origin's robots.txt.
+    Robots {
+        /// The origin's id.
+        origin_id: OriginId,
+        /// The origin, e.g. `http://example.com`.
+        origin: String,
+        /// Gap to keep between redirect hops to the same origin.
+        gap: Duration,
+    },
 }
 
-/// What a worker hands back for the engine to store in one transaction.
+/// What a worker hands back.
 #[derive(Debug)]
-pub struct Outcome {
+pub enum Outcome {
+    /// A page's outcome, stored in one transaction.
+    Page(PageOutcome),
+    /// A robots.txt fetch's outcome.
+    Robots(RobotsOutcome),
+}
+
+/// How a robots.txt fetch ended.
+#[derive(Debug)]
+pub struct RobotsOutcome {
+    /// The origin's id.
+    pub origin_id: OriginId,
+    /// The origin.
+    pub origin: String,
+    /// Rules or allow-all; `Err` with the reason when unreachable.
+    pub verdict: Result<RobotsVerdict, String>,
+    /// The body, when it held rules.
+    pub body: Vec<u8>,
+    /// The parsed policy, when known.
+    pub policy: Option<Policy>,
+    /// Time the fetch took (all hops).
+    pub elapsed: Duration,
+}
+
+/// A page fetch's outcome.
+#[derive(Debug)]
+pub struct PageOutcome {
     /// The lease this settles.
     pub lease: Lease,
     /// The page record.
@@ -48,13 +89,89 @@ pub struct Outcome {
     pub found: Vec<Candidate>,
 }
 
-/// Fetches a job's URL and turns whatever happens into an outcome. Never fails: a URL that
-/// cannot be fetched is a failed record, not an error.
+/// Runs a job. Never fails: a URL that cannot be fetched is a failed record, an unreachable
+/// robots.txt a verdict.
 pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
-    let mut record = failed_record(&job.lease.entry, None);
+    match job {
+        Job::Page { lease, url } => Outcome::Page(fetch_page(ctx, lease, url).await),
+        Job::Robots {
+            origin_id,
+            origin,
+            gap,
+        } => Outcome::Robots(fetch_robots(ctx, origin_id, origin, gap).await),
+    }
+}
+
+/// Fetches `origin/robots.txt`, following up to five redirects (a hop back to the same origin
+/// keeps the origin's gap), and reads its verdict per RFC 9309.
+async fn fetch_robots(
+    ctx: &Arc<WorkerContext>,
+    origin_id: OriginId,
+    origin: String,
+    gap: Duration,
+) -> RobotsOutcome {
+    let start = std::time::Instant::now();
+    let mut out = RobotsOutcome {
+        origin_id,
+        origin: origin.clone(),
+        verdict: Err(String::new()),
+        body: Vec::new(),
+        policy: None,
+        elapsed: Duration::ZERO,
+    };
+    let Ok(mut url) = Url::parse(&format!("{origin}/robots.txt")) else {
+        out.verdict = Err(format!("{origin} has no robots.txt URL"));
+        return out;
+    };
+    let mut hops = 0;
+    out.verdict = loop {
+        let f = match ctx.fetcher.get_capped(&url, robots::MAX_BYTES).await {
+            Ok(f) => f,
+            Err(e) => break Err(e.failure.message),
+        };
+        if (300..400).contains(&f.status) {
+            let next = f.header("location").and_then(|l| canon::resolve(&url, l));
+            let Some(next) = next.filter(|_| hops < robots::MAX_REDIRECTS) else {
+                break Ok(RobotsVerdict::AllowAll {
+                    reason: format!(
+                        "robots.txt redirects more than {} times",
+                        robots::MAX_REDIRECTS
+                    ),
+                });
+            };
+            hops += 1;
+            if canon::origin_key(&next) == canon::origin_key(&url) {
+                sleep(gap).await;
+            }
+            url = next;
+            continue;
+        }
+        match robots::verdict_for_status(f.status) {
+            Some(v @ RobotsVerdict::Rules { .. }) => {
+                let (body, token) = (f.body, ctx.token.clone());
+                let (policy, body) =
+                    run_blocking(move || (Policy::parse(&body, &token), body)).await;
+                out.policy = Some(policy);
+                out.body = body;
+                break Ok(v);
+            }
+            Some(v) => {
+                out.policy = Some(Policy::allow_all());
+                break Ok(v);
+            }
+            None => break Err(format!("robots.txt answered {}", f.status)),
+        }
+    };
+    out.elapsed = start.elapsed();
+    out
+}
+
+/// Fetches a page and turns whatever happens into an outcome.
+async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url) -> PageOutcome {
+    let mut record = failed_record(&lease.entry, None);
     record.attempts += 1;
-    let entry = &job.lease.entry;
-    let result = ctx.fetcher.get(&job.url).await;
+    let entry = &lease.entry;
+    let result = ctx.fetcher.get(&url).await;
     record.fetched_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let (body, found) = match result {
         Err(e) => {
@@ -63,7 +180,7 @@ pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
             (Vec::new(), Vec::new())
         }
         Ok(fetched) => {
-            let found = follow(ctx, &job.url, entry.depth, &fetched, &mut record).await;
+            let found = follow(ctx, &url, entry.depth, &fetched, &mut record).await;
             record.elapsed_ms = fetched.elapsed.as_millis() as u64;
             record.status = Some(fetched.status);
             record.content_type = fetched.header("content-type").map(str::to_string);
@@ -73,8 +190,8 @@ pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
             (fetched.body, found)
         }
     };
-    Outcome {
-        lease: job.lease,
+    PageOutcome {
+        lease,
         record,
         body,
         found,

@@ -54,6 +54,13 @@ fn full_crawl_stores_exactly_the_reachable_set_each_requested_once() {
     assert_eq!(want_set, requested, "{}", diff(&want_set, &requested));
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "requested more than once: {twice:?}");
+    let all = server.requests();
+    assert_eq!(
+        all[0].path(),
+        "/robots.txt",
+        "robots.txt comes before any page"
+    );
+    assert_eq!(all.iter().filter(|r| r.path() == "/robots.txt").count(), 1);
     let ua = politecrawl::config::default_user_agent();
     assert!(server
         .requests()
@@ -83,7 +90,7 @@ fn excluded_urls_are_never_requested() {
         .requests()
         .iter()
         .all(|r| !r.target.contains("/private/")));
-    assert_eq!(server.requests().len(), want.len());
+    assert_eq!(page_requests(&server).len(), want.len());
 }
 
 #[test]
@@ -122,7 +129,11 @@ fn max_depth_cuts_at_the_link_distance() {
             .collect();
         let got: BTreeSet<String> = stored(&store, &origin).into_keys().collect();
         assert_eq!(want, got, "max_depth {max_depth}: {}", diff(&want, &got));
-        assert_eq!(server.requests().len(), want.len(), "max_depth {max_depth}");
+        assert_eq!(
+            page_requests(&server).len(),
+            want.len(),
+            "max_depth {max_depth}"
+        );
     }
 }
 
@@ -139,7 +150,7 @@ fn max_pages_is_exact_and_counts_across_runs() {
     assert_eq!(summary.stop, StopReason::MaxPages);
     assert_eq!(summary.stored, 10);
     assert_eq!(store.counters().unwrap().stored(), 10);
-    assert_eq!(server.requests().len(), 10);
+    assert_eq!(page_requests(&server).len(), 10);
     let left = summary.totals.queued;
     assert!(left > 0, "work must remain queued");
     drop(store);
@@ -243,7 +254,8 @@ fn rate_limit_spaces_request_starts_per_origin() {
     config.max_pages = Some(30);
     crawl(&config);
     let times: Vec<_> = server.requests().iter().map(|r| r.at).collect();
-    assert_eq!(times.len(), 30);
+    // robots.txt goes through the same limit, so it is part of the spacing.
+    assert_eq!(times.len(), 31, "30 pages and robots.txt");
     for w in times.windows(2) {
         let gap = w[1].duration_since(w[0]);
         assert!(
@@ -271,7 +283,7 @@ fn host_scope_never_leaves_the_seed_origin_and_any_scope_does() {
         config.scope = scope;
         let (summary, _) = crawl(&config);
         assert_eq!(summary.stored, 2 + other_hits as u64, "{scope:?}");
-        assert_eq!(other.requests().len(), other_hits, "{scope:?}");
+        assert_eq!(page_requests(&other).len(), other_hits, "{scope:?}");
     }
 }
 

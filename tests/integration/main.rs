@@ -5,4 +5,5 @@ mod support;
 
 mod cli;
 mod crawl_fixture;
+mod politeness;
 mod wrong_response;

@@ -78,29 +78,33 @@ pub fn crawl(config: &CrawlConfig) -> (politecrawl::Summary, Store) {
     (summary, store)
 }
 
-/// Stored records keyed by path-and-query relative to `origin`.
+/// Stored records of `origin`, keyed by path-and-query.
 pub fn stored(store: &Store, origin: &str) -> BTreeMap<String, PageRecord> {
+    let prefix = format!("{origin}/");
     store
         .pages()
         .map(|r| r.unwrap())
-        .map(|r| {
-            let target = r
-                .url
-                .strip_prefix(origin)
-                .unwrap_or_else(|| panic!("{} is not under {origin}", r.url))
-                .to_string();
-            (target, r)
-        })
+        .filter(|r| r.url.starts_with(&prefix))
+        .map(|r| (r.url[origin.len()..].to_string(), r))
         .collect()
 }
 
-/// Request targets in the server log, with how often each was requested.
+/// Page requests in the server log (robots.txt aside), with how often each was requested.
 pub fn request_counts(server: &SiteServer) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
-    for r in server.requests() {
+    for r in page_requests(server) {
         *m.entry(r.target).or_default() += 1;
     }
     m
+}
+
+/// The server's log without robots.txt requests.
+pub fn page_requests(server: &SiteServer) -> Vec<politecrawl::serve::Request> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path() != "/robots.txt")
+        .collect()
 }
 
 /// Renders a set difference readably for assertion messages.

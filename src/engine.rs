@@ -1,0 +1,413 @@
+//! The engine loop: the one thread that writes the database while a crawl runs. It asks the
+//! scheduler which origin may start, leases URLs, checks them against robots.txt, hands jobs to
+//! workers, and settles every outcome (page, robots.txt, retry) in one transaction each. It
+//! never runs on the async executor, so sled work cannot stall fetches.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+use crate::config::CrawlConfig;
+use crate::error::{Error, Result};
+use crate::frontier::{self, OriginId};
+use crate::politeness::{self, unix_ms, RobotsState};
+use crate::robots::{self, Decision, Policy};
+use crate::scheduler::{Next, Scheduler};
+use crate::store::{ErrorKind, Failure, RobotsRecord, RobotsVerdict, Store, UrlState};
+use crate::worker::{self, Job, Outcome, PageOutcome, RobotsOutcome};
+
+/// How often idle host slots are dropped, so memory follows the hosts in use.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+/// Why the crawl stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Nothing is left in the queue.
+    Finished,
+    /// `--max-pages` outcomes are stored; the rest stays queued.
+    MaxPages,
+}
+
+/// What this run did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunStats {
+    /// Outcomes stored (done + failed).
+    pub stored: u64,
+    /// Of which done.
+    pub done: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// URLs blocked by robots.txt.
+    pub blocked: u64,
+    /// Requests re-queued after 429/503.
+    pub retried: u64,
+    /// robots.txt fetches made.
+    pub robots_fetched: u64,
+}
+
+/// The engine's state.
+pub struct Engine<'a> {
+    config: &'a CrawlConfig,
+    store: &'a Store,
+    sched: Scheduler,
+    jobs: async_channel::Sender<Job>,
+    outcomes: mpsc::Receiver<Outcome>,
+    in_flight: usize,
+    pages_in_flight: u64,
+    /// What this run did.
+    pub stats: RunStats,
+}
+
+impl<'a> Engine<'a> {
+    /// An engine over `store`, sending jobs to workers and reading their outcomes.
+    pub fn new(
+        config: &'a CrawlConfig,
+        store: &'a Store,
+        jobs: async_channel::Sender<Job>,
+        outcomes: mpsc::Receiver<Outcome>,
+    ) -> Result<Self> {
+        let sched = Scheduler::new(
+            config.per_host_concurrency,
+            config.request_interval(),
+            !config.ignore_robots,
+        );
+        let mut engine = Engine {
+            config,
+            store,
+            sched,
+            jobs,
+            outcomes,
+            in_flight: 0,
+            pages_in_flight: 0,
+            stats: RunStats::default(),
+        };
+        for (id, (origin, n)) in frontier::queued_by_origin(store)? {
+            engine.add_work(id, &origin, n)?;
+        }
+        Ok(engine)
+    }
+
+    /// Runs until the queue is empty or the page budget is spent.
+    pub fn run(&mut self) -> Result<StopReason> {
+        let stored_before = self.store.counters()?.stored();
+        let mut last_prune = Instant::now();
+        loop {
+            if last_prune.elapsed() >= PRUNE_EVERY {
+                self.sched.prune(Instant::now());
+                last_prune = Instant::now();
+            }
+            let budget = self.config.max_pages.map(|m| {
+                m.saturating_sub(stored_before + self.stats.stored + self.pages_in_flight)
+            });
+            let wake = self.dispatch(budget)?;
+            if self.in_flight == 0 {
+                if budget == Some(0) {
+                    return Ok(StopReason::MaxPages);
+                }
+                if wake.is_none() {
+                    return Ok(StopReason::Finished);
+                }
+            }
+            let timeout = wake
+                .map(|t| t.saturating_duration_since(Instant::now()))
+                .unwrap_or(Duration::from_secs(1));
+            match self.outcomes.recv_timeout(timeout) {
+                Ok(outcome) => {
+                    self.on_outcome(outcome)?;
+                    while let Ok(outcome) = self.outcomes.try_recv() {
+                        self.on_outcome(outcome)?;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Client(
+                        "all fetch workers stopped unexpectedly".into(),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Starts every request that may start now; returns when the next may (`None`: nothing is
+    /// waiting on time).
+    fn dispatch(&mut self, budget: Option<u64>) -> Result<Option<Instant>> {
+        let mut started = 0u64;
+        while self.in_flight < self.config.concurrency && budget.is_none_or(|b| started < b) {
+            match self.sched.next(Instant::now()) {
+                Next::Start(id) => {
+                    if self.start_page(id)? {
+                        started += 1;
+                    }
+                }
+                Next::Robots(id) => self.start_robots(id),
+                Next::WaitUntil(t) => return Ok(Some(t)),
+                Next::Idle => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Leases the origin's next URL and sends it to a worker, unless robots.txt forbids it.
+    /// Returns whether a request was started.
+    fn start_page(&mut self, id: OriginId) -> Result<bool> {
+        let Some(lease) = frontier::lease(self.store, id)? else {
+            self.sched.nothing_queued(id);
+            return Ok(false);
+        };
+        let url = match Url::parse(&lease.entry.url) {
+            Ok(url) => url,
+            Err(e) => {
+                self.sched.cancel_start(id);
+                let failure = Failure {
+                    kind: ErrorKind::Other,
+                    message: format!("queued URL does not parse: {e}"),
+                };
+                return self.settle_without_request(lease, UrlState::Failed, failure);
+            }
+        };
+        let decision = match self.sched.slot(id).map(|s| s.robots.clone()) {
+            Some(RobotsState::Known(policy)) => policy.decide(&url),
+            _ => Decision::Allow,
+        };
+        match decision {
+            Decision::Allow => {
+                self.in_flight += 1;
+                self.pages_in_flight += 1;
+                // Receivers live as long as the engine; a failed send shows as a closed
+                // outcome channel on the next receive.
+                let _ = self.jobs.try_send(Job::Page { lease, url });
+                Ok(true)
+            }
+            Decision::Block(rule) => {
+                self.sched.cancel_start(id);
+                if let Some(slot) = self.sched.slot(id) {
+                    slot.blocked += 1;
+                }
+                let failure = Failure {
+                    kind: ErrorKind::RobotsDisallowed,
+                    message: rule,
+                };
+                self.settle_without_request(lease, UrlState::Blocked, failure)
+            }
+            Decision::GiveUp(reason) => {
+                self.sched.cancel_start(id);
+                let failure = Failure {
+                    kind: ErrorKind::RobotsUnreachable,
+                    message: reason,
+                };
+                self.settle_without_request(lease, UrlState::Failed, failure)
+            }
+        }
+    }
+
+    fn settle_without_request(
+        &mut self,
+        lease: frontier::Lease,
+        state: UrlState,
+        failure: Failure,
+    ) -> Result<bool> {
+        let mut record = worker::failed_record(&lease.entry, Some(failure));
+        record.state = state;
+        let host = self
+            .sched
+            .slot(lease.origin_id)
+            .map(|s| s.to_record(Instant::now()));
+        frontier::settle(self.store, &lease, &record, &[], &[], host.as_ref())?;
+        match state {
+            UrlState::Blocked => self.stats.blocked += 1,
+            _ => {
+                self.stats.stored += 1;
+                self.stats.failed += 1;
+            }
+        }
+        Ok(false)
+    }
+
+    fn start_robots(&mut self, id: OriginId) {
+        let Some(slot) = self.sched.slot(id) else {
+            return;
+        };
+        let job = Job::Robots {
+            origin_id: id,
+            origin: slot.origin.clone(),
+            gap: slot.gap(),
+        };
+        self.in_flight += 1;
+        self.stats.robots_fetched += 1;
+        let _ = self.jobs.try_send(job);
+    }
+
+    fn on_outcome(&mut self, outcome: Outcome) -> Result<()> {
+        self.in_flight -= 1;
+        match outcome {
+            Outcome::Page(o) => self.on_page(o),
+            Outcome::Robots(o) => self.on_robots(o),
+        }
+    }
+
+    fn on_page(&mut self, o: PageOutcome) -> Result<()> {
+        self.pages_in_flight -= 1;
+        let id = o.lease.origin_id;
+        let now = Instant::now();
+        let (cap, max_retry_after, retries) = (
+            self.config.per_host_concurrency,
+            self.config.max_retry_after,
+            self.config.retries,
+        );
+        let mut host = None;
+        if let (Some(slot), Some(status)) = (self.sched.slot(id), o.record.status) {
+            let latency = Duration::from_millis(o.record.elapsed_ms);
+            slot.observe_latency(latency, cap, status < 400);
+            if status == 429 || status == 503 {
+                let retry_after = header(&o.record.headers, "retry-after")
+                    .and_then(|v| politeness::parse_retry_after(v, std::time::SystemTime::now()));
+                slot.overloaded(now, retry_after, max_retry_after);
+                if o.record.attempts <= retries {
+                    let rec = slot.to_record(now);
+                    slot.queued += 1;
+                    frontier::requeue(self.store, &o.lease, &rec)?;
+                    self.stats.retried += 1;
+                    self.sched.finished(id);
+                    return Ok(());
+                }
+            } else {
+                slot.healthy();
+            }
+            host = Some(slot.to_record(now));
+        }
+        let added = frontier::settle(
+            self.store,
+            &o.lease,
+            &o.record,
+            &o.body,
+            &o.found,
+            host.as_ref(),
+        )?;
+        self.sched.finished(id);
+        for e in added {
+            self.add_work(e.origin_id, &e.origin, 1)?;
+        }
+        self.stats.stored += 1;
+        match o.record.state {
+            UrlState::Done => self.stats.done += 1,
+            _ => self.stats.failed += 1,
+        }
+        Ok(())
+    }
+
+    fn on_robots(&mut self, o: RobotsOutcome) -> Result<()> {
+        let id = o.origin_id;
+        let now_ms = unix_ms();
+        let give_up = self.config.robots_give_up.as_millis() as u64;
+        let record = match o.verdict {
+            Ok(verdict) => {
+                let policy = o.policy.unwrap_or_else(Policy::allow_all);
+                let record = RobotsRecord {
+                    fetched_at_ms: now_ms,
+                    verdict,
+                    body: o.body,
+                    sitemaps: policy.sitemaps.clone(),
+                    crawl_delay_ms: policy.crawl_delay.map(|d| d.as_millis() as u64),
+                };
+                self.apply_policy(id, policy);
+                record
+            }
+            Err(reason) => {
+                let Some(slot) = self.sched.slot(id) else {
+                    return Ok(());
+                };
+                let (tries, since) = slot
+                    .robots_failures
+                    .map_or((1, now_ms), |(t, s)| (t + 1, s));
+                let verdict = if now_ms.saturating_sub(since) >= give_up {
+                    let reason = format!("{reason}, unreachable since {}", rfc3339(since));
+                    RobotsVerdict::GaveUp { reason }
+                } else {
+                    slot.robots_failures = Some((tries, since));
+                    slot.robots = RobotsState::Unknown;
+                    slot.pause_until = Some(Instant::now() + robots::retry_delay(tries));
+                    RobotsVerdict::Unreachable {
+                        reason,
+                        since_ms: since,
+                        tries,
+                    }
+                };
+                let record = RobotsRecord {
+                    fetched_at_ms: now_ms,
+                    verdict,
+                    body: Vec::new(),
+                    sitemaps: Vec::new(),
+                    crawl_delay_ms: None,
+                };
+                if let Some(policy) = Policy::from_record(&record, self.config.product_token()) {
+                    self.apply_policy(id, policy);
+                }
+                record
+            }
+        };
+        self.store.put_robots(&o.origin, &record)?;
+        self.sched.finished(id);
+        Ok(())
+    }
+
+    /// Puts a robots.txt policy in force for an origin, with its Crawl-delay (capped).
+    fn apply_policy(&mut self, id: OriginId, policy: Policy) {
+        let max = self.config.max_crawl_delay;
+        if let Some(slot) = self.sched.slot(id) {
+            slot.crawl_delay = policy.crawl_delay.unwrap_or_default().min(max);
+            slot.robots_failures = None;
+            slot.robots = RobotsState::Known(Arc::new(policy));
+        }
+        self.sched.reschedule(id);
+    }
+
+    /// Tells the scheduler about queued URLs; an origin new to this run gets its saved
+    /// politeness state and (fresh) robots.txt verdict back from the database.
+    fn add_work(&mut self, id: OriginId, origin: &str, n: u64) -> Result<()> {
+        if !self.sched.add_queued(id, origin, n) {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if let (Some(rec), Some(slot)) = (self.store.host(id)?, self.sched.slot(id)) {
+            slot.restore(&rec, now);
+        }
+        if self.config.ignore_robots {
+            return Ok(());
+        }
+        let Some(rec) = self.store.robots(origin)? else {
+            return Ok(());
+        };
+        if !robots::is_fresh(&rec, unix_ms()) {
+            return Ok(());
+        }
+        match Policy::from_record(&rec, self.config.product_token()) {
+            Some(policy) => self.apply_policy(id, policy),
+            None => {
+                if let (
+                    RobotsVerdict::Unreachable {
+                        since_ms, tries, ..
+                    },
+                    Some(slot),
+                ) = (&rec.verdict, self.sched.slot(id))
+                {
+                    slot.robots_failures = Some((*tries, *since_ms));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn rfc3339(unix_ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(unix_ms);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
