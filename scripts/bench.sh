@@ -155,7 +155,9 @@ BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/politecrawl"
 "$BIN" --version >/dev/null 2>&1 || die "$BIN --version failed"
 
 GIT_REV=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ $GIT_REV != unknown ]] && [[ -n $(cd "$REPO" && git status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+# "+dirty": uncommitted changes to what the binary is built from (not to scripts/).
+if [[ $GIT_REV != unknown ]] &&
+    [[ -n $(cd "$REPO" && git status --porcelain --untracked-files=no -- src Cargo.toml Cargo.lock build.rs 2>/dev/null) ]]; then
     GIT_REV="$GIT_REV+dirty"
 fi
 if [[ $SERVER_KIND == nginx ]]; then
@@ -193,7 +195,6 @@ http {
     tcp_nodelay on;
     keepalive_timeout 65s;
     keepalive_requests 100000;
-    open_file_cache max=50000 inactive=60s;
     client_body_temp_path $p/tmp/body;
     proxy_temp_path $p/tmp/proxy;
     fastcgi_temp_path $p/tmp/fastcgi;
