@@ -20,11 +20,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Crawl from seed URLs into a database directory (continues a crawl already in it)
-    #[command(after_help = "Examples:\n  \
+    #[command(
+        after_help = "Politeness: robots.txt is fetched first from every host and obeyed \
+        (5xx/429/unreachable robots.txt = nothing fetched from that host until it answers); at most \
+        --rate request starts per second and --per-host-concurrency requests at once per host; \
+        Crawl-delay, Retry-After and back-off only ever lengthen the gap.\n\nExamples:\n  \
         politecrawl crawl https://example.com/ --db example.db\n  \
         politecrawl crawl https://example.com/docs/ --db docs.db --include '/docs/' --max-depth 3\n  \
-        politecrawl crawl http://127.0.0.1:8000/ --db bench.db --rate 0 --concurrency 64")]
-    Crawl(CrawlArgs),
+        politecrawl crawl http://127.0.0.1:8000/ --db bench.db --rate 0 --concurrency 64"
+    )]
+    Crawl(Box<CrawlArgs>),
     /// Show where a crawl stands: counts by state, HTTP status, host and error kind
     #[command(after_help = "Examples:\n  politecrawl status --db example.db\n  \
         politecrawl status --db example.db --json | jq .by_status")]
@@ -93,6 +98,26 @@ pub struct CrawlArgs {
     /// Time allowed for a whole request, body included
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// IMPOLITE: do not fetch or obey robots.txt. Only for sites you own or may crawl regardless
+    #[arg(long)]
+    pub ignore_robots: bool,
+    /// Longest robots.txt Crawl-delay honored (a longer one is recorded and capped)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub max_crawl_delay: Duration,
+    /// Longest Retry-After pause honored after a 429 or 503
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub max_retry_after: Duration,
+    /// Re-tries of a URL answered 429 or 503 (after the host's pause)
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_RETRIES)]
+    pub retries: u32,
+    /// How long a host's robots.txt may stay unreachable (5xx, 429, network errors) before that
+    /// host's URLs are recorded as failed; until then none of them is fetched
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub robots_give_up: Duration,
+    /// Also fetch the sitemaps robots.txt names (indexes and .xml.gz too) and queue their
+    /// in-scope URLs (pages from a sitemap are depth 1)
+    #[arg(long)]
+    pub sitemaps: bool,
 }
 
 /// `--scope` values.

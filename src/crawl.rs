@@ -125,7 +125,7 @@ pub fn run_on(config: &CrawlConfig, store: &Store) -> Result<Summary> {
         .collect();
     drop(out_tx);
 
-    let mut engine = Engine::new(config, store, job_tx, out_rx)?;
+    let mut engine = Engine::new(config, &ctx.scope, store, job_tx, out_rx)?;
     let result = engine.run();
     let stats = engine.stats;
     // Closing the job channel lets every worker finish its current fetch and exit.

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
+use crate::canon::Scope;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
-use crate::frontier::{self, OriginId};
+use crate::frontier::{self, Candidate, OriginId};
 use crate::politeness::{self, unix_ms, RobotsState};
 use crate::robots::{self, Decision, Policy};
 use crate::scheduler::{Next, Scheduler};
@@ -50,6 +51,7 @@ pub struct RunStats {
 /// The engine's state.
 pub struct Engine<'a> {
     config: &'a CrawlConfig,
+    scope: &'a Scope,
     store: &'a Store,
     sched: Scheduler,
     jobs: async_channel::Sender<Job>,
@@ -64,6 +66,7 @@ impl<'a> Engine<'a> {
     /// An engine over `store`, sending jobs to workers and reading their outcomes.
     pub fn new(
         config: &'a CrawlConfig,
+        scope: &'a Scope,
         store: &'a Store,
         jobs: async_channel::Sender<Job>,
         outcomes: mpsc::Receiver<Outcome>,
@@ -75,6 +78,7 @@ impl<'a> Engine<'a> {
         );
         let mut engine = Engine {
             config,
+            scope,
             store,
             sched,
             jobs,
@@ -304,6 +308,9 @@ impl<'a> Engine<'a> {
         let record = match o.verdict {
             Ok(verdict) => {
                 let policy = o.policy.unwrap_or_else(Policy::allow_all);
+                if self.config.sitemaps {
+                    self.queue_sitemaps(&policy.sitemaps)?;
+                }
                 let record = RobotsRecord {
                     fetched_at_ms: now_ms,
                     verdict,
@@ -349,6 +356,25 @@ impl<'a> Engine<'a> {
         };
         self.store.put_robots(&o.origin, &record)?;
         self.sched.finished(id);
+        Ok(())
+    }
+
+    /// Queues the in-scope sitemaps a robots.txt names (`--sitemaps`).
+    fn queue_sitemaps(&mut self, sitemaps: &[String]) -> Result<()> {
+        let candidates: Vec<Candidate> = sitemaps
+            .iter()
+            .filter_map(|s| crate::config::parse_seed(s).ok())
+            .filter(|u| self.scope.allows(u))
+            .map(|url| Candidate {
+                url,
+                depth: 0,
+                referrer: None,
+                sitemap: true,
+            })
+            .collect();
+        for e in frontier::add_candidates(self.store, &candidates)? {
+            self.add_work(e.origin_id, &e.origin, 1)?;
+        }
         Ok(())
     }
 

@@ -40,6 +40,8 @@ pub struct QueueEntry {
     pub referrer: Option<String>,
     /// Requests already made for this URL.
     pub attempts: u32,
+    /// It is a sitemap (read for URLs, queued by `--sitemaps`), not a page.
+    pub sitemap: bool,
 }
 
 /// A URL handed to a worker: it is in the `inflight` tree until its outcome is settled.
@@ -62,6 +64,8 @@ pub struct Candidate {
     pub depth: u32,
     /// Where it was found.
     pub referrer: Option<String>,
+    /// It is a sitemap.
+    pub sitemap: bool,
 }
 
 /// One URL newly put in the queue, reported so the scheduler can wake its origin.
@@ -141,6 +145,7 @@ fn enqueue_tx(
             depth: c.depth,
             referrer: c.referrer.clone(),
             attempts: 0,
+            sitemap: c.sitemap,
         };
         if let Some(old_key) = seen.get(url)? {
             move_up_if_shallower(queue, seen, &old_key, &entry)?;
@@ -188,16 +193,22 @@ pub fn add_seeds(store: &Store, seeds: &[Url]) -> Result<Vec<Enqueued>> {
             url: u.clone(),
             depth: 0,
             referrer: None,
+            sitemap: false,
         })
         .collect();
+    add_candidates(store, &candidates)
+}
+
+/// Queues URLs found outside a page outcome (seeds, robots.txt sitemaps) unless seen already.
+pub fn add_candidates(store: &Store, candidates: &[Candidate]) -> Result<Vec<Enqueued>> {
     (&store.meta, &store.seen, &store.queue, &store.origins)
         .transaction(|(meta, seen, queue, origins)| {
             let mut c = read_counters(meta)?;
-            let added = enqueue_tx((seen, queue, origins), &candidates, &mut c)?;
+            let added = enqueue_tx((seen, queue, origins), candidates, &mut c)?;
             write_counters(meta, &c)?;
             Ok(added)
         })
-        .map_err(|e| store.tx_err("queueing seeds", e))
+        .map_err(|e| store.tx_err("queueing URLs", e))
 }
 
 /// Moves the oldest queued URL of `origin_id` to in-flight, or `None` when it has none.
@@ -393,6 +404,7 @@ mod tests {
             url: Url::parse(u).unwrap(),
             depth,
             referrer: None,
+            sitemap: false,
         }
     }
 

@@ -18,6 +18,7 @@
 //! - [`scheduler`]: which origin may start a request now.
 //! - [`fetch`]: the shared HTTP client and failure kinds.
 //! - [`extract`]: link extraction with scraper.
+//! - [`sitemap`]: sitemap and sitemap-index reading (`--sitemaps`).
 //! - [`worker`]: a leased URL to an outcome.
 //! - [`engine`]: the loop that schedules, leases and settles (the only database writer).
 //! - [`crawl`]: sets a crawl up, and the async runtime seam.
@@ -43,6 +44,7 @@ pub mod politeness;
 pub mod robots;
 pub mod scheduler;
 pub mod serve;
+pub mod sitemap;
 pub mod status;
 pub mod store;
 pub mod worker;

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Crawl(args) => crawl(args),
+        Command::Crawl(args) => crawl(*args),
         Command::Status(args) => {
             let store = Store::open(&args.db, OpenMode::Existing)?;
             let s = status::status(&store)?;
@@ -108,6 +108,15 @@ fn crawl_config(a: CrawlArgs) -> Result<CrawlConfig> {
     c.user_agent = a.user_agent.unwrap_or_else(config::default_user_agent);
     c.connect_timeout = a.connect_timeout;
     c.timeout = a.timeout;
+    c.ignore_robots = a.ignore_robots;
+    c.max_crawl_delay = a.max_crawl_delay;
+    c.max_retry_after = a.max_retry_after;
+    c.retries = a.retries;
+    c.robots_give_up = a.robots_give_up;
+    c.sitemaps = a.sitemaps;
+    if c.ignore_robots {
+        eprintln!("warning: --ignore-robots: robots.txt will not be fetched or obeyed");
+    }
     c.validate()?;
     Ok(c)
 }

@@ -180,7 +180,11 @@ async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url) -> PageOut
             (Vec::new(), Vec::new())
         }
         Ok(fetched) => {
-            let found = follow(ctx, &url, entry.depth, &fetched, &mut record).await;
+            let found = if entry.sitemap {
+                read_sitemap(ctx, &url, entry.depth, &fetched, &mut record).await
+            } else {
+                follow(ctx, &url, entry.depth, &fetched, &mut record).await
+            };
             record.elapsed_ms = fetched.elapsed.as_millis() as u64;
             record.status = Some(fetched.status);
             record.content_type = fetched.header("content-type").map(str::to_string);
@@ -219,6 +223,46 @@ pub fn failed_record(entry: &QueueEntry, failure: Option<Failure>) -> PageRecord
     }
 }
 
+/// Reads a sitemap's URLs: pages one level deeper than the sitemap, nested sitemaps at its
+/// depth. Only in-scope URLs are kept.
+async fn read_sitemap(
+    ctx: &Arc<WorkerContext>,
+    url: &Url,
+    depth: u32,
+    f: &Fetched,
+    record: &mut PageRecord,
+) -> Vec<Candidate> {
+    if !(200..300).contains(&f.status) {
+        return follow(ctx, url, depth, f, record).await;
+    }
+    record.state = UrlState::Done;
+    let (body, base, ctx2) = (f.body.clone(), url.clone(), Arc::clone(ctx));
+    let _slot = ctx.parse_slots.acquire().await;
+    run_blocking(move || {
+        let Ok(xml) = crate::sitemap::decode(&body) else {
+            return Vec::new();
+        };
+        let map = crate::sitemap::parse(&xml);
+        let referrer = Some(base.to_string());
+        let pages = map.pages.iter().map(|u| (u, depth + 1, false));
+        let maps = map.sitemaps.iter().map(|u| (u, depth, true));
+        pages
+            .chain(maps)
+            .filter(|(_, d, is_map)| *is_map || ctx2.max_depth.is_none_or(|m| *d <= m))
+            .filter_map(|(u, d, is_map)| {
+                let u = canon::resolve(&base, u).filter(|u| ctx2.scope.allows(u))?;
+                Some(Candidate {
+                    url: u,
+                    depth: d,
+                    referrer: referrer.clone(),
+                    sitemap: is_map,
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
 /// Sets the record's state from the status and returns the URLs the response leads to.
 async fn follow(
     ctx: &Arc<WorkerContext>,
@@ -250,6 +294,7 @@ async fn follow(
             url: target,
             depth,
             referrer: Some(url.to_string()),
+            sitemap: false,
         }];
     }
     let child_depth = depth + 1;
@@ -270,6 +315,7 @@ async fn follow(
                 url: u,
                 depth: child_depth,
                 referrer: Some(page.to_string()),
+                sitemap: false,
             })
             .collect()
     })

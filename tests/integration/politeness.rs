@@ -318,3 +318,67 @@ fn ignore_robots_skips_robots_txt_entirely() {
     assert_eq!(summary.stored, 4);
     assert!(server.requests().iter().all(|r| r.path() != "/robots.txt"));
 }
+
+#[test]
+fn sitemaps_named_in_robots_txt_are_read_with_indexes_and_gzip() {
+    let _timing = shared();
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(
+        br#"<urlset><url><loc>/only-in-gz</loc></url><url><loc>http://example.com/off-site</loc></url></urlset>"#,
+    )
+    .unwrap();
+    let gz = gz.finish().unwrap();
+    let server = route_server(Arc::new(move |r| {
+        let host = r.host.clone().unwrap_or_default();
+        Some(match r.path() {
+            "/robots.txt" => Reply::new(
+                200,
+                "text/plain",
+                format!("Sitemap: http://{host}/index.xml\n"),
+            ),
+            "/index.xml" => Reply::new(
+                200,
+                "application/xml",
+                format!(
+                    "<sitemapindex><sitemap><loc>http://{host}/a.xml</loc></sitemap>\
+                     <sitemap><loc>http://{host}/b.xml.gz</loc></sitemap></sitemapindex>"
+                ),
+            ),
+            "/a.xml" => Reply::new(
+                200,
+                "application/xml",
+                format!(
+                    "<urlset><url><loc>http://{host}/only-in-a?x=1&amp;y=2</loc></url></urlset>"
+                ),
+            ),
+            "/b.xml.gz" => Reply::new(200, "application/gzip", gz.clone()),
+            "/" => Reply::html("<p>no links</p>"),
+            p if p.starts_with("/only-in-") => Reply::html("<p>found via sitemap</p>"),
+            _ => return None,
+        })
+    }));
+    for (sitemaps, want) in [
+        (false, vec!["/"]),
+        (
+            true,
+            vec![
+                "/",
+                "/a.xml",
+                "/b.xml.gz",
+                "/index.xml",
+                "/only-in-a?x=1&y=2",
+                "/only-in-gz",
+            ],
+        ),
+    ] {
+        let dir = tempdir();
+        let mut config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
+        config.sitemaps = sitemaps;
+        let (_, store) = crawl(&config);
+        let got: Vec<String> = stored(&store, &server.origin()).into_keys().collect();
+        assert_eq!(got, want, "--sitemaps {sitemaps}");
+    }
+    let pages = page_requests(&server);
+    assert!(pages.iter().all(|r| !r.target.contains("off-site")));
+}
