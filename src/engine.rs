@@ -318,7 +318,7 @@ impl<'a> Engine<'a> {
                     sitemaps: policy.sitemaps.clone(),
                     crawl_delay_ms: policy.crawl_delay.map(|d| d.as_millis() as u64),
                 };
-                self.apply_policy(id, policy);
+                self.apply_policy(id, policy, now_ms);
                 record
             }
             Err(reason) => {
@@ -349,7 +349,7 @@ impl<'a> Engine<'a> {
                     crawl_delay_ms: None,
                 };
                 if let Some(policy) = Policy::from_record(&record, self.config.product_token()) {
-                    self.apply_policy(id, policy);
+                    self.apply_policy(id, policy, now_ms);
                 }
                 record
             }
@@ -378,13 +378,16 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Puts a robots.txt policy in force for an origin, with its Crawl-delay (capped).
-    fn apply_policy(&mut self, id: OriginId, policy: Policy) {
+    /// Puts a robots.txt policy fetched at `fetched_at_ms` in force for an origin, with its
+    /// Crawl-delay (capped), until the verdict is a day old.
+    fn apply_policy(&mut self, id: OriginId, policy: Policy, fetched_at_ms: u64) {
         let max = self.config.max_crawl_delay;
+        let age = Duration::from_millis(unix_ms().saturating_sub(fetched_at_ms));
         if let Some(slot) = self.sched.slot(id) {
             slot.crawl_delay = policy.crawl_delay.unwrap_or_default().min(max);
             slot.robots_failures = None;
             slot.robots = RobotsState::Known(Arc::new(policy));
+            slot.robots_expires = Some(Instant::now() + robots::TTL.saturating_sub(age));
         }
         self.sched.reschedule(id);
     }
@@ -409,7 +412,7 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         match Policy::from_record(&rec, self.config.product_token()) {
-            Some(policy) => self.apply_policy(id, policy),
+            Some(policy) => self.apply_policy(id, policy, rec.fetched_at_ms),
             None => {
                 if let (
                     RobotsVerdict::Unreachable {

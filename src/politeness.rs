@@ -77,6 +77,8 @@ pub struct HostSlot {
     pub throttle: Duration,
     /// robots.txt state.
     pub robots: RobotsState,
+    /// When the known robots.txt verdict goes stale and is fetched again (24 h after its fetch).
+    pub robots_expires: Option<Instant>,
     /// Failed robots.txt tries in the current streak, and when the streak began (unix ms).
     pub robots_failures: Option<(u32, u64)>,
     /// Counters persisted with the host.
@@ -104,6 +106,7 @@ impl HostSlot {
             backoff: Duration::ZERO,
             throttle: Duration::ZERO,
             robots: RobotsState::Unknown,
+            robots_expires: None,
             robots_failures: None,
             pauses: 0,
             retry_after_seen: Vec::new(),

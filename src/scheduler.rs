@@ -172,6 +172,11 @@ impl Scheduler {
             if slot.queued == 0 || matches!(slot.robots, RobotsState::Fetching) {
                 continue;
             }
+            if slot.robots_expires.is_some_and(|t| t <= now) {
+                // A day-old verdict: fetch robots.txt again before the next page.
+                slot.robots = RobotsState::Unknown;
+                slot.robots_expires = None;
+            }
             match slot.try_start(now, self.per_host_cap, &self.clock) {
                 Readiness::Full => continue,
                 Readiness::WaitUntil(t) => {
@@ -276,6 +281,18 @@ mod tests {
         slot.robots = RobotsState::Known(std::sync::Arc::new(Policy::allow_all()));
         s.finished(1);
         assert_eq!(s.next(now), Next::Start(1));
+    }
+
+    #[test]
+    fn a_stale_robots_verdict_is_fetched_again() {
+        let mut s = Scheduler::new(4, None, true);
+        s.add_queued(1, "http://a", 3);
+        let now = Instant::now();
+        let slot = s.slot(1).unwrap();
+        slot.robots = RobotsState::Known(std::sync::Arc::new(Policy::allow_all()));
+        slot.robots_expires = Some(now + Duration::from_secs(5));
+        assert_eq!(s.next(now), Next::Start(1));
+        assert_eq!(s.next(now + Duration::from_secs(5)), Next::Robots(1));
     }
 
     #[test]
