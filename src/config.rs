@@ -25,6 +25,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time allowed for a whole request, body included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default time a body may stall (or trickle under 1 KiB) before it is cut off.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default redirect hops followed from one URL.
+pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 /// Default cap on a robots.txt `Crawl-delay`; a longer one is recorded and the cap applied.
 pub const DEFAULT_MAX_CRAWL_DELAY: Duration = Duration::from_secs(30);
 /// Default cap on a `Retry-After` pause.
@@ -103,6 +107,13 @@ pub struct CrawlConfig {
     pub robots_give_up: Duration,
     /// Fetch the sitemaps named in robots.txt and queue their in-scope URLs.
     pub sitemaps: bool,
+    /// A body stalled this long, or slower than 1 KiB per this long, is cut off (timeout).
+    pub read_timeout: Duration,
+    /// MIME types (`image/*` allowed) whose bodies are downloaded and stored; empty: all.
+    /// HTML is always read, for its links.
+    pub accept_types: Vec<String>,
+    /// Redirect hops followed from one URL before `too_many_redirects`.
+    pub max_redirects: usize,
 }
 
 impl CrawlConfig {
@@ -135,6 +146,9 @@ impl CrawlConfig {
             retries: DEFAULT_RETRIES,
             robots_give_up: DEFAULT_ROBOTS_GIVE_UP,
             sitemaps: false,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            accept_types: Vec::new(),
+            max_redirects: DEFAULT_MAX_REDIRECTS,
         })
     }
 
@@ -159,8 +173,8 @@ impl CrawlConfig {
         if self.product_token().is_empty() {
             return bad("--user-agent must start with a product token, e.g. mybot/1.0");
         }
-        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
-            return bad("--timeout and --connect-timeout must be above zero");
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() || self.read_timeout.is_zero() {
+            return bad("--timeout, --connect-timeout and --read-timeout must be above zero");
         }
         for re in self.include.iter().chain(&self.exclude) {
             if let Err(e) = regex::Regex::new(re) {

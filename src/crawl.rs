@@ -107,6 +107,7 @@ pub fn run_on(config: &CrawlConfig, store: &Store) -> Result<Summary> {
         max_depth: config.max_depth,
         parse_slots: async_lock::Semaphore::new(parse_slots),
         token: config.product_token().to_string(),
+        max_redirects: config.max_redirects,
     });
 
     let (job_tx, job_rx) = async_channel::unbounded::<Job>();

@@ -370,6 +370,7 @@ impl<'a> Engine<'a> {
                 depth: 0,
                 referrer: None,
                 sitemap: true,
+                redirect_chain: Vec::new(),
             })
             .collect();
         for e in frontier::add_candidates(self.store, &candidates)? {

@@ -6,11 +6,20 @@
 //! timeout does not cover connect or the body (see `../shared/DEPENDENCIES.md` and the README).
 //! Redirects are never followed here: each hop goes back through the frontier, scope and the
 //! host's rate limit.
+//!
+//! Bodies are read incrementally and decoded here (gzip, deflate, br, as the request offers),
+//! so the cap applies to the **decoded** size: a compression bomb costs at most `--max-body`.
+//! A body that stalls, or trickles in slower than [`MIN_PROGRESS`] bytes per `--read-timeout`,
+//! is cut off as a timeout. With `--accept-type`, bodies of other types (HTML aside) are not
+//! downloaded at all.
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, FutureExt};
+use async_compression::futures::bufread::{
+    BrotliDecoder, DeflateDecoder, GzipDecoder, ZlibDecoder,
+};
+use futures_lite::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, FutureExt};
 use isahc::config::{Configurable, RedirectPolicy};
 use url::Url;
 
@@ -25,10 +34,12 @@ pub struct Fetched {
     pub status: u16,
     /// Headers in the order received (names lowercase).
     pub headers: Vec<(String, String)>,
-    /// Body bytes, after curl undid any gzip/deflate transfer coding.
+    /// Body bytes, decoded from any `Content-Encoding` (gzip, deflate, br).
     pub body: Vec<u8>,
     /// The body went on past `--max-body` and the rest was not read.
     pub truncated: bool,
+    /// The body was not downloaded: its type is not in `--accept-type`.
+    pub body_skipped: bool,
     /// From sending the request to the end of the body.
     pub elapsed: Duration,
 }
@@ -57,7 +68,12 @@ pub struct FetchError {
 pub struct Fetcher {
     client: surf::Client,
     max_body: u64,
+    read_timeout: Duration,
+    accept_types: std::sync::Arc<[String]>,
 }
+
+/// Least body progress per `--read-timeout` window before a slow body counts as timed out.
+pub const MIN_PROGRESS: u64 = 1024;
 
 impl Fetcher {
     /// Builds the client: connect and whole-request timeouts, a connection pool sized for the
@@ -71,6 +87,9 @@ impl Fetcher {
             .connection_cache_size(config.concurrency.max(16) * 2)
             .default_header("user-agent", config.user_agent.as_str())
             .default_header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .default_header("accept-encoding", "gzip, deflate, br")
+            // We decode ourselves, so the size cap counts decoded bytes.
+            .automatic_decompression(false)
             .build()
             .map_err(|e| Error::Client(e.to_string()))?;
         let client =
@@ -78,6 +97,8 @@ impl Fetcher {
         Ok(Fetcher {
             client,
             max_body: config.max_body,
+            read_timeout: config.read_timeout,
+            accept_types: config.accept_types.clone().into(),
         })
     }
 
@@ -137,32 +158,137 @@ impl Fetcher {
                     .map(move |v| (name.as_str().to_ascii_lowercase(), v.as_str().to_string()))
             })
             .collect();
-        let (body, truncated) = read_capped(resp.take_body().into_reader(), cap).await?;
-        Ok(Fetched {
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim().to_ascii_lowercase())
+        };
+        let mut f = Fetched {
             status,
-            headers,
-            body,
-            truncated,
+            body: Vec::new(),
+            truncated: false,
+            body_skipped: false,
             elapsed: Duration::ZERO,
-        })
+            headers: Vec::new(),
+        };
+        if !self.wants_body(find("content-type").as_deref()) {
+            f.body_skipped = true;
+            f.headers = headers;
+            return Ok(f);
+        }
+        let coding = find("content-encoding");
+        let raw = resp.take_body().into_reader();
+        let reader = decoder(raw, coding.as_deref()).await?;
+        let decoding = reader.1;
+        (f.body, f.truncated) = read_capped(reader.0, cap, self.read_timeout)
+            .await
+            .map_err(|(kind, msg)| match kind {
+                ErrorKind::InvalidResponse if decoding => (ErrorKind::Decode, msg),
+                _ => (kind, msg),
+            })?;
+        f.headers = headers;
+        Ok(f)
+    }
+
+    /// HTML is always read (its links are needed); other types only when `--accept-type`
+    /// allows them (no list: all).
+    fn wants_body(&self, content_type: Option<&str>) -> bool {
+        if self.accept_types.is_empty() || crate::extract::is_html(content_type) {
+            return true;
+        }
+        let mime = content_type
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
+        self.accept_types.iter().any(|a| accepts(a, mime))
     }
 }
 
+/// Whether an `--accept-type` pattern (`text/html`, `image/*`, `*/*`) matches a MIME type.
+pub fn accepts(pattern: &str, mime: &str) -> bool {
+    let pattern = pattern.trim();
+    match pattern.strip_suffix("/*") {
+        Some("*") => true,
+        Some(top) => mime
+            .split_once('/')
+            .is_some_and(|(t, _)| t.eq_ignore_ascii_case(top)),
+        None => pattern.eq_ignore_ascii_case(mime),
+    }
+}
+
+type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
+
+/// Wraps the raw body in the decoder its `Content-Encoding` names. Returns whether a decoder
+/// is in place (its errors are `decode` failures). Unknown codings are stored as received.
+async fn decoder<R: AsyncBufRead + Unpin + Send + 'static>(
+    mut raw: R,
+    coding: Option<&str>,
+) -> std::result::Result<(BoxRead, bool), (ErrorKind, String)> {
+    let coding = coding.map(|c| c.rsplit(',').next().unwrap_or("").trim().to_string());
+    Ok(match coding.as_deref() {
+        Some("gzip") | Some("x-gzip") => {
+            let mut d = GzipDecoder::new(raw);
+            d.multiple_members(true);
+            (Box::new(d), true)
+        }
+        Some("br") => (Box::new(BrotliDecoder::new(raw)), true),
+        Some("deflate") => {
+            // "deflate" is zlib-wrapped by the standard, raw deflate from some servers.
+            let head = raw.fill_buf().await.map_err(|e| classify_io_error(&e))?;
+            let zlib = head.len() >= 2
+                && head[0] & 0x0f == 8
+                && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
+            if zlib {
+                (Box::new(ZlibDecoder::new(raw)), true)
+            } else {
+                (Box::new(DeflateDecoder::new(raw)), true)
+            }
+        }
+        _ => (Box::new(raw), false),
+    })
+}
+
 /// Reads up to `cap` bytes, then stops: the rest of the body is never read, and dropping the
-/// reader lets curl close that connection rather than drain it.
-async fn read_capped<R: futures_lite::AsyncRead + Unpin>(
-    reader: R,
+/// reader lets curl close that connection rather than drain it. A read that waits longer than
+/// `idle`, or a window of `idle` bringing fewer than [`MIN_PROGRESS`] bytes, is a timeout.
+async fn read_capped<R: AsyncRead + Unpin>(
+    mut reader: R,
     cap: u64,
+    idle: Duration,
 ) -> std::result::Result<(Vec<u8>, bool), (ErrorKind, String)> {
     let mut body = Vec::with_capacity(16 * 1024);
-    let mut limited = reader.take(cap.saturating_add(1));
-    limited
-        .read_to_end(&mut body)
-        .await
-        .map_err(|e| classify_io_error(&e))?;
-    let truncated = body.len() as u64 > cap;
-    body.truncate(cap as usize);
-    Ok((body, truncated))
+    let mut chunk = vec![0u8; 64 * 1024];
+    let (mut window_start, mut window_bytes) = (Instant::now(), 0u64);
+    loop {
+        let n = match async_std::future::timeout(idle, reader.read(&mut chunk)).await {
+            Err(_) => {
+                let msg = format!("no body bytes for {}", humantime::format_duration(idle));
+                return Err((ErrorKind::Timeout, msg));
+            }
+            Ok(Err(e)) => return Err(classify_io_error(&e)),
+            Ok(Ok(0)) => return Ok((body, false)),
+            Ok(Ok(n)) => n,
+        };
+        let room = (cap as usize).saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..n.min(room)]);
+        if n > room {
+            return Ok((body, true));
+        }
+        window_bytes += n as u64;
+        if window_start.elapsed() >= idle {
+            if window_bytes < MIN_PROGRESS {
+                let msg = format!(
+                    "body slower than {MIN_PROGRESS} bytes per {}",
+                    humantime::format_duration(idle)
+                );
+                return Err((ErrorKind::Timeout, msg));
+            }
+            (window_start, window_bytes) = (Instant::now(), 0);
+        }
+    }
 }
 
 fn classify_client_error(e: &surf::Error) -> (ErrorKind, String) {
@@ -245,10 +371,49 @@ mod tests {
     #[test]
     fn body_is_cut_at_the_cap() {
         let data = [7u8; 100];
-        let (b, t) = async_std::task::block_on(read_capped(&data[..], 10)).unwrap();
+        let idle = Duration::from_secs(5);
+        let (b, t) = async_std::task::block_on(read_capped(&data[..], 10, idle)).unwrap();
         assert_eq!((b.len(), t), (10, true));
-        let (b, t) = async_std::task::block_on(read_capped(&data[..], 100)).unwrap();
+        let (b, t) = async_std::task::block_on(read_capped(&data[..], 100, idle)).unwrap();
         assert_eq!((b.len(), t), (100, false));
+    }
+
+    #[test]
+    fn accept_type_patterns() {
+        assert!(accepts("image/*", "image/png"));
+        assert!(accepts("*/*", "application/pdf"));
+        assert!(accepts("Application/PDF", "application/pdf"));
+        assert!(!accepts("image/*", "text/html"));
+        assert!(!accepts("text/plain", "text/html"));
+    }
+
+    #[test]
+    fn gzip_and_deflate_bodies_decode_under_the_cap() {
+        use std::io::Write;
+        let plain = b"hello ".repeat(10_000);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&plain).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut zl = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zl.write_all(&plain).unwrap();
+        let zl = zl.finish().unwrap();
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(&plain).unwrap();
+        let raw = raw.finish().unwrap();
+        let idle = Duration::from_secs(5);
+        for (coding, bytes) in [("gzip", &gz), ("deflate", &zl), ("deflate", &raw)] {
+            let body = async_std::task::block_on(async {
+                let (r, decoding) =
+                    decoder(futures_lite::io::Cursor::new(bytes.clone()), Some(coding))
+                        .await
+                        .unwrap();
+                assert!(decoding);
+                read_capped(r, 1000, idle).await.unwrap()
+            });
+            assert_eq!((body.0.len(), body.1), (1000, true), "{coding}");
+            assert_eq!(&body.0[..], &plain[..1000]);
+        }
     }
 
     #[test]

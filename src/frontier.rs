@@ -42,6 +42,8 @@ pub struct QueueEntry {
     pub attempts: u32,
     /// It is a sitemap (read for URLs, queued by `--sitemaps`), not a page.
     pub sitemap: bool,
+    /// The redirects that led to it, first hop first.
+    pub redirect_chain: Vec<String>,
 }
 
 /// A URL handed to a worker: it is in the `inflight` tree until its outcome is settled.
@@ -66,6 +68,8 @@ pub struct Candidate {
     pub referrer: Option<String>,
     /// It is a sitemap.
     pub sitemap: bool,
+    /// The redirects that led to it.
+    pub redirect_chain: Vec<String>,
 }
 
 /// One URL newly put in the queue, reported so the scheduler can wake its origin.
@@ -146,6 +150,7 @@ fn enqueue_tx(
             referrer: c.referrer.clone(),
             attempts: 0,
             sitemap: c.sitemap,
+            redirect_chain: c.redirect_chain.clone(),
         };
         if let Some(old_key) = seen.get(url)? {
             move_up_if_shallower(queue, seen, &old_key, &entry)?;
@@ -194,6 +199,7 @@ pub fn add_seeds(store: &Store, seeds: &[Url]) -> Result<Vec<Enqueued>> {
             depth: 0,
             referrer: None,
             sitemap: false,
+            redirect_chain: Vec::new(),
         })
         .collect();
     add_candidates(store, &candidates)
@@ -405,6 +411,7 @@ mod tests {
             depth,
             referrer: None,
             sitemap: false,
+            redirect_chain: vec![],
         }
     }
 
@@ -418,6 +425,8 @@ mod tests {
             content_type: None,
             body_len: 4,
             truncated: false,
+            body_skipped: false,
+            redirect_chain: vec![],
             fetched_at: String::new(),
             elapsed_ms: 0,
             depth: 0,

@@ -17,6 +17,7 @@
 //! - [`politeness`]: one origin's rate limiter, in-flight cap, delays and back-off.
 //! - [`scheduler`]: which origin may start a request now.
 //! - [`fetch`]: the shared HTTP client and failure kinds.
+//! - [`charset`]: HTML bytes to text by the declared charset (encoding_rs).
 //! - [`extract`]: link extraction with scraper.
 //! - [`sitemap`]: sitemap and sitemap-index reading (`--sitemaps`).
 //! - [`worker`]: a leased URL to an outcome.
@@ -31,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod canon;
+pub mod charset;
 pub mod config;
 pub mod crawl;
 pub mod demo;

@@ -107,8 +107,16 @@ pub enum ErrorKind {
     Tls,
     /// The connection broke while the response was being read.
     Reset,
-    /// The response was not valid HTTP, or its body could not be decoded.
+    /// The response was not valid HTTP.
     InvalidResponse,
+    /// The body's Content-Encoding (gzip, deflate, br) did not decode.
+    Decode,
+    /// A redirect led back to a URL already in its own chain.
+    RedirectLoop,
+    /// More than `--max-redirects` redirects in a row.
+    TooManyRedirects,
+    /// A redirect to something that is not an http(s) URL (recorded, not followed).
+    UnsupportedRedirect,
     /// robots.txt disallows the URL (state `blocked`; the message names the rule).
     RobotsDisallowed,
     /// The host's robots.txt stayed unreachable past `--robots-give-up`.
@@ -128,6 +136,10 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Reset => "reset",
             ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::Decode => "decode",
+            ErrorKind::RedirectLoop => "redirect_loop",
+            ErrorKind::TooManyRedirects => "too_many_redirects",
+            ErrorKind::UnsupportedRedirect => "unsupported_redirect",
             ErrorKind::RobotsDisallowed => "robots_disallowed",
             ErrorKind::RobotsUnreachable => "robots_unreachable",
             ErrorKind::Other => "other",
@@ -144,6 +156,10 @@ impl ErrorKind {
             ErrorKind::Tls => "the TLS handshake or certificate check failed",
             ErrorKind::Reset => "the connection broke before the response was complete",
             ErrorKind::InvalidResponse => "the response was not valid HTTP",
+            ErrorKind::Decode => "the body did not decode",
+            ErrorKind::RedirectLoop => "the redirect leads back into its own chain",
+            ErrorKind::TooManyRedirects => "too many redirects in a row",
+            ErrorKind::UnsupportedRedirect => "the redirect is not to an http(s) URL",
             ErrorKind::RobotsDisallowed => "robots.txt disallows it",
             ErrorKind::RobotsUnreachable => "the host's robots.txt stayed unreachable",
             ErrorKind::Other => "the HTTP client failed",
@@ -181,6 +197,10 @@ pub struct PageRecord {
     pub body_len: u64,
     /// The body was longer than `--max-body` and was cut.
     pub truncated: bool,
+    /// The body was not downloaded: its type is not in `--accept-type`.
+    pub body_skipped: bool,
+    /// The redirects that led here, first hop first (empty when reached by a link).
+    pub redirect_chain: Vec<String>,
     /// When the response finished, RFC 3339 UTC.
     pub fetched_at: String,
     /// Time from request start to the end of the body.
@@ -588,6 +608,8 @@ mod tests {
             content_type: Some("text/html".into()),
             body_len: 3,
             truncated: false,
+            body_skipped: false,
+            redirect_chain: vec![],
             fetched_at: "2026-01-01T00:00:00Z".into(),
             elapsed_ms: 5,
             depth: 2,

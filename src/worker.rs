@@ -27,6 +27,8 @@ pub struct WorkerContext {
     pub parse_slots: async_lock::Semaphore,
     /// robots.txt product token.
     pub token: String,
+    /// Redirect hops followed from one URL.
+    pub max_redirects: usize,
 }
 
 /// Work handed to a worker.
@@ -183,13 +185,14 @@ async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url) -> PageOut
             let found = if entry.sitemap {
                 read_sitemap(ctx, &url, entry.depth, &fetched, &mut record).await
             } else {
-                follow(ctx, &url, entry.depth, &fetched, &mut record).await
+                follow(ctx, &url, entry, &fetched, &mut record).await
             };
             record.elapsed_ms = fetched.elapsed.as_millis() as u64;
             record.status = Some(fetched.status);
             record.content_type = fetched.header("content-type").map(str::to_string);
             record.body_len = fetched.body.len() as u64;
             record.truncated = fetched.truncated;
+            record.body_skipped = fetched.body_skipped;
             record.headers = fetched.headers;
             (fetched.body, found)
         }
@@ -214,6 +217,8 @@ pub fn failed_record(entry: &QueueEntry, failure: Option<Failure>) -> PageRecord
         content_type: None,
         body_len: 0,
         truncated: false,
+        body_skipped: false,
+        redirect_chain: entry.redirect_chain.clone(),
         fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         elapsed_ms: 0,
         depth: entry.depth,
@@ -233,7 +238,15 @@ async fn read_sitemap(
     record: &mut PageRecord,
 ) -> Vec<Candidate> {
     if !(200..300).contains(&f.status) {
-        return follow(ctx, url, depth, f, record).await;
+        let entry = QueueEntry {
+            url: url.to_string(),
+            depth,
+            referrer: None,
+            attempts: 0,
+            sitemap: true,
+            redirect_chain: Vec::new(),
+        };
+        return follow(ctx, url, &entry, f, record).await;
     }
     record.state = UrlState::Done;
     let (body, base, ctx2) = (f.body.clone(), url.clone(), Arc::clone(ctx));
@@ -256,6 +269,7 @@ async fn read_sitemap(
                     depth: d,
                     referrer: referrer.clone(),
                     sitemap: is_map,
+                    redirect_chain: Vec::new(),
                 })
             })
             .collect()
@@ -267,7 +281,7 @@ async fn read_sitemap(
 async fn follow(
     ctx: &Arc<WorkerContext>,
     url: &Url,
-    depth: u32,
+    entry: &QueueEntry,
     f: &Fetched,
     record: &mut PageRecord,
 ) -> Vec<Candidate> {
@@ -282,31 +296,20 @@ async fn follow(
     }
     record.state = UrlState::Done;
     if (300..400).contains(&status) {
-        // A redirect is not a link: its target keeps the depth of the URL that pointed to it.
-        let Some(target) = f.header("location").and_then(|l| canon::resolve(url, l)) else {
-            return Vec::new();
-        };
-        record.final_url = target.to_string();
-        if !ctx.scope.allows(&target) {
-            return Vec::new();
-        }
-        return vec![Candidate {
-            url: target,
-            depth,
-            referrer: Some(url.to_string()),
-            sitemap: false,
-        }];
+        return redirect(ctx, url, entry, f.header("location"), record);
     }
-    let child_depth = depth + 1;
-    let html = extract::is_html(f.header("content-type"));
+    let child_depth = entry.depth + 1;
+    let content_type = f.header("content-type").map(str::to_string);
+    let html = extract::is_html(content_type.as_deref());
     if !html || f.body.is_empty() || ctx.max_depth.is_some_and(|m| child_depth > m) {
         return Vec::new();
     }
     let _slot = ctx.parse_slots.acquire().await;
     let page = url.clone();
-    let text = String::from_utf8_lossy(&f.body).into_owned();
+    let body = f.body.clone();
     let ctx2 = Arc::clone(ctx);
     run_blocking(move || {
+        let text = crate::charset::decode_html(&body, content_type.as_deref());
         extract::extract_links(&text, &page)
             .links
             .into_iter()
@@ -316,8 +319,66 @@ async fn follow(
                 depth: child_depth,
                 referrer: Some(page.to_string()),
                 sitemap: false,
+                redirect_chain: Vec::new(),
             })
             .collect()
     })
     .await
+}
+
+/// A 3xx: its target is queued like a link (same depth: a redirect is not a link hop), carrying
+/// the chain so far, unless the chain loops, grows past `--max-redirects`, or leaves http(s).
+fn redirect(
+    ctx: &WorkerContext,
+    url: &Url,
+    entry: &QueueEntry,
+    location: Option<&str>,
+    record: &mut PageRecord,
+) -> Vec<Candidate> {
+    let Some(location) = location.map(str::trim).filter(|l| !l.is_empty()) else {
+        return Vec::new(); // a 3xx without Location (e.g. 304) is just a response
+    };
+    let mut fail = |kind: ErrorKind, message: String| {
+        record.state = UrlState::Failed;
+        record.error = Some(Failure { kind, message });
+        Vec::new()
+    };
+    let joined = match url.join(location) {
+        Ok(u) => u,
+        Err(e) => {
+            return fail(
+                ErrorKind::UnsupportedRedirect,
+                format!("Location {location:?}: {e}"),
+            )
+        }
+    };
+    record.final_url = joined.to_string();
+    let Some(target) = canon::normalize(joined) else {
+        let msg = format!("redirect to {location:?} not followed (only http and https are)");
+        return fail(ErrorKind::UnsupportedRedirect, msg);
+    };
+    record.final_url = target.to_string();
+    let mut chain = entry.redirect_chain.clone();
+    chain.push(url.to_string());
+    if chain.iter().any(|u| u == target.as_str()) {
+        let msg = format!(
+            "{target} is already in this chain of {} redirects",
+            chain.len()
+        );
+        return fail(ErrorKind::RedirectLoop, msg);
+    }
+    if chain.len() > ctx.max_redirects {
+        let msg = format!("more than {} redirects in a row", ctx.max_redirects);
+        return fail(ErrorKind::TooManyRedirects, msg);
+    }
+    if !ctx.scope.allows(&target) {
+        return Vec::new();
+    }
+    vec![Candidate {
+        url: target,
+        depth: entry.depth,
+        referrer: Some(url.to_string()),
+        sitemap: false,
+        redirect_chain: chain,
+    }]
 }
