@@ -98,6 +98,16 @@ pub struct CrawlArgs {
     /// Time allowed for a whole request, body included
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// A body that stalls this long, or brings under 1 KiB per this long, is cut off (timeout)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub read_timeout: Duration,
+    /// Download and store bodies only of these types (repeatable, `image/*` allowed); HTML is
+    /// always read for its links. Default: all types
+    #[arg(long, value_name = "MIME")]
+    pub accept_type: Vec<String>,
+    /// Redirect hops followed from one URL before it fails as too_many_redirects
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_REDIRECTS)]
+    pub max_redirects: usize,
     /// IMPOLITE: do not fetch or obey robots.txt. Only for sites you own or may crawl regardless
     #[arg(long)]
     pub ignore_robots: bool,
@@ -107,7 +117,8 @@ pub struct CrawlArgs {
     /// Longest Retry-After pause honored after a 429 or 503
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub max_retry_after: Duration,
-    /// Re-tries of a URL answered 429 or 503 (after the host's pause)
+    /// Re-tries of a URL after a transient failure: 429/503 (after the host's pause), other 5xx,
+    /// 408, timeouts, connection errors and resets (after a jittered exponential back-off)
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_RETRIES)]
     pub retries: u32,
     /// How long a host's robots.txt may stay unreachable (5xx, 429, network errors) before that

@@ -33,7 +33,7 @@ pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 pub const DEFAULT_MAX_CRAWL_DELAY: Duration = Duration::from_secs(30);
 /// Default cap on a `Retry-After` pause.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
-/// Default number of re-tries of a URL after a 429 or 503 (so at most 4 requests).
+/// Default number of re-tries of a URL after a transient failure (so at most 4 requests).
 pub const DEFAULT_RETRIES: u32 = 3;
 /// Default time a host's robots.txt may stay unreachable before the host's URLs are failed.
 pub const DEFAULT_ROBOTS_GIVE_UP: Duration = Duration::from_secs(600);
@@ -100,7 +100,7 @@ pub struct CrawlConfig {
     pub max_crawl_delay: Duration,
     /// Longest `Retry-After` pause honored.
     pub max_retry_after: Duration,
-    /// Re-tries of a URL answered 429 or 503.
+    /// Re-tries of a URL after a transient failure (see [`crate::retry`]).
     pub retries: u32,
     /// How long a host's robots.txt may stay unreachable (5xx, 429, timeouts) before the host's
     /// queued URLs are recorded as failed.

@@ -14,6 +14,7 @@ use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::frontier::{self, Candidate, OriginId};
 use crate::politeness::{self, unix_ms, RobotsState};
+use crate::retry::{self, Verdict};
 use crate::robots::{self, Decision, Policy};
 use crate::scheduler::{Next, Scheduler};
 use crate::store::{ErrorKind, Failure, RobotsRecord, RobotsVerdict, Store, UrlState};
@@ -58,6 +59,8 @@ pub struct Engine<'a> {
     outcomes: mpsc::Receiver<Outcome>,
     in_flight: usize,
     pages_in_flight: u64,
+    /// Unix ms of the earliest parked retry.
+    next_due: Option<u64>,
     /// What this run did.
     pub stats: RunStats,
 }
@@ -85,6 +88,7 @@ impl<'a> Engine<'a> {
             outcomes,
             in_flight: 0,
             pages_in_flight: 0,
+            next_due: frontier::next_due(store)?,
             stats: RunStats::default(),
         };
         for (id, (origin, n)) in frontier::queued_by_origin(store)? {
@@ -105,7 +109,11 @@ impl<'a> Engine<'a> {
             let budget = self.config.max_pages.map(|m| {
                 m.saturating_sub(stored_before + self.stats.stored + self.pages_in_flight)
             });
-            let wake = self.dispatch(budget)?;
+            self.release_due()?;
+            let wake = match (self.dispatch(budget)?, self.next_due_instant()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if self.in_flight == 0 {
                 if budget == Some(0) {
                     return Ok(StopReason::MaxPages);
@@ -255,31 +263,42 @@ impl<'a> Engine<'a> {
         self.pages_in_flight -= 1;
         let id = o.lease.origin_id;
         let now = Instant::now();
-        let (cap, max_retry_after, retries) = (
+        let (cap, max_retry_after) = (
             self.config.per_host_concurrency,
             self.config.max_retry_after,
-            self.config.retries,
         );
+        let verdict = retry::decide(&o.record, self.config.retries, fastrand::f64());
         let mut host = None;
-        if let (Some(slot), Some(status)) = (self.sched.slot(id), o.record.status) {
-            let latency = Duration::from_millis(o.record.elapsed_ms);
-            slot.observe_latency(latency, cap, status < 400);
-            if status == 429 || status == 503 {
-                let retry_after = header(&o.record.headers, "retry-after")
-                    .and_then(|v| politeness::parse_retry_after(v, std::time::SystemTime::now()));
-                slot.overloaded(now, retry_after, max_retry_after);
-                if o.record.attempts <= retries {
-                    let rec = slot.to_record(now);
-                    slot.queued += 1;
-                    frontier::requeue(self.store, &o.lease, &rec)?;
-                    self.stats.retried += 1;
-                    self.sched.finished(id);
-                    return Ok(());
+        if let Some(slot) = self.sched.slot(id) {
+            if let Some(status) = o.record.status {
+                let latency = Duration::from_millis(o.record.elapsed_ms);
+                slot.observe_latency(latency, cap, status < 400);
+            }
+            match (o.record.status, &verdict) {
+                (Some(429 | 503), _) => {
+                    let retry_after = header(&o.record.headers, "retry-after").and_then(|v| {
+                        politeness::parse_retry_after(v, std::time::SystemTime::now())
+                    });
+                    slot.overloaded(now, retry_after, max_retry_after);
                 }
-            } else {
-                slot.healthy();
+                (Some(_), _) => slot.healthy(),
+                (None, _) => {}
             }
             host = Some(slot.to_record(now));
+        }
+        match verdict {
+            Verdict::HostOverloaded => {
+                let rec = host.unwrap_or_default();
+                frontier::requeue(self.store, &o.lease, &rec)?;
+                return self.retried(id);
+            }
+            Verdict::RetryAfter(wait) => {
+                let due = unix_ms() + wait.as_millis() as u64;
+                frontier::delay(self.store, &o.lease, due, host.as_ref())?;
+                self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
+                return self.retried_later(id);
+            }
+            Verdict::Final => {}
         }
         let added = frontier::settle(
             self.store,
@@ -299,6 +318,42 @@ impl<'a> Engine<'a> {
             _ => self.stats.failed += 1,
         }
         Ok(())
+    }
+
+    /// A URL went back to the head of its origin's queue.
+    fn retried(&mut self, id: OriginId) -> Result<()> {
+        if let Some(slot) = self.sched.slot(id) {
+            slot.queued += 1;
+        }
+        self.stats.retried += 1;
+        self.sched.finished(id);
+        Ok(())
+    }
+
+    /// A URL was parked until its back-off is over.
+    fn retried_later(&mut self, id: OriginId) -> Result<()> {
+        self.stats.retried += 1;
+        self.sched.finished(id);
+        Ok(())
+    }
+
+    /// Puts parked retries whose time has come back in the queue.
+    fn release_due(&mut self) -> Result<()> {
+        let now = unix_ms();
+        if self.next_due.is_none_or(|d| d > now) {
+            return Ok(());
+        }
+        for (id, origin) in frontier::release_due(self.store, now)? {
+            self.add_work(id, &origin, 1)?;
+        }
+        self.next_due = frontier::next_due(self.store)?;
+        Ok(())
+    }
+
+    /// When the next parked retry is due, as an instant.
+    fn next_due_instant(&self) -> Option<Instant> {
+        self.next_due
+            .map(|d| Instant::now() + Duration::from_millis(d.saturating_sub(unix_ms())))
     }
 
     fn on_robots(&mut self, o: RobotsOutcome) -> Result<()> {

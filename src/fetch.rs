@@ -340,24 +340,38 @@ fn classify_io_error(e: &std::io::Error) -> (ErrorKind, String) {
     (kind, e.to_string())
 }
 
-/// Last resort: curl's own wording, for errors isahc passes through as text.
+/// Last resort: curl's own wording, for errors isahc passes through as text (curl's generic
+/// descriptions: "Unsupported protocol" is a status line that is not HTTP, "A value or data
+/// field grew larger than allowed" is oversized headers, "Failure when receiving data from the
+/// peer" covers resets and broken chunked framing alike).
 fn classify_message(msg: &str) -> ErrorKind {
     let m = msg.to_ascii_lowercase();
-    if m.contains("timeout") || m.contains("timed out") {
+    let any = |words: &[&str]| words.iter().any(|w| m.contains(w));
+    if any(&["timeout", "timed out"]) {
         ErrorKind::Timeout
-    } else if m.contains("resolve") {
+    } else if any(&["resolve"]) {
         ErrorKind::Dns
-    } else if m.contains("ssl") || m.contains("tls") || m.contains("certificate") {
+    } else if any(&["ssl", "tls", "certificate"]) {
         ErrorKind::Tls
-    } else if m.contains("connect") {
+    } else if any(&[
+        "unsupported protocol",
+        "weird server reply",
+        "larger than allowed",
+        "header",
+    ]) {
+        ErrorKind::InvalidResponse
+    } else if any(&["connect"]) {
         ErrorKind::Connect
-    } else if m.contains("reset")
-        || m.contains("recv")
-        || m.contains("partial")
-        || m.contains("closed")
-    {
+    } else if any(&[
+        "reset",
+        "recv",
+        "receiving",
+        "partial",
+        "closed",
+        "transfer closed",
+    ]) {
         ErrorKind::Reset
-    } else if m.contains("decod") || m.contains("invalid") || m.contains("malformed") {
+    } else if any(&["decod", "invalid", "malformed"]) {
         ErrorKind::InvalidResponse
     } else {
         ErrorKind::Other

@@ -317,6 +317,77 @@ pub fn requeue(store: &Store, lease: &Lease, host: &HostRecord) -> Result<()> {
         .map_err(|e| store.tx_err("re-queueing a URL", e))
 }
 
+/// Parks a lease until `due_ms` (unix ms) with one more attempt counted: a transient failure
+/// to retry after its back-off. The host's state is saved in the same transaction.
+pub fn delay(store: &Store, lease: &Lease, due_ms: u64, host: Option<&HostRecord>) -> Result<()> {
+    let mut entry = lease.entry.clone();
+    entry.attempts += 1;
+    let entry = encode(&entry);
+    let host = host.map(encode);
+    let key = [&due_ms.to_be_bytes()[..], &lease.key[..]].concat();
+    (&store.meta, &store.delayed, &store.inflight, &store.hosts)
+        .transaction(|(meta, delayed, inflight, hosts)| {
+            let mut c = read_counters(meta)?;
+            if inflight.remove(&lease.key)?.is_some() {
+                c.in_flight = c.in_flight.saturating_sub(1);
+            }
+            delayed.insert(key.as_slice(), entry.as_slice())?;
+            c.queued += 1;
+            if let Some(h) = &host {
+                hosts.insert(&lease.origin_id.to_be_bytes(), h.as_slice())?;
+            }
+            write_counters(meta, &c)
+        })
+        .map_err(|e| store.tx_err("delaying a retry", e))
+}
+
+/// When the earliest parked retry is due (unix ms), if any.
+pub fn next_due(store: &Store) -> Result<Option<u64>> {
+    let first = store
+        .delayed
+        .first()
+        .map_err(|e| store.db_err("reading retries", e))?;
+    Ok(first.and_then(|(k, _)| Some(u64::from_be_bytes(k.get(..8)?.try_into().ok()?))))
+}
+
+/// Moves every retry due by `now_ms` back to its old place in the queue; returns the origins
+/// (id, name) that got work back.
+pub fn release_due(store: &Store, now_ms: u64) -> Result<Vec<(OriginId, String)>> {
+    let end = (now_ms + 1).to_be_bytes();
+    let due: Vec<(sled::IVec, sled::IVec)> = store
+        .delayed
+        .range(..&end[..])
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| store.db_err("reading retries", e))?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    (&store.queue, &store.delayed)
+        .transaction(|(queue, delayed)| {
+            for (k, v) in &due {
+                delayed.remove(k)?;
+                queue.insert(&k[8..], v)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| store.tx_err("releasing retries", e))?;
+    due.iter()
+        .filter_map(|(k, _)| origin_of_key(&k[8..]))
+        .map(|id| Ok((id, origin_name(store, id)?)))
+        .collect()
+}
+
+/// The origin an id stands for.
+pub fn origin_name(store: &Store, id: OriginId) -> Result<String> {
+    let name_key = [&b"i"[..], &id.to_be_bytes()].concat();
+    Ok(store
+        .origins
+        .get(name_key)
+        .map_err(|e| store.db_err("reading origins", e))?
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_else(|| format!("origin#{id}")))
+}
+
 /// Puts every leased URL back in the queue at its old place, keeping its attempt count. Run at
 /// start-up: a lease left by a crash or a stop is work not yet done.
 pub fn recover_leases(store: &Store) -> Result<u64> {
@@ -354,16 +425,7 @@ pub fn queued_by_origin(store: &Store) -> Result<BTreeMap<OriginId, (String, u64
     }
     counts
         .into_iter()
-        .map(|(id, n)| {
-            let name_key = [&b"i"[..], &id.to_be_bytes()].concat();
-            let name = store
-                .origins
-                .get(name_key)
-                .map_err(|e| store.db_err("reading origins", e))?
-                .map(|v| String::from_utf8_lossy(&v).into_owned())
-                .unwrap_or_else(|| format!("origin#{id}"));
-            Ok((id, (name, n)))
-        })
+        .map(|(id, n)| Ok((id, (origin_name(store, id)?, n))))
         .collect()
 }
 
@@ -378,7 +440,7 @@ pub fn is_seen(store: &Store, url: &str) -> Result<bool> {
 /// Counters recomputed from the trees, for checking that the kept totals are right.
 pub fn recount(store: &Store) -> Result<Counters> {
     let mut c = Counters {
-        queued: store.queue.len() as u64,
+        queued: (store.queue.len() + store.delayed.len()) as u64,
         in_flight: store.inflight.len() as u64,
         ..Counters::default()
     };
@@ -499,6 +561,36 @@ mod tests {
             (l.entry.url.as_str(), l.entry.depth),
             ("http://a.test/deep", 2)
         );
+        assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+    }
+
+    #[test]
+    fn delayed_retries_come_back_when_due_at_their_place() {
+        let s = open("delay");
+        let added = add_seeds(
+            &s,
+            &[
+                Url::parse("http://a.test/1").unwrap(),
+                Url::parse("http://a.test/2").unwrap(),
+            ],
+        )
+        .unwrap();
+        let a = added[0].origin_id;
+        let l = lease(&s, a).unwrap().unwrap();
+        delay(&s, &l, 5_000, None).unwrap();
+        assert_eq!(next_due(&s).unwrap(), Some(5_000));
+        assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+        assert!(release_due(&s, 4_999).unwrap().is_empty());
+        assert_eq!(
+            release_due(&s, 5_000).unwrap(),
+            [(a, "http://a.test".to_string())]
+        );
+        let again = lease(&s, a).unwrap().unwrap();
+        assert_eq!(
+            (again.entry.url.as_str(), again.entry.attempts),
+            ("http://a.test/1", 1)
+        );
+        assert_eq!(next_due(&s).unwrap(), None);
         assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
     }
 

@@ -16,7 +16,8 @@
 //! - [`robots`]: robots.txt per RFC 9309: verdicts, rules, Crawl-delay.
 //! - [`politeness`]: one origin's rate limiter, in-flight cap, delays and back-off.
 //! - [`scheduler`]: which origin may start a request now.
-//! - [`fetch`]: the shared HTTP client and failure kinds.
+//! - [`fetch`]: the shared HTTP client, timeouts, body decoding and caps, failure kinds.
+//! - [`retry`]: which failures get another try, and when (full-jitter back-off).
 //! - [`charset`]: HTML bytes to text by the declared charset (encoding_rs).
 //! - [`extract`]: link extraction with scraper.
 //! - [`sitemap`]: sitemap and sitemap-index reading (`--sitemaps`).
@@ -43,6 +44,7 @@ pub mod extract;
 pub mod fetch;
 pub mod frontier;
 pub mod politeness;
+pub mod retry;
 pub mod robots;
 pub mod scheduler;
 pub mod serve;

@@ -16,6 +16,7 @@ use politecrawl::serve::{Site, SiteServer};
 use politecrawl::{status, OpenMode, Store};
 
 fn main() -> ExitCode {
+    quiet_http_client_panics();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -24,6 +25,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// surf's curl adapter (http-client) unwraps header values that are not visible ASCII, so a
+/// server sending a Latin-1 header panics inside it. The fetcher catches that panic and records
+/// the URL as `invalid_response`; this hook keeps the default panic message for it off the
+/// terminal. Every other panic is reported as usual.
+fn quiet_http_client_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let from_http_client = info
+            .location()
+            .is_some_and(|l| l.file().contains("http-client") && l.file().ends_with("isahc.rs"));
+        if !from_http_client {
+            default(info);
+        }
+    }));
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -114,6 +131,9 @@ fn crawl_config(a: CrawlArgs) -> Result<CrawlConfig> {
     c.retries = a.retries;
     c.robots_give_up = a.robots_give_up;
     c.sitemaps = a.sitemaps;
+    c.read_timeout = a.read_timeout;
+    c.accept_types = a.accept_type;
+    c.max_redirects = a.max_redirects;
     if c.ignore_robots {
         eprintln!("warning: --ignore-robots: robots.txt will not be fetched or obeyed");
     }

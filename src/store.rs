@@ -8,6 +8,7 @@
 //! | `seen`     | normalized URL              | empty: the URL was queued once, ever    |
 //! | `queue`    | origin id (u64) ++ seq (u64)| [`QueueEntry`] (postcard)               |
 //! | `inflight` | same key as in `queue`      | [`QueueEntry`] leased to a worker       |
+//! | `delayed`  | due unix ms (u64) ++ queue key | [`QueueEntry`] waiting for a retry    |
 //! | `origins`  | `n` ++ origin / `i` ++ id   | id (u64) / origin string                |
 //! | `pages`    | normalized URL              | [`PageRecord`] (postcard)               |
 //! | `bodies`   | normalized URL              | body bytes as stored                    |
@@ -45,7 +46,7 @@ const KEY_CONFIG: &[u8] = b"config";
 /// agree with the trees.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
-    /// URLs waiting in the queue.
+    /// URLs waiting in the queue (retries waiting for their time included).
     pub queued: u64,
     /// URLs leased to a worker and not yet settled.
     pub in_flight: u64,
@@ -288,6 +289,7 @@ pub struct Store {
     pub(crate) seen: Tree,
     pub(crate) queue: Tree,
     pub(crate) inflight: Tree,
+    pub(crate) delayed: Tree,
     pub(crate) origins: Tree,
     pub(crate) pages: Tree,
     pub(crate) bodies: Tree,
@@ -329,6 +331,7 @@ impl Store {
             seen: tree("seen")?,
             queue: tree("queue")?,
             inflight: tree("inflight")?,
+            delayed: tree("delayed")?,
             origins: tree("origins")?,
             pages: tree("pages")?,
             bodies: tree("bodies")?,

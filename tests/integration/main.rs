@@ -5,5 +5,6 @@ mod support;
 
 mod cli;
 mod crawl_fixture;
+mod hostile;
 mod politeness;
 mod wrong_response;
