@@ -126,7 +126,8 @@ pub fn run_on(config: &CrawlConfig, store: &Store) -> Result<Summary> {
         .collect();
     drop(out_tx);
 
-    let mut engine = Engine::new(config, &ctx.scope, store, job_tx, out_rx)?;
+    let flusher = store.flusher();
+    let mut engine = Engine::new(config, &ctx.scope, store, job_tx, out_rx, &flusher)?;
     let result = engine.run();
     let stats = engine.stats;
     // Closing the job channel lets every worker finish its current fetch and exit.
@@ -136,6 +137,7 @@ pub fn run_on(config: &CrawlConfig, store: &Store) -> Result<Summary> {
             w.await;
         }
     });
+    drop(flusher);
     store.flush()?;
     let stop = result?;
     Ok(Summary {

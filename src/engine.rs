@@ -61,6 +61,7 @@ pub struct Engine<'a> {
     pages_in_flight: u64,
     /// Unix ms of the earliest parked retry.
     next_due: Option<u64>,
+    flusher: &'a crate::store::Flusher,
     /// What this run did.
     pub stats: RunStats,
 }
@@ -73,6 +74,7 @@ impl<'a> Engine<'a> {
         store: &'a Store,
         jobs: async_channel::Sender<Job>,
         outcomes: mpsc::Receiver<Outcome>,
+        flusher: &'a crate::store::Flusher,
     ) -> Result<Self> {
         let sched = Scheduler::new(
             config.per_host_concurrency,
@@ -89,6 +91,7 @@ impl<'a> Engine<'a> {
             in_flight: 0,
             pages_in_flight: 0,
             next_due: frontier::next_due(store)?,
+            flusher,
             stats: RunStats::default(),
         };
         for (id, (origin, n)) in frontier::queued_by_origin(store)? {
@@ -109,6 +112,9 @@ impl<'a> Engine<'a> {
             let budget = self.config.max_pages.map(|m| {
                 m.saturating_sub(stored_before + self.stats.stored + self.pages_in_flight)
             });
+            if let Some(e) = self.flusher.error() {
+                return Err(e);
+            }
             self.release_due()?;
             let wake = match (self.dispatch(budget)?, self.next_due_instant()) {
                 (Some(a), Some(b)) => Some(a.min(b)),

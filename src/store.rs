@@ -34,9 +34,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// process can say who holds the lock.
 const PID_FILE: &str = "politecrawl.pid";
 
-/// sled writes dirty pages to disk this often from its own thread: a power cut costs at most
-/// the outcomes of this window, and those URLs are simply fetched again.
-pub const FLUSH_EVERY_MS: u64 = 200;
+/// While a crawl runs, dirty pages are written to disk this often (see [`Store::flusher`]): a
+/// power cut costs at most the outcomes of this window, and those URLs are simply fetched again.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 const KEY_SCHEMA: &[u8] = b"schema_version";
 pub(crate) const KEY_COUNTERS: &[u8] = b"counters";
@@ -315,7 +315,9 @@ impl Store {
             .path(path)
             .cache_capacity(64 * 1024 * 1024)
             .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            // Our own flusher (below) instead of sled's: sled's thread can outlive the handle
+            // for a moment and keep the directory locked after the store is dropped.
+            .flush_every_ms(None)
             .open()
             .map_err(|e| open_error(path, e))?;
         let tree = |name: &str| {
@@ -502,6 +504,39 @@ impl Store {
         })
     }
 
+    /// Starts a thread that flushes every [`FLUSH_EVERY`] until the returned guard is dropped
+    /// (which flushes once more and joins it). A flush failure (disk full) is kept for
+    /// [`Flusher::error`].
+    pub fn flusher(&self) -> Flusher {
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let db = self.db.clone();
+        let error = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let err2 = error.clone();
+        let handle = std::thread::Builder::new()
+            .name("politecrawl-flush".into())
+            .spawn(move || loop {
+                let stop = !matches!(
+                    stop_rx.recv_timeout(FLUSH_EVERY),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                );
+                if let Err(e) = db.flush() {
+                    if let Ok(mut slot) = err2.lock() {
+                        slot.get_or_insert(e);
+                    }
+                }
+                if stop {
+                    return;
+                }
+            })
+            .ok();
+        Flusher {
+            stop: Some(stop_tx),
+            handle,
+            error,
+            path: self.path.clone(),
+        }
+    }
+
     /// Writes every dirty page to disk; what a crash cannot take back.
     pub fn flush(&self) -> Result<()> {
         self.db
@@ -522,6 +557,34 @@ impl Store {
         match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(cause) => self.db_err(action, cause),
+        }
+    }
+}
+
+/// The periodic flusher of a running crawl; see [`Store::flusher`].
+pub struct Flusher {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    error: std::sync::Arc<std::sync::Mutex<Option<sled::Error>>>,
+    path: PathBuf,
+}
+
+impl Flusher {
+    /// The first flush failure, if any: the crawl must stop, its latest outcomes are not safe.
+    pub fn error(&self) -> Option<Error> {
+        let e = self.error.lock().ok()?.as_ref()?.to_string();
+        Some(Error::Io {
+            context: format!("database {}: flushing to disk failed", self.path.display()),
+            cause: std::io::Error::other(e),
+        })
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
         }
     }
 }
