@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use politecrawl::config;
 
 /// A polite, concurrent, resumable web crawler.
 #[derive(Debug, Parser)]
@@ -50,27 +49,29 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
-/// Flags of `crawl`.
+/// Flags of `crawl`. Every setting is optional: a new crawl takes the default, a resumed one
+/// keeps the value saved in its database, and a flag given on the command line overrides either.
 #[derive(Debug, Args)]
 pub struct CrawlArgs {
-    /// Start URLs (absolute http:// or https://). May be omitted when --db already holds a crawl.
+    /// Start URLs (absolute http:// or https://). Omit them to resume the crawl in --db; given to
+    /// an existing database, they are added to it
     #[arg(value_name = "SEED_URL")]
     pub seeds: Vec<String>,
     /// Database directory (created when missing)
     #[arg(long, value_name = "DIR")]
     pub db: PathBuf,
-    /// Fetches in flight across all hosts
-    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_CONCURRENCY)]
-    pub concurrency: usize,
-    /// Fetches in flight to one host (scheme, host and port)
-    #[arg(long, value_name = "K", default_value_t = config::DEFAULT_PER_HOST_CONCURRENCY)]
-    pub per_host_concurrency: usize,
-    /// Requests per second to one host; 0 = unlimited (only for servers you own)
-    #[arg(long, value_name = "R", default_value_t = config::DEFAULT_RATE)]
-    pub rate: f64,
-    /// Which discovered URLs are followed
-    #[arg(long, value_enum, default_value_t = ScopeArg::Host)]
-    pub scope: ScopeArg,
+    /// Fetches in flight across all hosts [default: 16]
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Fetches in flight to one host (scheme, host and port) [default: 2]
+    #[arg(long, value_name = "K")]
+    pub per_host_concurrency: Option<usize>,
+    /// Request starts per second to one host; 0 = unlimited (only for servers you own) [default: 1]
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// Which discovered URLs are followed [default: host]
+    #[arg(long, value_enum)]
+    pub scope: Option<ScopeArg>,
     /// Only queue URLs matching this regex (full URL; repeatable: any may match)
     #[arg(long, value_name = "REGEX")]
     pub include: Vec<String>,
@@ -80,55 +81,60 @@ pub struct CrawlArgs {
     /// Do not follow links further than N hops from a seed (seeds are depth 0)
     #[arg(long, value_name = "N")]
     pub max_depth: Option<u32>,
-    /// Stop once N URL outcomes are stored in this database (across runs)
+    /// Stop once N URL outcomes (done + failed) are stored in this database, across runs
     #[arg(long, value_name = "N")]
     pub max_pages: Option<u64>,
-    /// Body bytes stored per page; longer bodies are cut and marked truncated [e.g. 10MiB, 500KB]
-    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
-    pub max_body: u64,
-    /// Longer discovered URLs are dropped
-    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_URL_LENGTH)]
-    pub max_url_length: usize,
-    /// User-Agent header [default: politecrawl/VERSION (+project URL)]
+    /// Body bytes stored per page; longer bodies are cut and marked truncated [default: 10MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_body: Option<u64>,
+    /// Longer discovered URLs are dropped [default: 2048]
+    #[arg(long, value_name = "N")]
+    pub max_url_length: Option<usize>,
+    /// User-Agent header; its first word is the robots.txt product token
+    /// [default: politecrawl/VERSION (+project URL)]
     #[arg(long, value_name = "UA")]
     pub user_agent: Option<String>,
-    /// Time allowed to connect [e.g. 10s, 1500ms]
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub connect_timeout: Duration,
-    /// Time allowed for a whole request, body included
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub timeout: Duration,
-    /// A body that stalls this long, or brings under 1 KiB per this long, is cut off (timeout)
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub read_timeout: Duration,
+    /// Time allowed to connect [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
+    /// Time allowed for a whole request, body included [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// A body that stalls this long, or brings under 1 KiB per this long, is cut off [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub read_timeout: Option<Duration>,
     /// Download and store bodies only of these types (repeatable, `image/*` allowed); HTML is
-    /// always read for its links. Default: all types
+    /// always read for its links [default: all types]
     #[arg(long, value_name = "MIME")]
     pub accept_type: Vec<String>,
-    /// Redirect hops followed from one URL before it fails as too_many_redirects
-    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_REDIRECTS)]
-    pub max_redirects: usize,
-    /// IMPOLITE: do not fetch or obey robots.txt. Only for sites you own or may crawl regardless
-    #[arg(long)]
-    pub ignore_robots: bool,
-    /// Longest robots.txt Crawl-delay honored (a longer one is recorded and capped)
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub max_crawl_delay: Duration,
-    /// Longest Retry-After pause honored after a 429 or 503
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
-    pub max_retry_after: Duration,
-    /// Re-tries of a URL after a transient failure: 429/503 (after the host's pause), other 5xx,
-    /// 408, timeouts, connection errors and resets (after a jittered exponential back-off)
-    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_RETRIES)]
-    pub retries: u32,
+    /// Redirect hops followed in a row before too_many_redirects [default: 10]
+    #[arg(long, value_name = "N")]
+    pub max_redirects: Option<usize>,
+    /// Re-tries after a transient failure: 429/503 after the host's pause; other 5xx, 408,
+    /// timeouts, connection errors and resets after a jittered back-off [default: 3]
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Longest Retry-After pause honored after a 429 or 503 [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_retry_after: Option<Duration>,
+    /// Longest robots.txt Crawl-delay honored (a longer one is recorded and capped) [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_crawl_delay: Option<Duration>,
     /// How long a host's robots.txt may stay unreachable (5xx, 429, network errors) before that
-    /// host's URLs are recorded as failed; until then none of them is fetched
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
-    pub robots_give_up: Duration,
-    /// Also fetch the sitemaps robots.txt names (indexes and .xml.gz too) and queue their
-    /// in-scope URLs (pages from a sitemap are depth 1)
-    #[arg(long)]
-    pub sitemaps: bool,
+    /// host's URLs are recorded as failed; until then none is fetched [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub robots_give_up: Option<Duration>,
+    /// Also read the sitemaps robots.txt names (indexes and .xml.gz too) and queue their
+    /// in-scope URLs; `--sitemaps=false` turns it off on a resume
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub sitemaps: Option<bool>,
+    /// IMPOLITE: do not fetch or obey robots.txt. Only for sites you own or may crawl regardless;
+    /// `--ignore-robots=false` turns it off on a resume
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub ignore_robots: Option<bool>,
+    /// After Ctrl-C or SIGTERM, how long requests in flight may take to finish [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub grace: Option<Duration>,
 }
 
 /// `--scope` values.

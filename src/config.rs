@@ -27,6 +27,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Default time a body may stall (or trickle under 1 KiB) before it is cut off.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time requests in flight get to finish after a stop signal.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 /// Default redirect hops followed from one URL.
 pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 /// Default cap on a robots.txt `Crawl-delay`; a longer one is recorded and the cap applied.
@@ -61,8 +63,10 @@ pub enum ScopeKind {
     Any,
 }
 
-/// Everything a crawl needs to know, checked once.
+/// Everything a crawl needs to know, checked once. Saved in the database as JSON; fields missing
+/// from an older save take their defaults.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CrawlConfig {
     /// Where the crawl lives on disk (a sled directory).
     pub db: PathBuf,
@@ -114,6 +118,67 @@ pub struct CrawlConfig {
     pub accept_types: Vec<String>,
     /// Redirect hops followed from one URL before `too_many_redirects`.
     pub max_redirects: usize,
+    /// After a stop signal, how long requests in flight may take to finish.
+    pub grace: Duration,
+}
+
+/// Settings given explicitly on a command line. `None` (or an empty list) keeps the value the
+/// crawl already has: its saved value when resuming, the default when new.
+#[derive(Clone, Debug, Default)]
+#[allow(missing_docs)] // each field is the `CrawlConfig` field of the same name
+pub struct Overrides {
+    pub concurrency: Option<usize>,
+    pub per_host_concurrency: Option<usize>,
+    pub rate: Option<f64>,
+    pub scope: Option<ScopeKind>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub max_depth: Option<u32>,
+    pub max_pages: Option<u64>,
+    pub max_body: Option<u64>,
+    pub max_url_length: Option<usize>,
+    pub user_agent: Option<String>,
+    pub connect_timeout: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub read_timeout: Option<Duration>,
+    pub accept_types: Vec<String>,
+    pub max_redirects: Option<usize>,
+    pub retries: Option<u32>,
+    pub max_retry_after: Option<Duration>,
+    pub max_crawl_delay: Option<Duration>,
+    pub robots_give_up: Option<Duration>,
+    pub sitemaps: Option<bool>,
+    pub ignore_robots: Option<bool>,
+    pub grace: Option<Duration>,
+}
+
+/// Sets `$cfg.$field` from `$o.$field` when given, noting `--flag=value` when it changes.
+macro_rules! override_fields {
+    ($cfg:ident, $o:ident, $changed:ident; $($field:ident $(=> $wrap:path)?: $flag:literal),* $(,)?) => {$(
+        if let Some(v) = $o.$field.clone() {
+            let v = $($wrap)?(v);
+            if $cfg.$field != v {
+                $changed.push(format!("--{}={:?}", $flag, v));
+                $cfg.$field = v;
+            }
+        }
+    )*};
+}
+
+/// Same for list flags: a non-empty list replaces the saved one.
+macro_rules! override_lists {
+    ($cfg:ident, $o:ident, $changed:ident; $($field:ident: $flag:literal),* $(,)?) => {$(
+        if !$o.$field.is_empty() && $cfg.$field != $o.$field {
+            $changed.push(format!("--{}={:?}", $flag, $o.$field));
+            $cfg.$field = $o.$field.clone();
+        }
+    )*};
+}
+
+impl Default for CrawlConfig {
+    fn default() -> Self {
+        CrawlConfig::new(PathBuf::new(), &[] as &[&str]).unwrap_or_else(|_| unreachable!())
+    }
 }
 
 impl CrawlConfig {
@@ -149,7 +214,42 @@ impl CrawlConfig {
             read_timeout: DEFAULT_READ_TIMEOUT,
             accept_types: Vec::new(),
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            grace: DEFAULT_GRACE,
         })
+    }
+
+    /// Applies the settings given on a command line; returns the changes, as flags, so a
+    /// resumed crawl can record what was overridden.
+    pub fn apply(&mut self, o: &Overrides) -> Vec<String> {
+        let mut changed = Vec::new();
+        override_fields!(self, o, changed;
+            concurrency: "concurrency",
+            per_host_concurrency: "per-host-concurrency",
+            rate: "rate",
+            scope: "scope",
+            max_depth => Some: "max-depth",
+            max_pages => Some: "max-pages",
+            max_body: "max-body",
+            max_url_length: "max-url-length",
+            user_agent: "user-agent",
+            connect_timeout: "connect-timeout",
+            timeout: "timeout",
+            read_timeout: "read-timeout",
+            max_redirects: "max-redirects",
+            retries: "retries",
+            max_retry_after: "max-retry-after",
+            max_crawl_delay: "max-crawl-delay",
+            robots_give_up: "robots-give-up",
+            sitemaps: "sitemaps",
+            ignore_robots: "ignore-robots",
+            grace: "grace",
+        );
+        override_lists!(self, o, changed;
+            include: "include",
+            exclude: "exclude",
+            accept_types: "accept-type",
+        );
+        changed
     }
 
     /// Rejects settings that cannot work, with the flag to fix named in the message.
@@ -246,6 +346,23 @@ mod tests {
         assert_eq!(c.product_token(), "politecrawl");
         c.user_agent = "MyBot (+http://x)".into();
         assert_eq!(c.product_token(), "MyBot");
+    }
+
+    #[test]
+    fn overrides_change_only_what_is_given_and_say_so() {
+        let mut c = CrawlConfig::new("db", &["http://a.test/"]).unwrap();
+        c.rate = 5.0;
+        c.exclude = vec!["x".into()];
+        let o = Overrides {
+            rate: Some(5.0),
+            max_pages: Some(10),
+            include: vec!["/docs/".into()],
+            ..Overrides::default()
+        };
+        let changed = c.apply(&o);
+        assert_eq!(changed, ["--max-pages=Some(10)", "--include=[\"/docs/\"]"]);
+        assert_eq!((c.rate, c.max_pages), (5.0, Some(10)));
+        assert_eq!(c.exclude, ["x"], "not given: kept");
     }
 
     #[test]

@@ -6,17 +6,19 @@
 //! runs on the async executor, so sled work cannot stall fetches. `--concurrency` async-std
 //! tasks fetch; parsing runs on blocking threads, a bounded number at a time.
 
+use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::canon::Scope;
-use crate::config::CrawlConfig;
+use crate::config::{CrawlConfig, Overrides};
 use crate::engine::Engine;
 pub use crate::engine::StopReason;
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::frontier;
+use crate::shutdown::StopSignal;
 use crate::store::{Counters, OpenMode, Store};
 use crate::worker::{self, Job, Outcome, WorkerContext};
 
@@ -55,6 +57,7 @@ impl std::fmt::Display for Summary {
             match self.stop {
                 StopReason::Finished => "crawl finished",
                 StopReason::MaxPages => "page budget reached",
+                StopReason::Interrupted(_) => "crawl stopped",
             },
             self.stored,
             self.done,
@@ -79,8 +82,73 @@ pub fn run(config: &CrawlConfig) -> Result<Summary> {
     run_on(config, &store)
 }
 
+/// What [`start`] did before crawling: whether it resumed, and which saved settings the command
+/// line changed.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The settings in force.
+    pub config: CrawlConfig,
+    /// The database already held a crawl.
+    pub resumed: bool,
+    /// Flags that changed saved settings (recorded in the database).
+    pub overridden: Vec<String>,
+}
+
+/// Works out a run's settings: a database holding a crawl continues with its saved settings, a
+/// new one starts from the defaults; `overrides` (the flags given) change either, and on a
+/// resume the change is recorded. Seed URLs are checked before the database is touched.
+pub fn plan(db: &Path, seeds: &[String], overrides: &Overrides, store: &Store) -> Result<Plan> {
+    let new_seeds = CrawlConfig::new(db, seeds)?.seeds;
+    let saved: Option<CrawlConfig> = store.load_config()?;
+    let resumed = saved.is_some();
+    let mut config = saved.unwrap_or_default();
+    config.db = db.to_path_buf();
+    for s in new_seeds {
+        if !config.seeds.contains(&s) {
+            config.seeds.push(s);
+        }
+    }
+    if config.seeds.is_empty() {
+        return Err(Error::Config(format!(
+            "{} holds no crawl and no seed URL was given; give at least one URL to start",
+            db.display()
+        )));
+    }
+    let overridden = config.apply(overrides);
+    config.validate()?;
+    if resumed && !overridden.is_empty() {
+        store.record_overrides(&overridden)?;
+    }
+    Ok(Plan {
+        config,
+        resumed,
+        overridden,
+    })
+}
+
+/// Opens (or creates) the database at `db`, plans the run (see [`plan`]) and crawls until the
+/// queue is empty, the page budget is spent, or `stop` is raised.
+pub fn start(
+    db: &Path,
+    seeds: &[String],
+    overrides: &Overrides,
+    stop: &StopSignal,
+) -> Result<(Plan, Summary)> {
+    // Bad seeds fail before the database is created.
+    CrawlConfig::new(db, seeds)?;
+    let store = Store::open(db, OpenMode::CreateOrOpen)?;
+    let plan = plan(db, seeds, overrides, &store)?;
+    let summary = run_until(&plan.config, &store, stop)?;
+    Ok((plan, summary))
+}
+
 /// [`run`] on an already open store.
 pub fn run_on(config: &CrawlConfig, store: &Store) -> Result<Summary> {
+    run_until(config, store, &StopSignal::new())
+}
+
+/// [`run_on`], stopping early when `stop` is raised.
+pub fn run_until(config: &CrawlConfig, store: &Store, stop: &StopSignal) -> Result<Summary> {
     let started = Instant::now();
     frontier::recover_leases(store)?;
     let prior: Option<CrawlConfig> = store.load_config()?;
@@ -127,16 +195,28 @@ pub fn run_on(config: &CrawlConfig, store: &Store) -> Result<Summary> {
     drop(out_tx);
 
     let flusher = store.flusher();
-    let mut engine = Engine::new(config, &ctx.scope, store, job_tx, out_rx, &flusher)?;
+    let mut engine = Engine::new(
+        config,
+        &ctx.scope,
+        store,
+        job_tx,
+        out_rx,
+        &flusher,
+        stop.clone(),
+    )?;
     let result = engine.run();
     let stats = engine.stats;
-    // Closing the job channel lets every worker finish its current fetch and exit.
+    // Closing the job channel lets every worker finish its current fetch and exit. After a
+    // stop whose grace ran out, fetches still running are left behind (their leases stay in
+    // the database and are fetched again on resume) rather than waited for.
     drop(engine);
-    async_std::task::block_on(async {
-        for w in workers {
-            w.await;
-        }
-    });
+    if !matches!(result, Ok(StopReason::Interrupted(_))) {
+        async_std::task::block_on(async {
+            for w in workers {
+                w.await;
+            }
+        });
+    }
     drop(flusher);
     store.flush()?;
     let stop = result?;

@@ -17,8 +17,12 @@ use crate::politeness::{self, unix_ms, RobotsState};
 use crate::retry::{self, Verdict};
 use crate::robots::{self, Decision, Policy};
 use crate::scheduler::{Next, Scheduler};
+use crate::shutdown::StopSignal;
 use crate::store::{ErrorKind, Failure, RobotsRecord, RobotsVerdict, Store, UrlState};
 use crate::worker::{self, Job, Outcome, PageOutcome, RobotsOutcome};
+
+/// Longest the engine waits without looking at the stop flag and the flusher.
+const POLL: Duration = Duration::from_millis(100);
 
 /// How often idle host slots are dropped, so memory follows the hosts in use.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
@@ -30,6 +34,8 @@ pub enum StopReason {
     Finished,
     /// `--max-pages` outcomes are stored; the rest stays queued.
     MaxPages,
+    /// A stop was requested (by this signal number); the rest stays queued.
+    Interrupted(i32),
 }
 
 /// What this run did.
@@ -62,6 +68,9 @@ pub struct Engine<'a> {
     /// Unix ms of the earliest parked retry.
     next_due: Option<u64>,
     flusher: &'a crate::store::Flusher,
+    stop: StopSignal,
+    /// When requests in flight must be done by, once a stop was requested.
+    drain_until: Option<Instant>,
     /// What this run did.
     pub stats: RunStats,
 }
@@ -75,6 +84,7 @@ impl<'a> Engine<'a> {
         jobs: async_channel::Sender<Job>,
         outcomes: mpsc::Receiver<Outcome>,
         flusher: &'a crate::store::Flusher,
+        stop: StopSignal,
     ) -> Result<Self> {
         let sched = Scheduler::new(
             config.per_host_concurrency,
@@ -92,6 +102,8 @@ impl<'a> Engine<'a> {
             pages_in_flight: 0,
             next_due: frontier::next_due(store)?,
             flusher,
+            stop,
+            drain_until: None,
             stats: RunStats::default(),
         };
         for (id, (origin, n)) in frontier::queued_by_origin(store)? {
@@ -115,6 +127,16 @@ impl<'a> Engine<'a> {
             if let Some(e) = self.flusher.error() {
                 return Err(e);
             }
+            if let Some(signal) = self.stop.requested() {
+                let until = *self
+                    .drain_until
+                    .get_or_insert(Instant::now() + self.config.grace);
+                if self.in_flight == 0 || Instant::now() >= until {
+                    return Ok(StopReason::Interrupted(signal));
+                }
+                self.wait_for_outcomes(Some(until))?;
+                continue;
+            }
             self.release_due()?;
             let wake = match (self.dispatch(budget)?, self.next_due_instant()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -128,23 +150,29 @@ impl<'a> Engine<'a> {
                     return Ok(StopReason::Finished);
                 }
             }
-            let timeout = wake
-                .map(|t| t.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_secs(1));
-            match self.outcomes.recv_timeout(timeout) {
-                Ok(outcome) => {
+            self.wait_for_outcomes(wake)?;
+        }
+    }
+
+    /// Settles outcomes as they come, until `wake` (at most [`POLL`], so a stop request or a
+    /// flush failure is seen promptly).
+    fn wait_for_outcomes(&mut self, wake: Option<Instant>) -> Result<()> {
+        let timeout = wake
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or(POLL)
+            .min(POLL);
+        match self.outcomes.recv_timeout(timeout) {
+            Ok(outcome) => {
+                self.on_outcome(outcome)?;
+                while let Ok(outcome) = self.outcomes.try_recv() {
                     self.on_outcome(outcome)?;
-                    while let Ok(outcome) = self.outcomes.try_recv() {
-                        self.on_outcome(outcome)?;
-                    }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(Error::Client(
-                        "all fetch workers stopped unexpectedly".into(),
-                    ))
-                }
+                Ok(())
             }
+            Err(RecvTimeoutError::Timeout) => Ok(()),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Client(
+                "all fetch workers stopped unexpectedly".into(),
+            )),
         }
     }
 

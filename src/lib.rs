@@ -25,6 +25,7 @@
 //! - [`engine`]: the loop that schedules, leases and settles (the only database writer).
 //! - [`crawl`]: sets a crawl up, and the async runtime seam.
 //! - [`store`]: the sled database, its trees and records.
+//! - [`shutdown`]: the stop flag behind Ctrl-C/SIGTERM and the grace period.
 //! - [`status`]: where a crawl stands.
 //! - [`export`]: page dumps (JSON Lines).
 //! - [`serve`]: the small static-site HTTP server used by tests and `demo`.
@@ -48,12 +49,14 @@ pub mod retry;
 pub mod robots;
 pub mod scheduler;
 pub mod serve;
+pub mod shutdown;
 pub mod sitemap;
 pub mod status;
 pub mod store;
 pub mod worker;
 
-pub use config::{CrawlConfig, ScopeKind};
+pub use config::{CrawlConfig, Overrides, ScopeKind};
 pub use crawl::{run, StopReason, Summary};
 pub use error::{Error, Result};
+pub use shutdown::StopSignal;
 pub use store::{OpenMode, Store};

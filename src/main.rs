@@ -10,16 +10,18 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use cli::{Cli, Command, CrawlArgs, ExportArgs, FormatArg, ScopeArg};
-use politecrawl::config::{self, CrawlConfig, ScopeKind};
+use politecrawl::config::{Overrides, ScopeKind};
+use politecrawl::crawl::StopReason;
 use politecrawl::export::{self, Format};
 use politecrawl::serve::{Site, SiteServer};
+use politecrawl::StopSignal;
 use politecrawl::{status, OpenMode, Store};
 
 fn main() -> ExitCode {
     quiet_http_client_panics();
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("politecrawl: error: {e:#}");
             ExitCode::FAILURE
@@ -43,7 +45,7 @@ fn quiet_http_client_panics() {
     }));
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Crawl(args) => crawl(*args),
         Command::Status(args) => {
@@ -54,9 +56,9 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 print!("{s}");
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Export(args) => export_cmd(args),
+        Command::Export(args) => export_cmd(args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => {
             let dir = args.dir.canonicalize().with_context(|| {
                 format!("cannot serve {}: no such directory", args.dir.display())
@@ -69,7 +71,7 @@ fn run(cli: Cli) -> Result<()> {
                 server.origin()
             );
             server.wait();
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
             eprintln!("demo: serving the bundled fixture site on 127.0.0.1 and crawling it...");
@@ -83,62 +85,120 @@ fn run(cli: Cli) -> Result<()> {
                 r.exported
             );
             eprintln!("try:      politecrawl status --db {}", r.db.display());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn crawl(args: CrawlArgs) -> Result<()> {
-    let config = crawl_config(args)?;
-    eprintln!(
-        "crawling {} seed(s) into {} (concurrency {}, {} per host, {})",
-        config.seeds.len(),
-        config.db.display(),
-        config.concurrency,
-        config.per_host_concurrency,
-        match config.rate {
-            r if r > 0.0 => format!("{r} req/s per host"),
-            _ => "no rate limit".into(),
-        }
-    );
-    let summary = politecrawl::run(&config)?;
+fn crawl(args: CrawlArgs) -> Result<ExitCode> {
+    let stop = StopSignal::new();
+    watch_signals(stop.clone())?;
+    let overrides = overrides(&args);
+    if overrides.ignore_robots == Some(true) {
+        eprintln!("warning: --ignore-robots: robots.txt will not be fetched or obeyed");
+    }
+    let (plan, summary) = politecrawl::crawl::start(&args.db, &args.seeds, &overrides, &stop)?;
+    let c = &plan.config;
+    if plan.resumed {
+        eprintln!(
+            "resumed the crawl in {}{}",
+            c.db.display(),
+            if plan.overridden.is_empty() {
+                String::new()
+            } else {
+                format!(" with {} (recorded)", plan.overridden.join(" "))
+            }
+        );
+    }
+    let nothing_to_do = summary.stored == 0
+        && summary.blocked == 0
+        && summary.stop == StopReason::Finished
+        && summary.totals.queued == 0;
+    if nothing_to_do {
+        eprintln!(
+            "nothing left to do: the crawl in {} is finished ({} done, {} failed, {} blocked); give new seed URLs to crawl more",
+            c.db.display(),
+            summary.totals.done,
+            summary.totals.failed,
+            summary.totals.blocked
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!("{summary}");
+    match summary.stop {
+        StopReason::Interrupted(signal) => {
+            eprintln!(
+                "to resume: politecrawl crawl --db {}",
+                shell_quote(&c.db.display().to_string())
+            );
+            Ok(ExitCode::from((128 + signal).clamp(0, 255) as u8))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// First SIGINT/SIGTERM: stop taking new URLs and let requests in flight finish (`--grace`).
+/// Second: exit at once, which is still safe (the database recovers to its last flush and
+/// nothing in flight is lost).
+fn watch_signals(stop: StopSignal) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("cannot install the Ctrl-C/SIGTERM handler")?;
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if stop.request(signal) {
+                eprintln!(
+                    "\nstopping: no new requests; waiting for those in flight (signal again to exit now)"
+                );
+            } else {
+                eprintln!("second signal: exiting now; the crawl resumes from its last flush");
+                std::process::exit(128 + signal);
+            }
+        }
+    });
     Ok(())
 }
 
-fn crawl_config(a: CrawlArgs) -> Result<CrawlConfig> {
-    let mut c = CrawlConfig::new(&a.db, &a.seeds)?;
-    c.concurrency = a.concurrency;
-    c.per_host_concurrency = a.per_host_concurrency;
-    c.rate = a.rate;
-    c.scope = match a.scope {
-        ScopeArg::Host => ScopeKind::Host,
-        ScopeArg::Domain => ScopeKind::Domain,
-        ScopeArg::Any => ScopeKind::Any,
-    };
-    c.include = a.include;
-    c.exclude = a.exclude;
-    c.max_depth = a.max_depth;
-    c.max_pages = a.max_pages;
-    c.max_body = a.max_body;
-    c.max_url_length = a.max_url_length;
-    c.user_agent = a.user_agent.unwrap_or_else(config::default_user_agent);
-    c.connect_timeout = a.connect_timeout;
-    c.timeout = a.timeout;
-    c.ignore_robots = a.ignore_robots;
-    c.max_crawl_delay = a.max_crawl_delay;
-    c.max_retry_after = a.max_retry_after;
-    c.retries = a.retries;
-    c.robots_give_up = a.robots_give_up;
-    c.sitemaps = a.sitemaps;
-    c.read_timeout = a.read_timeout;
-    c.accept_types = a.accept_type;
-    c.max_redirects = a.max_redirects;
-    if c.ignore_robots {
-        eprintln!("warning: --ignore-robots: robots.txt will not be fetched or obeyed");
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
-    c.validate()?;
-    Ok(c)
+}
+
+fn overrides(a: &CrawlArgs) -> Overrides {
+    Overrides {
+        concurrency: a.concurrency,
+        per_host_concurrency: a.per_host_concurrency,
+        rate: a.rate,
+        scope: a.scope.map(|s| match s {
+            ScopeArg::Host => ScopeKind::Host,
+            ScopeArg::Domain => ScopeKind::Domain,
+            ScopeArg::Any => ScopeKind::Any,
+        }),
+        include: a.include.clone(),
+        exclude: a.exclude.clone(),
+        max_depth: a.max_depth,
+        max_pages: a.max_pages,
+        max_body: a.max_body,
+        max_url_length: a.max_url_length,
+        user_agent: a.user_agent.clone(),
+        connect_timeout: a.connect_timeout,
+        timeout: a.timeout,
+        read_timeout: a.read_timeout,
+        accept_types: a.accept_type.clone(),
+        max_redirects: a.max_redirects,
+        retries: a.retries,
+        max_retry_after: a.max_retry_after,
+        max_crawl_delay: a.max_crawl_delay,
+        robots_give_up: a.robots_give_up,
+        sitemaps: a.sitemaps,
+        ignore_robots: a.ignore_robots,
+        grace: a.grace,
+    }
 }
 
 fn export_cmd(args: ExportArgs) -> Result<()> {

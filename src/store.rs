@@ -41,6 +41,7 @@ pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20
 const KEY_SCHEMA: &[u8] = b"schema_version";
 pub(crate) const KEY_COUNTERS: &[u8] = b"counters";
 const KEY_CONFIG: &[u8] = b"config";
+const KEY_OVERRIDES: &[u8] = b"overrides";
 
 /// Running totals, kept in the same transactions as the records they count, so they always
 /// agree with the trees.
@@ -281,6 +282,15 @@ pub struct HostRecord {
     pub blocked: u64,
 }
 
+/// Settings a resume changed, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverrideRecord {
+    /// RFC 3339 time of the resume.
+    pub at: String,
+    /// The flags that changed saved settings, as `--flag=value`.
+    pub changes: Vec<String>,
+}
+
 /// The open database. One per process: sled locks the directory.
 pub struct Store {
     path: PathBuf,
@@ -435,6 +445,35 @@ impl Store {
                 key: "meta/config".into(),
                 reason: e.to_string(),
             })
+    }
+
+    /// Appends a resume's changed settings to the database's history, with the time.
+    pub fn record_overrides(&self, changes: &[String]) -> Result<()> {
+        let mut history = self.overrides()?;
+        history.push(OverrideRecord {
+            at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            changes: changes.to_vec(),
+        });
+        let json = serde_json::to_vec(&history).map_err(|e| Error::Config(e.to_string()))?;
+        self.meta
+            .insert(KEY_OVERRIDES, json)
+            .map(drop)
+            .map_err(|e| self.db_err("recording overrides", e))
+    }
+
+    /// Every recorded override, oldest first.
+    pub fn overrides(&self) -> Result<Vec<OverrideRecord>> {
+        match self
+            .meta
+            .get(KEY_OVERRIDES)
+            .map_err(|e| self.db_err("reading meta", e))?
+        {
+            None => Ok(Vec::new()),
+            Some(v) => serde_json::from_slice(&v).map_err(|e| Error::Corrupt {
+                key: "meta/overrides".into(),
+                reason: e.to_string(),
+            }),
+        }
     }
 
     /// The stored record of `url`, if it has one.
