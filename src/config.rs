@@ -155,8 +155,8 @@ pub struct Overrides {
 /// Sets `$cfg.$field` from `$o.$field` when given, noting `--flag=value` when it changes.
 macro_rules! override_fields {
     ($cfg:ident, $o:ident, $changed:ident; $($field:ident $(=> $wrap:path)?: $flag:literal),* $(,)?) => {$(
-        if let Some(v) = $o.$field.clone() {
-            let v = $($wrap)?(v);
+        if let Some(given) = $o.$field.clone() {
+            let v = $($wrap)?(given);
             if $cfg.$field != v {
                 $changed.push(format!("--{}={:?}", $flag, v));
                 $cfg.$field = v;
