@@ -13,7 +13,7 @@ use crate::error::Result;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::politeness::unix_ms;
-use crate::store::{RobotsVerdict, Store};
+use crate::store::{OverrideRecord, RobotsVerdict, Store};
 
 /// A crawl's state. Field names are the `status --json` keys.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -42,6 +42,8 @@ pub struct Status {
     pub by_error: BTreeMap<String, u64>,
     /// Politeness state per origin that has any.
     pub hosts: Vec<HostStatus>,
+    /// Settings changed by flags on resumes, oldest first.
+    pub overrides: Vec<OverrideRecord>,
 }
 
 /// One origin's politeness state.
@@ -103,6 +105,7 @@ pub fn status(store: &Store) -> Result<Status> {
         *s.by_host.entry(host).or_default() += 1;
     }
     s.hosts = hosts(store)?;
+    s.overrides = store.overrides()?;
     Ok(s)
 }
 
@@ -173,6 +176,9 @@ impl fmt::Display for Status {
         line(f, "status", &self.by_status)?;
         line(f, "errors", &self.by_error)?;
         line(f, "hosts", &self.by_host)?;
+        for o in &self.overrides {
+            writeln!(f, "resumed   {} with {}", o.at, o.changes.join(" "))?;
+        }
         if !self.hosts.is_empty() {
             writeln!(f, "politeness (per origin):")?;
             for h in &self.hosts {

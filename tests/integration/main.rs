@@ -7,4 +7,5 @@ mod cli;
 mod crawl_fixture;
 mod hostile;
 mod politeness;
+mod resume;
 mod wrong_response;

@@ -1,0 +1,467 @@
+//! Interruptions of the real binary (kill -9 at random points, SIGTERM, Ctrl-C, a full disk) and
+//! resumes, checked against the server's request log and the store.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use politecrawl::frontier;
+use politecrawl::serve::{Reply, Request, SiteServer};
+use politecrawl::store::{ErrorKind, UrlState};
+use politecrawl::{CrawlConfig, OpenMode, StopSignal, Store};
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_politecrawl");
+
+/// A generated site of `n` pages: `/` links to `/n/0`; page `i` links to `i+1` and two others,
+/// so every page is reachable and most are linked several times.
+fn generated(n: usize, delay: Duration, body_bytes: usize) -> impl Fn(&Request) -> Option<Reply> {
+    move |r: &Request| {
+        let path = r.path();
+        if path == "/robots.txt" {
+            return Some(Reply::new(404, "text/plain", ""));
+        }
+        let i: usize = match path {
+            "/" => return Some(Reply::html(r#"<a href="/n/0">start</a>"#)),
+            p => p.strip_prefix("/n/")?.parse().ok().filter(|i| *i < n)?,
+        };
+        std::thread::sleep(delay);
+        let links = [(i + 1) % n, (i * 7 + 3) % n, (i * 13 + 5) % n];
+        let mut html: String = links
+            .iter()
+            .map(|j| format!(r#"<a href="/n/{j}">{j}</a>"#))
+            .collect();
+        html.push_str(&"x".repeat(body_bytes));
+        Some(Reply::html(html))
+    }
+}
+
+fn all_targets(n: usize) -> Vec<String> {
+    let mut v: Vec<String> = (0..n).map(|i| format!("/n/{i}")).collect();
+    v.push("/".into());
+    v.sort();
+    v
+}
+
+fn spawn_crawl(args: &[&str], cwd: &Path) -> Child {
+    Command::new(BIN)
+        .arg("crawl")
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start politecrawl")
+}
+
+fn page_count(server: &SiteServer) -> usize {
+    page_requests(server).len()
+}
+
+/// Waits (bounded) until the server has seen `n` page requests or the child exited.
+fn wait_for_requests(server: &SiteServer, n: usize, child: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while page_count(server) < n {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        assert!(Instant::now() < deadline, "crawl made no progress");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+#[test]
+fn kill_9_at_random_points_loses_nothing_and_stores_each_page_once() {
+    let _timing = shared();
+    const PAGES: usize = 500;
+    const CONCURRENCY: usize = 8;
+    let seed = std::env::var("POLITECRAWL_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..)); // a new seed each run; a failure prints it
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let server = route_server(Arc::new(generated(PAGES, Duration::from_millis(1), 500)));
+    let dir = tempdir();
+    let seed_url = format!("{}/", server.origin());
+    let conc = CONCURRENCY.to_string();
+    let mut kills = Vec::new(); // (instant of the kill, requests seen in the window before it)
+    let mut first = true;
+    for round in 0.. {
+        assert!(round < 400, "seed {seed}: the crawl never finished");
+        let mut args = vec![
+            "--db",
+            "kill.db",
+            "--rate",
+            "0",
+            "--concurrency",
+            &conc,
+            "--per-host-concurrency",
+            &conc,
+        ];
+        if first {
+            args.insert(0, &seed_url);
+        }
+        let mut child = spawn_crawl(&args, dir.path());
+        let target = page_count(&server) + rng.usize(5..=40);
+        if !wait_for_requests(&server, target, &mut child) {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "seed {seed}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        let at = Instant::now();
+        child.wait().unwrap();
+        first = false;
+        let window = politecrawl::store::FLUSH_EVERY + Duration::from_millis(150);
+        let recent = page_requests(&server)
+            .iter()
+            .filter(|r| at.duration_since(r.at) <= window)
+            .count();
+        kills.push(recent);
+    }
+    assert!(kills.len() >= 8, "seed {seed}: only {} kills", kills.len());
+
+    let store = Store::open(&dir.path().join("kill.db"), OpenMode::Existing).unwrap();
+    let pages = stored(&store, &server.origin());
+    let keys: Vec<String> = pages.keys().cloned().collect();
+    assert_eq!(
+        keys,
+        all_targets(PAGES),
+        "seed {seed}: every page stored, exactly once"
+    );
+    assert!(
+        pages.values().all(|r| r.state == UrlState::Done),
+        "seed {seed}"
+    );
+    let counts: BTreeMap<String, usize> = request_counts(&server);
+    assert_eq!(counts.len(), PAGES + 1, "seed {seed}: every page requested");
+    let re_requests: usize = counts.values().map(|n| n - 1).sum();
+    // A kill can cost the leases in flight and the outcomes not yet flushed: those URLs are
+    // fetched again, nothing else.
+    let bound: usize = kills.iter().map(|recent| CONCURRENCY + recent).sum();
+    assert!(
+        re_requests <= bound,
+        "seed {seed}: {re_requests} re-requests over {} kills, bound {bound}",
+        kills.len()
+    );
+    assert_eq!(
+        store.counters().unwrap(),
+        frontier::recount(&store).unwrap(),
+        "seed {seed}: counters agree"
+    );
+    eprintln!(
+        "kill -9 test: seed {seed}, {} kills, {re_requests} re-requests (bound {bound})",
+        kills.len()
+    );
+}
+
+fn signal_stop_then_resume(signal: &str, code: i32) {
+    const PAGES: usize = 120;
+    let server = route_server(Arc::new(generated(PAGES, Duration::from_millis(20), 100)));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let mut child = spawn_crawl(
+        &[
+            &seed,
+            "--db",
+            "sig.db",
+            "--rate",
+            "0",
+            "--concurrency",
+            "4",
+            "--per-host-concurrency",
+            "4",
+        ],
+        dir.path(),
+    );
+    assert!(wait_for_requests(&server, 30, &mut child));
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{signal}: {err}");
+    assert!(
+        err.contains("to resume: politecrawl crawl --db sig.db"),
+        "{err}"
+    );
+    let before = page_count(&server);
+    assert!(before < PAGES, "stopped early ({before} of {PAGES})");
+
+    let out = Command::new(BIN)
+        .args(["crawl", "--db", "sig.db"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resumed the crawl in sig.db"));
+    let counts = request_counts(&server);
+    assert_eq!(counts.len(), PAGES + 1);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{signal}: fetched again after a clean stop: {twice:?}"
+    );
+    let robots = server
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/robots.txt")
+        .count();
+    assert_eq!(robots, 1, "robots.txt is not fetched again on resume");
+
+    let out = Command::new(BIN)
+        .args(["crawl", "--db", "sig.db"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing left to do"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_the_resume_fetches_nothing_twice() {
+    let _timing = shared();
+    signal_stop_then_resume("-TERM", 143);
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_resume_fetches_nothing_twice() {
+    let _timing = shared();
+    signal_stop_then_resume("-INT", 130);
+}
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_resume_keeps_saved_settings_and_records_overrides() {
+    let _timing = shared();
+    let server = route_server(Arc::new(generated(60, Duration::ZERO, 10)));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let out = run(
+        &[
+            "crawl",
+            &seed,
+            "--db",
+            "s.db",
+            "--rate",
+            "0",
+            "--exclude",
+            "/n/1[0-9]$",
+            "--max-pages",
+            "10",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(page_count(&server), 10);
+    let out = run(
+        &["crawl", "--db", "s.db", "--max-pages", "1000"],
+        dir.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("with --max-pages=Some(1000) (recorded)"),
+        "{err}"
+    );
+    let requested = page_requests(&server);
+    let excluded_hit = requested.iter().any(|r| {
+        r.path()
+            .strip_prefix("/n/")
+            .and_then(|i| i.parse::<usize>().ok())
+            .is_some_and(|i| (10..20).contains(&i))
+    });
+    assert!(!excluded_hit, "the saved --exclude still applies");
+    // Pages reachable without passing through an excluded one (/n/10 … /n/19).
+    let excluded = |i: usize| (10..20).contains(&i);
+    let (mut seen, mut todo) = (vec![false; 60], vec![0usize]);
+    while let Some(i) = todo.pop() {
+        if excluded(i) || std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        todo.extend([(i + 1) % 60, (i * 7 + 3) % 60, (i * 13 + 5) % 60]);
+    }
+    let reachable = 1 + seen.iter().filter(|s| **s).count();
+    assert_eq!(
+        page_count(&server),
+        reachable,
+        "the whole allowed site, each page once"
+    );
+    let store = Store::open(&dir.path().join("s.db"), OpenMode::Existing).unwrap();
+    let saved: CrawlConfig = store.load_config().unwrap().unwrap();
+    assert_eq!(
+        (saved.rate, saved.exclude.clone()),
+        (0.0, vec!["/n/1[0-9]$".to_string()])
+    );
+    assert_eq!(saved.max_pages, Some(1000));
+    drop(store);
+    let out = run(&["status", "--db", "s.db", "--json"], dir.path());
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status["overrides"][0]["changes"][0],
+        "--max-pages=Some(1000)"
+    );
+}
+
+#[test]
+fn a_resume_keeps_attempts_and_host_back_off() {
+    let _timing = shared();
+    let stop = StopSignal::new();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (s2, h2) = (stop.clone(), hits.clone());
+    let server = route_server(Arc::new(move |r| match r.path() {
+        "/" => Some(Reply::html(r#"<a href="/x">x</a>"#)),
+        "/x" => {
+            if h2.fetch_add(1, Ordering::SeqCst) == 0 {
+                s2.request(15); // stop the first run while this 429 is in flight
+            }
+            Some(Reply::new(429, "text/plain", "slow down").header("Retry-After", "2"))
+        }
+        _ => None,
+    }));
+    let dir = tempdir();
+    let db = dir.path().join("db");
+    let mut config = fast_config(&db, &format!("{}/", server.origin()));
+    config.retries = 2;
+    let store = Store::open(&db, OpenMode::CreateOrOpen).unwrap();
+    let summary = politecrawl::crawl::run_until(&config, &store, &stop).unwrap();
+    assert_eq!(summary.stop, politecrawl::StopReason::Interrupted(15));
+    drop(store);
+    let first_429 = server
+        .requests()
+        .iter()
+        .find(|r| r.path() == "/x")
+        .unwrap()
+        .at;
+
+    let (summary, store) = crawl(
+        &CrawlConfig::new(&db, &[] as &[&str])
+            .map(|mut c| {
+                c.rate = 0.0;
+                c.retries = 2;
+                c
+            })
+            .unwrap(),
+    );
+    assert_eq!(summary.stop, politecrawl::StopReason::Finished);
+    let xs: Vec<Instant> = server
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/x")
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(
+        xs.len(),
+        3,
+        "attempts carry over: 1 before the stop, 2 after"
+    );
+    assert!(
+        xs[1] - first_429 >= Duration::from_millis(1995),
+        "the resumed run kept the host's pause"
+    );
+    let rec = &stored(&store, &server.origin())["/x"];
+    assert_eq!((rec.attempts, rec.status), (3, Some(429)));
+    assert_eq!(rec.error.as_ref().unwrap().kind, ErrorKind::HttpStatus);
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.path() == "/robots.txt")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_full_disk_stops_the_crawl_with_a_clear_error_and_it_resumes_later() {
+    let _timing = shared();
+    const PAGES: usize = 40;
+    let server = route_server(Arc::new(generated(PAGES, Duration::ZERO, 100_000)));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    // A file-size limit makes writes past 2 MiB fail (EFBIG) as on a full disk; SIGXFSZ is
+    // ignored so the write error reaches the crawler instead of killing it.
+    let script =
+        format!("trap '' XFSZ; ulimit -f 2048; exec {BIN} crawl {seed} --db full.db --rate 0");
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("full.db") && err.contains("space"), "{err}");
+    assert!(page_count(&server) < PAGES + 1, "it stopped before the end");
+
+    let out = run(&["crawl", "--db", "full.db"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = Store::open(&dir.path().join("full.db"), OpenMode::Existing).unwrap();
+    let keys: Vec<String> = stored(&store, &server.origin()).into_keys().collect();
+    assert_eq!(keys, all_targets(PAGES));
+    assert_eq!(
+        store.counters().unwrap(),
+        frontier::recount(&store).unwrap()
+    );
+}
+
+#[test]
+fn a_database_from_a_future_schema_is_refused_untouched() {
+    let _timing = shared();
+    let dir = tempdir();
+    let db = dir.path().join("future.db");
+    drop(Store::open(&db, OpenMode::CreateOrOpen).unwrap());
+    {
+        let raw = sled::open(&db).unwrap();
+        raw.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &99u32.to_be_bytes())
+            .unwrap();
+        raw.flush().unwrap();
+    }
+    let out = run(
+        &["crawl", "http://127.0.0.1:9/", "--db", "future.db"],
+        dir.path(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("schema version 99"), "{err}");
+    let raw = sled::open(&db).unwrap();
+    assert!(
+        raw.open_tree("queue").unwrap().is_empty(),
+        "nothing was written"
+    );
+}
