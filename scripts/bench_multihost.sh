@@ -40,9 +40,10 @@
 # $request_uri" for every request. $msec is when the response was logged and $request_time is the
 # time since nginx read the request's first bytes, so a request started at $msec - $request_time.
 # Per port the script sorts those starts and reports the smallest gap between two consecutive ones,
-# the smallest mean of two consecutive gaps (a request that reaches nginx late makes the gap
-# before it long and the one after it short; the pair still shows whether the rate was kept), the
-# mean gap ((last start - first start) / (requests - 1)) and the largest gap. `politecrawl
+# the smallest mean of 5 consecutive gaps (one request reaching nginx d ms late makes the gap
+# before it d longer and the one after it d shorter, which moves this by at most d/5, while a
+# sustained rate above --rate or a burst of two requests still shows), the mean gap ((last start -
+# first start) / (requests - 1)) and the largest gap. `politecrawl
 # serve` keeps no request log, so with it these columns are "n/a".
 #
 # Ideal time. Each origin takes its robots.txt first and then N / ORIGINS pages, all through the
@@ -328,14 +329,16 @@ PY
 }
 
 # ---------------------------------------------------------------- background sampler
-# Load average and whether a compiler is running, every second while a crawl runs: another
-# engineer may be building on this machine, and that explains slow runs.
+# Every second while a crawl runs: load average, runnable tasks (/proc/loadavg field 4) and how
+# many build or test processes (cargo, rustc, linkers, the project's integration-* test binaries)
+# exist. Another engineer may be building or testing on this machine, and that explains slow runs.
 start_sampler() { # out_file
     local out=$1
     (
         while :; do
-            printf '%s %s %s\n' "$(date +%s)" "$(cut -d' ' -f1 /proc/loadavg)" \
-                "$(ps -eo comm= 2>/dev/null | grep -cE '^(rustc|cc1|cc1plus|rust-lld|ld|clippy-driver)$' || true)"
+            read -r l1 _ _ rq _ </proc/loadavg
+            printf '%s %s %s %s\n' "$(date +%s)" "$l1" "${rq%%/*}" \
+                "$(ps -eo comm= 2>/dev/null | grep -cE '^(cargo|rustc|cc1|cc1plus|rust-lld|ld|clippy-driver|integration-.*)$' || true)"
             sleep 1
         done
     ) >"$out" 2>/dev/null &
@@ -472,9 +475,9 @@ if server == "nginx":
             gaps = [(b - a) * 1000 for a, b in zip(starts, starts[1:])]
             if gaps:
                 all_gaps += gaps
-                # Two consecutive gaps: one request reaching nginx late makes the gap before it
-                # long and the one after it short; their mean still shows the rate.
-                pairs += [(a + b) / 2 for a, b in zip(gaps, gaps[1:])]
+                # Mean of 5 consecutive gaps: damps one late request's jitter, keeps bursts.
+                k = min(5, len(gaps))
+                pairs += [sum(gaps[i:i + k]) / k for i in range(len(gaps) - k + 1)]
                 means.append((starts[-1] - starts[0]) * 1000 / len(gaps))
                 g = min(gaps)
                 if worst is None or g < worst[0]:
@@ -495,13 +498,15 @@ if server == "nginx":
                              + ", ".join(f"{g:.0f}" for g in bad))
 
 # Machine during the crawl.
-loads, compilers = [], 0
+loads, runnable, compilers = [], [], 0
 for line in open(samples_f):
     f = line.split()
-    if len(f) == 3:
+    if len(f) == 4:
         loads.append(float(f[1]))
-        compilers = max(compilers, int(f[2]))
+        runnable.append(int(f[2]))
+        compilers = max(compilers, int(f[3]))
 load_max = f"{max(loads):.2f}" if loads else "-"
+run_max = str(max(runnable)) if runnable else "-"
 
 t_ideal = (n / origins + 1) / rate
 t_strict = (n / origins) / rate
@@ -510,7 +515,7 @@ eff_strict = 100 * t_strict / wall
 cpu = float(user) + float(sys_)
 row = [server, str(run), str(stored), str(failed), f"{wall:.2f}", f"{t_ideal:.2f}", f"{stored / wall:.1f}",
        f"{origins * rate:g}", f"{eff:.1f}", f"{eff_strict:.1f}", span, f"{hmin}/{hmax}", gap_min, pair_min, gap_mean, gap_max, short,
-       f"{cpu:.1f}", f"{int(rss) / 1024:.0f}", f"{load_before}/{load_max}", str(compilers)]
+       f"{cpu:.1f}", f"{int(rss) / 1024:.0f}", f"{load_before}/{load_max}", run_max, str(compilers)]
 print("ROW\t" + "\t".join(row))
 for p in problems: print("PROBLEM\t" + p)
 for x in notes: print("NOTE\t" + x)
@@ -535,7 +540,7 @@ PY
         } >&2
     else
         log "ok: $summary"
-        [[ -n $row ]] && log "run $run: $(awk -F'\t' '{printf "wall %ss (ideal %ss), %s pages/s of %s, efficiency %s%% (strict %s%%), per-origin pages %s, server-side gap min %s ms (2-gap mean min %s), mean %s, max %s ms", $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16}' <<<"$row")"
+        [[ -n $row ]] && log "run $run: $(awk -F'\t' '{printf "wall %ss (ideal %ss), %s pages/s of %s, efficiency %s%% (strict %s%%), per-origin pages %s, server-side gap min %s ms (5-gap mean min %s), mean %s, max %s ms", $5, $6, $7, $8, $9, $10, $12, $13, $14, $15, $16}' <<<"$row")"
     fi
     [[ $KEEP == 1 ]] || rm -rf "$db"
 }
@@ -567,9 +572,9 @@ out.append(f"politecrawl {rev}; server: {desc}; site {pages} pages per origin; c
            f"CPU and peak RSS from {measure}")
 out.append("")
 out.append("| server | run | stored | failed | wall s | ideal s | pages/s | ideal pages/s | efficiency % | strict efficiency % | start span s (nginx) "
-           "| pages per origin min/max | gap ms min | 2-gap mean ms min | gap ms mean | gap ms max | gaps < interval | crawler CPU s "
-           "| peak RSS MB | load1 before/max | compilers seen |")
-out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+           "| pages per origin min/max | gap ms min | 5-gap mean ms min | gap ms mean | gap ms max | gaps < interval | crawler CPU s "
+           "| peak RSS MB | load1 before/max | runnable max | build/test procs max |")
+out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     out.append("| " + " | ".join(r) + " |")
 if rows:

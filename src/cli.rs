@@ -33,9 +33,11 @@ pub enum Command {
     #[command(after_help = "Examples:\n  politecrawl status --db example.db\n  \
         politecrawl status --db example.db --json | jq .by_status")]
     Status(StatusArgs),
-    /// Write the stored pages as a dump (JSON Lines)
+    /// Write the stored pages as a dump: JSON Lines, CSV or WARC
     #[command(
         after_help = "Examples:\n  politecrawl export --db example.db --format jsonl --out pages.jsonl\n  \
+        politecrawl export --db example.db --format warc --out example.warc.gz --max-file-size 1GB\n  \
+        politecrawl export --db example.db --format csv --state failed --out failures.csv\n  \
         politecrawl export --db example.db | jq -r 'select(.status == 404) | .url'"
     )]
     Export(ExportArgs),
@@ -168,16 +170,47 @@ pub struct ExportArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
     pub format: FormatArg,
-    /// Output file ('-' or absent: standard output); written whole or not at all
+    /// Output file ('-' or absent: standard output; WARC needs a file name unless '-'); files
+    /// are written beside their name and renamed when complete
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Only URLs with this HTTP status (repeatable)
+    #[arg(long, value_name = "CODE")]
+    pub status: Vec<u16>,
+    /// Only URLs of this host, as host or host:port (repeatable)
+    #[arg(long, value_name = "HOST")]
+    pub host: Vec<String>,
+    /// Only URLs whose Content-Type starts with this, e.g. text/html or image/ (repeatable)
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Vec<String>,
+    /// Only URLs in this state (repeatable)
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub state: Vec<StateArg>,
+    /// WARC only: start a new numbered file (NAME-00000.warc.gz, …) past this size [e.g. 1GB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
 }
 
 /// `--format` values.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum FormatArg {
-    /// JSON Lines: one object per stored URL
+    /// JSON Lines: one object per stored URL, body included
     Jsonl,
+    /// CSV: one row per stored URL, no bodies
+    Csv,
+    /// WARC 1.1 (gzip per record): request and response records, for warcio and pywb
+    Warc,
+}
+
+/// `--state` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StateArg {
+    /// A response was stored
+    Done,
+    /// An error status or no response
+    Failed,
+    /// robots.txt disallows it
+    Blocked,
 }
 
 /// Flags of `serve`.

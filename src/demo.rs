@@ -57,7 +57,7 @@ pub fn run(dir: &Path) -> Result<DemoReport> {
     let file = std::fs::File::create(&export_path)
         .map_err(|e| Error::io(format!("creating {}", export_path.display()), e))?;
     let mut out = std::io::BufWriter::new(file);
-    let exported = export::export(&store, Format::Jsonl, &mut out)?;
+    let exported = export::export(&store, Format::Jsonl, &export::Filter::default(), &mut out)?;
     Ok(DemoReport {
         summary,
         status,

@@ -9,11 +9,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::{Cli, Command, CrawlArgs, ExportArgs, FormatArg, ScopeArg};
+use cli::{Cli, Command, CrawlArgs, ExportArgs, FormatArg, ScopeArg, StateArg};
 use politecrawl::config::{Overrides, ScopeKind};
 use politecrawl::crawl::StopReason;
-use politecrawl::export::{self, Format};
+use politecrawl::export::{self, Filter, Format};
 use politecrawl::serve::{Site, SiteServer};
+use politecrawl::store::UrlState;
 use politecrawl::StopSignal;
 use politecrawl::{status, OpenMode, Store};
 
@@ -205,35 +206,79 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
     let store = Store::open(&args.db, OpenMode::Existing)?;
     let format = match args.format {
         FormatArg::Jsonl => Format::Jsonl,
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Warc => Format::Warc,
     };
-    match args.out.as_deref() {
-        None => write_stdout(&store, format),
-        Some(p) if p == Path::new("-") => write_stdout(&store, format),
-        Some(path) => {
-            // Write beside the target and rename, so a failed export never leaves half a file
-            // where a finished one is expected.
-            let tmp = path.with_extension("partial");
-            let file = std::fs::File::create(&tmp)
-                .with_context(|| format!("cannot create {}", tmp.display()))?;
-            let mut w = std::io::BufWriter::new(file);
-            let n = export::export(&store, format, &mut w)
-                .with_context(|| format!("exporting to {}", path.display()))?;
-            w.into_inner()
-                .map_err(|e| e.into_error())
-                .and_then(|f| f.sync_all())
-                .with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-            eprintln!("exported {n} records to {}", path.display());
-            Ok(())
-        }
+    let filter = Filter {
+        statuses: args.status.clone(),
+        hosts: args.host.clone(),
+        content_types: args.content_type.clone(),
+        states: args
+            .state
+            .iter()
+            .map(|s| match s {
+                StateArg::Done => UrlState::Done,
+                StateArg::Failed => UrlState::Failed,
+                StateArg::Blocked => UrlState::Blocked,
+            })
+            .collect(),
+    };
+    let to_stdout = args.out.as_deref().is_none_or(|p| p == Path::new("-"));
+    if format == Format::Warc && args.out.is_none() {
+        anyhow::bail!("--format warc needs --out FILE.warc.gz (or --out - for standard output)");
     }
+    if args.max_file_size.is_some() && (format != Format::Warc || to_stdout) {
+        anyhow::bail!("--max-file-size applies to --format warc written to a file");
+    }
+    if to_stdout {
+        return write_stdout(&store, format, &filter);
+    }
+    let path = args.out.as_deref().unwrap_or(Path::new("-"));
+    if format == Format::Warc {
+        let info = warc_info(&store)?;
+        let (n, files) =
+            export::warc::write_files(&store, &filter, path, args.max_file_size, &info)
+                .with_context(|| format!("exporting to {}", path.display()))?;
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        eprintln!("exported {n} URLs to {}", names.join(", "));
+        return Ok(());
+    }
+    // Write beside the target and rename, so a failed export never leaves half a file where a
+    // finished one is expected.
+    let tmp = path.with_extension("partial");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let n = export::export(&store, format, &filter, &mut w)
+        .with_context(|| format!("exporting to {}", path.display()))?;
+    w.into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    eprintln!("exported {n} records to {}", path.display());
+    Ok(())
 }
 
-fn write_stdout(store: &Store, format: Format) -> Result<()> {
+/// The warcinfo of a crawl: our software version, its settings and User-Agent.
+fn warc_info(store: &Store) -> Result<export::warc::Info> {
+    let mut info = export::warc::Info::default();
+    if let Some(config) = store.load_config::<politecrawl::CrawlConfig>()? {
+        info.user_agent = config.user_agent.clone();
+        info.settings = Some(serde_json::to_string(&config)?);
+    }
+    Ok(info)
+}
+
+fn write_stdout(store: &Store, format: Format, filter: &Filter) -> Result<()> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
-    export::export(store, format, &mut w)?;
+    if format == Format::Warc {
+        export::warc::write(store, filter, &mut w, &warc_info(store)?)?;
+    } else {
+        export::export(store, format, filter, &mut w)?;
+    }
     w.flush().context("writing to standard output")?;
     Ok(())
 }

@@ -315,9 +315,14 @@ fn write_reply(w: &mut TcpStream, r: &Reply, head_only: bool, close: bool) -> io
     w.flush()
 }
 
-fn reason(status: u16) -> &'static str {
+/// The reason phrase of a status code ("Status" for unusual ones).
+pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
         301 => "Moved Permanently",
         302 => "Found",
         303 => "See Other",
@@ -326,11 +331,16 @@ fn reason(status: u16) -> &'static str {
         308 => "Permanent Redirect",
         400 => "Bad Request",
         403 => "Forbidden",
+        401 => "Unauthorized",
         404 => "Not Found",
+        408 => "Request Timeout",
+        410 => "Gone",
         405 => "Method Not Allowed",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         _ => "Status",
     }
 }

@@ -6,6 +6,7 @@ use std::io::Write;
 use base64::Engine as _;
 use serde::Serialize;
 
+use super::Filter;
 use crate::error::{Error, Result};
 use crate::store::{Failure, PageRecord, Store};
 
@@ -28,6 +29,8 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     body_base64: Option<String>,
     truncated: bool,
+    body_skipped: bool,
+    redirect_chain: &'a [String],
     error: Option<ErrorOut<'a>>,
 }
 
@@ -38,9 +41,9 @@ struct ErrorOut<'a> {
 }
 
 /// Streams the JSON Lines export to `out`; returns the number of lines.
-pub fn write(store: &Store, out: &mut dyn Write) -> Result<u64> {
+pub fn write(store: &Store, filter: &Filter, out: &mut dyn Write) -> Result<u64> {
     let mut n = 0;
-    for rec in store.pages() {
+    for rec in super::records(store, filter) {
         let rec = rec?;
         let body = store.body(&rec.url)?.unwrap_or_default();
         let line = line(&rec, &body);
@@ -78,6 +81,8 @@ fn line<'a>(rec: &'a PageRecord, body: &'a [u8]) -> Line<'a> {
         body: text,
         body_base64: b64,
         truncated: rec.truncated,
+        body_skipped: rec.body_skipped,
+        redirect_chain: &rec.redirect_chain,
         error: rec
             .error
             .as_ref()

@@ -206,7 +206,7 @@ fn status_counts_and_jsonl_export_match_the_store() {
     assert_eq!(s.by_host.get(host), Some(&(records.len() as u64)));
 
     let mut out = Vec::new();
-    let n = export::export(&store, Format::Jsonl, &mut out).unwrap();
+    let n = export::export(&store, Format::Jsonl, &export::Filter::default(), &mut out).unwrap();
     assert_eq!(n as usize, records.len());
     let lines: Vec<serde_json::Value> = String::from_utf8(out)
         .unwrap()

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod crawl_fixture;
+mod export;
 mod hostile;
 mod politeness;
 mod resume;

@@ -1,0 +1,55 @@
+//! CSV export: one row per stored URL (no bodies), RFC 4180 quoting by the csv crate, for
+//! spreadsheets and `pandas.read_csv`.
+
+use std::io::Write;
+
+use super::Filter;
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// The header row; a stable interface (see the README).
+pub const COLUMNS: [&str; 11] = [
+    "url",
+    "state",
+    "status",
+    "content_type",
+    "bytes",
+    "depth",
+    "fetched_at",
+    "elapsed_ms",
+    "attempts",
+    "error_kind",
+    "error",
+];
+
+/// Streams the CSV export to `out`; returns the number of rows (header aside).
+pub fn write(store: &Store, filter: &Filter, out: &mut dyn Write) -> Result<u64> {
+    let err = |e: csv::Error| Error::io("writing CSV", std::io::Error::other(e));
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(COLUMNS).map_err(err)?;
+    let mut n = 0;
+    for rec in super::records(store, filter) {
+        let rec = rec?;
+        let (kind, message) = rec
+            .error
+            .as_ref()
+            .map_or(("", ""), |e| (e.kind.as_str(), e.message.as_str()));
+        w.write_record([
+            rec.url.as_str(),
+            rec.state.as_str(),
+            &rec.status.map(|s| s.to_string()).unwrap_or_default(),
+            rec.content_type.as_deref().unwrap_or(""),
+            &rec.body_len.to_string(),
+            &rec.depth.to_string(),
+            &rec.fetched_at,
+            &rec.elapsed_ms.to_string(),
+            &rec.attempts.to_string(),
+            kind,
+            message,
+        ])
+        .map_err(err)?;
+        n += 1;
+    }
+    w.flush().map_err(|e| Error::io("writing CSV", e))?;
+    Ok(n)
+}

@@ -1,0 +1,369 @@
+//! WARC 1.1 export, for warcio, pywb and the archiving tools that read WARC.
+//!
+//! One gzip member per record. Each file opens with a `warcinfo` record (software and crawl
+//! settings); then, for every URL that got a response (redirects and error statuses included),
+//! a `request` record and a `response` record linked by `WARC-Concurrent-To`, with
+//! `WARC-Block-Digest` and `WARC-Payload-Digest` as `sha1:` base32.
+//!
+//! The crawler keeps the response's status, headers and decoded body, not the raw bytes on the
+//! wire. So the response block is the status line and headers as received, except that
+//! `Content-Encoding`, `Transfer-Encoding` and `Content-Length` are replaced by the
+//! `Content-Length` of the stored (decoded) body; the original coding is kept as
+//! `X-Politecrawl-Original-Content-Encoding`, so a replay tool is never told to decode twice.
+//! A body cut at `--max-body` is marked `WARC-Truncated: length`. The request block is rebuilt
+//! from what every request sends (method, target, Host, User-Agent, Accept headers). The
+//! remote IP is not recorded by the HTTP client, so `WARC-IP-Address` is omitted.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use sha1::{Digest, Sha1};
+use url::{Position, Url};
+
+use super::Filter;
+use crate::error::{Error, Result};
+use crate::store::{PageRecord, Store};
+
+/// What the `warcinfo` record says.
+#[derive(Clone, Debug)]
+pub struct Info {
+    /// `software:` field.
+    pub software: String,
+    /// The crawl's settings, as JSON (a `politecrawl-settings:` field).
+    pub settings: Option<String>,
+    /// The User-Agent the requests were sent with.
+    pub user_agent: String,
+}
+
+impl Default for Info {
+    fn default() -> Self {
+        Info {
+            software: format!("politecrawl/{}", env!("CARGO_PKG_VERSION")),
+            settings: None,
+            user_agent: crate::config::default_user_agent(),
+        }
+    }
+}
+
+/// Writes one WARC stream to `out`; returns (URLs written, compressed bytes written).
+pub fn write(
+    store: &Store,
+    filter: &Filter,
+    out: &mut dyn Write,
+    info: &Info,
+) -> Result<(u64, u64)> {
+    let mut w = Counting {
+        inner: out,
+        bytes: 0,
+    };
+    let info_id = warcinfo(&mut w, "politecrawl.warc.gz", info).map_err(io_err)?;
+    let mut n = 0;
+    for rec in super::records(store, filter) {
+        let rec = rec?;
+        if rec.status.is_none() {
+            continue;
+        }
+        let body = store.body(&rec.url)?.unwrap_or_default();
+        pair(&mut w, &rec, &body, info, &info_id).map_err(io_err)?;
+        n += 1;
+    }
+    w.flush().map_err(io_err)?;
+    Ok((n, w.bytes))
+}
+
+/// Writes `path`, or with `max_file_size` numbered files `STEM-00000.warc.gz`, … each starting
+/// a new file once the current one reaches the size (a request/response pair is never split).
+/// Files are written beside their names and renamed when complete. Returns the files.
+pub fn write_files(
+    store: &Store,
+    filter: &Filter,
+    path: &Path,
+    max_file_size: Option<u64>,
+    info: &Info,
+) -> Result<(u64, Vec<PathBuf>)> {
+    let name_of = |i: usize| -> PathBuf {
+        if max_file_size.is_none() {
+            return path.to_path_buf();
+        }
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("crawl.warc.gz");
+        let stem = file
+            .strip_suffix(".warc.gz")
+            .or_else(|| file.strip_suffix(".gz"))
+            .unwrap_or(file);
+        path.with_file_name(format!("{stem}-{i:05}.warc.gz"))
+    };
+    let mut files = Vec::new();
+    let mut current: Option<(PathBuf, Counting<io::BufWriter<std::fs::File>>, String)> = None;
+    let mut n = 0;
+    for rec in super::records(store, filter) {
+        let rec = rec?;
+        if rec.status.is_none() {
+            continue;
+        }
+        let full = current
+            .as_ref()
+            .is_some_and(|(_, w, _)| max_file_size.is_some_and(|m| w.bytes >= m));
+        if full {
+            let (p, w, _) = current.take().expect("checked above");
+            files.push(finish(p, w)?);
+        }
+        if current.is_none() {
+            let p = name_of(files.len());
+            let tmp = partial(&p);
+            let f = std::fs::File::create(&tmp)
+                .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+            let mut w = Counting {
+                inner: io::BufWriter::new(f),
+                bytes: 0,
+            };
+            let file_name = p
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let id = warcinfo(&mut w, &file_name, info).map_err(io_err)?;
+            current = Some((p, w, id));
+        }
+        let (_, w, id) = current.as_mut().expect("set above");
+        let body = store.body(&rec.url)?.unwrap_or_default();
+        pair(w, &rec, &body, info, id).map_err(io_err)?;
+        n += 1;
+    }
+    if current.is_none() && files.is_empty() {
+        // An empty export is still a valid WARC file with its warcinfo record.
+        let p = name_of(0);
+        let tmp = partial(&p);
+        let f = std::fs::File::create(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let mut w = Counting {
+            inner: io::BufWriter::new(f),
+            bytes: 0,
+        };
+        let file_name = p
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        warcinfo(&mut w, &file_name, info).map_err(io_err)?;
+        current = Some((p, w, String::new()));
+    }
+    if let Some((p, w, _)) = current {
+        files.push(finish(p, w)?);
+    }
+    Ok((n, files))
+}
+
+fn partial(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".partial");
+    PathBuf::from(s)
+}
+
+fn finish(p: PathBuf, w: Counting<io::BufWriter<std::fs::File>>) -> Result<PathBuf> {
+    let tmp = partial(&p);
+    let f = w
+        .inner
+        .into_inner()
+        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e.into_error()))?;
+    f.sync_all()
+        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, &p).map_err(|e| Error::io(format!("renaming to {}", p.display()), e))?;
+    Ok(p)
+}
+
+fn io_err(e: io::Error) -> Error {
+    Error::io("writing WARC", e)
+}
+
+/// Counts the bytes that reach the underlying writer (for `--max-file-size`).
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn new_id() -> String {
+    format!("<urn:uuid:{}>", uuid::Uuid::new_v4())
+}
+
+/// `sha1:` + base32, as WARC digests are written.
+pub fn digest(bytes: &[u8]) -> String {
+    format!(
+        "sha1:{}",
+        data_encoding::BASE32.encode(&Sha1::digest(bytes))
+    )
+}
+
+/// Writes one record as its own gzip member.
+fn record(w: &mut dyn Write, headers: &[(&str, String)], block: &[u8]) -> io::Result<()> {
+    let mut gz = GzEncoder::new(w, flate2::Compression::default());
+    gz.write_all(b"WARC/1.1\r\n")?;
+    for (k, v) in headers {
+        write!(gz, "{k}: {v}\r\n")?;
+    }
+    write!(gz, "Content-Length: {}\r\n\r\n", block.len())?;
+    gz.write_all(block)?;
+    gz.write_all(b"\r\n\r\n")?;
+    gz.finish()?;
+    Ok(())
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+fn warcinfo(w: &mut dyn Write, filename: &str, info: &Info) -> io::Result<String> {
+    let id = new_id();
+    let mut body = format!(
+        "software: {}\r\nformat: WARC File Format 1.1\r\nconformsTo: https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\nhttp-header-user-agent: {}\r\n",
+        info.software, info.user_agent
+    );
+    if let Some(s) = &info.settings {
+        body.push_str(&format!(
+            "politecrawl-settings: {}\r\n",
+            s.replace(['\r', '\n'], " ")
+        ));
+    }
+    record(
+        w,
+        &[
+            ("WARC-Type", "warcinfo".into()),
+            ("WARC-Record-ID", id.clone()),
+            ("WARC-Date", now()),
+            ("WARC-Filename", filename.into()),
+            ("Content-Type", "application/warc-fields".into()),
+        ],
+        body.as_bytes(),
+    )?;
+    Ok(id)
+}
+
+/// The request and response records of one URL.
+fn pair(
+    w: &mut dyn Write,
+    rec: &PageRecord,
+    body: &[u8],
+    info: &Info,
+    info_id: &str,
+) -> io::Result<()> {
+    let (req_id, resp_id) = (new_id(), new_id());
+    let date = if rec.fetched_at.is_empty() {
+        now()
+    } else {
+        rec.fetched_at.clone()
+    };
+    let request = request_block(&rec.url, &info.user_agent);
+    record(
+        w,
+        &[
+            ("WARC-Type", "request".into()),
+            ("WARC-Target-URI", rec.url.clone()),
+            ("WARC-Date", date.clone()),
+            ("WARC-Record-ID", req_id.clone()),
+            ("WARC-Concurrent-To", resp_id.clone()),
+            ("WARC-Warcinfo-ID", info_id.into()),
+            ("WARC-Block-Digest", digest(&request)),
+            ("Content-Type", "application/http;msgtype=request".into()),
+        ],
+        &request,
+    )?;
+    let mut response = response_head(rec, body.len());
+    response.extend_from_slice(body);
+    let mut headers = vec![
+        ("WARC-Type", "response".into()),
+        ("WARC-Target-URI", rec.url.clone()),
+        ("WARC-Date", date),
+        ("WARC-Record-ID", resp_id),
+        ("WARC-Concurrent-To", req_id),
+        ("WARC-Warcinfo-ID", info_id.into()),
+        ("WARC-Block-Digest", digest(&response)),
+        ("WARC-Payload-Digest", digest(body)),
+        ("Content-Type", "application/http;msgtype=response".into()),
+    ];
+    if rec.truncated {
+        headers.push(("WARC-Truncated", "length".into()));
+    }
+    record(w, &headers, &response)
+}
+
+fn request_block(url: &str, user_agent: &str) -> Vec<u8> {
+    let (target, host) = match Url::parse(url) {
+        Ok(u) => (
+            u[Position::BeforePath..Position::AfterQuery].to_string(),
+            crate::canon::host_label(&u),
+        ),
+        Err(_) => ("/".into(), String::new()),
+    };
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {user_agent}\r\nAccept: text/html,application/xhtml+xml,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Status line and headers, made consistent with the stored (decoded, maybe cut) body.
+fn response_head(rec: &PageRecord, body_len: usize) -> Vec<u8> {
+    let status = rec.status.unwrap_or(0);
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", crate::serve::reason(status));
+    for (k, v) in &rec.headers {
+        match k.as_str() {
+            "content-length" | "transfer-encoding" => {}
+            "content-encoding" => {
+                head.push_str(&format!("X-Politecrawl-Original-Content-Encoding: {v}\r\n"))
+            }
+            _ => head.push_str(&format!("{k}: {}\r\n", v.replace(['\r', '\n'], " "))),
+        }
+    }
+    head.push_str(&format!("Content-Length: {body_len}\r\n\r\n"));
+    head.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_sha1_base32() {
+        // sha1("") = da39a3ee5e6b4b0d3255bfef95601890afd80709
+        assert_eq!(digest(b""), "sha1:3I42H3S6NNFQ2MSVX7XZKYAYSCX5QBYJ");
+    }
+
+    #[test]
+    fn response_headers_match_the_stored_body() {
+        let mut rec = crate::worker::failed_record(
+            &crate::frontier::QueueEntry {
+                url: "http://a.test/x".into(),
+                depth: 0,
+                referrer: None,
+                attempts: 0,
+                sitemap: false,
+                redirect_chain: vec![],
+            },
+            None,
+        );
+        rec.status = Some(200);
+        rec.headers = vec![
+            ("content-encoding".into(), "gzip".into()),
+            ("content-length".into(), "99".into()),
+            ("content-type".into(), "text/html".into()),
+        ];
+        let head = String::from_utf8(response_head(&rec, 5)).unwrap();
+        assert_eq!(
+            head,
+            "HTTP/1.1 200 OK\r\nX-Politecrawl-Original-Content-Encoding: gzip\r\ncontent-type: text/html\r\nContent-Length: 5\r\n\r\n"
+        );
+        let req = String::from_utf8(request_block("http://a.test:81/p?q=1", "ua")).unwrap();
+        assert!(req.starts_with("GET /p?q=1 HTTP/1.1\r\nHost: a.test:81\r\nUser-Agent: ua\r\n"));
+    }
+}
