@@ -48,7 +48,19 @@ pub enum Command {
     )]
     Serve(ServeArgs),
     /// Crawl the bundled test site on 127.0.0.1 into ./demo.db and export ./demo.jsonl
+    #[command(after_help = "Example:\n  politecrawl demo && jq -r .url demo.jsonl | head")]
     Demo(DemoArgs),
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  politecrawl completions bash > ~/.local/share/bash-completion/completions/politecrawl\n  \
+        politecrawl completions zsh > ~/.zfunc/_politecrawl\n  \
+        politecrawl completions fish > ~/.config/fish/completions/politecrawl.fish"
+    )]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Flags of `crawl`. Every setting is optional: a new crawl takes the default, a resumed one
@@ -137,6 +149,17 @@ pub struct CrawlArgs {
     /// After Ctrl-C or SIGTERM, how long requests in flight may take to finish [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub grace: Option<Duration>,
+    /// Write a JSON run report here at the end (settings, times, counts by state, status,
+    /// error kind and host, per-host politeness)
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// No progress bar; print a plain progress line every --progress-every instead (the
+    /// default when stderr is not a terminal)
+    #[arg(long)]
+    pub no_progress: bool,
+    /// How often the plain progress line is printed
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub progress_every: Duration,
 }
 
 /// `--scope` values.

@@ -65,7 +65,7 @@ pub enum ScopeKind {
 
 /// Everything a crawl needs to know, checked once. Saved in the database as JSON; fields missing
 /// from an older save take their defaults.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CrawlConfig {
     /// Where the crawl lives on disk (a sled directory).

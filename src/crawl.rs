@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use crate::canon::Scope;
 use crate::config::{CrawlConfig, Overrides};
-use crate::engine::Engine;
 pub use crate::engine::StopReason;
+use crate::engine::{Engine, EngineIo};
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::frontier;
+use crate::progress::Progress;
 use crate::shutdown::StopSignal;
 use crate::store::{Counters, OpenMode, Store};
 use crate::worker::{self, Job, Outcome, WorkerContext};
@@ -133,12 +134,21 @@ pub fn start(
     seeds: &[String],
     overrides: &Overrides,
     stop: &StopSignal,
+    progress: &Progress,
+    report: Option<&Path>,
 ) -> Result<(Plan, Summary)> {
     // Bad seeds fail before the database is created.
     CrawlConfig::new(db, seeds)?;
+    let started = std::time::SystemTime::now();
     let store = Store::open(db, OpenMode::CreateOrOpen)?;
     let plan = plan(db, seeds, overrides, &store)?;
-    let summary = run_until(&plan.config, &store, stop)?;
+    let summary = run_watched(&plan.config, &store, stop, progress)?;
+    if let Some(path) = report {
+        let r = crate::status::Report::new(&store, &summary, started)?;
+        let json = serde_json::to_vec_pretty(&r).map_err(|e| Error::Config(e.to_string()))?;
+        std::fs::write(path, json)
+            .map_err(|e| Error::io(format!("writing the report {}", path.display()), e))?;
+    }
     Ok((plan, summary))
 }
 
@@ -149,6 +159,16 @@ pub fn run_on(config: &CrawlConfig, store: &Store) -> Result<Summary> {
 
 /// [`run_on`], stopping early when `stop` is raised.
 pub fn run_until(config: &CrawlConfig, store: &Store, stop: &StopSignal) -> Result<Summary> {
+    run_watched(config, store, stop, &Progress::new())
+}
+
+/// [`run_until`], keeping `progress` up to date.
+pub fn run_watched(
+    config: &CrawlConfig,
+    store: &Store,
+    stop: &StopSignal,
+    progress: &Progress,
+) -> Result<Summary> {
     let started = Instant::now();
     frontier::recover_leases(store)?;
     let prior: Option<CrawlConfig> = store.load_config()?;
@@ -195,15 +215,14 @@ pub fn run_until(config: &CrawlConfig, store: &Store, stop: &StopSignal) -> Resu
     drop(out_tx);
 
     let flusher = store.flusher();
-    let mut engine = Engine::new(
-        config,
-        &ctx.scope,
-        store,
-        job_tx,
-        out_rx,
-        &flusher,
-        stop.clone(),
-    )?;
+    let io = EngineIo {
+        jobs: job_tx,
+        outcomes: out_rx,
+        flusher: &flusher,
+        stop: stop.clone(),
+        progress: progress.clone(),
+    };
+    let mut engine = Engine::new(config, &ctx.scope, store, io)?;
     let result = engine.run();
     let stats = engine.stats;
     // Closing the job channel lets every worker finish its current fetch and exit. After a

@@ -14,6 +14,7 @@ use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::frontier::{self, Candidate, OriginId};
 use crate::politeness::{self, unix_ms, RobotsState};
+use crate::progress::{self, Progress, Snapshot};
 use crate::retry::{self, Verdict};
 use crate::robots::{self, Decision, Policy};
 use crate::scheduler::{Next, Scheduler};
@@ -55,6 +56,20 @@ pub struct RunStats {
     pub robots_fetched: u64,
 }
 
+/// What connects the engine to the rest of a run.
+pub struct EngineIo<'a> {
+    /// Jobs to the workers.
+    pub jobs: async_channel::Sender<Job>,
+    /// Their outcomes.
+    pub outcomes: mpsc::Receiver<Outcome>,
+    /// The database flusher, whose failure stops the crawl.
+    pub flusher: &'a crate::store::Flusher,
+    /// Raised to stop the crawl.
+    pub stop: StopSignal,
+    /// Kept up to date for displays.
+    pub progress: Progress,
+}
+
 /// The engine's state.
 pub struct Engine<'a> {
     config: &'a CrawlConfig,
@@ -69,6 +84,8 @@ pub struct Engine<'a> {
     next_due: Option<u64>,
     flusher: &'a crate::store::Flusher,
     stop: StopSignal,
+    progress: Progress,
+    last_progress: Instant,
     /// When requests in flight must be done by, once a stop was requested.
     drain_until: Option<Instant>,
     /// What this run did.
@@ -81,11 +98,15 @@ impl<'a> Engine<'a> {
         config: &'a CrawlConfig,
         scope: &'a Scope,
         store: &'a Store,
-        jobs: async_channel::Sender<Job>,
-        outcomes: mpsc::Receiver<Outcome>,
-        flusher: &'a crate::store::Flusher,
-        stop: StopSignal,
+        io: EngineIo<'a>,
     ) -> Result<Self> {
+        let EngineIo {
+            jobs,
+            outcomes,
+            flusher,
+            stop,
+            progress,
+        } = io;
         let sched = Scheduler::new(
             config.per_host_concurrency,
             config.request_interval(),
@@ -103,6 +124,8 @@ impl<'a> Engine<'a> {
             next_due: frontier::next_due(store)?,
             flusher,
             stop,
+            progress,
+            last_progress: Instant::now() - progress::REFRESH,
             drain_until: None,
             stats: RunStats::default(),
         };
@@ -127,6 +150,7 @@ impl<'a> Engine<'a> {
             if let Some(e) = self.flusher.error() {
                 return Err(e);
             }
+            self.report_progress()?;
             if let Some(signal) = self.stop.requested() {
                 let until = *self
                     .drain_until
@@ -174,6 +198,35 @@ impl<'a> Engine<'a> {
                 "all fetch workers stopped unexpectedly".into(),
             )),
         }
+    }
+
+    /// Refreshes the shared progress snapshot, a few times a second.
+    fn report_progress(&mut self) -> Result<()> {
+        if self.last_progress.elapsed() < progress::REFRESH {
+            return Ok(());
+        }
+        self.last_progress = Instant::now();
+        let c = self.store.counters()?;
+        let now = Instant::now();
+        let paused = self
+            .sched
+            .slots()
+            .filter(|(_, s)| s.pause_until.is_some_and(|t| t > now))
+            .count() as u64;
+        self.progress.set(Snapshot {
+            stored: self.stats.stored,
+            done: c.done,
+            failed: c.failed,
+            blocked: c.blocked,
+            queued: c.queued,
+            in_flight: self.in_flight as u64,
+            bytes: c.bytes,
+            retried: self.stats.retried,
+            hosts_paused: paused,
+            max_pages: self.config.max_pages,
+            elapsed: 0.0,
+        });
+        Ok(())
     }
 
     /// Starts every request that may start now; returns when the next may (`None`: nothing is
@@ -313,7 +366,13 @@ impl<'a> Engine<'a> {
                     let retry_after = header(&o.record.headers, "retry-after").and_then(|v| {
                         politeness::parse_retry_after(v, std::time::SystemTime::now())
                     });
-                    slot.overloaded(now, retry_after, max_retry_after);
+                    let until = slot.overloaded(now, retry_after, max_retry_after);
+                    log::info!(
+                        "{}: answered {} — pausing the host for {:?}",
+                        slot.origin,
+                        o.record.status.unwrap_or(0),
+                        until.saturating_duration_since(now)
+                    );
                 }
                 (Some(_), _) => slot.healthy(),
                 (None, _) => {}
@@ -391,6 +450,7 @@ impl<'a> Engine<'a> {
     }
 
     fn on_robots(&mut self, o: RobotsOutcome) -> Result<()> {
+        log::debug!("{}: robots.txt {:?}", o.origin, o.verdict);
         let id = o.origin_id;
         let now_ms = unix_ms();
         let give_up = self.config.robots_give_up.as_millis() as u64;
@@ -417,6 +477,10 @@ impl<'a> Engine<'a> {
                 let (tries, since) = slot
                     .robots_failures
                     .map_or((1, now_ms), |(t, s)| (t + 1, s));
+                log::warn!(
+                    "{}: robots.txt unreachable ({reason}), try {tries}",
+                    o.origin
+                );
                 let verdict = if now_ms.saturating_sub(since) >= give_up {
                     let reason = format!("{reason}, unreachable since {}", rfc3339(since));
                     RobotsVerdict::GaveUp { reason }

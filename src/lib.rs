@@ -25,6 +25,7 @@
 //! - [`engine`]: the loop that schedules, leases and settles (the only database writer).
 //! - [`crawl`]: sets a crawl up, and the async runtime seam.
 //! - [`store`]: the sled database, its trees and records.
+//! - [`progress`]: the live numbers a progress display shows.
 //! - [`shutdown`]: the stop flag behind Ctrl-C/SIGTERM and the grace period.
 //! - [`status`]: where a crawl stands.
 //! - [`export`]: page dumps (JSON Lines).
@@ -45,6 +46,7 @@ pub mod extract;
 pub mod fetch;
 pub mod frontier;
 pub mod politeness;
+pub mod progress;
 pub mod retry;
 pub mod robots;
 pub mod scheduler;

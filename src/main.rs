@@ -13,6 +13,7 @@ use cli::{Cli, Command, CrawlArgs, ExportArgs, FormatArg, ScopeArg, StateArg};
 use politecrawl::config::{Overrides, ScopeKind};
 use politecrawl::crawl::StopReason;
 use politecrawl::export::{self, Filter, Format};
+use politecrawl::progress::Progress;
 use politecrawl::serve::{Site, SiteServer};
 use politecrawl::store::UrlState;
 use politecrawl::StopSignal;
@@ -20,6 +21,8 @@ use politecrawl::{status, OpenMode, Store};
 
 fn main() -> ExitCode {
     quiet_http_client_panics();
+    // Logs go to stderr; RUST_LOG=info shows pauses and robots.txt trouble, debug shows more.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -74,6 +77,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             server.wait();
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "politecrawl", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo(args) => {
             eprintln!("demo: serving the bundled fixture site on 127.0.0.1 and crawling it...");
             let r = politecrawl::demo::run(&args.dir)?;
@@ -98,7 +106,18 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
     if overrides.ignore_robots == Some(true) {
         eprintln!("warning: --ignore-robots: robots.txt will not be fetched or obeyed");
     }
-    let (plan, summary) = politecrawl::crawl::start(&args.db, &args.seeds, &overrides, &stop)?;
+    let progress = Progress::new();
+    let display = ProgressDisplay::start(progress.clone(), args.no_progress, args.progress_every);
+    let result = politecrawl::crawl::start(
+        &args.db,
+        &args.seeds,
+        &overrides,
+        &stop,
+        &progress,
+        args.report.as_deref(),
+    );
+    display.finish();
+    let (plan, summary) = result?;
     let c = &plan.config;
     if plan.resumed {
         eprintln!(
@@ -135,6 +154,76 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
             Ok(ExitCode::from((128 + signal).clamp(0, 255) as u8))
         }
         _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Shows a running crawl: an indicatif bar on a terminal, else a plain line every `every`.
+struct ProgressDisplay {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressDisplay {
+    fn start(progress: Progress, plain: bool, every: std::time::Duration) -> Self {
+        use std::io::IsTerminal;
+        use std::sync::atomic::Ordering;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let d = done.clone();
+        let tty = !plain && std::io::stderr().is_terminal();
+        let thread = std::thread::spawn(move || {
+            let tick = std::time::Duration::from_millis(200);
+            let bar = tty.then(|| {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {wide_msg} {pos}/{len} {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar
+            });
+            let mut last_line = std::time::Instant::now();
+            while !d.load(Ordering::SeqCst) {
+                std::thread::sleep(tick);
+                let s = progress.get();
+                match &bar {
+                    Some(bar) => {
+                        if let Some(max) = s.max_pages {
+                            bar.set_length(max);
+                        }
+                        bar.set_position(s.done + s.failed);
+                        bar.set_message(format!(
+                            "{} done, {} queued, {} failed, {:.1}/s, {}, {} paused",
+                            s.done,
+                            s.queued,
+                            s.failed,
+                            s.rate(),
+                            politecrawl::progress::human_bytes(s.bytes),
+                            s.hosts_paused
+                        ));
+                    }
+                    None if last_line.elapsed() >= every => {
+                        eprintln!("{}", s.line());
+                        last_line = std::time::Instant::now();
+                    }
+                    None => {}
+                }
+            }
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+        });
+        ProgressDisplay {
+            done,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -44,6 +44,77 @@ pub struct Status {
     pub hosts: Vec<HostStatus>,
     /// Settings changed by flags on resumes, oldest first.
     pub overrides: Vec<OverrideRecord>,
+    /// The crawl's saved settings.
+    pub settings: Option<CrawlConfig>,
+}
+
+/// The `--report` of a crawl run: what this run did, and the database's [`Status`] at its end.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// When it ended.
+    pub ended_at: String,
+    /// `finished`, `max_pages` or `interrupted`.
+    pub stop: String,
+    /// This run's numbers.
+    pub run: RunReport,
+    /// The database at the end of the run (the same object as `status --json`).
+    pub status: Status,
+}
+
+/// What one run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// Outcomes stored.
+    pub stored: u64,
+    /// Of which done.
+    pub done: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// URLs blocked by robots.txt.
+    pub blocked: u64,
+    /// Requests re-queued for a retry.
+    pub retried: u64,
+    /// Wall time in seconds.
+    pub elapsed_s: f64,
+    /// Outcomes stored per second.
+    pub pages_per_s: f64,
+}
+
+impl Report {
+    /// The report of a run that started at `started` and ended with `summary`.
+    pub fn new(
+        store: &Store,
+        summary: &crate::crawl::Summary,
+        started: std::time::SystemTime,
+    ) -> Result<Self> {
+        let secs = summary.elapsed.as_secs_f64();
+        Ok(Report {
+            started_at: humantime::format_rfc3339_millis(started).to_string(),
+            ended_at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            stop: match summary.stop {
+                crate::crawl::StopReason::Finished => "finished",
+                crate::crawl::StopReason::MaxPages => "max_pages",
+                crate::crawl::StopReason::Interrupted(_) => "interrupted",
+            }
+            .into(),
+            run: RunReport {
+                stored: summary.stored,
+                done: summary.done,
+                failed: summary.failed,
+                blocked: summary.blocked,
+                retried: summary.retried,
+                elapsed_s: secs,
+                pages_per_s: if secs > 0.0 {
+                    summary.stored as f64 / secs
+                } else {
+                    0.0
+                },
+            },
+            status: status(store)?,
+        })
+    }
 }
 
 /// One origin's politeness state.
@@ -81,8 +152,10 @@ pub fn status(store: &Store) -> Result<Status> {
     let mut s = Status {
         db: store.path().display().to_string(),
         seeds: config
+            .as_ref()
             .map(|c| c.seeds.iter().map(Url::to_string).collect())
             .unwrap_or_default(),
+        settings: config,
         queued: c.queued,
         in_flight: c.in_flight,
         done: c.done,

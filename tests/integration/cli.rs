@@ -239,3 +239,142 @@ fn an_unwritable_database_path_fails_with_a_hint() {
         "{err}"
     );
 }
+
+#[test]
+fn progress_lines_and_the_run_report_agree_with_status() {
+    let _timing = shared();
+    let server = route_server(Arc::new(|r| match r.path() {
+        "/" => Some(Reply::html(
+            (0..20)
+                .map(|i| format!(r#"<a href="/p{i}">{i}</a>"#))
+                .collect::<String>(),
+        )),
+        "/robots.txt" => Some(Reply::new(
+            200,
+            "text/plain",
+            "User-agent: *\nDisallow: /p1\n",
+        )),
+        p if p.starts_with("/p") => {
+            Some(Reply::html("<p>page</p>").delayed(Duration::from_millis(60)))
+        }
+        _ => None,
+    }));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let out = run(
+        &[
+            "crawl",
+            &seed,
+            "--db",
+            "r.db",
+            "--rate",
+            "0",
+            "--concurrency",
+            "2",
+            "--per-host-concurrency",
+            "2",
+            "--progress-every",
+            "100ms",
+            "--report",
+            "report.json",
+        ],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    assert!(
+        lines.len() >= 2,
+        "plain progress lines off a terminal:\n{err}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(" done, ") && l.contains("pages/s")),
+        "{lines:?}"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let out = run(&["status", "--db", "r.db", "--json"], dir.path());
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "queued",
+        "in_flight",
+        "done",
+        "failed",
+        "blocked",
+        "bytes",
+        "by_status",
+        "by_host",
+        "by_error",
+        "settings",
+    ] {
+        assert_eq!(report["status"][key], status[key], "{key}");
+    }
+    assert_eq!(report["stop"], "finished");
+    // "Disallow: /p1" blocks /p1 and /p10 … /p19; / and /p0, /p2 … /p9 are fetched.
+    assert_eq!(report["run"]["stored"], 10);
+    assert_eq!(report["run"]["blocked"], 11);
+    assert_eq!(status["hosts"][0]["robots"], "rules");
+    assert_eq!(status["hosts"][0]["blocked"], report["run"]["blocked"]);
+}
+
+#[test]
+fn completions_and_help_examples() {
+    let _timing = shared();
+    let dir = tempdir();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell], dir.path());
+        assert!(out.status.success());
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("politecrawl") && script.contains("--max-pages"),
+            "{shell}"
+        );
+    }
+    for cmd in ["crawl", "status", "export", "serve", "demo", "completions"] {
+        let out = run(&[cmd, "--help"], dir.path());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Example"),
+            "{cmd} --help"
+        );
+    }
+    let help = String::from_utf8_lossy(&run(&["crawl", "--help"], dir.path()).stdout).into_owned();
+    for (flag, default) in [
+        (
+            "concurrency",
+            politecrawl::config::DEFAULT_CONCURRENCY.to_string(),
+        ),
+        (
+            "per-host-concurrency",
+            politecrawl::config::DEFAULT_PER_HOST_CONCURRENCY.to_string(),
+        ),
+        ("retries", politecrawl::config::DEFAULT_RETRIES.to_string()),
+        (
+            "max-redirects",
+            politecrawl::config::DEFAULT_MAX_REDIRECTS.to_string(),
+        ),
+        (
+            "max-url-length",
+            politecrawl::config::DEFAULT_MAX_URL_LENGTH.to_string(),
+        ),
+    ] {
+        let at = help
+            .find(&format!("--{flag} "))
+            .unwrap_or_else(|| panic!("--{flag} in help"));
+        let text = &help[at..];
+        let end = text[2..].find("\n      --").map_or(text.len(), |e| e + 2);
+        assert!(
+            text[..end].contains(&format!("[default: {default}]")),
+            "--{flag} help shows the real default {default}"
+        );
+    }
+    assert!(
+        help.contains("IMPOLITE"),
+        "--ignore-robots says it is impolite"
+    );
+}

@@ -1,0 +1,121 @@
+//! What a running crawl shows about itself. The engine keeps a [`Snapshot`] up to date in a
+//! shared [`Progress`] (a few times a second); the binary renders it as a progress bar on a
+//! terminal or as a plain line every few seconds elsewhere. Nothing here prints.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The numbers a progress display needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Outcomes stored by this run.
+    pub stored: u64,
+    /// Database totals.
+    pub done: u64,
+    /// Failed URLs in the database.
+    pub failed: u64,
+    /// Blocked URLs in the database.
+    pub blocked: u64,
+    /// URLs waiting (retries included).
+    pub queued: u64,
+    /// Requests in flight.
+    pub in_flight: u64,
+    /// Body bytes stored in the database.
+    pub bytes: u64,
+    /// Requests re-queued by this run.
+    pub retried: u64,
+    /// Hosts paused by Retry-After, back-off or an unreachable robots.txt right now.
+    pub hosts_paused: u64,
+    /// `--max-pages`, for an ETA.
+    pub max_pages: Option<u64>,
+    /// Seconds since the run started.
+    pub elapsed: f64,
+}
+
+impl Snapshot {
+    /// Outcomes stored by this run per second.
+    pub fn rate(&self) -> f64 {
+        if self.elapsed > 0.0 {
+            self.stored as f64 / self.elapsed
+        } else {
+            0.0
+        }
+    }
+
+    /// One plain line, as printed every few seconds off a terminal.
+    pub fn line(&self) -> String {
+        format!(
+            "progress: {} done, {} failed, {} blocked, {} queued, {} in flight, {:.1} pages/s, {} stored, {} hosts paused",
+            self.done,
+            self.failed,
+            self.blocked,
+            self.queued,
+            self.in_flight,
+            self.rate(),
+            human_bytes(self.bytes),
+            self.hosts_paused
+        )
+    }
+}
+
+/// `1.5 MiB`-style sizes.
+pub fn human_bytes(n: u64) -> String {
+    bytesize::ByteSize::b(n).display().iec().to_string()
+}
+
+/// A snapshot shared between the engine and whoever displays it.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    inner: Arc<Mutex<Snapshot>>,
+    started: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Progress {
+    /// An empty progress handle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The latest snapshot.
+    pub fn get(&self) -> Snapshot {
+        self.inner.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Replaces the snapshot (the engine calls this).
+    pub fn set(&self, mut s: Snapshot) {
+        if let Ok(mut started) = self.started.lock() {
+            s.elapsed = started
+                .get_or_insert_with(Instant::now)
+                .elapsed()
+                .as_secs_f64();
+        }
+        if let Ok(mut inner) = self.inner.lock() {
+            *inner = s;
+        }
+    }
+}
+
+/// How often the engine refreshes the snapshot.
+pub const REFRESH: Duration = Duration::from_millis(250);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_line_reads_well() {
+        let s = Snapshot {
+            stored: 50,
+            done: 48,
+            failed: 2,
+            queued: 10,
+            bytes: 1536,
+            elapsed: 10.0,
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            s.line(),
+            "progress: 48 done, 2 failed, 0 blocked, 10 queued, 0 in flight, 5.0 pages/s, 1.5 KiB stored, 0 hosts paused"
+        );
+    }
+}
