@@ -38,6 +38,7 @@ pub enum Command {
         after_help = "Examples:\n  politecrawl export --db example.db --format jsonl --out pages.jsonl\n  \
         politecrawl export --db example.db --format warc --out example.warc.gz --max-file-size 1GB\n  \
         politecrawl export --db example.db --format csv --state failed --out failures.csv\n  \
+        politecrawl export --db example.db --format mirror --out site/ && xdg-open site/example.com/index.html\n  \
         politecrawl export --db example.db | jq -r 'select(.status == 404) | .url'"
     )]
     Export(ExportArgs),
@@ -223,6 +224,8 @@ pub enum FormatArg {
     Csv,
     /// WARC 1.1 (gzip per record): request and response records, for warcio and pywb
     Warc,
+    /// A browsable copy laid out like `wget -m -E` under the --out directory, links rewritten
+    Mirror,
 }
 
 /// `--state` values.

@@ -297,21 +297,9 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
         FormatArg::Jsonl => Format::Jsonl,
         FormatArg::Csv => Format::Csv,
         FormatArg::Warc => Format::Warc,
+        FormatArg::Mirror => return mirror_cmd(&store, &args),
     };
-    let filter = Filter {
-        statuses: args.status.clone(),
-        hosts: args.host.clone(),
-        content_types: args.content_type.clone(),
-        states: args
-            .state
-            .iter()
-            .map(|s| match s {
-                StateArg::Done => UrlState::Done,
-                StateArg::Failed => UrlState::Failed,
-                StateArg::Blocked => UrlState::Blocked,
-            })
-            .collect(),
-    };
+    let filter = filter_of(&args);
     let to_stdout = args.out.as_deref().is_none_or(|p| p == Path::new("-"));
     if format == Format::Warc && args.out.is_none() {
         anyhow::bail!("--format warc needs --out FILE.warc.gz (or --out - for standard output)");
@@ -347,6 +335,46 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
     std::fs::rename(&tmp, path)
         .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     eprintln!("exported {n} records to {}", path.display());
+    Ok(())
+}
+
+fn filter_of(args: &ExportArgs) -> Filter {
+    Filter {
+        statuses: args.status.clone(),
+        hosts: args.host.clone(),
+        content_types: args.content_type.clone(),
+        states: args
+            .state
+            .iter()
+            .map(|s| match s {
+                StateArg::Done => UrlState::Done,
+                StateArg::Failed => UrlState::Failed,
+                StateArg::Blocked => UrlState::Blocked,
+            })
+            .collect(),
+    }
+}
+
+fn mirror_cmd(store: &Store, args: &ExportArgs) -> Result<()> {
+    let Some(dir) = args.out.as_deref().filter(|p| *p != Path::new("-")) else {
+        anyhow::bail!("--format mirror needs --out DIR");
+    };
+    let s = export::mirror::write(store, &filter_of(args), dir)
+        .with_context(|| format!("mirroring into {}", dir.display()))?;
+    eprintln!(
+        "mirrored {} files into {} ({} links made local{})",
+        s.files,
+        dir.display(),
+        s.links_local,
+        if s.skipped > 0 {
+            format!(
+                ", {} URLs skipped: a file and a directory would share a name",
+                s.skipped
+            )
+        } else {
+            String::new()
+        }
+    );
     Ok(())
 }
 

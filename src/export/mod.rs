@@ -1,10 +1,11 @@
 //! Page dumps for the tools people already use: JSON Lines (jq, pandas), CSV (spreadsheets,
-//! pandas) and WARC 1.1 (warcio, pywb). Each format streams records straight from the database
+//! pandas), WARC 1.1 (warcio, pywb) and a browsable mirror (a browser). Each format streams records straight from the database
 //! in URL order, one body at a time, so memory stays flat whatever the crawl's size; every
 //! format takes the same [`Filter`].
 
 pub mod csv;
 pub mod jsonl;
+pub mod mirror;
 pub mod warc;
 
 use std::io::Write;

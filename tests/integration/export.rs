@@ -269,3 +269,143 @@ fn csv_export_parses_and_matches_the_store_and_filters_apply() {
     let out = export(dir.path(), &["--db", "site.db", "--status", "404"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), n404);
 }
+
+/// Every relative link of every mirrored HTML file, as (file, decoded target path).
+fn local_links(root: &Path) -> Vec<(std::path::PathBuf, std::path::PathBuf)> {
+    let sel = scraper::Selector::parse(
+        "a[href], link[href], area[href], iframe[src], frame[src], img[src]",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if !p.to_string_lossy().ends_with(".html") {
+                continue;
+            }
+            let html = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+            let doc = scraper::Html::parse_document(&html);
+            for el in doc.select(&sel) {
+                let v = el.value().attr("href").or(el.value().attr("src")).unwrap();
+                if v.contains(':') || v.starts_with('#') || v.starts_with('/') || v.is_empty() {
+                    continue;
+                }
+                let v = v.split('#').next().unwrap();
+                let decoded = percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned();
+                out.push((p.clone(), p.parent().unwrap().join(decoded)));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn mirror_links_resolve_to_files_that_exist() {
+    let _timing = shared();
+    let dir = tempdir();
+    let server = fixture_server();
+    let db = dir.path().join("site.db");
+    crawl(&fast_config(&db, &format!("{}/", server.origin())));
+    export(
+        dir.path(),
+        &["--db", "site.db", "--format", "mirror", "--out", "mirror"],
+    );
+    let root = dir.path().join("mirror");
+    let host = server
+        .origin()
+        .trim_start_matches("http://")
+        .replace(':', "+");
+    assert!(root.join(&host).join("index.html").is_file());
+    assert!(root.join(&host).join("docs/index.html").is_file());
+    assert!(root.join(&host).join("files/logo.png").is_file());
+    let links = local_links(&root);
+    assert!(
+        links.len() > 100,
+        "pages link to each other locally ({})",
+        links.len()
+    );
+    let broken: Vec<_> = links.iter().filter(|(_, t)| !t.is_file()).collect();
+    assert!(broken.is_empty(), "links to missing files: {broken:?}");
+    // A link to a page that was not stored (404) stays absolute.
+    let home = std::fs::read_to_string(root.join(&host).join("index.html")).unwrap();
+    assert!(
+        home.contains(&format!("{}/missing.html", server.origin())),
+        "{home}"
+    );
+}
+
+#[test]
+fn mirror_never_writes_outside_its_directory() {
+    let _timing = shared();
+    let long = "n".repeat(600);
+    let tricky = [
+        "/a%2F..%2F..%2F..%2Fescape.html".to_string(),
+        "/..%5C..%5Cescape2.html".to_string(),
+        "/%2e%2e/%2e%2e/escape3.html".to_string(),
+        "/x/%00/nul.html".to_string(),
+        format!("/{long}.html"),
+        "//etc/passwd".to_string(),
+    ];
+    let links: String = tricky
+        .iter()
+        .map(|t| format!(r#"<a href="{t}">t</a>"#))
+        .collect();
+    let server = route_server(std::sync::Arc::new(move |r| match r.path() {
+        "/" => Some(politecrawl::serve::Reply::html(links.clone())),
+        "/robots.txt" => None,
+        _ => Some(politecrawl::serve::Reply::html("<p>x</p>")),
+    }));
+    let dir = tempdir();
+    let db = dir.path().join("t.db");
+    let (_, store) = crawl(&fast_config(&db, &format!("{}/", server.origin())));
+    assert!(store.pages().count() >= 6);
+    drop(store);
+    let jail = dir.path().join("jail");
+    std::fs::create_dir(&jail).unwrap();
+    export(
+        dir.path(),
+        &["--db", "t.db", "--format", "mirror", "--out", "jail/mirror"],
+    );
+    // Nothing appeared beside the mirror, nor beside the temp dir's entries.
+    let beside: Vec<_> = std::fs::read_dir(&jail)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, ["mirror"]);
+    let mut top: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["jail", "t.db"]);
+    let root = jail.join("mirror").canonicalize().unwrap();
+    let mut files = 0;
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            assert!(
+                p.canonicalize().unwrap().starts_with(&root),
+                "{}",
+                p.display()
+            );
+            assert!(p.file_name().unwrap().len() <= 255);
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files += 1;
+            }
+        }
+    }
+    assert!(
+        files >= 6,
+        "every page was written somewhere inside ({files})"
+    );
+}
