@@ -92,17 +92,7 @@ mod tests {
 
     #[test]
     fn filters_combine() {
-        let mut r = crate::worker::failed_record(
-            &crate::frontier::QueueEntry {
-                url: "http://a.test:8080/x".into(),
-                depth: 0,
-                referrer: None,
-                attempts: 0,
-                sitemap: false,
-                redirect_chain: vec![],
-            },
-            None,
-        );
+        let mut r = crate::worker::test_record("http://a.test:8080/x");
         r.status = Some(404);
         r.content_type = Some("Text/HTML; charset=utf-8".into());
         let all = Filter::default();

@@ -97,7 +97,7 @@ pub fn write_files(
         path.with_file_name(format!("{stem}-{i:05}.warc.gz"))
     };
     let mut files = Vec::new();
-    let mut current: Option<(PathBuf, Counting<io::BufWriter<std::fs::File>>, String)> = None;
+    let mut current: Option<Part> = None;
     let mut n = 0;
     for rec in super::records(store, filter) {
         let rec = rec?;
@@ -112,20 +112,7 @@ pub fn write_files(
             files.push(finish(p, w)?);
         }
         if current.is_none() {
-            let p = name_of(files.len());
-            let tmp = partial(&p);
-            let f = std::fs::File::create(&tmp)
-                .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-            let mut w = Counting {
-                inner: io::BufWriter::new(f),
-                bytes: 0,
-            };
-            let file_name = p
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let id = warcinfo(&mut w, &file_name, info).map_err(io_err)?;
-            current = Some((p, w, id));
+            current = Some(open_part(name_of(files.len()), info)?);
         }
         let (_, w, id) = current.as_mut().expect("set above");
         let body = store.body(&rec.url)?.unwrap_or_default();
@@ -134,25 +121,32 @@ pub fn write_files(
     }
     if current.is_none() && files.is_empty() {
         // An empty export is still a valid WARC file with its warcinfo record.
-        let p = name_of(0);
-        let tmp = partial(&p);
-        let f = std::fs::File::create(&tmp)
-            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-        let mut w = Counting {
-            inner: io::BufWriter::new(f),
-            bytes: 0,
-        };
-        let file_name = p
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        warcinfo(&mut w, &file_name, info).map_err(io_err)?;
-        current = Some((p, w, String::new()));
+        current = Some(open_part(name_of(0), info)?);
     }
     if let Some((p, w, _)) = current {
         files.push(finish(p, w)?);
     }
     Ok((n, files))
+}
+
+type Part = (PathBuf, Counting<io::BufWriter<std::fs::File>>, String);
+
+/// Creates `p`'s temporary file and writes its warcinfo record; returns the part with the
+/// warcinfo's record id.
+fn open_part(p: PathBuf, info: &Info) -> Result<Part> {
+    let tmp = partial(&p);
+    let f = std::fs::File::create(&tmp)
+        .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+    let mut w = Counting {
+        inner: io::BufWriter::new(f),
+        bytes: 0,
+    };
+    let file_name = p
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let id = warcinfo(&mut w, &file_name, info).map_err(io_err)?;
+    Ok((p, w, id))
 }
 
 fn partial(p: &Path) -> PathBuf {
@@ -341,17 +335,7 @@ mod tests {
 
     #[test]
     fn response_headers_match_the_stored_body() {
-        let mut rec = crate::worker::failed_record(
-            &crate::frontier::QueueEntry {
-                url: "http://a.test/x".into(),
-                depth: 0,
-                referrer: None,
-                attempts: 0,
-                sitemap: false,
-                redirect_chain: vec![],
-            },
-            None,
-        );
+        let mut rec = crate::worker::test_record("http://a.test/x");
         rec.status = Some(200);
         rec.headers = vec![
             ("content-encoding".into(), "gzip".into()),
