@@ -22,7 +22,7 @@ use politecrawl::{status, OpenMode, Store};
 fn main() -> ExitCode {
     quiet_http_client_panics();
     // Logs go to stderr; RUST_LOG=info shows pauses and robots.txt trouble, debug shows more.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,html5ever=error,selectors=error")).init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
