@@ -33,8 +33,8 @@
 #   BENCH_MEASURE=auto       auto (/usr/bin/time -v when it works) | gnu-time | python-wait4
 #   BENCH_KEEP=0             1 = keep the temporary directory (site, databases, logs) for inspection
 #   BENCH_TABLE_OUT=FILE     also write the final markdown tables to FILE
-#   TMPDIR                   where the temporary directory goes (~40 MB for 2,000 pages, plus ~90 MB
-#                            per crawl database while it runs)
+#   TMPDIR                   where the temporary directory goes (~35 MB for 2,000 pages, plus one crawl
+#                            database at a time, roughly 100 MB for 3,000 pages)
 #
 # Server-side politeness check (nginx only): nginx logs "$server_port $msec $request_time $status
 # $request_uri" for every request. $msec is when the response was logged and $request_time is the
@@ -43,8 +43,10 @@
 # the smallest mean of 5 consecutive gaps (one request reaching nginx d ms late makes the gap
 # before it d longer and the one after it d shorter, which moves this by at most d/5, while a
 # sustained rate above --rate or a burst of two requests still shows), the mean gap ((last start -
-# first start) / (requests - 1)) and the largest gap. `politecrawl
-# serve` keeps no request log, so with it these columns are "n/a".
+# first start) / (requests - 1)) and the largest gap. Every gap below the interval minus the
+# tolerance is printed with its port, time and URLs, and gaps over two intervals are listed (when many
+# origins show one at the same moment, the crawler or the whole machine stalled then).
+# `politecrawl serve` keeps no request log, so with it these columns are "n/a".
 #
 # Ideal time. Each origin takes its robots.txt first and then N / ORIGINS pages, all through the
 # same limiter (burst 1, one start per 1/RATE s), so an origin needs N/ORIGINS + 1 request slots of
@@ -456,6 +458,8 @@ if server == "nginx":
     else:
         all_gaps, means, starts_all, pairs = [], [], [], []
         worst = None
+        t_first = min(x[0] for v in reqs.values() for x in v)
+        violations, stalls = [], []
         for port in ports:
             r = sorted(reqs.get(port, []))
             if not r:
@@ -482,6 +486,14 @@ if server == "nginx":
                 g = min(gaps)
                 if worst is None or g < worst[0]:
                     worst = (g, port)
+                for i, g in enumerate(gaps):
+                    if g < interval_ms - tol:
+                        before = f"{gaps[i - 1]:.0f}" if i else "-"
+                        violations.append(
+                            f"port {port} at +{r[i + 1][0] - t_first:.3f}s: {r[i][1]} then {r[i + 1][1]} "
+                            f"{g:.0f} ms apart (gap before them {before} ms)")
+                    elif g > 2 * interval_ms:
+                        stalls.append((r[i][0] - t_first, g))
         if all_gaps:
             gap_min, gap_max = f"{min(all_gaps):.0f}", f"{max(all_gaps):.0f}"
             gap_mean = f"{sum(means) / len(means):.1f}"
@@ -492,6 +504,14 @@ if server == "nginx":
             if worst[0] < interval_ms - tol:
                 problems.append(f"politeness: port {worst[1]} had two request starts {worst[0]:.1f} ms apart "
                                 f"(interval {interval_ms:.0f} ms, tolerance {tol:g} ms)")
+            for v in violations[:10]:
+                notes.append("politeness violation: " + v)
+            if stalls:
+                # Gaps over two intervals; when many origins show one at the same moment the
+                # crawler (or the whole machine) stalled then.
+                notes.append(f"{len(stalls)} server-side gaps above {2 * interval_ms:.0f} ms, starting at: "
+                             + ", ".join(f"+{t:.2f}s ({g:.0f} ms)" for t, g in sorted(stalls)[:12])
+                             + (" ..." if len(stalls) > 12 else ""))
             if nshort:
                 bad = sorted(g for g in all_gaps if g < interval_ms - 0.5)[:10]
                 notes.append(f"{nshort} server-side gaps below {interval_ms:.0f} ms; smallest: "

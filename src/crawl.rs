@@ -196,6 +196,7 @@ pub fn run_watched(
         parse_slots: async_lock::Semaphore::new(parse_slots),
         token: config.product_token().to_string(),
         max_redirects: config.max_redirects,
+        send_gate: crate::sendgate::SendGate::new(),
     });
 
     let (job_tx, job_rx) = async_channel::unbounded::<Job>();

@@ -276,7 +276,8 @@ impl<'a> Engine<'a> {
                 self.pages_in_flight += 1;
                 // Receivers live as long as the engine; a failed send shows as a closed
                 // outcome channel on the next receive.
-                let _ = self.jobs.try_send(Job::Page { lease, url });
+                let gap = self.sched.slot(id).map_or(Duration::ZERO, |s| s.gap());
+                let _ = self.jobs.try_send(Job::Page { lease, url, gap });
                 Ok(true)
             }
             Decision::Block(rule) => {

@@ -16,6 +16,7 @@
 //! - [`robots`]: robots.txt per RFC 9309: verdicts, rules, Crawl-delay.
 //! - [`politeness`]: one origin's rate limiter, in-flight cap, delays and back-off.
 //! - [`scheduler`]: which origin may start a request now.
+//! - [`sendgate`]: the gap checked again when a request is actually sent.
 //! - [`fetch`]: the shared HTTP client, timeouts, body decoding and caps, failure kinds.
 //! - [`retry`]: which failures get another try, and when (full-jitter back-off).
 //! - [`charset`]: HTML bytes to text by the declared charset (encoding_rs).
@@ -50,6 +51,7 @@ pub mod progress;
 pub mod retry;
 pub mod robots;
 pub mod scheduler;
+pub mod sendgate;
 pub mod serve;
 pub mod shutdown;
 pub mod sitemap;

@@ -22,7 +22,10 @@ use politecrawl::{status, OpenMode, Store};
 fn main() -> ExitCode {
     quiet_http_client_panics();
     // Logs go to stderr; RUST_LOG=info shows pauses and robots.txt trouble, debug shows more.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,html5ever=error,selectors=error")).init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("warn,html5ever=error,selectors=error"),
+    )
+    .init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -159,16 +162,15 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
 
 /// Shows a running crawl: an indicatif bar on a terminal, else a plain line every `every`.
 struct ProgressDisplay {
-    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    done: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ProgressDisplay {
     fn start(progress: Progress, plain: bool, every: std::time::Duration) -> Self {
         use std::io::IsTerminal;
-        use std::sync::atomic::Ordering;
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let d = done.clone();
+        use std::sync::mpsc::RecvTimeoutError;
+        let (done, d) = std::sync::mpsc::channel::<()>();
         let tty = !plain && std::io::stderr().is_terminal();
         let thread = std::thread::spawn(move || {
             let tick = std::time::Duration::from_millis(200);
@@ -183,8 +185,8 @@ impl ProgressDisplay {
                 bar
             });
             let mut last_line = std::time::Instant::now();
-            while !d.load(Ordering::SeqCst) {
-                std::thread::sleep(tick);
+            // Ticks until the crawl ends (the sender is dropped), without delaying that end.
+            while let Err(RecvTimeoutError::Timeout) = d.recv_timeout(tick) {
                 let s = progress.get();
                 match &bar {
                     Some(bar) => {
@@ -214,13 +216,13 @@ impl ProgressDisplay {
             }
         });
         ProgressDisplay {
-            done,
+            done: Some(done),
             thread: Some(thread),
         }
     }
 
     fn finish(mut self) {
-        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(self.done.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -29,6 +29,8 @@ pub struct WorkerContext {
     pub token: String,
     /// Redirect hops followed from one URL.
     pub max_redirects: usize,
+    /// Keeps each origin's gap at the moment requests are sent.
+    pub send_gate: crate::sendgate::SendGate,
 }
 
 /// Work handed to a worker.
@@ -40,6 +42,8 @@ pub enum Job {
         lease: Lease,
         /// The parsed URL.
         url: Url,
+        /// The origin's gap between request starts.
+        gap: Duration,
     },
     /// Fetch an origin's robots.txt.
     Robots {
@@ -95,12 +99,26 @@ pub struct PageOutcome {
 /// robots.txt a verdict.
 pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
     match job {
-        Job::Page { lease, url } => Outcome::Page(fetch_page(ctx, lease, url).await),
+        Job::Page { lease, url, gap } => {
+            wait_for_send_slot(ctx, lease.origin_id, gap).await;
+            Outcome::Page(fetch_page(ctx, lease, url).await)
+        }
         Job::Robots {
             origin_id,
             origin,
             gap,
         } => Outcome::Robots(fetch_robots(ctx, origin_id, origin, gap).await),
+    }
+}
+
+/// Waits until this origin's previous request left at least `gap` ago (see
+/// [`crate::sendgate`]); immediate unless the executor stalled after the hand-out.
+async fn wait_for_send_slot(ctx: &WorkerContext, origin: OriginId, gap: Duration) {
+    while let Err(wait) = ctx
+        .send_gate
+        .try_send(origin, gap, std::time::Instant::now())
+    {
+        sleep(wait).await;
     }
 }
 
@@ -126,6 +144,7 @@ async fn fetch_robots(
         return out;
     };
     let mut hops = 0;
+    wait_for_send_slot(ctx, origin_id, gap).await;
     out.verdict = loop {
         let f = match ctx.fetcher.get_capped(&url, robots::MAX_BYTES).await {
             Ok(f) => f,

@@ -255,7 +255,7 @@ fn progress_lines_and_the_run_report_agree_with_status() {
             "User-agent: *\nDisallow: /p1\n",
         )),
         p if p.starts_with("/p") => {
-            Some(Reply::html("<p>page</p>").delayed(Duration::from_millis(60)))
+            Some(Reply::html("<p>page</p>").delayed(Duration::from_millis(200)))
         }
         _ => None,
     }));
