@@ -107,7 +107,8 @@ fn kill_9_at_random_points_loses_nothing_and_stores_each_page_once() {
             args.insert(0, &seed_url);
         }
         let mut child = spawn_crawl(&args, dir.path());
-        let target = page_count(&server) + rng.usize(5..=40);
+        // At most 24 new pages per run: 500 pages take at least 21 kills.
+        let target = page_count(&server) + rng.usize(3..=24);
         if !wait_for_requests(&server, target, &mut child) {
             let out = child.wait_with_output().unwrap();
             assert!(
@@ -128,7 +129,7 @@ fn kill_9_at_random_points_loses_nothing_and_stores_each_page_once() {
             .count();
         kills.push(recent);
     }
-    assert!(kills.len() >= 8, "seed {seed}: only {} kills", kills.len());
+    assert!(kills.len() >= 20, "seed {seed}: only {} kills", kills.len());
 
     let store = Store::open(&dir.path().join("kill.db"), OpenMode::Existing).unwrap();
     let pages = stored(&store, &server.origin());
