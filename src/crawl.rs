@@ -6,10 +6,13 @@
 //! runs on the async executor, so sled work cannot stall fetches. `--concurrency` async-std
 //! tasks fetch; parsing runs on blocking threads, a bounded number at a time.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt;
 
 use crate::canon::Scope;
 use crate::config::{CrawlConfig, Overrides};
@@ -206,7 +209,14 @@ pub fn run_watched(
             let (ctx, jobs, outcomes) = (Arc::clone(&ctx), job_rx.clone(), out_tx.clone());
             async_std::task::spawn(async move {
                 while let Ok(job) = jobs.recv().await {
-                    if outcomes.send(worker::process(&ctx, job).await).is_err() {
+                    // A bug that panics while processing one URL must not leave its lease
+                    // unanswered (the engine would wait for it forever): it becomes a failure.
+                    let fallback = job.internal_error();
+                    let outcome = AssertUnwindSafe(worker::process(&ctx, job))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or(fallback);
+                    if outcomes.send(outcome).is_err() {
                         break;
                     }
                 }

@@ -56,6 +56,39 @@ pub enum Job {
     },
 }
 
+impl Job {
+    /// The outcome to report if processing this job panics: a failure, never a lost lease.
+    pub fn internal_error(&self) -> Outcome {
+        let message = "internal error while processing this URL (a bug: please report it)";
+        match self {
+            Job::Page { lease, .. } => {
+                let failure = Failure {
+                    kind: ErrorKind::Other,
+                    message: message.into(),
+                };
+                let mut record = failed_record(&lease.entry, Some(failure));
+                record.attempts += 1;
+                Outcome::Page(PageOutcome {
+                    lease: lease.clone(),
+                    record,
+                    body: Vec::new(),
+                    found: Vec::new(),
+                })
+            }
+            Job::Robots {
+                origin_id, origin, ..
+            } => Outcome::Robots(RobotsOutcome {
+                origin_id: *origin_id,
+                origin: origin.clone(),
+                verdict: Err(message.into()),
+                body: Vec::new(),
+                policy: None,
+                elapsed: Duration::ZERO,
+            }),
+        }
+    }
+}
+
 /// What a worker hands back.
 #[derive(Debug)]
 pub enum Outcome {
@@ -416,4 +449,53 @@ fn redirect(
         sitemap: false,
         redirect_chain: chain,
     }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_still_answers_its_lease() {
+        let entry = QueueEntry {
+            url: "http://a.test/x".into(),
+            depth: 2,
+            referrer: None,
+            attempts: 1,
+            sitemap: false,
+            redirect_chain: vec![],
+        };
+        let job = Job::Page {
+            lease: Lease {
+                key: [0; 20],
+                origin_id: 7,
+                entry,
+            },
+            url: Url::parse("http://a.test/x").unwrap(),
+            gap: Duration::ZERO,
+        };
+        match job.internal_error() {
+            Outcome::Page(o) => {
+                assert_eq!(o.lease.origin_id, 7);
+                assert_eq!(
+                    (o.record.state, o.record.attempts, o.record.depth),
+                    (UrlState::Failed, 2, 2)
+                );
+                assert_eq!(o.record.error.unwrap().kind, ErrorKind::Other);
+            }
+            o => panic!("{o:?}"),
+        }
+        let robots = Job::Robots {
+            origin_id: 3,
+            origin: "http://a.test".into(),
+            gap: Duration::ZERO,
+        };
+        assert!(matches!(
+            robots.internal_error(),
+            Outcome::Robots(RobotsOutcome {
+                verdict: Err(_),
+                ..
+            })
+        ));
+    }
 }
