@@ -248,6 +248,7 @@ pub fn run_watched(
         });
     }
     drop(flusher);
+    crate::progress::Live::remove(store.path());
     store.flush()?;
     let stop = result?;
     Ok(Summary {

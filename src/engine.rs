@@ -14,7 +14,7 @@ use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::frontier::{self, Candidate, OriginId};
 use crate::politeness::{self, unix_ms, RobotsState};
-use crate::progress::{self, Progress, Snapshot};
+use crate::progress::{self, Live, Progress, Snapshot};
 use crate::retry::{self, Verdict};
 use crate::robots::{self, Decision, Policy};
 use crate::scheduler::{Next, Scheduler};
@@ -86,6 +86,7 @@ pub struct Engine<'a> {
     stop: StopSignal,
     progress: Progress,
     last_progress: Instant,
+    last_live: Instant,
     /// When requests in flight must be done by, once a stop was requested.
     drain_until: Option<Instant>,
     /// What this run did.
@@ -126,6 +127,7 @@ impl<'a> Engine<'a> {
             stop,
             progress,
             last_progress: Instant::now() - progress::REFRESH,
+            last_live: Instant::now() - progress::LIVE_EVERY,
             drain_until: None,
             stats: RunStats::default(),
         };
@@ -213,7 +215,7 @@ impl<'a> Engine<'a> {
             .slots()
             .filter(|(_, s)| s.pause_until.is_some_and(|t| t > now))
             .count() as u64;
-        self.progress.set(Snapshot {
+        let snapshot = Snapshot {
             stored: self.stats.stored,
             done: c.done,
             failed: c.failed,
@@ -225,7 +227,16 @@ impl<'a> Engine<'a> {
             hosts_paused: paused,
             max_pages: self.config.max_pages,
             elapsed: 0.0,
-        });
+        };
+        self.progress.set(snapshot);
+        if self.last_live.elapsed() >= progress::LIVE_EVERY {
+            self.last_live = Instant::now();
+            let mut live = self.progress.get();
+            live.in_flight = snapshot.in_flight;
+            if let Err(e) = Live::write(self.store.path(), live) {
+                log::warn!("cannot write {}: {e}", progress::LIVE_FILE);
+            }
+        }
         Ok(())
     }
 

@@ -56,7 +56,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Crawl(args) => crawl(*args),
         Command::Status(args) => {
-            let store = Store::open(&args.db, OpenMode::Existing)?;
+            let store = match Store::open(&args.db, OpenMode::Existing) {
+                Err(politecrawl::Error::Locked { .. }) => return live_status(&args),
+                other => other?,
+            };
             let s = status::status(&store)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
@@ -100,6 +103,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `status` of a running crawl: sled keeps the database locked, so show the numbers the crawl
+/// publishes in its directory every two seconds.
+fn live_status(args: &cli::StatusArgs) -> Result<ExitCode> {
+    let Some(live) = politecrawl::progress::Live::read(&args.db) else {
+        // No published numbers: report the lock as the error it is.
+        Store::open(&args.db, OpenMode::Existing)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    eprintln!(
+        "a crawl is running on {} (pid {}); these are its live numbers from {} (breakdowns by status and host need the crawl stopped)",
+        args.db.display(),
+        live.pid,
+        live.at
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&live)?);
+    } else {
+        println!(
+            "{}",
+            live.snapshot.line().replacen("progress: ", "running:  ", 1)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn crawl(args: CrawlArgs) -> Result<ExitCode> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The numbers a progress display needs.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     /// Outcomes stored by this run.
     pub stored: u64,
@@ -97,6 +97,52 @@ impl Progress {
 
 /// How often the engine refreshes the snapshot.
 pub const REFRESH: Duration = Duration::from_millis(250);
+
+/// How often a running crawl writes its [`Live`] file into the database directory.
+pub const LIVE_EVERY: Duration = Duration::from_secs(2);
+
+/// File in the database directory where a running crawl publishes its numbers, so `status`
+/// can show them while sled's lock keeps other processes out of the database itself.
+pub const LIVE_FILE: &str = "live-status.json";
+
+/// What `status` shows of a crawl that is running.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Live {
+    /// When it was written (RFC 3339).
+    pub at: String,
+    /// The crawling process.
+    pub pid: u32,
+    /// Its numbers.
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
+}
+
+impl Live {
+    /// Publishes `snapshot` into `dir` (written beside and renamed, so readers never see half).
+    pub fn write(dir: &std::path::Path, snapshot: Snapshot) -> std::io::Result<()> {
+        let live = Live {
+            at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            pid: std::process::id(),
+            snapshot,
+        };
+        let tmp = dir.join(format!("{LIVE_FILE}.tmp"));
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(&live).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(tmp, dir.join(LIVE_FILE))
+    }
+
+    /// The numbers a running crawl last published in `dir`, if any.
+    pub fn read(dir: &std::path::Path) -> Option<Live> {
+        serde_json::from_slice(&std::fs::read(dir.join(LIVE_FILE)).ok()?).ok()
+    }
+
+    /// Removes the file when a run ends: the database itself is readable again.
+    pub fn remove(dir: &std::path::Path) {
+        let _ = std::fs::remove_file(dir.join(LIVE_FILE));
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -53,6 +53,10 @@ fn crawl_then_status_then_export_through_the_cli() {
         stderr(&out)
     );
 
+    assert!(
+        !db.join(politecrawl::progress::LIVE_FILE).exists(),
+        "the live file goes when the crawl ends"
+    );
     let out = run(&["status", "--db", db_s, "--json"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -199,7 +203,6 @@ fn a_database_held_by_a_running_crawl_is_refused_with_its_pid() {
     }
     let pid = child.id().to_string();
     for args in [
-        vec!["status", "--db", "held.db"],
         vec!["crawl", seed.as_str(), "--db", "held.db"],
         vec!["export", "--db", "held.db"],
     ] {
@@ -211,6 +214,20 @@ fn a_database_held_by_a_running_crawl_is_refused_with_its_pid() {
             "{args:?}: {err}"
         );
     }
+    // status shows the live numbers the running crawl publishes.
+    let out = run(&["status", "--db", "held.db", "--json"], dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("a crawl is running") && err.contains(&pid),
+        "{err}"
+    );
+    let live: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(live["pid"].as_u64().unwrap().to_string(), pid);
+    assert!(
+        live.get("queued").is_some() && live.get("done").is_some(),
+        "{live}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     // Once the holder is gone the database opens again.
