@@ -38,6 +38,10 @@ const PID_FILE: &str = "politecrawl.pid";
 /// power cut costs at most the outcomes of this window, and those URLs are simply fetched again.
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// sled's page cache. Measured on the benchmark site: 32 MiB keeps peak RSS 20–25 MB lower than
+/// 64 MiB at the same throughput; 16 MiB saves little more.
+pub const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 const KEY_SCHEMA: &[u8] = b"schema_version";
 pub(crate) const KEY_COUNTERS: &[u8] = b"counters";
 const KEY_CONFIG: &[u8] = b"config";
@@ -323,7 +327,7 @@ impl Store {
         check_directory(path, mode)?;
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(SLED_CACHE_BYTES)
             .mode(sled::Mode::HighThroughput)
             // Our own flusher (below) instead of sled's: sled's thread can outlive the handle
             // for a moment and keep the directory locked after the store is dropped.
