@@ -103,25 +103,8 @@ if [[ $SERVER_KIND == auto ]]; then
     if command -v nginx >/dev/null; then SERVER_KIND=nginx; else SERVER_KIND=politecrawl; fi
     [[ $SERVER_KIND == nginx ]] || log "nginx not found: using 'politecrawl serve' (install nginx, or BENCH_INSTALL=1, to bench against nginx)"
 fi
-case $SERVER_KIND in
-nginx) command -v nginx >/dev/null || die "BENCH_SERVER=nginx but nginx is not installed" ;;
-politecrawl) ;;
-*) die "BENCH_SERVER must be auto, nginx or politecrawl (got '$SERVER_KIND')" ;;
-esac
+check_server_and_build
 
-# ---------------------------------------------------------------- build
-log "building: cargo build --release (in $REPO)"
-(cd "$REPO" && cargo build --release >&2) || die "cargo build --release failed"
-BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/politecrawl"
-[[ -x $BIN ]] || die "no binary at $BIN"
-"$BIN" --version >/dev/null 2>&1 || die "$BIN --version failed"
-
-GIT_REV=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-# "+dirty": uncommitted changes to what the binary is built from (not to scripts/).
-if [[ $GIT_REV != unknown ]] &&
-    [[ -n $(cd "$REPO" && git status --porcelain --untracked-files=no -- src Cargo.toml Cargo.lock build.rs 2>/dev/null) ]]; then
-    GIT_REV="$GIT_REV+dirty"
-fi
 if [[ $SERVER_KIND == nginx ]]; then
     SERVER_DESC="nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2"
 else

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt;
+use url::Url;
 
 use crate::canon::Scope;
 use crate::config::{CrawlConfig, Overrides};
@@ -107,11 +108,7 @@ pub fn plan(db: &Path, seeds: &[String], overrides: &Overrides, store: &Store) -
     let resumed = saved.is_some();
     let mut config = saved.unwrap_or_default();
     config.db = db.to_path_buf();
-    for s in new_seeds {
-        if !config.seeds.contains(&s) {
-            config.seeds.push(s);
-        }
-    }
+    add_new_seeds(&mut config.seeds, new_seeds);
     if config.seeds.is_empty() {
         return Err(Error::Config(format!(
             "{} holds no crawl and no seed URL was given; give at least one URL to start",
@@ -128,6 +125,15 @@ pub fn plan(db: &Path, seeds: &[String], overrides: &Overrides, store: &Store) -
         resumed,
         overridden,
     })
+}
+
+/// Appends the seeds of `more` not already in `seeds`, keeping order.
+fn add_new_seeds(seeds: &mut Vec<Url>, more: Vec<Url>) {
+    for s in more {
+        if !seeds.contains(&s) {
+            seeds.push(s);
+        }
+    }
 }
 
 /// Opens (or creates) the database at `db`, plans the run (see [`plan`]) and crawls until the
@@ -179,11 +185,7 @@ pub fn run_watched(
     let scope = Scope::new(config, &prior_seeds)?;
     frontier::add_seeds(store, &config.seeds)?;
     let mut saved = config.clone();
-    for s in prior_seeds {
-        if !saved.seeds.contains(&s) {
-            saved.seeds.push(s);
-        }
-    }
+    add_new_seeds(&mut saved.seeds, prior_seeds);
     if saved.seeds.is_empty() {
         return Err(Error::Config(
             "no seed URLs given and the database has none; give at least one URL".into(),

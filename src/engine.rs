@@ -395,13 +395,13 @@ impl<'a> Engine<'a> {
             Verdict::HostOverloaded => {
                 let rec = host.unwrap_or_default();
                 frontier::requeue(self.store, &o.lease, &rec)?;
-                return self.retried(id);
+                return self.retried(id, true);
             }
             Verdict::RetryAfter(wait) => {
                 let due = unix_ms() + wait.as_millis() as u64;
                 frontier::delay(self.store, &o.lease, due, host.as_ref())?;
                 self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
-                return self.retried_later(id);
+                return self.retried(id, false);
             }
             Verdict::Final => {}
         }
@@ -425,18 +425,12 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// A URL went back to the head of its origin's queue.
-    fn retried(&mut self, id: OriginId) -> Result<()> {
-        if let Some(slot) = self.sched.slot(id) {
+    /// A URL went back for another try: to the head of its origin's queue (`queued_now`), or
+    /// parked until its back-off is over (it is counted when released).
+    fn retried(&mut self, id: OriginId, queued_now: bool) -> Result<()> {
+        if let Some(slot) = self.sched.slot(id).filter(|_| queued_now) {
             slot.queued += 1;
         }
-        self.stats.retried += 1;
-        self.sched.finished(id);
-        Ok(())
-    }
-
-    /// A URL was parked until its back-off is over.
-    fn retried_later(&mut self, id: OriginId) -> Result<()> {
         self.stats.retried += 1;
         self.sched.finished(id);
         Ok(())

@@ -233,11 +233,11 @@ async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url) -> PageOut
             record.error = Some(e.failure);
             (Vec::new(), Vec::new())
         }
-        Ok(fetched) => {
+        Ok(mut fetched) => {
             let found = if entry.sitemap {
-                read_sitemap(ctx, &url, entry.depth, &fetched, &mut record).await
+                read_sitemap(ctx, &url, entry, &mut fetched, &mut record).await
             } else {
-                follow(ctx, &url, entry, &fetched, &mut record).await
+                follow(ctx, &url, entry, &mut fetched, &mut record).await
             };
             record.elapsed_ms = fetched.elapsed.as_millis() as u64;
             record.status = Some(fetched.status);
@@ -301,33 +301,27 @@ pub(crate) fn test_record(url: &str) -> PageRecord {
 async fn read_sitemap(
     ctx: &Arc<WorkerContext>,
     url: &Url,
-    depth: u32,
-    f: &Fetched,
+    entry: &QueueEntry,
+    f: &mut Fetched,
     record: &mut PageRecord,
 ) -> Vec<Candidate> {
     if !(200..300).contains(&f.status) {
-        let entry = QueueEntry {
-            url: url.to_string(),
-            depth,
-            referrer: None,
-            attempts: 0,
-            sitemap: true,
-            redirect_chain: Vec::new(),
-        };
-        return follow(ctx, url, &entry, f, record).await;
+        return follow(ctx, url, entry, f, record).await;
     }
     record.state = UrlState::Done;
-    let (body, base, ctx2) = (f.body.clone(), url.clone(), Arc::clone(ctx));
+    let depth = entry.depth;
+    // The body moves to the parse thread and comes back, rather than being copied.
+    let (body, base, ctx2) = (std::mem::take(&mut f.body), url.clone(), Arc::clone(ctx));
     let _slot = ctx.parse_slots.acquire().await;
-    run_blocking(move || {
+    let (found, body) = run_blocking(move || {
         let Ok(xml) = crate::sitemap::decode(&body) else {
-            return Vec::new();
+            return (Vec::new(), body);
         };
         let map = crate::sitemap::parse(&xml);
         let referrer = Some(base.to_string());
         let pages = map.pages.iter().map(|u| (u, depth + 1, false));
         let maps = map.sitemaps.iter().map(|u| (u, depth, true));
-        pages
+        let found = pages
             .chain(maps)
             .filter(|(_, d, is_map)| *is_map || ctx2.max_depth.is_none_or(|m| *d <= m))
             .filter_map(|(u, d, is_map)| {
@@ -340,9 +334,12 @@ async fn read_sitemap(
                     redirect_chain: Vec::new(),
                 })
             })
-            .collect()
+            .collect();
+        (found, body)
     })
-    .await
+    .await;
+    f.body = body;
+    found
 }
 
 /// Sets the record's state from the status and returns the URLs the response leads to.
@@ -350,7 +347,7 @@ async fn follow(
     ctx: &Arc<WorkerContext>,
     url: &Url,
     entry: &QueueEntry,
-    f: &Fetched,
+    f: &mut Fetched,
     record: &mut PageRecord,
 ) -> Vec<Candidate> {
     let status = f.status;
@@ -374,24 +371,30 @@ async fn follow(
     }
     let _slot = ctx.parse_slots.acquire().await;
     let page = url.clone();
-    let body = f.body.clone();
+    // The body moves to the parse thread and comes back, rather than being copied.
+    let body = std::mem::take(&mut f.body);
     let ctx2 = Arc::clone(ctx);
-    run_blocking(move || {
+    let (found, body) = run_blocking(move || {
         let text = crate::charset::decode_html(&body, content_type.as_deref());
-        extract::extract_links(&text, &page)
+        let referrer = page.to_string();
+        let found = extract::extract_links(&text, &page)
             .links
             .into_iter()
             .filter(|u| ctx2.scope.allows(u))
             .map(|u| Candidate {
                 url: u,
                 depth: child_depth,
-                referrer: Some(page.to_string()),
+                referrer: Some(referrer.clone()),
                 sitemap: false,
                 redirect_chain: Vec::new(),
             })
-            .collect()
+            .collect();
+        drop(text);
+        (found, body)
     })
-    .await
+    .await;
+    f.body = body;
+    found
 }
 
 /// A 3xx: its target is queued like a link (same depth: a redirect is not a link hop), carrying

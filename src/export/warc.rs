@@ -59,12 +59,8 @@ pub fn write(
     };
     let info_id = warcinfo(&mut w, "politecrawl.warc.gz", info).map_err(io_err)?;
     let mut n = 0;
-    for rec in super::records(store, filter) {
-        let rec = rec?;
-        if rec.status.is_none() {
-            continue;
-        }
-        let body = store.body(&rec.url)?.unwrap_or_default();
+    for item in responses(store, filter) {
+        let (rec, body) = item?;
         pair(&mut w, &rec, &body, info, &info_id).map_err(io_err)?;
         n += 1;
     }
@@ -99,11 +95,8 @@ pub fn write_files(
     let mut files = Vec::new();
     let mut current: Option<Part> = None;
     let mut n = 0;
-    for rec in super::records(store, filter) {
-        let rec = rec?;
-        if rec.status.is_none() {
-            continue;
-        }
+    for item in responses(store, filter) {
+        let (rec, body) = item?;
         let full = current
             .as_ref()
             .is_some_and(|(_, w, _)| max_file_size.is_some_and(|m| w.bytes >= m));
@@ -115,7 +108,6 @@ pub fn write_files(
             current = Some(open_part(name_of(files.len()), info)?);
         }
         let (_, w, id) = current.as_mut().expect("set above");
-        let body = store.body(&rec.url)?.unwrap_or_default();
         pair(w, &rec, &body, info, id).map_err(io_err)?;
         n += 1;
     }
@@ -127,6 +119,18 @@ pub fn write_files(
         files.push(finish(p, w)?);
     }
     Ok((n, files))
+}
+
+/// The records that got a response (only those have WARC records), each with its body.
+fn responses<'a>(
+    store: &'a Store,
+    filter: &'a Filter,
+) -> impl Iterator<Item = Result<(PageRecord, sled::IVec)>> + 'a {
+    super::records(store, filter).filter_map(move |rec| match rec {
+        Err(e) => Some(Err(e)),
+        Ok(rec) if rec.status.is_none() => None,
+        Ok(rec) => Some(store.body(&rec.url).map(|b| (rec, b.unwrap_or_default()))),
+    })
 }
 
 type Part = (PathBuf, Counting<io::BufWriter<std::fs::File>>, String);

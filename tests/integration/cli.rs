@@ -1,28 +1,14 @@
 //! The real binary through its command line: crawl → status → export, the demo, and the error
 //! messages a user sees.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use politecrawl::serve::Reply;
+use politecrawl::{CrawlConfig, ScopeKind};
 
 use crate::support::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_politecrawl");
-
-fn run(args: &[&str], cwd: &Path) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run politecrawl")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 #[test]
 fn crawl_then_status_then_export_through_the_cli() {
@@ -361,35 +347,50 @@ fn completions_and_help_examples() {
         );
     }
     let help = String::from_utf8_lossy(&run(&["crawl", "--help"], dir.path()).stdout).into_owned();
-    for (flag, default) in [
-        (
-            "concurrency",
-            politecrawl::config::DEFAULT_CONCURRENCY.to_string(),
-        ),
-        (
-            "per-host-concurrency",
-            politecrawl::config::DEFAULT_PER_HOST_CONCURRENCY.to_string(),
-        ),
-        ("retries", politecrawl::config::DEFAULT_RETRIES.to_string()),
-        (
-            "max-redirects",
-            politecrawl::config::DEFAULT_MAX_REDIRECTS.to_string(),
-        ),
-        (
-            "max-url-length",
-            politecrawl::config::DEFAULT_MAX_URL_LENGTH.to_string(),
-        ),
-    ] {
+    // Every default the help text states is the default the library applies.
+    let d = CrawlConfig::new("db", &["http://a.test/"]).unwrap();
+    let default_of = |flag: &str| -> String {
         let at = help
             .find(&format!("--{flag} "))
             .unwrap_or_else(|| panic!("--{flag} in help"));
         let text = &help[at..];
         let end = text[2..].find("\n      --").map_or(text.len(), |e| e + 2);
-        assert!(
-            text[..end].contains(&format!("[default: {default}]")),
-            "--{flag} help shows the real default {default}"
-        );
+        let text = text[..end].split_whitespace().collect::<Vec<_>>().join(" ");
+        let start = text
+            .find("[default: ")
+            .unwrap_or_else(|| panic!("--{flag} states a default"));
+        text[start + 10..text[start..].find(']').unwrap() + start].to_string()
+    };
+    let secs = |flag: &str| humantime::parse_duration(&default_of(flag)).unwrap();
+    for (flag, want) in [
+        ("concurrency", d.concurrency),
+        ("per-host-concurrency", d.per_host_concurrency),
+        ("max-url-length", d.max_url_length),
+        ("max-redirects", d.max_redirects),
+        ("retries", d.retries as usize),
+    ] {
+        assert_eq!(default_of(flag).parse::<usize>().unwrap(), want, "--{flag}");
     }
+    assert_eq!(default_of("rate").parse::<f64>().unwrap(), d.rate);
+    assert_eq!(default_of("scope"), "host");
+    assert_eq!(d.scope, ScopeKind::Host);
+    let body: bytesize::ByteSize = default_of("max-body").parse().unwrap();
+    assert_eq!(body.as_u64(), d.max_body, "--max-body");
+    for (flag, want) in [
+        ("connect-timeout", d.connect_timeout),
+        ("timeout", d.timeout),
+        ("read-timeout", d.read_timeout),
+        ("max-retry-after", d.max_retry_after),
+        ("max-crawl-delay", d.max_crawl_delay),
+        ("robots-give-up", d.robots_give_up),
+        ("grace", d.grace),
+    ] {
+        assert_eq!(secs(flag), want, "--{flag}");
+    }
+    assert!(default_of("user-agent").starts_with("politecrawl/VERSION"));
+    assert!(d
+        .user_agent
+        .starts_with(&format!("politecrawl/{}", env!("CARGO_PKG_VERSION"))));
     assert!(
         help.contains("IMPOLITE"),
         "--ignore-robots says it is impolite"

@@ -9,8 +9,6 @@ use sha1::{Digest, Sha1};
 
 use crate::support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_politecrawl");
-
 /// A crawl of the fixture site with a small --max-body, so some bodies are truncated.
 fn crawled(dir: &Path) -> (politecrawl::serve::SiteServer, std::path::PathBuf) {
     let server = fixture_server();
@@ -26,17 +24,8 @@ fn crawled(dir: &Path) -> (politecrawl::serve::SiteServer, std::path::PathBuf) {
 }
 
 fn export(dir: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new(BIN)
-        .arg("export")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run(&[&["export"], args].concat(), dir);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     out
 }
 
@@ -277,30 +266,22 @@ fn local_links(root: &Path) -> Vec<(std::path::PathBuf, std::path::PathBuf)> {
     )
     .unwrap();
     let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
+    for p in files_under(root) {
+        if !p.to_string_lossy().ends_with(".html") {
+            continue;
+        }
+        let html = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+        let doc = scraper::Html::parse_document(&html);
+        for el in doc.select(&sel) {
+            let v = el.value().attr("href").or(el.value().attr("src")).unwrap();
+            if v.contains(':') || v.starts_with('#') || v.starts_with('/') || v.is_empty() {
                 continue;
             }
-            if !p.to_string_lossy().ends_with(".html") {
-                continue;
-            }
-            let html = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
-            let doc = scraper::Html::parse_document(&html);
-            for el in doc.select(&sel) {
-                let v = el.value().attr("href").or(el.value().attr("src")).unwrap();
-                if v.contains(':') || v.starts_with('#') || v.starts_with('/') || v.is_empty() {
-                    continue;
-                }
-                let v = v.split('#').next().unwrap();
-                let decoded = percent_encoding::percent_decode_str(v)
-                    .decode_utf8_lossy()
-                    .into_owned();
-                out.push((p.clone(), p.parent().unwrap().join(decoded)));
-            }
+            let v = v.split('#').next().unwrap();
+            let decoded = percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned();
+            out.push((p.clone(), p.parent().unwrap().join(decoded)));
         }
     }
     out
@@ -386,24 +367,21 @@ fn mirror_never_writes_outside_its_directory() {
     top.sort();
     assert_eq!(top, ["jail", "t.db"]);
     let root = jail.join("mirror").canonicalize().unwrap();
-    let mut files = 0;
-    let mut stack = vec![root.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            assert!(
-                p.canonicalize().unwrap().starts_with(&root),
-                "{}",
-                p.display()
-            );
-            assert!(p.file_name().unwrap().len() <= 255);
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files += 1;
-            }
-        }
+    let files = files_under(&root);
+    for p in &files {
+        assert!(
+            p.canonicalize().unwrap().starts_with(&root),
+            "{}",
+            p.display()
+        );
+        let rel = p.strip_prefix(&root).unwrap();
+        assert!(
+            rel.components().all(|c| c.as_os_str().len() <= 255),
+            "{}",
+            p.display()
+        );
     }
+    let files = files.len();
     assert!(
         files >= 6,
         "every page was written somewhere inside ({files})"

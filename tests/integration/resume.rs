@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,8 +14,6 @@ use politecrawl::store::{ErrorKind, UrlState};
 use politecrawl::{CrawlConfig, OpenMode, StopSignal, Store};
 
 use crate::support::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_politecrawl");
 
 /// A generated site of `n` pages: `/` links to `/n/0`; page `i` links to `i+1` and two others,
 /// so every page is reachable and most are linked several times.
@@ -200,17 +198,9 @@ fn signal_stop_then_resume(signal: &str, code: i32) {
     let before = page_count(&server);
     assert!(before < PAGES, "stopped early ({before} of {PAGES})");
 
-    let out = Command::new(BIN)
-        .args(["crawl", "--db", "sig.db"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("resumed the crawl in sig.db"));
+    let out = run(&["crawl", "--db", "sig.db"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("resumed the crawl in sig.db"));
     let counts = request_counts(&server);
     assert_eq!(counts.len(), PAGES + 1);
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
@@ -225,14 +215,10 @@ fn signal_stop_then_resume(signal: &str, code: i32) {
         .count();
     assert_eq!(robots, 1, "robots.txt is not fetched again on resume");
 
-    let out = Command::new(BIN)
-        .args(["crawl", "--db", "sig.db"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = run(&["crawl", "--db", "sig.db"], dir.path());
     assert!(out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("nothing left to do"),
+        stderr(&out).contains("nothing left to do"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -248,14 +234,6 @@ fn sigterm_stops_cleanly_and_the_resume_fetches_nothing_twice() {
 fn ctrl_c_stops_cleanly_and_the_resume_fetches_nothing_twice() {
     let _timing = shared();
     signal_stop_then_resume("-INT", 130);
-}
-
-fn run(args: &[&str], cwd: &Path) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
 }
 
 #[test]
@@ -461,8 +439,11 @@ fn a_database_from_a_future_schema_is_refused_untouched() {
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("schema version 99"), "{err}");
     let raw = sled::open(&db).unwrap();
-    assert!(
-        raw.open_tree("queue").unwrap().is_empty(),
-        "nothing was written"
-    );
+    for tree in ["seen", "queue", "pages", "origins"] {
+        // The seed would be in `seen` (and `origins`) even after its fetch failed.
+        assert!(
+            raw.open_tree(tree).unwrap().is_empty(),
+            "{tree}: nothing was written"
+        );
+    }
 }

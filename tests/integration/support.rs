@@ -10,6 +10,40 @@ use politecrawl::serve::{Route, Site, SiteServer};
 use politecrawl::store::PageRecord;
 use politecrawl::{CrawlConfig, OpenMode, Store};
 
+/// The real binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_politecrawl");
+
+/// Runs the binary with `args` in `cwd` and returns what it did.
+pub fn run(args: &[&str], cwd: &Path) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run politecrawl")
+}
+
+/// A command's stderr as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every file under `root`, depth first.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
