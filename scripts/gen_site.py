@@ -5,7 +5,7 @@ Layout (N = --pages):
     OUT/index.html        page 0 (always reached as "/", never linked as "index.html")
     OUT/p/<i>.html        page i, 1 <= i < N
 
-Every page is ~15 KB of realistic-looking HTML (head, header, nav, article with
+Every page is 10-30 KB (uniformly drawn per page; --kb changes the range) of realistic-looking HTML (head, header, nav, article with
 headings and paragraphs of pseudo-text, aside, footer) and links to 20-60
 distinct other pages of the site (plus the logo and footer "Home" links
 to "/"). Page i always links to page i+1, so every
@@ -27,7 +27,7 @@ import os
 import random
 import sys
 
-TARGET_BYTES = 15 * 1024
+DEFAULT_KB = (10, 30)
 MIN_LINKS, MAX_LINKS = 20, 60
 
 SYLLABLES = (
@@ -100,8 +100,9 @@ def page_title(i, vocab):
     return f"{a.capitalize()} {b}" if i else "Home"
 
 
-def render_page(i, n, rng, vocab, sentences):
+def render_page(i, n, rng, vocab, sentences, kb=DEFAULT_KB):
     from_root = i == 0
+    target_bytes = rng.randint(kb[0] * 1024, kb[1] * 1024)
     # Link targets: i+1 (reachability) plus random distinct others, never self.
     want = rng.randint(MIN_LINKS, MAX_LINKS)
     want = min(want, n - 1)
@@ -151,7 +152,7 @@ def render_page(i, n, rng, vocab, sentences):
     parts.append(f'<main>\n<article id="page-{i}">\n<h1>{title}</h1>\n')
     parts.append(f'<p class="meta">Page {i} of {n}. Updated 2024-{1 + i % 12:02d}-{1 + i % 28:02d}.</p>\n')
 
-    # Body text: paragraphs until the page reaches ~TARGET_BYTES, with the inline links
+    # Body text: paragraphs until the page reaches ~target_bytes, with the inline links
     # spread over the paragraphs and a heading every few paragraphs.
     footer = (
         "</article>\n</main>\n"
@@ -162,12 +163,12 @@ def render_page(i, n, rng, vocab, sentences):
     size = sum(len(p) for p in parts) + len(footer)
     # Estimate paragraphs needed so the inline links spread across the whole page.
     avg_para = 600
-    est_paras = max(1, (TARGET_BYTES - size) // avg_para)
+    est_paras = max(1, (target_bytes - size) // avg_para)
     per_para = max(1, -(-len(inline) // est_paras)) if inline else 0
     section = 1
     para = 0
     li = 0
-    while size < TARGET_BYTES or li < len(inline):
+    while size < target_bytes or li < len(inline):
         if para % 4 == 0:
             h = f'<h2 id="s{section}">{sentences[rng.randrange(len(sentences))][:-1]}</h2>\n'
             parts.append(h)
@@ -197,9 +198,16 @@ def main(argv=None):
     ap.add_argument("--pages", type=int, default=20000, help="number of pages (default 20000)")
     ap.add_argument("--out", required=True, help="output directory (created; must be empty or absent)")
     ap.add_argument("--seed", type=int, default=1, help="PRNG seed (default 1)")
+    ap.add_argument("--kb", default="10-30", help="page size range in KiB, MIN-MAX (default 10-30)")
     a = ap.parse_args(argv)
     if a.pages < 2:
         ap.error("--pages must be at least 2")
+    try:
+        kb = tuple(int(x) for x in a.kb.split("-"))
+        if len(kb) != 2 or not 1 <= kb[0] <= kb[1]:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--kb must be MIN-MAX in KiB with 1 <= MIN <= MAX (got {a.kb!r})")
     if os.path.isdir(a.out) and os.listdir(a.out):
         ap.error(f"{a.out} exists and is not empty")
 
@@ -211,7 +219,7 @@ def main(argv=None):
     for i in range(a.pages):
         # One generator per page: page i depends only on (seed, i, pages).
         rng = random.Random(f"{a.seed}:{a.pages}:{i}")
-        html = render_page(i, a.pages, rng, vocab, sentences).encode("utf-8")
+        html = render_page(i, a.pages, rng, vocab, sentences, kb).encode("utf-8")
         path = os.path.join(a.out, "index.html" if i == 0 else os.path.join("p", f"{i}.html"))
         with open(path, "wb") as f:
             f.write(html)

@@ -180,6 +180,7 @@ pub fn run_watched(
 ) -> Result<Summary> {
     let started = Instant::now();
     frontier::recover_leases(store)?;
+    frontier::recover_bodies(store)?;
     let prior: Option<CrawlConfig> = store.load_config()?;
     let prior_seeds = prior.map(|p| p.seeds).unwrap_or_default();
     let scope = Scope::new(config, &prior_seeds)?;
@@ -202,6 +203,7 @@ pub fn run_watched(
         token: config.product_token().to_string(),
         max_redirects: config.max_redirects,
         send_gate: crate::sendgate::SendGate::new(),
+        bodies: store.body_log(),
     });
 
     let (job_tx, job_rx) = async_channel::unbounded::<Job>();

@@ -12,18 +12,23 @@ use url::Url;
 use crate::canon::Scope;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
-use crate::frontier::{self, Candidate, OriginId};
+use crate::frontier::{self, Candidate, Leases, OriginId, Settlement};
 use crate::politeness::{self, unix_ms, RobotsState};
 use crate::progress::{self, Live, Progress, Snapshot};
 use crate::retry::{self, Verdict};
 use crate::robots::{self, Decision, Policy};
 use crate::scheduler::{Next, Scheduler};
+use crate::seen::SeenMemo;
 use crate::shutdown::StopSignal;
-use crate::store::{ErrorKind, Failure, RobotsRecord, RobotsVerdict, Store, UrlState};
+use crate::store::{ErrorKind, Failure, HostRecord, RobotsRecord, RobotsVerdict, Store, UrlState};
 use crate::worker::{self, Job, Outcome, PageOutcome, RobotsOutcome};
 
 /// Longest the engine waits without looking at the stop flag and the flusher.
 const POLL: Duration = Duration::from_millis(100);
+
+/// Most page outcomes stored in one transaction: enough to pay a commit once for all the
+/// outcomes of a busy moment, few enough to keep a transaction's memory small.
+const MAX_BATCH: usize = 64;
 
 /// How often idle host slots are dropped, so memory follows the hosts in use.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
@@ -91,6 +96,10 @@ pub struct Engine<'a> {
     drain_until: Option<Instant>,
     /// What this run did.
     pub stats: RunStats,
+    /// URLs known to be in the seen-set, sparing most seen-set reads.
+    memo: SeenMemo,
+    /// URLs handed to workers (they stay queued in the database until settled).
+    leases: Leases,
 }
 
 impl<'a> Engine<'a> {
@@ -130,9 +139,12 @@ impl<'a> Engine<'a> {
             last_live: Instant::now() - progress::LIVE_EVERY,
             drain_until: None,
             stats: RunStats::default(),
+            memo: SeenMemo::default(),
+            leases: Leases::default(),
         };
-        for (id, (origin, n)) in frontier::queued_by_origin(store)? {
-            engine.add_work(id, &origin, n)?;
+        // Each origin with work starts with a count of one; leases that find more raise it.
+        for (id, origin) in frontier::origins_with_work(store)? {
+            engine.add_work(id, &origin, 1)?;
         }
         Ok(engine)
     }
@@ -189,11 +201,23 @@ impl<'a> Engine<'a> {
             .min(POLL);
         match self.outcomes.recv_timeout(timeout) {
             Ok(outcome) => {
-                self.on_outcome(outcome)?;
-                while let Ok(outcome) = self.outcomes.try_recv() {
-                    self.on_outcome(outcome)?;
+                let mut pages = Vec::new();
+                let mut next = Some(outcome);
+                while let Some(outcome) = next.take().or_else(|| self.outcomes.try_recv().ok()) {
+                    self.in_flight -= 1;
+                    match outcome {
+                        Outcome::Page(o) => {
+                            if let Some(o) = self.on_page(*o)? {
+                                pages.push(o);
+                            }
+                        }
+                        Outcome::Robots(o) => self.on_robots(o)?,
+                    }
+                    if pages.len() >= MAX_BATCH {
+                        self.settle_pages(std::mem::take(&mut pages))?;
+                    }
                 }
-                Ok(())
+                self.settle_pages(pages)
             }
             Err(RecvTimeoutError::Timeout) => Ok(()),
             Err(RecvTimeoutError::Disconnected) => Err(Error::Client(
@@ -220,7 +244,8 @@ impl<'a> Engine<'a> {
             done: c.done,
             failed: c.failed,
             blocked: c.blocked,
-            queued: c.queued,
+            // Leased URLs stay queued in the database until settled.
+            queued: c.queued.saturating_sub(self.pages_in_flight),
             in_flight: self.in_flight as u64,
             bytes: c.bytes,
             retried: self.stats.retried,
@@ -262,10 +287,13 @@ impl<'a> Engine<'a> {
     /// Leases the origin's next URL and sends it to a worker, unless robots.txt forbids it.
     /// Returns whether a request was started.
     fn start_page(&mut self, id: OriginId) -> Result<bool> {
-        let Some(lease) = frontier::lease(self.store, id)? else {
+        let Some(lease) = frontier::lease(self.store, id, &mut self.leases)? else {
             self.sched.nothing_queued(id);
             return Ok(false);
         };
+        if lease.more {
+            self.sched.more_queued(id);
+        }
         let url = match Url::parse(&lease.entry.url) {
             Ok(url) => url,
             Err(e) => {
@@ -326,6 +354,7 @@ impl<'a> Engine<'a> {
             .slot(lease.origin_id)
             .map(|s| s.to_record(Instant::now()));
         frontier::settle(self.store, &lease, &record, &[], &[], host.as_ref())?;
+        self.leases.release(&lease.key);
         match state {
             UrlState::Blocked => self.stats.blocked += 1,
             _ => {
@@ -350,15 +379,9 @@ impl<'a> Engine<'a> {
         let _ = self.jobs.try_send(job);
     }
 
-    fn on_outcome(&mut self, outcome: Outcome) -> Result<()> {
-        self.in_flight -= 1;
-        match outcome {
-            Outcome::Page(o) => self.on_page(o),
-            Outcome::Robots(o) => self.on_robots(o),
-        }
-    }
-
-    fn on_page(&mut self, o: PageOutcome) -> Result<()> {
+    /// Takes a page outcome's politeness lessons and retry verdict; a retry is re-queued at
+    /// once, a final outcome is returned for [`Engine::settle_pages`] with its host state.
+    fn on_page(&mut self, o: PageOutcome) -> Result<Option<(PageOutcome, Option<HostRecord>)>> {
         self.pages_in_flight -= 1;
         let id = o.lease.origin_id;
         let now = Instant::now();
@@ -395,32 +418,56 @@ impl<'a> Engine<'a> {
             Verdict::HostOverloaded => {
                 let rec = host.unwrap_or_default();
                 frontier::requeue(self.store, &o.lease, &rec)?;
-                return self.retried(id, true);
+                self.leases.release(&o.lease.key);
+                self.retried(id, true)?;
+                Ok(None)
             }
             Verdict::RetryAfter(wait) => {
                 let due = unix_ms() + wait.as_millis() as u64;
                 frontier::delay(self.store, &o.lease, due, host.as_ref())?;
+                self.leases.release(&o.lease.key);
                 self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
-                return self.retried(id, false);
+                self.retried(id, false)?;
+                Ok(None)
             }
-            Verdict::Final => {}
+            Verdict::Final => Ok(Some((o, host))),
         }
-        let added = frontier::settle(
-            self.store,
-            &o.lease,
-            &o.record,
-            &o.body,
-            &o.found,
-            host.as_ref(),
-        )?;
-        self.sched.finished(id);
-        for e in added {
-            self.add_work(e.origin_id, &e.origin, 1)?;
+    }
+
+    /// Stores final page outcomes that arrived together in one transaction, then frees their
+    /// origins' slots and schedules the URLs they revealed.
+    fn settle_pages(&mut self, pages: Vec<(PageOutcome, Option<HostRecord>)>) -> Result<()> {
+        if pages.is_empty() {
+            return Ok(());
         }
-        self.stats.stored += 1;
-        match o.record.state {
-            UrlState::Done => self.stats.done += 1,
-            _ => self.stats.failed += 1,
+        let mut batch = Vec::with_capacity(pages.len());
+        for (o, host) in &pages {
+            let body = o.body.as_ref().map_err(|e| Error::Bodies {
+                path: self.store.path().to_path_buf(),
+                action: "writing a page body",
+                cause: std::io::Error::new(e.kind(), e.to_string()),
+            })?;
+            batch.push(Settlement {
+                lease: &o.lease,
+                record: &o.record,
+                body: body.as_ref(),
+                found: &o.found,
+                host: host.as_ref(),
+            });
+        }
+        let added = frontier::settle_batch(self.store, &batch, &mut self.memo, &self.leases)?;
+        drop(batch);
+        for ((o, _), added) in pages.iter().zip(added) {
+            self.leases.release(&o.lease.key);
+            self.sched.finished(o.lease.origin_id);
+            for e in added {
+                self.add_work(e.origin_id, &e.origin, 1)?;
+            }
+            self.stats.stored += 1;
+            match o.record.state {
+                UrlState::Done => self.stats.done += 1,
+                _ => self.stats.failed += 1,
+            }
         }
         Ok(())
     }

@@ -37,6 +37,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The body segments beside the database could not be opened, read or written.
+    #[error("database {path}: {action} failed: {cause}; check the path is writable and the disk has space")]
+    Bodies {
+        /// The database directory.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The I/O error.
+        cause: std::io::Error,
+    },
+
     /// The database was written by a different schema version of politecrawl.
     #[error("database {path} has schema version {found}, this politecrawl reads version {expected}; use the matching politecrawl release")]
     SchemaVersion {

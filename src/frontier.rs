@@ -12,7 +12,7 @@
 //! still queued moves up to that depth: concurrent workers finishing out of order do not
 //! inflate depths (and `--max-depth` cuts at the true link distance).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{
@@ -20,8 +20,10 @@ use sled::transaction::{
 };
 use url::Url;
 
+use crate::bodies::BodyRef;
 use crate::canon;
 use crate::error::{Error, Result};
+use crate::seen::SeenMemo;
 use crate::store::{
     decode, encode, Counters, HostRecord, PageRecord, Store, UrlState, KEY_COUNTERS,
 };
@@ -55,6 +57,8 @@ pub struct Lease {
     pub origin_id: OriginId,
     /// The queued entry.
     pub entry: QueueEntry,
+    /// The origin has more queued after this one.
+    pub more: bool,
 }
 
 /// A URL found on a page (or a redirect target), already normalized and in scope.
@@ -136,14 +140,22 @@ fn origin_id_tx(origins: &TransactionalTree, origin: &str) -> TxResult<OriginId>
 }
 
 /// Queues each candidate not seen before; the trees are the caller's transaction views.
+/// Candidates `memo` already covers skip the database; every URL looked up is added to
+/// `learned` (hash, depth), for the caller to remember once the transaction has committed.
 fn enqueue_tx(
     (seen, queue, origins): (&TransactionalTree, &TransactionalTree, &TransactionalTree),
     candidates: &[Candidate],
     counters: &mut Counters,
+    (memo, leases): (&SeenMemo, &Leases),
+    learned: &mut Vec<(u128, u32)>,
 ) -> TxResult<Vec<Enqueued>> {
     let mut added = Vec::new();
     for c in candidates {
         let url = c.url.as_str();
+        let hash = SeenMemo::key(url);
+        if memo.covers(hash, c.depth) {
+            continue;
+        }
         let entry = QueueEntry {
             url: url.to_string(),
             depth: c.depth,
@@ -153,7 +165,12 @@ fn enqueue_tx(
             redirect_chain: c.redirect_chain.clone(),
         };
         if let Some(old_key) = seen.get(url)? {
-            move_up_if_shallower(queue, seen, &old_key, &entry)?;
+            let depth = if leases.contains(&old_key) {
+                depth_of_key(&old_key).unwrap_or(0)
+            } else {
+                move_up_if_shallower(queue, seen, &old_key, &entry)?
+            };
+            learned.push((hash, depth));
             continue;
         }
         let origin = canon::origin_key(&c.url);
@@ -163,31 +180,33 @@ fn enqueue_tx(
         seen.insert(url, &key)?;
         queue.insert(&key, encode(&entry))?;
         counters.queued += 1;
+        learned.push((hash, c.depth));
         added.push(Enqueued { origin_id, origin });
     }
     Ok(added)
 }
 
 /// A URL already queued deeper than `entry` moves to `entry`'s depth (same origin, same
-/// sequence number). Leased or stored URLs are left alone.
+/// sequence number). Stored URLs are left alone (and leased ones, by the caller). Returns the depth the URL's
+/// seen-set entry has afterwards.
 fn move_up_if_shallower(
     queue: &TransactionalTree,
     seen: &TransactionalTree,
     old_key: &[u8],
     entry: &QueueEntry,
-) -> TxResult<()> {
+) -> TxResult<u32> {
     let (Some(old_depth), Some(origin_id)) = (depth_of_key(old_key), origin_of_key(old_key)) else {
-        return Ok(());
+        return Ok(0);
     };
     if entry.depth >= old_depth || queue.get(old_key)?.is_none() {
-        return Ok(());
+        return Ok(old_depth);
     }
     let seq = u64::from_be_bytes(old_key[12..20].try_into().unwrap_or([0; 8]));
     let key = queue_key(origin_id, entry.depth, seq);
     queue.remove(old_key)?;
     queue.insert(&key, encode(entry))?;
     seen.insert(entry.url.as_bytes(), &key)?;
-    Ok(())
+    Ok(entry.depth)
 }
 
 /// Adds seeds (depth 0) unless this database has seen them already.
@@ -210,44 +229,102 @@ pub fn add_candidates(store: &Store, candidates: &[Candidate]) -> Result<Vec<Enq
     (&store.meta, &store.seen, &store.queue, &store.origins)
         .transaction(|(meta, seen, queue, origins)| {
             let mut c = read_counters(meta)?;
-            let added = enqueue_tx((seen, queue, origins), candidates, &mut c)?;
+            let (memo, leases) = (SeenMemo::with_generation(1), Leases::default());
+            let known = (&memo, &leases);
+            let added = enqueue_tx(
+                (seen, queue, origins),
+                candidates,
+                &mut c,
+                known,
+                &mut Vec::new(),
+            )?;
             write_counters(meta, &c)?;
             Ok(added)
         })
         .map_err(|e| store.tx_err("queueing URLs", e))
 }
 
-/// Moves the oldest queued URL of `origin_id` to in-flight, or `None` when it has none.
-pub fn lease(store: &Store, origin_id: OriginId) -> Result<Option<Lease>> {
-    let Some(kv) = store.queue.scan_prefix(origin_id.to_be_bytes()).next() else {
+/// The URLs leased to workers in this run. A leased URL stays in `queue` until its outcome
+/// is settled (which removes it in the same transaction that stores the outcome), so leasing
+/// costs no database write, and a crash simply leaves it queued; this set keeps it from being
+/// handed out twice meanwhile.
+#[derive(Debug, Default)]
+pub struct Leases {
+    keys: HashSet<QueueKey>,
+}
+
+impl Leases {
+    /// URLs leased and not yet settled or given back.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Nothing leased.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The lease is over (settled, re-queued or parked).
+    pub fn release(&mut self, key: &QueueKey) {
+        self.keys.remove(key);
+    }
+
+    fn contains(&self, key: &[u8]) -> bool {
+        <&QueueKey>::try_from(key).is_ok_and(|k| self.keys.contains(k))
+    }
+}
+
+/// Leases the oldest shallowest queued URL of `origin_id` not leased already, or `None` when
+/// it has none.
+pub fn lease(store: &Store, origin_id: OriginId, leases: &mut Leases) -> Result<Option<Lease>> {
+    let mut found = None;
+    let mut more = false;
+    for kv in store.queue.scan_prefix(origin_id.to_be_bytes()) {
+        let (k, v) = kv.map_err(|e| store.db_err("reading the queue", e))?;
+        if leases.contains(&k) {
+            continue;
+        }
+        if found.is_some() {
+            more = true;
+            break;
+        }
+        found = Some((k, v));
+    }
+    let Some((k, v)) = found else {
         return Ok(None);
     };
-    let (k, v) = kv.map_err(|e| store.db_err("reading the queue", e))?;
     let key: QueueKey = k.as_ref().try_into().map_err(|_| Error::Corrupt {
         key: "queue".into(),
         reason: format!("key of {} bytes", k.len()),
     })?;
     let entry: QueueEntry = decode("queue entry", &v)?;
-    (&store.meta, &store.queue, &store.inflight)
-        .transaction(|(meta, queue, inflight)| {
-            let mut c = read_counters(meta)?;
-            queue.remove(&key)?;
-            inflight.insert(&key, &v)?;
-            c.queued = c.queued.saturating_sub(1);
-            c.in_flight += 1;
-            write_counters(meta, &c)
-        })
-        .map_err(|e| store.tx_err("leasing a URL", e))?;
+    leases.keys.insert(key);
     Ok(Some(Lease {
         key,
         origin_id,
         entry,
+        more,
     }))
 }
 
-/// Settles a lease: stores the record and body, counts it, queues the new URLs it revealed and
-/// saves the host's politeness state, all in one transaction. Returns the URLs actually added
-/// (the unseen ones).
+/// One outcome to settle: see [`settle_batch`].
+#[derive(Clone, Copy, Debug)]
+pub struct Settlement<'a> {
+    /// The lease it answers.
+    pub lease: &'a Lease,
+    /// The page record.
+    pub record: &'a PageRecord,
+    /// Where its body was written, when it has one.
+    pub body: Option<&'a BodyRef>,
+    /// In-scope URLs found (deduplicated here).
+    pub found: &'a [Candidate],
+    /// The host's politeness state to save.
+    pub host: Option<&'a HostRecord>,
+}
+
+/// Settles a lease: writes the body, then stores the record, counts it, queues the new URLs it
+/// revealed and saves the host's politeness state, all in one transaction. Returns the URLs
+/// actually added (the unseen ones).
 pub fn settle(
     store: &Store,
     lease: &Lease,
@@ -256,87 +333,123 @@ pub fn settle(
     found: &[Candidate],
     host: Option<&HostRecord>,
 ) -> Result<Vec<Enqueued>> {
-    let rec = encode(record);
-    let host = host.map(encode);
-    let host_key = lease.origin_id.to_be_bytes();
-    let url = lease.entry.url.as_bytes();
+    let body = match body {
+        [] => None,
+        b => Some(store.write_body(b)?),
+    };
+    let one = Settlement {
+        lease,
+        record,
+        body: body.as_ref(),
+        found,
+        host,
+    };
+    let mut memo = SeenMemo::with_generation(1);
+    Ok(settle_batch(store, &[one], &mut memo, &Leases::default())?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// Settles several outcomes in one transaction (each as [`settle`] would, in order), so the
+/// commit's fixed cost is paid once for all the outcomes that arrived together; the batch is
+/// stored whole or not at all. Seen-set lookups go through `memo`, which learns every URL
+/// looked up once the transaction has committed; URLs in `leases` are never moved. Returns,
+/// per outcome, the URLs it added. The caller releases the batch's leases.
+pub fn settle_batch(
+    store: &Store,
+    batch: &[Settlement<'_>],
+    memo: &mut SeenMemo,
+    leases: &Leases,
+) -> Result<Vec<Vec<Enqueued>>> {
+    type Encoded = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+    let encoded: Vec<Encoded> = batch
+        .iter()
+        .map(|s| (encode(s.record), s.host.map(encode), s.body.map(encode)))
+        .collect();
     let trees = (
         &store.meta,
         &store.seen,
         &store.queue,
-        &store.inflight,
         &store.origins,
         &store.pages,
         &store.bodies,
         &store.hosts,
+        &store.recent,
     );
-    trees
+    let known = (&*memo, leases);
+    let (added, learned) = trees
         .transaction(
-            |(meta, seen, queue, inflight, origins, pages, bodies, hosts)| {
+            |(meta, seen, queue, origins, pages, bodies, hosts, recent)| {
                 let mut c = read_counters(meta)?;
-                if inflight.remove(&lease.key)?.is_some() {
-                    c.in_flight = c.in_flight.saturating_sub(1);
+                let mut learned = Vec::new();
+                let mut added = Vec::with_capacity(batch.len());
+                for (s, (rec, host, body)) in batch.iter().zip(&encoded) {
+                    let url = s.lease.entry.url.as_bytes();
+                    if queue.remove(&s.lease.key)?.is_some() {
+                        c.queued = c.queued.saturating_sub(1);
+                    }
+                    pages.insert(url, rec.as_slice())?;
+                    if let (Some(r), Some(encoded)) = (s.body, body) {
+                        bodies.insert(url, encoded.as_slice())?;
+                        recent.insert(&r.position_key(), url)?;
+                        c.bytes += r.len;
+                    }
+                    match s.record.state {
+                        UrlState::Done => c.done += 1,
+                        UrlState::Failed => c.failed += 1,
+                        UrlState::Blocked => c.blocked += 1,
+                    }
+                    if let Some(h) = host {
+                        hosts.insert(&s.lease.origin_id.to_be_bytes(), h.as_slice())?;
+                    }
+                    let trees = (seen, queue, origins);
+                    added.push(enqueue_tx(trees, s.found, &mut c, known, &mut learned)?);
                 }
-                pages.insert(url, rec.as_slice())?;
-                bodies.insert(url, body)?;
-                match record.state {
-                    UrlState::Done => c.done += 1,
-                    UrlState::Failed => c.failed += 1,
-                    UrlState::Blocked => c.blocked += 1,
-                }
-                c.bytes += body.len() as u64;
-                if let Some(h) = &host {
-                    hosts.insert(&host_key, h.as_slice())?;
-                }
-                let added = enqueue_tx((seen, queue, origins), found, &mut c)?;
                 write_counters(meta, &c)?;
-                Ok(added)
+                Ok((added, learned))
             },
         )
-        .map_err(|e| store.tx_err("storing an outcome", e))
+        .map_err(|e| store.tx_err("storing an outcome", e))?;
+    for (hash, depth) in learned {
+        memo.insert(hash, depth);
+    }
+    Ok(added)
 }
 
 /// Gives a lease back to the queue at its old place with one more attempt counted (a 429 or
 /// 503 to retry after the host's pause), saving the host's state in the same transaction.
+/// The caller releases the lease.
 pub fn requeue(store: &Store, lease: &Lease, host: &HostRecord) -> Result<()> {
     let mut entry = lease.entry.clone();
     entry.attempts += 1;
     let entry = encode(&entry);
     let host = encode(host);
-    (&store.meta, &store.queue, &store.inflight, &store.hosts)
-        .transaction(|(meta, queue, inflight, hosts)| {
-            let mut c = read_counters(meta)?;
-            if inflight.remove(&lease.key)?.is_some() {
-                c.in_flight = c.in_flight.saturating_sub(1);
-            }
+    (&store.queue, &store.hosts)
+        .transaction(|(queue, hosts)| {
             queue.insert(&lease.key, entry.as_slice())?;
-            c.queued += 1;
             hosts.insert(&lease.origin_id.to_be_bytes(), host.as_slice())?;
-            write_counters(meta, &c)
+            Ok(())
         })
         .map_err(|e| store.tx_err("re-queueing a URL", e))
 }
 
 /// Parks a lease until `due_ms` (unix ms) with one more attempt counted: a transient failure
-/// to retry after its back-off. The host's state is saved in the same transaction.
+/// to retry after its back-off. The host's state is saved in the same transaction. The caller
+/// releases the lease.
 pub fn delay(store: &Store, lease: &Lease, due_ms: u64, host: Option<&HostRecord>) -> Result<()> {
     let mut entry = lease.entry.clone();
     entry.attempts += 1;
     let entry = encode(&entry);
     let host = host.map(encode);
     let key = [&due_ms.to_be_bytes()[..], &lease.key[..]].concat();
-    (&store.meta, &store.delayed, &store.inflight, &store.hosts)
-        .transaction(|(meta, delayed, inflight, hosts)| {
-            let mut c = read_counters(meta)?;
-            if inflight.remove(&lease.key)?.is_some() {
-                c.in_flight = c.in_flight.saturating_sub(1);
-            }
+    (&store.delayed, &store.queue, &store.hosts)
+        .transaction(|(delayed, queue, hosts)| {
+            queue.remove(&lease.key)?;
             delayed.insert(key.as_slice(), entry.as_slice())?;
-            c.queued += 1;
             if let Some(h) = &host {
                 hosts.insert(&lease.origin_id.to_be_bytes(), h.as_slice())?;
             }
-            write_counters(meta, &c)
+            Ok(())
         })
         .map_err(|e| store.tx_err("delaying a retry", e))
 }
@@ -414,7 +527,107 @@ pub fn recover_leases(store: &Store) -> Result<u64> {
     Ok(leased.len() as u64)
 }
 
-/// Queued URLs per origin, read once at start-up to build the scheduler's view.
+/// Checks the bodies written just before the last stop (the `recent` tree, see
+/// [`crate::bodies`]) and sends every URL whose body did not reach the disk back to the queue,
+/// as if its outcome had never been stored. Run at start-up; returns how many went back.
+pub fn recover_bodies(store: &Store) -> Result<u64> {
+    let recent: Vec<(sled::IVec, sled::IVec)> = store
+        .recent
+        .iter()
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| store.db_err("reading recent bodies", e))?;
+    let mut lost = Vec::new();
+    for (_, url) in &recent {
+        let url = String::from_utf8_lossy(url).into_owned();
+        let Some(r) = store.body_ref(&url)? else {
+            continue;
+        };
+        if !store.body_log.is_intact(&r) {
+            if let Some(rec) = store.page(&url)? {
+                lost.push((rec, r));
+            }
+        }
+    }
+    let trees = (
+        &store.meta,
+        &store.seen,
+        &store.queue,
+        &store.origins,
+        &store.pages,
+        &store.bodies,
+        &store.recent,
+    );
+    trees
+        .transaction(|(meta, seen, queue, origins, pages, bodies, recent_tx)| {
+            let mut c = read_counters(meta)?;
+            for (rec, r) in &lost {
+                log::warn!(
+                    "{}: its body did not reach the disk; fetching it again",
+                    rec.url
+                );
+                pages.remove(rec.url.as_bytes())?;
+                bodies.remove(rec.url.as_bytes())?;
+                match rec.state {
+                    UrlState::Done => c.done = c.done.saturating_sub(1),
+                    UrlState::Failed => c.failed = c.failed.saturating_sub(1),
+                    UrlState::Blocked => c.blocked = c.blocked.saturating_sub(1),
+                }
+                c.bytes = c.bytes.saturating_sub(r.len);
+                let entry = QueueEntry {
+                    url: rec.url.clone(),
+                    depth: rec.depth,
+                    referrer: rec.referrer.clone(),
+                    attempts: rec.attempts,
+                    sitemap: false,
+                    redirect_chain: rec.redirect_chain.clone(),
+                };
+                let origin = Url::parse(&rec.url)
+                    .map(|u| canon::origin_key(&u))
+                    .unwrap_or_default();
+                let origin_id = origin_id_tx(origins, &origin)?;
+                let seq = queue.generate_id().map_err(storage)?;
+                let key = queue_key(origin_id, rec.depth, seq);
+                seen.insert(rec.url.as_bytes(), &key)?;
+                queue.insert(&key, encode(&entry))?;
+                c.queued += 1;
+            }
+            for (k, _) in &recent {
+                recent_tx.remove(k)?;
+            }
+            write_counters(meta, &c)
+        })
+        .map_err(|e| store.tx_err("re-queueing URLs whose bodies were lost", e))?;
+    Ok(lost.len() as u64)
+}
+
+/// The origins with queued work, read once at start-up to build the scheduler's view: one
+/// seek per such origin (a skip-scan of the queue's origin prefixes), so start-up costs the
+/// number of origins, not the number of queued URLs. Callers learn how much each has as they
+/// lease (see [`Lease::more`]).
+pub fn origins_with_work(store: &Store) -> Result<Vec<(OriginId, String)>> {
+    let mut out = Vec::new();
+    let mut from = 0u64;
+    loop {
+        let next = store
+            .queue
+            .range(from.to_be_bytes()..)
+            .keys()
+            .next()
+            .transpose()
+            .map_err(|e| store.db_err("reading the queue", e))?;
+        let Some(id) = next.as_deref().and_then(origin_of_key) else {
+            return Ok(out);
+        };
+        out.push((id, origin_name(store, id)?));
+        match id.checked_add(1) {
+            Some(n) => from = n,
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Queued URLs per origin, counted over the whole queue (for tests and checks; start-up uses
+/// [`origins_with_work`]).
 pub fn queued_by_origin(store: &Store) -> Result<BTreeMap<OriginId, (String, u64)>> {
     let mut counts: BTreeMap<OriginId, u64> = BTreeMap::new();
     for k in store.queue.iter().keys() {
@@ -517,9 +730,10 @@ mod tests {
             .is_empty());
         let a = added[0].origin_id;
 
-        let l = lease(&s, a).unwrap().unwrap();
+        let mut leases = Leases::default();
+        let l = lease(&s, a, &mut leases).unwrap().unwrap();
         assert_eq!(l.entry.url, "http://a.test/");
-        assert_eq!(s.counters().unwrap().in_flight, 1);
+        assert!(lease(&s, a, &mut leases).unwrap().is_none(), "leased once");
         let found = [
             cand("http://a.test/x", 1),
             cand("http://a.test/", 1),
@@ -542,10 +756,10 @@ mod tests {
         let s = open("depth");
         let added = add_seeds(&s, &[Url::parse("http://a.test/").unwrap()]).unwrap();
         let a = added[0].origin_id;
-        let l = lease(&s, a).unwrap().unwrap();
+        let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
         let found = [cand("http://a.test/deep", 5), cand("http://a.test/x", 1)];
         settle(&s, &l, &record("http://a.test/"), b"body", &found, None).unwrap();
-        let l = lease(&s, a).unwrap().unwrap();
+        let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
         assert_eq!(l.entry.url, "http://a.test/x", "shallowest first");
         settle(
             &s,
@@ -556,7 +770,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let l = lease(&s, a).unwrap().unwrap();
+        let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
         assert_eq!(
             (l.entry.url.as_str(), l.entry.depth),
             ("http://a.test/deep", 2)
@@ -576,7 +790,7 @@ mod tests {
         )
         .unwrap();
         let a = added[0].origin_id;
-        let l = lease(&s, a).unwrap().unwrap();
+        let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
         delay(&s, &l, 5_000, None).unwrap();
         assert_eq!(next_due(&s).unwrap(), Some(5_000));
         assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
@@ -585,7 +799,7 @@ mod tests {
             release_due(&s, 5_000).unwrap(),
             [(a, "http://a.test".to_string())]
         );
-        let again = lease(&s, a).unwrap().unwrap();
+        let again = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
         assert_eq!(
             (again.entry.url.as_str(), again.entry.attempts),
             ("http://a.test/1", 1)
@@ -595,24 +809,71 @@ mod tests {
     }
 
     #[test]
-    fn leases_come_back_after_a_crash() {
+    fn a_leased_url_is_handed_out_once_and_comes_back_after_a_crash() {
         let s = open("recover");
-        let added = add_seeds(
-            &s,
-            &[
-                Url::parse("http://a.test/1").unwrap(),
-                Url::parse("http://a.test/2").unwrap(),
-            ],
-        )
-        .unwrap();
-        let l = lease(&s, added[0].origin_id).unwrap().unwrap();
+        let urls = ["http://a.test/1", "http://a.test/2"].map(|u| Url::parse(u).unwrap());
+        let added = add_seeds(&s, &urls).unwrap();
+        let a = added[0].origin_id;
+        let mut leases = Leases::default();
+        let l = lease(&s, a, &mut leases).unwrap().unwrap();
         assert_eq!(l.entry.url, "http://a.test/1", "FIFO per origin");
-        assert_eq!(recover_leases(&s).unwrap(), 1);
-        let again = lease(&s, added[0].origin_id).unwrap().unwrap();
+        assert!(l.more);
+        let l2 = lease(&s, a, &mut leases).unwrap().unwrap();
+        assert_eq!((l2.entry.url.as_str(), l2.more), ("http://a.test/2", false));
+        assert!(lease(&s, a, &mut leases).unwrap().is_none());
+        // A shallower find of a leased URL must not move it: its settle removes its key.
+        let found = [cand("http://a.test/1", 0)];
+        let mut memo = SeenMemo::default();
+        let no_body = PageRecord {
+            body_len: 0,
+            ..record("http://a.test/2")
+        };
+        let one = Settlement {
+            lease: &l2,
+            record: &no_body,
+            body: None,
+            found: &found,
+            host: None,
+        };
+        settle_batch(&s, &[one], &mut memo, &leases).unwrap();
+        // A crash: the leases are gone with the process, the URL is still queued.
+        drop(leases);
+        let again = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
         assert_eq!(
-            again.entry.url, "http://a.test/1",
-            "recovered URL keeps its place"
+            (again.entry.url.as_str(), again.key),
+            ("http://a.test/1", l.key),
+            "the leased URL keeps its place"
         );
         assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+    }
+
+    #[test]
+    fn a_body_lost_in_a_power_cut_sends_its_url_back_to_the_queue() {
+        let s = open("powercut");
+        let added = add_seeds(&s, &[Url::parse("http://a.test/").unwrap()]).unwrap();
+        let a = added[0].origin_id;
+        let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+        let found = [cand("http://a.test/x", 1)];
+        let body = b"<html>the page</html>";
+        settle(&s, &l, &record("http://a.test/"), body, &found, None).unwrap();
+        assert_eq!(s.counters().unwrap().done, 1);
+        // The record reached the disk, its body did not (the segment is cut back).
+        let seg = s.path().join(crate::bodies::DIR).join("00000001.seg");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(5)
+            .unwrap();
+        assert_eq!(recover_bodies(&s).unwrap(), 1);
+        assert!(s.page("http://a.test/").unwrap().is_none());
+        assert!(s.body("http://a.test/").unwrap().is_none());
+        let c = s.counters().unwrap();
+        assert_eq!((c.done, c.queued, c.bytes), (0, 2, 0));
+        assert_eq!(recount(&s).unwrap(), c);
+        let again = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+        assert_eq!(again.entry.url, "http://a.test/", "fetched again, first");
+        // Intact bodies are kept, and the check is done once.
+        assert_eq!(recover_bodies(&s).unwrap(), 0);
     }
 }

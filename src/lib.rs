@@ -11,11 +11,13 @@
 //! ```
 //!
 //! - [`config`]: validated settings, every default in one place.
+//! - [`bodies`]: page bodies in append-only segment files, written by the workers.
 //! - [`canon`]: URL normalization and scope.
 //! - [`frontier`]: persistent queue, seen-set and leases (sled transactions).
 //! - [`robots`]: robots.txt per RFC 9309: verdicts, rules, Crawl-delay.
 //! - [`politeness`]: one origin's rate limiter, in-flight cap, delays and back-off.
 //! - [`scheduler`]: which origin may start a request now.
+//! - [`seen`]: a bounded memo of the seen-set, sparing the database most re-found links.
 //! - [`sendgate`]: the gap checked again when a request is actually sent.
 //! - [`fetch`]: the shared HTTP client, timeouts, body decoding and caps, failure kinds.
 //! - [`retry`]: which failures get another try, and when (full-jitter back-off).
@@ -35,6 +37,7 @@
 //! - [`error`]: the library's error type.
 #![warn(missing_docs)]
 
+pub mod bodies;
 pub mod canon;
 pub mod charset;
 pub mod config;
@@ -51,6 +54,7 @@ pub mod progress;
 pub mod retry;
 pub mod robots;
 pub mod scheduler;
+pub mod seen;
 pub mod sendgate;
 pub mod serve;
 pub mod shutdown;

@@ -116,6 +116,17 @@ impl Scheduler {
         }
     }
 
+    /// The frontier holds more for an origin than the scheduler counted (counts start at one
+    /// per origin on a resume): keep it at least at one and back in the rotation.
+    pub fn more_queued(&mut self, id: OriginId) {
+        if let Some(slot) = self.hosts.get_mut(&id) {
+            if slot.queued == 0 {
+                slot.queued = 1;
+                self.schedule(id);
+            }
+        }
+    }
+
     /// Pauses an origin until `until` (Retry-After, back-off).
     pub fn pause(&mut self, id: OriginId, until: Instant) {
         if let Some(slot) = self.hosts.get_mut(&id) {

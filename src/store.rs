@@ -11,11 +11,13 @@
 //! | `delayed`  | due unix ms (u64) ++ queue key | [`QueueEntry`] waiting for a retry    |
 //! | `origins`  | `n` ++ origin / `i` ++ id   | id (u64) / origin string                |
 //! | `pages`    | normalized URL              | [`PageRecord`] (postcard)               |
-//! | `bodies`   | normalized URL              | body bytes as stored                    |
+//! | `bodies`   | normalized URL              | [`BodyRef`]: where the body is in `bodies/` |
+//! | `recent`   | body position (segment u32 ++ offset u64) | URL: bodies maybe not yet synced |
 //! | `robots`   | origin                      | [`RobotsRecord`] (postcard)             |
 //! | `hosts`    | origin id (u64)             | [`HostRecord`]: politeness state        |
 //!
-//! Bodies live apart from records so `status` and filters never read them. Every change that
+//! Bodies live apart from records so `status` and filters never read them, and outside sled
+//! altogether, in append-only segment files (see [`crate::bodies`]). Every change that
 //! must stay consistent (a lease, an outcome with its discovered URLs and counters) is one
 //! transaction; see [`crate::frontier`].
 
@@ -25,10 +27,11 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::transaction::TransactionError;
 use sled::Tree;
 
+use crate::bodies::{BodyLog, BodyRef};
 use crate::error::{Error, Result};
 
 /// On-disk format version; bumped whenever a record layout changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Name of the file in the database directory where the writer records its pid, so a second
 /// process can say who holds the lock.
@@ -307,6 +310,8 @@ pub struct Store {
     pub(crate) origins: Tree,
     pub(crate) pages: Tree,
     pub(crate) bodies: Tree,
+    pub(crate) recent: Tree,
+    pub(crate) body_log: std::sync::Arc<BodyLog>,
     pub(crate) robots: Tree,
     pub(crate) hosts: Tree,
 }
@@ -341,21 +346,36 @@ impl Store {
                 cause,
             })
         };
+        let (meta, seen, queue, origins) = (
+            tree("meta")?,
+            tree("seen")?,
+            tree("queue")?,
+            tree("origins")?,
+        );
+        let (pages, robots) = (tree("pages")?, tree("robots")?);
+        check_schema(path, &db, &meta, [&seen, &queue, &pages, &origins, &robots])?;
+        // Only once the database is known to be ours and of this schema.
+        let body_log = BodyLog::open(path).map_err(|cause| Error::Bodies {
+            path: path.to_path_buf(),
+            action: "opening the body segments",
+            cause,
+        })?;
         let store = Store {
             path: path.to_path_buf(),
-            meta: tree("meta")?,
-            seen: tree("seen")?,
-            queue: tree("queue")?,
+            meta,
+            seen,
+            queue,
             inflight: tree("inflight")?,
             delayed: tree("delayed")?,
-            origins: tree("origins")?,
-            pages: tree("pages")?,
+            origins,
+            pages,
             bodies: tree("bodies")?,
-            robots: tree("robots")?,
+            recent: tree("recent")?,
+            robots,
             hosts: tree("hosts")?,
+            body_log: std::sync::Arc::new(body_log),
             db,
         };
-        store.check_schema()?;
         // Best effort: the pid only improves the message a second process prints.
         let _ = std::fs::write(path.join(PID_FILE), std::process::id().to_string());
         Ok(store)
@@ -364,52 +384,6 @@ impl Store {
     /// The database directory.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    fn check_schema(&self) -> Result<()> {
-        match self
-            .meta
-            .get(KEY_SCHEMA)
-            .map_err(|e| self.db_err("reading meta", e))?
-        {
-            Some(v) => {
-                let found =
-                    v.as_ref()
-                        .try_into()
-                        .map(u32::from_be_bytes)
-                        .map_err(|_| Error::Corrupt {
-                            key: "meta/schema_version".into(),
-                            reason: format!("{} bytes, expected 4", v.len()),
-                        })?;
-                if found != SCHEMA_VERSION {
-                    return Err(Error::SchemaVersion {
-                        path: self.path.clone(),
-                        found,
-                        expected: SCHEMA_VERSION,
-                    });
-                }
-                Ok(())
-            }
-            None => {
-                let others = [
-                    &self.seen,
-                    &self.queue,
-                    &self.pages,
-                    &self.origins,
-                    &self.robots,
-                ];
-                if others.iter().any(|t| !t.is_empty()) || !self.db.is_empty() {
-                    return Err(Error::NotADatabase {
-                        path: self.path.clone(),
-                        reason: "a sled database without a politecrawl schema version".into(),
-                    });
-                }
-                self.meta
-                    .insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
-                    .map_err(|e| self.db_err("writing the schema version", e))?;
-                Ok(())
-            }
-        }
     }
 
     /// The running totals.
@@ -490,10 +464,42 @@ impl Store {
     }
 
     /// The stored body of `url`, if it has one.
-    pub fn body(&self, url: &str) -> Result<Option<sled::IVec>> {
+    pub fn body(&self, url: &str) -> Result<Option<Vec<u8>>> {
+        let Some(r) = self.body_ref(url)? else {
+            return Ok(None);
+        };
+        self.body_log
+            .read(&r)
+            .map(Some)
+            .map_err(|cause| Error::Bodies {
+                path: self.path.clone(),
+                action: "reading a page body",
+                cause,
+            })
+    }
+
+    /// Where the body of `url` is, if it has one.
+    pub fn body_ref(&self, url: &str) -> Result<Option<BodyRef>> {
         self.bodies
             .get(url)
-            .map_err(|e| self.db_err("reading a body", e))
+            .map_err(|e| self.db_err("reading a body", e))?
+            .map(|v| decode(url, &v))
+            .transpose()
+    }
+
+    /// Writes a body to the segments (see [`crate::bodies`]), for an outcome about to be
+    /// settled.
+    pub fn write_body(&self, body: &[u8]) -> Result<BodyRef> {
+        self.body_log.append(body).map_err(|cause| Error::Bodies {
+            path: self.path.clone(),
+            action: "writing a page body",
+            cause,
+        })
+    }
+
+    /// The body segments, shared with the workers that write them.
+    pub fn body_log(&self) -> std::sync::Arc<BodyLog> {
+        std::sync::Arc::clone(&self.body_log)
     }
 
     /// Every stored record in URL order, read lazily so memory stays flat.
@@ -552,7 +558,7 @@ impl Store {
     /// [`Flusher::error`].
     pub fn flusher(&self) -> Flusher {
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let db = self.db.clone();
+        let (db, log, recent) = (self.db.clone(), self.body_log(), self.recent.clone());
         let error = std::sync::Arc::new(std::sync::Mutex::new(None));
         let err2 = error.clone();
         let handle = std::thread::Builder::new()
@@ -562,7 +568,7 @@ impl Store {
                     stop_rx.recv_timeout(FLUSH_EVERY),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout)
                 );
-                if let Err(e) = db.flush() {
+                if let Err(e) = flush_all(&db, &log, &recent) {
                     if let Ok(mut slot) = err2.lock() {
                         slot.get_or_insert(e);
                     }
@@ -582,10 +588,10 @@ impl Store {
 
     /// Writes every dirty page to disk; what a crash cannot take back.
     pub fn flush(&self) -> Result<()> {
-        self.db
-            .flush()
-            .map(drop)
-            .map_err(|e| self.db_err("flushing to disk", e))
+        flush_all(&self.db, &self.body_log, &self.recent).map_err(|cause| Error::Io {
+            context: format!("database {}: flushing to disk failed", self.path.display()),
+            cause,
+        })
     }
 
     pub(crate) fn db_err(&self, action: &'static str, cause: sled::Error) -> Error {
@@ -608,7 +614,7 @@ impl Store {
 pub struct Flusher {
     stop: Option<std::sync::mpsc::Sender<()>>,
     handle: Option<std::thread::JoinHandle<()>>,
-    error: std::sync::Arc<std::sync::Mutex<Option<sled::Error>>>,
+    error: std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>,
     path: PathBuf,
 }
 
@@ -630,6 +636,60 @@ impl Drop for Flusher {
             let _ = h.join();
         }
     }
+}
+
+/// Checks the schema version of an opened database, or writes ours into a new one; a sled
+/// database holding data but no version is not ours.
+fn check_schema(path: &Path, db: &sled::Db, meta: &Tree, others: [&Tree; 5]) -> Result<()> {
+    let db_err = |action, cause| Error::Db {
+        path: path.to_path_buf(),
+        action,
+        cause,
+    };
+    let Some(v) = meta
+        .get(KEY_SCHEMA)
+        .map_err(|e| db_err("reading meta", e))?
+    else {
+        if others.iter().any(|t| !t.is_empty()) || !db.is_empty() {
+            return Err(Error::NotADatabase {
+                path: path.to_path_buf(),
+                reason: "a sled database without a politecrawl schema version".into(),
+            });
+        }
+        meta.insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+            .map_err(|e| db_err("writing the schema version", e))?;
+        return Ok(());
+    };
+    let found = v
+        .as_ref()
+        .try_into()
+        .map(u32::from_be_bytes)
+        .map_err(|_| Error::Corrupt {
+            key: "meta/schema_version".into(),
+            reason: format!("{} bytes, expected 4", v.len()),
+        })?;
+    if found != SCHEMA_VERSION {
+        return Err(Error::SchemaVersion {
+            path: path.to_path_buf(),
+            found,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// One durable point: bodies first, then the records pointing at them (see
+/// [`crate::bodies`]); then the `recent` entries of bodies now known durable are dropped.
+fn flush_all(db: &sled::Db, log: &BodyLog, recent: &Tree) -> std::io::Result<()> {
+    let (segment, offset) = log.position();
+    log.sync()?;
+    db.flush().map_err(std::io::Error::other)?;
+    let synced = crate::bodies::position_key(segment, offset);
+    for key in recent.range(..&synced[..]).keys() {
+        let key = key.map_err(std::io::Error::other)?;
+        recent.remove(key).map_err(std::io::Error::other)?;
+    }
+    Ok(())
 }
 
 /// Refuses directories that are clearly not a sled database before sled writes into them.

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
+use crate::bodies::{BodyLog, BodyRef};
 use crate::canon::{self, Scope};
 use crate::crawl::{run_blocking, sleep};
 use crate::extract;
@@ -31,6 +32,8 @@ pub struct WorkerContext {
     pub max_redirects: usize,
     /// Keeps each origin's gap at the moment requests are sent.
     pub send_gate: crate::sendgate::SendGate,
+    /// Where bodies are written, before their outcome goes to the engine.
+    pub bodies: Arc<BodyLog>,
 }
 
 /// Work handed to a worker.
@@ -68,12 +71,12 @@ impl Job {
                 };
                 let mut record = failed_record(&lease.entry, Some(failure));
                 record.attempts += 1;
-                Outcome::Page(PageOutcome {
+                Outcome::Page(Box::new(PageOutcome {
                     lease: lease.clone(),
                     record,
-                    body: Vec::new(),
+                    body: Ok(None),
                     found: Vec::new(),
-                })
+                }))
             }
             Job::Robots {
                 origin_id, origin, ..
@@ -92,8 +95,9 @@ impl Job {
 /// What a worker hands back.
 #[derive(Debug)]
 pub enum Outcome {
-    /// A page's outcome, stored in one transaction.
-    Page(PageOutcome),
+    /// A page's outcome, stored in one transaction (boxed: it is the large variant, and
+    /// outcomes move through a channel).
+    Page(Box<PageOutcome>),
     /// A robots.txt fetch's outcome.
     Robots(RobotsOutcome),
 }
@@ -122,8 +126,9 @@ pub struct PageOutcome {
     pub lease: Lease,
     /// The page record.
     pub record: PageRecord,
-    /// The body to store.
-    pub body: Vec<u8>,
+    /// Where the body was written (none for an empty body); an error is a storage failure
+    /// that stops the crawl.
+    pub body: std::io::Result<Option<BodyRef>>,
     /// In-scope URLs found, not yet deduplicated.
     pub found: Vec<Candidate>,
 }
@@ -134,7 +139,7 @@ pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
     match job {
         Job::Page { lease, url, gap } => {
             wait_for_send_slot(ctx, lease.origin_id, gap).await;
-            Outcome::Page(fetch_page(ctx, lease, url).await)
+            Outcome::Page(Box::new(fetch_page(ctx, lease, url).await))
         }
         Job::Robots {
             origin_id,
@@ -231,10 +236,10 @@ async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url) -> PageOut
         Err(e) => {
             record.elapsed_ms = e.elapsed.as_millis() as u64;
             record.error = Some(e.failure);
-            (Vec::new(), Vec::new())
+            (Ok(None), Vec::new())
         }
         Ok(mut fetched) => {
-            let found = if entry.sitemap {
+            let (found, written) = if entry.sitemap {
                 read_sitemap(ctx, &url, entry, &mut fetched, &mut record).await
             } else {
                 follow(ctx, &url, entry, &mut fetched, &mut record).await
@@ -246,7 +251,11 @@ async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url) -> PageOut
             record.truncated = fetched.truncated;
             record.body_skipped = fetched.body_skipped;
             record.headers = fetched.headers;
-            (fetched.body, found)
+            let body = match written {
+                Some(written) => written,
+                None => write_body(ctx, fetched.body).await,
+            };
+            (body, found)
         }
     };
     PageOutcome {
@@ -255,6 +264,18 @@ async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url) -> PageOut
         body,
         found,
     }
+}
+
+/// What a parse job hands back: the URLs found, and the body's place when the job wrote it.
+type Parsed = (Vec<Candidate>, Option<std::io::Result<Option<BodyRef>>>);
+
+/// Writes a body on a blocking thread (see [`crate::bodies`]).
+async fn write_body(ctx: &WorkerContext, body: Vec<u8>) -> std::io::Result<Option<BodyRef>> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let log = Arc::clone(&ctx.bodies);
+    run_blocking(move || log.append(&body).map(Some)).await
 }
 
 /// A record for a queued entry that has not (yet) got a response: failed, with `failure` when
@@ -304,7 +325,7 @@ async fn read_sitemap(
     entry: &QueueEntry,
     f: &mut Fetched,
     record: &mut PageRecord,
-) -> Vec<Candidate> {
+) -> Parsed {
     if !(200..300).contains(&f.status) {
         return follow(ctx, url, entry, f, record).await;
     }
@@ -339,7 +360,7 @@ async fn read_sitemap(
     })
     .await;
     f.body = body;
-    found
+    (found, None)
 }
 
 /// Sets the record's state from the status and returns the URLs the response leads to.
@@ -349,7 +370,7 @@ async fn follow(
     entry: &QueueEntry,
     f: &mut Fetched,
     record: &mut PageRecord,
-) -> Vec<Candidate> {
+) -> Parsed {
     let status = f.status;
     if status >= 400 {
         record.state = UrlState::Failed;
@@ -357,24 +378,29 @@ async fn follow(
             kind: ErrorKind::HttpStatus,
             message: format!("the server answered {status}"),
         });
-        return Vec::new();
+        return (Vec::new(), None);
     }
     record.state = UrlState::Done;
     if (300..400).contains(&status) {
-        return redirect(ctx, url, entry, f.header("location"), record);
+        return (
+            redirect(ctx, url, entry, f.header("location"), record),
+            None,
+        );
     }
     let child_depth = entry.depth + 1;
     let content_type = f.header("content-type").map(str::to_string);
     let html = extract::is_html(content_type.as_deref());
     if !html || f.body.is_empty() || ctx.max_depth.is_some_and(|m| child_depth > m) {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     let _slot = ctx.parse_slots.acquire().await;
     let page = url.clone();
     // The body moves to the parse thread and comes back, rather than being copied.
     let body = std::mem::take(&mut f.body);
     let ctx2 = Arc::clone(ctx);
-    let (found, body) = run_blocking(move || {
+    // The body is written on the same blocking thread, sparing a second hop off the executor.
+    let (found, body, written) = run_blocking(move || {
+        let written = ctx2.bodies.append(&body).map(Some);
         let text = crate::charset::decode_html(&body, content_type.as_deref());
         let referrer = page.to_string();
         let found = extract::extract_links(&text, &page)
@@ -390,11 +416,11 @@ async fn follow(
             })
             .collect();
         drop(text);
-        (found, body)
+        (found, body, written)
     })
     .await;
     f.body = body;
-    found
+    (found, Some(written))
 }
 
 /// A 3xx: its target is queued like a link (same depth: a redirect is not a link hop), carrying
@@ -473,6 +499,7 @@ mod tests {
                 key: [0; 20],
                 origin_id: 7,
                 entry,
+                more: false,
             },
             url: Url::parse("http://a.test/x").unwrap(),
             gap: Duration::ZERO,

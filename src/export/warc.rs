@@ -125,7 +125,7 @@ pub fn write_files(
 fn responses<'a>(
     store: &'a Store,
     filter: &'a Filter,
-) -> impl Iterator<Item = Result<(PageRecord, sled::IVec)>> + 'a {
+) -> impl Iterator<Item = Result<(PageRecord, Vec<u8>)>> + 'a {
     super::records(store, filter).filter_map(move |rec| match rec {
         Err(e) => Some(Err(e)),
         Ok(rec) if rec.status.is_none() => None,
