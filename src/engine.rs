@@ -26,6 +26,15 @@ use crate::worker::{self, Job, Outcome, PageOutcome, RobotsOutcome};
 /// Longest the engine waits without looking at the stop flag and the flusher.
 const POLL: Duration = Duration::from_millis(100);
 
+/// Origins with queued work taken from the database per step of a resume's scan: enough to
+/// start at once, few enough that the first request does not wait for a scan of every origin.
+const SCAN_CHUNK: usize = 256;
+
+/// A resume's scan for origins with queued work pauses while this many origins are tracked:
+/// per-origin state in memory stays bounded however many hosts the frontier holds (the rest
+/// wait in the database until tracked origins run dry and are pruned).
+const ACTIVE_ORIGINS: usize = 10_000;
+
 /// Most page outcomes stored in one transaction: enough to pay a commit once for all the
 /// outcomes of a busy moment, few enough to keep a transaction's memory small.
 const MAX_BATCH: usize = 64;
@@ -107,6 +116,8 @@ pub struct Engine<'a> {
     memo: SeenMemo,
     /// URLs handed to workers (they stay queued in the database until settled).
     leases: Leases,
+    /// Where the scan for origins with queued work (on a resume) continues; `None`: done.
+    origin_scan: Option<OriginId>,
     /// Final page outcomes waiting to be committed together (see [`COMMIT_EVERY`]).
     pending: Vec<(PageOutcome, Option<HostRecord>)>,
     /// When the oldest of them arrived.
@@ -154,11 +165,9 @@ impl<'a> Engine<'a> {
             leases: Leases::default(),
             pending: Vec::new(),
             pending_since: None,
+            origin_scan: Some(0),
         };
-        // Each origin with work starts with a count of one; leases that find more raise it.
-        for (id, origin) in frontier::origins_with_work(store)? {
-            engine.add_work(id, &origin, 1)?;
-        }
+        engine.register_queued_origins()?;
         Ok(engine)
     }
 
@@ -178,6 +187,9 @@ impl<'a> Engine<'a> {
                 return Err(e);
             }
             self.settle_due()?;
+            if self.sched.hosts() < ACTIVE_ORIGINS {
+                self.register_queued_origins()?;
+            }
             self.report_progress()?;
             if let Some(signal) = self.stop.requested() {
                 let until = *self
@@ -211,6 +223,11 @@ impl<'a> Engine<'a> {
             if self.in_flight == 0 && self.pending.is_empty() {
                 if budget == Some(0) {
                     return Ok(StopReason::MaxPages);
+                }
+                if wake.is_none() && self.origin_scan.is_some() {
+                    // Nothing tracked has work: take more origins whatever the cap.
+                    self.register_queued_origins()?;
+                    continue;
                 }
                 if wake.is_none() {
                     return Ok(StopReason::Finished);
@@ -651,6 +668,20 @@ impl<'a> Engine<'a> {
             slot.robots_expires = Some(Instant::now() + robots::TTL.saturating_sub(age));
         }
         self.sched.reschedule(id);
+    }
+
+    /// Gives the scheduler the next chunk of origins that have queued work from earlier runs.
+    /// Each starts with a count of one; leases that find more raise it.
+    fn register_queued_origins(&mut self) -> Result<()> {
+        let Some(from) = self.origin_scan else {
+            return Ok(());
+        };
+        let (found, next) = frontier::origins_with_work(self.store, from, SCAN_CHUNK)?;
+        self.origin_scan = next;
+        for (id, origin) in found {
+            self.add_work(id, &origin, 1)?;
+        }
+        Ok(())
     }
 
     /// Tells the scheduler about queued URLs; an origin new to this run gets its saved

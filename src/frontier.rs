@@ -600,14 +600,17 @@ pub fn recover_bodies(store: &Store) -> Result<u64> {
     Ok(lost.len() as u64)
 }
 
-/// The origins with queued work, read once at start-up to build the scheduler's view: one
-/// seek per such origin (a skip-scan of the queue's origin prefixes), so start-up costs the
-/// number of origins, not the number of queued URLs. Callers learn how much each has as they
-/// lease (see [`Lease::more`]).
-pub fn origins_with_work(store: &Store) -> Result<Vec<(OriginId, String)>> {
+/// A chunk of origins with queued work (id, origin) and where the scan continues.
+pub type OriginScan = (Vec<(OriginId, String)>, Option<OriginId>);
+
+/// Up to `max` origins with queued work, from origin id `from` up, and the id to continue
+/// from (`None`: no more). One seek per origin found (a skip-scan of the queue's origin
+/// prefixes), so a resume reads them a chunk at a time as it needs them instead of scanning
+/// the whole queue before its first request.
+pub fn origins_with_work(store: &Store, from: OriginId, max: usize) -> Result<OriginScan> {
     let mut out = Vec::new();
-    let mut from = 0u64;
-    loop {
+    let mut from = from;
+    while out.len() < max {
         let next = store
             .queue
             .range(from.to_be_bytes()..)
@@ -616,14 +619,15 @@ pub fn origins_with_work(store: &Store) -> Result<Vec<(OriginId, String)>> {
             .transpose()
             .map_err(|e| store.db_err("reading the queue", e))?;
         let Some(id) = next.as_deref().and_then(origin_of_key) else {
-            return Ok(out);
+            return Ok((out, None));
         };
         out.push((id, origin_name(store, id)?));
         match id.checked_add(1) {
             Some(n) => from = n,
-            None => return Ok(out),
+            None => return Ok((out, None)),
         }
     }
+    Ok((out, Some(from)))
 }
 
 /// Queued URLs per origin, counted over the whole queue (for tests and checks; start-up uses
@@ -875,5 +879,26 @@ mod tests {
         assert_eq!(again.entry.url, "http://a.test/", "fetched again, first");
         // Intact bodies are kept, and the check is done once.
         assert_eq!(recover_bodies(&s).unwrap(), 0);
+    }
+
+    #[test]
+    fn origins_with_work_come_in_chunks_and_skip_empty_origins() {
+        let s = open("scan");
+        let urls: Vec<Url> = (0..5)
+            .map(|h| Url::parse(&format!("http://h{h}.test/a")).unwrap())
+            .collect();
+        let added = add_seeds(&s, &urls).unwrap();
+        // Origin h1 runs dry: its only URL is settled.
+        let l = lease(&s, added[1].origin_id, &mut Leases::default())
+            .unwrap()
+            .unwrap();
+        settle(&s, &l, &record("http://h1.test/a"), b"", &[], None).unwrap();
+        let (first, next) = origins_with_work(&s, 0, 2).unwrap();
+        let names: Vec<&str> = first.iter().map(|(_, o)| o.as_str()).collect();
+        assert_eq!(names, ["http://h0.test", "http://h2.test"]);
+        let (rest, end) = origins_with_work(&s, next.unwrap(), 10).unwrap();
+        let names: Vec<&str> = rest.iter().map(|(_, o)| o.as_str()).collect();
+        assert_eq!(names, ["http://h3.test", "http://h4.test"]);
+        assert_eq!(end, None);
     }
 }

@@ -447,3 +447,54 @@ fn a_database_from_a_future_schema_is_refused_untouched() {
         );
     }
 }
+
+#[test]
+fn a_resume_over_many_origins_fetches_every_queued_url_once() {
+    let _timing = shared();
+    // More origins than one step of the resume's origin scan takes (256): every one of them
+    // must still be found and crawled. Hosts are `hN.localhost`, which libcurl sends to
+    // loopback itself; the server answers any Host.
+    const ORIGINS: usize = 700;
+    let route = |r: &Request| Some(Reply::html(&format!("page {}", r.path())));
+    let server = route_server(Arc::new(route));
+    let port = server.origin().rsplit(':').next().unwrap().to_string();
+    let dir = tempdir();
+    let db = dir.path().join("many.db");
+    let url = |h: usize| format!("http://h{h}.localhost:{port}/only");
+    let mut config = fast_config(&db, &url(0));
+    config.ignore_robots = true;
+    config.scope = politecrawl::ScopeKind::Any;
+    config.concurrency = 16;
+    {
+        // Queued by an earlier run (nothing fetched yet), as a resume finds them.
+        let store = Store::open(&db, OpenMode::CreateOrOpen).unwrap();
+        store.save_config(&config).unwrap();
+        let candidates: Vec<frontier::Candidate> = (0..ORIGINS)
+            .map(|h| frontier::Candidate {
+                url: url::Url::parse(&url(h)).unwrap(),
+                depth: 0,
+                referrer: None,
+                sitemap: false,
+                redirect_chain: Vec::new(),
+            })
+            .collect();
+        assert_eq!(
+            frontier::add_candidates(&store, &candidates).unwrap().len(),
+            ORIGINS
+        );
+    }
+    let out = run(&["crawl", "--db", "many.db"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut hosts: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| r.host.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(hosts.len(), ORIGINS, "one request per queued URL");
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts.len(), ORIGINS, "every origin, none twice");
+    let store = Store::open(&db, OpenMode::Existing).unwrap();
+    let c = store.counters().unwrap();
+    assert_eq!((c.done, c.queued), (ORIGINS as u64, 0));
+}
