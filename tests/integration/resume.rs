@@ -455,7 +455,7 @@ fn a_resume_over_many_origins_fetches_every_queued_url_once() {
     // must still be found and crawled. Hosts are `hN.localhost`, which libcurl sends to
     // loopback itself; the server answers any Host.
     const ORIGINS: usize = 700;
-    let route = |r: &Request| Some(Reply::html(&format!("page {}", r.path())));
+    let route = |r: &Request| Some(Reply::html(format!("page {}", r.path())));
     let server = route_server(Arc::new(route));
     let port = server.origin().rsplit(':').next().unwrap().to_string();
     let dir = tempdir();
