@@ -150,6 +150,8 @@ fn enqueue_tx(
     learned: &mut Vec<(u128, u32)>,
 ) -> TxResult<Vec<Enqueued>> {
     let mut added = Vec::new();
+    // Origins already looked up in this call (a page's links mostly share one).
+    let mut ids: Vec<(String, OriginId)> = Vec::new();
     for c in candidates {
         let url = c.url.as_str();
         let hash = SeenMemo::key(url);
@@ -174,7 +176,17 @@ fn enqueue_tx(
             continue;
         }
         let origin = canon::origin_key(&c.url);
-        let origin_id = origin_id_tx(origins, &origin)?;
+        let origin_id = match ids.iter().rev().find(|(o, _)| *o == origin) {
+            Some((_, id)) => *id,
+            None => {
+                let id = origin_id_tx(origins, &origin)?;
+                if ids.len() >= 8 {
+                    ids.remove(0);
+                }
+                ids.push((origin.clone(), id));
+                id
+            }
+        };
         let seq = queue.generate_id().map_err(storage)?;
         let key = queue_key(origin_id, c.depth, seq);
         seen.insert(url, &key)?;
