@@ -187,15 +187,27 @@ fn enqueue_tx(
                 id
             }
         };
-        let seq = queue.generate_id().map_err(storage)?;
-        let key = queue_key(origin_id, c.depth, seq);
-        seen.insert(url, &key)?;
-        queue.insert(&key, encode(&entry))?;
-        counters.queued += 1;
+        push_tx((seen, queue), origin_id, &entry, counters)?;
         learned.push((hash, c.depth));
         added.push(Enqueued { origin_id, origin });
     }
     Ok(added)
+}
+
+/// Queues a new URL at the end of its origin's queue at its depth, and records its queue key
+/// in the seen-set.
+fn push_tx(
+    (seen, queue): (&TransactionalTree, &TransactionalTree),
+    origin_id: OriginId,
+    entry: &QueueEntry,
+    counters: &mut Counters,
+) -> TxResult<()> {
+    let seq = queue.generate_id().map_err(storage)?;
+    let key = queue_key(origin_id, entry.depth, seq);
+    seen.insert(entry.url.as_bytes(), &key)?;
+    queue.insert(&key, encode(entry))?;
+    counters.queued += 1;
+    Ok(())
 }
 
 /// A URL already queued deeper than `entry` moves to `entry`'s depth (same origin, same
@@ -597,11 +609,7 @@ pub fn recover_bodies(store: &Store) -> Result<u64> {
                     .map(|u| canon::origin_key(&u))
                     .unwrap_or_default();
                 let origin_id = origin_id_tx(origins, &origin)?;
-                let seq = queue.generate_id().map_err(storage)?;
-                let key = queue_key(origin_id, rec.depth, seq);
-                seen.insert(rec.url.as_bytes(), &key)?;
-                queue.insert(&key, encode(&entry))?;
-                c.queued += 1;
+                push_tx((seen, queue), origin_id, &entry, &mut c)?;
             }
             for (k, _) in &recent {
                 recent_tx.remove(k)?;
