@@ -69,7 +69,9 @@ struct Active {
     file: Arc<File>,
     len: u64,
     /// Segments written since the last sync, besides the active one.
-    unsynced: Vec<Arc<File>>,
+    unsynced: Vec<(u32, Arc<File>)>,
+    /// Places reserved whose bytes are still being written.
+    writing: std::collections::BTreeSet<(u32, u64)>,
 }
 
 /// The append-only body store of one database.
@@ -110,6 +112,7 @@ impl BodyLog {
                 file: Arc::new(file),
                 len,
                 unsynced: Vec::new(),
+                writing: std::collections::BTreeSet::new(),
             }),
             reader: Mutex::new(None),
         })
@@ -124,7 +127,8 @@ impl BodyLog {
                 let next = a.segment + 1;
                 let file = Arc::new(open_segment(&self.dir, next)?);
                 let old = std::mem::replace(&mut a.file, file);
-                a.unsynced.push(old);
+                let segment = a.segment;
+                a.unsynced.push((segment, old));
                 a.segment = next;
                 a.len = 0;
             }
@@ -135,28 +139,37 @@ impl BodyLog {
                 crc: crc32fast::hash(body),
             };
             a.len += r.len;
+            a.writing.insert((r.segment, r.offset));
             (Arc::clone(&a.file), r)
         };
-        file.write_all_at(body, r.offset)?;
-        Ok(r)
+        let written = file.write_all_at(body, r.offset);
+        self.lock().writing.remove(&(r.segment, r.offset));
+        written.map(|()| r)
     }
 
-    /// The position every body written so far lies before; after [`BodyLog::sync`] returns,
-    /// all of them are on disk.
+    /// A position every body before which is completely written: after a [`BodyLog::sync`]
+    /// that starts later, all of them are on disk. (A body still being written holds it back,
+    /// so its outcome's `recent` entry is never dropped before its bytes are synced.)
     pub fn position(&self) -> (u32, u64) {
         let a = self.lock();
-        (a.segment, a.len)
+        a.writing.first().copied().unwrap_or((a.segment, a.len))
     }
 
-    /// Makes every body written so far durable.
+    /// Makes every body written so far durable. An older segment with a write still going on
+    /// is synced again next time.
     pub fn sync(&self) -> std::io::Result<()> {
-        let (file, older) = {
+        let (file, older, busy) = {
             let mut a = self.lock();
-            (Arc::clone(&a.file), std::mem::take(&mut a.unsynced))
+            // Old segments still being written to (reserved before they were closed) must be
+            // synced again once those writes are done.
+            let busy: Vec<u32> = a.writing.iter().map(|(s, _)| *s).collect();
+            (Arc::clone(&a.file), std::mem::take(&mut a.unsynced), busy)
         };
-        for f in older {
+        for (_, f) in &older {
             f.sync_data()?;
         }
+        let again = older.into_iter().filter(|(s, _)| busy.contains(s));
+        self.lock().unsynced.extend(again);
         file.sync_data()
     }
 
@@ -248,6 +261,19 @@ mod tests {
         let c = log.append(b"third").unwrap();
         assert_eq!(c.offset, 16, "appends continue at the end");
         assert_eq!(log.position(), (1, 21));
+    }
+
+    #[test]
+    fn a_body_being_written_holds_the_synced_position_back() {
+        let d = tempdir("writing");
+        let log = BodyLog::open(&d).unwrap();
+        log.append(b"done").unwrap();
+        // A writer that has reserved its place but not finished writing.
+        log.lock().writing.insert((1, 4));
+        log.lock().len = 10;
+        assert_eq!(log.position(), (1, 4), "not past the unfinished body");
+        log.lock().writing.remove(&(1, 4));
+        assert_eq!(log.position(), (1, 10));
     }
 
     #[test]
