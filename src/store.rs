@@ -336,9 +336,8 @@ impl Store {
             .mode(sled::Mode::HighThroughput)
             // Our own flusher (below) instead of sled's: sled's thread can outlive the handle
             // for a moment and keep the directory locked after the store is dropped.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| open_error(path, e))?;
+            .flush_every_ms(None);
+        let db = open_sled(path, &db)?;
         let tree = |name: &str| {
             db.open_tree(name).map_err(|cause| Error::Db {
                 path: path.to_path_buf(),
@@ -722,10 +721,32 @@ fn check_directory(path: &Path, mode: OpenMode) -> Result<()> {
     }
 }
 
+/// Opens sled. A store this process dropped a moment ago can hold the lock while sled's I/O
+/// threads finish their last writes: that is waited for (up to a second), another process's
+/// lock is not.
+fn open_sled(path: &Path, config: &sled::Config) -> Result<sled::Db> {
+    let ours = || {
+        std::fs::read_to_string(path.join(PID_FILE))
+            .is_ok_and(|s| s.trim() == std::process::id().to_string())
+    };
+    for _ in 0..50 {
+        match config.open() {
+            Err(e) if is_locked(&e) && ours() => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.map_err(|e| open_error(path, e)),
+        }
+    }
+    config.open().map_err(|e| open_error(path, e))
+}
+
+fn is_locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
+        || io.to_string().contains("could not acquire lock"))
+}
+
 fn open_error(path: &Path, e: sled::Error) -> Error {
-    let locked = matches!(&e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
-        || io.to_string().contains("could not acquire lock"));
-    if locked {
+    if is_locked(&e) {
         let holder = std::fs::read_to_string(path.join(PID_FILE))
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok())
