@@ -179,7 +179,6 @@ pub fn run_watched(
     progress: &Progress,
 ) -> Result<Summary> {
     let started = Instant::now();
-    frontier::recover_leases(store)?;
     frontier::recover_bodies(store)?;
     let prior: Option<CrawlConfig> = store.load_config()?;
     let prior_seeds = prior.map(|p| p.seeds).unwrap_or_default();

@@ -507,25 +507,31 @@ impl<'a> Engine<'a> {
 
     /// Stores final page outcomes that arrived together in one transaction, then frees their
     /// origins' slots and schedules the URLs they revealed.
-    fn settle_pages(&mut self, pages: Vec<(PageOutcome, Option<HostRecord>)>) -> Result<()> {
+    fn settle_pages(&mut self, mut pages: Vec<(PageOutcome, Option<HostRecord>)>) -> Result<()> {
         if pages.is_empty() {
             return Ok(());
         }
-        let mut batch = Vec::with_capacity(pages.len());
-        for (o, host) in &pages {
-            let body = o.body.as_ref().map_err(|e| Error::Bodies {
-                path: self.store.path().to_path_buf(),
-                action: "writing a page body",
-                cause: std::io::Error::new(e.kind(), e.to_string()),
-            })?;
-            batch.push(Settlement {
+        // A body that could not be written (disk full) stops the crawl: none of these is stored,
+        // their URLs stay queued.
+        if let Some(i) = pages.iter().position(|(o, _)| o.body.is_err()) {
+            if let Err(cause) = pages.swap_remove(i).0.body {
+                return Err(Error::Bodies {
+                    path: self.store.path().to_path_buf(),
+                    action: "writing a page body",
+                    cause,
+                });
+            }
+        }
+        let batch: Vec<Settlement<'_>> = pages
+            .iter()
+            .map(|(o, host)| Settlement {
                 lease: &o.lease,
                 record: &o.record,
-                body: body.as_ref(),
+                body: o.body.as_ref().ok().and_then(Option::as_ref),
                 found: &o.found,
                 host: host.as_ref(),
-            });
-        }
+            })
+            .collect();
         let added = frontier::settle_batch(self.store, &batch, &mut self.memo, &self.leases)?;
         drop(batch);
         for ((o, _), added) in pages.iter().zip(added) {

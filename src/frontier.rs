@@ -1,7 +1,8 @@
 //! The persistent frontier: the seen-set, one FIFO queue per origin, and leases.
 //!
-//! A URL's life is queued → in_flight → done | failed. Each move is one sled transaction over
-//! the trees described in [`crate::store`]; an outcome commits the page record, the URL's final
+//! A URL's life is queued → leased (in memory: it stays queued in the database) → done |
+//! failed. Each change is one sled transaction over the trees described in
+//! [`crate::store`]; an outcome commits the page record, the URL's final
 //! state, the URLs it revealed (with their seen-set entries) and the counters together, so a
 //! crash leaves either all of it or none of it.
 //!
@@ -211,8 +212,8 @@ fn push_tx(
 }
 
 /// A URL already queued deeper than `entry` moves to `entry`'s depth (same origin, same
-/// sequence number). Stored URLs are left alone (and leased ones, by the caller). Returns the depth the URL's
-/// seen-set entry has afterwards.
+/// sequence number). Stored URLs are left alone (and leased ones, by the caller). Returns the
+/// depth the URL's seen-set entry has afterwards.
 fn move_up_if_shallower(
     queue: &TransactionalTree,
     seen: &TransactionalTree,
@@ -525,32 +526,6 @@ pub fn origin_name(store: &Store, id: OriginId) -> Result<String> {
         .unwrap_or_else(|| format!("origin#{id}")))
 }
 
-/// Puts every leased URL back in the queue at its old place, keeping its attempt count. Run at
-/// start-up: a lease left by a crash or a stop is work not yet done.
-pub fn recover_leases(store: &Store) -> Result<u64> {
-    let leased: Vec<(sled::IVec, sled::IVec)> = store
-        .inflight
-        .iter()
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| store.db_err("reading in-flight URLs", e))?;
-    if leased.is_empty() {
-        return Ok(0);
-    }
-    (&store.meta, &store.queue, &store.inflight)
-        .transaction(|(meta, queue, inflight)| {
-            let mut c = read_counters(meta)?;
-            for (k, v) in &leased {
-                inflight.remove(k)?;
-                queue.insert(k, v)?;
-            }
-            c.in_flight = c.in_flight.saturating_sub(leased.len() as u64);
-            c.queued += leased.len() as u64;
-            write_counters(meta, &c)
-        })
-        .map_err(|e| store.tx_err("recovering in-flight URLs", e))?;
-    Ok(leased.len() as u64)
-}
-
 /// Checks the bodies written just before the last stop (the `recent` tree, see
 /// [`crate::bodies`]) and sends every URL whose body did not reach the disk back to the queue,
 /// as if its outcome had never been stored. Run at start-up; returns how many went back.
@@ -678,7 +653,6 @@ pub fn is_seen(store: &Store, url: &str) -> Result<bool> {
 pub fn recount(store: &Store) -> Result<Counters> {
     let mut c = Counters {
         queued: (store.queue.len() + store.delayed.len()) as u64,
-        in_flight: store.inflight.len() as u64,
         ..Counters::default()
     };
     for rec in store.pages() {

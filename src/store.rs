@@ -7,7 +7,6 @@
 //! | `meta`     | `schema_version`, `counters`, `config`, `seeds` | u32 / postcard / JSON / JSON |
 //! | `seen`     | normalized URL              | empty: the URL was queued once, ever    |
 //! | `queue`    | origin id (u64) ++ seq (u64)| [`QueueEntry`] (postcard)               |
-//! | `inflight` | same key as in `queue`      | [`QueueEntry`] leased to a worker       |
 //! | `delayed`  | due unix ms (u64) ++ queue key | [`QueueEntry`] waiting for a retry    |
 //! | `origins`  | `n` ++ origin / `i` ++ id   | id (u64) / origin string                |
 //! | `pages`    | normalized URL              | [`PageRecord`] (postcard)               |
@@ -56,7 +55,9 @@ const KEY_OVERRIDES: &[u8] = b"overrides";
 pub struct Counters {
     /// URLs waiting in the queue (retries waiting for their time included).
     pub queued: u64,
-    /// URLs leased to a worker and not yet settled.
+    /// Always 0 in the database: leases live in the running crawl's memory (leased URLs stay
+    /// counted as queued). Kept for `status --json`'s `in_flight` field; a running crawl's live
+    /// numbers carry the real count.
     pub in_flight: u64,
     /// URLs with a stored successful response.
     pub done: u64,
@@ -305,7 +306,6 @@ pub struct Store {
     pub(crate) meta: Tree,
     pub(crate) seen: Tree,
     pub(crate) queue: Tree,
-    pub(crate) inflight: Tree,
     pub(crate) delayed: Tree,
     pub(crate) origins: Tree,
     pub(crate) pages: Tree,
@@ -364,7 +364,6 @@ impl Store {
             meta,
             seen,
             queue,
-            inflight: tree("inflight")?,
             delayed: tree("delayed")?,
             origins,
             pages,
