@@ -262,6 +262,9 @@ async fn read_capped<R: AsyncRead + Unpin>(
     let mut body = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     let (mut window_start, mut window_bytes) = (Instant::now(), 0u64);
+    // The last window brought too little. The verdict waits for the next read: a body that is
+    // over (a small page read late because the machine was busy) is complete, not slow.
+    let mut slow = false;
     loop {
         let n = match async_std::future::timeout(idle, reader.read(&mut chunk)).await {
             Err(_) => {
@@ -272,6 +275,13 @@ async fn read_capped<R: AsyncRead + Unpin>(
             Ok(Ok(0)) => return Ok((body, false)),
             Ok(Ok(n)) => n,
         };
+        if slow {
+            let msg = format!(
+                "body slower than {MIN_PROGRESS} bytes per {}",
+                humantime::format_duration(idle)
+            );
+            return Err((ErrorKind::Timeout, msg));
+        }
         let room = (cap as usize).saturating_sub(body.len());
         body.extend_from_slice(&chunk[..n.min(room)]);
         if n > room {
@@ -279,13 +289,7 @@ async fn read_capped<R: AsyncRead + Unpin>(
         }
         window_bytes += n as u64;
         if window_start.elapsed() >= idle {
-            if window_bytes < MIN_PROGRESS {
-                let msg = format!(
-                    "body slower than {MIN_PROGRESS} bytes per {}",
-                    humantime::format_duration(idle)
-                );
-                return Err((ErrorKind::Timeout, msg));
-            }
+            slow = window_bytes < MIN_PROGRESS;
             (window_start, window_bytes) = (Instant::now(), 0);
         }
     }
@@ -390,6 +394,42 @@ mod tests {
         assert_eq!((b.len(), t), (10, true));
         let (b, t) = async_std::task::block_on(read_capped(&data[..], 100, idle)).unwrap();
         assert_eq!((b.len(), t), (100, false));
+    }
+
+    /// A loopback socket whose peer writes `steps` (pause, then bytes) and closes.
+    fn paced(steps: Vec<(u64, Vec<u8>)>) -> async_std::net::TcpStream {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut conn, _) = listener.accept().unwrap();
+            for (pause, bytes) in steps {
+                std::thread::sleep(Duration::from_millis(pause));
+                if conn.write_all(&bytes).is_err() {
+                    return;
+                }
+            }
+        });
+        async_std::task::block_on(async_std::net::TcpStream::connect(addr)).unwrap()
+    }
+
+    #[test]
+    fn a_trickle_times_out_but_a_small_late_body_is_complete() {
+        let idle = Duration::from_millis(300);
+        // One byte every 100 ms: never idle for 300 ms, yet far below MIN_PROGRESS.
+        let drip = paced((0..40).map(|_| (100, vec![b'x'])).collect());
+        let started = Instant::now();
+        let err = async_std::task::block_on(read_capped(drip, 1 << 20, idle)).unwrap_err();
+        assert_eq!(err.0, ErrorKind::Timeout, "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "cut by the window"
+        );
+        // 200 bytes after 250 ms, then 100 more after 200 ms, then the end: the window
+        // closes with fewer than MIN_PROGRESS bytes, but the body is over, not slow.
+        let late = paced(vec![(250, vec![b'a'; 200]), (200, vec![b'b'; 100])]);
+        let (b, t) = async_std::task::block_on(read_capped(late, 1 << 20, idle)).unwrap();
+        assert_eq!((b.len(), t), (300, false));
     }
 
     #[test]

@@ -199,6 +199,23 @@ fn every_misbehaving_server_ends_in_an_explained_outcome() {
         started.elapsed()
     );
     let pages = stored(&store, &origin);
+    // Every other page hangs off the home page: without it, nothing below can be checked.
+    assert_eq!(
+        pages.get("/").map(|p| (p.state, p.error.clone())),
+        Some((UrlState::Done, None))
+    );
+    let missing: Vec<&str> = LINKS
+        .iter()
+        .copied()
+        .chain(["/loop-b", "/chain/3", "/chain/10"])
+        .filter(|p| !pages.contains_key(*p))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "never recorded: {missing:?}\nrecorded: {:?}\nserver saw: {:?}",
+        pages.keys().collect::<Vec<_>>(),
+        server.requests()
+    );
     let kind = |p: &str| -> Option<ErrorKind> { pages[p].error.as_ref().map(|e| e.kind) };
     let done = |p: &str| -> &PageRecord {
         assert_eq!(pages[p].state, UrlState::Done, "{p}: {:?}", pages[p].error);
