@@ -607,17 +607,30 @@ impl<'a> Engine<'a> {
                 let (tries, since) = slot
                     .robots_failures
                     .map_or((1, now_ms), |(t, s)| (t + 1, s));
-                log::warn!(
-                    "{}: robots.txt unreachable ({reason}), try {tries}",
-                    o.origin
-                );
                 let verdict = if now_ms.saturating_sub(since) >= give_up {
+                    log::warn!(
+                        "{}: robots.txt unreachable ({reason}), try {tries}: giving up, its \
+                         queued URLs are recorded as failed (robots_unreachable)",
+                        o.origin
+                    );
                     let reason = format!("{reason}, unreachable since {}", rfc3339(since));
                     RobotsVerdict::GaveUp { reason }
                 } else {
+                    // Say what happens next: a mistyped or dead seed otherwise looks like a hang.
+                    let delay = robots::retry_delay(tries);
+                    let left =
+                        Duration::from_millis(give_up.saturating_sub(now_ms.saturating_sub(since)));
+                    log::warn!(
+                        "{}: robots.txt unreachable ({reason}), try {tries}; next try in {}, \
+                         its URLs wait, and fail if it stays unreachable {} more \
+                         (--robots-give-up)",
+                        o.origin,
+                        humantime::format_duration(delay),
+                        humantime::format_duration(Duration::from_secs(left.as_secs()))
+                    );
                     slot.robots_failures = Some((tries, since));
                     slot.robots = RobotsState::Unknown;
-                    slot.pause_until = Some(Instant::now() + robots::retry_delay(tries));
+                    slot.pause_until = Some(Instant::now() + delay);
                     RobotsVerdict::Unreachable {
                         reason,
                         since_ms: since,

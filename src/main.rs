@@ -48,8 +48,10 @@ fn main() -> ExitCode {
     tune_allocator();
     quiet_http_client_panics();
     // Logs go to stderr; RUST_LOG=info shows pauses and robots.txt trouble, debug shows more.
+    // isahc warns of every failed request, which the crawl records and counts itself.
     env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("warn,html5ever=error,selectors=error"),
+        env_logger::Env::default()
+            .default_filter_or("warn,html5ever=error,selectors=error,isahc=error"),
     )
     .init();
     let cli = Cli::parse();

@@ -137,6 +137,36 @@ fn a_bad_seed_fails_with_a_hint_and_creates_nothing() {
 }
 
 #[test]
+fn a_dead_seed_says_when_it_is_tried_again_and_when_its_urls_fail() {
+    let _timing = shared();
+    let dir = tempdir();
+    // A port that refuses connections: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let seed = format!("http://127.0.0.1:{port}/");
+    let args = ["crawl", &seed, "--db", "d", "--robots-give-up", "2s"];
+    let out = run(&args, dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("try 1; next try in 1s") && err.contains("(--robots-give-up)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("giving up, its queued URLs are recorded as failed"),
+        "{err}"
+    );
+    assert!(err.contains("1 failed"), "{err}");
+    assert!(
+        !err.contains("isahc"),
+        "the HTTP library's own per-request warnings stay off: {err}"
+    );
+}
+
+#[test]
 fn a_file_or_foreign_directory_is_not_taken_as_a_database() {
     let _timing = shared();
     let dir = tempdir();
