@@ -69,6 +69,8 @@ pub struct Fetcher {
     client: surf::Client,
     max_body: u64,
     read_timeout: Duration,
+    /// How long a response may take to begin: connecting, then `read_timeout` of silence.
+    first_byte_timeout: Duration,
     accept_types: std::sync::Arc<[String]>,
 }
 
@@ -98,6 +100,7 @@ impl Fetcher {
             client,
             max_body: config.max_body,
             read_timeout: config.read_timeout,
+            first_byte_timeout: config.connect_timeout + config.read_timeout,
             accept_types: config.accept_types.clone().into(),
         })
     }
@@ -144,10 +147,17 @@ impl Fetcher {
         url: &Url,
         cap: u64,
     ) -> std::result::Result<Fetched, (ErrorKind, String)> {
-        let mut resp = self
-            .client
-            .get(url.as_str())
+        // isahc answers only once the first body byte (or the end) is in, so a server that
+        // sends its headers and then stalls would otherwise hold out until `--timeout`.
+        // Dropping the request aborts its transfer; the connection is not reused.
+        let wait = self.first_byte_timeout;
+        let mut resp = async_std::future::timeout(wait, self.client.get(url.as_str()))
             .await
+            .map_err(|_| {
+                let wait = humantime::format_duration(wait);
+                let msg = format!("no response bytes within {wait} (connect + read timeouts)");
+                (ErrorKind::Timeout, msg)
+            })?
             .map_err(|e| classify_client_error(&e))?;
         let status = u16::from(resp.status());
         let headers: Vec<(String, String)> = resp
@@ -179,7 +189,7 @@ impl Fetcher {
         }
         let coding = find("content-encoding");
         let raw = resp.take_body().into_reader();
-        let reader = decoder(raw, coding.as_deref()).await?;
+        let reader = decoder(raw, coding.as_deref(), self.read_timeout).await?;
         let decoding = reader.1;
         (f.body, f.truncated) = read_capped(reader.0, cap, self.read_timeout)
             .await
@@ -223,9 +233,11 @@ type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
 
 /// Wraps the raw body in the decoder its `Content-Encoding` names. Returns whether a decoder
 /// is in place (its errors are `decode` failures). Unknown codings are stored as received.
+/// Sniffing a deflate body waits for its first bytes, under `idle` like every body read.
 async fn decoder<R: AsyncBufRead + Unpin + Send + 'static>(
     mut raw: R,
     coding: Option<&str>,
+    idle: Duration,
 ) -> std::result::Result<(BoxRead, bool), (ErrorKind, String)> {
     let coding = coding.map(|c| c.rsplit(',').next().unwrap_or("").trim().to_string());
     Ok(match coding.as_deref() {
@@ -237,7 +249,10 @@ async fn decoder<R: AsyncBufRead + Unpin + Send + 'static>(
         Some("br") => (Box::new(BrotliDecoder::new(raw)), true),
         Some("deflate") => {
             // "deflate" is zlib-wrapped by the standard, raw deflate from some servers.
-            let head = raw.fill_buf().await.map_err(|e| classify_io_error(&e))?;
+            let head = async_std::future::timeout(idle, raw.fill_buf())
+                .await
+                .map_err(|_| idle_timeout(idle))?
+                .map_err(|e| classify_io_error(&e))?;
             let zlib = head.len() >= 2
                 && head[0] & 0x0f == 8
                 && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
@@ -251,9 +266,15 @@ async fn decoder<R: AsyncBufRead + Unpin + Send + 'static>(
     })
 }
 
+fn idle_timeout(idle: Duration) -> (ErrorKind, String) {
+    let msg = format!("no body bytes for {}", humantime::format_duration(idle));
+    (ErrorKind::Timeout, msg)
+}
+
 /// Reads up to `cap` bytes, then stops: the rest of the body is never read, and dropping the
 /// reader lets curl close that connection rather than drain it. A read that waits longer than
-/// `idle`, or a window of `idle` bringing fewer than [`MIN_PROGRESS`] bytes, is a timeout.
+/// `idle`, or a window of `idle` bringing fewer than [`MIN_PROGRESS`] bytes of a body that goes
+/// on, is a timeout.
 async fn read_capped<R: AsyncRead + Unpin>(
     mut reader: R,
     cap: u64,
@@ -267,10 +288,7 @@ async fn read_capped<R: AsyncRead + Unpin>(
     let mut slow = false;
     loop {
         let n = match async_std::future::timeout(idle, reader.read(&mut chunk)).await {
-            Err(_) => {
-                let msg = format!("no body bytes for {}", humantime::format_duration(idle));
-                return Err((ErrorKind::Timeout, msg));
-            }
+            Err(_) => return Err(idle_timeout(idle)),
             Ok(Err(e)) => return Err(classify_io_error(&e)),
             Ok(Ok(0)) => return Ok((body, false)),
             Ok(Ok(n)) => n,
@@ -458,10 +476,13 @@ mod tests {
         let idle = Duration::from_secs(5);
         for (coding, bytes) in [("gzip", &gz), ("deflate", &zl), ("deflate", &raw)] {
             let body = async_std::task::block_on(async {
-                let (r, decoding) =
-                    decoder(futures_lite::io::Cursor::new(bytes.clone()), Some(coding))
-                        .await
-                        .unwrap();
+                let (r, decoding) = decoder(
+                    futures_lite::io::Cursor::new(bytes.clone()),
+                    Some(coding),
+                    idle,
+                )
+                .await
+                .unwrap();
                 assert!(decoding);
                 read_capped(r, 1000, idle).await.unwrap()
             });
