@@ -19,6 +19,22 @@ fn body_for(path: &str) -> Vec<u8> {
 
 #[test]
 fn no_url_ever_receives_another_urls_response() {
+    // curl's own whole-request timeout ends the slow requests.
+    crawl_mixed(|c| c.timeout = Duration::from_secs(1));
+}
+
+#[test]
+fn no_url_ever_receives_another_urls_response_after_a_dropped_request() {
+    // Our wait for the first response bytes (connect + read timeouts, 2 s) ends them: the
+    // request is dropped before curl has answered, and its connection must not be reused.
+    crawl_mixed(|c| {
+        c.timeout = Duration::from_secs(10);
+        c.connect_timeout = Duration::from_secs(1);
+        c.read_timeout = Duration::from_secs(1);
+    });
+}
+
+fn crawl_mixed(timeouts: impl Fn(&mut politecrawl::CrawlConfig)) {
     let _timing = shared();
     let server = RawServer::start(Arc::new(|target: &str, conn: &mut std::net::TcpStream| {
         use std::io::Write;
@@ -39,7 +55,7 @@ fn no_url_ever_receives_another_urls_response() {
         if target.starts_with("/slow/") {
             // Answers correctly, but after the client's timeout: if this response reached a
             // later request on a reused connection, its body would name the wrong URL.
-            std::thread::sleep(Duration::from_millis(1500));
+            std::thread::sleep(Duration::from_millis(2500));
             return write_response(conn, 200, "text/plain", &body);
         }
         if target.starts_with("/cut/") {
@@ -58,7 +74,7 @@ fn no_url_ever_receives_another_urls_response() {
     let mut config = fast_config(&dir.path().join("db"), &format!("{origin}/"));
     config.concurrency = 32;
     config.per_host_concurrency = 32;
-    config.timeout = Duration::from_secs(1);
+    timeouts(&mut config);
     // This test is about pooled connections, not retries: every URL is asked for once.
     config.retries = 0;
     let (summary, store) = crawl(&config);
@@ -83,6 +99,7 @@ fn no_url_ever_receives_another_urls_response() {
                 ErrorKind::Timeout,
                 "{path}"
             );
+            assert!(rec.elapsed_ms < 2_400, "{path}: cut by a timeout: {rec:?}");
         } else {
             assert!(path.starts_with("/cut/"));
             assert_eq!(
