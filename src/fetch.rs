@@ -9,7 +9,8 @@
 //!
 //! Bodies are read incrementally and decoded here (gzip, deflate, br, as the request offers),
 //! so the cap applies to the **decoded** size: a compression bomb costs at most `--max-body`.
-//! A body that stalls, or trickles in slower than [`MIN_PROGRESS`] bytes per `--read-timeout`,
+//! A server silent for `--read-timeout` once connected (before its response or within the
+//! body), or a body still trickling in slower than [`MIN_PROGRESS`] bytes per `--read-timeout`,
 //! is cut off as a timeout. With `--accept-type`, bodies of other types (HTML aside) are not
 //! downloaded at all.
 
