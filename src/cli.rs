@@ -115,8 +115,8 @@ pub struct CrawlArgs {
     /// Time allowed for a whole request, body included [default: 30s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// A server silent this long once connected, or a body bringing under 1 KiB per this long,
-    /// is cut off [default: 10s]
+    /// A response not begun --connect-timeout + this after the request started, a body read
+    /// waiting this long, or a body bringing under 1 KiB per this long, is cut off [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub read_timeout: Option<Duration>,
     /// Download and store bodies only of these types (repeatable, `image/*` allowed); HTML is

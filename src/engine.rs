@@ -618,15 +618,14 @@ impl<'a> Engine<'a> {
                 } else {
                     // Say what happens next: a mistyped or dead seed otherwise looks like a hang.
                     let delay = robots::retry_delay(tries);
-                    let left =
-                        Duration::from_millis(give_up.saturating_sub(now_ms.saturating_sub(since)));
+                    let left_s = give_up.saturating_sub(now_ms.saturating_sub(since)) / 1000;
                     log::warn!(
                         "{}: robots.txt unreachable ({reason}), try {tries}; next try in {}, \
                          its URLs wait, and fail if it stays unreachable {} more \
                          (--robots-give-up)",
                         o.origin,
                         humantime::format_duration(delay),
-                        humantime::format_duration(Duration::from_secs(left.as_secs()))
+                        humantime::format_duration(Duration::from_secs(left_s))
                     );
                     slot.robots_failures = Some((tries, since));
                     slot.robots = RobotsState::Unknown;

@@ -9,9 +9,9 @@
 //!
 //! Bodies are read incrementally and decoded here (gzip, deflate, br, as the request offers),
 //! so the cap applies to the **decoded** size: a compression bomb costs at most `--max-body`.
-//! A server silent for `--read-timeout` once connected (before its response or within the
-//! body), or a body still trickling in slower than [`MIN_PROGRESS`] bytes per `--read-timeout`,
-//! is cut off as a timeout. With `--accept-type`, bodies of other types (HTML aside) are not
+//! A response not begun `--connect-timeout` + `--read-timeout` after the request started, a body
+//! read waiting `--read-timeout`, or a body still trickling in slower than [`MIN_PROGRESS`] bytes
+//! per `--read-timeout`, is cut off as a timeout. With `--accept-type`, bodies of other types (HTML aside) are not
 //! downloaded at all.
 
 use std::panic::AssertUnwindSafe;
@@ -70,7 +70,8 @@ pub struct Fetcher {
     client: surf::Client,
     max_body: u64,
     read_timeout: Duration,
-    /// How long a response may take to begin: connecting, then `read_timeout` of silence.
+    /// How long a response may take to begin: `--connect-timeout` + `--read-timeout` (isahc does
+    /// not say when the connection was made, so silence after a quick connect gets both).
     first_byte_timeout: Duration,
     accept_types: std::sync::Arc<[String]>,
 }
@@ -449,6 +450,19 @@ mod tests {
         let late = paced(vec![(250, vec![b'a'; 200]), (200, vec![b'b'; 100])]);
         let (b, t) = async_std::task::block_on(read_capped(late, 1 << 20, idle)).unwrap();
         assert_eq!((b.len(), t), (300, false));
+    }
+
+    #[test]
+    fn a_deflate_body_that_never_starts_times_out_while_sniffed() {
+        let idle = Duration::from_millis(300);
+        let silent = futures_lite::io::BufReader::new(paced(vec![(3_000, vec![0x78, 0x9c])]));
+        let started = Instant::now();
+        let sniffed = async_std::task::block_on(decoder(silent, Some("deflate"), idle));
+        assert_eq!(sniffed.err().map(|e| e.0), Some(ErrorKind::Timeout));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "cut at --read-timeout"
+        );
     }
 
     #[test]

@@ -19,10 +19,11 @@ use politecrawl::crawl::StopReason;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Arenas committed on demand and freed memory returned at once: measured on the benchmark
-/// crawl, mimalloc's defaults cost ~90 MB more peak RSS than glibc (~145 vs ~53 MB), these
-/// settings set here ~55 MB (~110 MB; as environment variables before start, ~64 MB). (Option numbers from mimalloc v3's `mimalloc.h`: `mi_option_arena_eager_commit`
-/// = 4, `mi_option_purge_delay` = 15; the environment variables `MIMALLOC_*` still override.)
+/// Arenas committed on demand and freed memory returned at once. Peak RSS measured on the
+/// benchmark crawl: glibc ~53 MB, mimalloc's defaults ~145 MB, these settings made here ~110 MB
+/// (the same as `MIMALLOC_*` environment variables before start: ~64 MB). Option numbers from
+/// mimalloc v3's `mimalloc.h`: `mi_option_arena_eager_commit` = 4, `mi_option_purge_delay` = 15;
+/// the environment variables still override.
 fn tune_allocator() {
     const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
     const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;

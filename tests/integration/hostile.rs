@@ -33,7 +33,6 @@ const LINKS: &[&str] = &[
     "/sjis",
     "/hrefs",
     "/latin1-header",
-    "/deflate-stall",
 ];
 
 fn head(conn: &mut TcpStream, extra: &str) -> bool {
@@ -77,15 +76,6 @@ fn behave(member: Arc<Vec<u8>>) -> Behave {
                     }
                     std::thread::sleep(Duration::from_millis(200));
                 }
-                false
-            }
-            "/deflate-stall" => {
-                // Sniffing zlib vs raw deflate waits for the first bytes: under --read-timeout too.
-                head(
-                    conn,
-                    "Content-Encoding: deflate\r\nContent-Length: 1000\r\n",
-                );
-                sleep(30);
                 false
             }
             "/cut" => {
@@ -237,7 +227,6 @@ fn every_misbehaving_server_ends_in_an_explained_outcome() {
         ("/silent", ErrorKind::Timeout),
         ("/stall", ErrorKind::Timeout),
         ("/drip", ErrorKind::Timeout),
-        ("/deflate-stall", ErrorKind::Timeout),
         ("/cut", ErrorKind::Reset),
         ("/short-body", ErrorKind::Reset),
         ("/bad-status", ErrorKind::InvalidResponse),
@@ -271,12 +260,7 @@ fn every_misbehaving_server_ends_in_an_explained_outcome() {
     );
     // Silence is cut after connecting plus --read-timeout (3 s), a trickle after a window of
     // --read-timeout (1 s) and one more read; --timeout (8 s) never has to.
-    for (cut, within_ms) in [
-        ("/drip", 3_000),
-        ("/silent", 4_000),
-        ("/stall", 4_000),
-        ("/deflate-stall", 4_000),
-    ] {
+    for (cut, within_ms) in [("/drip", 3_000), ("/silent", 4_000), ("/stall", 4_000)] {
         assert!(
             pages[cut].elapsed_ms < within_ms,
             "{cut} is cut by --read-timeout, not --timeout: {:?}",
