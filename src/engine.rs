@@ -12,6 +12,7 @@ use url::Url;
 use crate::canon::Scope;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
+use crate::failure::{ErrorKind, Failure};
 use crate::frontier::{self, Candidate, Leases, OriginId, Settlement};
 use crate::politeness::{self, unix_ms, RobotsState};
 use crate::progress::{self, Live, Progress, Snapshot};
@@ -20,7 +21,7 @@ use crate::robots::{self, Decision, Policy};
 use crate::scheduler::{Next, Scheduler};
 use crate::seen::SeenMemo;
 use crate::shutdown::StopSignal;
-use crate::store::{ErrorKind, Failure, HostRecord, RobotsRecord, RobotsVerdict, Store, UrlState};
+use crate::store::{HostRecord, RobotsRecord, RobotsVerdict, Store, UrlState};
 use crate::worker::{self, Job, Outcome, PageOutcome, RobotsOutcome};
 
 /// Longest the engine waits without looking at the stop flag and the flusher.

@@ -26,7 +26,7 @@ use url::Url;
 
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
-use crate::store::{ErrorKind, Failure};
+use crate::failure::{ErrorKind, Failure};
 
 /// What a server sent, with the body cut at the configured cap.
 #[derive(Debug)]

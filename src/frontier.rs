@@ -21,10 +21,10 @@ use sled::transaction::{
 };
 use url::Url;
 
-use crate::bodies::BodyRef;
 use crate::canon;
 use crate::error::{Error, Result};
 use crate::seen::SeenMemo;
+use crate::store::bodies::BodyRef;
 use crate::store::{
     decode, encode, Counters, HostRecord, PageRecord, Store, UrlState, KEY_COUNTERS,
 };
@@ -527,7 +527,7 @@ pub fn origin_name(store: &Store, id: OriginId) -> Result<String> {
 }
 
 /// Checks the bodies written just before the last stop (the `recent` tree, see
-/// [`crate::bodies`]) and sends every URL whose body did not reach the disk back to the queue,
+/// [`crate::store::bodies`]) and sends every URL whose body did not reach the disk back to the queue,
 /// as if its outcome had never been stored. Run at start-up; returns how many went back.
 pub fn recover_bodies(store: &Store) -> Result<u64> {
     let recent: Vec<(sled::IVec, sled::IVec)> = store
@@ -856,7 +856,10 @@ mod tests {
         settle(&s, &l, &record("http://a.test/"), body, &found, None).unwrap();
         assert_eq!(s.counters().unwrap().done, 1);
         // The record reached the disk, its body did not (the segment is cut back).
-        let seg = s.path().join(crate::bodies::DIR).join("00000001.seg");
+        let seg = s
+            .path()
+            .join(crate::store::bodies::DIR)
+            .join("00000001.seg");
         std::fs::OpenOptions::new()
             .write(true)
             .open(&seg)

@@ -37,7 +37,6 @@
 //! - [`error`]: the library's error type.
 #![warn(missing_docs)]
 
-pub mod bodies;
 pub mod canon;
 pub mod charset;
 pub mod config;
@@ -47,6 +46,7 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod extract;
+pub mod failure;
 pub mod fetch;
 pub mod frontier;
 pub mod politeness;
@@ -66,5 +66,6 @@ pub mod worker;
 pub use config::{CrawlConfig, Overrides, ScopeKind};
 pub use crawl::{run, StopReason, Summary};
 pub use error::{Error, Result};
+pub use failure::{ErrorKind, Failure};
 pub use shutdown::StopSignal;
 pub use store::{OpenMode, Store};

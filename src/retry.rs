@@ -14,7 +14,8 @@
 
 use std::time::Duration;
 
-use crate::store::{ErrorKind, PageRecord};
+use crate::failure::ErrorKind;
+use crate::store::PageRecord;
 
 /// First back-off step.
 pub const BASE: Duration = Duration::from_secs(1);
@@ -59,7 +60,8 @@ pub fn backoff(attempt: u32, unit: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Failure, UrlState};
+    use crate::failure::Failure;
+    use crate::store::UrlState;
 
     fn rec(status: Option<u16>, kind: Option<ErrorKind>, attempts: u32) -> PageRecord {
         let mut r = crate::worker::failed_record(

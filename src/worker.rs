@@ -7,14 +7,15 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
-use crate::bodies::{BodyLog, BodyRef};
 use crate::canon::{self, Scope};
 use crate::crawl::{run_blocking, sleep};
 use crate::extract;
+use crate::failure::{ErrorKind, Failure};
 use crate::fetch::{Fetched, Fetcher};
 use crate::frontier::{Candidate, Lease, OriginId, QueueEntry};
 use crate::robots::{self, Policy};
-use crate::store::{ErrorKind, Failure, PageRecord, RobotsVerdict, UrlState};
+use crate::store::bodies::{BodyLog, BodyRef};
+use crate::store::{PageRecord, RobotsVerdict, UrlState};
 
 /// What every worker shares: the one HTTP client, the scope, and the parse gate.
 pub struct WorkerContext {
@@ -269,7 +270,7 @@ async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url) -> PageOut
 /// What a parse job hands back: the URLs found, and the body's place when the job wrote it.
 type Parsed = (Vec<Candidate>, Option<std::io::Result<Option<BodyRef>>>);
 
-/// Writes a body on a blocking thread (see [`crate::bodies`]).
+/// Writes a body on a blocking thread (see [`crate::store::bodies`]).
 async fn write_body(ctx: &WorkerContext, body: Vec<u8>) -> std::io::Result<Option<BodyRef>> {
     if body.is_empty() {
         return Ok(None);

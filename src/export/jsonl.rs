@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::Filter;
 use crate::error::{Error, Result};
-use crate::store::{Failure, PageRecord, Store};
+use crate::failure::Failure;
+use crate::store::{PageRecord, Store};
 
 /// One line of the export. Field names are a stable interface (see the README).
 #[derive(Serialize)]

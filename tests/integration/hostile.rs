@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use politecrawl::serve::Reply;
-use politecrawl::store::{ErrorKind, PageRecord, UrlState};
+use politecrawl::store::{PageRecord, UrlState};
+use politecrawl::ErrorKind;
 
 use crate::support::*;
 

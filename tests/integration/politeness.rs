@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use politecrawl::serve::{Reply, Request, SiteServer};
-use politecrawl::store::{ErrorKind, UrlState};
+use politecrawl::store::UrlState;
+use politecrawl::ErrorKind;
 use politecrawl::{status, CrawlConfig, StopReason};
 
 use crate::support::*;

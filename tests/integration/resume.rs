@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use politecrawl::frontier;
 use politecrawl::serve::{Reply, Request, SiteServer};
-use politecrawl::store::{ErrorKind, UrlState};
+use politecrawl::store::UrlState;
+use politecrawl::ErrorKind;
 use politecrawl::{CrawlConfig, OpenMode, StopSignal, Store};
 
 use crate::support::*;

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use politecrawl::store::{ErrorKind, UrlState};
+use politecrawl::store::UrlState;
+use politecrawl::ErrorKind;
 
 use crate::support::*;
 

@@ -1,0 +1,91 @@
+//! The failure vocabulary: why one URL failed, as a closed set of kinds with the client's own
+//! words. A leaf module, so fetching, retrying and storing all speak it without importing each
+//! other.
+
+use serde::{Deserialize, Serialize};
+
+/// The closed set of reasons a URL can fail. Local failures are never disguised as HTTP
+/// statuses: `http_status` is the only kind that comes with a status code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The server answered with a 4xx or 5xx status.
+    HttpStatus,
+    /// The connect or whole-request time limit passed.
+    Timeout,
+    /// The TCP connection could not be made.
+    Connect,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake or certificate check failed.
+    Tls,
+    /// The connection broke while the response was being read.
+    Reset,
+    /// The response was not valid HTTP.
+    InvalidResponse,
+    /// The body's Content-Encoding (gzip, deflate, br) did not decode.
+    Decode,
+    /// A redirect led back to a URL already in its own chain.
+    RedirectLoop,
+    /// More than `--max-redirects` redirects in a row.
+    TooManyRedirects,
+    /// A redirect to something that is not an http(s) URL (recorded, not followed).
+    UnsupportedRedirect,
+    /// robots.txt disallows the URL (state `blocked`; the message names the rule).
+    RobotsDisallowed,
+    /// The host's robots.txt stayed unreachable past `--robots-give-up`.
+    RobotsUnreachable,
+    /// Anything the HTTP client reports that fits none of the above.
+    Other,
+}
+
+impl ErrorKind {
+    /// The snake_case name used in exports and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::HttpStatus => "http_status",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Reset => "reset",
+            ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::Decode => "decode",
+            ErrorKind::RedirectLoop => "redirect_loop",
+            ErrorKind::TooManyRedirects => "too_many_redirects",
+            ErrorKind::UnsupportedRedirect => "unsupported_redirect",
+            ErrorKind::RobotsDisallowed => "robots_disallowed",
+            ErrorKind::RobotsUnreachable => "robots_unreachable",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    /// A plain-words explanation, put in front of the client's own message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ErrorKind::HttpStatus => "the server answered with an error status",
+            ErrorKind::Timeout => "no complete response within the time limit",
+            ErrorKind::Connect => "could not connect to the server",
+            ErrorKind::Dns => "the host name did not resolve",
+            ErrorKind::Tls => "the TLS handshake or certificate check failed",
+            ErrorKind::Reset => "the connection broke before the response was complete",
+            ErrorKind::InvalidResponse => "the response was not valid HTTP",
+            ErrorKind::Decode => "the body did not decode",
+            ErrorKind::RedirectLoop => "the redirect leads back into its own chain",
+            ErrorKind::TooManyRedirects => "too many redirects in a row",
+            ErrorKind::UnsupportedRedirect => "the redirect is not to an http(s) URL",
+            ErrorKind::RobotsDisallowed => "robots.txt disallows it",
+            ErrorKind::RobotsUnreachable => "the host's robots.txt stayed unreachable",
+            ErrorKind::Other => "the HTTP client failed",
+        }
+    }
+}
+
+/// Why a URL failed: a kind to group by and the client's own words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// Human-readable detail.
+    pub message: String,
+}

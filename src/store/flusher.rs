@@ -1,0 +1,95 @@
+//! Durability while a crawl runs: a thread that flushes body segments, then sled, every
+//! [`FLUSH_EVERY`], and remembers the first failure (disk full) so the engine can stop.
+
+use std::path::PathBuf;
+
+use sled::Tree;
+
+use super::bodies::{self, BodyLog};
+use super::{Store, FLUSH_EVERY};
+use crate::error::{Error, Result};
+
+impl Store {
+    /// Starts a thread that flushes every [`FLUSH_EVERY`] until the returned guard is dropped
+    /// (which flushes once more and joins it). A flush failure (disk full) is kept for
+    /// [`Flusher::error`].
+    pub fn flusher(&self) -> Flusher {
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let (db, log, recent) = (self.db.clone(), self.body_log(), self.recent.clone());
+        let error = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let err2 = error.clone();
+        let handle = std::thread::Builder::new()
+            .name("politecrawl-flush".into())
+            .spawn(move || loop {
+                let stop = !matches!(
+                    stop_rx.recv_timeout(FLUSH_EVERY),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                );
+                if let Err(e) = flush_all(&db, &log, &recent) {
+                    if let Ok(mut slot) = err2.lock() {
+                        slot.get_or_insert(e);
+                    }
+                }
+                if stop {
+                    return;
+                }
+            })
+            .ok();
+        Flusher {
+            stop: Some(stop_tx),
+            handle,
+            error,
+            path: self.path.clone(),
+        }
+    }
+
+    /// Writes every dirty page to disk; what a crash cannot take back.
+    pub fn flush(&self) -> Result<()> {
+        flush_all(&self.db, &self.body_log, &self.recent).map_err(|cause| Error::Io {
+            context: format!("database {}: flushing to disk failed", self.path.display()),
+            cause,
+        })
+    }
+}
+
+/// The periodic flusher of a running crawl; see [`Store::flusher`].
+pub struct Flusher {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    error: std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>,
+    path: PathBuf,
+}
+
+impl Flusher {
+    /// The first flush failure, if any: the crawl must stop, its latest outcomes are not safe.
+    pub fn error(&self) -> Option<Error> {
+        let e = self.error.lock().ok()?.as_ref()?.to_string();
+        Some(Error::Io {
+            context: format!("database {}: flushing to disk failed", self.path.display()),
+            cause: std::io::Error::other(e),
+        })
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// One durable point: bodies first, then the records pointing at them (see
+/// [`super::bodies`]); then the `recent` entries of bodies now known durable are dropped.
+fn flush_all(db: &sled::Db, log: &BodyLog, recent: &Tree) -> std::io::Result<()> {
+    let (segment, offset) = log.position();
+    log.sync()?;
+    db.flush().map_err(std::io::Error::other)?;
+    let synced = bodies::position_key(segment, offset);
+    for key in recent.range(..&synced[..]).keys() {
+        let key = key.map_err(std::io::Error::other)?;
+        recent.remove(key).map_err(std::io::Error::other)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Opening the database: refusing what is not ours (other files, a future schema, another
+//! process's lock) before anything is written, and naming the lock's holder.
+
+use std::path::Path;
+
+use sled::Tree;
+
+use super::bodies::BodyLog;
+use super::{OpenMode, Store, KEY_SCHEMA, PID_FILE, SCHEMA_VERSION, SLED_CACHE_BYTES};
+use crate::error::{Error, Result};
+
+impl Store {
+    /// Opens (or creates) the database at `path`, checks it is ours and of our schema, and
+    /// records this process as its writer.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
+        check_directory(path, mode)?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(SLED_CACHE_BYTES)
+            .mode(sled::Mode::HighThroughput)
+            // Our own flusher (below) instead of sled's: sled's thread can outlive the handle
+            // for a moment and keep the directory locked after the store is dropped.
+            .flush_every_ms(None);
+        let db = open_sled(path, &db)?;
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|cause| Error::Db {
+                path: path.to_path_buf(),
+                action: "opening a tree",
+                cause,
+            })
+        };
+        let (meta, seen, queue, origins) = (
+            tree("meta")?,
+            tree("seen")?,
+            tree("queue")?,
+            tree("origins")?,
+        );
+        let (pages, robots) = (tree("pages")?, tree("robots")?);
+        check_schema(path, &db, &meta, [&seen, &queue, &pages, &origins, &robots])?;
+        // Only once the database is known to be ours and of this schema.
+        let body_log = BodyLog::open(path).map_err(|cause| Error::Bodies {
+            path: path.to_path_buf(),
+            action: "opening the body segments",
+            cause,
+        })?;
+        let store = Store {
+            path: path.to_path_buf(),
+            meta,
+            seen,
+            queue,
+            delayed: tree("delayed")?,
+            origins,
+            pages,
+            bodies: tree("bodies")?,
+            recent: tree("recent")?,
+            robots,
+            hosts: tree("hosts")?,
+            body_log: std::sync::Arc::new(body_log),
+            db,
+        };
+        // Best effort: the pid only improves the message a second process prints.
+        let _ = std::fs::write(path.join(PID_FILE), std::process::id().to_string());
+        Ok(store)
+    }
+}
+
+/// Checks the schema version of an opened database, or writes ours into a new one; a sled
+/// database holding data but no version is not ours.
+fn check_schema(path: &Path, db: &sled::Db, meta: &Tree, others: [&Tree; 5]) -> Result<()> {
+    let db_err = |action, cause| Error::Db {
+        path: path.to_path_buf(),
+        action,
+        cause,
+    };
+    let Some(v) = meta
+        .get(KEY_SCHEMA)
+        .map_err(|e| db_err("reading meta", e))?
+    else {
+        if others.iter().any(|t| !t.is_empty()) || !db.is_empty() {
+            return Err(Error::NotADatabase {
+                path: path.to_path_buf(),
+                reason: "a sled database without a politecrawl schema version".into(),
+            });
+        }
+        meta.insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+            .map_err(|e| db_err("writing the schema version", e))?;
+        return Ok(());
+    };
+    let found = v
+        .as_ref()
+        .try_into()
+        .map(u32::from_be_bytes)
+        .map_err(|_| Error::Corrupt {
+            key: "meta/schema_version".into(),
+            reason: format!("{} bytes, expected 4", v.len()),
+        })?;
+    if found != SCHEMA_VERSION {
+        return Err(Error::SchemaVersion {
+            path: path.to_path_buf(),
+            found,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses directories that are clearly not a sled database before sled writes into them.
+fn check_directory(path: &Path, mode: OpenMode) -> Result<()> {
+    match std::fs::read_dir(path) {
+        Ok(mut entries) => {
+            let empty = entries.next().is_none();
+            if !empty && !path.join("db").is_file() {
+                return Err(Error::NotADatabase {
+                    path: path.to_path_buf(),
+                    reason: "the directory holds other files".into(),
+                });
+            }
+            if empty && mode == OpenMode::Existing {
+                return Err(Error::NoDatabase(path.to_path_buf()));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match mode {
+            OpenMode::Existing => Err(Error::NoDatabase(path.to_path_buf())),
+            OpenMode::CreateOrOpen => Ok(()),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory || path.is_file() => {
+            Err(Error::NotADatabase {
+                path: path.to_path_buf(),
+                reason: "it is a file, not a directory".into(),
+            })
+        }
+        Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+    }
+}
+
+/// Opens sled. A store this process dropped a moment ago can hold the lock while sled's I/O
+/// threads finish their last writes: that is waited for (up to a second), another process's
+/// lock is not.
+fn open_sled(path: &Path, config: &sled::Config) -> Result<sled::Db> {
+    let ours = || {
+        std::fs::read_to_string(path.join(PID_FILE))
+            .is_ok_and(|s| s.trim() == std::process::id().to_string())
+    };
+    for _ in 0..50 {
+        match config.open() {
+            Err(e) if is_locked(&e) && ours() => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.map_err(|e| open_error(path, e)),
+        }
+    }
+    config.open().map_err(|e| open_error(path, e))
+}
+
+fn is_locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
+        || io.to_string().contains("could not acquire lock"))
+}
+
+fn open_error(path: &Path, e: sled::Error) -> Error {
+    if is_locked(&e) {
+        let holder = std::fs::read_to_string(path.join(PID_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .map(|pid| format!(" by another politecrawl process (pid {pid})"))
+            .unwrap_or_default();
+        return Error::Locked {
+            path: path.to_path_buf(),
+            holder,
+        };
+    }
+    if let sled::Error::Corruption { .. } = e {
+        return Error::NotADatabase {
+            path: path.to_path_buf(),
+            reason: format!("sled reports corruption: {e}"),
+        };
+    }
+    Error::Db {
+        path: path.to_path_buf(),
+        action: "opening",
+        cause: e,
+    }
+}

@@ -1,0 +1,170 @@
+//! The records the database holds: a URL's outcome, an origin's robots.txt verdict and
+//! politeness state, the running totals. Plain data (postcard-encoded by [`super::encode`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::failure::Failure;
+
+/// Running totals, kept in the same transactions as the records they count, so they always
+/// agree with the trees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// URLs waiting in the queue (retries waiting for their time included).
+    pub queued: u64,
+    /// Always 0 in the database: leases live in the running crawl's memory (leased URLs stay
+    /// counted as queued). Kept for `status --json`'s `in_flight` field; a running crawl's live
+    /// numbers carry the real count.
+    pub in_flight: u64,
+    /// URLs with a stored successful response.
+    pub done: u64,
+    /// URLs stored as failed (error status or no response).
+    pub failed: u64,
+    /// URLs not fetched because robots.txt disallows them.
+    pub blocked: u64,
+    /// Body bytes stored.
+    pub bytes: u64,
+}
+
+impl Counters {
+    /// Outcomes of requests made, which is what `--max-pages` counts (blocked URLs cost no
+    /// request and are not counted).
+    pub fn stored(&self) -> u64 {
+        self.done + self.failed
+    }
+}
+
+/// Final state of a URL with a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UrlState {
+    /// A response was stored (2xx or a redirect).
+    Done,
+    /// The server answered with an error status, or no usable response came.
+    Failed,
+    /// robots.txt disallows it: never requested.
+    Blocked,
+}
+
+impl UrlState {
+    /// The lowercase name used in exports and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UrlState::Done => "done",
+            UrlState::Failed => "failed",
+            UrlState::Blocked => "blocked",
+        }
+    }
+}
+
+/// What is stored for each URL that reached a final state. The body is kept apart, under the
+/// same key in the `bodies` tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRecord {
+    /// The normalized URL requested.
+    pub url: String,
+    /// Where the response says the resource is: the redirect target for a 3xx with
+    /// `Location`, else `url` itself.
+    pub final_url: String,
+    /// Done or failed.
+    pub state: UrlState,
+    /// HTTP status, when a response came.
+    pub status: Option<u16>,
+    /// Response headers in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The Content-Type header, when present.
+    pub content_type: Option<String>,
+    /// Bytes of body stored (after transfer decoding, see the README).
+    pub body_len: u64,
+    /// The body was longer than `--max-body` and was cut.
+    pub truncated: bool,
+    /// The body was not downloaded: its type is not in `--accept-type`.
+    pub body_skipped: bool,
+    /// The redirects that led here, first hop first (empty when reached by a link).
+    pub redirect_chain: Vec<String>,
+    /// When the response finished, RFC 3339 UTC.
+    pub fetched_at: String,
+    /// Time from request start to the end of the body.
+    pub elapsed_ms: u64,
+    /// Link distance from a seed.
+    pub depth: u32,
+    /// The page where the URL was found (the redirecting URL for a redirect target).
+    pub referrer: Option<String>,
+    /// Requests made for this URL, this one included.
+    pub attempts: u32,
+    /// Why it failed, for failed URLs.
+    pub error: Option<Failure>,
+}
+
+/// What was learned from an origin's robots.txt, cached so a resumed crawl does not fetch it
+/// again within a day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RobotsRecord {
+    /// Unix time in milliseconds of the fetch (or of the latest failed try).
+    pub fetched_at_ms: u64,
+    /// What the fetch gave.
+    pub verdict: RobotsVerdict,
+    /// The robots.txt body (capped), when there were rules.
+    pub body: Vec<u8>,
+    /// `Sitemap:` lines.
+    pub sitemaps: Vec<String>,
+    /// `Crawl-delay` for our group, in milliseconds, before the cap.
+    pub crawl_delay_ms: Option<u64>,
+}
+
+/// How a robots.txt fetch ended, per RFC 9309.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RobotsVerdict {
+    /// 2xx: the body's rules apply.
+    Rules {
+        /// HTTP status.
+        status: u16,
+    },
+    /// 4xx (not 429), or too many redirects: everything is allowed.
+    AllowAll {
+        /// Why, in words (e.g. "404").
+        reason: String,
+    },
+    /// 5xx, 429 or a network failure: nothing may be fetched for now.
+    Unreachable {
+        /// Why, in words.
+        reason: String,
+        /// Unix ms of the first failure in this streak.
+        since_ms: u64,
+        /// Failed tries in this streak.
+        tries: u32,
+    },
+    /// Unreachable for longer than `--robots-give-up`: the host's URLs failed.
+    GaveUp {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// One origin's persisted politeness state, so a resumed crawl does not burst a host it was
+/// backing off from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    /// The origin.
+    pub origin: String,
+    /// Unix ms before which no request may start (0: none).
+    pub not_before_ms: u64,
+    /// Current back-off delay between starts, from 429/503 without Retry-After.
+    pub backoff_ms: u64,
+    /// Current response-time throttle delay between starts.
+    pub throttle_ms: u64,
+    /// Times the host was paused (Retry-After or back-off).
+    pub pauses: u64,
+    /// The latest Retry-After values seen, in seconds (at most 10 kept).
+    pub retry_after_seen: Vec<u64>,
+    /// URLs of this host blocked by robots.txt.
+    pub blocked: u64,
+}
+
+/// Settings a resume changed, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverrideRecord {
+    /// RFC 3339 time of the resume.
+    pub at: String,
+    /// The flags that changed saved settings, as `--flag=value`.
+    pub changes: Vec<String>,
+}
