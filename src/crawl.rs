@@ -1,5 +1,5 @@
-//! The engine: wires frontier, scheduler, workers and store into one crawl, and owns the async
-//! runtime seam (every `async_std` spawn and `block_on` of the library is in this file).
+//! Sets a crawl up and runs it: works out its settings (new or resumed), opens the store, queues
+//! the seeds, starts the workers and the engine, and shuts them down in order.
 //!
 //! Threads: the calling thread runs the engine loop, which alone writes to sled (leases and
 //! outcomes, one transaction each) and alone asks the scheduler which origin goes next; it never
@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::frontier;
 use crate::progress::Progress;
+use crate::runtime;
 use crate::shutdown::StopSignal;
 use crate::store::{Counters, OpenMode, Store};
 use crate::worker::{self, Job, Outcome, WorkerContext};
@@ -210,7 +211,7 @@ pub fn run_watched(
     let workers: Vec<_> = (0..config.concurrency)
         .map(|_| {
             let (ctx, jobs, outcomes) = (Arc::clone(&ctx), job_rx.clone(), out_tx.clone());
-            async_std::task::spawn(async move {
+            runtime::spawn(async move {
                 while let Ok(job) = jobs.recv().await {
                     // A bug that panics while processing one URL must not leave its lease
                     // unanswered (the engine would wait for it forever): it becomes a failure.
@@ -244,7 +245,7 @@ pub fn run_watched(
     // the database and are fetched again on resume) rather than waited for.
     drop(engine);
     if !matches!(result, Ok(StopReason::Interrupted(_))) {
-        async_std::task::block_on(async {
+        runtime::block_on(async {
             for w in workers {
                 w.await;
             }
@@ -264,14 +265,4 @@ pub fn run_watched(
         elapsed: started.elapsed(),
         stop,
     })
-}
-
-/// Waits without blocking a thread (between robots.txt redirect hops to one origin).
-pub(crate) async fn sleep(d: Duration) {
-    async_std::task::sleep(d).await
-}
-
-/// Runs a blocking closure off the async executor (parsing, CPU work).
-pub(crate) async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    async_std::task::spawn_blocking(f).await
 }

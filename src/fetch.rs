@@ -27,6 +27,7 @@ use url::Url;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::failure::{ErrorKind, Failure};
+use crate::runtime;
 
 /// What a server sent, with the body cut at the configured cap.
 #[derive(Debug)]
@@ -153,7 +154,7 @@ impl Fetcher {
         // sends its headers and then stalls would otherwise hold out until `--timeout`.
         // Dropping the request aborts its transfer; the connection is not reused.
         let wait = self.first_byte_timeout;
-        let mut resp = async_std::future::timeout(wait, self.client.get(url.as_str()))
+        let mut resp = runtime::timeout(wait, self.client.get(url.as_str()))
             .await
             .map_err(|_| {
                 let wait = humantime::format_duration(wait);
@@ -251,7 +252,7 @@ async fn decoder<R: AsyncBufRead + Unpin + Send + 'static>(
         Some("br") => (Box::new(BrotliDecoder::new(raw)), true),
         Some("deflate") => {
             // "deflate" is zlib-wrapped by the standard, raw deflate from some servers.
-            let head = async_std::future::timeout(idle, raw.fill_buf())
+            let head = runtime::timeout(idle, raw.fill_buf())
                 .await
                 .map_err(|_| idle_timeout(idle))?
                 .map_err(|e| classify_io_error(&e))?;
@@ -289,7 +290,7 @@ async fn read_capped<R: AsyncRead + Unpin>(
     // over (a small page read late because the machine was busy) is complete, not slow.
     let mut slow = false;
     loop {
-        let n = match async_std::future::timeout(idle, reader.read(&mut chunk)).await {
+        let n = match runtime::timeout(idle, reader.read(&mut chunk)).await {
             Err(_) => return Err(idle_timeout(idle)),
             Ok(Err(e)) => return Err(classify_io_error(&e)),
             Ok(Ok(0)) => return Ok((body, false)),
@@ -410,9 +411,9 @@ mod tests {
     fn body_is_cut_at_the_cap() {
         let data = [7u8; 100];
         let idle = Duration::from_secs(5);
-        let (b, t) = async_std::task::block_on(read_capped(&data[..], 10, idle)).unwrap();
+        let (b, t) = runtime::block_on(read_capped(&data[..], 10, idle)).unwrap();
         assert_eq!((b.len(), t), (10, true));
-        let (b, t) = async_std::task::block_on(read_capped(&data[..], 100, idle)).unwrap();
+        let (b, t) = runtime::block_on(read_capped(&data[..], 100, idle)).unwrap();
         assert_eq!((b.len(), t), (100, false));
     }
 
@@ -430,7 +431,7 @@ mod tests {
                 }
             }
         });
-        async_std::task::block_on(async_std::net::TcpStream::connect(addr)).unwrap()
+        runtime::block_on(async_std::net::TcpStream::connect(addr)).unwrap()
     }
 
     #[test]
@@ -439,7 +440,7 @@ mod tests {
         // One byte every 100 ms: never idle for 300 ms, yet far below MIN_PROGRESS.
         let drip = paced((0..40).map(|_| (100, vec![b'x'])).collect());
         let started = Instant::now();
-        let err = async_std::task::block_on(read_capped(drip, 1 << 20, idle)).unwrap_err();
+        let err = runtime::block_on(read_capped(drip, 1 << 20, idle)).unwrap_err();
         assert_eq!(err.0, ErrorKind::Timeout, "{err:?}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
@@ -448,7 +449,7 @@ mod tests {
         // 200 bytes after 250 ms, then 100 more after 200 ms, then the end: the window
         // closes with fewer than MIN_PROGRESS bytes, but the body is over, not slow.
         let late = paced(vec![(250, vec![b'a'; 200]), (200, vec![b'b'; 100])]);
-        let (b, t) = async_std::task::block_on(read_capped(late, 1 << 20, idle)).unwrap();
+        let (b, t) = runtime::block_on(read_capped(late, 1 << 20, idle)).unwrap();
         assert_eq!((b.len(), t), (300, false));
     }
 
@@ -457,7 +458,7 @@ mod tests {
         let idle = Duration::from_millis(300);
         let silent = futures_lite::io::BufReader::new(paced(vec![(3_000, vec![0x78, 0x9c])]));
         let started = Instant::now();
-        let sniffed = async_std::task::block_on(decoder(silent, Some("deflate"), idle));
+        let sniffed = runtime::block_on(decoder(silent, Some("deflate"), idle));
         assert_eq!(sniffed.err().map(|e| e.0), Some(ErrorKind::Timeout));
         assert!(
             started.elapsed() < Duration::from_secs(2),
@@ -490,7 +491,7 @@ mod tests {
         let raw = raw.finish().unwrap();
         let idle = Duration::from_secs(5);
         for (coding, bytes) in [("gzip", &gz), ("deflate", &zl), ("deflate", &raw)] {
-            let body = async_std::task::block_on(async {
+            let body = runtime::block_on(async {
                 let (r, decoding) = decoder(
                     futures_lite::io::Cursor::new(bytes.clone()),
                     Some(coding),

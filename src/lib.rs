@@ -53,6 +53,7 @@ pub mod politeness;
 pub mod progress;
 pub mod retry;
 pub mod robots;
+pub mod runtime;
 pub mod scheduler;
 pub mod seen;
 pub mod sendgate;

@@ -12,7 +12,7 @@ use crate::config::CrawlConfig;
 use crate::error::Result;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::politeness::unix_ms;
+use crate::runtime::unix_ms;
 use crate::store::{OverrideRecord, RobotsVerdict, Store};
 
 /// A crawl's state. Field names are the `status --json` keys.

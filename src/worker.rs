@@ -8,12 +8,12 @@ use std::time::{Duration, SystemTime};
 use url::Url;
 
 use crate::canon::{self, Scope};
-use crate::crawl::{run_blocking, sleep};
 use crate::extract;
 use crate::failure::{ErrorKind, Failure};
 use crate::fetch::{Fetched, Fetcher};
 use crate::frontier::{Candidate, Lease, OriginId, QueueEntry};
 use crate::robots::{self, Policy};
+use crate::runtime::{run_blocking, sleep};
 use crate::store::bodies::{BodyLog, BodyRef};
 use crate::store::{PageRecord, RobotsVerdict, UrlState};
 
