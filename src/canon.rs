@@ -1,12 +1,13 @@
-//! URL normalization and scope: which spellings are one URL, and which URLs this crawl follows.
+//! URL rules: seed parsing, normalization and scope — which spellings are one URL, and which URLs
+//! this crawl follows.
 //! Everything here is pure, so it is unit-tested without a network.
 
 use std::collections::HashSet;
 
 use regex::RegexSet;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::{CrawlConfig, ScopeKind};
 use crate::error::{Error, Result};
 
 /// Brings a parsed URL to the one spelling the seen-set keys on, or `None` when it is not
@@ -62,6 +63,19 @@ pub fn registrable_domain(host: &str) -> String {
     psl::domain_str(&host).map(str::to_string).unwrap_or(host)
 }
 
+/// Which discovered URLs are followed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeKind {
+    /// Only the hosts of the seeds (host and port must match).
+    #[default]
+    Host,
+    /// Any host under the registrable domains of the seeds (`a.example.co.uk` → `example.co.uk`).
+    Domain,
+    /// Any http(s) URL: use with `--max-depth`, `--max-pages` or `--include`.
+    Any,
+}
+
 /// The set of URLs a crawl follows, built once from the config.
 #[derive(Debug)]
 pub struct Scope {
@@ -74,9 +88,15 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Builds the scope from the seeds and filters in `config`. `extra_seeds` are seeds from
-    /// earlier runs of the same database, whose hosts stay in scope.
-    pub fn new(config: &CrawlConfig, extra_seeds: &[Url]) -> Result<Self> {
+    /// The scope of `kind` around `seeds`, filtered by the `include` and `exclude` regexes and
+    /// the longest URL followed.
+    pub fn new<'a>(
+        kind: ScopeKind,
+        seeds: impl IntoIterator<Item = &'a Url>,
+        include: &[String],
+        exclude: &[String],
+        max_url_length: usize,
+    ) -> Result<Self> {
         let set = |res: &[String]| -> Result<Option<RegexSet>> {
             if res.is_empty() {
                 return Ok(None);
@@ -85,7 +105,6 @@ impl Scope {
                 .map(Some)
                 .map_err(|e| Error::Config(format!("bad --include/--exclude regex: {e}")))
         };
-        let seeds = config.seeds.iter().chain(extra_seeds);
         let mut hosts = HashSet::new();
         let mut domains = HashSet::new();
         for seed in seeds {
@@ -95,12 +114,12 @@ impl Scope {
             }
         }
         Ok(Scope {
-            kind: config.scope,
+            kind,
             hosts,
             domains,
-            include: set(&config.include)?,
-            exclude: set(&config.exclude)?,
-            max_url_length: config.max_url_length,
+            include: set(include)?,
+            exclude: set(exclude)?,
+            max_url_length,
         })
     }
 
@@ -121,6 +140,22 @@ impl Scope {
             && self.include.as_ref().is_none_or(|set| set.is_match(s))
             && !self.exclude.as_ref().is_some_and(|set| set.is_match(s))
     }
+}
+
+/// Parses one seed as the user typed it; only absolute http(s) URLs are accepted.
+pub fn parse_seed(raw: &str) -> Result<Url> {
+    let bad = |reason: &str| Error::BadSeed {
+        url: raw.to_string(),
+        reason: reason.to_string(),
+    };
+    let url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(&format!("scheme {:?} is not crawlable", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    normalize(url).ok_or_else(|| bad("it cannot be normalized"))
 }
 
 #[cfg(test)]
@@ -195,13 +230,28 @@ mod tests {
     }
 
     fn scope(kind: ScopeKind, include: &[&str], exclude: &[&str]) -> Scope {
-        let mut c =
-            CrawlConfig::new("db", &["http://www.example.co.uk/", "http://a.test:8080/"]).unwrap();
-        c.scope = kind;
-        c.include = include.iter().map(|s| s.to_string()).collect();
-        c.exclude = exclude.iter().map(|s| s.to_string()).collect();
-        c.max_url_length = 40;
-        Scope::new(&c, &[]).unwrap()
+        let seeds =
+            ["http://www.example.co.uk/", "http://a.test:8080/"].map(|s| parse_seed(s).unwrap());
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Scope::new(kind, &seeds, &strings(include), &strings(exclude), 40).unwrap()
+    }
+
+    #[test]
+    fn seeds_must_be_absolute_http() {
+        assert!(parse_seed("http://Example.COM:80").is_ok());
+        assert_eq!(
+            parse_seed("http://Example.COM:80").unwrap().as_str(),
+            "http://example.com/"
+        );
+        for bad in [
+            "example.com",
+            "ftp://example.com/",
+            "mailto:a@b.c",
+            "http://",
+            "/x",
+        ] {
+            assert!(parse_seed(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

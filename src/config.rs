@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::canon;
+use crate::canon::{self, Scope, ScopeKind};
 use crate::error::{Error, Result};
 
 /// Default number of fetches in flight across all hosts.
@@ -48,19 +48,6 @@ pub fn default_user_agent() -> String {
         env!("CARGO_PKG_VERSION"),
         env!("CARGO_PKG_REPOSITORY")
     )
-}
-
-/// Which discovered URLs are followed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ScopeKind {
-    /// Only the hosts of the seeds (host and port must match).
-    #[default]
-    Host,
-    /// Any host under the registrable domains of the seeds (`a.example.co.uk` → `example.co.uk`).
-    Domain,
-    /// Any http(s) URL: use with `--max-depth`, `--max-pages` or `--include`.
-    Any,
 }
 
 /// Everything a crawl needs to know, checked once. Saved in the database as JSON; fields missing
@@ -187,7 +174,7 @@ impl CrawlConfig {
     pub fn new<S: AsRef<str>>(db: impl Into<PathBuf>, seeds: &[S]) -> Result<Self> {
         let seeds = seeds
             .iter()
-            .map(|s| parse_seed(s.as_ref()))
+            .map(|s| canon::parse_seed(s.as_ref()))
             .collect::<Result<Vec<_>>>()?;
         Ok(CrawlConfig {
             db: db.into(),
@@ -296,49 +283,28 @@ impl CrawlConfig {
         &ua[..end]
     }
 
+    /// The URLs this crawl follows: the seeds' hosts (and those of `earlier_seeds`, from
+    /// earlier runs of the same database) under `--scope`, `--include` and `--exclude`.
+    pub fn scope(&self, earlier_seeds: &[Url]) -> Result<Scope> {
+        let seeds = self.seeds.iter().chain(earlier_seeds);
+        Scope::new(
+            self.scope,
+            seeds,
+            &self.include,
+            &self.exclude,
+            self.max_url_length,
+        )
+    }
+
     /// Time between two request starts to one origin, or `None` when unlimited.
     pub fn request_interval(&self) -> Option<Duration> {
         (self.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / self.rate))
     }
 }
 
-/// Parses one seed as the user typed it; only absolute http(s) URLs are accepted.
-pub fn parse_seed(raw: &str) -> Result<Url> {
-    let bad = |reason: &str| Error::BadSeed {
-        url: raw.to_string(),
-        reason: reason.to_string(),
-    };
-    let url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad(&format!("scheme {:?} is not crawlable", url.scheme())));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("it has no host"));
-    }
-    canon::normalize(url).ok_or_else(|| bad("it cannot be normalized"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seeds_must_be_absolute_http() {
-        assert!(parse_seed("http://Example.COM:80").is_ok());
-        assert_eq!(
-            parse_seed("http://Example.COM:80").unwrap().as_str(),
-            "http://example.com/"
-        );
-        for bad in [
-            "example.com",
-            "ftp://example.com/",
-            "mailto:a@b.c",
-            "http://",
-            "/x",
-        ] {
-            assert!(parse_seed(bad).is_err(), "{bad} accepted");
-        }
-    }
 
     #[test]
     fn product_token_is_the_first_word_of_the_user_agent() {

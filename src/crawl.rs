@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use futures_lite::FutureExt;
 use url::Url;
 
-use crate::canon::Scope;
 use crate::config::{CrawlConfig, Overrides};
 pub use crate::engine::StopReason;
 use crate::engine::{Engine, EngineIo};
@@ -183,7 +182,7 @@ pub fn run_watched(
     frontier::recover_bodies(store)?;
     let prior: Option<CrawlConfig> = store.load_config()?;
     let prior_seeds = prior.map(|p| p.seeds).unwrap_or_default();
-    let scope = Scope::new(config, &prior_seeds)?;
+    let scope = config.scope(&prior_seeds)?;
     frontier::add_seeds(store, &config.seeds)?;
     let mut saved = config.clone();
     add_new_seeds(&mut saved.seeds, prior_seeds);

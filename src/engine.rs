@@ -660,7 +660,7 @@ impl<'a> Engine<'a> {
     fn queue_sitemaps(&mut self, sitemaps: &[String]) -> Result<()> {
         let candidates: Vec<Candidate> = sitemaps
             .iter()
-            .filter_map(|s| crate::config::parse_seed(s).ok())
+            .filter_map(|s| crate::canon::parse_seed(s).ok())
             .filter(|u| self.scope.allows(u))
             .map(|url| Candidate {
                 url,

@@ -64,7 +64,8 @@ pub mod status;
 pub mod store;
 pub mod worker;
 
-pub use config::{CrawlConfig, Overrides, ScopeKind};
+pub use canon::ScopeKind;
+pub use config::{CrawlConfig, Overrides};
 pub use crawl::{run, StopReason, Summary};
 pub use error::{Error, Result};
 pub use failure::{ErrorKind, Failure};

@@ -10,8 +10,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use cli::{Cli, Command, CrawlArgs, ExportArgs, FormatArg, ScopeArg, StateArg};
-use politecrawl::config::{Overrides, ScopeKind};
+use politecrawl::config::Overrides;
 use politecrawl::crawl::StopReason;
+use politecrawl::ScopeKind;
 
 /// mimalloc instead of glibc's malloc: a profile of the benchmark crawl put glibc's allocator
 /// (malloc, free, consolidation) at ~18% of the CPU, with buffers allocated on fetch threads
