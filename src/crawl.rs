@@ -10,74 +10,22 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_lite::FutureExt;
 use url::Url;
 
 use crate::config::{CrawlConfig, Overrides};
-pub use crate::engine::StopReason;
 use crate::engine::{Engine, EngineIo};
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::frontier;
 use crate::progress::Progress;
+use crate::report::{Report, StopReason, Summary};
 use crate::runtime;
 use crate::shutdown::StopSignal;
-use crate::store::{Counters, OpenMode, Store};
+use crate::store::{OpenMode, Store};
 use crate::worker::{self, Job, Outcome, WorkerContext};
-
-/// What a crawl run did, for the closing summary.
-#[derive(Clone, Debug)]
-pub struct Summary {
-    /// Outcomes stored by this run.
-    pub stored: u64,
-    /// Of which done.
-    pub done: u64,
-    /// Of which failed.
-    pub failed: u64,
-    /// URLs blocked by robots.txt in this run.
-    pub blocked: u64,
-    /// Requests re-queued after 429/503 in this run.
-    pub retried: u64,
-    /// Database totals at the end of the run.
-    pub totals: Counters,
-    /// Wall time of the run.
-    pub elapsed: Duration,
-    /// Why it stopped.
-    pub stop: StopReason,
-}
-
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secs = self.elapsed.as_secs_f64();
-        let rate = if secs > 0.0 {
-            self.stored as f64 / secs
-        } else {
-            0.0
-        };
-        write!(
-            f,
-            "{}: stored {} ({} done, {} failed), {} blocked by robots.txt, {} retried, in {:.1}s, {:.1} pages/s; database: {} done, {} failed, {} blocked, {} left in queue",
-            match self.stop {
-                StopReason::Finished => "crawl finished",
-                StopReason::MaxPages => "page budget reached",
-                StopReason::Interrupted(_) => "crawl stopped",
-            },
-            self.stored,
-            self.done,
-            self.failed,
-            self.blocked,
-            self.retried,
-            secs,
-            rate,
-            self.totals.done,
-            self.totals.failed,
-            self.totals.blocked,
-            self.totals.queued + self.totals.in_flight,
-        )
-    }
-}
 
 /// Runs a crawl to its end: opens (or creates) the database, queues the seeds, and fetches
 /// until the queue is empty or the page budget is spent.
@@ -153,7 +101,7 @@ pub fn start(
     let plan = plan(db, seeds, overrides, &store)?;
     let summary = run_watched(&plan.config, &store, stop, progress)?;
     if let Some(path) = report {
-        let r = crate::status::Report::new(&store, &summary, started)?;
+        let r = Report::new(&store, &summary, started)?;
         let json = serde_json::to_vec_pretty(&r).map_err(|e| Error::Config(e.to_string()))?;
         std::fs::write(path, json)
             .map_err(|e| Error::io(format!("writing the report {}", path.display()), e))?;
@@ -255,11 +203,7 @@ pub fn run_watched(
     store.flush()?;
     let stop = result?;
     Ok(Summary {
-        stored: stats.stored,
-        done: stats.done,
-        failed: stats.failed,
-        blocked: stats.blocked,
-        retried: stats.retried,
+        run: stats,
         totals: store.counters()?,
         elapsed: started.elapsed(),
         stop,

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use include_dir::{include_dir, Dir};
 
 use crate::config::CrawlConfig;
-use crate::crawl::{self, Summary};
+use crate::crawl;
 use crate::error::{Error, Result};
 use crate::export::{self, Format};
+use crate::report::Summary;
 use crate::serve::{Site, SiteServer};
 use crate::status::{self, Status};
 use crate::store::{OpenMode, Store};

@@ -16,6 +16,7 @@ use crate::failure::{ErrorKind, Failure};
 use crate::frontier::{self, Candidate, Leases, OriginId, Settlement};
 use crate::politeness::{self, RobotsState};
 use crate::progress::{self, Live, Progress, Snapshot};
+use crate::report::{RunCounters, StopReason};
 use crate::retry::{self, Verdict};
 use crate::robots::{self, Decision, Policy};
 use crate::runtime::unix_ms;
@@ -51,34 +52,6 @@ const COMMIT_EVERY: Duration = Duration::from_millis(5);
 /// How often idle host slots are dropped, so memory follows the hosts in use.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
-/// Why the crawl stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// Nothing is left in the queue.
-    Finished,
-    /// `--max-pages` outcomes are stored; the rest stays queued.
-    MaxPages,
-    /// A stop was requested (by this signal number); the rest stays queued.
-    Interrupted(i32),
-}
-
-/// What this run did.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RunStats {
-    /// Outcomes stored (done + failed).
-    pub stored: u64,
-    /// Of which done.
-    pub done: u64,
-    /// Of which failed.
-    pub failed: u64,
-    /// URLs blocked by robots.txt.
-    pub blocked: u64,
-    /// Requests re-queued after 429/503.
-    pub retried: u64,
-    /// robots.txt fetches made.
-    pub robots_fetched: u64,
-}
-
 /// What connects the engine to the rest of a run.
 pub struct EngineIo<'a> {
     /// Jobs to the workers.
@@ -113,7 +86,7 @@ pub struct Engine<'a> {
     /// When requests in flight must be done by, once a stop was requested.
     drain_until: Option<Instant>,
     /// What this run did.
-    pub stats: RunStats,
+    pub stats: RunCounters,
     /// URLs known to be in the seen-set, sparing most seen-set reads.
     memo: SeenMemo,
     /// URLs handed to workers (they stay queued in the database until settled).
@@ -162,7 +135,7 @@ impl<'a> Engine<'a> {
             last_progress: Instant::now() - progress::REFRESH,
             last_live: Instant::now() - progress::LIVE_EVERY,
             drain_until: None,
-            stats: RunStats::default(),
+            stats: RunCounters::default(),
             memo: SeenMemo::default(),
             leases: Leases::default(),
             pending: Vec::new(),

@@ -51,6 +51,7 @@ pub mod fetch;
 pub mod frontier;
 pub mod politeness;
 pub mod progress;
+pub mod report;
 pub mod retry;
 pub mod robots;
 pub mod runtime;
@@ -66,8 +67,9 @@ pub mod worker;
 
 pub use canon::ScopeKind;
 pub use config::{CrawlConfig, Overrides};
-pub use crawl::{run, StopReason, Summary};
+pub use crawl::run;
 pub use error::{Error, Result};
 pub use failure::{ErrorKind, Failure};
+pub use report::{RunCounters, StopReason, Summary};
 pub use shutdown::StopSignal;
 pub use store::{OpenMode, Store};

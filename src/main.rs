@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use cli::{Cli, Command, CrawlArgs, ExportArgs, FormatArg, ScopeArg, StateArg};
 use politecrawl::config::Overrides;
-use politecrawl::crawl::StopReason;
 use politecrawl::ScopeKind;
+use politecrawl::StopReason;
 
 /// mimalloc instead of glibc's malloc: a profile of the benchmark crawl put glibc's allocator
 /// (malloc, free, consolidation) at ~18% of the CPU, with buffers allocated on fetch threads
@@ -191,8 +191,8 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
             }
         );
     }
-    let nothing_to_do = summary.stored == 0
-        && summary.blocked == 0
+    let nothing_to_do = summary.run.stored == 0
+        && summary.run.blocked == 0
         && summary.stop == StopReason::Finished
         && summary.totals.queued == 0;
     if nothing_to_do {

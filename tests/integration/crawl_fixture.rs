@@ -148,7 +148,7 @@ fn max_pages_is_exact_and_counts_across_runs() {
     config.max_pages = Some(10);
     let (summary, store) = crawl(&config);
     assert_eq!(summary.stop, StopReason::MaxPages);
-    assert_eq!(summary.stored, 10);
+    assert_eq!(summary.run.stored, 10);
     assert_eq!(store.counters().unwrap().stored(), 10);
     assert_eq!(page_requests(&server).len(), 10);
     let left = summary.totals.queued;
@@ -160,7 +160,7 @@ fn max_pages_is_exact_and_counts_across_runs() {
     resume.rate = 0.0;
     resume.max_pages = Some(30);
     let (summary, store) = crawl(&resume);
-    assert_eq!(summary.stored, 20);
+    assert_eq!(summary.run.stored, 20);
     assert_eq!(store.counters().unwrap().stored(), 30);
     let counts = request_counts(&server);
     assert_eq!(counts.values().sum::<usize>(), 30);
@@ -293,7 +293,7 @@ fn host_scope_never_leaves_the_seed_origin_and_any_scope_does() {
         let mut config = fast_config(&dir.path().join("db"), &format!("{}/", home.origin()));
         config.scope = scope;
         let (summary, _) = crawl(&config);
-        assert_eq!(summary.stored, 2 + other_hits as u64, "{scope:?}");
+        assert_eq!(summary.run.stored, 2 + other_hits as u64, "{scope:?}");
         assert_eq!(page_requests(&other).len(), other_hits, "{scope:?}");
     }
 }

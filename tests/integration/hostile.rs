@@ -328,7 +328,7 @@ fn a_503_twice_then_200_is_stored_as_200_after_three_attempts() {
         (rec.status, rec.attempts, rec.state),
         (Some(200), 3, UrlState::Done)
     );
-    assert_eq!(summary.retried, 2);
+    assert_eq!(summary.run.retried, 2);
     assert_eq!(page_requests(&server).len(), 3);
 }
 

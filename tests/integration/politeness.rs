@@ -68,7 +68,7 @@ fn each_origin_keeps_its_gap_and_cap_whatever_the_concurrency() {
     config.per_host_concurrency = 2;
     config.concurrency = 32;
     let (summary, _) = crawl(&config);
-    assert_eq!(summary.stored, 3 * 13);
+    assert_eq!(summary.run.stored, 3 * 13);
     for (server, peak) in servers.iter().zip(&peaks) {
         let gap = min_gap(&starts_of(server));
         assert!(
@@ -103,7 +103,7 @@ fn robots_disallowed_urls_are_never_requested_and_stored_as_blocked() {
         requested.contains(&"/p/10".to_string()),
         "longer Allow wins"
     );
-    assert_eq!(summary.blocked, 2);
+    assert_eq!(summary.run.blocked, 2);
 
     let pages = stored(&store, &server.origin());
     let blocked = &pages["/p/1"];
@@ -155,7 +155,7 @@ fn a_404_robots_txt_allows_everything() {
     let dir = tempdir();
     let config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
     let (summary, _) = crawl(&config);
-    assert_eq!((summary.stored, summary.blocked), (6, 0));
+    assert_eq!((summary.run.stored, summary.run.blocked), (6, 0));
 }
 
 #[test]
@@ -173,7 +173,7 @@ fn an_unreachable_robots_txt_holds_the_origin_until_it_answers() {
     let dir = tempdir();
     let config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
     let (summary, _) = crawl(&config);
-    assert_eq!(summary.stored, 4);
+    assert_eq!(summary.run.stored, 4);
     let log = server.requests();
     let robots: Vec<Instant> = log
         .iter()
@@ -205,7 +205,7 @@ fn a_robots_txt_unreachable_for_too_long_fails_the_origins_urls_unrequested() {
     config.robots_give_up = Duration::ZERO;
     let (summary, store) = crawl(&config);
     assert_eq!(page_requests(&server).len(), 0);
-    assert_eq!(summary.failed, 1);
+    assert_eq!(summary.run.failed, 1);
     let rec = store.pages().next().unwrap().unwrap();
     assert_eq!(rec.error.unwrap().kind, ErrorKind::RobotsUnreachable);
 }
@@ -234,7 +234,7 @@ fn robots_txt_behind_three_redirects_is_obeyed() {
         ["/robots.txt", "/r1", "/r2", "/real-robots.txt"]
     );
     assert!(!targets.contains(&"/p/2".to_string()));
-    assert_eq!(summary.blocked, 1);
+    assert_eq!(summary.run.blocked, 1);
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn crawl_delay_longer_than_the_rate_sets_the_gap() {
     let mut config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
     config.rate = 10.0;
     let (summary, _) = crawl(&config);
-    assert_eq!(summary.stored, 4);
+    assert_eq!(summary.run.stored, 4);
     let pages: Vec<Instant> = page_requests(&server).iter().map(|r| r.at).collect();
     let gap = min_gap(&pages);
     assert!(
@@ -316,7 +316,7 @@ fn ignore_robots_skips_robots_txt_entirely() {
     let mut config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
     config.ignore_robots = true;
     let (summary, _) = crawl(&config);
-    assert_eq!(summary.stored, 4);
+    assert_eq!(summary.run.stored, 4);
     assert!(server.requests().iter().all(|r| r.path() != "/robots.txt"));
 }
 

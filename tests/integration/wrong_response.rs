@@ -79,7 +79,7 @@ fn crawl_mixed(timeouts: impl Fn(&mut politecrawl::CrawlConfig)) {
     // This test is about pooled connections, not retries: every URL is asked for once.
     config.retries = 0;
     let (summary, store) = crawl(&config);
-    assert_eq!(summary.stored as usize, 1 + NORMAL + SLOW + CUT);
+    assert_eq!(summary.run.stored as usize, 1 + NORMAL + SLOW + CUT);
 
     let pages = stored(&store, &origin);
     for (path, rec) in &pages {

@@ -1,0 +1,143 @@
+//! What one crawl run did: why it stopped, its counters, the closing summary line and the
+//! `--report` JSON (which adds the database's [`Status`] at the end).
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::status::{status, Status};
+use crate::store::{Counters, Store};
+
+/// Why the crawl stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Nothing is left in the queue.
+    Finished,
+    /// `--max-pages` outcomes are stored; the rest stays queued.
+    MaxPages,
+    /// A stop was requested (by this signal number); the rest stays queued.
+    Interrupted(i32),
+}
+
+impl StopReason {
+    /// `finished`, `max_pages` or `interrupted`, as the report says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Finished => "finished",
+            StopReason::MaxPages => "max_pages",
+            StopReason::Interrupted(_) => "interrupted",
+        }
+    }
+}
+
+/// What one run did, counted by the engine as outcomes are stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunCounters {
+    /// Outcomes stored (done + failed).
+    pub stored: u64,
+    /// Of which done.
+    pub done: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// URLs blocked by robots.txt.
+    pub blocked: u64,
+    /// Requests re-queued for another try (429/503 and transient failures).
+    pub retried: u64,
+    /// robots.txt fetches made (not in the report).
+    #[serde(skip)]
+    pub robots_fetched: u64,
+}
+
+/// What a crawl run did, for the closing summary.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// What this run did.
+    pub run: RunCounters,
+    /// Database totals at the end of the run.
+    pub totals: Counters,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Why it stopped.
+    pub stop: StopReason,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.elapsed.as_secs_f64();
+        let rate = if secs > 0.0 {
+            self.run.stored as f64 / secs
+        } else {
+            0.0
+        };
+        write!(
+            f,
+            "{}: stored {} ({} done, {} failed), {} blocked by robots.txt, {} retried, in {:.1}s, {:.1} pages/s; database: {} done, {} failed, {} blocked, {} left in queue",
+            match self.stop {
+                StopReason::Finished => "crawl finished",
+                StopReason::MaxPages => "page budget reached",
+                StopReason::Interrupted(_) => "crawl stopped",
+            },
+            self.run.stored,
+            self.run.done,
+            self.run.failed,
+            self.run.blocked,
+            self.run.retried,
+            secs,
+            rate,
+            self.totals.done,
+            self.totals.failed,
+            self.totals.blocked,
+            self.totals.queued + self.totals.in_flight,
+        )
+    }
+}
+
+/// The `--report` of a crawl run: what this run did, and the database's [`Status`] at its end.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// When it ended.
+    pub ended_at: String,
+    /// `finished`, `max_pages` or `interrupted`.
+    pub stop: String,
+    /// This run's numbers.
+    pub run: RunReport,
+    /// The database at the end of the run (the same object as `status --json`).
+    pub status: Status,
+}
+
+/// What one run did, with its pace.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// The run's counters.
+    #[serde(flatten)]
+    pub counters: RunCounters,
+    /// Wall time in seconds.
+    pub elapsed_s: f64,
+    /// Outcomes stored per second.
+    pub pages_per_s: f64,
+}
+
+impl Report {
+    /// The report of a run that started at `started` and ended with `summary`.
+    pub fn new(store: &Store, summary: &Summary, started: SystemTime) -> Result<Self> {
+        let secs = summary.elapsed.as_secs_f64();
+        Ok(Report {
+            started_at: humantime::format_rfc3339_millis(started).to_string(),
+            ended_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            stop: summary.stop.as_str().into(),
+            run: RunReport {
+                counters: summary.run,
+                elapsed_s: secs,
+                pages_per_s: if secs > 0.0 {
+                    summary.run.stored as f64 / secs
+                } else {
+                    0.0
+                },
+            },
+            status: status(store)?,
+        })
+    }
+}
