@@ -49,6 +49,7 @@ pub mod extract;
 pub mod failure;
 pub mod fetch;
 pub mod frontier;
+mod http_status;
 pub mod politeness;
 pub mod progress;
 pub mod report;

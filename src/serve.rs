@@ -299,7 +299,12 @@ fn parse_head(head: &[u8]) -> Option<Request> {
 
 fn write_reply(w: &mut TcpStream, r: &Reply, head_only: bool, close: bool) -> io::Result<()> {
     let mut out = Vec::with_capacity(256 + r.body.len());
-    write!(out, "HTTP/1.1 {} {}\r\n", r.status, reason(r.status))?;
+    write!(
+        out,
+        "HTTP/1.1 {} {}\r\n",
+        r.status,
+        crate::http_status::reason_phrase(r.status)
+    )?;
     for (k, v) in &r.headers {
         write!(out, "{k}: {v}\r\n")?;
     }
@@ -313,36 +318,6 @@ fn write_reply(w: &mut TcpStream, r: &Reply, head_only: bool, close: bool) -> io
     }
     w.write_all(&out)?;
     w.flush()
-}
-
-/// The reason phrase of a status code ("Status" for unusual ones).
-pub(crate) fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        206 => "Partial Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        408 => "Request Timeout",
-        410 => "Gone",
-        405 => "Method Not Allowed",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    }
 }
 
 /// What a site holds at a path.

@@ -302,22 +302,6 @@ pub fn failed_record(entry: &QueueEntry, failure: Option<Failure>) -> PageRecord
     }
 }
 
-/// A blank failed record of `url` at depth 0, for unit tests elsewhere in the crate.
-#[cfg(test)]
-pub(crate) fn test_record(url: &str) -> PageRecord {
-    failed_record(
-        &QueueEntry {
-            url: url.into(),
-            depth: 0,
-            referrer: None,
-            attempts: 0,
-            sitemap: false,
-            redirect_chain: vec![],
-        },
-        None,
-    )
-}
-
 /// Reads a sitemap's URLs: pages one level deeper than the sitemap, nested sitemaps at its
 /// depth. Only in-scope URLs are kept.
 async fn read_sitemap(

@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn filters_combine() {
-        let mut r = crate::worker::test_record("http://a.test:8080/x");
+        let mut r = PageRecord::blank("http://a.test:8080/x");
         r.status = Some(404);
         r.content_type = Some("Text/HTML; charset=utf-8".into());
         let all = Filter::default();

@@ -313,7 +313,10 @@ fn request_block(url: &str, user_agent: &str) -> Vec<u8> {
 /// Status line and headers, made consistent with the stored (decoded, maybe cut) body.
 fn response_head(rec: &PageRecord, body_len: usize) -> Vec<u8> {
     let status = rec.status.unwrap_or(0);
-    let mut head = format!("HTTP/1.1 {status} {}\r\n", crate::serve::reason(status));
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\n",
+        crate::http_status::reason_phrase(status)
+    );
     for (k, v) in &rec.headers {
         match k.as_str() {
             "content-length" | "transfer-encoding" => {}
@@ -339,7 +342,7 @@ mod tests {
 
     #[test]
     fn response_headers_match_the_stored_body() {
-        let mut rec = crate::worker::test_record("http://a.test/x");
+        let mut rec = PageRecord::blank("http://a.test/x");
         rec.status = Some(200);
         rec.headers = vec![
             ("content-encoding".into(), "gzip".into()),

@@ -168,3 +168,28 @@ pub struct OverrideRecord {
     /// The flags that changed saved settings, as `--flag=value`.
     pub changes: Vec<String>,
 }
+
+#[cfg(test)]
+impl PageRecord {
+    /// A blank failed record of `url` at depth 0, for unit tests of what reads records.
+    pub(crate) fn blank(url: &str) -> PageRecord {
+        PageRecord {
+            url: url.into(),
+            final_url: url.into(),
+            state: UrlState::Failed,
+            status: None,
+            headers: Vec::new(),
+            content_type: None,
+            body_len: 0,
+            truncated: false,
+            body_skipped: false,
+            redirect_chain: Vec::new(),
+            fetched_at: String::new(),
+            elapsed_ms: 0,
+            depth: 0,
+            referrer: None,
+            attempts: 0,
+            error: None,
+        }
+    }
+}
