@@ -4,8 +4,10 @@
 //! never runs on the async executor, so sled work cannot stall fetches.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod robots_txt;
+mod settle;
 
 use url::Url;
 
@@ -13,18 +15,16 @@ use crate::canon::Scope;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::failure::{ErrorKind, Failure};
-use crate::frontier::{self, Candidate, Leases, OriginId, Settlement};
-use crate::politeness::{self, RobotsState};
+use crate::frontier::{self, Leases, OriginId};
+use crate::politeness::RobotsState;
 use crate::progress::{self, Live, Progress, Snapshot};
 use crate::report::{RunCounters, StopReason};
-use crate::retry::{self, Verdict};
-use crate::robots::{self, Decision, Policy};
-use crate::runtime::unix_ms;
+use crate::robots::Decision;
 use crate::scheduler::{Next, Scheduler};
 use crate::seen::SeenMemo;
 use crate::shutdown::StopSignal;
-use crate::store::{HostRecord, RobotsRecord, RobotsVerdict, Store, UrlState};
-use crate::worker::{self, Job, Outcome, PageOutcome, RobotsOutcome};
+use crate::store::{HostRecord, Store, UrlState};
+use crate::worker::{self, Job, Outcome, PageOutcome};
 
 /// Longest the engine waits without looking at the stop flag and the flusher.
 const POLL: Duration = Duration::from_millis(100);
@@ -383,286 +383,6 @@ impl<'a> Engine<'a> {
         Ok(false)
     }
 
-    fn start_robots(&mut self, id: OriginId) {
-        let Some(slot) = self.sched.slot(id) else {
-            return;
-        };
-        let job = Job::Robots {
-            origin_id: id,
-            origin: slot.origin.clone(),
-            gap: slot.gap(),
-        };
-        self.in_flight += 1;
-        self.stats.robots_fetched += 1;
-        let _ = self.jobs.try_send(job);
-    }
-
-    /// Takes a page outcome's politeness lessons and retry verdict; a retry is re-queued at
-    /// once, a final outcome is returned for [`Engine::settle_pages`] with its host state.
-    fn on_page(&mut self, o: PageOutcome) -> Result<Option<(PageOutcome, Option<HostRecord>)>> {
-        let id = o.lease.origin_id;
-        let now = Instant::now();
-        let (cap, max_retry_after) = (
-            self.config.per_host_concurrency,
-            self.config.max_retry_after,
-        );
-        let verdict = retry::decide(&o.record, self.config.retries, fastrand::f64());
-        let mut host = None;
-        if let Some(slot) = self.sched.slot(id) {
-            if let Some(status) = o.record.status {
-                let latency = Duration::from_millis(o.record.elapsed_ms);
-                slot.observe_latency(latency, cap, status < 400);
-            }
-            match (o.record.status, &verdict) {
-                (Some(429 | 503), _) => {
-                    let retry_after = header(&o.record.headers, "retry-after").and_then(|v| {
-                        politeness::parse_retry_after(v, std::time::SystemTime::now())
-                    });
-                    let until = slot.overloaded(now, retry_after, max_retry_after);
-                    log::info!(
-                        "{}: answered {} — pausing the host for {:?}",
-                        slot.origin,
-                        o.record.status.unwrap_or(0),
-                        until.saturating_duration_since(now)
-                    );
-                }
-                (Some(_), _) => slot.healthy(),
-                (None, _) => {}
-            }
-            host = Some(slot.to_record(now));
-        }
-        match verdict {
-            Verdict::HostOverloaded => {
-                let rec = host.unwrap_or_default();
-                frontier::requeue(self.store, &o.lease, &rec)?;
-                self.leases.release(&o.lease.key);
-                self.pages_in_flight -= 1;
-                self.retried(id, true)?;
-                Ok(None)
-            }
-            Verdict::RetryAfter(wait) => {
-                let due = unix_ms() + wait.as_millis() as u64;
-                frontier::delay(self.store, &o.lease, due, host.as_ref())?;
-                self.leases.release(&o.lease.key);
-                self.pages_in_flight -= 1;
-                self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
-                self.retried(id, false)?;
-                Ok(None)
-            }
-            Verdict::Final => {
-                // The request is over: the origin may start another while this outcome waits
-                // for its commit (the URL stays leased until then).
-                self.sched.finished(id);
-                Ok(Some((o, host)))
-            }
-        }
-    }
-
-    /// Settles the waiting outcomes when they are due: [`MAX_BATCH`] of them, the oldest
-    /// waiting [`COMMIT_EVERY`], or nothing else in flight. (The run loop also settles them at
-    /// once when workers are idle for want of work.)
-    fn settle_due(&mut self) -> Result<()> {
-        let due = self.pending.len() >= MAX_BATCH
-            || self.in_flight == 0
-            || self
-                .pending_since
-                .is_some_and(|t| t.elapsed() >= COMMIT_EVERY);
-        if due {
-            self.settle_pending()?;
-        }
-        Ok(())
-    }
-
-    /// Settles every waiting outcome now.
-    fn settle_pending(&mut self) -> Result<()> {
-        self.pending_since = None;
-        let pages = std::mem::take(&mut self.pending);
-        self.settle_pages(pages)
-    }
-
-    /// Stores final page outcomes that arrived together in one transaction, then frees their
-    /// origins' slots and schedules the URLs they revealed.
-    fn settle_pages(&mut self, mut pages: Vec<(PageOutcome, Option<HostRecord>)>) -> Result<()> {
-        if pages.is_empty() {
-            return Ok(());
-        }
-        // A body that could not be written (disk full) stops the crawl: none of these is stored,
-        // their URLs stay queued.
-        if let Some(i) = pages.iter().position(|(o, _)| o.body.is_err()) {
-            if let Err(cause) = pages.swap_remove(i).0.body {
-                return Err(Error::Bodies {
-                    path: self.store.path().to_path_buf(),
-                    action: "writing a page body",
-                    cause,
-                });
-            }
-        }
-        let batch: Vec<Settlement<'_>> = pages
-            .iter()
-            .map(|(o, host)| Settlement {
-                lease: &o.lease,
-                record: &o.record,
-                body: o.body.as_ref().ok().and_then(Option::as_ref),
-                found: &o.found,
-                host: host.as_ref(),
-            })
-            .collect();
-        let added = frontier::settle_batch(self.store, &batch, &mut self.memo, &self.leases)?;
-        drop(batch);
-        for ((o, _), added) in pages.iter().zip(added) {
-            self.leases.release(&o.lease.key);
-            self.pages_in_flight -= 1;
-            for e in added {
-                self.add_work(e.origin_id, &e.origin, 1)?;
-            }
-            self.stats.stored += 1;
-            match o.record.state {
-                UrlState::Done => self.stats.done += 1,
-                _ => self.stats.failed += 1,
-            }
-        }
-        Ok(())
-    }
-
-    /// A URL went back for another try: to the head of its origin's queue (`queued_now`), or
-    /// parked until its back-off is over (it is counted when released).
-    fn retried(&mut self, id: OriginId, queued_now: bool) -> Result<()> {
-        if let Some(slot) = self.sched.slot(id).filter(|_| queued_now) {
-            slot.queued += 1;
-        }
-        self.stats.retried += 1;
-        self.sched.finished(id);
-        Ok(())
-    }
-
-    /// Puts parked retries whose time has come back in the queue.
-    fn release_due(&mut self) -> Result<()> {
-        let now = unix_ms();
-        if self.next_due.is_none_or(|d| d > now) {
-            return Ok(());
-        }
-        for (id, origin) in frontier::release_due(self.store, now)? {
-            self.add_work(id, &origin, 1)?;
-        }
-        self.next_due = frontier::next_due(self.store)?;
-        Ok(())
-    }
-
-    /// When the next parked retry is due, as an instant.
-    fn next_due_instant(&self) -> Option<Instant> {
-        self.next_due
-            .map(|d| Instant::now() + Duration::from_millis(d.saturating_sub(unix_ms())))
-    }
-
-    fn on_robots(&mut self, o: RobotsOutcome) -> Result<()> {
-        log::debug!("{}: robots.txt {:?}", o.origin, o.verdict);
-        let id = o.origin_id;
-        let now_ms = unix_ms();
-        let give_up = self.config.robots_give_up.as_millis() as u64;
-        let record = match o.verdict {
-            Ok(verdict) => {
-                let policy = o.policy.unwrap_or_else(Policy::allow_all);
-                if self.config.sitemaps {
-                    self.queue_sitemaps(&policy.sitemaps)?;
-                }
-                let record = RobotsRecord {
-                    fetched_at_ms: now_ms,
-                    verdict,
-                    body: o.body,
-                    sitemaps: policy.sitemaps.clone(),
-                    crawl_delay_ms: policy.crawl_delay.map(|d| d.as_millis() as u64),
-                };
-                self.apply_policy(id, policy, now_ms);
-                record
-            }
-            Err(reason) => {
-                let Some(slot) = self.sched.slot(id) else {
-                    return Ok(());
-                };
-                let (tries, since) = slot
-                    .robots_failures
-                    .map_or((1, now_ms), |(t, s)| (t + 1, s));
-                let verdict = if now_ms.saturating_sub(since) >= give_up {
-                    log::warn!(
-                        "{}: robots.txt unreachable ({reason}), try {tries}: giving up, its \
-                         queued URLs are recorded as failed (robots_unreachable)",
-                        o.origin
-                    );
-                    let reason = format!("{reason}, unreachable since {}", rfc3339(since));
-                    RobotsVerdict::GaveUp { reason }
-                } else {
-                    // Say what happens next: a mistyped or dead seed otherwise looks like a hang.
-                    let delay = robots::retry_delay(tries);
-                    let left_s = give_up.saturating_sub(now_ms.saturating_sub(since)) / 1000;
-                    log::warn!(
-                        "{}: robots.txt unreachable ({reason}), try {tries}; next try in {}, \
-                         its URLs wait, and fail if it stays unreachable {} more \
-                         (--robots-give-up)",
-                        o.origin,
-                        humantime::format_duration(delay),
-                        humantime::format_duration(Duration::from_secs(left_s))
-                    );
-                    slot.robots_failures = Some((tries, since));
-                    slot.robots = RobotsState::Unknown;
-                    slot.pause_until = Some(Instant::now() + delay);
-                    RobotsVerdict::Unreachable {
-                        reason,
-                        since_ms: since,
-                        tries,
-                    }
-                };
-                let record = RobotsRecord {
-                    fetched_at_ms: now_ms,
-                    verdict,
-                    body: Vec::new(),
-                    sitemaps: Vec::new(),
-                    crawl_delay_ms: None,
-                };
-                if let Some(policy) = Policy::from_record(&record, self.config.product_token()) {
-                    self.apply_policy(id, policy, now_ms);
-                }
-                record
-            }
-        };
-        self.store.put_robots(&o.origin, &record)?;
-        self.sched.finished(id);
-        Ok(())
-    }
-
-    /// Queues the in-scope sitemaps a robots.txt names (`--sitemaps`).
-    fn queue_sitemaps(&mut self, sitemaps: &[String]) -> Result<()> {
-        let candidates: Vec<Candidate> = sitemaps
-            .iter()
-            .filter_map(|s| crate::canon::parse_seed(s).ok())
-            .filter(|u| self.scope.allows(u))
-            .map(|url| Candidate {
-                url,
-                depth: 0,
-                referrer: None,
-                sitemap: true,
-                redirect_chain: Vec::new(),
-            })
-            .collect();
-        for e in frontier::add_candidates(self.store, &candidates)? {
-            self.add_work(e.origin_id, &e.origin, 1)?;
-        }
-        Ok(())
-    }
-
-    /// Puts a robots.txt policy fetched at `fetched_at_ms` in force for an origin, with its
-    /// Crawl-delay (capped), until the verdict is a day old.
-    fn apply_policy(&mut self, id: OriginId, policy: Policy, fetched_at_ms: u64) {
-        let max = self.config.max_crawl_delay;
-        let age = Duration::from_millis(unix_ms().saturating_sub(fetched_at_ms));
-        if let Some(slot) = self.sched.slot(id) {
-            slot.crawl_delay = policy.crawl_delay.unwrap_or_default().min(max);
-            slot.robots_failures = None;
-            slot.robots = RobotsState::Known(Arc::new(policy));
-            slot.robots_expires = Some(Instant::now() + robots::TTL.saturating_sub(age));
-        }
-        self.sched.reschedule(id);
-    }
-
     /// Gives the scheduler the next chunk of origins that have queued work from earlier runs.
     /// Each starts with a count of one; leases that find more raise it.
     fn register_queued_origins(&mut self) -> Result<()> {
@@ -687,41 +407,6 @@ impl<'a> Engine<'a> {
         if let (Some(rec), Some(slot)) = (self.store.host(id)?, self.sched.slot(id)) {
             slot.restore(&rec, now);
         }
-        if self.config.ignore_robots {
-            return Ok(());
-        }
-        let Some(rec) = self.store.robots(origin)? else {
-            return Ok(());
-        };
-        if !robots::is_fresh(&rec, unix_ms()) {
-            return Ok(());
-        }
-        match Policy::from_record(&rec, self.config.product_token()) {
-            Some(policy) => self.apply_policy(id, policy, rec.fetched_at_ms),
-            None => {
-                if let (
-                    RobotsVerdict::Unreachable {
-                        since_ms, tries, ..
-                    },
-                    Some(slot),
-                ) = (&rec.verdict, self.sched.slot(id))
-                {
-                    slot.robots_failures = Some((*tries, *since_ms));
-                }
-            }
-        }
-        Ok(())
+        self.restore_robots(id, origin)
     }
-}
-
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
-fn rfc3339(unix_ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(unix_ms);
-    humantime::format_rfc3339_seconds(t).to_string()
 }

@@ -1,0 +1,174 @@
+//! The robots.txt life cycle of an origin, as the engine sees it: the fetch is started, its
+//! verdict applied (rules, Crawl-delay, sitemaps) or its failure counted towards
+//! `--robots-give-up`, and a saved verdict restored on resume while it is fresh.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Engine;
+use crate::error::Result;
+use crate::frontier::{self, Candidate, OriginId};
+use crate::politeness::RobotsState;
+use crate::robots::{self, Policy};
+use crate::runtime::unix_ms;
+use crate::store::{RobotsRecord, RobotsVerdict};
+use crate::worker::{Job, RobotsOutcome};
+
+impl Engine<'_> {
+    pub(super) fn start_robots(&mut self, id: OriginId) {
+        let Some(slot) = self.sched.slot(id) else {
+            return;
+        };
+        let job = Job::Robots {
+            origin_id: id,
+            origin: slot.origin.clone(),
+            gap: slot.gap(),
+        };
+        self.in_flight += 1;
+        self.stats.robots_fetched += 1;
+        let _ = self.jobs.try_send(job);
+    }
+
+    pub(super) fn on_robots(&mut self, o: RobotsOutcome) -> Result<()> {
+        log::debug!("{}: robots.txt {:?}", o.origin, o.verdict);
+        let id = o.origin_id;
+        let now_ms = unix_ms();
+        let give_up = self.config.robots_give_up.as_millis() as u64;
+        let record = match o.verdict {
+            Ok(verdict) => {
+                let policy = o.policy.unwrap_or_else(Policy::allow_all);
+                if self.config.sitemaps {
+                    self.queue_sitemaps(&policy.sitemaps)?;
+                }
+                let record = RobotsRecord {
+                    fetched_at_ms: now_ms,
+                    verdict,
+                    body: o.body,
+                    sitemaps: policy.sitemaps.clone(),
+                    crawl_delay_ms: policy.crawl_delay.map(|d| d.as_millis() as u64),
+                };
+                self.apply_policy(id, policy, now_ms);
+                record
+            }
+            Err(reason) => {
+                let Some(slot) = self.sched.slot(id) else {
+                    return Ok(());
+                };
+                let (tries, since) = slot
+                    .robots_failures
+                    .map_or((1, now_ms), |(t, s)| (t + 1, s));
+                let verdict = if now_ms.saturating_sub(since) >= give_up {
+                    log::warn!(
+                        "{}: robots.txt unreachable ({reason}), try {tries}: giving up, its \
+                         queued URLs are recorded as failed (robots_unreachable)",
+                        o.origin
+                    );
+                    let reason = format!("{reason}, unreachable since {}", rfc3339(since));
+                    RobotsVerdict::GaveUp { reason }
+                } else {
+                    // Say what happens next: a mistyped or dead seed otherwise looks like a hang.
+                    let delay = robots::retry_delay(tries);
+                    let left_s = give_up.saturating_sub(now_ms.saturating_sub(since)) / 1000;
+                    log::warn!(
+                        "{}: robots.txt unreachable ({reason}), try {tries}; next try in {}, \
+                         its URLs wait, and fail if it stays unreachable {} more \
+                         (--robots-give-up)",
+                        o.origin,
+                        humantime::format_duration(delay),
+                        humantime::format_duration(Duration::from_secs(left_s))
+                    );
+                    slot.robots_failures = Some((tries, since));
+                    slot.robots = RobotsState::Unknown;
+                    slot.pause_until = Some(Instant::now() + delay);
+                    RobotsVerdict::Unreachable {
+                        reason,
+                        since_ms: since,
+                        tries,
+                    }
+                };
+                let record = RobotsRecord {
+                    fetched_at_ms: now_ms,
+                    verdict,
+                    body: Vec::new(),
+                    sitemaps: Vec::new(),
+                    crawl_delay_ms: None,
+                };
+                if let Some(policy) = Policy::from_record(&record, self.config.product_token()) {
+                    self.apply_policy(id, policy, now_ms);
+                }
+                record
+            }
+        };
+        self.store.put_robots(&o.origin, &record)?;
+        self.sched.finished(id);
+        Ok(())
+    }
+
+    /// Queues the in-scope sitemaps a robots.txt names (`--sitemaps`).
+    pub(super) fn queue_sitemaps(&mut self, sitemaps: &[String]) -> Result<()> {
+        let candidates: Vec<Candidate> = sitemaps
+            .iter()
+            .filter_map(|s| crate::canon::parse_seed(s).ok())
+            .filter(|u| self.scope.allows(u))
+            .map(|url| Candidate {
+                url,
+                depth: 0,
+                referrer: None,
+                sitemap: true,
+                redirect_chain: Vec::new(),
+            })
+            .collect();
+        for e in frontier::add_candidates(self.store, &candidates)? {
+            self.add_work(e.origin_id, &e.origin, 1)?;
+        }
+        Ok(())
+    }
+
+    /// Puts a robots.txt policy fetched at `fetched_at_ms` in force for an origin, with its
+    /// Crawl-delay (capped), until the verdict is a day old.
+    pub(super) fn apply_policy(&mut self, id: OriginId, policy: Policy, fetched_at_ms: u64) {
+        let max = self.config.max_crawl_delay;
+        let age = Duration::from_millis(unix_ms().saturating_sub(fetched_at_ms));
+        if let Some(slot) = self.sched.slot(id) {
+            slot.crawl_delay = policy.crawl_delay.unwrap_or_default().min(max);
+            slot.robots_failures = None;
+            slot.robots = RobotsState::Known(Arc::new(policy));
+            slot.robots_expires = Some(Instant::now() + robots::TTL.saturating_sub(age));
+        }
+        self.sched.reschedule(id);
+    }
+
+    /// Puts an origin's saved robots.txt verdict back in force when it is still fresh (a day),
+    /// so a resume does not fetch robots.txt again; a saved unreachable streak keeps counting.
+    pub(super) fn restore_robots(&mut self, id: OriginId, origin: &str) -> Result<()> {
+        if self.config.ignore_robots {
+            return Ok(());
+        }
+        let Some(rec) = self.store.robots(origin)? else {
+            return Ok(());
+        };
+        if !robots::is_fresh(&rec, unix_ms()) {
+            return Ok(());
+        }
+        match Policy::from_record(&rec, self.config.product_token()) {
+            Some(policy) => self.apply_policy(id, policy, rec.fetched_at_ms),
+            None => {
+                if let (
+                    RobotsVerdict::Unreachable {
+                        since_ms, tries, ..
+                    },
+                    Some(slot),
+                ) = (&rec.verdict, self.sched.slot(id))
+                {
+                    slot.robots_failures = Some((*tries, *since_ms));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rfc3339(unix_ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(unix_ms);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
