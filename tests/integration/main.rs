@@ -8,5 +8,8 @@ mod crawl_fixture;
 mod export;
 mod hostile;
 mod politeness;
+// The README against the binary: every flag `crawl --help` and `export --help` list is
+// documented there.
+mod readme;
 mod resume;
 mod wrong_response;
