@@ -1,12 +1,35 @@
 //! One integration-test binary (one link step on 2 cores). Every test talks to real servers on
 //! 127.0.0.1 with ephemeral ports and asserts from the server's request log.
 
+// Helpers, no tests: the binary and `run`, temp dirs, the fixture and route servers, fast
+// loopback configs, `crawl` and `stored`, the raw TCP server, and the timing-test lock.
 mod support;
 
+// The real binary's command line: crawl → status → export, `demo`, the errors and hints a user
+// sees (bad or dead seed, foreign, locked or unwritable database), progress lines and
+// `--report`, completions, and the defaults `crawl --help` states.
 mod cli;
+// Library crawls of the fixture site against `fixtures/site-expected.txt` and the server's log:
+// the reachable set, --include/--exclude, --max-depth, --max-pages, scope, --rate spacing,
+// --max-body, a second open refused, and status and JSONL export against the store.
 mod crawl_fixture;
+// Exports read back with other tools: WARC with warcio (and --max-file-size splits), CSV with a
+// CSV reader, the filters, and the mirror (links resolve, nothing written outside it).
 mod export;
+// Misbehaving servers, one table row each (path, raw TCP answer, the record it must end with);
+// retries of transient failures; --accept-type.
 mod hostile;
+// Politeness from the server's side: per-origin gaps and in-flight caps, robots.txt (rules,
+// 4xx, 5xx, unreachable, redirects, not refetched on resume, --ignore-robots), Crawl-delay,
+// Retry-After, sitemaps.
 mod politeness;
+// The README against the binary: every flag `crawl --help` and `export --help` list is
+// documented there.
+mod readme;
+// The real binary interrupted (kill -9, SIGTERM, Ctrl-C, a full disk) and resumed: nothing
+// lost or fetched twice, saved settings and overrides, attempts and back-off kept, a future
+// schema refused, many origins.
 mod resume;
+// Why the curl backend: after timeouts and cut bodies on pooled connections, no URL ever
+// receives another URL's response.
 mod wrong_response;
