@@ -1,0 +1,179 @@
+//! Discovery: the URLs a response leads to — an HTML page's links, a sitemap's entries, a
+//! redirect's target — kept when in scope and within `--max-depth`, and the record's state.
+
+use std::sync::Arc;
+
+use url::Url;
+
+use super::page::Parsed;
+use super::WorkerContext;
+use crate::canon;
+use crate::extract;
+use crate::failure::{ErrorKind, Failure};
+use crate::fetch::Fetched;
+use crate::frontier::{Candidate, QueueEntry};
+use crate::runtime::run_blocking;
+use crate::store::{PageRecord, UrlState};
+
+/// Reads a sitemap's URLs: pages one level deeper than the sitemap, nested sitemaps at its
+/// depth. Only in-scope URLs are kept.
+pub(super) async fn read_sitemap(
+    ctx: &Arc<WorkerContext>,
+    url: &Url,
+    entry: &QueueEntry,
+    f: &mut Fetched,
+    record: &mut PageRecord,
+) -> Parsed {
+    if !(200..300).contains(&f.status) {
+        return follow(ctx, url, entry, f, record).await;
+    }
+    record.state = UrlState::Done;
+    let depth = entry.depth;
+    // The body moves to the parse thread and comes back, rather than being copied.
+    let (body, base, ctx2) = (std::mem::take(&mut f.body), url.clone(), Arc::clone(ctx));
+    let _slot = ctx.parse_slots.acquire().await;
+    let (found, body) = run_blocking(move || {
+        let Ok(xml) = crate::sitemap::decode(&body) else {
+            return (Vec::new(), body);
+        };
+        let map = crate::sitemap::parse(&xml);
+        let referrer = Some(base.to_string());
+        let pages = map.pages.iter().map(|u| (u, depth + 1, false));
+        let maps = map.sitemaps.iter().map(|u| (u, depth, true));
+        let found = pages
+            .chain(maps)
+            .filter(|(_, d, is_map)| *is_map || ctx2.max_depth.is_none_or(|m| *d <= m))
+            .filter_map(|(u, d, is_map)| {
+                let u = canon::resolve(&base, u).filter(|u| ctx2.scope.allows(u))?;
+                Some(Candidate {
+                    url: u,
+                    depth: d,
+                    referrer: referrer.clone(),
+                    sitemap: is_map,
+                    redirect_chain: Vec::new(),
+                })
+            })
+            .collect();
+        (found, body)
+    })
+    .await;
+    f.body = body;
+    (found, None)
+}
+
+/// Sets the record's state from the status and returns the URLs the response leads to.
+pub(super) async fn follow(
+    ctx: &Arc<WorkerContext>,
+    url: &Url,
+    entry: &QueueEntry,
+    f: &mut Fetched,
+    record: &mut PageRecord,
+) -> Parsed {
+    let status = f.status;
+    if status >= 400 {
+        record.state = UrlState::Failed;
+        record.error = Some(Failure {
+            kind: ErrorKind::HttpStatus,
+            message: format!("the server answered {status}"),
+        });
+        return (Vec::new(), None);
+    }
+    record.state = UrlState::Done;
+    if (300..400).contains(&status) {
+        return (
+            redirect(ctx, url, entry, f.header("location"), record),
+            None,
+        );
+    }
+    let child_depth = entry.depth + 1;
+    let content_type = f.header("content-type").map(str::to_string);
+    let html = extract::is_html(content_type.as_deref());
+    if !html || f.body.is_empty() || ctx.max_depth.is_some_and(|m| child_depth > m) {
+        return (Vec::new(), None);
+    }
+    let _slot = ctx.parse_slots.acquire().await;
+    let page = url.clone();
+    // The body moves to the parse thread and comes back, rather than being copied.
+    let body = std::mem::take(&mut f.body);
+    let ctx2 = Arc::clone(ctx);
+    // The body is written on the same blocking thread, sparing a second hop off the executor.
+    let (found, body, written) = run_blocking(move || {
+        let written = ctx2.bodies.append(&body).map(Some);
+        let text = crate::charset::decode_html(&body, content_type.as_deref());
+        let referrer = page.to_string();
+        let found = extract::extract_links(&text, &page)
+            .links
+            .into_iter()
+            .filter(|u| ctx2.scope.allows(u))
+            .map(|u| Candidate {
+                url: u,
+                depth: child_depth,
+                referrer: Some(referrer.clone()),
+                sitemap: false,
+                redirect_chain: Vec::new(),
+            })
+            .collect();
+        drop(text);
+        (found, body, written)
+    })
+    .await;
+    f.body = body;
+    (found, Some(written))
+}
+
+/// A 3xx: its target is queued like a link (same depth: a redirect is not a link hop), carrying
+/// the chain so far, unless the chain loops, grows past `--max-redirects`, or leaves http(s).
+fn redirect(
+    ctx: &WorkerContext,
+    url: &Url,
+    entry: &QueueEntry,
+    location: Option<&str>,
+    record: &mut PageRecord,
+) -> Vec<Candidate> {
+    let Some(location) = location.map(str::trim).filter(|l| !l.is_empty()) else {
+        return Vec::new(); // a 3xx without Location (e.g. 304) is just a response
+    };
+    let mut fail = |kind: ErrorKind, message: String| {
+        record.state = UrlState::Failed;
+        record.error = Some(Failure { kind, message });
+        Vec::new()
+    };
+    let joined = match url.join(location) {
+        Ok(u) => u,
+        Err(e) => {
+            return fail(
+                ErrorKind::UnsupportedRedirect,
+                format!("Location {location:?}: {e}"),
+            )
+        }
+    };
+    record.final_url = joined.to_string();
+    let Some(target) = canon::normalize(joined) else {
+        let msg = format!("redirect to {location:?} not followed (only http and https are)");
+        return fail(ErrorKind::UnsupportedRedirect, msg);
+    };
+    record.final_url = target.to_string();
+    let mut chain = entry.redirect_chain.clone();
+    chain.push(url.to_string());
+    if chain.iter().any(|u| u == target.as_str()) {
+        let msg = format!(
+            "{target} is already in this chain of {} redirects",
+            chain.len()
+        );
+        return fail(ErrorKind::RedirectLoop, msg);
+    }
+    if chain.len() > ctx.max_redirects {
+        let msg = format!("more than {} redirects in a row", ctx.max_redirects);
+        return fail(ErrorKind::TooManyRedirects, msg);
+    }
+    if !ctx.scope.allows(&target) {
+        return Vec::new();
+    }
+    vec![Candidate {
+        url: target,
+        depth: entry.depth,
+        referrer: Some(url.to_string()),
+        sitemap: false,
+        redirect_chain: chain,
+    }]
+}

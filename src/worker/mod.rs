@@ -1,0 +1,240 @@
+//! One URL's journey from lease to outcome: fetch it, decide its state, and find the URLs it
+//! leads to (links of an HTML page, or a redirect's target). The outcome goes back to the
+//! engine, which stores it; workers never touch the database.
+
+mod discover;
+mod page;
+mod robots_txt;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use url::Url;
+
+use crate::canon::Scope;
+use crate::failure::{ErrorKind, Failure};
+use crate::fetch::Fetcher;
+use crate::frontier::{Candidate, Lease, OriginId, QueueEntry};
+use crate::robots::Policy;
+use crate::runtime::sleep;
+use crate::store::bodies::{BodyLog, BodyRef};
+use crate::store::{PageRecord, RobotsVerdict, UrlState};
+use page::fetch_page;
+use robots_txt::fetch_robots;
+
+/// What every worker shares: the one HTTP client, the scope, and the parse gate.
+pub struct WorkerContext {
+    /// The shared client (one connection pool).
+    pub fetcher: Fetcher,
+    /// Which discovered URLs are followed.
+    pub scope: Scope,
+    /// Links deeper than this are not followed.
+    pub max_depth: Option<u32>,
+    /// Bounds parse jobs in flight so parsing cannot starve fetching of CPU.
+    pub parse_slots: async_lock::Semaphore,
+    /// robots.txt product token.
+    pub token: String,
+    /// Redirect hops followed from one URL.
+    pub max_redirects: usize,
+    /// Keeps each origin's gap at the moment requests are sent.
+    pub send_gate: crate::sendgate::SendGate,
+    /// Where bodies are written, before their outcome goes to the engine.
+    pub bodies: Arc<BodyLog>,
+}
+
+/// Work handed to a worker.
+#[derive(Debug)]
+pub enum Job {
+    /// Fetch a leased URL.
+    Page {
+        /// The frontier lease (settled by the engine with the outcome).
+        lease: Lease,
+        /// The parsed URL.
+        url: Url,
+        /// The origin's gap between request starts.
+        gap: Duration,
+    },
+    /// Fetch an origin's robots.txt.
+    Robots {
+        /// The origin's id.
+        origin_id: OriginId,
+        /// The origin, e.g. `http://example.com`.
+        origin: String,
+        /// Gap to keep between redirect hops to the same origin.
+        gap: Duration,
+    },
+}
+
+impl Job {
+    /// The outcome to report if processing this job panics: a failure, never a lost lease.
+    pub fn internal_error(&self) -> Outcome {
+        let message = "internal error while processing this URL (a bug: please report it)";
+        match self {
+            Job::Page { lease, .. } => {
+                let failure = Failure {
+                    kind: ErrorKind::Other,
+                    message: message.into(),
+                };
+                let mut record = failed_record(&lease.entry, Some(failure));
+                record.attempts += 1;
+                Outcome::Page(Box::new(PageOutcome {
+                    lease: lease.clone(),
+                    record,
+                    body: Ok(None),
+                    found: Vec::new(),
+                }))
+            }
+            Job::Robots {
+                origin_id, origin, ..
+            } => Outcome::Robots(RobotsOutcome {
+                origin_id: *origin_id,
+                origin: origin.clone(),
+                verdict: Err(message.into()),
+                body: Vec::new(),
+                policy: None,
+                elapsed: Duration::ZERO,
+            }),
+        }
+    }
+}
+
+/// What a worker hands back.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A page's outcome, stored in one transaction (boxed: it is the large variant, and
+    /// outcomes move through a channel).
+    Page(Box<PageOutcome>),
+    /// A robots.txt fetch's outcome.
+    Robots(RobotsOutcome),
+}
+
+/// How a robots.txt fetch ended.
+#[derive(Debug)]
+pub struct RobotsOutcome {
+    /// The origin's id.
+    pub origin_id: OriginId,
+    /// The origin.
+    pub origin: String,
+    /// Rules or allow-all; `Err` with the reason when unreachable.
+    pub verdict: Result<RobotsVerdict, String>,
+    /// The body, when it held rules.
+    pub body: Vec<u8>,
+    /// The parsed policy, when known.
+    pub policy: Option<Policy>,
+    /// Time the fetch took (all hops).
+    pub elapsed: Duration,
+}
+
+/// A page fetch's outcome.
+#[derive(Debug)]
+pub struct PageOutcome {
+    /// The lease this settles.
+    pub lease: Lease,
+    /// The page record.
+    pub record: PageRecord,
+    /// Where the body was written (none for an empty body); an error is a storage failure
+    /// that stops the crawl.
+    pub body: std::io::Result<Option<BodyRef>>,
+    /// In-scope URLs found, not yet deduplicated.
+    pub found: Vec<Candidate>,
+}
+
+/// Runs a job. Never fails: a URL that cannot be fetched is a failed record, an unreachable
+/// robots.txt a verdict.
+pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
+    match job {
+        Job::Page { lease, url, gap } => {
+            wait_for_send_slot(ctx, lease.origin_id, gap).await;
+            Outcome::Page(Box::new(fetch_page(ctx, lease, url).await))
+        }
+        Job::Robots {
+            origin_id,
+            origin,
+            gap,
+        } => Outcome::Robots(fetch_robots(ctx, origin_id, origin, gap).await),
+    }
+}
+
+/// Waits until this origin's previous request left at least `gap` ago (see
+/// [`crate::sendgate`]); immediate unless the executor stalled after the hand-out.
+async fn wait_for_send_slot(ctx: &WorkerContext, origin: OriginId, gap: Duration) {
+    while let Err(wait) = ctx
+        .send_gate
+        .try_send(origin, gap, std::time::Instant::now())
+    {
+        sleep(wait).await;
+    }
+}
+
+/// A record for a queued entry that has not (yet) got a response: failed, with `failure` when
+/// known. Attempts are the entry's; the caller adds the request it makes.
+pub fn failed_record(entry: &QueueEntry, failure: Option<Failure>) -> PageRecord {
+    PageRecord {
+        url: entry.url.clone(),
+        final_url: entry.url.clone(),
+        state: UrlState::Failed,
+        status: None,
+        headers: Vec::new(),
+        content_type: None,
+        body_len: 0,
+        truncated: false,
+        body_skipped: false,
+        redirect_chain: entry.redirect_chain.clone(),
+        fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        elapsed_ms: 0,
+        depth: entry.depth,
+        referrer: entry.referrer.clone(),
+        attempts: entry.attempts,
+        error: failure,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_still_answers_its_lease() {
+        let entry = QueueEntry {
+            url: "http://a.test/x".into(),
+            depth: 2,
+            referrer: None,
+            attempts: 1,
+            sitemap: false,
+            redirect_chain: vec![],
+        };
+        let job = Job::Page {
+            lease: Lease {
+                key: [0; 20],
+                origin_id: 7,
+                entry,
+                more: false,
+            },
+            url: Url::parse("http://a.test/x").unwrap(),
+            gap: Duration::ZERO,
+        };
+        match job.internal_error() {
+            Outcome::Page(o) => {
+                assert_eq!(o.lease.origin_id, 7);
+                assert_eq!(
+                    (o.record.state, o.record.attempts, o.record.depth),
+                    (UrlState::Failed, 2, 2)
+                );
+                assert_eq!(o.record.error.unwrap().kind, ErrorKind::Other);
+            }
+            o => panic!("{o:?}"),
+        }
+        let robots = Job::Robots {
+            origin_id: 3,
+            origin: "http://a.test".into(),
+            gap: Duration::ZERO,
+        };
+        assert!(matches!(
+            robots.internal_error(),
+            Outcome::Robots(RobotsOutcome {
+                verdict: Err(_),
+                ..
+            })
+        ));
+    }
+}

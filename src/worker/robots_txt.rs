@@ -1,0 +1,79 @@
+//! Fetching an origin's robots.txt: up to five redirects (a hop back to the same origin keeps
+//! its gap), the verdict per RFC 9309 by status, and the rules parsed off the executor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use super::{wait_for_send_slot, RobotsOutcome, WorkerContext};
+use crate::canon;
+use crate::frontier::OriginId;
+use crate::robots::{self, Policy};
+use crate::runtime::{run_blocking, sleep};
+use crate::store::RobotsVerdict;
+
+/// Fetches `origin/robots.txt`, following up to five redirects (a hop back to the same origin
+/// keeps the origin's gap), and reads its verdict per RFC 9309.
+pub(super) async fn fetch_robots(
+    ctx: &Arc<WorkerContext>,
+    origin_id: OriginId,
+    origin: String,
+    gap: Duration,
+) -> RobotsOutcome {
+    let start = std::time::Instant::now();
+    let mut out = RobotsOutcome {
+        origin_id,
+        origin: origin.clone(),
+        verdict: Err(String::new()),
+        body: Vec::new(),
+        policy: None,
+        elapsed: Duration::ZERO,
+    };
+    let Ok(mut url) = Url::parse(&format!("{origin}/robots.txt")) else {
+        out.verdict = Err(format!("{origin} has no robots.txt URL"));
+        return out;
+    };
+    let mut hops = 0;
+    wait_for_send_slot(ctx, origin_id, gap).await;
+    out.verdict = loop {
+        let f = match ctx.fetcher.get_capped(&url, robots::MAX_BYTES).await {
+            Ok(f) => f,
+            Err(e) => break Err(e.failure.message),
+        };
+        if (300..400).contains(&f.status) {
+            let next = f.header("location").and_then(|l| canon::resolve(&url, l));
+            let Some(next) = next.filter(|_| hops < robots::MAX_REDIRECTS) else {
+                break Ok(RobotsVerdict::AllowAll {
+                    reason: format!(
+                        "robots.txt redirects more than {} times",
+                        robots::MAX_REDIRECTS
+                    ),
+                });
+            };
+            hops += 1;
+            if canon::origin_key(&next) == canon::origin_key(&url) {
+                sleep(gap).await;
+            }
+            url = next;
+            continue;
+        }
+        match robots::verdict_for_status(f.status) {
+            Some(v @ RobotsVerdict::Rules { .. }) => {
+                let (body, token) = (f.body, ctx.token.clone());
+                let (policy, body) =
+                    run_blocking(move || (Policy::parse(&body, &token), body)).await;
+                out.policy = Some(policy);
+                out.body = body;
+                break Ok(v);
+            }
+            Some(v) => {
+                out.policy = Some(Policy::allow_all());
+                break Ok(v);
+            }
+            None => break Err(format!("robots.txt answered {}", f.status)),
+        }
+    };
+    out.elapsed = start.elapsed();
+    out
+}
