@@ -64,15 +64,15 @@ pub fn registrable_domain(host: &str) -> String {
 }
 
 /// Which discovered URLs are followed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum ScopeKind {
-    /// Only the hosts of the seeds (host and port must match).
+    /// Only the seeds' hosts (scheme, host and port)
     #[default]
     Host,
-    /// Any host under the registrable domains of the seeds (`a.example.co.uk` → `example.co.uk`).
+    /// Any host under the seeds' registrable domains (public-suffix list)
     Domain,
-    /// Any http(s) URL: use with `--max-depth`, `--max-pages` or `--include`.
+    /// Any http(s) URL (bound the crawl with --max-depth/--max-pages/--include)
     Any,
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use politecrawl::config::{parse_duration, parse_size, Overrides};
 
 /// A polite, concurrent, resumable web crawler.
 #[derive(Debug, Parser)]
@@ -75,82 +76,9 @@ pub struct CrawlArgs {
     /// Database directory (created when missing)
     #[arg(long, value_name = "DIR")]
     pub db: PathBuf,
-    /// Fetches in flight across all hosts [default: 16]
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<usize>,
-    /// Fetches in flight to one host (scheme, host and port) [default: 2]
-    #[arg(long, value_name = "K")]
-    pub per_host_concurrency: Option<usize>,
-    /// Request starts per second to one host; 0 = unlimited (only for servers you own) [default: 1]
-    #[arg(long, value_name = "R")]
-    pub rate: Option<f64>,
-    /// Which discovered URLs are followed [default: host]
-    #[arg(long, value_enum)]
-    pub scope: Option<ScopeArg>,
-    /// Only queue URLs matching this regex (full URL; repeatable: any may match)
-    #[arg(long, value_name = "REGEX")]
-    pub include: Vec<String>,
-    /// Never queue URLs matching this regex (full URL; repeatable)
-    #[arg(long, value_name = "REGEX")]
-    pub exclude: Vec<String>,
-    /// Do not follow links further than N hops from a seed (seeds are depth 0)
-    #[arg(long, value_name = "N")]
-    pub max_depth: Option<u32>,
-    /// Stop once N URL outcomes (done + failed) are stored in this database, across runs
-    #[arg(long, value_name = "N")]
-    pub max_pages: Option<u64>,
-    /// Body bytes stored per page; longer bodies are cut and marked truncated [default: 10MiB]
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_body: Option<u64>,
-    /// Longer discovered URLs are dropped [default: 2048]
-    #[arg(long, value_name = "N")]
-    pub max_url_length: Option<usize>,
-    /// User-Agent header; its first word is the robots.txt product token
-    /// [default: politecrawl/VERSION (+project URL)]
-    #[arg(long, value_name = "UA")]
-    pub user_agent: Option<String>,
-    /// Time allowed to connect [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub connect_timeout: Option<Duration>,
-    /// Time allowed for a whole request, body included [default: 30s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
-    /// A response not begun --connect-timeout + this after the request started, a body read
-    /// waiting this long, or a body bringing under 1 KiB per this long, is cut off [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub read_timeout: Option<Duration>,
-    /// Download and store bodies only of these types (repeatable, `image/*` allowed); HTML is
-    /// always read for its links [default: all types]
-    #[arg(long, value_name = "MIME")]
-    pub accept_type: Vec<String>,
-    /// Redirect hops followed in a row before too_many_redirects [default: 10]
-    #[arg(long, value_name = "N")]
-    pub max_redirects: Option<usize>,
-    /// Re-tries after a transient failure: 429/503 after the host's pause; other 5xx, 408,
-    /// timeouts, connection errors and resets after a jittered back-off [default: 3]
-    #[arg(long, value_name = "N")]
-    pub retries: Option<u32>,
-    /// Longest Retry-After pause honored after a 429 or 503 [default: 10m]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub max_retry_after: Option<Duration>,
-    /// Longest robots.txt Crawl-delay honored (a longer one is recorded and capped) [default: 30s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub max_crawl_delay: Option<Duration>,
-    /// How long a host's robots.txt may stay unreachable (5xx, 429, network errors) before that
-    /// host's URLs are recorded as failed; until then none is fetched [default: 10m]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub robots_give_up: Option<Duration>,
-    /// Also read the sitemaps robots.txt names (indexes and .xml.gz too) and queue their
-    /// in-scope URLs; `--sitemaps=false` turns it off on a resume
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub sitemaps: Option<bool>,
-    /// IMPOLITE: do not fetch or obey robots.txt. Only for sites you own or may crawl regardless;
-    /// `--ignore-robots=false` turns it off on a resume
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub ignore_robots: Option<bool>,
-    /// After Ctrl-C or SIGTERM, how long requests in flight may take to finish [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub grace: Option<Duration>,
+    /// The crawl's settings (declared once, in the library's `config` module).
+    #[command(flatten)]
+    pub settings: Overrides,
     /// Write a JSON run report here at the end (settings, times, counts by state, status,
     /// error kind and host, per-host politeness)
     #[arg(long, value_name = "FILE")]
@@ -162,17 +90,6 @@ pub struct CrawlArgs {
     /// How often the plain progress line is printed
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub progress_every: Duration,
-}
-
-/// `--scope` values.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ScopeArg {
-    /// Only the seeds' hosts (scheme, host and port)
-    Host,
-    /// Any host under the seeds' registrable domains (public-suffix list)
-    Domain,
-    /// Any http(s) URL (bound the crawl with --max-depth/--max-pages/--include)
-    Any,
 }
 
 /// Flags of `status`.
@@ -257,17 +174,4 @@ pub struct DemoArgs {
     /// Where to write demo.db and demo.jsonl
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    s.trim()
-        .parse::<bytesize::ByteSize>()
-        .map(|b| b.as_u64())
-        .map_err(|e| format!("{e} (try 10MiB, 500KB or a number of bytes)"))
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .or_else(|_| s.trim().parse::<f64>().map(Duration::from_secs_f64))
-        .map_err(|_| format!("{s:?} is not a duration (try 30s, 1500ms or 2m)"))
 }

@@ -50,116 +50,237 @@ pub fn default_user_agent() -> String {
     )
 }
 
-/// Everything a crawl needs to know, checked once. Saved in the database as JSON; fields missing
-/// from an older save take their defaults.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CrawlConfig {
-    /// Where the crawl lives on disk (a sled directory).
-    pub db: PathBuf,
-    /// Start URLs, normalized. May be empty when the database already has queued work.
-    pub seeds: Vec<Url>,
-    /// Fetches in flight across all hosts.
-    pub concurrency: usize,
-    /// Fetches in flight to one origin.
-    pub per_host_concurrency: usize,
-    /// Requests per second to one origin; 0 means unlimited (benchmarks on your own servers).
-    pub rate: f64,
-    /// Which hosts are followed.
-    pub scope: ScopeKind,
-    /// Regexes over the full URL; when any is given, a URL must match one to be queued.
-    pub include: Vec<String>,
-    /// Regexes over the full URL; a URL matching any is never queued.
-    pub exclude: Vec<String>,
-    /// Links further than this from a seed are not queued (seeds are depth 0).
-    pub max_depth: Option<u32>,
-    /// Stop once this many URL outcomes are stored in the database, across runs.
-    pub max_pages: Option<u64>,
-    /// Bytes of body stored per page; the rest is not read and the record says `truncated`.
-    pub max_body: u64,
-    /// Longer URLs are dropped when discovered.
-    pub max_url_length: usize,
-    /// User-Agent header of every request.
-    pub user_agent: String,
-    /// Time allowed to connect.
-    pub connect_timeout: Duration,
-    /// Time allowed for a whole request, body included.
-    pub timeout: Duration,
-    /// Skip robots.txt entirely. Impolite: only for sites you own or may crawl regardless.
-    pub ignore_robots: bool,
-    /// Longest robots.txt `Crawl-delay` honored.
-    pub max_crawl_delay: Duration,
-    /// Longest `Retry-After` pause honored.
-    pub max_retry_after: Duration,
-    /// Re-tries of a URL after a transient failure (see [`crate::retry`]).
-    pub retries: u32,
-    /// How long a host's robots.txt may stay unreachable (5xx, 429, timeouts) before the host's
-    /// queued URLs are recorded as failed.
-    pub robots_give_up: Duration,
-    /// Fetch the sitemaps named in robots.txt and queue their in-scope URLs.
-    pub sitemaps: bool,
-    /// A body stalled this long, or slower than 1 KiB per this long, is cut off (timeout).
-    pub read_timeout: Duration,
-    /// MIME types (`image/*` allowed) whose bodies are downloaded and stored; empty: all.
-    /// HTML is always read, for its links.
-    pub accept_types: Vec<String>,
-    /// Redirect hops followed from one URL before `too_many_redirects`.
-    pub max_redirects: usize,
-    /// After a stop signal, how long requests in flight may take to finish.
-    pub grace: Duration,
-}
+/// Declares the crawl settings once. Each entry gives the setting's doc (also its `--help`
+/// text), its clap `#[arg]`, its field and type in [`CrawlConfig`], its default, and its type
+/// in [`Overrides`] (`Option<T>`, or a list). From that one entry come the saved field, the
+/// flag, the default and the override: adding a setting is adding an entry (and its README
+/// row, which a test checks).
+macro_rules! crawl_settings {
+    ($(
+        $(#[doc = $doc:expr])*
+        #[arg($($arg:tt)*)]
+        $field:ident: $ty:ty = $default:expr, given $given:ty;
+    )*) => {
+        /// Everything a crawl needs to know, checked once. Saved in the database as JSON; fields
+        /// missing from an older save take their defaults.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct CrawlConfig {
+            /// Where the crawl lives on disk (a sled directory).
+            pub db: PathBuf,
+            /// Start URLs, normalized. May be empty when the database already has queued work.
+            pub seeds: Vec<Url>,
+            $($(#[doc = $doc])* pub $field: $ty,)*
+        }
 
-/// Settings given explicitly on a command line. `None` (or an empty list) keeps the value the
-/// crawl already has: its saved value when resuming, the default when new.
-#[derive(Clone, Debug, Default)]
-#[allow(missing_docs)] // each field is the `CrawlConfig` field of the same name
-pub struct Overrides {
-    pub concurrency: Option<usize>,
-    pub per_host_concurrency: Option<usize>,
-    pub rate: Option<f64>,
-    pub scope: Option<ScopeKind>,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
-    pub max_depth: Option<u32>,
-    pub max_pages: Option<u64>,
-    pub max_body: Option<u64>,
-    pub max_url_length: Option<usize>,
-    pub user_agent: Option<String>,
-    pub connect_timeout: Option<Duration>,
-    pub timeout: Option<Duration>,
-    pub read_timeout: Option<Duration>,
-    pub accept_types: Vec<String>,
-    pub max_redirects: Option<usize>,
-    pub retries: Option<u32>,
-    pub max_retry_after: Option<Duration>,
-    pub max_crawl_delay: Option<Duration>,
-    pub robots_give_up: Option<Duration>,
-    pub sitemaps: Option<bool>,
-    pub ignore_robots: Option<bool>,
-    pub grace: Option<Duration>,
-}
+        /// Settings given explicitly on a command line (the `crawl` flags). `None` (or an empty
+        /// list) keeps the value the crawl already has: its saved value when resuming, the
+        /// default when new.
+        #[derive(Clone, Debug, Default, clap::Args)]
+        pub struct Overrides {
+            $($(#[doc = $doc])* #[arg($($arg)*)] pub $field: $given,)*
+        }
 
-/// Sets `$cfg.$field` from `$o.$field` when given, noting `--flag=value` when it changes.
-macro_rules! override_fields {
-    ($cfg:ident, $o:ident, $changed:ident; $($field:ident $(=> $wrap:path)?: $flag:literal),* $(,)?) => {$(
-        if let Some(given) = $o.$field.clone() {
-            let v = $($wrap)?(given);
-            if $cfg.$field != v {
-                $changed.push(format!("--{}={:?}", $flag, v));
-                $cfg.$field = v;
+        impl CrawlConfig {
+            /// A configuration with every default, for `seeds` into `db`. Seeds are checked
+            /// here so a typo fails before the database is touched.
+            pub fn new<S: AsRef<str>>(db: impl Into<PathBuf>, seeds: &[S]) -> Result<Self> {
+                let seeds = seeds
+                    .iter()
+                    .map(|s| canon::parse_seed(s.as_ref()))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(CrawlConfig { db: db.into(), seeds, $($field: $default,)* })
+            }
+
+            /// Applies the settings given on a command line; returns the changes as flags
+            /// (`--max-pages=10`), so a resumed crawl can record what was overridden.
+            pub fn apply(&mut self, o: &Overrides) -> Vec<String> {
+                let mut changed = Vec::new();
+                $(
+                    if let Some(shown) = Merge::merge(&mut self.$field, &o.$field) {
+                        changed.push(flag_text(stringify!($field), shown));
+                    }
+                )*
+                changed
             }
         }
-    )*};
+    };
 }
 
-/// Same for list flags: a non-empty list replaces the saved one.
-macro_rules! override_lists {
-    ($cfg:ident, $o:ident, $changed:ident; $($field:ident: $flag:literal),* $(,)?) => {$(
-        if !$o.$field.is_empty() && $cfg.$field != $o.$field {
-            $changed.push(format!("--{}={:?}", $flag, $o.$field));
-            $cfg.$field = $o.$field.clone();
+crawl_settings! {
+    /// Fetches in flight across all hosts [default: 16]
+    #[arg(long, value_name = "N")]
+    concurrency: usize = DEFAULT_CONCURRENCY, given Option<usize>;
+    /// Fetches in flight to one host (scheme, host and port) [default: 2]
+    #[arg(long, value_name = "K")]
+    per_host_concurrency: usize = DEFAULT_PER_HOST_CONCURRENCY, given Option<usize>;
+    /// Request starts per second to one host; 0 = unlimited (only for servers you own) [default: 1]
+    #[arg(long, value_name = "R")]
+    rate: f64 = DEFAULT_RATE, given Option<f64>;
+    /// Which discovered URLs are followed [default: host]
+    #[arg(long, value_enum)]
+    scope: ScopeKind = ScopeKind::Host, given Option<ScopeKind>;
+    /// Only queue URLs matching this regex (full URL; repeatable: any may match)
+    #[arg(long, value_name = "REGEX")]
+    include: Vec<String> = Vec::new(), given Vec<String>;
+    /// Never queue URLs matching this regex (full URL; repeatable)
+    #[arg(long, value_name = "REGEX")]
+    exclude: Vec<String> = Vec::new(), given Vec<String>;
+    /// Do not follow links further than N hops from a seed (seeds are depth 0)
+    #[arg(long, value_name = "N")]
+    max_depth: Option<u32> = None, given Option<u32>;
+    /// Stop once N URL outcomes (done + failed) are stored in this database, across runs
+    #[arg(long, value_name = "N")]
+    max_pages: Option<u64> = None, given Option<u64>;
+    /// Body bytes stored per page; longer bodies are cut and marked truncated [default: 10MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_body: u64 = DEFAULT_MAX_BODY, given Option<u64>;
+    /// Longer discovered URLs are dropped [default: 2048]
+    #[arg(long, value_name = "N")]
+    max_url_length: usize = DEFAULT_MAX_URL_LENGTH, given Option<usize>;
+    /// User-Agent header; its first word is the robots.txt product token
+    /// [default: politecrawl/VERSION (+project URL)]
+    #[arg(long, value_name = "UA")]
+    user_agent: String = default_user_agent(), given Option<String>;
+    /// Time allowed to connect [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    connect_timeout: Duration = DEFAULT_CONNECT_TIMEOUT, given Option<Duration>;
+    /// Time allowed for a whole request, body included [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Duration = DEFAULT_TIMEOUT, given Option<Duration>;
+    /// A response not begun --connect-timeout + this after the request started, a body read
+    /// waiting this long, or a body bringing under 1 KiB per this long, is cut off [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    read_timeout: Duration = DEFAULT_READ_TIMEOUT, given Option<Duration>;
+    /// Download and store bodies only of these types (repeatable, `image/*` allowed); HTML is
+    /// always read for its links [default: all types]
+    #[arg(long = "accept-type", value_name = "MIME")]
+    accept_types: Vec<String> = Vec::new(), given Vec<String>;
+    /// Redirect hops followed in a row before too_many_redirects [default: 10]
+    #[arg(long, value_name = "N")]
+    max_redirects: usize = DEFAULT_MAX_REDIRECTS, given Option<usize>;
+    /// Re-tries after a transient failure: 429/503 after the host's pause; other 5xx, 408,
+    /// timeouts, connection errors and resets after a jittered back-off [default: 3]
+    #[arg(long, value_name = "N")]
+    retries: u32 = DEFAULT_RETRIES, given Option<u32>;
+    /// Longest Retry-After pause honored after a 429 or 503 [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    max_retry_after: Duration = DEFAULT_MAX_RETRY_AFTER, given Option<Duration>;
+    /// Longest robots.txt Crawl-delay honored (a longer one is recorded and capped) [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    max_crawl_delay: Duration = DEFAULT_MAX_CRAWL_DELAY, given Option<Duration>;
+    /// How long a host's robots.txt may stay unreachable (5xx, 429, network errors) before that
+    /// host's URLs are recorded as failed; until then none is fetched [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    robots_give_up: Duration = DEFAULT_ROBOTS_GIVE_UP, given Option<Duration>;
+    /// Also read the sitemaps robots.txt names (indexes and .xml.gz too) and queue their
+    /// in-scope URLs; `--sitemaps=false` turns it off on a resume
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    sitemaps: bool = false, given Option<bool>;
+    /// IMPOLITE: do not fetch or obey robots.txt. Only for sites you own or may crawl regardless;
+    /// `--ignore-robots=false` turns it off on a resume
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    ignore_robots: bool = false, given Option<bool>;
+    /// After Ctrl-C or SIGTERM, how long requests in flight may take to finish [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    grace: Duration = DEFAULT_GRACE, given Option<Duration>;
+}
+
+/// How a given flag changes a saved setting: its value(s) when they differ, shown as a user
+/// would type them (`10`, `30s`, `host`), or `None` when it changes nothing.
+trait Merge<Given> {
+    fn merge(&mut self, given: &Given) -> Option<Vec<String>>;
+}
+
+/// A plain setting: a given value replaces the saved one.
+impl<T: Clone + PartialEq + Shown> Merge<Option<T>> for T {
+    fn merge(&mut self, given: &Option<T>) -> Option<Vec<String>> {
+        let v = given.as_ref().filter(|v| *v != self)?;
+        *self = v.clone();
+        Some(vec![v.shown()])
+    }
+}
+
+/// An optional setting (`--max-depth`): a given value sets it.
+impl<T: Clone + PartialEq + Shown> Merge<Option<T>> for Option<T> {
+    fn merge(&mut self, given: &Option<T>) -> Option<Vec<String>> {
+        let v = given.as_ref().filter(|v| self.as_ref() != Some(*v))?;
+        *self = Some(v.clone());
+        Some(vec![v.shown()])
+    }
+}
+
+/// A list setting (`--include`, repeatable): a non-empty given list replaces the saved one.
+impl Merge<Vec<String>> for Vec<String> {
+    fn merge(&mut self, given: &Vec<String>) -> Option<Vec<String>> {
+        if given.is_empty() || given == self {
+            return None;
         }
-    )*};
+        *self = given.clone();
+        Some(given.clone())
+    }
+}
+
+/// A setting's value as it would be typed on the command line.
+trait Shown {
+    fn shown(&self) -> String;
+}
+
+macro_rules! shown_by_display {
+    ($($t:ty),*) => {$(impl Shown for $t {
+        fn shown(&self) -> String {
+            self.to_string()
+        }
+    })*};
+}
+shown_by_display!(usize, u32, u64, f64, bool, String);
+
+impl Shown for Duration {
+    fn shown(&self) -> String {
+        humantime::format_duration(*self)
+            .to_string()
+            .replace(' ', "")
+    }
+}
+
+impl Shown for ScopeKind {
+    fn shown(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// `--flag=value` for each value of the setting `field`, with the flag's name as clap knows it
+/// (`accept_types` is `--accept-type`).
+fn flag_text(field: &str, values: Vec<String>) -> String {
+    let cmd = <Overrides as clap::Args>::augment_args(clap::Command::new("crawl"));
+    let long = cmd
+        .get_arguments()
+        .find(|a| a.get_id() == field)
+        .and_then(|a| a.get_long())
+        .map_or_else(|| field.replace('_', "-"), str::to_string);
+    values
+        .iter()
+        .map(|v| format!("--{long}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Parses a size as typed: `10MiB`, `500KB` or a number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("{e} (try 10MiB, 500KB or a number of bytes)"))
+}
+
+/// Parses a duration as typed: `30s`, `1500ms`, `2m`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .or_else(|_| s.trim().parse::<f64>().map(Duration::from_secs_f64))
+        .map_err(|_| format!("{s:?} is not a duration (try 30s, 1500ms or 2m)"))
 }
 
 impl Default for CrawlConfig {
@@ -169,76 +290,6 @@ impl Default for CrawlConfig {
 }
 
 impl CrawlConfig {
-    /// A configuration with every default, for `seeds` into `db`. Seeds are checked here so a
-    /// typo fails before the database is touched.
-    pub fn new<S: AsRef<str>>(db: impl Into<PathBuf>, seeds: &[S]) -> Result<Self> {
-        let seeds = seeds
-            .iter()
-            .map(|s| canon::parse_seed(s.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(CrawlConfig {
-            db: db.into(),
-            seeds,
-            concurrency: DEFAULT_CONCURRENCY,
-            per_host_concurrency: DEFAULT_PER_HOST_CONCURRENCY,
-            rate: DEFAULT_RATE,
-            scope: ScopeKind::Host,
-            include: Vec::new(),
-            exclude: Vec::new(),
-            max_depth: None,
-            max_pages: None,
-            max_body: DEFAULT_MAX_BODY,
-            max_url_length: DEFAULT_MAX_URL_LENGTH,
-            user_agent: default_user_agent(),
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            timeout: DEFAULT_TIMEOUT,
-            ignore_robots: false,
-            max_crawl_delay: DEFAULT_MAX_CRAWL_DELAY,
-            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
-            retries: DEFAULT_RETRIES,
-            robots_give_up: DEFAULT_ROBOTS_GIVE_UP,
-            sitemaps: false,
-            read_timeout: DEFAULT_READ_TIMEOUT,
-            accept_types: Vec::new(),
-            max_redirects: DEFAULT_MAX_REDIRECTS,
-            grace: DEFAULT_GRACE,
-        })
-    }
-
-    /// Applies the settings given on a command line; returns the changes, as flags, so a
-    /// resumed crawl can record what was overridden.
-    pub fn apply(&mut self, o: &Overrides) -> Vec<String> {
-        let mut changed = Vec::new();
-        override_fields!(self, o, changed;
-            concurrency: "concurrency",
-            per_host_concurrency: "per-host-concurrency",
-            rate: "rate",
-            scope: "scope",
-            max_depth => Some: "max-depth",
-            max_pages => Some: "max-pages",
-            max_body: "max-body",
-            max_url_length: "max-url-length",
-            user_agent: "user-agent",
-            connect_timeout: "connect-timeout",
-            timeout: "timeout",
-            read_timeout: "read-timeout",
-            max_redirects: "max-redirects",
-            retries: "retries",
-            max_retry_after: "max-retry-after",
-            max_crawl_delay: "max-crawl-delay",
-            robots_give_up: "robots-give-up",
-            sitemaps: "sitemaps",
-            ignore_robots: "ignore-robots",
-            grace: "grace",
-        );
-        override_lists!(self, o, changed;
-            include: "include",
-            exclude: "exclude",
-            accept_types: "accept-type",
-        );
-        changed
-    }
-
     /// Rejects settings that cannot work, with the flag to fix named in the message.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_string()));
@@ -326,9 +377,24 @@ mod tests {
             ..Overrides::default()
         };
         let changed = c.apply(&o);
-        assert_eq!(changed, ["--max-pages=Some(10)", "--include=[\"/docs/\"]"]);
+        assert_eq!(changed, ["--include=/docs/", "--max-pages=10"]);
         assert_eq!((c.rate, c.max_pages), (5.0, Some(10)));
         assert_eq!(c.exclude, ["x"], "not given: kept");
+        // Shown as typed: durations, enums and renamed or repeated flags too.
+        let o = Overrides {
+            timeout: Some(Duration::from_secs(90)),
+            scope: Some(ScopeKind::Any),
+            accept_types: vec!["image/*".into(), "text/html".into()],
+            ..Overrides::default()
+        };
+        assert_eq!(
+            c.apply(&o),
+            [
+                "--scope=any",
+                "--timeout=1m30s",
+                "--accept-type=image/* --accept-type=text/html"
+            ]
+        );
     }
 
     #[test]

@@ -9,9 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::{Cli, Command, CrawlArgs, ExportArgs, FormatArg, ScopeArg, StateArg};
-use politecrawl::config::Overrides;
-use politecrawl::ScopeKind;
+use cli::{Cli, Command, CrawlArgs, ExportArgs, FormatArg, StateArg};
 use politecrawl::StopReason;
 
 /// mimalloc instead of glibc's malloc: a profile of the benchmark crawl put glibc's allocator
@@ -163,7 +161,7 @@ fn live_status(args: &cli::StatusArgs) -> Result<ExitCode> {
 fn crawl(args: CrawlArgs) -> Result<ExitCode> {
     let stop = StopSignal::new();
     watch_signals(stop.clone())?;
-    let overrides = overrides(&args);
+    let overrides = &args.settings;
     if overrides.ignore_robots == Some(true) {
         eprintln!("warning: --ignore-robots: robots.txt will not be fetched or obeyed");
     }
@@ -172,7 +170,7 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
     let result = politecrawl::crawl::start(
         &args.db,
         &args.seeds,
-        &overrides,
+        overrides,
         &stop,
         &progress,
         args.report.as_deref(),
@@ -316,38 +314,6 @@ fn shell_quote(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
-fn overrides(a: &CrawlArgs) -> Overrides {
-    Overrides {
-        concurrency: a.concurrency,
-        per_host_concurrency: a.per_host_concurrency,
-        rate: a.rate,
-        scope: a.scope.map(|s| match s {
-            ScopeArg::Host => ScopeKind::Host,
-            ScopeArg::Domain => ScopeKind::Domain,
-            ScopeArg::Any => ScopeKind::Any,
-        }),
-        include: a.include.clone(),
-        exclude: a.exclude.clone(),
-        max_depth: a.max_depth,
-        max_pages: a.max_pages,
-        max_body: a.max_body,
-        max_url_length: a.max_url_length,
-        user_agent: a.user_agent.clone(),
-        connect_timeout: a.connect_timeout,
-        timeout: a.timeout,
-        read_timeout: a.read_timeout,
-        accept_types: a.accept_type.clone(),
-        max_redirects: a.max_redirects,
-        retries: a.retries,
-        max_retry_after: a.max_retry_after,
-        max_crawl_delay: a.max_crawl_delay,
-        robots_give_up: a.robots_give_up,
-        sitemaps: a.sitemaps,
-        ignore_robots: a.ignore_robots,
-        grace: a.grace,
     }
 }
 

@@ -271,7 +271,7 @@ fn a_resume_keeps_saved_settings_and_records_overrides() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("with --max-pages=Some(1000) (recorded)"),
+        err.contains("with --max-pages=1000 (recorded)"),
         "{err}"
     );
     let requested = page_requests(&server);
@@ -307,10 +307,7 @@ fn a_resume_keeps_saved_settings_and_records_overrides() {
     drop(store);
     let out = run(&["status", "--db", "s.db", "--json"], dir.path());
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        status["overrides"][0]["changes"][0],
-        "--max-pages=Some(1000)"
-    );
+    assert_eq!(status["overrides"][0]["changes"][0], "--max-pages=1000");
 }
 
 #[test]
