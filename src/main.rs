@@ -1,16 +1,21 @@
 //! The `politecrawl` binary: parses arguments, calls one library function per subcommand, and
 //! maps the result to an exit code. Progress and diagnostics go to stderr, data to stdout.
+//! Beside it: `cli.rs` (the clap types) and `terminal.rs` (progress display, signals).
 
 mod cli;
+mod terminal;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use cli::{Cli, Command, CrawlArgs, ExportArgs, FormatArg, StateArg};
-use politecrawl::StopReason;
+use politecrawl::export::{self, Filter, Format};
+use politecrawl::progress::Progress;
+use politecrawl::serve::{Site, SiteServer};
+use politecrawl::store::UrlState;
+use politecrawl::{status, OpenMode, StopReason, StopSignal, Store};
 
 /// mimalloc instead of glibc's malloc: a profile of the benchmark crawl put glibc's allocator
 /// (malloc, free, consolidation) at ~18% of the CPU, with buffers allocated on fetch threads
@@ -37,12 +42,6 @@ fn tune_allocator() {
         }
     }
 }
-use politecrawl::export::{self, Filter, Format};
-use politecrawl::progress::Progress;
-use politecrawl::serve::{Site, SiteServer};
-use politecrawl::store::UrlState;
-use politecrawl::StopSignal;
-use politecrawl::{status, OpenMode, Store};
 
 fn main() -> ExitCode {
     tune_allocator();
@@ -160,13 +159,14 @@ fn live_status(args: &cli::StatusArgs) -> Result<ExitCode> {
 
 fn crawl(args: CrawlArgs) -> Result<ExitCode> {
     let stop = StopSignal::new();
-    watch_signals(stop.clone())?;
+    terminal::watch_signals(stop.clone())?;
     let overrides = &args.settings;
     if overrides.ignore_robots == Some(true) {
         eprintln!("warning: --ignore-robots: robots.txt will not be fetched or obeyed");
     }
     let progress = Progress::new();
-    let display = ProgressDisplay::start(progress.clone(), args.no_progress, args.progress_every);
+    let display =
+        terminal::ProgressDisplay::start(progress.clone(), args.no_progress, args.progress_every);
     let result = politecrawl::crawl::start(
         &args.db,
         &args.seeds,
@@ -216,97 +216,6 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
     }
 }
 
-/// Shows a running crawl: an indicatif bar on a terminal, else a plain line every `every`.
-struct ProgressDisplay {
-    done: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ProgressDisplay {
-    fn start(progress: Progress, plain: bool, every: std::time::Duration) -> Self {
-        use std::io::IsTerminal;
-        use std::sync::mpsc::RecvTimeoutError;
-        let (done, d) = std::sync::mpsc::channel::<()>();
-        let tty = !plain && std::io::stderr().is_terminal();
-        let thread = std::thread::spawn(move || {
-            let tick = std::time::Duration::from_millis(200);
-            let bar = tty.then(|| {
-                let bar = indicatif::ProgressBar::new_spinner();
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{spinner} [{elapsed_precise}] {wide_msg} {pos}/{len} {eta}",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-                );
-                bar
-            });
-            let mut last_line = std::time::Instant::now();
-            // Ticks until the crawl ends (the sender is dropped), without delaying that end.
-            while let Err(RecvTimeoutError::Timeout) = d.recv_timeout(tick) {
-                let s = progress.get();
-                match &bar {
-                    Some(bar) => {
-                        if let Some(max) = s.max_pages {
-                            bar.set_length(max);
-                        }
-                        bar.set_position(s.done + s.failed);
-                        bar.set_message(format!(
-                            "{} done, {} queued, {} failed, {:.1}/s, {}, {} paused",
-                            s.done,
-                            s.queued,
-                            s.failed,
-                            s.rate(),
-                            politecrawl::progress::human_bytes(s.bytes),
-                            s.hosts_paused
-                        ));
-                    }
-                    None if last_line.elapsed() >= every => {
-                        eprintln!("{}", s.line());
-                        last_line = std::time::Instant::now();
-                    }
-                    None => {}
-                }
-            }
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
-        });
-        ProgressDisplay {
-            done: Some(done),
-            thread: Some(thread),
-        }
-    }
-
-    fn finish(mut self) {
-        drop(self.done.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// First SIGINT/SIGTERM: stop taking new URLs and let requests in flight finish (`--grace`).
-/// Second: exit at once, which is still safe (the database recovers to its last flush and
-/// nothing in flight is lost).
-fn watch_signals(stop: StopSignal) -> Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("cannot install the Ctrl-C/SIGTERM handler")?;
-    std::thread::spawn(move || {
-        for signal in signals.forever() {
-            if stop.request(signal) {
-                eprintln!(
-                    "\nstopping: no new requests; waiting for those in flight (signal again to exit now)"
-                );
-            } else {
-                eprintln!("second signal: exiting now; the crawl resumes from its last flush");
-                std::process::exit(128 + signal);
-            }
-        }
-    });
-    Ok(())
-}
-
 fn shell_quote(s: &str) -> String {
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@".contains(c))
@@ -333,34 +242,22 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
     if args.max_file_size.is_some() && (format != Format::Warc || to_stdout) {
         anyhow::bail!("--max-file-size applies to --format warc written to a file");
     }
-    if to_stdout {
-        return write_stdout(&store, format, &filter);
-    }
-    let path = args.out.as_deref().unwrap_or(Path::new("-"));
-    if format == Format::Warc {
-        let info = warc_info(&store)?;
-        let (n, files) =
-            export::warc::write_files(&store, &filter, path, args.max_file_size, &info)
+    match args.out.as_deref().filter(|_| !to_stdout) {
+        None => {
+            export::write_stdout(&store, format, &filter)?;
+        }
+        Some(path) => {
+            let (n, files) = export::write_file(&store, format, &filter, path, args.max_file_size)
                 .with_context(|| format!("exporting to {}", path.display()))?;
-        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-        eprintln!("exported {n} URLs to {}", names.join(", "));
-        return Ok(());
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            let what = if format == Format::Warc {
+                "URLs"
+            } else {
+                "records"
+            };
+            eprintln!("exported {n} {what} to {}", names.join(", "));
+        }
     }
-    // Write beside the target and rename, so a failed export never leaves half a file where a
-    // finished one is expected.
-    let tmp = path.with_extension("partial");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    let n = export::export(&store, format, &filter, &mut w)
-        .with_context(|| format!("exporting to {}", path.display()))?;
-    w.into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    eprintln!("exported {n} records to {}", path.display());
     Ok(())
 }
 
@@ -401,27 +298,5 @@ fn mirror_cmd(store: &Store, args: &ExportArgs) -> Result<()> {
             String::new()
         }
     );
-    Ok(())
-}
-
-/// The warcinfo of a crawl: our software version, its settings and User-Agent.
-fn warc_info(store: &Store) -> Result<export::warc::Info> {
-    let mut info = export::warc::Info::default();
-    if let Some(config) = store.load_config::<politecrawl::CrawlConfig>()? {
-        info.user_agent = config.user_agent.clone();
-        info.settings = Some(serde_json::to_string(&config)?);
-    }
-    Ok(info)
-}
-
-fn write_stdout(store: &Store, format: Format, filter: &Filter) -> Result<()> {
-    let stdout = std::io::stdout();
-    let mut w = std::io::BufWriter::new(stdout.lock());
-    if format == Format::Warc {
-        export::warc::write(store, filter, &mut w, &warc_info(store)?)?;
-    } else {
-        export::export(store, format, filter, &mut w)?;
-    }
-    w.flush().context("writing to standard output")?;
     Ok(())
 }

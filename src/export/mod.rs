@@ -9,11 +9,12 @@ pub mod mirror;
 pub mod warc;
 
 use std::io::Write;
+use std::path::Path;
 
 use url::Url;
 
 use crate::canon;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::{PageRecord, Store, UrlState};
 
 /// An export format.
@@ -86,9 +87,91 @@ pub fn export(store: &Store, format: Format, filter: &Filter, out: &mut dyn Writ
     }
 }
 
+/// Writes the export (any format but the mirror) to `path`. JSON Lines and CSV are written
+/// beside it and renamed once complete and synced, so a failed export never leaves half a file
+/// where a finished one is expected; WARC goes through [`warc::write_files`] (numbered files past
+/// `max_file_size`). Returns the records written and the files made.
+pub fn write_file(
+    store: &Store,
+    format: Format,
+    filter: &Filter,
+    path: &Path,
+    max_file_size: Option<u64>,
+) -> Result<(u64, Vec<std::path::PathBuf>)> {
+    if format == Format::Warc {
+        return warc::write_files(store, filter, path, max_file_size, &warc::Info::of(store)?);
+    }
+    let tmp = path.with_extension("partial");
+    let file = std::fs::File::create(&tmp)
+        .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
+    let mut w = std::io::BufWriter::new(file);
+    let n = export(store, format, filter, &mut w)?;
+    w.into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let what = format!("renaming {} to {}", tmp.display(), path.display());
+        Error::io(what, e)
+    })?;
+    Ok((n, vec![path.to_path_buf()]))
+}
+
+/// Writes the export (any format but the mirror) to standard output; returns the records
+/// written.
+pub fn write_stdout(store: &Store, format: Format, filter: &Filter) -> Result<u64> {
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let n = match format {
+        Format::Warc => warc::write(store, filter, &mut w, &warc::Info::of(store)?)?.0,
+        _ => export(store, format, filter, &mut w)?,
+    };
+    w.flush()
+        .map_err(|e| Error::io("writing to standard output", e))?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frontier::{self, Leases};
+    use crate::store::OpenMode;
+
+    /// A store holding one done page, `http://a.test/`, with a body.
+    fn one_page_store(dir: &Path) -> Store {
+        let store = Store::open(&dir.join("db"), OpenMode::CreateOrOpen).unwrap();
+        let url = Url::parse("http://a.test/").unwrap();
+        let added = frontier::add_seeds(&store, &[url]).unwrap();
+        let lease = frontier::lease(&store, added[0].origin_id, &mut Leases::default())
+            .unwrap()
+            .unwrap();
+        let mut rec = PageRecord::blank("http://a.test/");
+        (rec.state, rec.status, rec.body_len) = (UrlState::Done, Some(200), 5);
+        frontier::settle(&store, &lease, &rec, b"hello", &[], None).unwrap();
+        store
+    }
+
+    #[test]
+    fn a_file_export_appears_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = one_page_store(dir.path());
+        let out = dir.path().join("pages.jsonl");
+        let (n, files) = write_file(&store, Format::Jsonl, &Filter::default(), &out, None).unwrap();
+        assert_eq!((n, files), (1, vec![out.clone()]));
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.contains("\"url\":\"http://a.test/\""), "{text}");
+        assert!(
+            !out.with_extension("partial").exists(),
+            "nothing left beside it"
+        );
+
+        // Into a directory that does not exist: a clear error, and no file at all.
+        let bad = dir.path().join("missing").join("pages.csv");
+        let err = write_file(&store, Format::Csv, &Filter::default(), &bad, None).unwrap_err();
+        assert!(err.to_string().contains("cannot create"), "{err}");
+        assert!(!bad.exists() && !bad.with_extension("partial").exists());
+    }
 
     #[test]
     fn filters_combine() {

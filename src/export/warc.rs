@@ -36,6 +36,18 @@ pub struct Info {
     pub user_agent: String,
 }
 
+impl Info {
+    /// The warcinfo of the crawl in `store`: our software version, its settings and User-Agent.
+    pub fn of(store: &Store) -> Result<Info> {
+        let mut info = Info::default();
+        if let Some(config) = store.load_config::<crate::config::CrawlConfig>()? {
+            info.settings = serde_json::to_string(&config).ok();
+            info.user_agent = config.user_agent;
+        }
+        Ok(info)
+    }
+}
+
 impl Default for Info {
     fn default() -> Self {
         Info {

@@ -270,10 +270,7 @@ fn a_resume_keeps_saved_settings_and_records_overrides() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(
-        err.contains("with --max-pages=1000 (recorded)"),
-        "{err}"
-    );
+    assert!(err.contains("with --max-pages=1000 (recorded)"), "{err}");
     let requested = page_requests(&server);
     let excluded_hit = requested.iter().any(|r| {
         r.path()
