@@ -1,0 +1,341 @@
+//! The persistent frontier: the seen-set, one FIFO queue per origin, and leases.
+//!
+//! A URL's life is queued → leased (in memory: it stays queued in the database) → done |
+//! failed. Each change is one sled transaction over the trees described in
+//! [`crate::store`]; an outcome commits the page record, the URL's final
+//! state, the URLs it revealed (with their seen-set entries) and the counters together, so a
+//! crash leaves either all of it or none of it.
+//!
+//! Queue keys are `origin id ++ depth ++ sequence number`, all big-endian: a prefix scan yields
+//! one origin's shallowest URL first, then discovery order (breadth-first per origin), and the
+//! scheduler can pick any ready origin without scanning past the URLs of a slow one. The
+//! seen-set maps each URL to its queue key, so a URL found again at a smaller depth while
+//! still queued moves up to that depth: concurrent workers finishing out of order do not
+//! inflate depths (and `--max-depth` cuts at the true link distance).
+
+mod recover;
+mod scan;
+mod settle;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{
+    ConflictableTransactionError, Transactional, TransactionalTree, UnabortableTransactionError,
+};
+use url::Url;
+
+use crate::canon;
+use crate::error::{Error, Result};
+use crate::seen::SeenMemo;
+use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
+
+/// Small dense number standing for an origin in queue keys.
+pub type OriginId = u64;
+
+/// A queued URL. Attempts travel with it, so a retried or resumed URL keeps its count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    /// Normalized URL.
+    pub url: String,
+    /// Link distance from a seed.
+    pub depth: u32,
+    /// Page that linked here.
+    pub referrer: Option<String>,
+    /// Requests already made for this URL.
+    pub attempts: u32,
+    /// It is a sitemap (read for URLs, queued by `--sitemaps`), not a page.
+    pub sitemap: bool,
+    /// The redirects that led to it, first hop first.
+    pub redirect_chain: Vec<String>,
+}
+
+/// A URL handed to a worker. Leases live in the engine's memory ([`Leases`]): the URL stays in
+/// `queue` until its outcome is settled, so a crash simply hands it out again.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    /// Its key in `queue`.
+    pub key: QueueKey,
+    /// Which origin it belongs to.
+    pub origin_id: OriginId,
+    /// The queued entry.
+    pub entry: QueueEntry,
+    /// The origin has more queued after this one.
+    pub more: bool,
+}
+
+/// A URL found on a page (or a redirect target), already normalized and in scope.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// The URL.
+    pub url: Url,
+    /// Its depth.
+    pub depth: u32,
+    /// Where it was found.
+    pub referrer: Option<String>,
+    /// It is a sitemap.
+    pub sitemap: bool,
+    /// The redirects that led to it.
+    pub redirect_chain: Vec<String>,
+}
+
+/// One URL newly put in the queue, reported so the scheduler can wake its origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The origin's id.
+    pub origin_id: OriginId,
+    /// The origin, e.g. `http://example.com`.
+    pub origin: String,
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
+
+/// Key of a queued URL: origin id (8 bytes) ++ depth (4) ++ sequence number (8).
+pub type QueueKey = [u8; 20];
+
+fn queue_key(origin_id: OriginId, depth: u32, seq: u64) -> QueueKey {
+    let mut k = [0u8; 20];
+    k[..8].copy_from_slice(&origin_id.to_be_bytes());
+    k[8..12].copy_from_slice(&depth.to_be_bytes());
+    k[12..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn depth_of_key(key: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(key.get(8..12)?.try_into().ok()?))
+}
+
+fn origin_of_key(key: &[u8]) -> Option<OriginId> {
+    Some(u64::from_be_bytes(key.get(..8)?.try_into().ok()?))
+}
+
+fn storage(e: sled::Error) -> ConflictableTransactionError<Error> {
+    UnabortableTransactionError::from(e).into()
+}
+
+fn read_counters(meta: &TransactionalTree) -> TxResult<Counters> {
+    match meta.get(KEY_COUNTERS)? {
+        Some(v) => decode("meta/counters", &v).map_err(ConflictableTransactionError::Abort),
+        None => Ok(Counters::default()),
+    }
+}
+
+fn write_counters(meta: &TransactionalTree, c: &Counters) -> TxResult<()> {
+    meta.insert(KEY_COUNTERS, encode(c))?;
+    Ok(())
+}
+
+/// The id of `origin`, assigned on first sight inside the caller's transaction.
+fn origin_id_tx(origins: &TransactionalTree, origin: &str) -> TxResult<OriginId> {
+    let name_key = [b"n", origin.as_bytes()].concat();
+    if let Some(v) = origins.get(&name_key)? {
+        return origin_of_key(&v).ok_or_else(|| {
+            ConflictableTransactionError::Abort(Error::Corrupt {
+                key: format!("origins/{origin}"),
+                reason: "id is not 8 bytes".into(),
+            })
+        });
+    }
+    let id = origins.generate_id().map_err(storage)?;
+    origins.insert(name_key, &id.to_be_bytes())?;
+    origins.insert([&b"i"[..], &id.to_be_bytes()].concat(), origin.as_bytes())?;
+    Ok(id)
+}
+
+/// Queues each candidate not seen before; the trees are the caller's transaction views.
+/// Candidates `memo` already covers skip the database; every URL looked up is added to
+/// `learned` (hash, depth), for the caller to remember once the transaction has committed.
+fn enqueue_tx(
+    (seen, queue, origins): (&TransactionalTree, &TransactionalTree, &TransactionalTree),
+    candidates: &[Candidate],
+    counters: &mut Counters,
+    (memo, leases): (&SeenMemo, &Leases),
+    learned: &mut Vec<(u128, u32)>,
+) -> TxResult<Vec<Enqueued>> {
+    let mut added = Vec::new();
+    // Origins already looked up in this call (a page's links mostly share one).
+    let mut ids: Vec<(String, OriginId)> = Vec::new();
+    for c in candidates {
+        let url = c.url.as_str();
+        let hash = SeenMemo::key(url);
+        if memo.covers(hash, c.depth) {
+            continue;
+        }
+        let entry = QueueEntry {
+            url: url.to_string(),
+            depth: c.depth,
+            referrer: c.referrer.clone(),
+            attempts: 0,
+            sitemap: c.sitemap,
+            redirect_chain: c.redirect_chain.clone(),
+        };
+        if let Some(old_key) = seen.get(url)? {
+            let depth = if leases.contains(&old_key) {
+                depth_of_key(&old_key).unwrap_or(0)
+            } else {
+                move_up_if_shallower(queue, seen, &old_key, &entry)?
+            };
+            learned.push((hash, depth));
+            continue;
+        }
+        let origin = canon::origin_key(&c.url);
+        let origin_id = match ids.iter().rev().find(|(o, _)| *o == origin) {
+            Some((_, id)) => *id,
+            None => {
+                let id = origin_id_tx(origins, &origin)?;
+                if ids.len() >= 8 {
+                    ids.remove(0);
+                }
+                ids.push((origin.clone(), id));
+                id
+            }
+        };
+        push_tx((seen, queue), origin_id, &entry, counters)?;
+        learned.push((hash, c.depth));
+        added.push(Enqueued { origin_id, origin });
+    }
+    Ok(added)
+}
+
+/// Queues a new URL at the end of its origin's queue at its depth, and records its queue key
+/// in the seen-set.
+fn push_tx(
+    (seen, queue): (&TransactionalTree, &TransactionalTree),
+    origin_id: OriginId,
+    entry: &QueueEntry,
+    counters: &mut Counters,
+) -> TxResult<()> {
+    let seq = queue.generate_id().map_err(storage)?;
+    let key = queue_key(origin_id, entry.depth, seq);
+    seen.insert(entry.url.as_bytes(), &key)?;
+    queue.insert(&key, encode(entry))?;
+    counters.queued += 1;
+    Ok(())
+}
+
+/// A URL already queued deeper than `entry` moves to `entry`'s depth (same origin, same
+/// sequence number). Stored URLs are left alone (and leased ones, by the caller). Returns the
+/// depth the URL's seen-set entry has afterwards.
+fn move_up_if_shallower(
+    queue: &TransactionalTree,
+    seen: &TransactionalTree,
+    old_key: &[u8],
+    entry: &QueueEntry,
+) -> TxResult<u32> {
+    let (Some(old_depth), Some(origin_id)) = (depth_of_key(old_key), origin_of_key(old_key)) else {
+        return Ok(0);
+    };
+    if entry.depth >= old_depth || queue.get(old_key)?.is_none() {
+        return Ok(old_depth);
+    }
+    let seq = u64::from_be_bytes(old_key[12..20].try_into().unwrap_or([0; 8]));
+    let key = queue_key(origin_id, entry.depth, seq);
+    queue.remove(old_key)?;
+    queue.insert(&key, encode(entry))?;
+    seen.insert(entry.url.as_bytes(), &key)?;
+    Ok(entry.depth)
+}
+
+/// Adds seeds (depth 0) unless this database has seen them already.
+pub fn add_seeds(store: &Store, seeds: &[Url]) -> Result<Vec<Enqueued>> {
+    let candidates: Vec<Candidate> = seeds
+        .iter()
+        .map(|u| Candidate {
+            url: u.clone(),
+            depth: 0,
+            referrer: None,
+            sitemap: false,
+            redirect_chain: Vec::new(),
+        })
+        .collect();
+    add_candidates(store, &candidates)
+}
+
+/// Queues URLs found outside a page outcome (seeds, robots.txt sitemaps) unless seen already.
+pub fn add_candidates(store: &Store, candidates: &[Candidate]) -> Result<Vec<Enqueued>> {
+    (&store.meta, &store.seen, &store.queue, &store.origins)
+        .transaction(|(meta, seen, queue, origins)| {
+            let mut c = read_counters(meta)?;
+            let (memo, leases) = (SeenMemo::with_generation(1), Leases::default());
+            let known = (&memo, &leases);
+            let added = enqueue_tx(
+                (seen, queue, origins),
+                candidates,
+                &mut c,
+                known,
+                &mut Vec::new(),
+            )?;
+            write_counters(meta, &c)?;
+            Ok(added)
+        })
+        .map_err(|e| store.tx_err("queueing URLs", e))
+}
+
+/// The URLs leased to workers in this run. A leased URL stays in `queue` until its outcome
+/// is settled (which removes it in the same transaction that stores the outcome), so leasing
+/// costs no database write, and a crash simply leaves it queued; this set keeps it from being
+/// handed out twice meanwhile.
+#[derive(Debug, Default)]
+pub struct Leases {
+    keys: HashSet<QueueKey>,
+}
+
+impl Leases {
+    /// URLs leased and not yet settled or given back.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Nothing leased.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The lease is over (settled, re-queued or parked).
+    pub fn release(&mut self, key: &QueueKey) {
+        self.keys.remove(key);
+    }
+
+    fn contains(&self, key: &[u8]) -> bool {
+        <&QueueKey>::try_from(key).is_ok_and(|k| self.keys.contains(k))
+    }
+}
+
+/// Leases the oldest shallowest queued URL of `origin_id` not leased already, or `None` when
+/// it has none.
+pub fn lease(store: &Store, origin_id: OriginId, leases: &mut Leases) -> Result<Option<Lease>> {
+    let mut found = None;
+    let mut more = false;
+    for kv in store.queue.scan_prefix(origin_id.to_be_bytes()) {
+        let (k, v) = kv.map_err(|e| store.db_err("reading the queue", e))?;
+        if leases.contains(&k) {
+            continue;
+        }
+        if found.is_some() {
+            more = true;
+            break;
+        }
+        found = Some((k, v));
+    }
+    let Some((k, v)) = found else {
+        return Ok(None);
+    };
+    let key: QueueKey = k.as_ref().try_into().map_err(|_| Error::Corrupt {
+        key: "queue".into(),
+        reason: format!("key of {} bytes", k.len()),
+    })?;
+    let entry: QueueEntry = decode("queue entry", &v)?;
+    leases.keys.insert(key);
+    Ok(Some(Lease {
+        key,
+        origin_id,
+        entry,
+        more,
+    }))
+}
+
+pub use recover::recover_bodies;
+pub use scan::{is_seen, origin_name, origins_with_work, queued_by_origin, recount, OriginScan};
+pub use settle::{delay, next_due, release_due, requeue, settle, settle_batch, Settlement};

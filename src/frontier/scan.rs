@@ -1,0 +1,91 @@
+//! Reading the frontier: origin names, origins with queued work (a chunk at a time, for a
+//! resume), per-origin counts, seen-set membership, and totals recounted from the trees.
+
+use std::collections::BTreeMap;
+
+use super::{origin_of_key, OriginId};
+use crate::error::Result;
+use crate::store::{Counters, Store, UrlState};
+
+/// The origin an id stands for.
+pub fn origin_name(store: &Store, id: OriginId) -> Result<String> {
+    let name_key = [&b"i"[..], &id.to_be_bytes()].concat();
+    Ok(store
+        .origins
+        .get(name_key)
+        .map_err(|e| store.db_err("reading origins", e))?
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_else(|| format!("origin#{id}")))
+}
+
+/// A chunk of origins with queued work (id, origin) and where the scan continues.
+pub type OriginScan = (Vec<(OriginId, String)>, Option<OriginId>);
+
+/// Up to `max` origins with queued work, from origin id `from` up, and the id to continue
+/// from (`None`: no more). One seek per origin found (a skip-scan of the queue's origin
+/// prefixes), so a resume reads them a chunk at a time as it needs them instead of scanning
+/// the whole queue before its first request.
+pub fn origins_with_work(store: &Store, from: OriginId, max: usize) -> Result<OriginScan> {
+    let mut out = Vec::new();
+    let mut from = from;
+    while out.len() < max {
+        let next = store
+            .queue
+            .range(from.to_be_bytes()..)
+            .keys()
+            .next()
+            .transpose()
+            .map_err(|e| store.db_err("reading the queue", e))?;
+        let Some(id) = next.as_deref().and_then(origin_of_key) else {
+            return Ok((out, None));
+        };
+        out.push((id, origin_name(store, id)?));
+        match id.checked_add(1) {
+            Some(n) => from = n,
+            None => return Ok((out, None)),
+        }
+    }
+    Ok((out, Some(from)))
+}
+
+/// Queued URLs per origin, counted over the whole queue (for tests and checks; start-up uses
+/// [`origins_with_work`]).
+pub fn queued_by_origin(store: &Store) -> Result<BTreeMap<OriginId, (String, u64)>> {
+    let mut counts: BTreeMap<OriginId, u64> = BTreeMap::new();
+    for k in store.queue.iter().keys() {
+        let k = k.map_err(|e| store.db_err("reading the queue", e))?;
+        if let Some(id) = origin_of_key(&k) {
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(id, n)| Ok((id, (origin_name(store, id)?, n))))
+        .collect()
+}
+
+/// Whether `url` was ever queued in this database.
+pub fn is_seen(store: &Store, url: &str) -> Result<bool> {
+    store
+        .seen
+        .contains_key(url)
+        .map_err(|e| store.db_err("reading the seen-set", e))
+}
+
+/// Counters recomputed from the trees, for checking that the kept totals are right.
+pub fn recount(store: &Store) -> Result<Counters> {
+    let mut c = Counters {
+        queued: (store.queue.len() + store.delayed.len()) as u64,
+        ..Counters::default()
+    };
+    for rec in store.pages() {
+        let rec = rec?;
+        match rec.state {
+            UrlState::Done => c.done += 1,
+            UrlState::Failed => c.failed += 1,
+            UrlState::Blocked => c.blocked += 1,
+        }
+        c.bytes += rec.body_len;
+    }
+    Ok(c)
+}

@@ -1,0 +1,197 @@
+//! Settling leases: an outcome stored with the URLs it revealed (one transaction per batch), a
+//! retry put back at the head of its origin's queue or parked in `delayed` until it is due.
+
+use sled::transaction::Transactional;
+
+use super::scan::origin_name;
+use super::{
+    enqueue_tx, origin_of_key, read_counters, write_counters, Candidate, Enqueued, Lease, Leases,
+    OriginId,
+};
+use crate::error::Result;
+use crate::seen::SeenMemo;
+use crate::store::bodies::BodyRef;
+use crate::store::{encode, HostRecord, PageRecord, Store, UrlState};
+
+/// One outcome to settle: see [`settle_batch`].
+#[derive(Clone, Copy, Debug)]
+pub struct Settlement<'a> {
+    /// The lease it answers.
+    pub lease: &'a Lease,
+    /// The page record.
+    pub record: &'a PageRecord,
+    /// Where its body was written, when it has one.
+    pub body: Option<&'a BodyRef>,
+    /// In-scope URLs found (deduplicated here).
+    pub found: &'a [Candidate],
+    /// The host's politeness state to save.
+    pub host: Option<&'a HostRecord>,
+}
+
+/// Settles a lease: writes the body, then stores the record, counts it, queues the new URLs it
+/// revealed and saves the host's politeness state, all in one transaction. Returns the URLs
+/// actually added (the unseen ones).
+pub fn settle(
+    store: &Store,
+    lease: &Lease,
+    record: &PageRecord,
+    body: &[u8],
+    found: &[Candidate],
+    host: Option<&HostRecord>,
+) -> Result<Vec<Enqueued>> {
+    let body = match body {
+        [] => None,
+        b => Some(store.write_body(b)?),
+    };
+    let one = Settlement {
+        lease,
+        record,
+        body: body.as_ref(),
+        found,
+        host,
+    };
+    let mut memo = SeenMemo::with_generation(1);
+    Ok(settle_batch(store, &[one], &mut memo, &Leases::default())?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// Settles several outcomes in one transaction (each as [`settle`] would, in order), so the
+/// commit's fixed cost is paid once for all the outcomes that arrived together; the batch is
+/// stored whole or not at all. Seen-set lookups go through `memo`, which learns every URL
+/// looked up once the transaction has committed; URLs in `leases` are never moved. Returns,
+/// per outcome, the URLs it added. The caller releases the batch's leases.
+pub fn settle_batch(
+    store: &Store,
+    batch: &[Settlement<'_>],
+    memo: &mut SeenMemo,
+    leases: &Leases,
+) -> Result<Vec<Vec<Enqueued>>> {
+    type Encoded = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+    let encoded: Vec<Encoded> = batch
+        .iter()
+        .map(|s| (encode(s.record), s.host.map(encode), s.body.map(encode)))
+        .collect();
+    let trees = (
+        &store.meta,
+        &store.seen,
+        &store.queue,
+        &store.origins,
+        &store.pages,
+        &store.bodies,
+        &store.hosts,
+        &store.recent,
+    );
+    let known = (&*memo, leases);
+    let (added, learned) = trees
+        .transaction(
+            |(meta, seen, queue, origins, pages, bodies, hosts, recent)| {
+                let mut c = read_counters(meta)?;
+                let mut learned = Vec::new();
+                let mut added = Vec::with_capacity(batch.len());
+                for (s, (rec, host, body)) in batch.iter().zip(&encoded) {
+                    let url = s.lease.entry.url.as_bytes();
+                    if queue.remove(&s.lease.key)?.is_some() {
+                        c.queued = c.queued.saturating_sub(1);
+                    }
+                    pages.insert(url, rec.as_slice())?;
+                    if let (Some(r), Some(encoded)) = (s.body, body) {
+                        bodies.insert(url, encoded.as_slice())?;
+                        recent.insert(&r.position_key(), url)?;
+                        c.bytes += r.len;
+                    }
+                    match s.record.state {
+                        UrlState::Done => c.done += 1,
+                        UrlState::Failed => c.failed += 1,
+                        UrlState::Blocked => c.blocked += 1,
+                    }
+                    if let Some(h) = host {
+                        hosts.insert(&s.lease.origin_id.to_be_bytes(), h.as_slice())?;
+                    }
+                    let trees = (seen, queue, origins);
+                    added.push(enqueue_tx(trees, s.found, &mut c, known, &mut learned)?);
+                }
+                write_counters(meta, &c)?;
+                Ok((added, learned))
+            },
+        )
+        .map_err(|e| store.tx_err("storing an outcome", e))?;
+    for (hash, depth) in learned {
+        memo.insert(hash, depth);
+    }
+    Ok(added)
+}
+
+/// Gives a lease back to the queue at its old place with one more attempt counted (a 429 or
+/// 503 to retry after the host's pause), saving the host's state in the same transaction.
+/// The caller releases the lease.
+pub fn requeue(store: &Store, lease: &Lease, host: &HostRecord) -> Result<()> {
+    let mut entry = lease.entry.clone();
+    entry.attempts += 1;
+    let entry = encode(&entry);
+    let host = encode(host);
+    (&store.queue, &store.hosts)
+        .transaction(|(queue, hosts)| {
+            queue.insert(&lease.key, entry.as_slice())?;
+            hosts.insert(&lease.origin_id.to_be_bytes(), host.as_slice())?;
+            Ok(())
+        })
+        .map_err(|e| store.tx_err("re-queueing a URL", e))
+}
+
+/// Parks a lease until `due_ms` (unix ms) with one more attempt counted: a transient failure
+/// to retry after its back-off. The host's state is saved in the same transaction. The caller
+/// releases the lease.
+pub fn delay(store: &Store, lease: &Lease, due_ms: u64, host: Option<&HostRecord>) -> Result<()> {
+    let mut entry = lease.entry.clone();
+    entry.attempts += 1;
+    let entry = encode(&entry);
+    let host = host.map(encode);
+    let key = [&due_ms.to_be_bytes()[..], &lease.key[..]].concat();
+    (&store.delayed, &store.queue, &store.hosts)
+        .transaction(|(delayed, queue, hosts)| {
+            queue.remove(&lease.key)?;
+            delayed.insert(key.as_slice(), entry.as_slice())?;
+            if let Some(h) = &host {
+                hosts.insert(&lease.origin_id.to_be_bytes(), h.as_slice())?;
+            }
+            Ok(())
+        })
+        .map_err(|e| store.tx_err("delaying a retry", e))
+}
+
+/// When the earliest parked retry is due (unix ms), if any.
+pub fn next_due(store: &Store) -> Result<Option<u64>> {
+    let first = store
+        .delayed
+        .first()
+        .map_err(|e| store.db_err("reading retries", e))?;
+    Ok(first.and_then(|(k, _)| Some(u64::from_be_bytes(k.get(..8)?.try_into().ok()?))))
+}
+
+/// Moves every retry due by `now_ms` back to its old place in the queue; returns the origins
+/// (id, name) that got work back.
+pub fn release_due(store: &Store, now_ms: u64) -> Result<Vec<(OriginId, String)>> {
+    let end = (now_ms + 1).to_be_bytes();
+    let due: Vec<(sled::IVec, sled::IVec)> = store
+        .delayed
+        .range(..&end[..])
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| store.db_err("reading retries", e))?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    (&store.queue, &store.delayed)
+        .transaction(|(queue, delayed)| {
+            for (k, v) in &due {
+                delayed.remove(k)?;
+                queue.insert(&k[8..], v)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| store.tx_err("releasing retries", e))?;
+    due.iter()
+        .filter_map(|(k, _)| origin_of_key(&k[8..]))
+        .map(|id| Ok((id, origin_name(store, id)?)))
+        .collect()
+}

@@ -1,0 +1,232 @@
+//! Unit tests of the frontier over a real sled database in a temp dir: keys, dedupe, depth
+//! moves, parked retries, leases across a crash, lost bodies, and the resume scan.
+
+use super::*;
+use crate::store::{OpenMode, PageRecord, UrlState};
+
+fn open(tag: &str) -> Store {
+    let d = std::env::temp_dir().join(format!("pc-frontier-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    Store::open(&d, OpenMode::CreateOrOpen).unwrap()
+}
+
+fn cand(u: &str, depth: u32) -> Candidate {
+    Candidate {
+        url: Url::parse(u).unwrap(),
+        depth,
+        referrer: None,
+        sitemap: false,
+        redirect_chain: vec![],
+    }
+}
+
+fn record(url: &str) -> PageRecord {
+    PageRecord {
+        url: url.into(),
+        final_url: url.into(),
+        state: UrlState::Done,
+        status: Some(200),
+        headers: vec![],
+        content_type: None,
+        body_len: 4,
+        truncated: false,
+        body_skipped: false,
+        redirect_chain: vec![],
+        fetched_at: String::new(),
+        elapsed_ms: 0,
+        depth: 0,
+        referrer: None,
+        attempts: 1,
+        error: None,
+    }
+}
+
+#[test]
+fn queue_key_orders_by_origin_then_sequence() {
+    assert!(queue_key(1, 9, u64::MAX) < queue_key(2, 0, 0));
+    assert!(queue_key(7, 1, 256) < queue_key(7, 2, 1), "shallower first");
+    assert!(queue_key(7, 1, 255) < queue_key(7, 1, 256));
+    assert_eq!(origin_of_key(&queue_key(42, 3, 9)), Some(42));
+    assert_eq!(depth_of_key(&queue_key(42, 3, 9)), Some(3));
+}
+
+#[test]
+fn lease_settle_and_dedupe_keep_counters_true() {
+    let s = open("life");
+    let added = add_seeds(&s, &[Url::parse("http://a.test/").unwrap()]).unwrap();
+    assert_eq!(added.len(), 1);
+    assert!(add_seeds(&s, &[Url::parse("http://a.test/").unwrap()])
+        .unwrap()
+        .is_empty());
+    let a = added[0].origin_id;
+
+    let mut leases = Leases::default();
+    let l = lease(&s, a, &mut leases).unwrap().unwrap();
+    assert_eq!(l.entry.url, "http://a.test/");
+    assert!(lease(&s, a, &mut leases).unwrap().is_none(), "leased once");
+    let found = [
+        cand("http://a.test/x", 1),
+        cand("http://a.test/", 1),
+        cand("http://b.test/y", 1),
+    ];
+    let added = settle(&s, &l, &record("http://a.test/"), b"body", &found, None).unwrap();
+    assert_eq!(added.len(), 2, "the page itself is not queued again");
+    assert_ne!(added[0].origin_id, added[1].origin_id);
+    assert_eq!(added[0].origin_id, a);
+    let c = s.counters().unwrap();
+    assert_eq!((c.queued, c.in_flight, c.done, c.bytes), (2, 0, 1, 4));
+    assert_eq!(recount(&s).unwrap(), c);
+    assert_eq!(&s.body("http://a.test/").unwrap().unwrap()[..], b"body");
+    let by = queued_by_origin(&s).unwrap();
+    assert_eq!(by[&a], ("http://a.test".to_string(), 1));
+}
+
+#[test]
+fn a_url_found_again_shallower_moves_up() {
+    let s = open("depth");
+    let added = add_seeds(&s, &[Url::parse("http://a.test/").unwrap()]).unwrap();
+    let a = added[0].origin_id;
+    let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    let found = [cand("http://a.test/deep", 5), cand("http://a.test/x", 1)];
+    settle(&s, &l, &record("http://a.test/"), b"body", &found, None).unwrap();
+    let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    assert_eq!(l.entry.url, "http://a.test/x", "shallowest first");
+    settle(
+        &s,
+        &l,
+        &record("http://a.test/x"),
+        b"body",
+        &[cand("http://a.test/deep", 2)],
+        None,
+    )
+    .unwrap();
+    let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    assert_eq!(
+        (l.entry.url.as_str(), l.entry.depth),
+        ("http://a.test/deep", 2)
+    );
+    assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+}
+
+#[test]
+fn delayed_retries_come_back_when_due_at_their_place() {
+    let s = open("delay");
+    let added = add_seeds(
+        &s,
+        &[
+            Url::parse("http://a.test/1").unwrap(),
+            Url::parse("http://a.test/2").unwrap(),
+        ],
+    )
+    .unwrap();
+    let a = added[0].origin_id;
+    let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    delay(&s, &l, 5_000, None).unwrap();
+    assert_eq!(next_due(&s).unwrap(), Some(5_000));
+    assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+    assert!(release_due(&s, 4_999).unwrap().is_empty());
+    assert_eq!(
+        release_due(&s, 5_000).unwrap(),
+        [(a, "http://a.test".to_string())]
+    );
+    let again = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    assert_eq!(
+        (again.entry.url.as_str(), again.entry.attempts),
+        ("http://a.test/1", 1)
+    );
+    assert_eq!(next_due(&s).unwrap(), None);
+    assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+}
+
+#[test]
+fn a_leased_url_is_handed_out_once_and_comes_back_after_a_crash() {
+    let s = open("recover");
+    let urls = ["http://a.test/1", "http://a.test/2"].map(|u| Url::parse(u).unwrap());
+    let added = add_seeds(&s, &urls).unwrap();
+    let a = added[0].origin_id;
+    let mut leases = Leases::default();
+    let l = lease(&s, a, &mut leases).unwrap().unwrap();
+    assert_eq!(l.entry.url, "http://a.test/1", "FIFO per origin");
+    assert!(l.more);
+    let l2 = lease(&s, a, &mut leases).unwrap().unwrap();
+    assert_eq!((l2.entry.url.as_str(), l2.more), ("http://a.test/2", false));
+    assert!(lease(&s, a, &mut leases).unwrap().is_none());
+    // A shallower find of a leased URL must not move it: its settle removes its key.
+    let found = [cand("http://a.test/1", 0)];
+    let mut memo = SeenMemo::default();
+    let no_body = PageRecord {
+        body_len: 0,
+        ..record("http://a.test/2")
+    };
+    let one = Settlement {
+        lease: &l2,
+        record: &no_body,
+        body: None,
+        found: &found,
+        host: None,
+    };
+    settle_batch(&s, &[one], &mut memo, &leases).unwrap();
+    // A crash: the leases are gone with the process, the URL is still queued.
+    drop(leases);
+    let again = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    assert_eq!(
+        (again.entry.url.as_str(), again.key),
+        ("http://a.test/1", l.key),
+        "the leased URL keeps its place"
+    );
+    assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+}
+
+#[test]
+fn a_body_lost_in_a_power_cut_sends_its_url_back_to_the_queue() {
+    let s = open("powercut");
+    let added = add_seeds(&s, &[Url::parse("http://a.test/").unwrap()]).unwrap();
+    let a = added[0].origin_id;
+    let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    let found = [cand("http://a.test/x", 1)];
+    let body = b"<html>the page</html>";
+    settle(&s, &l, &record("http://a.test/"), body, &found, None).unwrap();
+    assert_eq!(s.counters().unwrap().done, 1);
+    // The record reached the disk, its body did not (the segment is cut back).
+    let seg = s
+        .path()
+        .join(crate::store::bodies::DIR)
+        .join("00000001.seg");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(5)
+        .unwrap();
+    assert_eq!(recover_bodies(&s).unwrap(), 1);
+    assert!(s.page("http://a.test/").unwrap().is_none());
+    assert!(s.body("http://a.test/").unwrap().is_none());
+    let c = s.counters().unwrap();
+    assert_eq!((c.done, c.queued, c.bytes), (0, 2, 0));
+    assert_eq!(recount(&s).unwrap(), c);
+    let again = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    assert_eq!(again.entry.url, "http://a.test/", "fetched again, first");
+    // Intact bodies are kept, and the check is done once.
+    assert_eq!(recover_bodies(&s).unwrap(), 0);
+}
+
+#[test]
+fn origins_with_work_come_in_chunks_and_skip_empty_origins() {
+    let s = open("scan");
+    let urls: Vec<Url> = (0..5)
+        .map(|h| Url::parse(&format!("http://h{h}.test/a")).unwrap())
+        .collect();
+    let added = add_seeds(&s, &urls).unwrap();
+    // Origin h1 runs dry: its only URL is settled.
+    let l = lease(&s, added[1].origin_id, &mut Leases::default())
+        .unwrap()
+        .unwrap();
+    settle(&s, &l, &record("http://h1.test/a"), b"", &[], None).unwrap();
+    let (first, next) = origins_with_work(&s, 0, 2).unwrap();
+    let names: Vec<&str> = first.iter().map(|(_, o)| o.as_str()).collect();
+    assert_eq!(names, ["http://h0.test", "http://h2.test"]);
+    let (rest, end) = origins_with_work(&s, next.unwrap(), 10).unwrap();
+    let names: Vec<&str> = rest.iter().map(|(_, o)| o.as_str()).collect();
+    assert_eq!(names, ["http://h3.test", "http://h4.test"]);
+    assert_eq!(end, None);
+}
