@@ -1,0 +1,194 @@
+//! The engine driven through its channels: a fake worker on a plain thread takes the jobs the
+//! engine hands out, answers them with outcomes it builds itself (no network), and records what
+//! it was given (which URL, in what order, how many at once), so each test asserts from the
+//! worker's side and from the store. The page budget, retry parking and host pauses, batched
+//! commits and the robots.txt life cycle are covered here; `tests/` covers the real fetcher.
+
+use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use url::Url;
+
+use super::{Engine, EngineIo};
+use crate::config::CrawlConfig;
+use crate::error::Result;
+use crate::failure::{ErrorKind, Failure};
+use crate::frontier::{self, Candidate, Lease};
+use crate::progress::Progress;
+use crate::report::{RunCounters, StopReason};
+use crate::shutdown::StopSignal;
+use crate::store::{OpenMode, Store, UrlState};
+use crate::worker::{self, Job, Outcome, PageOutcome};
+
+/// Longest a fake worker serves. Past it the worker quits, its outcome channel closes and the
+/// engine fails ("all fetch workers stopped"): a bug ends the test instead of hanging it.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long the fake worker watches for more jobs before it answers the ones it holds. The
+/// engine hands out a round of jobs in one tight loop, so this is ample to see all of them.
+const QUIET: Duration = Duration::from_millis(150);
+
+/// The fake worker's ends of the engine's channels.
+struct FakeWorker {
+    jobs: async_channel::Receiver<Job>,
+    outcomes: mpsc::Sender<Outcome>,
+    deadline: Instant,
+}
+
+impl FakeWorker {
+    /// The next job, or `None` once the engine has gone (or [`TIMEOUT`] passed).
+    fn next(&self) -> Option<Job> {
+        self.within(TIMEOUT)
+    }
+
+    /// The next job if one comes within `wait`. Polls, because `recv_blocking` has no timeout.
+    fn within(&self, wait: Duration) -> Option<Job> {
+        let until = (Instant::now() + wait).min(self.deadline);
+        loop {
+            match self.jobs.try_recv() {
+                Ok(job) => return Some(job),
+                Err(async_channel::TryRecvError::Closed) => return None,
+                Err(async_channel::TryRecvError::Empty) if Instant::now() >= until => return None,
+                Err(async_channel::TryRecvError::Empty) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+
+    fn send(&self, outcome: Outcome) {
+        // The engine outlives every job it handed out; a closed channel means it failed, which
+        // the test sees in the engine's result.
+        let _ = self.outcomes.send(outcome);
+    }
+}
+
+/// A fresh database in a temporary directory with `seeds` queued, and a config for them:
+/// no rate limit and robots.txt ignored (the tests about robots.txt turn it back on).
+fn setup(seeds: &[&str]) -> (TempDir, Store, CrawlConfig) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let db = dir.path().join("db");
+    let store = Store::open(&db, OpenMode::CreateOrOpen).expect("a new store");
+    let mut config = CrawlConfig::new(&db, seeds).expect("valid seeds");
+    config.rate = 0.0;
+    config.ignore_robots = true;
+    frontier::add_seeds(&store, &config.seeds).expect("seeds queued");
+    (dir, store, config)
+}
+
+/// Runs the engine on this thread against `worker` on another until the engine returns; gives
+/// back the engine's result, its counters and what the worker returned.
+fn run<T: Send>(
+    config: &CrawlConfig,
+    store: &Store,
+    worker: impl FnOnce(FakeWorker) -> T + Send,
+) -> (Result<StopReason>, RunCounters, T) {
+    let scope = config.scope(&[]).expect("a scope for the seeds");
+    let (job_tx, job_rx) = async_channel::unbounded();
+    let (out_tx, out_rx) = mpsc::channel();
+    let fake = FakeWorker {
+        jobs: job_rx,
+        outcomes: out_tx,
+        deadline: Instant::now() + TIMEOUT,
+    };
+    std::thread::scope(|s| {
+        let handle = s.spawn(move || worker(fake));
+        let flusher = store.flusher();
+        let io = EngineIo {
+            jobs: job_tx,
+            outcomes: out_rx,
+            flusher: &flusher,
+            stop: StopSignal::new(),
+            progress: Progress::new(),
+        };
+        let mut engine = Engine::new(config, &scope, store, io).expect("an engine");
+        let result = engine.run();
+        let stats = engine.stats;
+        // Closes the job channel: the worker's `next` returns `None` and it ends.
+        drop(engine);
+        let seen = handle.join().expect("the fake worker panicked");
+        (result, stats, seen)
+    })
+}
+
+/// A response with `status` for a leased URL, revealing `found` (absolute, canonical URLs).
+fn page(lease: Lease, status: u16, found: &[&str]) -> Box<PageOutcome> {
+    let mut record = worker::failed_record(&lease.entry, None);
+    record.attempts += 1;
+    record.status = Some(status);
+    if status < 400 {
+        record.state = UrlState::Done;
+    } else {
+        record.error = Some(Failure {
+            kind: ErrorKind::HttpStatus,
+            message: format!("answered {status}"),
+        });
+    }
+    let found = found
+        .iter()
+        .map(|u| Candidate {
+            url: Url::parse(u).expect("a test URL"),
+            depth: lease.entry.depth + 1,
+            referrer: Some(lease.entry.url.clone()),
+            sitemap: false,
+            redirect_chain: Vec::new(),
+        })
+        .collect();
+    Box::new(PageOutcome {
+        lease,
+        record,
+        body: Ok(None),
+        found,
+    })
+}
+
+fn lease_of(job: Job) -> Lease {
+    match job {
+        Job::Page { lease, .. } => lease,
+        Job::Robots { .. } => panic!("a robots.txt job with robots.txt ignored"),
+    }
+}
+
+#[test]
+fn the_page_budget_counts_pages_in_flight() {
+    let seeds: Vec<String> = (1..=8).map(|i| format!("http://a.test/{i}")).collect();
+    let (_dir, store, mut config) = setup(&seeds.iter().map(String::as_str).collect::<Vec<_>>());
+    config.max_pages = Some(3);
+    config.concurrency = 8;
+    config.per_host_concurrency = 8;
+    // The worker holds every job it is given (so they stay in flight, with room for five
+    // more under --concurrency), and answers them one by one, watching after each answer for
+    // a job the budget does not allow.
+    let (result, stats, handed_out) = run(&config, &store, |w| {
+        let mut handed_out = 0;
+        while let Some(first) = w.next() {
+            let mut held = VecDeque::from([first]);
+            handed_out += 1;
+            loop {
+                while let Some(job) = w.within(QUIET) {
+                    held.push_back(job);
+                    handed_out += 1;
+                }
+                let Some(job) = held.pop_front() else {
+                    break;
+                };
+                let lease = lease_of(job);
+                let next = format!("{}/next", lease.entry.url.trim_end_matches('/'));
+                w.send(Outcome::Page(page(lease, 200, &[&next])));
+            }
+        }
+        handed_out
+    });
+    assert_eq!(result.unwrap(), StopReason::MaxPages);
+    assert_eq!(handed_out, 3, "page jobs handed out with --max-pages 3");
+    assert_eq!(stats.stored, 3);
+    let c = store.counters().unwrap();
+    assert_eq!((c.stored(), c.done), (3, 3));
+    assert_eq!(
+        c.queued,
+        5 + 3,
+        "unfetched seeds and the links found stay queued"
+    );
+}
