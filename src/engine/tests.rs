@@ -4,7 +4,7 @@
 //! worker's side and from the store. The page budget, retry parking and host pauses, batched
 //! commits and the robots.txt life cycle are covered here; `tests/` covers the real fetcher.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -144,6 +144,31 @@ fn page(lease: Lease, status: u16, found: &[&str]) -> Box<PageOutcome> {
     })
 }
 
+/// No response for a leased URL: a local failure of `kind`.
+fn no_response(lease: Lease, kind: ErrorKind) -> Box<PageOutcome> {
+    let failure = Failure {
+        kind,
+        message: format!("fake {}", kind.as_str()),
+    };
+    let mut record = worker::failed_record(&lease.entry, Some(failure));
+    record.attempts += 1;
+    Box::new(PageOutcome {
+        lease,
+        record,
+        body: Ok(None),
+        found: Vec::new(),
+    })
+}
+
+/// What a job asks for, in words: `robots http://a.test` or the page URL with its try, e.g.
+/// `http://a.test/x #2` for a URL fetched once before.
+fn describe(job: &Job) -> String {
+    match job {
+        Job::Robots { origin, .. } => format!("robots {origin}"),
+        Job::Page { lease, url, .. } => format!("{url} #{}", lease.entry.attempts + 1),
+    }
+}
+
 fn lease_of(job: Job) -> Lease {
     match job {
         Job::Page { lease, .. } => lease,
@@ -191,4 +216,115 @@ fn the_page_budget_counts_pages_in_flight() {
         5 + 3,
         "unfetched seeds and the links found stay queued"
     );
+}
+
+#[test]
+fn a_transient_failure_is_parked_for_its_back_off_then_fetched_again() {
+    let (_dir, store, mut config) = setup(&[
+        "http://a.test/flaky",
+        "http://a.test/b",
+        "http://a.test/c",
+        "http://a.test/d",
+    ]);
+    config.concurrency = 1;
+    // The engine thread's (this thread's) jitter: a back-off of 0.2–0.5 s, far longer than the
+    // three other fetches take, so the order below is certain.
+    let seed = (0..1000u64)
+        .find(|&s| {
+            fastrand::seed(s);
+            (0.2..0.5).contains(&fastrand::f64())
+        })
+        .expect("a seed among the first thousand");
+    fastrand::seed(seed);
+    let (result, stats, fetched) = run(&config, &store, |w| {
+        let mut fetched = Vec::new();
+        while let Some(job) = w.next() {
+            fetched.push(describe(&job));
+            let lease = lease_of(job);
+            let outcome = if lease.entry.url.ends_with("/flaky") && lease.entry.attempts == 0 {
+                no_response(lease, ErrorKind::Timeout)
+            } else {
+                page(lease, 200, &[])
+            };
+            w.send(Outcome::Page(outcome));
+        }
+        fetched
+    });
+    assert_eq!(result.unwrap(), StopReason::Finished);
+    assert_eq!(
+        fetched,
+        [
+            "http://a.test/flaky #1",
+            "http://a.test/b #1",
+            "http://a.test/c #1",
+            "http://a.test/d #1",
+            "http://a.test/flaky #2",
+        ],
+        "the timed-out URL waits out its back-off while the queue moves on"
+    );
+    let flaky = store.page("http://a.test/flaky").unwrap().expect("stored");
+    assert_eq!(
+        (flaky.state, flaky.status, flaky.attempts),
+        (UrlState::Done, Some(200), 2)
+    );
+    assert_eq!((stats.retried, stats.stored), (1, 4));
+    let c = store.counters().unwrap();
+    assert_eq!(
+        (c.done, c.failed, c.queued),
+        (4, 0, 0),
+        "each URL stored once"
+    );
+}
+
+#[test]
+fn a_503_pauses_its_host_and_requeues_the_url_at_its_place() {
+    let (_dir, store, mut config) = setup(&[
+        "http://a.test/busy",
+        "http://a.test/2",
+        "http://b.test/1",
+        "http://b.test/2",
+    ]);
+    config.concurrency = 1;
+    let (result, stats, fetched) = run(&config, &store, |w| {
+        let mut fetched = Vec::new();
+        while let Some(job) = w.next() {
+            fetched.push(describe(&job));
+            let lease = lease_of(job);
+            let outcome = if lease.entry.url.ends_with("/busy") && lease.entry.attempts == 0 {
+                let mut o = page(lease, 503, &[]);
+                o.record.headers = vec![("Retry-After".into(), "1".into())];
+                o
+            } else {
+                page(lease, 200, &[])
+            };
+            w.send(Outcome::Page(outcome));
+        }
+        fetched
+    });
+    assert_eq!(result.unwrap(), StopReason::Finished);
+    assert_eq!(
+        fetched,
+        [
+            "http://a.test/busy #1",
+            // a.test's turn comes round, but it is paused: b.test's work goes on.
+            "http://b.test/1 #1",
+            "http://b.test/2 #1",
+            // Back at the head of a.test's queue, before the URL queued after it.
+            "http://a.test/busy #2",
+            "http://a.test/2 #1",
+        ]
+    );
+    let busy = store.page("http://a.test/busy").unwrap().expect("stored");
+    assert_eq!((busy.state, busy.attempts), (UrlState::Done, 2));
+    let hosts: BTreeMap<String, (u64, Vec<u64>)> = store
+        .all_hosts()
+        .map(|h| h.map(|h| (h.origin, (h.pauses, h.retry_after_seen))))
+        .collect::<Result<_>>()
+        .unwrap();
+    assert_eq!(
+        hosts["http://a.test"],
+        (1, vec![1]),
+        "one pause, Retry-After 1 s"
+    );
+    assert_eq!((stats.retried, stats.stored), (1, 4));
 }
