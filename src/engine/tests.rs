@@ -328,3 +328,62 @@ fn a_503_pauses_its_host_and_requeues_the_url_at_its_place() {
     );
     assert_eq!((stats.retried, stats.stored), (1, 4));
 }
+
+#[test]
+fn outcomes_answered_together_are_all_stored_and_their_links_fetched_once() {
+    // 100 pages in flight, answered at once: more than one batch (`MAX_BATCH`), and every page
+    // links to the same new URL and to its neighbours, so the links repeat within a batch.
+    const N: usize = 100;
+    let (_dir, store, mut config) = setup(&["http://a.test/"]);
+    config.concurrency = N;
+    config.per_host_concurrency = N;
+    let pages: Vec<String> = (0..N).map(|i| format!("http://a.test/p{i}")).collect();
+    let (result, stats, (fetched, bursts)) = run(&config, &store, |w| {
+        let (mut fetched, mut bursts) = (Vec::new(), Vec::new());
+        while let Some(first) = w.next() {
+            let mut burst = vec![first];
+            while let Some(job) = w.within(QUIET) {
+                burst.push(job);
+            }
+            bursts.push(burst.len());
+            // Answered back to back, so they reach the engine together.
+            for job in burst {
+                fetched.push(job_url(&job));
+                let lease = lease_of(job);
+                let found: Vec<&str> = if lease.entry.url == "http://a.test/" {
+                    pages.iter().map(String::as_str).collect()
+                } else {
+                    let i = lease.entry.url.strip_prefix("http://a.test/p");
+                    let i: usize = i.and_then(|i| i.parse().ok()).unwrap_or(0);
+                    let next = &pages[(i + 1) % N];
+                    vec!["http://a.test/", "http://a.test/shared", next]
+                };
+                w.send(Outcome::Page(page(lease, 200, &found)));
+            }
+        }
+        (fetched, bursts)
+    });
+    assert_eq!(result.unwrap(), StopReason::Finished);
+    assert!(
+        bursts.contains(&N),
+        "the links of / all went out at once: {bursts:?}"
+    );
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for url in &fetched {
+        *counts.entry(url.clone()).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "fetched more than once: {twice:?}");
+    assert_eq!(counts.len(), N + 2, "/, the {N} pages and /shared");
+    assert!(counts.contains_key("http://a.test/shared"));
+    let c = store.counters().unwrap();
+    assert_eq!((c.done, c.failed, c.queued), (N as u64 + 2, 0, 0));
+    assert_eq!((stats.stored, stats.done), (c.stored(), c.done));
+}
+
+fn job_url(job: &Job) -> String {
+    match job {
+        Job::Page { url, .. } => url.to_string(),
+        Job::Robots { origin, .. } => format!("{origin}/robots.txt"),
+    }
+}
