@@ -18,9 +18,10 @@ use crate::failure::{ErrorKind, Failure};
 use crate::frontier::{self, Candidate, Lease};
 use crate::progress::Progress;
 use crate::report::{RunCounters, StopReason};
+use crate::robots::Policy;
 use crate::shutdown::StopSignal;
-use crate::store::{OpenMode, Store, UrlState};
-use crate::worker::{self, Job, Outcome, PageOutcome};
+use crate::store::{OpenMode, RobotsVerdict, Store, UrlState};
+use crate::worker::{self, Job, Outcome, PageOutcome, RobotsOutcome};
 
 /// Longest a fake worker serves. Past it the worker quits, its outcome channel closes and the
 /// engine fails ("all fetch workers stopped"): a bug ends the test instead of hanging it.
@@ -157,6 +158,31 @@ fn no_response(lease: Lease, kind: ErrorKind) -> Box<PageOutcome> {
         record,
         body: Ok(None),
         found: Vec::new(),
+    })
+}
+
+/// A robots.txt outcome as the real worker builds it: a 2xx body's parsed rules, allow-all
+/// for a 4xx, no policy when unreachable.
+fn robots(job: &Job, verdict: Result<RobotsVerdict, String>, body: &str) -> Outcome {
+    let Job::Robots {
+        origin_id, origin, ..
+    } = job
+    else {
+        panic!("not a robots.txt job: {job:?}");
+    };
+    let policy = match &verdict {
+        // "politecrawl": the product token of the default User-Agent.
+        Ok(RobotsVerdict::Rules { .. }) => Some(Policy::parse(body.as_bytes(), "politecrawl")),
+        Ok(_) => Some(Policy::allow_all()),
+        Err(_) => None,
+    };
+    Outcome::Robots(RobotsOutcome {
+        origin_id: *origin_id,
+        origin: origin.clone(),
+        verdict,
+        body: body.as_bytes().to_vec(),
+        policy,
+        elapsed: Duration::ZERO,
     })
 }
 
@@ -386,4 +412,124 @@ fn job_url(job: &Job) -> String {
         Job::Page { url, .. } => url.to_string(),
         Job::Robots { origin, .. } => format!("{origin}/robots.txt"),
     }
+}
+
+#[test]
+fn robots_txt_comes_first_and_its_rules_block_urls_without_a_request() {
+    let (_dir, store, mut config) = setup(&[
+        "http://a.test/",
+        "http://a.test/private/x",
+        "http://a.test/ok",
+        "http://b.test/",
+    ]);
+    config.ignore_robots = false;
+    config.concurrency = 4;
+    config.per_host_concurrency = 4;
+    let rules = "User-agent: *\nDisallow: /private\n";
+    // Events in the order the worker saw them. On a robots.txt job it first watches for more
+    // jobs, so a page job of that origin sent before the answer would show up before it.
+    let (result, stats, events) = run(&config, &store, |w| {
+        let (mut held, mut events) = (VecDeque::new(), Vec::new());
+        while let Some(job) = held.pop_front().or_else(|| {
+            let job = w.next()?;
+            events.push(format!("got {}", describe(&job)));
+            Some(job)
+        }) {
+            let Job::Robots { ref origin, .. } = job else {
+                w.send(Outcome::Page(page(lease_of(job), 200, &[])));
+                continue;
+            };
+            while let Some(more) = w.within(QUIET) {
+                events.push(format!("got {}", describe(&more)));
+                held.push_back(more);
+            }
+            events.push(format!("answered robots {origin}"));
+            let outcome = if origin == "http://a.test" {
+                robots(&job, Ok(RobotsVerdict::Rules { status: 200 }), rules)
+            } else {
+                let reason = "robots.txt answered 404".to_string();
+                robots(&job, Ok(RobotsVerdict::AllowAll { reason }), "")
+            };
+            w.send(outcome);
+        }
+        events
+    });
+    assert_eq!(result.unwrap(), StopReason::Finished);
+    for origin in ["http://a.test", "http://b.test"] {
+        let ours: Vec<&String> = events.iter().filter(|e| e.contains(origin)).collect();
+        assert_eq!(ours[0], &format!("got robots {origin}"), "{events:#?}");
+        assert_eq!(ours[1], &format!("answered robots {origin}"), "{events:#?}");
+    }
+    let mut pages: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.strip_prefix("got http"))
+        .collect();
+    pages.sort();
+    assert_eq!(
+        pages,
+        ["://a.test/ #1", "://a.test/ok #1", "://b.test/ #1"],
+        "no request for the disallowed URL"
+    );
+    let private = store
+        .page("http://a.test/private/x")
+        .unwrap()
+        .expect("stored");
+    let error = private.error.expect("the rule that blocked it");
+    assert_eq!(
+        (private.state, error.kind),
+        (UrlState::Blocked, ErrorKind::RobotsDisallowed)
+    );
+    assert!(error.message.starts_with("Disallow: /private"), "{error:?}");
+    let c = store.counters().unwrap();
+    assert_eq!((c.done, c.blocked, c.queued), (3, 1, 0));
+    assert_eq!((stats.robots_fetched, stats.blocked), (2, 1));
+    let saved = store
+        .robots("http://a.test")
+        .unwrap()
+        .expect("verdict saved");
+    assert_eq!(saved.verdict, RobotsVerdict::Rules { status: 200 });
+}
+
+#[test]
+fn an_unreachable_robots_txt_holds_its_origin_then_fails_its_urls() {
+    let (_dir, store, mut config) = setup(&["http://c.test/1", "http://c.test/2"]);
+    config.ignore_robots = false;
+    // The second try comes after `robots::retry_delay(1)` (1 s), past this give-up time.
+    config.robots_give_up = Duration::from_millis(500);
+    let (result, stats, jobs) = run(&config, &store, |w| {
+        let mut jobs = Vec::new();
+        while let Some(job) = w.next() {
+            jobs.push(describe(&job));
+            match job {
+                Job::Robots { .. } => {
+                    w.send(robots(&job, Err("connection refused".into()), ""));
+                }
+                Job::Page { lease, .. } => w.send(Outcome::Page(page(lease, 200, &[]))),
+            }
+        }
+        jobs
+    });
+    assert_eq!(result.unwrap(), StopReason::Finished);
+    assert_eq!(
+        jobs,
+        ["robots http://c.test", "robots http://c.test"],
+        "robots.txt tried again, and no page requested"
+    );
+    for url in ["http://c.test/1", "http://c.test/2"] {
+        let rec = store.page(url).unwrap().expect("stored");
+        let kind = rec.error.map(|e| e.kind);
+        assert_eq!(
+            (rec.state, kind, rec.status),
+            (UrlState::Failed, Some(ErrorKind::RobotsUnreachable), None)
+        );
+    }
+    let saved = store
+        .robots("http://c.test")
+        .unwrap()
+        .expect("verdict saved");
+    assert!(
+        matches!(saved.verdict, RobotsVerdict::GaveUp { .. }),
+        "{saved:?}"
+    );
+    assert_eq!((stats.robots_fetched, stats.failed), (2, 2));
 }
