@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 mod robots_txt;
 mod settle;
+#[cfg(test)]
+mod tests;
 
 use url::Url;
 
