@@ -1,5 +1,5 @@
 //! Typed errors of the library. Only failures that stop a whole command live here: a URL that
-//! fails is data (see [`crate::fetch::FetchError`]), stored with its kind and the crawl goes on.
+//! fails is data (a [`crate::failure::Failure`]), stored with its kind and the crawl goes on.
 
 use std::path::PathBuf;
 

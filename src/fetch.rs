@@ -3,7 +3,8 @@
 //!
 //! Why curl and not async-h1: surf's async-h1 backend can hand a later request the response
 //! meant for an earlier one after a timeout or a half-read body on a reused connection, and its
-//! timeout does not cover connect or the body (see `../shared/DEPENDENCIES.md` and the README).
+//! timeout does not cover connect or the body (measured; see docs/ARCHITECTURE.md, "The HTTP
+//! stack").
 //! Redirects are never followed here: each hop goes back through the frontier, scope and the
 //! host's rate limit.
 //!

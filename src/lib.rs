@@ -1,70 +1,88 @@
 //! politecrawl: a polite, concurrent, resumable web crawler.
 //!
 //! ```text
-//! seed ──► frontier (sled) ──► scheduler ──► politeness (per-origin rate + cap)
-//!   ▲                                              │
-//!   │ new links (normalize, scope, dedupe)         ▼
-//! worker ◄── extract (blocking thread) ◄── fetch (one surf client, curl backend)
-//!   │
-//!   ▼
-//! store (sled: pages, bodies, per-URL state, counters) ──► status / export
+//!            crawl · demo                                   status · export
+//!  (crawl.rs sets a run up; main.rs only dispatches)        (read the store when no crawl runs)
+//!                 │                                                  │
+//!                 ▼                                                  │
+//!  seeds ──► engine thread ──────── Job ────────►  workers (async tasks, --concurrency)
+//!            the only database writer               send gate → fetch → extract → discover
+//!            scheduler · politeness · retry  ◄── Outcome ──  page record + URLs found, or a
+//!            robots.txt life cycle · leases               robots.txt verdict; never touch sled
+//!                 │ outcomes: one transaction per batch              │ bodies: appended
+//!                 ▼                                                  ▼
+//!  store: sled trees (frontier: queue, seen, delayed, origins; pages, bodies, robots, hosts, meta)
+//!         + body segments beside them; a flusher makes both durable every 200 ms
 //! ```
 //!
-//! - [`config`]: validated settings, every default in one place.
-//! - [`bodies`]: page bodies in append-only segment files, written by the workers.
-//! - [`canon`]: URL normalization and scope.
-//! - [`frontier`]: persistent queue, seen-set and leases (sled transactions).
-//! - [`robots`]: robots.txt per RFC 9309: verdicts, rules, Crawl-delay.
-//! - [`politeness`]: one origin's rate limiter, in-flight cap, delays and back-off.
-//! - [`scheduler`]: which origin may start a request now.
-//! - [`seen`]: a bounded memo of the seen-set, sparing the database most re-found links.
-//! - [`sendgate`]: the gap checked again when a request is actually sent.
-//! - [`fetch`]: the shared HTTP client, timeouts, body decoding and caps, failure kinds.
-//! - [`retry`]: which failures get another try, and when (full-jitter back-off).
-//! - [`charset`]: HTML bytes to text by the declared charset (encoding_rs).
-//! - [`extract`]: link extraction with scraper.
-//! - [`sitemap`]: sitemap and sitemap-index reading (`--sitemaps`).
-//! - [`worker`]: a leased URL to an outcome.
-//! - [`engine`]: the loop that schedules, leases and settles (the only database writer).
-//! - [`crawl`]: sets a crawl up, and the async runtime seam.
-//! - [`store`]: the sled database, its trees and records.
-//! - [`progress`]: the live numbers a progress display shows.
-//! - [`shutdown`]: the stop flag behind Ctrl-C/SIGTERM and the grace period.
-//! - [`status`]: where a crawl stands.
-//! - [`export`]: page dumps (JSON Lines).
-//! - [`serve`]: the small static-site HTTP server used by tests and `demo`.
-//! - [`demo`]: the bundled fixture crawl.
-//! - [`error`]: the library's error type.
+//! Settings (read once, then passed down):
+//! - [`config`]: the crawl settings, declared once (field, flag, default, override).
+//! - [`canon`]: URL rules: seed parsing, normalization, scope.
+//! - [`error`]: what stops a command; [`failure`]: why one URL failed (data, not an error).
+//!
+//! Engine side (one thread, the only database writer):
+//! - `engine`: the loop that schedules, leases, dispatches jobs and settles outcomes.
+//! - `scheduler`: which origin may start a request now.
+//! - `politeness`: one origin's rate, in-flight cap, pauses and back-off.
+//! - `retry`: which failures get another try, and when.
+//! - `seen`: a bounded memo in front of the seen-set.
+//! - [`frontier`]: the persistent queue, seen-set and leases (sled transactions).
+//!
+//! Worker side (async tasks, never touching the database):
+//! - `worker`: a leased URL to an outcome: fetch, robots.txt, discovery.
+//! - `fetch`: the one shared HTTP client (surf over curl), timeouts, body caps and decoding.
+//! - `sendgate`: the per-origin gap checked again at the moment a request is sent.
+//! - `robots`: RFC 9309 rules, verdicts and Crawl-delay.
+//! - `extract`, `charset`, `sitemap`: links out of HTML, bytes to text, sitemap entries.
+//!
+//! Persistence:
+//! - [`store`]: the sled database (records, open checks, flusher) and the body segments.
+//!
+//! Commands on top:
+//! - [`crawl`]: sets a run up (new or resumed) and runs it; [`report`]: what a run did.
+//! - [`status`]: where a crawl stands; [`progress`]: the live numbers of a running one.
+//! - [`export`]: JSON Lines, CSV, WARC and mirror dumps.
+//! - [`demo`]: the bundled fixture crawl; [`serve`]: the loopback test-site server.
+//! - [`shutdown`]: the stop signal; `runtime`: the async-runtime seam and the clock.
 #![warn(missing_docs)]
 
+// Settings.
 pub mod canon;
-pub mod charset;
 pub mod config;
+pub mod error;
+pub mod failure;
+
+// Engine side.
+mod engine;
+pub mod frontier;
+mod politeness;
+mod retry;
+mod scheduler;
+mod seen;
+
+// Worker side.
+mod charset;
+mod extract;
+mod fetch;
+mod robots;
+mod sendgate;
+mod sitemap;
+mod worker;
+
+// Persistence.
+pub mod store;
+
+// Commands and what they share.
 pub mod crawl;
 pub mod demo;
-pub mod engine;
-pub mod error;
 pub mod export;
-pub mod extract;
-pub mod failure;
-pub mod fetch;
-pub mod frontier;
 mod http_status;
-pub mod politeness;
 pub mod progress;
 pub mod report;
-pub mod retry;
-pub mod robots;
-pub mod runtime;
-pub mod scheduler;
-pub mod seen;
-pub mod sendgate;
+mod runtime;
 pub mod serve;
 pub mod shutdown;
-pub mod sitemap;
 pub mod status;
-pub mod store;
-pub mod worker;
 
 pub use canon::ScopeKind;
 pub use config::{CrawlConfig, Overrides};

@@ -4,10 +4,10 @@
 //!
 //! | tree       | key                         | value                                   |
 //! |------------|-----------------------------|-----------------------------------------|
-//! | `meta`     | `schema_version`, `counters`, `config`, `seeds` | u32 / postcard / JSON / JSON |
+//! | `meta`     | `schema_version`, `counters`, `config`, `overrides` | u32 / postcard / JSON / JSON |
 //! | `seen`     | normalized URL              | its queue key (the URL was queued once, ever) |
-//! | `queue`    | origin id (u64) ++ depth (u32) ++ seq (u64) | [`QueueEntry`] (postcard) |
-//! | `delayed`  | due unix ms (u64) ++ queue key | [`QueueEntry`] waiting for a retry    |
+//! | `queue`    | origin id (u64) ++ depth (u32) ++ seq (u64) | [`QueueEntry`](crate::frontier::QueueEntry) (postcard) |
+//! | `delayed`  | due unix ms (u64) ++ queue key | [`QueueEntry`](crate::frontier::QueueEntry) waiting for a retry |
 //! | `origins`  | `n` ++ origin / `i` ++ id   | id (u64) / origin string                |
 //! | `pages`    | normalized URL              | [`PageRecord`] (postcard)               |
 //! | `bodies`   | normalized URL              | [`BodyRef`]: where the body is in `bodies/` |
