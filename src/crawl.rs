@@ -102,7 +102,10 @@ pub fn start(
     let summary = run_watched(&plan.config, &store, stop, progress)?;
     if let Some(path) = report {
         let r = Report::new(&store, &summary, started)?;
-        let json = serde_json::to_vec_pretty(&r).map_err(|e| Error::Config(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&r).map_err(|e| Error::Encode {
+            what: "the run report",
+            reason: e.to_string(),
+        })?;
         std::fs::write(path, json)
             .map_err(|e| Error::io(format!("writing the report {}", path.display()), e))?;
     }

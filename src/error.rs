@@ -87,6 +87,20 @@ pub enum Error {
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
 
+    /// A record or report could not be encoded as JSON (a bug: every value we write encodes).
+    #[error("cannot encode {what} as JSON: {reason}; this is a bug, please report it")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's message.
+        reason: String,
+    },
+
+    /// Every fetch worker ended while the engine still had work for them (a bug: workers
+    /// outlive the engine). Nothing is lost: the crawl resumes from its last commit.
+    #[error("all fetch workers stopped unexpectedly; this is a bug, please report it, then run the same command to resume")]
+    WorkersStopped,
+
     /// Writing an export, or serving files, failed.
     #[error("{context}: {cause}")]
     Io {

@@ -240,9 +240,7 @@ impl<'a> Engine<'a> {
                 Ok(())
             }
             Err(RecvTimeoutError::Timeout) => Ok(()),
-            Err(RecvTimeoutError::Disconnected) => Err(Error::Client(
-                "all fetch workers stopped unexpectedly".into(),
-            )),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::WorkersStopped),
         }
     }
 

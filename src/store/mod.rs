@@ -105,7 +105,10 @@ impl Store {
     /// Saves the settings of the latest run, so `status` can show them and a resume can reuse
     /// them.
     pub fn save_config<T: Serialize>(&self, config: &T) -> Result<()> {
-        let json = serde_json::to_vec(config).map_err(|e| Error::Config(e.to_string()))?;
+        let json = serde_json::to_vec(config).map_err(|e| Error::Encode {
+            what: "the crawl settings",
+            reason: e.to_string(),
+        })?;
         self.meta
             .insert(KEY_CONFIG, json)
             .map_err(|e| self.db_err("saving the config", e))?;
@@ -136,7 +139,10 @@ impl Store {
             at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             changes: changes.to_vec(),
         });
-        let json = serde_json::to_vec(&history).map_err(|e| Error::Config(e.to_string()))?;
+        let json = serde_json::to_vec(&history).map_err(|e| Error::Encode {
+            what: "the override history",
+            reason: e.to_string(),
+        })?;
         self.meta
             .insert(KEY_OVERRIDES, json)
             .map(drop)
