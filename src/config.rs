@@ -195,19 +195,26 @@ trait Merge<Given> {
 /// A plain setting: a given value replaces the saved one.
 impl<T: Clone + PartialEq + Shown> Merge<Option<T>> for T {
     fn merge(&mut self, given: &Option<T>) -> Option<Vec<String>> {
-        let v = given.as_ref().filter(|v| *v != self)?;
-        *self = v.clone();
-        Some(vec![v.shown()])
+        replace(self, given.clone(), given)
     }
 }
 
 /// An optional setting (`--max-depth`): a given value sets it.
 impl<T: Clone + PartialEq + Shown> Merge<Option<T>> for Option<T> {
     fn merge(&mut self, given: &Option<T>) -> Option<Vec<String>> {
-        let v = given.as_ref().filter(|v| self.as_ref() != Some(*v))?;
-        *self = Some(v.clone());
-        Some(vec![v.shown()])
+        replace(self, given.clone().map(Some), given)
     }
+}
+
+/// Puts `new` in `slot` when given and different; returns what was given, shown.
+fn replace<S: PartialEq, T: Shown>(
+    slot: &mut S,
+    new: Option<S>,
+    given: &Option<T>,
+) -> Option<Vec<String>> {
+    let new = new.filter(|v| v != slot)?;
+    *slot = new;
+    given.as_ref().map(|v| vec![v.shown()])
 }
 
 /// A list setting (`--include`, repeatable): a non-empty given list replaces the saved one.

@@ -13,7 +13,7 @@ use crate::error::Result;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::runtime::unix_ms;
-use crate::store::{OverrideRecord, RobotsVerdict, Store};
+use crate::store::{Counters, OverrideRecord, RobotsVerdict, Store};
 
 /// A crawl's state. Field names are the `status --json` keys.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -22,18 +22,10 @@ pub struct Status {
     pub db: String,
     /// Seeds recorded for this crawl.
     pub seeds: Vec<String>,
-    /// URLs waiting in the queue.
-    pub queued: u64,
-    /// URLs leased when the database was last written (0 after a clean stop).
-    pub in_flight: u64,
-    /// URLs stored with a response.
-    pub done: u64,
-    /// URLs stored as failed.
-    pub failed: u64,
-    /// URLs not fetched because robots.txt disallows them.
-    pub blocked: u64,
-    /// Body bytes stored.
-    pub bytes: u64,
+    /// The database's running totals (`queued`, `in_flight`, `done`, `failed`, `blocked`,
+    /// `bytes` in the JSON).
+    #[serde(flatten)]
+    pub totals: Counters,
     /// Stored responses by HTTP status code (as a string key).
     pub by_status: BTreeMap<String, u64>,
     /// Stored URLs by `host[:port]`.
@@ -78,7 +70,6 @@ pub struct HostStatus {
 /// Reads the status of an open database. Counters come from the kept totals; the breakdowns
 /// from one pass over the page records (bodies are not read).
 pub fn status(store: &Store) -> Result<Status> {
-    let c = store.counters()?;
     let config: Option<CrawlConfig> = store.load_config()?;
     let mut s = Status {
         db: store.path().display().to_string(),
@@ -87,12 +78,7 @@ pub fn status(store: &Store) -> Result<Status> {
             .map(|c| c.seeds.iter().map(Url::to_string).collect())
             .unwrap_or_default(),
         settings: config,
-        queued: c.queued,
-        in_flight: c.in_flight,
-        done: c.done,
-        failed: c.failed,
-        blocked: c.blocked,
-        bytes: c.bytes,
+        totals: store.counters()?,
         ..Status::default()
     };
     for rec in store.pages() {
@@ -167,9 +153,13 @@ impl fmt::Display for Status {
         writeln!(
             f,
             "urls      {} queued, {} in flight, {} done, {} failed, {} blocked by robots.txt",
-            self.queued, self.in_flight, self.done, self.failed, self.blocked
+            self.totals.queued,
+            self.totals.in_flight,
+            self.totals.done,
+            self.totals.failed,
+            self.totals.blocked
         )?;
-        writeln!(f, "stored    {} bytes of body", self.bytes)?;
+        writeln!(f, "stored    {} bytes of body", self.totals.bytes)?;
         let line = |f: &mut fmt::Formatter<'_>, title: &str, m: &BTreeMap<String, u64>| {
             if m.is_empty() {
                 return Ok(());

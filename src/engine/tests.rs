@@ -202,6 +202,27 @@ fn lease_of(job: Job) -> Lease {
     }
 }
 
+/// A fake worker's loop: the first request of the URL ending in `suffix` is answered by
+/// `first`, every other request with a plain 200; returns the jobs it was given, described.
+fn first_try_of(
+    w: &FakeWorker,
+    suffix: &str,
+    first: impl Fn(Lease) -> Box<PageOutcome>,
+) -> Vec<String> {
+    let mut fetched = Vec::new();
+    while let Some(job) = w.next() {
+        fetched.push(describe(&job));
+        let lease = lease_of(job);
+        let outcome = if lease.entry.url.ends_with(suffix) && lease.entry.attempts == 0 {
+            first(lease)
+        } else {
+            page(lease, 200, &[])
+        };
+        w.send(Outcome::Page(outcome));
+    }
+    fetched
+}
+
 #[test]
 fn the_page_budget_counts_pages_in_flight() {
     let seeds: Vec<String> = (1..=8).map(|i| format!("http://a.test/{i}")).collect();
@@ -263,18 +284,7 @@ fn a_transient_failure_is_parked_for_its_back_off_then_fetched_again() {
         .expect("a seed among the first thousand");
     fastrand::seed(seed);
     let (result, stats, fetched) = run(&config, &store, |w| {
-        let mut fetched = Vec::new();
-        while let Some(job) = w.next() {
-            fetched.push(describe(&job));
-            let lease = lease_of(job);
-            let outcome = if lease.entry.url.ends_with("/flaky") && lease.entry.attempts == 0 {
-                no_response(lease, ErrorKind::Timeout)
-            } else {
-                page(lease, 200, &[])
-            };
-            w.send(Outcome::Page(outcome));
-        }
-        fetched
+        first_try_of(&w, "/flaky", |lease| no_response(lease, ErrorKind::Timeout))
     });
     assert_eq!(result.unwrap(), StopReason::Finished);
     assert_eq!(
@@ -312,20 +322,11 @@ fn a_503_pauses_its_host_and_requeues_the_url_at_its_place() {
     ]);
     config.concurrency = 1;
     let (result, stats, fetched) = run(&config, &store, |w| {
-        let mut fetched = Vec::new();
-        while let Some(job) = w.next() {
-            fetched.push(describe(&job));
-            let lease = lease_of(job);
-            let outcome = if lease.entry.url.ends_with("/busy") && lease.entry.attempts == 0 {
-                let mut o = page(lease, 503, &[]);
-                o.record.headers = vec![("Retry-After".into(), "1".into())];
-                o
-            } else {
-                page(lease, 200, &[])
-            };
-            w.send(Outcome::Page(outcome));
-        }
-        fetched
+        first_try_of(&w, "/busy", |lease| {
+            let mut o = page(lease, 503, &[]);
+            o.record.headers = vec![("Retry-After".into(), "1".into())];
+            o
+        })
     });
     assert_eq!(result.unwrap(), StopReason::Finished);
     assert_eq!(

@@ -31,50 +31,44 @@ pub fn recover_bodies(store: &Store) -> Result<u64> {
             }
         }
     }
-    let trees = (
-        &store.meta,
-        &store.seen,
-        &store.queue,
-        &store.origins,
-        &store.pages,
-        &store.bodies,
-        &store.recent,
-    );
-    trees
-        .transaction(|(meta, seen, queue, origins, pages, bodies, recent_tx)| {
-            let mut c = read_counters(meta)?;
-            for (rec, r) in &lost {
-                log::warn!(
-                    "{}: its body did not reach the disk; fetching it again",
-                    rec.url
-                );
-                pages.remove(rec.url.as_bytes())?;
-                bodies.remove(rec.url.as_bytes())?;
-                match rec.state {
-                    UrlState::Done => c.done = c.done.saturating_sub(1),
-                    UrlState::Failed => c.failed = c.failed.saturating_sub(1),
-                    UrlState::Blocked => c.blocked = c.blocked.saturating_sub(1),
+    store
+        .outcome_trees()
+        .transaction(
+            |(meta, seen, queue, origins, pages, bodies, _, recent_tx)| {
+                let mut c = read_counters(meta)?;
+                for (rec, r) in &lost {
+                    log::warn!(
+                        "{}: its body did not reach the disk; fetching it again",
+                        rec.url
+                    );
+                    pages.remove(rec.url.as_bytes())?;
+                    bodies.remove(rec.url.as_bytes())?;
+                    match rec.state {
+                        UrlState::Done => c.done = c.done.saturating_sub(1),
+                        UrlState::Failed => c.failed = c.failed.saturating_sub(1),
+                        UrlState::Blocked => c.blocked = c.blocked.saturating_sub(1),
+                    }
+                    c.bytes = c.bytes.saturating_sub(r.len);
+                    let entry = QueueEntry {
+                        url: rec.url.clone(),
+                        depth: rec.depth,
+                        referrer: rec.referrer.clone(),
+                        attempts: rec.attempts,
+                        sitemap: false,
+                        redirect_chain: rec.redirect_chain.clone(),
+                    };
+                    let origin = Url::parse(&rec.url)
+                        .map(|u| canon::origin_key(&u))
+                        .unwrap_or_default();
+                    let origin_id = origin_id_tx(origins, &origin)?;
+                    push_tx((seen, queue), origin_id, &entry, &mut c)?;
                 }
-                c.bytes = c.bytes.saturating_sub(r.len);
-                let entry = QueueEntry {
-                    url: rec.url.clone(),
-                    depth: rec.depth,
-                    referrer: rec.referrer.clone(),
-                    attempts: rec.attempts,
-                    sitemap: false,
-                    redirect_chain: rec.redirect_chain.clone(),
-                };
-                let origin = Url::parse(&rec.url)
-                    .map(|u| canon::origin_key(&u))
-                    .unwrap_or_default();
-                let origin_id = origin_id_tx(origins, &origin)?;
-                push_tx((seen, queue), origin_id, &entry, &mut c)?;
-            }
-            for (k, _) in &recent {
-                recent_tx.remove(k)?;
-            }
-            write_counters(meta, &c)
-        })
+                for (k, _) in &recent {
+                    recent_tx.remove(k)?;
+                }
+                write_counters(meta, &c)
+            },
+        )
         .map_err(|e| store.tx_err("re-queueing URLs whose bodies were lost", e))?;
     Ok(lost.len() as u64)
 }

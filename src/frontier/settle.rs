@@ -72,16 +72,7 @@ pub fn settle_batch(
         .iter()
         .map(|s| (encode(s.record), s.host.map(encode), s.body.map(encode)))
         .collect();
-    let trees = (
-        &store.meta,
-        &store.seen,
-        &store.queue,
-        &store.origins,
-        &store.pages,
-        &store.bodies,
-        &store.hosts,
-        &store.recent,
-    );
+    let trees = store.outcome_trees();
     let known = (&*memo, leases);
     let (added, learned) = trees
         .transaction(

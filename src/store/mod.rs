@@ -166,11 +166,7 @@ impl Store {
 
     /// The stored record of `url`, if it has one.
     pub fn page(&self, url: &str) -> Result<Option<PageRecord>> {
-        self.pages
-            .get(url)
-            .map_err(|e| self.db_err("reading a page", e))?
-            .map(|v| decode(url, &v))
-            .transpose()
+        self.get(&self.pages, url, url, "reading a page")
     }
 
     /// The stored body of `url`, if it has one.
@@ -190,11 +186,7 @@ impl Store {
 
     /// Where the body of `url` is, if it has one.
     pub fn body_ref(&self, url: &str) -> Result<Option<BodyRef>> {
-        self.bodies
-            .get(url)
-            .map_err(|e| self.db_err("reading a body", e))?
-            .map(|v| decode(url, &v))
-            .transpose()
+        self.get(&self.bodies, url, url, "reading a body")
     }
 
     /// Writes a body to the segments (see [`bodies`]), for an outcome about to be
@@ -222,11 +214,7 @@ impl Store {
 
     /// The cached robots.txt verdict of an origin.
     pub fn robots(&self, origin: &str) -> Result<Option<RobotsRecord>> {
-        self.robots
-            .get(origin)
-            .map_err(|e| self.db_err("reading robots", e))?
-            .map(|v| decode(origin, &v))
-            .transpose()
+        self.get(&self.robots, origin, origin, "reading robots")
     }
 
     /// Caches a robots.txt verdict.
@@ -248,11 +236,12 @@ impl Store {
 
     /// The persisted politeness state of an origin.
     pub fn host(&self, origin_id: u64) -> Result<Option<HostRecord>> {
-        self.hosts
-            .get(origin_id.to_be_bytes())
-            .map_err(|e| self.db_err("reading hosts", e))?
-            .map(|v| decode("hosts", &v))
-            .transpose()
+        self.get(
+            &self.hosts,
+            origin_id.to_be_bytes(),
+            "hosts",
+            "reading hosts",
+        )
     }
 
     /// Every persisted host state.
@@ -261,6 +250,29 @@ impl Store {
             let (_, v) = kv.map_err(|e| self.db_err("iterating hosts", e))?;
             decode("hosts", &v)
         })
+    }
+
+    /// The trees an outcome touches, for one transaction over all of them: meta, seen, queue,
+    /// origins, pages, bodies, hosts and recent.
+    pub(crate) fn outcome_trees(&self) -> (&Tree, &Tree, &Tree, &Tree, &Tree, &Tree, &Tree, &Tree) {
+        let s = self;
+        (
+            &s.meta, &s.seen, &s.queue, &s.origins, &s.pages, &s.bodies, &s.hosts, &s.recent,
+        )
+    }
+
+    /// The record under `key` in `tree`, decoded; `name` says which in a corruption message.
+    fn get<T: DeserializeOwned>(
+        &self,
+        tree: &Tree,
+        key: impl AsRef<[u8]>,
+        name: &str,
+        action: &'static str,
+    ) -> Result<Option<T>> {
+        tree.get(key)
+            .map_err(|e| self.db_err(action, e))?
+            .map(|v| decode(name, &v))
+            .transpose()
     }
 
     pub(crate) fn db_err(&self, action: &'static str, cause: sled::Error) -> Error {

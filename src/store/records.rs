@@ -169,9 +169,9 @@ pub struct OverrideRecord {
     pub changes: Vec<String>,
 }
 
-#[cfg(test)]
 impl PageRecord {
-    /// A blank failed record of `url` at depth 0, for unit tests of what reads records.
+    /// A failed record of `url` with nothing known yet (no response, depth 0, no attempt): what
+    /// an outcome starts from before the request is made.
     pub(crate) fn blank(url: &str) -> PageRecord {
         PageRecord {
             url: url.into(),

@@ -18,7 +18,7 @@ use crate::frontier::{Candidate, Lease, OriginId, QueueEntry};
 use crate::robots::Policy;
 use crate::runtime::sleep;
 use crate::store::bodies::{BodyLog, BodyRef};
-use crate::store::{PageRecord, RobotsVerdict, UrlState};
+use crate::store::{PageRecord, RobotsVerdict};
 use page::fetch_page;
 use robots_txt::fetch_robots;
 
@@ -169,29 +169,20 @@ async fn wait_for_send_slot(ctx: &WorkerContext, origin: OriginId, gap: Duration
 /// A record for a queued entry that has not (yet) got a response: failed, with `failure` when
 /// known. Attempts are the entry's; the caller adds the request it makes.
 pub fn failed_record(entry: &QueueEntry, failure: Option<Failure>) -> PageRecord {
-    PageRecord {
-        url: entry.url.clone(),
-        final_url: entry.url.clone(),
-        state: UrlState::Failed,
-        status: None,
-        headers: Vec::new(),
-        content_type: None,
-        body_len: 0,
-        truncated: false,
-        body_skipped: false,
-        redirect_chain: entry.redirect_chain.clone(),
-        fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        elapsed_ms: 0,
-        depth: entry.depth,
-        referrer: entry.referrer.clone(),
-        attempts: entry.attempts,
-        error: failure,
-    }
+    let mut record = PageRecord::blank(&entry.url);
+    record.redirect_chain = entry.redirect_chain.clone();
+    record.fetched_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    record.depth = entry.depth;
+    record.referrer = entry.referrer.clone();
+    record.attempts = entry.attempts;
+    record.error = failure;
+    record
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::UrlState;
 
     #[test]
     fn a_panicking_job_still_answers_its_lease() {

@@ -195,10 +195,18 @@ fn status_counts_and_jsonl_export_match_the_store() {
         .filter(|r| r.state == UrlState::Failed)
         .count() as u64;
     assert_eq!(
-        (s.done, s.failed, s.queued, s.in_flight),
+        (
+            s.totals.done,
+            s.totals.failed,
+            s.totals.queued,
+            s.totals.in_flight
+        ),
         (done, failed, 0, 0)
     );
-    assert_eq!(s.bytes, records.iter().map(|r| r.body_len).sum::<u64>());
+    assert_eq!(
+        s.totals.bytes,
+        records.iter().map(|r| r.body_len).sum::<u64>()
+    );
     let want_404 = expected().iter().filter(|e| e.status == 404).count() as u64;
     assert_eq!(s.by_status.get("404"), Some(&want_404));
     assert_eq!(s.by_status.values().sum::<u64>(), records.len() as u64);
