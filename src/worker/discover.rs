@@ -17,18 +17,12 @@ use crate::store::{PageRecord, UrlState};
 
 /// Reads a sitemap's URLs: pages one level deeper than the sitemap, nested sitemaps at its
 /// depth. Only in-scope URLs are kept.
-pub(super) async fn read_sitemap(
+async fn read_sitemap(
     ctx: &Arc<WorkerContext>,
     url: &Url,
-    entry: &QueueEntry,
+    depth: u32,
     f: &mut Fetched,
-    record: &mut PageRecord,
-) -> Parsed {
-    if !(200..300).contains(&f.status) {
-        return follow(ctx, url, entry, f, record).await;
-    }
-    record.state = UrlState::Done;
-    let depth = entry.depth;
+) -> Vec<Candidate> {
     // The body moves to the parse thread and comes back, rather than being copied.
     let (body, base, ctx2) = (std::mem::take(&mut f.body), url.clone(), Arc::clone(ctx));
     let _slot = ctx.parse_slots.acquire().await;
@@ -58,11 +52,12 @@ pub(super) async fn read_sitemap(
     })
     .await;
     f.body = body;
-    (found, None)
+    found
 }
 
-/// Sets the record's state from the status and returns the URLs the response leads to.
-pub(super) async fn follow(
+/// Sets the record's state from the status and returns the URLs the response leads to: a
+/// sitemap's entries, a redirect's target, or an HTML page's links.
+pub(super) async fn discover(
     ctx: &Arc<WorkerContext>,
     url: &Url,
     entry: &QueueEntry,
@@ -70,6 +65,10 @@ pub(super) async fn follow(
     record: &mut PageRecord,
 ) -> Parsed {
     let status = f.status;
+    if entry.sitemap && (200..300).contains(&status) {
+        record.state = UrlState::Done;
+        return (read_sitemap(ctx, url, entry.depth, f).await, None);
+    }
     if status >= 400 {
         record.state = UrlState::Failed;
         record.error = Some(Failure {

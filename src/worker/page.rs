@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use url::Url;
 
-use super::discover::{follow, read_sitemap};
+use super::discover::discover;
 use super::{failed_record, PageOutcome, WorkerContext};
 use crate::frontier::{Candidate, Lease};
 use crate::runtime::run_blocking;
@@ -26,11 +26,7 @@ pub(super) async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url)
             (Ok(None), Vec::new())
         }
         Ok(mut fetched) => {
-            let (found, written) = if entry.sitemap {
-                read_sitemap(ctx, &url, entry, &mut fetched, &mut record).await
-            } else {
-                follow(ctx, &url, entry, &mut fetched, &mut record).await
-            };
+            let (found, written) = discover(ctx, &url, entry, &mut fetched, &mut record).await;
             record.elapsed_ms = fetched.elapsed.as_millis() as u64;
             record.status = Some(fetched.status);
             record.content_type = fetched.header("content-type").map(str::to_string);
