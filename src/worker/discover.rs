@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use url::Url;
 
-use super::page::Parsed;
 use super::WorkerContext;
 use crate::canon;
 use crate::extract;
@@ -13,7 +12,11 @@ use crate::failure::{ErrorKind, Failure};
 use crate::fetch::Fetched;
 use crate::frontier::{Candidate, QueueEntry};
 use crate::runtime::run_blocking;
+use crate::store::bodies::BodyRef;
 use crate::store::{PageRecord, UrlState};
+
+/// What a parse job hands back: the URLs found, and the body's place when the job wrote it.
+pub(super) type Parsed = (Vec<Candidate>, Option<std::io::Result<Option<BodyRef>>>);
 
 /// Reads a sitemap's URLs: pages one level deeper than the sitemap, nested sitemaps at its
 /// depth. Only in-scope URLs are kept.

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::discover::discover;
 use super::{failed_record, PageOutcome, WorkerContext};
-use crate::frontier::{Candidate, Lease};
+use crate::frontier::Lease;
 use crate::runtime::run_blocking;
 use crate::store::bodies::BodyRef;
 
@@ -49,14 +49,8 @@ pub(super) async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url)
     }
 }
 
-/// What a parse job hands back: the URLs found, and the body's place when the job wrote it.
-pub(super) type Parsed = (Vec<Candidate>, Option<std::io::Result<Option<BodyRef>>>);
-
 /// Writes a body on a blocking thread (see [`crate::store::bodies`]).
-pub(super) async fn write_body(
-    ctx: &WorkerContext,
-    body: Vec<u8>,
-) -> std::io::Result<Option<BodyRef>> {
+async fn write_body(ctx: &WorkerContext, body: Vec<u8>) -> std::io::Result<Option<BodyRef>> {
     if body.is_empty() {
         return Ok(None);
     }

@@ -93,3 +93,40 @@ fn every_crawl_and_export_flag_is_documented_in_the_readme() {
         "rate"
     ));
 }
+
+/// The first ```` ```text ```` block after `marker` in `doc`, each line with `strip` removed
+/// from its start.
+fn picture_after(doc: &str, marker: &str, strip: &str) -> Option<String> {
+    let lines: Vec<&str> = doc
+        .lines()
+        .map(|l| l.strip_prefix(strip).unwrap_or(l))
+        .collect();
+    let from = lines.iter().position(|l| l.contains(marker))?;
+    let start = from
+        + lines[from..]
+            .iter()
+            .position(|l| l.trim_end() == "```text")?
+        + 1;
+    let len = lines[start..].iter().position(|l| l.trim_end() == "```")?;
+    Some(lines[start..start + len].join("\n"))
+}
+
+#[test]
+fn the_readme_and_lib_rs_draw_the_same_picture() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).expect(p);
+    let lib = picture_after(&read("src/lib.rs"), "politecrawl:", "//! ").expect("lib.rs picture");
+    for (doc, marker) in [
+        ("README.md", "## How it works"),
+        ("docs/ARCHITECTURE.md", "## The picture"),
+    ] {
+        let pic = picture_after(&read(doc), marker, "").unwrap_or_else(|| panic!("{doc}"));
+        assert_eq!(
+            pic, lib,
+            "{doc} draws another picture than src/lib.rs; copy it over"
+        );
+    }
+    // The check can fail: one changed word in the README's picture is noticed.
+    let altered = read("README.md").replacen("the only database writer", "the database writer", 1);
+    assert_ne!(picture_after(&altered, "## How it works", ""), Some(lib));
+}
