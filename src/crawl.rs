@@ -27,14 +27,6 @@ use crate::shutdown::StopSignal;
 use crate::store::{OpenMode, Store};
 use crate::worker::{self, Job, Outcome, WorkerContext};
 
-/// Runs a crawl to its end: opens (or creates) the database, queues the seeds, and fetches
-/// until the queue is empty or the page budget is spent.
-pub fn run(config: &CrawlConfig) -> Result<Summary> {
-    config.validate()?;
-    let store = Store::open(&config.db, OpenMode::CreateOrOpen)?;
-    run_on(config, &store)
-}
-
 /// What [`start`] did before crawling: whether it resumed, and which saved settings the command
 /// line changed.
 #[derive(Clone, Debug)]
@@ -48,21 +40,14 @@ pub struct Plan {
 }
 
 /// Works out a run's settings: a database holding a crawl continues with its saved settings, a
-/// new one starts from the defaults; `overrides` (the flags given) change either, and on a
-/// resume the change is recorded. Seed URLs are checked before the database is touched.
-pub fn plan(db: &Path, seeds: &[String], overrides: &Overrides, store: &Store) -> Result<Plan> {
-    let new_seeds = CrawlConfig::new(db, seeds)?.seeds;
+/// new one starts from the defaults; `new_seeds` are added, `overrides` (the flags given) change
+/// either, and on a resume the change is recorded.
+fn plan(db: &Path, new_seeds: Vec<Url>, overrides: &Overrides, store: &Store) -> Result<Plan> {
     let saved: Option<CrawlConfig> = store.load_config()?;
     let resumed = saved.is_some();
     let mut config = saved.unwrap_or_default();
     config.db = db.to_path_buf();
     add_new_seeds(&mut config.seeds, new_seeds);
-    if config.seeds.is_empty() {
-        return Err(Error::Config(format!(
-            "{} holds no crawl and no seed URL was given; give at least one URL to start",
-            db.display()
-        )));
-    }
     let overridden = config.apply(overrides);
     config.validate()?;
     if resumed && !overridden.is_empty() {
@@ -84,8 +69,9 @@ fn add_new_seeds(seeds: &mut Vec<Url>, more: Vec<Url>) {
     }
 }
 
-/// Opens (or creates) the database at `db`, plans the run (see [`plan`]) and crawls until the
-/// queue is empty, the page budget is spent, or `stop` is raised.
+/// The `crawl` command: checks the seeds, opens (or creates) the database at `db`, works out the
+/// run's settings (saved ones on a resume, changed by `overrides`), and crawls until the queue is
+/// empty, the page budget is spent, or `stop` is raised; then writes the `--report`.
 pub fn start(
     db: &Path,
     seeds: &[String],
@@ -95,11 +81,11 @@ pub fn start(
     report: Option<&Path>,
 ) -> Result<(Plan, Summary)> {
     // Bad seeds fail before the database is created.
-    CrawlConfig::new(db, seeds)?;
+    let new_seeds = CrawlConfig::new(db, seeds)?.seeds;
     let started = std::time::SystemTime::now();
     let store = Store::open(db, OpenMode::CreateOrOpen)?;
-    let plan = plan(db, seeds, overrides, &store)?;
-    let summary = run_watched(&plan.config, &store, stop, progress)?;
+    let plan = plan(db, new_seeds, overrides, &store)?;
+    let summary = run(&plan.config, &store, stop, progress)?;
     if let Some(path) = report {
         let r = Report::new(&store, &summary, started)?;
         let json = serde_json::to_vec_pretty(&r).map_err(|e| Error::Encode {
@@ -112,18 +98,10 @@ pub fn start(
     Ok((plan, summary))
 }
 
-/// [`run`] on an already open store.
-pub fn run_on(config: &CrawlConfig, store: &Store) -> Result<Summary> {
-    run_until(config, store, &StopSignal::new())
-}
-
-/// [`run_on`], stopping early when `stop` is raised.
-pub fn run_until(config: &CrawlConfig, store: &Store, stop: &StopSignal) -> Result<Summary> {
-    run_watched(config, store, stop, &Progress::new())
-}
-
-/// [`run_until`], keeping `progress` up to date.
-pub fn run_watched(
+/// Runs a crawl of `config` on an open store until the queue is empty, the page budget is
+/// spent, or `stop` is raised, keeping `progress` up to date. Seeds from earlier runs of the
+/// store stay in scope; the settings are saved for `status` and the next resume.
+pub fn run(
     config: &CrawlConfig,
     store: &Store,
     stop: &StopSignal,
@@ -138,9 +116,10 @@ pub fn run_watched(
     let mut saved = config.clone();
     add_new_seeds(&mut saved.seeds, prior_seeds);
     if saved.seeds.is_empty() {
-        return Err(Error::Config(
-            "no seed URLs given and the database has none; give at least one URL".into(),
-        ));
+        return Err(Error::Config(format!(
+            "{} holds no crawl and no seed URL was given; give at least one URL to start",
+            store.path().display()
+        )));
     }
     store.save_config(&saved)?;
 

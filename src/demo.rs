@@ -10,8 +10,10 @@ use crate::config::CrawlConfig;
 use crate::crawl;
 use crate::error::{Error, Result};
 use crate::export::{self, Format};
+use crate::progress::Progress;
 use crate::report::Summary;
 use crate::serve::{Site, SiteServer};
+use crate::shutdown::StopSignal;
 use crate::status::{self, Status};
 use crate::store::{OpenMode, Store};
 
@@ -53,7 +55,7 @@ pub fn run(dir: &Path) -> Result<DemoReport> {
     config.concurrency = 8;
     let store = Store::open(&db, OpenMode::CreateOrOpen)?;
     config.validate()?;
-    let summary = crawl::run_on(&config, &store)?;
+    let summary = crawl::run(&config, &store, &StopSignal::new(), &Progress::new())?;
     let status = status::status(&store)?;
     let file = std::fs::File::create(&export_path)
         .map_err(|e| Error::io(format!("creating {}", export_path.display()), e))?;

@@ -86,7 +86,6 @@ pub mod status;
 
 pub use canon::ScopeKind;
 pub use config::{CrawlConfig, Overrides};
-pub use crawl::run;
 pub use error::{Error, Result};
 pub use failure::{ErrorKind, Failure};
 pub use report::{RunCounters, StopReason, Summary};

@@ -6,6 +6,7 @@
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+mod publish;
 mod robots_txt;
 mod settle;
 #[cfg(test)]
@@ -19,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::failure::{ErrorKind, Failure};
 use crate::frontier::{self, Leases, OriginId};
 use crate::politeness::RobotsState;
-use crate::progress::{self, Live, Progress, Snapshot};
+use crate::progress::{self, Progress};
 use crate::report::{RunCounters, StopReason};
 use crate::robots::Decision;
 use crate::scheduler::{Next, Scheduler};
@@ -242,45 +243,6 @@ impl<'a> Engine<'a> {
             Err(RecvTimeoutError::Timeout) => Ok(()),
             Err(RecvTimeoutError::Disconnected) => Err(Error::WorkersStopped),
         }
-    }
-
-    /// Refreshes the shared progress snapshot, a few times a second.
-    fn report_progress(&mut self) -> Result<()> {
-        if self.last_progress.elapsed() < progress::REFRESH {
-            return Ok(());
-        }
-        self.last_progress = Instant::now();
-        let c = self.store.counters()?;
-        let now = Instant::now();
-        let paused = self
-            .sched
-            .slots()
-            .filter(|(_, s)| s.pause_until.is_some_and(|t| t > now))
-            .count() as u64;
-        let snapshot = Snapshot {
-            stored: self.stats.stored,
-            done: c.done,
-            failed: c.failed,
-            blocked: c.blocked,
-            // Leased URLs stay queued in the database until settled.
-            queued: c.queued.saturating_sub(self.pages_in_flight),
-            in_flight: self.in_flight as u64,
-            bytes: c.bytes,
-            retried: self.stats.retried,
-            hosts_paused: paused,
-            max_pages: self.config.max_pages,
-            elapsed: 0.0,
-        };
-        self.progress.set(snapshot);
-        if self.last_live.elapsed() >= progress::LIVE_EVERY {
-            self.last_live = Instant::now();
-            let mut live = self.progress.get();
-            live.in_flight = snapshot.in_flight;
-            if let Err(e) = Live::write(self.store.path(), live) {
-                log::warn!("cannot write {}: {e}", progress::LIVE_FILE);
-            }
-        }
-        Ok(())
     }
 
     /// Starts every request that may start now; returns when the next may (`None`: nothing is

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use politecrawl::export::{self, Format};
+use politecrawl::progress::Progress;
 use politecrawl::serve::Reply;
 use politecrawl::store::UrlState;
-use politecrawl::{status, CrawlConfig, OpenMode, ScopeKind, StopReason, Store};
+use politecrawl::{status, CrawlConfig, OpenMode, ScopeKind, StopReason, StopSignal, Store};
 
 use crate::support::*;
 
@@ -312,8 +313,12 @@ fn a_second_open_of_a_database_in_use_is_refused() {
     let dir = tempdir();
     let db = dir.path().join("db");
     let _held = Store::open(&db, OpenMode::CreateOrOpen).unwrap();
-    let config = fast_config(&db, "http://127.0.0.1:9/");
-    let err = politecrawl::run(&config).unwrap_err().to_string();
+    let seeds = ["http://127.0.0.1:9/".to_string()];
+    let (stop, progress) = (StopSignal::new(), Progress::new());
+    let overrides = politecrawl::Overrides::default();
+    let err = politecrawl::crawl::start(&db, &seeds, &overrides, &stop, &progress, None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("in use"), "{err}");
 }
 

@@ -328,7 +328,8 @@ fn a_resume_keeps_attempts_and_host_back_off() {
     let mut config = fast_config(&db, &format!("{}/", server.origin()));
     config.retries = 2;
     let store = Store::open(&db, OpenMode::CreateOrOpen).unwrap();
-    let summary = politecrawl::crawl::run_until(&config, &store, &stop).unwrap();
+    let progress = politecrawl::progress::Progress::new();
+    let summary = politecrawl::crawl::run(&config, &store, &stop, &progress).unwrap();
     assert_eq!(summary.stop, politecrawl::StopReason::Interrupted(15));
     drop(store);
     let first_429 = server

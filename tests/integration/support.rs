@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use politecrawl::progress::Progress;
 use politecrawl::serve::{Route, Site, SiteServer};
 use politecrawl::store::PageRecord;
-use politecrawl::{CrawlConfig, OpenMode, Store};
+use politecrawl::{CrawlConfig, OpenMode, StopSignal, Store};
 
 /// The real binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_politecrawl");
@@ -108,7 +109,8 @@ pub fn fast_config(db: &Path, seed: &str) -> CrawlConfig {
 /// Runs a crawl and returns the open store for inspection.
 pub fn crawl(config: &CrawlConfig) -> (politecrawl::Summary, Store) {
     let store = Store::open(&config.db, OpenMode::CreateOrOpen).unwrap();
-    let summary = politecrawl::crawl::run_on(config, &store).expect("crawl runs");
+    let (stop, progress) = (StopSignal::new(), Progress::new());
+    let summary = politecrawl::crawl::run(config, &store, &stop, &progress).expect("crawl runs");
     (summary, store)
 }
 

@@ -1,0 +1,246 @@
+//! HTTP fetching: the one shared surf client (curl backend, configured through isahc), and a
+//! request to a [`Fetched`] response or a [`FetchError`] with its [`ErrorKind`].
+//!
+//! Why curl and not async-h1: surf's async-h1 backend can hand a later request the response
+//! meant for an earlier one after a timeout or a half-read body on a reused connection, and its
+//! timeout does not cover connect or the body (measured; see docs/ARCHITECTURE.md, "The HTTP
+//! stack").
+//! Redirects are never followed here: each hop goes back through the frontier, scope and the
+//! host's rate limit.
+//!
+//! A response not begun `--connect-timeout` + `--read-timeout` after the request started is cut
+//! off as a timeout; the body is then read by `body` (decoded, capped, timed) and failures
+//! named by `classify`. With `--accept-type`, bodies of other types (HTML aside) are not
+//! downloaded at all.
+
+mod body;
+mod classify;
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use futures_lite::FutureExt;
+use isahc::config::{Configurable, RedirectPolicy};
+use url::Url;
+
+use crate::config::CrawlConfig;
+use crate::error::{Error, Result};
+use crate::failure::{ErrorKind, Failure};
+use crate::runtime;
+
+use body::{decoder, read_capped};
+use classify::classify_client_error;
+
+/// What a server sent, with the body cut at the configured cap.
+#[derive(Debug)]
+pub struct Fetched {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers in the order received (names lowercase).
+    pub headers: Vec<(String, String)>,
+    /// Body bytes, decoded from any `Content-Encoding` (gzip, deflate, br).
+    pub body: Vec<u8>,
+    /// The body went on past `--max-body` and the rest was not read.
+    pub truncated: bool,
+    /// The body was not downloaded: its type is not in `--accept-type`.
+    pub body_skipped: bool,
+    /// From sending the request to the end of the body.
+    pub elapsed: Duration,
+}
+
+impl Fetched {
+    /// The first value of a header, by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A fetch that produced no usable response.
+#[derive(Debug)]
+pub struct FetchError {
+    /// Stored failure (kind and message).
+    pub failure: Failure,
+    /// Time spent before it failed.
+    pub elapsed: Duration,
+}
+
+/// The crawl's one HTTP client: one connection pool shared by every worker.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: surf::Client,
+    max_body: u64,
+    read_timeout: Duration,
+    /// How long a response may take to begin: `--connect-timeout` + `--read-timeout` (isahc does
+    /// not say when the connection was made, so silence after a quick connect gets both).
+    first_byte_timeout: Duration,
+    accept_types: std::sync::Arc<[String]>,
+}
+
+impl Fetcher {
+    /// Builds the client: connect and whole-request timeouts, a connection pool sized for the
+    /// per-host cap, no automatic redirects, and our User-Agent.
+    pub fn new(config: &CrawlConfig) -> Result<Self> {
+        let http = isahc::HttpClient::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .redirect_policy(RedirectPolicy::None)
+            .max_connections_per_host(config.per_host_concurrency)
+            .connection_cache_size(config.concurrency.max(16) * 2)
+            .default_header("user-agent", config.user_agent.as_str())
+            .default_header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .default_header("accept-encoding", "gzip, deflate, br")
+            // We decode ourselves, so the size cap counts decoded bytes.
+            .automatic_decompression(false)
+            .build()
+            .map_err(|e| Error::Client(e.to_string()))?;
+        let client =
+            surf::Client::with_http_client(http_client::isahc::IsahcClient::from_client(http));
+        Ok(Fetcher {
+            client,
+            max_body: config.max_body,
+            read_timeout: config.read_timeout,
+            first_byte_timeout: config.connect_timeout + config.read_timeout,
+            accept_types: config.accept_types.clone().into(),
+        })
+    }
+
+    /// GETs `url` and reads at most `--max-body` bytes of its body. Never panics on what the
+    /// server sends: a panic inside the HTTP stack (it unwraps non-ASCII header values) becomes
+    /// an `invalid_response` failure.
+    pub async fn get(&self, url: &Url) -> std::result::Result<Fetched, FetchError> {
+        self.get_capped(url, self.max_body).await
+    }
+
+    /// [`Fetcher::get`] with its own body cap (robots.txt reads 512 KiB whatever `--max-body`).
+    pub async fn get_capped(
+        &self,
+        url: &Url,
+        cap: u64,
+    ) -> std::result::Result<Fetched, FetchError> {
+        let start = Instant::now();
+        let outcome = AssertUnwindSafe(self.get_inner(url, cap))
+            .catch_unwind()
+            .await;
+        let fail = |kind: ErrorKind, detail: String| FetchError {
+            failure: Failure {
+                kind,
+                message: format!("{} ({detail})", kind.describe()),
+            },
+            elapsed: start.elapsed(),
+        };
+        match outcome {
+            Ok(Ok(mut f)) => {
+                f.elapsed = start.elapsed();
+                Ok(f)
+            }
+            Ok(Err((kind, message))) => Err(fail(kind, message)),
+            Err(_) => Err(fail(
+                ErrorKind::InvalidResponse,
+                "the HTTP client panicked on malformed headers".into(),
+            )),
+        }
+    }
+
+    async fn get_inner(
+        &self,
+        url: &Url,
+        cap: u64,
+    ) -> std::result::Result<Fetched, (ErrorKind, String)> {
+        // isahc answers only once the first body byte (or the end) is in, so a server that
+        // sends its headers and then stalls would otherwise hold out until `--timeout`.
+        // Dropping the request aborts its transfer; the connection is not reused.
+        let wait = self.first_byte_timeout;
+        let mut resp = runtime::timeout(wait, self.client.get(url.as_str()))
+            .await
+            .map_err(|_| {
+                let wait = humantime::format_duration(wait);
+                let msg = format!("no response bytes within {wait} (connect + read timeouts)");
+                (ErrorKind::Timeout, msg)
+            })?
+            .map_err(|e| classify_client_error(&e))?;
+        let status = u16::from(resp.status());
+        let headers: Vec<(String, String)> = resp
+            .iter()
+            .flat_map(|(name, values)| {
+                values
+                    .iter()
+                    .map(move |v| (name.as_str().to_ascii_lowercase(), v.as_str().to_string()))
+            })
+            .collect();
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.trim().to_ascii_lowercase())
+        };
+        let mut f = Fetched {
+            status,
+            body: Vec::new(),
+            truncated: false,
+            body_skipped: false,
+            elapsed: Duration::ZERO,
+            headers: Vec::new(),
+        };
+        if !self.wants_body(find("content-type").as_deref()) {
+            f.body_skipped = true;
+            f.headers = headers;
+            return Ok(f);
+        }
+        let coding = find("content-encoding");
+        let raw = resp.take_body().into_reader();
+        let reader = decoder(raw, coding.as_deref(), self.read_timeout).await?;
+        let decoding = reader.1;
+        (f.body, f.truncated) = read_capped(reader.0, cap, self.read_timeout)
+            .await
+            .map_err(|(kind, msg)| match kind {
+                ErrorKind::InvalidResponse if decoding => (ErrorKind::Decode, msg),
+                _ => (kind, msg),
+            })?;
+        f.headers = headers;
+        Ok(f)
+    }
+
+    /// HTML is always read (its links are needed); other types only when `--accept-type`
+    /// allows them (no list: all).
+    fn wants_body(&self, content_type: Option<&str>) -> bool {
+        if self.accept_types.is_empty() || crate::extract::is_html(content_type) {
+            return true;
+        }
+        let mime = content_type
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
+        self.accept_types.iter().any(|a| accepts(a, mime))
+    }
+}
+
+/// Whether an `--accept-type` pattern (`text/html`, `image/*`, `*/*`) matches a MIME type.
+pub fn accepts(pattern: &str, mime: &str) -> bool {
+    let pattern = pattern.trim();
+    match pattern.strip_suffix("/*") {
+        Some("*") => true,
+        Some(top) => mime
+            .split_once('/')
+            .is_some_and(|(t, _)| t.eq_ignore_ascii_case(top)),
+        None => pattern.eq_ignore_ascii_case(mime),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_type_patterns() {
+        assert!(accepts("image/*", "image/png"));
+        assert!(accepts("*/*", "application/pdf"));
+        assert!(accepts("Application/PDF", "application/pdf"));
+        assert!(!accepts("image/*", "text/html"));
+        assert!(!accepts("text/plain", "text/html"));
+    }
+}
