@@ -10,6 +10,15 @@ fn open(tag: &str) -> Store {
     Store::open(&d, OpenMode::CreateOrOpen).unwrap()
 }
 
+/// A store with `http://a.test/` seeded and leased: the store, its origin and the lease.
+fn seed_and_lease(tag: &str) -> (Store, OriginId, Lease) {
+    let s = open(tag);
+    let added = add_seeds(&s, &[Url::parse("http://a.test/").unwrap()]).unwrap();
+    let a = added[0].origin_id;
+    let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    (s, a, l)
+}
+
 fn cand(u: &str, depth: u32) -> Candidate {
     Candidate {
         url: Url::parse(u).unwrap(),
@@ -83,10 +92,7 @@ fn lease_settle_and_dedupe_keep_counters_true() {
 
 #[test]
 fn a_url_found_again_shallower_moves_up() {
-    let s = open("depth");
-    let added = add_seeds(&s, &[Url::parse("http://a.test/").unwrap()]).unwrap();
-    let a = added[0].origin_id;
-    let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    let (s, a, l) = seed_and_lease("depth");
     let found = [cand("http://a.test/deep", 5), cand("http://a.test/x", 1)];
     settle(&s, &l, &record("http://a.test/"), b"body", &found, None).unwrap();
     let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
@@ -179,10 +185,7 @@ fn a_leased_url_is_handed_out_once_and_comes_back_after_a_crash() {
 
 #[test]
 fn a_body_lost_in_a_power_cut_sends_its_url_back_to_the_queue() {
-    let s = open("powercut");
-    let added = add_seeds(&s, &[Url::parse("http://a.test/").unwrap()]).unwrap();
-    let a = added[0].origin_id;
-    let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    let (s, a, l) = seed_and_lease("powercut");
     let found = [cand("http://a.test/x", 1)];
     let body = b"<html>the page</html>";
     settle(&s, &l, &record("http://a.test/"), body, &found, None).unwrap();
