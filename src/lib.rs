@@ -43,7 +43,8 @@
 //! - [`status`]: where a crawl stands; [`progress`]: the live numbers of a running one.
 //! - [`export`]: JSON Lines, CSV, WARC and mirror dumps.
 //! - [`demo`]: the bundled fixture crawl; [`serve`]: the loopback test-site server.
-//! - [`shutdown`]: the stop signal; `runtime`: the async-runtime seam and the clock.
+//! - [`shutdown`]: the stop signal; `runtime`: the async-runtime seam and the clock;
+//!   `http_status`: reason phrases for the WARC writer and the test server.
 #![warn(missing_docs)]
 
 // Settings.
