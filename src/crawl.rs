@@ -19,7 +19,7 @@ use crate::config::{CrawlConfig, Overrides};
 use crate::engine::{Engine, EngineIo};
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
-use crate::frontier;
+use crate::frontier::{Frontier, SledFrontier};
 use crate::progress::Progress;
 use crate::report::{Report, StopReason, Summary};
 use crate::runtime;
@@ -108,11 +108,11 @@ pub fn run(
     progress: &Progress,
 ) -> Result<Summary> {
     let started = Instant::now();
-    frontier::recover_bodies(store)?;
+    let mut frontier = SledFrontier::open(store)?;
     let prior: Option<CrawlConfig> = store.load_config()?;
     let prior_seeds = prior.map(|p| p.seeds).unwrap_or_default();
     let scope = config.scope(&prior_seeds)?;
-    frontier::add_seeds(store, &config.seeds)?;
+    frontier.add_seeds(&config.seeds)?;
     let mut saved = config.clone();
     add_new_seeds(&mut saved.seeds, prior_seeds);
     if saved.seeds.is_empty() {
@@ -160,13 +160,14 @@ pub fn run(
 
     let flusher = store.flusher();
     let io = EngineIo {
+        dir: store.path(),
         jobs: job_tx,
         outcomes: out_rx,
         flusher: &flusher,
         stop: stop.clone(),
         progress: progress.clone(),
     };
-    let mut engine = Engine::new(config, &ctx.scope, store, io)?;
+    let mut engine = Engine::new(config, &ctx.scope, &mut frontier, io)?;
     let result = engine.run();
     let stats = engine.stats;
     // Closing the job channel lets every worker finish its current fetch and exit. After a

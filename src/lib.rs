@@ -26,7 +26,8 @@
 //! - `politeness`: one origin's rate, in-flight cap, pauses and back-off.
 //! - `retry`: which failures get another try, and when.
 //! - `seen`: a bounded memo in front of the seen-set.
-//! - [`frontier`]: the persistent queue, seen-set and leases (sled transactions).
+//! - [`frontier`]: the queue, seen-set and leases behind the [`frontier::Frontier`] seam the engine
+//!   talks to; [`frontier::SledFrontier`] keeps them in the crawl's sled database.
 //!
 //! Worker side (async tasks, never touching the database):
 //! - `worker`: a leased URL to an outcome: fetch, robots.txt, discovery.

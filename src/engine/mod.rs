@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 mod publish;
 mod robots_txt;
+#[cfg(test)]
+mod seam_tests;
 mod settle;
 #[cfg(test)]
 mod tests;
@@ -18,15 +20,14 @@ use crate::canon::Scope;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::failure::{ErrorKind, Failure};
-use crate::frontier::{self, Leases, OriginId};
+use crate::frontier::{self, Frontier, OriginId};
 use crate::politeness::RobotsState;
 use crate::progress::{self, Progress};
 use crate::report::{RunCounters, StopReason};
 use crate::robots::Decision;
 use crate::scheduler::{Next, Scheduler};
-use crate::seen::SeenMemo;
 use crate::shutdown::StopSignal;
-use crate::store::{HostRecord, Store, UrlState};
+use crate::store::{HostRecord, UrlState};
 use crate::worker::{self, Job, Outcome, PageOutcome};
 
 /// Longest the engine waits without looking at the stop flag and the flusher.
@@ -57,6 +58,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10);
 
 /// What connects the engine to the rest of a run.
 pub struct EngineIo<'a> {
+    /// The crawl's directory (for `live-status.json` and error messages).
+    pub dir: &'a std::path::Path,
     /// Jobs to the workers.
     pub jobs: async_channel::Sender<Job>,
     /// Their outcomes.
@@ -73,7 +76,8 @@ pub struct EngineIo<'a> {
 pub struct Engine<'a> {
     config: &'a CrawlConfig,
     scope: &'a Scope,
-    store: &'a Store,
+    frontier: &'a mut dyn Frontier,
+    dir: &'a std::path::Path,
     sched: Scheduler,
     jobs: async_channel::Sender<Job>,
     outcomes: mpsc::Receiver<Outcome>,
@@ -90,10 +94,6 @@ pub struct Engine<'a> {
     drain_until: Option<Instant>,
     /// What this run did.
     pub stats: RunCounters,
-    /// URLs known to be in the seen-set, sparing most seen-set reads.
-    memo: SeenMemo,
-    /// URLs handed to workers (they stay queued in the database until settled).
-    leases: Leases,
     /// Where the scan for origins with queued work (on a resume) continues; `None`: done.
     origin_scan: Option<OriginId>,
     /// Final page outcomes waiting to be committed together (see [`COMMIT_EVERY`]).
@@ -103,14 +103,15 @@ pub struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    /// An engine over `store`, sending jobs to workers and reading their outcomes.
+    /// An engine over `frontier`, sending jobs to workers and reading their outcomes.
     pub fn new(
         config: &'a CrawlConfig,
         scope: &'a Scope,
-        store: &'a Store,
+        frontier: &'a mut dyn Frontier,
         io: EngineIo<'a>,
     ) -> Result<Self> {
         let EngineIo {
+            dir,
             jobs,
             outcomes,
             flusher,
@@ -123,15 +124,16 @@ impl<'a> Engine<'a> {
             !config.ignore_robots,
         );
         let mut engine = Engine {
+            next_due: frontier.next_due()?,
             config,
             scope,
-            store,
+            frontier,
+            dir,
             sched,
             jobs,
             outcomes,
             in_flight: 0,
             pages_in_flight: 0,
-            next_due: frontier::next_due(store)?,
             flusher,
             stop,
             progress,
@@ -139,8 +141,6 @@ impl<'a> Engine<'a> {
             last_live: Instant::now() - progress::LIVE_EVERY,
             drain_until: None,
             stats: RunCounters::default(),
-            memo: SeenMemo::default(),
-            leases: Leases::default(),
             pending: Vec::new(),
             pending_since: None,
             origin_scan: Some(0),
@@ -151,7 +151,7 @@ impl<'a> Engine<'a> {
 
     /// Runs until the queue is empty or the page budget is spent.
     pub fn run(&mut self) -> Result<StopReason> {
-        let stored_before = self.store.counters()?.stored();
+        let stored_before = self.frontier.counters()?.stored();
         let mut last_prune = Instant::now();
         loop {
             if last_prune.elapsed() >= PRUNE_EVERY {
@@ -267,7 +267,7 @@ impl<'a> Engine<'a> {
     /// Leases the origin's next URL and sends it to a worker, unless robots.txt forbids it.
     /// Returns whether a request was started.
     fn start_page(&mut self, id: OriginId) -> Result<bool> {
-        let Some(lease) = frontier::lease(self.store, id, &mut self.leases)? else {
+        let Some(lease) = self.frontier.lease(id)? else {
             self.sched.nothing_queued(id);
             return Ok(false);
         };
@@ -333,8 +333,14 @@ impl<'a> Engine<'a> {
             .sched
             .slot(lease.origin_id)
             .map(|s| s.to_record(Instant::now()));
-        frontier::settle(self.store, &lease, &record, &[], &[], host.as_ref())?;
-        self.leases.release(&lease.key);
+        let settled = frontier::Settlement {
+            lease: &lease,
+            record: &record,
+            body: None,
+            found: &[],
+            host: host.as_ref(),
+        };
+        self.frontier.settle(&[settled])?;
         match state {
             UrlState::Blocked => self.stats.blocked += 1,
             _ => {
@@ -351,7 +357,7 @@ impl<'a> Engine<'a> {
         let Some(from) = self.origin_scan else {
             return Ok(());
         };
-        let (found, next) = frontier::origins_with_work(self.store, from, SCAN_CHUNK)?;
+        let (found, next) = self.frontier.origins_with_work(from, SCAN_CHUNK)?;
         self.origin_scan = next;
         for (id, origin) in found {
             self.add_work(id, &origin, 1)?;
@@ -366,7 +372,7 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         let now = Instant::now();
-        if let (Some(rec), Some(slot)) = (self.store.host(id)?, self.sched.slot(id)) {
+        if let (Some(rec), Some(slot)) = (self.frontier.host(id)?, self.sched.slot(id)) {
             slot.restore(&rec, now);
         }
         self.restore_robots(id, origin)

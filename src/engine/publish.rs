@@ -15,7 +15,7 @@ impl Engine<'_> {
             return Ok(());
         }
         self.last_progress = Instant::now();
-        let c = self.store.counters()?;
+        let c = self.frontier.counters()?;
         let now = Instant::now();
         let paused = self
             .sched
@@ -41,7 +41,7 @@ impl Engine<'_> {
             self.last_live = Instant::now();
             let mut live = self.progress.get();
             live.in_flight = snapshot.in_flight;
-            if let Err(e) = Live::write(self.store.path(), live) {
+            if let Err(e) = Live::write(self.dir, live) {
                 log::warn!("cannot write {}: {e}", progress::LIVE_FILE);
             }
         }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::Engine;
 use crate::error::Result;
-use crate::frontier::{self, Candidate, OriginId};
+use crate::frontier::{Candidate, OriginId};
 use crate::politeness::RobotsState;
 use crate::robots::{self, Policy};
 use crate::runtime::unix_ms;
@@ -99,7 +99,7 @@ impl Engine<'_> {
                 record
             }
         };
-        self.store.put_robots(&o.origin, &record)?;
+        self.frontier.put_robots(&o.origin, &record)?;
         self.sched.finished(id);
         Ok(())
     }
@@ -118,7 +118,7 @@ impl Engine<'_> {
                 redirect_chain: Vec::new(),
             })
             .collect();
-        for e in frontier::add_candidates(self.store, &candidates)? {
+        for e in self.frontier.add(&candidates)? {
             self.add_work(e.origin_id, &e.origin, 1)?;
         }
         Ok(())
@@ -144,7 +144,7 @@ impl Engine<'_> {
         if self.config.ignore_robots {
             return Ok(());
         }
-        let Some(rec) = self.store.robots(origin)? else {
+        let Some(rec) = self.frontier.robots(origin)? else {
             return Ok(());
         };
         if !robots::is_fresh(&rec, unix_ms()) {

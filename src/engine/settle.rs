@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{Engine, COMMIT_EVERY, MAX_BATCH};
 use crate::error::{Error, Result};
-use crate::frontier::{self, OriginId, Settlement};
+use crate::frontier::{OriginId, Settlement};
 use crate::politeness;
 use crate::retry::{self, Verdict};
 use crate::runtime::unix_ms;
@@ -53,16 +53,14 @@ impl Engine<'_> {
         match verdict {
             Verdict::HostOverloaded => {
                 let rec = host.unwrap_or_default();
-                frontier::requeue(self.store, &o.lease, &rec)?;
-                self.leases.release(&o.lease.key);
+                self.frontier.requeue(&o.lease, &rec)?;
                 self.pages_in_flight -= 1;
                 self.retried(id, true)?;
                 Ok(None)
             }
             Verdict::RetryAfter(wait) => {
                 let due = unix_ms() + wait.as_millis() as u64;
-                frontier::delay(self.store, &o.lease, due, host.as_ref())?;
-                self.leases.release(&o.lease.key);
+                self.frontier.delay(&o.lease, due, host.as_ref())?;
                 self.pages_in_flight -= 1;
                 self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
                 self.retried(id, false)?;
@@ -113,7 +111,7 @@ impl Engine<'_> {
         if let Some(i) = pages.iter().position(|(o, _)| o.body.is_err()) {
             if let Err(cause) = pages.swap_remove(i).0.body {
                 return Err(Error::Bodies {
-                    path: self.store.path().to_path_buf(),
+                    path: self.dir.to_path_buf(),
                     action: "writing a page body",
                     cause,
                 });
@@ -129,10 +127,9 @@ impl Engine<'_> {
                 host: host.as_ref(),
             })
             .collect();
-        let added = frontier::settle_batch(self.store, &batch, &mut self.memo, &self.leases)?;
+        let added = self.frontier.settle(&batch)?;
         drop(batch);
         for ((o, _), added) in pages.iter().zip(added) {
-            self.leases.release(&o.lease.key);
             self.pages_in_flight -= 1;
             for e in added {
                 self.add_work(e.origin_id, &e.origin, 1)?;
@@ -163,10 +160,10 @@ impl Engine<'_> {
         if self.next_due.is_none_or(|d| d > now) {
             return Ok(());
         }
-        for (id, origin) in frontier::release_due(self.store, now)? {
+        for (id, origin) in self.frontier.release_due(now)? {
             self.add_work(id, &origin, 1)?;
         }
-        self.next_due = frontier::next_due(self.store)?;
+        self.next_due = self.frontier.next_due()?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use super::{Engine, EngineIo};
 use crate::config::CrawlConfig;
 use crate::error::Result;
 use crate::failure::{ErrorKind, Failure};
-use crate::frontier::{self, Candidate, Lease};
+use crate::frontier::{self, Candidate, Frontier, Lease, SledFrontier};
 use crate::progress::Progress;
 use crate::report::{RunCounters, StopReason};
 use crate::robots::Policy;
@@ -32,7 +32,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 const QUIET: Duration = Duration::from_millis(150);
 
 /// The fake worker's ends of the engine's channels.
-struct FakeWorker {
+pub(super) struct FakeWorker {
     jobs: async_channel::Receiver<Job>,
     outcomes: mpsc::Sender<Outcome>,
     deadline: Instant,
@@ -40,7 +40,7 @@ struct FakeWorker {
 
 impl FakeWorker {
     /// The next job, or `None` once the engine has gone (or [`TIMEOUT`] passed).
-    fn next(&self) -> Option<Job> {
+    pub(super) fn next(&self) -> Option<Job> {
         self.within(TIMEOUT)
     }
 
@@ -59,7 +59,7 @@ impl FakeWorker {
         }
     }
 
-    fn send(&self, outcome: Outcome) {
+    pub(super) fn send(&self, outcome: Outcome) {
         // The engine outlives every job it handed out; a closed channel means it failed, which
         // the test sees in the engine's result.
         let _ = self.outcomes.send(outcome);
@@ -68,7 +68,7 @@ impl FakeWorker {
 
 /// A fresh database in a temporary directory with `seeds` queued, and a config for them:
 /// no rate limit and robots.txt ignored (the tests about robots.txt turn it back on).
-fn setup(seeds: &[&str]) -> (TempDir, Store, CrawlConfig) {
+pub(super) fn setup(seeds: &[&str]) -> (TempDir, Store, CrawlConfig) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("db");
     let store = Store::open(&db, OpenMode::CreateOrOpen).expect("a new store");
@@ -86,6 +86,18 @@ fn run<T: Send>(
     store: &Store,
     worker: impl FnOnce(FakeWorker) -> T + Send,
 ) -> (Result<StopReason>, RunCounters, T) {
+    let mut frontier = SledFrontier::open(store).expect("the store's frontier");
+    run_with(config, &mut frontier, store, worker)
+}
+
+/// [`run`] on any frontier; `store` gives only the flusher and the directory, as the crawl's
+/// local store does for a frontier kept elsewhere.
+pub(super) fn run_with<T: Send>(
+    config: &CrawlConfig,
+    frontier: &mut dyn Frontier,
+    store: &Store,
+    worker: impl FnOnce(FakeWorker) -> T + Send,
+) -> (Result<StopReason>, RunCounters, T) {
     let scope = config.scope(&[]).expect("a scope for the seeds");
     let (job_tx, job_rx) = async_channel::unbounded();
     let (out_tx, out_rx) = mpsc::channel();
@@ -98,13 +110,14 @@ fn run<T: Send>(
         let handle = s.spawn(move || worker(fake));
         let flusher = store.flusher();
         let io = EngineIo {
+            dir: store.path(),
             jobs: job_tx,
             outcomes: out_rx,
             flusher: &flusher,
             stop: StopSignal::new(),
             progress: Progress::new(),
         };
-        let mut engine = Engine::new(config, &scope, store, io).expect("an engine");
+        let mut engine = Engine::new(config, &scope, frontier, io).expect("an engine");
         let result = engine.run();
         let stats = engine.stats;
         // Closes the job channel: the worker's `next` returns `None` and it ends.
@@ -115,7 +128,7 @@ fn run<T: Send>(
 }
 
 /// A response with `status` for a leased URL, revealing `found` (absolute, canonical URLs).
-fn page(lease: Lease, status: u16, found: &[&str]) -> Box<PageOutcome> {
+pub(super) fn page(lease: Lease, status: u16, found: &[&str]) -> Box<PageOutcome> {
     let mut record = worker::failed_record(&lease.entry, None);
     record.attempts += 1;
     record.status = Some(status);
@@ -146,7 +159,7 @@ fn page(lease: Lease, status: u16, found: &[&str]) -> Box<PageOutcome> {
 }
 
 /// No response for a leased URL: a local failure of `kind`.
-fn no_response(lease: Lease, kind: ErrorKind) -> Box<PageOutcome> {
+pub(super) fn no_response(lease: Lease, kind: ErrorKind) -> Box<PageOutcome> {
     let failure = Failure {
         kind,
         message: format!("fake {}", kind.as_str()),
@@ -188,14 +201,14 @@ fn robots(job: &Job, verdict: Result<RobotsVerdict, String>, body: &str) -> Outc
 
 /// What a job asks for, in words: `robots http://a.test` or the page URL with its try, e.g.
 /// `http://a.test/x #2` for a URL fetched once before.
-fn describe(job: &Job) -> String {
+pub(super) fn describe(job: &Job) -> String {
     match job {
         Job::Robots { origin, .. } => format!("robots {origin}"),
         Job::Page { lease, url, .. } => format!("{url} #{}", lease.entry.attempts + 1),
     }
 }
 
-fn lease_of(job: Job) -> Lease {
+pub(super) fn lease_of(job: Job) -> Lease {
     match job {
         Job::Page { lease, .. } => lease,
         Job::Robots { .. } => panic!("a robots.txt job with robots.txt ignored"),

@@ -13,6 +13,7 @@
 //! still queued moves up to that depth: concurrent workers finishing out of order do not
 //! inflate depths (and `--max-depth` cuts at the true link distance).
 
+mod backend;
 mod recover;
 mod scan;
 mod settle;
@@ -336,6 +337,7 @@ pub fn lease(store: &Store, origin_id: OriginId, leases: &mut Leases) -> Result<
     }))
 }
 
+pub use backend::{Frontier, SledFrontier};
 pub use recover::recover_bodies;
 pub use scan::{is_seen, origin_name, origins_with_work, queued_by_origin, recount, OriginScan};
 pub use settle::{delay, next_due, release_due, requeue, settle, settle_batch, Settlement};

@@ -1,0 +1,150 @@
+//! The frontier seam: every call the engine makes on the queue, the seen-set, leases and the
+//! per-origin state it saves, as one trait. The engine and the workers know only [`Frontier`];
+//! [`SledFrontier`] (the crawl's own sled database) is the default, and a shared frontier for
+//! several workers plugs in here without touching either.
+//!
+//! A lease is the frontier's business: an implementation hands a URL out once until it is
+//! settled, re-queued or parked, and a crash (the process gone) gives every lease back.
+
+use url::Url;
+
+use super::{
+    add_candidates, add_seeds, delay, lease, next_due, origins_with_work, recover_bodies,
+    release_due, requeue, settle_batch, Candidate, Enqueued, Lease, Leases, OriginId, OriginScan,
+    Settlement,
+};
+use crate::error::Result;
+use crate::seen::SeenMemo;
+use crate::store::{Counters, HostRecord, RobotsRecord, Store};
+
+/// What the engine asks of a frontier. Every call that changes state is atomic: after a crash
+/// either all of it happened or none of it.
+pub trait Frontier {
+    /// Queues seed URLs (depth 0) not queued before; returns those newly queued.
+    fn add_seeds(&mut self, seeds: &[Url]) -> Result<Vec<Enqueued>>;
+
+    /// Queues found URLs (sitemap entries) not queued before; returns those newly queued.
+    fn add(&mut self, candidates: &[Candidate]) -> Result<Vec<Enqueued>>;
+
+    /// Up to `max` origins with queued work, from origin id `from` on, and where the scan goes
+    /// on (`None`: all seen). A resume finds its work a chunk at a time this way.
+    fn origins_with_work(&mut self, from: OriginId, max: usize) -> Result<OriginScan>;
+
+    /// Hands out the origin's shallowest, oldest queued URL not leased already, or `None`.
+    fn lease(&mut self, origin: OriginId) -> Result<Option<Lease>>;
+
+    /// Stores final outcomes (record, body position, the URLs each revealed, the origin's
+    /// politeness state) and ends their leases; returns, per outcome, the URLs newly queued.
+    fn settle(&mut self, batch: &[Settlement<'_>]) -> Result<Vec<Vec<Enqueued>>>;
+
+    /// Puts a leased URL back at the head of its origin's queue (its host asked for a pause),
+    /// one attempt more, with the origin's politeness state; ends the lease.
+    fn requeue(&mut self, lease: &Lease, host: &HostRecord) -> Result<()>;
+
+    /// Parks a leased URL until `due_ms` (Unix ms) for another try; ends the lease.
+    fn delay(&mut self, lease: &Lease, due_ms: u64, host: Option<&HostRecord>) -> Result<()>;
+
+    /// When the earliest parked URL is due (Unix ms), if any is parked.
+    fn next_due(&mut self) -> Result<Option<u64>>;
+
+    /// Queues again every parked URL due by `now_ms`; returns their origins.
+    fn release_due(&mut self, now_ms: u64) -> Result<Vec<(OriginId, String)>>;
+
+    /// The saved politeness state of an origin.
+    fn host(&mut self, origin: OriginId) -> Result<Option<HostRecord>>;
+
+    /// The saved robots.txt verdict of an origin.
+    fn robots(&mut self, origin: &str) -> Result<Option<RobotsRecord>>;
+
+    /// Saves an origin's robots.txt verdict.
+    fn put_robots(&mut self, origin: &str, record: &RobotsRecord) -> Result<()>;
+
+    /// The crawl's totals (leased URLs count as queued).
+    fn counters(&mut self) -> Result<Counters>;
+}
+
+/// The frontier in the crawl's own sled database (see [`crate::store`] for its trees): leases
+/// live in this process's memory, the seen-set has a bounded memo in front of it.
+pub struct SledFrontier<'a> {
+    store: &'a Store,
+    leases: Leases,
+    memo: SeenMemo,
+}
+
+impl<'a> SledFrontier<'a> {
+    /// The frontier of `store`, after start-up recovery: URLs whose bodies did not reach the
+    /// disk before the last stop go back to the queue (see [`recover_bodies`]).
+    pub fn open(store: &'a Store) -> Result<Self> {
+        let lost = recover_bodies(store)?;
+        if lost > 0 {
+            log::info!("{lost} URLs whose bodies were lost in the last stop are queued again");
+        }
+        Ok(SledFrontier {
+            store,
+            leases: Leases::default(),
+            memo: SeenMemo::default(),
+        })
+    }
+}
+
+impl Frontier for SledFrontier<'_> {
+    fn add_seeds(&mut self, seeds: &[Url]) -> Result<Vec<Enqueued>> {
+        add_seeds(self.store, seeds)
+    }
+
+    fn add(&mut self, candidates: &[Candidate]) -> Result<Vec<Enqueued>> {
+        add_candidates(self.store, candidates)
+    }
+
+    fn origins_with_work(&mut self, from: OriginId, max: usize) -> Result<OriginScan> {
+        origins_with_work(self.store, from, max)
+    }
+
+    fn lease(&mut self, origin: OriginId) -> Result<Option<Lease>> {
+        lease(self.store, origin, &mut self.leases)
+    }
+
+    fn settle(&mut self, batch: &[Settlement<'_>]) -> Result<Vec<Vec<Enqueued>>> {
+        let added = settle_batch(self.store, batch, &mut self.memo, &self.leases)?;
+        for s in batch {
+            self.leases.release(&s.lease.key);
+        }
+        Ok(added)
+    }
+
+    fn requeue(&mut self, lease: &Lease, host: &HostRecord) -> Result<()> {
+        requeue(self.store, lease, host)?;
+        self.leases.release(&lease.key);
+        Ok(())
+    }
+
+    fn delay(&mut self, lease: &Lease, due_ms: u64, host: Option<&HostRecord>) -> Result<()> {
+        delay(self.store, lease, due_ms, host)?;
+        self.leases.release(&lease.key);
+        Ok(())
+    }
+
+    fn next_due(&mut self) -> Result<Option<u64>> {
+        next_due(self.store)
+    }
+
+    fn release_due(&mut self, now_ms: u64) -> Result<Vec<(OriginId, String)>> {
+        release_due(self.store, now_ms)
+    }
+
+    fn host(&mut self, origin: OriginId) -> Result<Option<HostRecord>> {
+        self.store.host(origin)
+    }
+
+    fn robots(&mut self, origin: &str) -> Result<Option<RobotsRecord>> {
+        self.store.robots(origin)
+    }
+
+    fn put_robots(&mut self, origin: &str, record: &RobotsRecord) -> Result<()> {
+        self.store.put_robots(origin, record)
+    }
+
+    fn counters(&mut self) -> Result<Counters> {
+        self.store.counters()
+    }
+}
