@@ -173,6 +173,11 @@ crawl_settings! {
     /// host's URLs are recorded as failed; until then none is fetched [default: 10m]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     robots_give_up: Duration = DEFAULT_ROBOTS_GIVE_UP, given Option<Duration>;
+    /// Also fetch what pages need to display offline (images and srcset, scripts, stylesheets,
+    /// icons, video posters), for a mirror export that works without the network;
+    /// `--requisites=false` turns it off on a resume
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    requisites: bool = false, given Option<bool>;
     /// Also read the sitemaps robots.txt names (indexes and .xml.gz too) and queue their
     /// in-scope URLs; `--sitemaps=false` turns it off on a resume
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]

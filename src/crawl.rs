@@ -128,6 +128,7 @@ pub fn run(
         fetcher: Fetcher::new(config)?,
         scope,
         max_depth: config.max_depth,
+        requisites: config.requisites,
         parse_slots: async_lock::Semaphore::new(parse_slots),
         token: config.product_token().to_string(),
         max_redirects: config.max_redirects,

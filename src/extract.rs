@@ -5,23 +5,40 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use scraper::{ElementRef, Html, Selector};
+use html5ever::tendril::TendrilSink;
+use html5ever::tree_builder::TreeBuilderOpts;
+use html5ever::ParseOpts;
+use scraper::{ElementRef, Html, HtmlTreeSink, Selector};
 use url::Url;
 
 use crate::canon;
 
-/// Every element that can carry a followable link, plus the two that change how links are read
-/// (`base`, `meta name=robots`). One selector keeps a single pass over the tree.
+/// Every element that can carry a followable link or a page requisite, plus those that change
+/// how links are read (`base`, `meta name=robots`) or are links themselves (`meta http-equiv=
+/// refresh`). One selector keeps a single pass over the tree.
 static LINKY: LazyLock<Selector> = LazyLock::new(|| {
     // The selector is a constant; a parse failure is a bug caught by every test.
-    Selector::parse("a[href], area[href], link[href], iframe[src], frame[src], meta[name]")
-        .expect("constant selector parses")
+    Selector::parse(
+        "a[href], area[href], link[href], iframe[src], frame[src], meta[name], meta[http-equiv], \
+         img[src], img[srcset], source[src], source[srcset], script[src], video[poster]",
+    )
+    .expect("constant selector parses")
 });
 static BASE: LazyLock<Selector> =
     LazyLock::new(|| Selector::parse("base[href]").expect("constant selector parses"));
 
-/// `link rel` values that point at another page rather than a resource of this one.
+/// `link rel` values that point at another page rather than a resource of this one (in HTML and
+/// in `Link:` headers alike).
 const PAGE_RELS: &[&str] = &["canonical", "alternate", "next", "prev"];
+
+/// `link rel` values naming what the page needs to display: fetched only with `--requisites`.
+const REQUISITE_RELS: &[&str] = &[
+    "stylesheet",
+    "icon",
+    "shortcut",
+    "apple-touch-icon",
+    "preload",
+];
 
 /// What a page offers the frontier.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -33,9 +50,11 @@ pub struct Extracted {
 }
 
 /// Extracts the links of `html`, fetched from `page_url`. Links are resolved against the first
-/// `<base href>` when there is one, and dropped when `rel` contains `nofollow`.
-pub fn extract_links(html: &str, page_url: &Url) -> Extracted {
-    let doc = Html::parse_document(html);
+/// `<base href>` when there is one, and dropped when `rel` contains `nofollow`. With
+/// `requisites`, what the page needs to display offline comes too: images (`src` and every
+/// `srcset` candidate), scripts, stylesheets, icons, video posters.
+pub fn extract_links(html: &str, page_url: &Url, requisites: bool) -> Extracted {
+    let doc = parse(html);
     let base = doc
         .select(&BASE)
         .next()
@@ -45,19 +64,20 @@ pub fn extract_links(html: &str, page_url: &Url) -> Extracted {
 
     let mut out = Extracted::default();
     let mut seen = HashSet::new();
+    let mut targets = Vec::new();
     for el in doc.select(&LINKY) {
-        if el.value().name() == "meta" {
-            if is_robots_nofollow(el) {
-                return Extracted {
-                    links: Vec::new(),
-                    nofollow: true,
-                };
-            }
-            continue;
+        if el.value().name() != "meta" {
+            link_targets(el, requisites, &mut targets);
+        } else if is_robots_nofollow(el) {
+            return Extracted {
+                links: Vec::new(),
+                nofollow: true,
+            };
+        } else {
+            targets.extend(refresh_target(el));
         }
-        let Some(target) = link_target(el) else {
-            continue;
-        };
+    }
+    for target in targets {
         if let Some(url) = canon::resolve(&base, target) {
             if seen.insert(url.as_str().to_owned()) {
                 out.links.push(url);
@@ -67,20 +87,107 @@ pub fn extract_links(html: &str, page_url: &Url) -> Extracted {
     out
 }
 
-/// The href/src of a followable element, or `None` for nofollow links and resource `link`s.
-fn link_target(el: ElementRef<'_>) -> Option<&str> {
+/// Parses a page as a browser with scripts off would, which is what a crawler is: the contents of
+/// `<noscript>` are markup (`<noscript><iframe src="toc.html">` is a link), not text as
+/// `Html::parse_document` (scripting on) makes them.
+fn parse(html: &str) -> Html {
+    let opts = ParseOpts {
+        tree_builder: TreeBuilderOpts {
+            scripting_enabled: false,
+            ..TreeBuilderOpts::default()
+        },
+        ..ParseOpts::default()
+    };
+    html5ever::parse_document(HtmlTreeSink::new(Html::new_document()), opts).one(html)
+}
+
+/// Adds the targets of an element: the href/src of a followable one (none for nofollow links
+/// and, without `requisites`, none for images, scripts and resource `link`s).
+fn link_targets<'a>(el: ElementRef<'a>, requisites: bool, out: &mut Vec<&'a str>) {
     let v = el.value();
     let rel = v.attr("rel").unwrap_or("").to_ascii_lowercase();
-    let mut rels = rel.split_ascii_whitespace();
+    let has_rel = |set: &[&str]| rel.split_ascii_whitespace().any(|r| set.contains(&r));
     match v.name() {
-        "iframe" | "frame" => v.attr("src"),
-        "link" => rels
-            .any(|r| PAGE_RELS.contains(&r))
-            .then(|| v.attr("href"))
-            .flatten(),
-        _ if rels.any(|r| r == "nofollow") => None,
-        _ => v.attr("href"),
+        "iframe" | "frame" => out.extend(v.attr("src")),
+        "link" if has_rel(PAGE_RELS) || (requisites && has_rel(REQUISITE_RELS)) => {
+            out.extend(v.attr("href"))
+        }
+        "link" => {}
+        "img" | "source" if requisites => {
+            out.extend(v.attr("src"));
+            out.extend(v.attr("srcset").into_iter().flat_map(srcset_urls));
+        }
+        "script" if requisites => out.extend(v.attr("src")),
+        "video" if requisites => out.extend(v.attr("poster")),
+        "img" | "source" | "script" | "video" => {}
+        _ if has_rel(&["nofollow"]) => {}
+        _ => out.extend(v.attr("href")),
     }
+}
+
+/// The URLs of a `srcset` (`a.png 1x, b.png 2x`, `s.jpg 480w, m.jpg 800w`): each candidate's
+/// first word.
+fn srcset_urls(srcset: &str) -> impl Iterator<Item = &str> {
+    srcset
+        .split(',')
+        .filter_map(|c| c.split_ascii_whitespace().next())
+}
+
+/// The target of `<meta http-equiv="refresh" content="5; url=next.html">`, as browsers read it:
+/// after the delay, an optional `url=` (any case, spaces around `=`) and optional quotes.
+fn refresh_target<'a>(el: ElementRef<'a>) -> Option<&'a str> {
+    let v = el.value();
+    if !v.attr("http-equiv")?.trim().eq_ignore_ascii_case("refresh") {
+        return None;
+    }
+    let rest = v.attr("content")?.trim_start();
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    let rest = rest.trim_start().strip_prefix([';', ','])?.trim_start();
+    let rest = match rest.get(..3) {
+        Some(u) if u.eq_ignore_ascii_case("url") => {
+            let after = rest[3..].trim_start();
+            after.strip_prefix('=').map_or(rest, str::trim_start)
+        }
+        _ => rest,
+    };
+    let url = match rest.chars().next() {
+        Some(q @ ('"' | '\'')) => rest[1..].split(q).next().unwrap_or(""),
+        _ => rest.trim_end(),
+    };
+    (!url.is_empty()).then_some(url)
+}
+
+/// The page targets of `Link:` header values (RFC 8288: `<url>; rel="next"`, several per value,
+/// comma-separated), with a page rel (canonical, alternate, next, prev).
+pub fn link_header_targets<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    for value in values {
+        let mut rest = value;
+        while let Some(start) = rest.find('<') {
+            let Some(len) = rest[start..].find('>') else {
+                break;
+            };
+            let target = rest[start + 1..start + len].trim();
+            rest = &rest[start + len + 1..];
+            // This link's parameters end at the next comma (rel values hold none).
+            let params = rest.split([',', '<']).next().unwrap_or("");
+            let page = params.split(';').any(|p| {
+                let Some((name, val)) = p.split_once('=') else {
+                    return false;
+                };
+                name.trim().eq_ignore_ascii_case("rel")
+                    && val
+                        .trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|r| PAGE_RELS.iter().any(|p| p.eq_ignore_ascii_case(r)))
+            });
+            if page && !target.is_empty() {
+                out.push(target);
+            }
+        }
+    }
+    out
 }
 
 fn is_robots_nofollow(el: ElementRef<'_>) -> bool {
@@ -108,7 +215,7 @@ mod tests {
 
     fn links(html: &str) -> Vec<String> {
         let base = Url::parse("http://e.com/dir/page.html").unwrap();
-        extract_links(html, &base)
+        extract_links(html, &base, false)
             .links
             .into_iter()
             .map(String::from)
@@ -164,6 +271,7 @@ mod tests {
         let got = extract_links(
             r#"<meta name="ROBOTS" content="noindex, nofollow"><a href="a.html">a</a>"#,
             &base,
+            false,
         );
         assert_eq!(
             got,
@@ -175,8 +283,87 @@ mod tests {
         let got = extract_links(
             r#"<meta name="robots" content="noindex"><a href="a">a</a>"#,
             &base,
+            false,
         );
         assert_eq!(got.links.len(), 1);
+    }
+
+    #[test]
+    fn noscript_content_is_markup_not_text() {
+        // A crawler runs no scripts: what <noscript> offers is what it must follow.
+        let got = links(
+            r#"<head><noscript><link rel="next" href="n.html"></noscript></head>
+            <body><noscript><iframe src="toc.html"></iframe><a href="/fallback.html">f</a></noscript>
+            <script>document.write('<a href="/by-script.html">s</a>')</script></body>"#,
+        );
+        assert_eq!(
+            got,
+            [
+                "http://e.com/dir/n.html",
+                "http://e.com/dir/toc.html",
+                "http://e.com/fallback.html",
+            ]
+        );
+    }
+
+    #[test]
+    fn meta_refresh_is_a_link() {
+        for (content, want) in [
+            ("0; url=next.html", Some("http://e.com/dir/next.html")),
+            ("5;URL='/q.html'", Some("http://e.com/q.html")),
+            ("3, url = 'r.html' ", Some("http://e.com/dir/r.html")),
+            ("0;other.html", Some("http://e.com/dir/other.html")),
+            ("10", None),
+            ("0; url=", None),
+        ] {
+            let html = format!(r#"<meta http-equiv="Refresh" content="{content}">"#);
+            let got = links(&html);
+            assert_eq!(got.first().map(String::as_str), want, "{content}");
+        }
+        assert!(links(r#"<meta http-equiv="x-ua-compatible" content="0; url=a">"#).is_empty());
+    }
+
+    #[test]
+    fn requisites_only_when_asked_for() {
+        let html = r#"<img src="a.png" srcset="a2.png 2x, a3.png 3x"><script src="s.js"></script>
+            <link rel="stylesheet" href="st.css"><link rel="icon" href="f.ico">
+            <picture><source srcset="p.webp 480w, p2.webp 800w"></picture>
+            <video poster="v.jpg"></video><a href="page.html">p</a>"#;
+        let base = Url::parse("http://e.com/").unwrap();
+        let names = |requisites| -> Vec<String> {
+            extract_links(html, &base, requisites)
+                .links
+                .iter()
+                .map(|u| u.path().trim_start_matches('/').to_string())
+                .collect()
+        };
+        assert_eq!(names(false), ["page.html"]);
+        assert_eq!(
+            names(true),
+            [
+                "a.png",
+                "a2.png",
+                "a3.png",
+                "s.js",
+                "st.css",
+                "f.ico",
+                "p.webp",
+                "p2.webp",
+                "v.jpg",
+                "page.html"
+            ]
+        );
+    }
+
+    #[test]
+    fn link_headers_name_pages_to_follow() {
+        let got = link_header_targets([
+            r#"</next.html>; rel="next", </style.css>; rel=stylesheet"#,
+            r#"<https://e.com/canon>; rel="canonical alternate"; title="x""#,
+            "<broken; rel=next",
+            "</nope>; type=text/html",
+        ]);
+        assert_eq!(got, ["/next.html", "https://e.com/canon"]);
     }
 
     #[test]
@@ -197,7 +384,7 @@ mod tests {
         let home = home
             .replace("{{origin}}", "http://127.0.0.1:1")
             .replace("{{host}}", "127.0.0.1:1");
-        assert!(extract_links(&home, &base).links.len() > 5);
+        assert!(extract_links(&home, &base, false).links.len() > 5);
     }
 
     #[test]

@@ -227,6 +227,24 @@ fn rewrite_links(
             Ok(())
         }
     };
+    // A srcset is a list of candidates (`a.png 1x, b.png 2x`): each URL is rewritten alone.
+    let srcset = |el: &mut lol_html::html_content::Element<'_, '_>| {
+        if let Some(v) = el.get_attribute("srcset") {
+            let candidates: Vec<String> = v
+                .split(',')
+                .map(|c| {
+                    let c = c.trim();
+                    let (url, descriptor) = c.split_once(char::is_whitespace).unwrap_or((c, ""));
+                    let url = rewrite(url).unwrap_or_else(|| url.to_string());
+                    format!("{url} {}", descriptor.trim())
+                        .trim_end()
+                        .to_string()
+                })
+                .collect();
+            let _ = el.set_attribute("srcset", &candidates.join(", "));
+        }
+        Ok(())
+    };
     let mut out = Vec::with_capacity(body.len());
     let mut rewriter = HtmlRewriter::new(
         Settings {
@@ -246,6 +264,8 @@ fn rewrite_links(
                     "iframe[src], frame[src], img[src], script[src], source[src]",
                     attr("src")
                 ),
+                element!("img[srcset], source[srcset]", srcset),
+                element!("video[poster]", attr("poster")),
             ],
             encoding,
             ..Settings::new()

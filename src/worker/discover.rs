@@ -88,10 +88,22 @@ pub(super) async fn discover(
         );
     }
     let child_depth = entry.depth + 1;
+    if ctx.max_depth.is_some_and(|m| child_depth > m) {
+        return (Vec::new(), None);
+    }
+    // `Link: <…>; rel=next` (and canonical, alternate, prev) count like links, on any response.
+    let link_headers = f
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("link"));
+    let mut links: Vec<Url> = extract::link_header_targets(link_headers.map(|(_, v)| v.as_str()))
+        .into_iter()
+        .filter_map(|t| canon::resolve(url, t))
+        .collect();
     let content_type = f.header("content-type").map(str::to_string);
     let html = extract::is_html(content_type.as_deref());
-    if !html || f.body.is_empty() || ctx.max_depth.is_some_and(|m| child_depth > m) {
-        return (Vec::new(), None);
+    if !html || f.body.is_empty() {
+        return (candidates(ctx, links, child_depth, url), None);
     }
     let _slot = ctx.parse_slots.acquire().await;
     let page = url.clone();
@@ -102,25 +114,31 @@ pub(super) async fn discover(
     let (found, body, written) = run_blocking(move || {
         let written = ctx2.bodies.append(&body).map(Some);
         let text = crate::charset::decode_html(&body, content_type.as_deref());
-        let referrer = page.to_string();
-        let found = extract::extract_links(&text, &page)
-            .links
-            .into_iter()
-            .filter(|u| ctx2.scope.allows(u))
-            .map(|u| Candidate {
-                url: u,
-                depth: child_depth,
-                referrer: Some(referrer.clone()),
-                sitemap: false,
-                redirect_chain: Vec::new(),
-            })
-            .collect();
+        links.extend(extract::extract_links(&text, &page, ctx2.requisites).links);
         drop(text);
+        let found = candidates(&ctx2, links, child_depth, &page);
         (found, body, written)
     })
     .await;
     f.body = body;
     (found, Some(written))
+}
+
+/// The in-scope ones of `links` found on `page`, as candidates at `depth` (duplicates are
+/// dropped by the engine's seen-set).
+fn candidates(ctx: &WorkerContext, links: Vec<Url>, depth: u32, page: &Url) -> Vec<Candidate> {
+    let referrer = page.to_string();
+    links
+        .into_iter()
+        .filter(|u| ctx.scope.allows(u))
+        .map(|url| Candidate {
+            url,
+            depth,
+            referrer: Some(referrer.clone()),
+            sitemap: false,
+            redirect_chain: Vec::new(),
+        })
+        .collect()
 }
 
 /// A 3xx: its target is queued like a link (same depth: a redirect is not a link hop), carrying

@@ -30,6 +30,8 @@ pub struct WorkerContext {
     pub scope: Scope,
     /// Links deeper than this are not followed.
     pub max_depth: Option<u32>,
+    /// Page requisites (images, scripts, stylesheets) are followed too (`--requisites`).
+    pub requisites: bool,
     /// Bounds parse jobs in flight so parsing cannot starve fetching of CPU.
     pub parse_slots: async_lock::Semaphore,
     /// robots.txt product token.

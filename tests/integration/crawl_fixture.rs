@@ -348,3 +348,59 @@ fn bodies_over_max_body_are_cut_and_marked_truncated() {
     assert!(!small.truncated);
     assert_eq!(&store.body(&small.url).unwrap().unwrap()[..], b"small");
 }
+
+#[test]
+fn requisites_are_fetched_only_with_requisites() {
+    let _timing = shared();
+    let server = fixture_server();
+    let dir = tempdir();
+    let mut config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
+    config.requisites = true;
+    crawl(&config);
+    let got: BTreeSet<String> = page_requests(&server)
+        .iter()
+        .map(|r| r.target.clone())
+        .collect();
+    // The requisites of the home page and of noscript.html, which the default crawl never
+    // requests (see the exact set of `full_crawl_stores_exactly_the_reachable_set…`).
+    for path in [
+        "/style.css",
+        "/favicon.png",
+        "/images/pixel-only.png",
+        "/nav.js",
+    ] {
+        assert!(got.contains(path), "{path} not requested; got {got:?}");
+    }
+    // Pages are still all there, each once; script-written links stay unfollowed.
+    let pages: BTreeSet<String> = expected().iter().map(|e| e.target.clone()).collect();
+    assert!(pages.is_subset(&got), "{}", diff(&pages, &got));
+    assert!(!got.contains("/by-script-only.html"));
+    let requests = page_requests(&server);
+    assert_eq!(requests.len(), got.len(), "no URL requested twice");
+}
+
+#[test]
+fn link_headers_with_page_rels_are_followed() {
+    let _timing = shared();
+    let server = route_server(Arc::new(|r| match r.path() {
+        "/" => Some(Reply::html("<p>no links in the body</p>").header(
+            "Link",
+            r#"</next.html>; rel="next", </style.css>; rel=stylesheet"#,
+        )),
+        "/doc.pdf" => Some(
+            Reply::new(200, "application/pdf", "%PDF")
+                .header("Link", r#"</canonical.html>; rel="canonical""#),
+        ),
+        "/next.html" => Some(Reply::html(r#"<a href="/doc.pdf">pdf</a>"#)),
+        "/canonical.html" => Some(Reply::html("<p>end</p>")),
+        _ => None,
+    }));
+    let dir = tempdir();
+    let config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
+    crawl(&config);
+    let got: Vec<String> = page_requests(&server)
+        .iter()
+        .map(|r| r.path().to_string())
+        .collect();
+    assert_eq!(got, ["/", "/next.html", "/doc.pdf", "/canonical.html"]);
+}

@@ -323,6 +323,50 @@ fn mirror_links_resolve_to_files_that_exist() {
 }
 
 #[test]
+fn a_mirror_of_a_crawl_with_requisites_shows_its_images_offline() {
+    let _timing = shared();
+    let dir = tempdir();
+    let server = fixture_server();
+    let db = dir.path().join("site.db");
+    let mut config = fast_config(&db, &format!("{}/", server.origin()));
+    config.requisites = true;
+    crawl(&config);
+    export(
+        dir.path(),
+        &["--db", "site.db", "--format", "mirror", "--out", "mirror"],
+    );
+    let host = server
+        .origin()
+        .trim_start_matches("http://")
+        .replace(':', "+");
+    let site = dir.path().join("mirror").join(host);
+    let page = std::fs::read_to_string(site.join("noscript.html")).unwrap();
+    let doc = scraper::Html::parse_document(&page);
+    let img = doc
+        .select(&scraper::Selector::parse("img").unwrap())
+        .next()
+        .expect("the image");
+    // src and every srcset candidate point at files of the mirror, relative to the page.
+    let src = img.value().attr("src").unwrap();
+    assert_eq!(src, "images/worldmap.png");
+    let srcset = img.value().attr("srcset").unwrap();
+    assert_eq!(srcset, "images/worldmap.png 1x, files/logo.png 2x");
+    for local in [
+        "images/worldmap.png",
+        "files/logo.png",
+        "style.css",
+        "favicon.png",
+    ] {
+        assert!(site.join(local).is_file(), "{local} is in the mirror");
+    }
+    let home = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(
+        home.contains(r#"href="style.css""#),
+        "the stylesheet is local: {home}"
+    );
+}
+
+#[test]
 fn mirror_never_writes_outside_its_directory() {
     let _timing = shared();
     let long = "n".repeat(600);
