@@ -3,29 +3,14 @@
 //! Callers hand in the page text and get owned, normalized URLs back.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
 
 use html5ever::tendril::TendrilSink;
 use html5ever::tree_builder::TreeBuilderOpts;
 use html5ever::ParseOpts;
-use scraper::{ElementRef, Html, HtmlTreeSink, Selector};
+use scraper::{ElementRef, Html, HtmlTreeSink};
 use url::Url;
 
 use crate::canon;
-
-/// Every element that can carry a followable link or a page requisite, plus those that change
-/// how links are read (`base`, `meta name=robots`) or are links themselves (`meta http-equiv=
-/// refresh`). One selector keeps a single pass over the tree.
-static LINKY: LazyLock<Selector> = LazyLock::new(|| {
-    // The selector is a constant; a parse failure is a bug caught by every test.
-    Selector::parse(
-        "a[href], area[href], link[href], iframe[src], frame[src], meta[name], meta[http-equiv], \
-         img[src], img[srcset], source[src], source[srcset], script[src], video[poster]",
-    )
-    .expect("constant selector parses")
-});
-static BASE: LazyLock<Selector> =
-    LazyLock::new(|| Selector::parse("base[href]").expect("constant selector parses"));
 
 /// `link rel` values that point at another page rather than a resource of this one (in HTML and
 /// in `Link:` headers alike).
@@ -55,29 +40,41 @@ pub struct Extracted {
 /// `srcset` candidate), scripts, stylesheets, icons, video posters.
 pub fn extract_links(html: &str, page_url: &Url, requisites: bool) -> Extracted {
     let doc = parse(html);
-    let base = doc
-        .select(&BASE)
-        .next()
-        .and_then(|b| b.value().attr("href"))
-        .and_then(|h| page_url.join(h.trim()).ok())
-        .unwrap_or_else(|| page_url.clone());
-
-    let mut out = Extracted::default();
-    let mut seen = HashSet::new();
+    // One walk in the order scraper's `select` uses, matching by element name: a selector list
+    // of every link element costs more per element than a `match`, and `<base>` is found in the
+    // same walk (it applies to links before it too, so targets are resolved after).
+    let mut base_href = None;
     let mut targets = Vec::new();
-    for el in doc.select(&LINKY) {
-        if el.value().name() != "meta" {
-            link_targets(el, requisites, &mut targets);
-        } else if is_robots_nofollow(el) {
-            return Extracted {
-                links: Vec::new(),
-                nofollow: true,
-            };
-        } else {
-            targets.extend(refresh_target(el));
+    for node in doc.tree.nodes() {
+        let Some(el) = ElementRef::wrap(node) else {
+            continue;
+        };
+        match el.value().name() {
+            "meta" if is_robots_nofollow(el) => {
+                return Extracted {
+                    links: Vec::new(),
+                    nofollow: true,
+                };
+            }
+            "meta" => targets.extend(refresh_target(el)),
+            "base" if base_href.is_none() => base_href = el.value().attr("href"),
+            "a" | "area" | "link" | "iframe" | "frame" | "img" | "source" | "script" | "video" => {
+                link_targets(el, requisites, &mut targets)
+            }
+            _ => {}
         }
     }
+    let base = base_href
+        .and_then(|h| page_url.join(h.trim()).ok())
+        .unwrap_or_else(|| page_url.clone());
+    let mut out = Extracted::default();
+    // The same href written twice resolves the same way: only its first time is resolved.
+    let mut raw_seen = HashSet::new();
+    let mut seen = HashSet::new();
     for target in targets {
+        if !raw_seen.insert(target) {
+            continue;
+        }
         if let Some(url) = canon::resolve(&base, target) {
             if seen.insert(url.as_str().to_owned()) {
                 out.links.push(url);

@@ -34,7 +34,7 @@
 //! - `fetch`: the one shared HTTP client (surf over curl), timeouts, body caps and decoding.
 //! - `sendgate`: the per-origin gap checked again at the moment a request is sent.
 //! - `robots`: RFC 9309 rules, verdicts and Crawl-delay.
-//! - `extract`, `charset`, `sitemap`: links out of HTML, bytes to text, sitemap entries.
+//! - [`extract`], [`charset`], `sitemap`: links out of HTML, bytes to text, sitemap entries.
 //!
 //! Persistence:
 //! - [`store`]: the sled database (records, open checks, flusher) and the body segments.
@@ -63,8 +63,9 @@ mod scheduler;
 mod seen;
 
 // Worker side.
-mod charset;
-mod extract;
+pub mod charset;
+pub mod extract;
+
 mod fetch;
 mod robots;
 mod sendgate;

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # One command for the benchmark suite: politecrawl against GNU wget2, GNU wget and Scrapy on
-# loopback (scenarios: unthrottled single origin, polite multi-origin, frontier scale).
+# loopback (scenarios: unthrottled single origin, polite multi-origin, frontier scale, real
+# documentation sites).
 #
 #   bash scripts/bench/run.sh                       # everything, default sizes (long: ~20-40 min)
 #   bash scripts/bench/run.sh --scenarios single,polite --pages 2000 --polite-pages 20
 #   bash scripts/bench/run.sh --help                # every flag (scripts/bench/suite.py)
 #
 # What it does:
-#   1. installs what is missing: Debian packages nginx, wget2, wget, time (apt-get; needs root;
+#   1. installs what is missing: Debian packages nginx, wget2, wget, time, python3.11-doc and
+#      postgresql-doc-15 (the docs scenario's real HTML) (apt-get; needs root;
 #      creates /usr/sbin/policy-rc.d with `exit 101` first when it does not exist, so the nginx
 #      package does not start a system nginx), and Scrapy from PyPI (python3 -m pip install
 #      scrapy) when `import scrapy` fails;
@@ -35,6 +37,9 @@ if [[ ${BENCH_NO_INSTALL:-0} != 1 ]]; then
     command -v wget2 >/dev/null || missing+=(wget2)
     command -v wget >/dev/null || missing+=(wget)
     [[ -x /usr/bin/time ]] || missing+=(time)
+    # Real HTML no one here wrote, for the docs scenario.
+    [[ -f /usr/share/doc/python3.11/html/index.html ]] || missing+=(python3.11-doc)
+    [[ -f /usr/share/doc/postgresql-doc-15/html/index.html ]] || missing+=(postgresql-doc-15)
     if ((${#missing[@]})); then
         if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null; then
             log "missing ${missing[*]} and cannot apt-get install (not root or no apt-get): the suite skips what it lacks"

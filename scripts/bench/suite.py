@@ -34,6 +34,12 @@ Scenarios (--scenarios, comma-separated):
             of starts in any 1 s window [t, t+1 s), violations = gaps shorter than 1000/RATE ms
             minus --gap-tolerance-ms, and completeness (all P pages, no duplicate).
 
+  docs      Real HTML no one here wrote: Debian's python3.11-doc and postgresql-doc-15 (skipped when
+            not installed), each served by nginx on 127.0.0.1:PORT and crawled from /index.html by
+            politecrawl (--rate 0, --docs-concurrency) and wget2 (as many threads): HTML pages found
+            (and how many only one crawler found), pages/s, CPU ms per HTML page, peak RSS. Compare
+            with `cargo bench --bench parse_floor`, scraper's own cost on the same files.
+
   frontier  For each --frontier-sizes URLS:HOSTS: `cargo bench --bench frontier_scale -- --db DIR
             --urls N --hosts H --port PORT` (with BENCH_NO_BUILD=1 / --no-build: the newest
             executable target/release/deps/frontier_scale-*), whose last stdout line is a JSON
@@ -77,7 +83,11 @@ SPIDER = os.path.join(HERE, "scrapy_spider.py")
 CHECK = "__bench_check"  # query string of the suite's own sanity requests (filtered from the logs)
 PAGE_RE = re.compile(r"^/(?:p/(\d+)\.html)?$")
 ALL_PEERS = ("politecrawl", "wget2", "wget", "scrapy")
-ALL_SCENARIOS = ("single", "polite", "frontier")
+ALL_SCENARIOS = ("single", "polite", "frontier", "docs")
+DOC_CORPORA = (
+    ("python3.11-doc", "/usr/share/doc/python3.11/html"),
+    ("postgresql-doc-15", "/usr/share/doc/postgresql-doc-15/html"),
+)
 
 
 class Fatal(Exception):
@@ -259,8 +269,10 @@ def can_connect(addr, port):
 class Nginx:
     """One nginx master (daemon off) with its own config, logs and pid file under directory."""
 
-    def __init__(self, exe, directory, listens, root=None, buffered=True):
+    def __init__(self, exe, directory, listens, root=None, buffered=True, checks=None):
         self.exe, self.dir, self.listens, self.root, self.buffered = exe, directory, listens, root, buffered
+        # (path, status) pairs checked at start; a generated site's by default.
+        self.checks = checks
         self.access_log = os.path.join(directory, "access.log")
         self.error_log = os.path.join(directory, "error.log")
         self.proc = None
@@ -340,7 +352,7 @@ http {{
         """Every address answers; with a site: / and /p/1.html 200 text/html, robots.txt 404."""
         for a, p in self.listens:
             base = f"http://{a}:{p}"
-            checks = [("/", 200), ("/p/1.html", 200), ("/robots.txt", 404)] if self.root else [("/", 404)]
+            checks = self.checks or ([("/", 200), ("/p/1.html", 200), ("/robots.txt", 404)] if self.root else [("/", 404)])
             for path, want in checks:
                 url = f"{base}{path}?{CHECK}"
                 try:
@@ -864,6 +876,90 @@ class Suite:
         print()
         sys.stdout.flush()
 
+    # ---------------- scenario 4
+    def scenario_docs(self):
+        """Real HTML no one here wrote: Debian's documentation packages, crawled from index.html."""
+        for name, root in DOC_CORPORA:
+            if not os.path.isfile(os.path.join(root, "index.html")):
+                self.note(f"docs: {root}/index.html missing (apt-get install {name}); skipped")
+                continue
+            rows = []
+            for r in range(1, self.a.runs + 1):
+                for crawler in [p for p in self.peers if p in ("politecrawl", "wget2")]:
+                    rows.append(self.docs_once(name, root, crawler, r))
+            self.table_docs(name, root, rows)
+
+    def docs_once(self, name, root, crawler, run):
+        a, port = self.a, self.a.port
+        url = f"http://127.0.0.1:{port}/index.html"
+        run_dir = os.path.join(self.work, f"docs-{name}-{crawler}-{run}")
+        out = os.path.join(run_dir, "out")
+        nginx = Nginx(self.nginx_exe, os.path.join(run_dir, "nginx"), [("127.0.0.1", port)], root=root,
+                      checks=[("/index.html", 200), ("/robots.txt", 404)])
+        c = a.docs_concurrency
+        if crawler == "politecrawl":
+            cmd = [self.bin(), "crawl", url, "--db", out, "--rate", "0", "--concurrency", str(c),
+                   "--per-host-concurrency", str(c), "--no-progress"]
+            label = f"C={c}"
+        else:
+            cmd = ["wget2", "-r", "-l", "inf", f"--max-threads={c}", "-q", "-P", out, url]
+            label = f"{c} threads"
+        m, entries = self.crawl("docs", crawler, cmd, run_dir, nginx, {"label": label})
+        ok, why = self.completed(crawler, m)
+        rest = [e for e in entries if e["uri"] != "/robots.txt"]
+        uris = {}
+        for e in rest:
+            uris[e["uri"]] = uris.get(e["uri"], 0) + 1
+        html = sorted({e["uri"].split("?", 1)[0].split("#", 1)[0] for e in rest
+                       if e["status"] == "200" and e["uri"].split("?", 1)[0].endswith(".html")})
+        row = {
+            "scenario": "docs", "corpus": name, "crawler": crawler, "run": run, "params": {"label": label},
+            "cmd": cmd, "rc": m.rc, "completed": ok, "why": why, "wall_s": round(m.wall, 3),
+            "cpu_s": round(m.cpu, 3), "peak_rss_mb": round(m.rss_mb, 1), "requests": len(entries),
+            "distinct_uris": len(uris), "duplicates": len(rest) - len(uris), "html_pages": len(html),
+            "load_before": m.load_before, "load_after": m.load_after,
+        }
+        row["pages_per_s"] = round(len(html) / m.wall, 1) if m.wall > 0 else 0
+        row["cpu_ms_per_page"] = round(m.cpu / len(html) * 1000, 3) if html else None
+        row["_html"] = html
+        if not ok:
+            self.problem(f"docs {name} {crawler} run {run}: {why}\n{tail(os.path.join(run_dir, 'stderr.log'))}".rstrip())
+        if crawler == "politecrawl" and row["duplicates"]:
+            self.problem(f"docs {name} politecrawl run {run}: {row['duplicates']} duplicate requests")
+        log(f"  {crawler} {label}: {len(html)} HTML pages in {m.wall:.2f} s = {row['pages_per_s']} pages/s, "
+            f"CPU {m.cpu:.2f} s, peak RSS {m.rss_mb:.0f} MB, rc {m.rc}")
+        self.record({k: v for k, v in row.items() if k != "_html"})
+        if not a.keep:
+            rmtree(run_dir)
+        return row
+
+    def table_docs(self, name, root, rows):
+        print(f"## Scenario 4: real documentation, {name} ({root}), unthrottled from /index.html\n")
+        print("| crawler | settings | run | HTML pages | only this crawler found | requests | duplicates | wall s "
+              "| pages/s | CPU ms / page | peak RSS MB | exit |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        found = {}
+        for r in rows:
+            found.setdefault(r["crawler"], set()).update(r["_html"])
+        for r in rows:
+            others = set().union(*(v for k, v in found.items() if k != r["crawler"])) if len(found) > 1 else set()
+            only = len(set(r["_html"]) - others) if others else 0
+            cpu = f"{r['cpu_ms_per_page']:.2f}" if r["cpu_ms_per_page"] is not None else "n/a"
+            ex = str(r["rc"]) + ("" if r["completed"] else f" ({r['why']})")
+            print(f"| {r['crawler']} | {r['params']['label']} | {r['run']} | {r['html_pages']} | {only} | "
+                  f"{r['requests']} | {r['duplicates']} | {r['wall_s']:.2f} | {r['pages_per_s']:.0f} | {cpu} | "
+                  f"{r['peak_rss_mb']:.0f} | {ex} |")
+        if len(found) > 1:
+            for k, v in found.items():
+                rest = set().union(*(w for j, w in found.items() if j != k))
+                extra = sorted(v - rest)[:5]
+                if extra:
+                    print(f"\nOnly {k} found (first 5): {', '.join(extra)}")
+        print("\nHTML pages = distinct .html paths answered 200 in nginx's log; CPU = user+sys of the crawler "
+              "and its children. Compare CPU ms / page with `cargo bench --bench parse_floor` on the same "
+              "corpus (scraper's own parse + one selector walk per page).\n")
+        sys.stdout.flush()
+
     # ---------------- scenario 2
     def scenario_polite(self):
         a = self.a
@@ -1135,7 +1231,7 @@ class Suite:
     def preflight(self):
         """Fails early (before generating sites) when a port or a loopback address is unusable."""
         addrs = []
-        if "single" in self.a.scenarios or "frontier" in self.a.scenarios:
+        if any(sc in self.a.scenarios for sc in ("single", "frontier", "docs")):
             addrs.append("127.0.0.1")
         if "polite" in self.a.scenarios:
             addrs += [f"127.0.0.{k}" for k in range(2, 2 + self.a.origins)]
@@ -1173,8 +1269,10 @@ def parse_args(argv):
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="See the top of scripts/bench/suite.py for what each scenario measures.")
     env = os.environ.get
-    ap.add_argument("--scenarios", default=env("BENCH_SCENARIOS", "single,polite,frontier"),
-                    help="comma-separated: single,polite,frontier (default all)")
+    ap.add_argument("--scenarios", default=env("BENCH_SCENARIOS", "single,polite,frontier,docs"),
+                    help="comma-separated: single,polite,frontier,docs (default all)")
+    ap.add_argument("--docs-concurrency", type=int, default=64,
+                    help="docs scenario: politecrawl --concurrency and wget2 --max-threads (default 64)")
     ap.add_argument("--peers", default=env("BENCH_PEERS", ",".join(ALL_PEERS)),
                     help="comma-separated crawlers: politecrawl,wget2,wget,scrapy (default all)")
     ap.add_argument("--pages", type=int, default=int(env("BENCH_PAGES", "20000")),
