@@ -67,16 +67,7 @@ impl MemFrontier {
 
 impl Frontier for MemFrontier {
     fn add_seeds(&mut self, seeds: &[Url]) -> Result<Vec<Enqueued>> {
-        let seeds: Vec<Candidate> = seeds
-            .iter()
-            .map(|u| Candidate {
-                url: u.clone(),
-                depth: 0,
-                referrer: None,
-                sitemap: false,
-                redirect_chain: Vec::new(),
-            })
-            .collect();
+        let seeds: Vec<Candidate> = seeds.iter().cloned().map(Candidate::seed).collect();
         self.add(&seeds)
     }
 

@@ -82,6 +82,19 @@ pub struct Candidate {
     pub redirect_chain: Vec<String>,
 }
 
+impl Candidate {
+    /// A seed: depth 0, found nowhere.
+    pub fn seed(url: Url) -> Self {
+        Candidate {
+            url,
+            depth: 0,
+            referrer: None,
+            sitemap: false,
+            redirect_chain: Vec::new(),
+        }
+    }
+}
+
 /// One URL newly put in the queue, reported so the scheduler can wake its origin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Enqueued {
@@ -241,16 +254,7 @@ fn move_up_if_shallower(
 
 /// Adds seeds (depth 0) unless this database has seen them already.
 pub fn add_seeds(store: &Store, seeds: &[Url]) -> Result<Vec<Enqueued>> {
-    let candidates: Vec<Candidate> = seeds
-        .iter()
-        .map(|u| Candidate {
-            url: u.clone(),
-            depth: 0,
-            referrer: None,
-            sitemap: false,
-            redirect_chain: Vec::new(),
-        })
-        .collect();
+    let candidates: Vec<Candidate> = seeds.iter().cloned().map(Candidate::seed).collect();
     add_candidates(store, &candidates)
 }
 
