@@ -1,5 +1,7 @@
-//! Validated crawl settings with every default in one place. After [`CrawlConfig`] is built no
-//! module looks at the command line, so tests and the CLI set up a crawl the same way.
+//! Validated crawl settings with every default in one place: the `crawl_settings!` table declares
+//! each setting once (doc, flag, saved field, default, override). The library never parses a
+//! command line: the binary flattens [`Overrides`] into its clap types, tests build a
+//! [`CrawlConfig`] directly, and after it is built nothing looks at flags again.
 
 use std::path::PathBuf;
 use std::time::Duration;

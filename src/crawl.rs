@@ -1,10 +1,10 @@
 //! Sets a crawl up and runs it: works out its settings (new or resumed), opens the store, queues
 //! the seeds, starts the workers and the engine, and shuts them down in order.
 //!
-//! Threads: the calling thread runs the engine loop, which alone writes to sled (leases and
-//! outcomes, one transaction each) and alone asks the scheduler which origin goes next; it never
-//! runs on the async executor, so sled work cannot stall fetches. `--concurrency` async-std
-//! tasks fetch; parsing runs on blocking threads, a bounded number at a time.
+//! Threads: the calling thread runs the engine loop, which alone writes the frontier (through
+//! [`Frontier`]; outcomes committed in batches) and alone asks the scheduler which origin goes
+//! next; it never runs on the async executor, so database work cannot stall fetches.
+//! `--concurrency` tasks fetch; parsing runs on blocking threads, a bounded number at a time.
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;

@@ -1,7 +1,8 @@
-//! The engine loop: the one thread that writes the database while a crawl runs. It asks the
-//! scheduler which origin may start, leases URLs, checks them against robots.txt, hands jobs to
-//! workers, and settles every outcome (page, robots.txt, retry) in one transaction each. It
-//! never runs on the async executor, so sled work cannot stall fetches.
+//! The engine loop: the one thread that writes the frontier while a crawl runs, through the
+//! [`Frontier`] seam only. It asks the scheduler which origin may start, leases URLs, checks them
+//! against robots.txt, hands jobs to workers, and settles every outcome (page, robots.txt,
+//! retry); final page outcomes are committed in batches (see [`COMMIT_EVERY`]). It never runs on
+//! the async executor, so database work cannot stall fetches.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
