@@ -58,28 +58,49 @@ pub(super) fn idle_timeout(idle: Duration) -> (ErrorKind, String) {
     (ErrorKind::Timeout, msg)
 }
 
+/// Most bytes asked of one read: the window of the body zero-filled and read into at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
 /// Reads up to `cap` bytes, then stops: the rest of the body is never read, and dropping the
 /// reader lets curl close that connection rather than drain it. A read that waits longer than
 /// `idle`, or a window of `idle` bringing fewer than [`MIN_PROGRESS`] bytes of a body that goes
-/// on, is a timeout.
+/// on, is a timeout. Bytes are read straight into the body, sized from `size_hint` (the
+/// Content-Length of a body not being decoded) when there is one: no second buffer, no copy,
+/// and no regrowth of a body whose size was announced.
 pub(super) async fn read_capped<R: AsyncRead + Unpin>(
     mut reader: R,
     cap: u64,
     idle: Duration,
+    size_hint: Option<u64>,
 ) -> std::result::Result<(Vec<u8>, bool), (ErrorKind, String)> {
-    let mut body = Vec::with_capacity(16 * 1024);
-    let mut chunk = vec![0u8; 64 * 1024];
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    // One byte past the cap tells a cut body from one that ends exactly there.
+    let limit = cap.saturating_add(1);
+    let expected = size_hint
+        .and_then(|n| usize::try_from(n).ok())
+        .map(|n| n.saturating_add(1));
+    let mut body = Vec::with_capacity(expected.unwrap_or(16 * 1024).min(limit));
     let (mut window_start, mut window_bytes) = (Instant::now(), 0u64);
     // The last window brought too little. The verdict waits for the next read: a body that is
     // over (a small page read late because the machine was busy) is complete, not slow.
     let mut slow = false;
     loop {
-        let n = match runtime::timeout(idle, reader.read(&mut chunk)).await {
+        let start = body.len();
+        if start == body.capacity() {
+            body.reserve(READ_CHUNK.min(limit - start));
+        }
+        let want = (body.capacity() - start).min(READ_CHUNK).min(limit - start);
+        body.resize(start + want, 0);
+        let read = runtime::timeout(idle, reader.read(&mut body[start..])).await;
+        let n = match read {
             Err(_) => return Err(idle_timeout(idle)),
             Ok(Err(e)) => return Err(classify_io_error(&e)),
-            Ok(Ok(0)) => return Ok((body, false)),
             Ok(Ok(n)) => n,
         };
+        body.truncate(start + n);
+        if n == 0 {
+            return Ok((body, false));
+        }
         if slow {
             let msg = format!(
                 "body slower than {MIN_PROGRESS} bytes per {}",
@@ -87,9 +108,8 @@ pub(super) async fn read_capped<R: AsyncRead + Unpin>(
             );
             return Err((ErrorKind::Timeout, msg));
         }
-        let room = (cap as usize).saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..n.min(room)]);
-        if n > room {
+        if body.len() > cap {
+            body.truncate(cap);
             return Ok((body, true));
         }
         window_bytes += n as u64;
@@ -108,10 +128,19 @@ mod tests {
     fn body_is_cut_at_the_cap() {
         let data = [7u8; 100];
         let idle = Duration::from_secs(5);
-        let (b, t) = runtime::block_on(read_capped(&data[..], 10, idle)).unwrap();
+        let (b, t) = runtime::block_on(read_capped(&data[..], 10, idle, None)).unwrap();
         assert_eq!((b.len(), t), (10, true));
-        let (b, t) = runtime::block_on(read_capped(&data[..], 100, idle)).unwrap();
+        let (b, t) = runtime::block_on(read_capped(&data[..], 100, idle, None)).unwrap();
         assert_eq!((b.len(), t), (100, false));
+        // A size hint, right or wrong, changes nothing but how the body is allocated.
+        for hint in [0, 5, 100, 1000, u64::MAX] {
+            let got = runtime::block_on(read_capped(&data[..], 100, idle, Some(hint))).unwrap();
+            assert_eq!(got, (data.to_vec(), false), "hint {hint}");
+            let got = runtime::block_on(read_capped(&data[..], 10, idle, Some(hint))).unwrap();
+            assert_eq!(got, (data[..10].to_vec(), true), "hint {hint}");
+        }
+        let (b, t) = runtime::block_on(read_capped(&data[..], 0, idle, None)).unwrap();
+        assert_eq!((b.len(), t), (0, true));
     }
 
     /// A loopback socket whose peer writes `steps` (pause, then bytes) and closes.
@@ -137,7 +166,7 @@ mod tests {
         // One byte every 100 ms: never idle for 300 ms, yet far below MIN_PROGRESS.
         let drip = paced((0..40).map(|_| (100, vec![b'x'])).collect());
         let started = Instant::now();
-        let err = runtime::block_on(read_capped(drip, 1 << 20, idle)).unwrap_err();
+        let err = runtime::block_on(read_capped(drip, 1 << 20, idle, None)).unwrap_err();
         assert_eq!(err.0, ErrorKind::Timeout, "{err:?}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
@@ -146,7 +175,7 @@ mod tests {
         // 200 bytes after 250 ms, then 100 more after 200 ms, then the end: the window
         // closes with fewer than MIN_PROGRESS bytes, but the body is over, not slow.
         let late = paced(vec![(250, vec![b'a'; 200]), (200, vec![b'b'; 100])]);
-        let (b, t) = runtime::block_on(read_capped(late, 1 << 20, idle)).unwrap();
+        let (b, t) = runtime::block_on(read_capped(late, 1 << 20, idle, None)).unwrap();
         assert_eq!((b.len(), t), (300, false));
     }
 
@@ -188,7 +217,7 @@ mod tests {
                 .await
                 .unwrap();
                 assert!(decoding);
-                read_capped(r, 1000, idle).await.unwrap()
+                read_capped(r, 1000, idle, None).await.unwrap()
             });
             assert_eq!((body.0.len(), body.1), (1000, true), "{coding}");
             assert_eq!(&body.0[..], &plain[..1000]);

@@ -193,7 +193,11 @@ impl Fetcher {
         let raw = resp.take_body().into_reader();
         let reader = decoder(raw, coding.as_deref(), self.read_timeout).await?;
         let decoding = reader.1;
-        (f.body, f.truncated) = read_capped(reader.0, cap, self.read_timeout)
+        // A Content-Length counts encoded bytes: a size for the body only when not decoding.
+        let size = find("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|_| !decoding);
+        (f.body, f.truncated) = read_capped(reader.0, cap, self.read_timeout, size)
             .await
             .map_err(|(kind, msg)| match kind {
                 ErrorKind::InvalidResponse if decoding => (ErrorKind::Decode, msg),
