@@ -134,6 +134,10 @@ crawl_settings! {
     /// Stop once N URL outcomes (done + failed) are stored in this database, across runs
     #[arg(long, value_name = "N")]
     max_pages: Option<u64> = None, given Option<u64>;
+    /// Request at most N pages of one host (scheme, host and port), counting its stored outcomes
+    /// across runs; its other URLs stay queued (a later run with a larger N continues)
+    #[arg(long, value_name = "N")]
+    max_pages_per_host: Option<u64> = None, given Option<u64>;
     /// Body bytes stored per page; longer bodies are cut and marked truncated [default: 10MiB]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_body: u64 = DEFAULT_MAX_BODY, given Option<u64>;

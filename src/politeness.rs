@@ -15,6 +15,7 @@
 //!   `max(target, (throttle + target) / 2)`, at most [`MAX_THROTTLE`]; error responses may raise
 //!   it but never lower it. Off with `--rate 0`.
 
+use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use crate::frontier::QueueKey;
 use crate::robots::Policy;
 use crate::runtime::unix_ms;
 use crate::store::HostRecord;
@@ -88,6 +90,12 @@ pub struct HostSlot {
     pub retry_after_seen: Vec<u64>,
     /// URLs blocked by robots.txt.
     pub blocked: u64,
+    /// Pages of this origin counted against `--max-pages-per-host`: outcomes already stored
+    /// (from the database when the slot was made) plus the URLs requested since.
+    pub budget_used: u64,
+    /// The URLs counted in `budget_used` whose outcome is not stored yet (in flight or waiting
+    /// for a retry), so a URL's retries are the same page and may go when the budget is spent.
+    pub budget_counted: HashSet<QueueKey>,
     limiter: Option<DefaultDirectRateLimiter>,
 }
 
@@ -112,6 +120,8 @@ impl HostSlot {
             pauses: 0,
             retry_after_seen: Vec::new(),
             blocked: 0,
+            budget_used: 0,
+            budget_counted: HashSet::new(),
             limiter: new_limiter(interval, clock),
         }
     }

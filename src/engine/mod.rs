@@ -268,9 +268,23 @@ impl<'a> Engine<'a> {
     /// Leases the origin's next URL and sends it to a worker, unless robots.txt forbids it.
     /// Returns whether a request was started.
     fn start_page(&mut self, id: OriginId) -> Result<bool> {
-        let Some(lease) = self.frontier.lease(id)? else {
-            self.sched.nothing_queued(id);
-            return Ok(false);
+        let lease = if self.over_host_budget(id) {
+            // Only the retries the budget already counts may go; the rest stays queued and the
+            // origin leaves the rotation.
+            let Some(lease) = self.lease_counted(id)? else {
+                if let Some(slot) = self.sched.slot(id) {
+                    slot.queued = 0;
+                }
+                self.sched.cancel_start(id);
+                return Ok(false);
+            };
+            lease
+        } else {
+            let Some(lease) = self.frontier.lease(id)? else {
+                self.sched.nothing_queued(id);
+                return Ok(false);
+            };
+            lease
         };
         if lease.more {
             self.sched.more_queued(id);
@@ -294,6 +308,13 @@ impl<'a> Engine<'a> {
             Decision::Allow => {
                 self.in_flight += 1;
                 self.pages_in_flight += 1;
+                if self.config.max_pages_per_host.is_some() {
+                    if let Some(slot) = self.sched.slot(id) {
+                        if slot.budget_counted.insert(lease.key) {
+                            slot.budget_used += 1;
+                        }
+                    }
+                }
                 // Receivers live as long as the engine; a failed send shows as a closed
                 // outcome channel on the next receive.
                 let gap = self.sched.slot(id).map_or(Duration::ZERO, |s| s.gap());
@@ -320,6 +341,29 @@ impl<'a> Engine<'a> {
                 self.settle_without_request(lease, UrlState::Failed, failure)
             }
         }
+    }
+
+    /// The origin has used its `--max-pages-per-host`.
+    fn over_host_budget(&mut self, id: OriginId) -> bool {
+        let Some(max) = self.config.max_pages_per_host else {
+            return false;
+        };
+        self.sched.slot(id).is_some_and(|s| s.budget_used >= max)
+    }
+
+    /// A queued URL of the origin that its budget already counts (a retry back in the queue).
+    fn lease_counted(&mut self, id: OriginId) -> Result<Option<frontier::Lease>> {
+        let keys: Vec<_> = self
+            .sched
+            .slot(id)
+            .map(|s| s.budget_counted.iter().copied().collect())
+            .unwrap_or_default();
+        for key in keys {
+            if let Some(lease) = self.frontier.lease_key(id, &key)? {
+                return Ok(Some(lease));
+            }
+        }
+        Ok(None)
     }
 
     fn settle_without_request(
@@ -375,6 +419,12 @@ impl<'a> Engine<'a> {
         let now = Instant::now();
         if let (Some(rec), Some(slot)) = (self.frontier.host(id)?, self.sched.slot(id)) {
             slot.restore(&rec, now);
+        }
+        if let Some(max) = self.config.max_pages_per_host {
+            let used = self.frontier.stored_pages(origin, max)?;
+            if let Some(slot) = self.sched.slot(id) {
+                slot.budget_used = used;
+            }
         }
         self.restore_robots(id, origin)
     }

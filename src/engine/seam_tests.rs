@@ -107,6 +107,23 @@ impl Frontier for MemFrontier {
         }))
     }
 
+    fn lease_key(&mut self, origin: OriginId, key: &QueueKey) -> Result<Option<Lease>> {
+        let Some(q) = self.queues.get(&origin) else {
+            return Ok(None);
+        };
+        let found = q.iter().find(|(k, _)| k == key && !self.leased.contains(k));
+        let Some((key, entry)) = found.cloned() else {
+            return Ok(None);
+        };
+        self.leased.insert(key);
+        Ok(Some(Lease {
+            key,
+            origin_id: origin,
+            entry,
+            more: false,
+        }))
+    }
+
     fn settle(&mut self, batch: &[Settlement<'_>]) -> Result<Vec<Vec<Enqueued>>> {
         let mut added = Vec::new();
         for s in batch {
@@ -177,6 +194,12 @@ impl Frontier for MemFrontier {
 
     fn counters(&mut self) -> Result<Counters> {
         Ok(self.counters)
+    }
+
+    fn stored_pages(&mut self, origin: &str, up_to: u64) -> Result<u64> {
+        let prefix = format!("{origin}/");
+        let n = self.pages.keys().filter(|u| u.starts_with(&prefix)).count() as u64;
+        Ok(n.min(up_to))
     }
 }
 

@@ -130,6 +130,10 @@ impl Engine<'_> {
         let added = self.frontier.settle(&batch)?;
         drop(batch);
         for ((o, _), added) in pages.iter().zip(added) {
+            if let Some(slot) = self.sched.slot(o.lease.origin_id) {
+                // Its outcome is in: it stays counted in `budget_used`, and no retry is left.
+                slot.budget_counted.remove(&o.lease.key);
+            }
             self.pages_in_flight -= 1;
             for e in added {
                 self.add_work(e.origin_id, &e.origin, 1)?;

@@ -547,3 +547,52 @@ fn an_unreachable_robots_txt_holds_its_origin_then_fails_its_urls() {
     );
     assert_eq!((stats.robots_fetched, stats.failed), (2, 2));
 }
+
+#[test]
+fn a_host_budget_counts_stored_pages_across_runs_and_requests_in_flight() {
+    let (_dir, store, mut config) = setup(&["http://a.test/", "http://b.test/"]);
+    config.concurrency = 8;
+    config.max_pages_per_host = Some(3);
+    // Every page links to six more of its own host; /0 fails once (a retry is one page).
+    let answer = |w: FakeWorker| {
+        let mut fetched = Vec::new();
+        while let Some(job) = w.next() {
+            fetched.push(describe(&job));
+            let lease = lease_of(job);
+            let url = Url::parse(&lease.entry.url).unwrap();
+            let origin = url.origin().ascii_serialization();
+            let outcome = if url.path() == "/0" && lease.entry.attempts == 0 {
+                no_response(lease, ErrorKind::Reset)
+            } else {
+                let links: Vec<String> = (0..6).map(|i| format!("{origin}/{i}")).collect();
+                let links: Vec<&str> = links.iter().map(String::as_str).collect();
+                page(lease, 200, &links)
+            };
+            w.send(Outcome::Page(outcome));
+        }
+        fetched
+    };
+    let per_host = |fetched: &[String], host: &str| {
+        fetched
+            .iter()
+            .filter(|f| f.starts_with(host) && !f.ends_with("#2"))
+            .count()
+    };
+    fastrand::seed(7);
+    let (result, stats, fetched) = run(&config, &store, answer);
+    assert_eq!(result.unwrap(), StopReason::Finished);
+    assert_eq!(per_host(&fetched, "http://a.test"), 3, "{fetched:?}");
+    assert_eq!(per_host(&fetched, "http://b.test"), 3, "{fetched:?}");
+    assert_eq!(stats.stored, 6, "a retry is not an outcome");
+    let c = store.counters().unwrap();
+    assert_eq!(c.done, 6);
+    assert!(c.queued > 0, "the rest stays queued");
+
+    // A later run with a larger budget takes only what is left of it, per host.
+    config.max_pages_per_host = Some(5);
+    let (result, stats, fetched) = run(&config, &store, answer);
+    assert_eq!(result.unwrap(), StopReason::Finished);
+    assert_eq!(per_host(&fetched, "http://a.test"), 2, "{fetched:?}");
+    assert_eq!(per_host(&fetched, "http://b.test"), 2, "{fetched:?}");
+    assert_eq!((stats.stored, store.counters().unwrap().done), (4, 10));
+}

@@ -9,9 +9,9 @@
 use url::Url;
 
 use super::{
-    add_candidates, add_seeds, delay, lease, next_due, origins_with_work, recover_bodies,
-    release_due, requeue, settle_batch, Candidate, Enqueued, Lease, Leases, OriginId, OriginScan,
-    Settlement,
+    add_candidates, add_seeds, delay, lease, lease_key, next_due, origins_with_work,
+    recover_bodies, release_due, requeue, settle_batch, stored_pages, Candidate, Enqueued, Lease,
+    Leases, OriginId, OriginScan, QueueKey, Settlement,
 };
 use crate::error::Result;
 use crate::seen::SeenMemo;
@@ -32,6 +32,10 @@ pub trait Frontier {
 
     /// Hands out the origin's shallowest, oldest queued URL not leased already, or `None`.
     fn lease(&mut self, origin: OriginId) -> Result<Option<Lease>>;
+
+    /// Hands out one given queued URL of the origin (a retry that its host's budget already
+    /// counts), or `None` when it is not queued or is leased already.
+    fn lease_key(&mut self, origin: OriginId, key: &QueueKey) -> Result<Option<Lease>>;
 
     /// Stores final outcomes (record, body position, the URLs each revealed, the origin's
     /// politeness state) and ends their leases; returns, per outcome, the URLs newly queued.
@@ -61,6 +65,10 @@ pub trait Frontier {
 
     /// The crawl's totals (leased URLs count as queued).
     fn counters(&mut self) -> Result<Counters>;
+
+    /// How many outcomes of requests (done or failed, not blocked) the origin has stored,
+    /// counting no further than `up_to` (for `--max-pages-per-host`).
+    fn stored_pages(&mut self, origin: &str, up_to: u64) -> Result<u64>;
 }
 
 /// The frontier in the crawl's own sled database (see [`crate::store`] for its trees): leases
@@ -102,6 +110,10 @@ impl Frontier for SledFrontier<'_> {
 
     fn lease(&mut self, origin: OriginId) -> Result<Option<Lease>> {
         lease(self.store, origin, &mut self.leases)
+    }
+
+    fn lease_key(&mut self, origin: OriginId, key: &QueueKey) -> Result<Option<Lease>> {
+        lease_key(self.store, origin, key, &mut self.leases)
     }
 
     fn settle(&mut self, batch: &[Settlement<'_>]) -> Result<Vec<Vec<Enqueued>>> {
@@ -146,5 +158,9 @@ impl Frontier for SledFrontier<'_> {
 
     fn counters(&mut self) -> Result<Counters> {
         self.store.counters()
+    }
+
+    fn stored_pages(&mut self, origin: &str, up_to: u64) -> Result<u64> {
+        stored_pages(self.store, origin, up_to)
     }
 }

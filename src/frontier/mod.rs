@@ -341,7 +341,37 @@ pub fn lease(store: &Store, origin_id: OriginId, leases: &mut Leases) -> Result<
     }))
 }
 
+/// Leases one given queued URL of `origin_id` (a retry its host's budget already counts), or
+/// `None` when it is not queued (settled, parked) or leased already.
+pub fn lease_key(
+    store: &Store,
+    origin_id: OriginId,
+    key: &QueueKey,
+    leases: &mut Leases,
+) -> Result<Option<Lease>> {
+    if leases.keys.contains(key) {
+        return Ok(None);
+    }
+    let Some(v) = store
+        .queue
+        .get(key)
+        .map_err(|e| store.db_err("reading the queue", e))?
+    else {
+        return Ok(None);
+    };
+    let entry: QueueEntry = decode("queue entry", &v)?;
+    leases.keys.insert(*key);
+    Ok(Some(Lease {
+        key: *key,
+        origin_id,
+        entry,
+        more: false,
+    }))
+}
+
 pub use backend::{Frontier, SledFrontier};
 pub use recover::recover_bodies;
-pub use scan::{is_seen, origin_name, origins_with_work, queued_by_origin, recount, OriginScan};
+pub use scan::{
+    is_seen, origin_name, origins_with_work, queued_by_origin, recount, stored_pages, OriginScan,
+};
 pub use settle::{delay, next_due, release_due, requeue, settle, settle_batch, Settlement};

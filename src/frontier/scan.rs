@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{origin_of_key, OriginId};
 use crate::error::Result;
-use crate::store::{Counters, Store, UrlState};
+use crate::store::{decode, Counters, PageRecord, Store, UrlState};
 
 /// The origin an id stands for.
 pub fn origin_name(store: &Store, id: OriginId) -> Result<String> {
@@ -88,4 +88,23 @@ pub fn recount(store: &Store) -> Result<Counters> {
         c.bytes += rec.body_len;
     }
     Ok(c)
+}
+
+/// Outcomes of requests (done or failed) stored for URLs of `origin`, counted up to `up_to`: a
+/// prefix scan of the page records (keys are URLs, so one origin's are together), read only
+/// when `--max-pages-per-host` asks, and never past the budget.
+pub fn stored_pages(store: &Store, origin: &str, up_to: u64) -> Result<u64> {
+    let prefix = format!("{origin}/");
+    let mut n = 0;
+    for kv in store.pages.scan_prefix(prefix.as_bytes()) {
+        if n >= up_to {
+            break;
+        }
+        let (k, v) = kv.map_err(|e| store.db_err("reading pages", e))?;
+        let rec: PageRecord = decode(&String::from_utf8_lossy(&k), &v)?;
+        if rec.state != UrlState::Blocked {
+            n += 1;
+        }
+    }
+    Ok(n)
 }

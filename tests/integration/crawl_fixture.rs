@@ -404,3 +404,41 @@ fn link_headers_with_page_rels_are_followed() {
         .collect();
     assert_eq!(got, ["/", "/next.html", "/doc.pdf", "/canonical.html"]);
 }
+
+#[test]
+fn max_pages_per_host_is_exact_per_host_and_across_runs() {
+    let _timing = shared();
+    let (a, b) = (fixture_server(), fixture_server());
+    let dir = tempdir();
+    let db = dir.path().join("db");
+    let mut config = fast_config(&db, &format!("{}/", a.origin()));
+    config
+        .seeds
+        .push(politecrawl::canon::parse_seed(&format!("{}/", b.origin())).unwrap());
+    config.max_pages_per_host = Some(5);
+    let (summary, store) = crawl(&config);
+    assert_eq!(summary.run.stored, 10);
+    assert!(summary.totals.queued > 0, "the rest stays queued");
+    drop(store);
+    for server in [&a, &b] {
+        let got = page_requests(server);
+        assert_eq!(
+            got.len(),
+            5,
+            "{:?}",
+            got.iter().map(|r| &r.target).collect::<Vec<_>>()
+        );
+    }
+    // A larger budget on the next run: 3 more pages each, none requested twice.
+    config.max_pages_per_host = Some(8);
+    let (summary, _) = crawl(&config);
+    assert_eq!(summary.run.stored, 6);
+    for server in [&a, &b] {
+        let targets: Vec<String> = page_requests(server)
+            .iter()
+            .map(|r| r.target.clone())
+            .collect();
+        let distinct: BTreeSet<&String> = targets.iter().collect();
+        assert_eq!((targets.len(), distinct.len()), (8, 8), "{targets:?}");
+    }
+}
