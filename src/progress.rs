@@ -28,6 +28,12 @@ pub struct Snapshot {
     pub hosts_paused: u64,
     /// `--max-pages`, for an ETA.
     pub max_pages: Option<u64>,
+    /// `--concurrency`: fetch slots in all.
+    #[serde(default)]
+    pub concurrency: u64,
+    /// Hosts with work that could start a request now but wait for a free fetch slot.
+    #[serde(default)]
+    pub hosts_ready: u64,
     /// Seconds since the run started.
     pub elapsed: f64,
 }
@@ -45,7 +51,7 @@ impl Snapshot {
     /// One plain line, as printed every few seconds off a terminal.
     pub fn line(&self) -> String {
         format!(
-            "progress: {} done, {} failed, {} blocked, {} queued, {} in flight, {:.1} pages/s, {} stored, {} hosts paused",
+            "progress: {} done, {} failed, {} blocked, {} queued, {} in flight, {:.1} pages/s, {} stored, {} hosts paused{}",
             self.done,
             self.failed,
             self.blocked,
@@ -53,8 +59,21 @@ impl Snapshot {
             self.in_flight,
             self.rate(),
             human_bytes(self.bytes),
-            self.hosts_paused
+            self.hosts_paused,
+            self.bottleneck().map(|b| format!("; {b}")).unwrap_or_default()
         )
+    }
+
+    /// When every fetch slot is busy while hosts wait that could be fetched now, the crawl is
+    /// held back by `--concurrency`, not by politeness: says so, with the flag to raise.
+    pub fn bottleneck(&self) -> Option<String> {
+        let busy = self.concurrency > 0 && self.in_flight >= self.concurrency;
+        (busy && self.hosts_ready > 0).then(|| {
+            format!(
+                "all {} fetch slots busy, {} hosts ready: raise --concurrency",
+                self.concurrency, self.hosts_ready
+            )
+        })
     }
 }
 
@@ -147,6 +166,30 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_line_says_when_concurrency_holds_the_crawl_back() {
+        let mut s = Snapshot {
+            in_flight: 16,
+            concurrency: 16,
+            hosts_ready: 40,
+            ..Snapshot::default()
+        };
+        assert!(
+            s.line()
+                .ends_with("; all 16 fetch slots busy, 40 hosts ready: raise --concurrency"),
+            "{}",
+            s.line()
+        );
+        s.in_flight = 15;
+        assert_eq!(
+            s.bottleneck(),
+            None,
+            "a free slot: politeness is what waits"
+        );
+        (s.in_flight, s.hosts_ready) = (16, 0);
+        assert_eq!(s.bottleneck(), None, "no host waiting for a slot");
+    }
 
     #[test]
     fn snapshot_line_reads_well() {

@@ -94,6 +94,17 @@ impl Scheduler {
         self.schedule(id);
     }
 
+    /// Origins with work that could start a request at `now` if a fetch slot were free: those in
+    /// the ready ring and those whose wait is over (for the "concurrency is the bottleneck" hint).
+    pub fn ready_now(&self, now: Instant) -> usize {
+        let waited = self
+            .waiting
+            .iter()
+            .filter(|Reverse((t, _))| *t <= now)
+            .count();
+        self.ready.len() + waited
+    }
+
     /// Origins tracked in memory, for status lines.
     pub fn slots(&self) -> impl Iterator<Item = (&OriginId, &HostSlot)> {
         self.hosts.iter()

@@ -40,13 +40,14 @@ impl ProgressDisplay {
                         }
                         bar.set_position(s.done + s.failed);
                         bar.set_message(format!(
-                            "{} done, {} queued, {} failed, {:.1}/s, {}, {} paused",
+                            "{} done, {} queued, {} failed, {:.1}/s, {}, {} paused{}",
                             s.done,
                             s.queued,
                             s.failed,
                             s.rate(),
                             politecrawl::progress::human_bytes(s.bytes),
-                            s.hosts_paused
+                            s.hosts_paused,
+                            s.bottleneck().map(|b| format!("; {b}")).unwrap_or_default()
                         ));
                     }
                     None if last_line.elapsed() >= every => {

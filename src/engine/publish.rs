@@ -34,6 +34,8 @@ impl Engine<'_> {
             retried: self.stats.retried,
             hosts_paused: paused,
             max_pages: self.config.max_pages,
+            concurrency: self.config.concurrency as u64,
+            hosts_ready: self.sched.ready_now(now) as u64,
             elapsed: 0.0,
         };
         self.progress.set(snapshot);

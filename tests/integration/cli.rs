@@ -426,3 +426,61 @@ fn completions_and_help_examples() {
         "--ignore-robots says it is impolite"
     );
 }
+
+#[test]
+fn progress_says_when_concurrency_is_the_bottleneck() {
+    let _timing = shared();
+    // Three hosts with slow pages and one fetch slot: two hosts could always go and wait.
+    let slow = |r: &politecrawl::serve::Request| match r.path() {
+        "/" => Some(Reply::html(
+            (0..6)
+                .map(|i| format!(r#"<a href="/p{i}">{i}</a>"#))
+                .collect::<String>(),
+        )),
+        p if p.starts_with("/p") => {
+            Some(Reply::html("<p>page</p>").delayed(Duration::from_millis(150)))
+        }
+        _ => None,
+    };
+    let servers: Vec<_> = (0..3).map(|_| route_server(Arc::new(slow))).collect();
+    let seeds: Vec<String> = servers.iter().map(|s| format!("{}/", s.origin())).collect();
+    let dir = tempdir();
+    let mut args: Vec<&str> = vec!["crawl"];
+    args.extend(seeds.iter().map(String::as_str));
+    args.extend([
+        "--db",
+        "b.db",
+        "--rate",
+        "0",
+        "--concurrency",
+        "1",
+        "--progress-every",
+        "100ms",
+    ]);
+    let out = run(&args, dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("progress: ")
+            && l.contains("all 1 fetch slots busy")
+            && l.contains("hosts ready: raise --concurrency")),
+        "{err}"
+    );
+    // With a slot per host, nothing waits for a slot.
+    let out = run(
+        &[
+            "crawl",
+            &seeds[0],
+            "--db",
+            "c.db",
+            "--rate",
+            "0",
+            "--progress-every",
+            "100ms",
+        ],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("fetch slots busy"), "{err}");
+}
