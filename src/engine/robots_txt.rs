@@ -7,12 +7,18 @@ use std::time::{Duration, Instant};
 
 use super::Engine;
 use crate::error::Result;
+use crate::failure::ErrorKind;
 use crate::frontier::{Candidate, OriginId};
 use crate::politeness::RobotsState;
 use crate::robots::{self, Policy};
 use crate::runtime::unix_ms;
 use crate::store::{RobotsRecord, RobotsVerdict};
 use crate::worker::{Job, RobotsOutcome};
+
+/// What to do about a host whose TLS handshake or certificate check fails.
+const TLS_HINT: &str = "the server's certificate is not trusted here (unknown issuer, expired, or \
+    made for another name) or it does not speak TLS: add its CA to this system's trust store \
+    (update-ca-certificates), or crawl its http:// URL if it has one";
 
 impl Engine<'_> {
     pub(super) fn start_robots(&mut self, id: OriginId) {
@@ -50,14 +56,26 @@ impl Engine<'_> {
                 self.apply_policy(id, policy, now_ms);
                 record
             }
-            Err(reason) => {
+            Err(failure) => {
+                let reason = failure.message;
                 let Some(slot) = self.sched.slot(id) else {
                     return Ok(());
                 };
                 let (tries, since) = slot
                     .robots_failures
                     .map_or((1, now_ms), |(t, s)| (t + 1, s));
-                let verdict = if now_ms.saturating_sub(since) >= give_up {
+                // A TLS failure does not heal by waiting: after one retry (a handshake can fail
+                // once), the host is given up at once instead of after --robots-give-up.
+                let tls = failure.kind == ErrorKind::Tls && tries >= 2;
+                let verdict = if tls {
+                    let reason = format!("{reason}; {TLS_HINT}");
+                    log::warn!(
+                        "{}: robots.txt over TLS failed twice ({reason}): giving up, its queued \
+                         URLs are recorded as failed (robots_unreachable)",
+                        o.origin
+                    );
+                    RobotsVerdict::GaveUp { reason }
+                } else if now_ms.saturating_sub(since) >= give_up {
                     log::warn!(
                         "{}: robots.txt unreachable ({reason}), try {tries}: giving up, its \
                          queued URLs are recorded as failed (robots_unreachable)",

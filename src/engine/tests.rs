@@ -176,7 +176,7 @@ pub(super) fn no_response(lease: Lease, kind: ErrorKind) -> Box<PageOutcome> {
 
 /// A robots.txt outcome as the real worker builds it: a 2xx body's parsed rules, allow-all
 /// for a 4xx, no policy when unreachable.
-fn robots(job: &Job, verdict: Result<RobotsVerdict, String>, body: &str) -> Outcome {
+fn robots(job: &Job, verdict: Result<RobotsVerdict, Failure>, body: &str) -> Outcome {
     let Job::Robots {
         origin_id, origin, ..
     } = job
@@ -516,7 +516,11 @@ fn an_unreachable_robots_txt_holds_its_origin_then_fails_its_urls() {
             jobs.push(describe(&job));
             match job {
                 Job::Robots { .. } => {
-                    w.send(robots(&job, Err("connection refused".into()), ""));
+                    let refused = Failure {
+                        kind: ErrorKind::Connect,
+                        message: "connection refused".into(),
+                    };
+                    w.send(robots(&job, Err(refused), ""));
                 }
                 Job::Page { lease, .. } => w.send(Outcome::Page(page(lease, 200, &[]))),
             }

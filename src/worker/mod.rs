@@ -91,7 +91,10 @@ impl Job {
             } => Outcome::Robots(RobotsOutcome {
                 origin_id: *origin_id,
                 origin: origin.clone(),
-                verdict: Err(message.into()),
+                verdict: Err(Failure {
+                    kind: ErrorKind::Other,
+                    message: message.into(),
+                }),
                 body: Vec::new(),
                 policy: None,
                 elapsed: Duration::ZERO,
@@ -117,8 +120,8 @@ pub struct RobotsOutcome {
     pub origin_id: OriginId,
     /// The origin.
     pub origin: String,
-    /// Rules or allow-all; `Err` with the reason when unreachable.
-    pub verdict: Result<RobotsVerdict, String>,
+    /// Rules or allow-all; `Err` with what went wrong when unreachable.
+    pub verdict: Result<RobotsVerdict, Failure>,
     /// The body, when it held rules.
     pub body: Vec<u8>,
     /// The parsed policy, when known.

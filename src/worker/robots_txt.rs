@@ -8,6 +8,7 @@ use url::Url;
 
 use super::{wait_for_send_slot, RobotsOutcome, WorkerContext};
 use crate::canon;
+use crate::failure::{ErrorKind, Failure};
 use crate::frontier::OriginId;
 use crate::robots::{self, Policy};
 use crate::runtime::{run_blocking, sleep};
@@ -25,13 +26,13 @@ pub(super) async fn fetch_robots(
     let mut out = RobotsOutcome {
         origin_id,
         origin: origin.clone(),
-        verdict: Err(String::new()),
+        verdict: Err(unreachable(String::new())),
         body: Vec::new(),
         policy: None,
         elapsed: Duration::ZERO,
     };
     let Ok(mut url) = Url::parse(&format!("{origin}/robots.txt")) else {
-        out.verdict = Err(format!("{origin} has no robots.txt URL"));
+        out.verdict = Err(unreachable(format!("{origin} has no robots.txt URL")));
         return out;
     };
     let mut hops = 0;
@@ -39,7 +40,7 @@ pub(super) async fn fetch_robots(
     out.verdict = loop {
         let f = match ctx.fetcher.get_capped(&url, robots::MAX_BYTES).await {
             Ok(f) => f,
-            Err(e) => break Err(e.failure.message),
+            Err(e) => break Err(e.failure),
         };
         if (300..400).contains(&f.status) {
             let next = f.header("location").and_then(|l| canon::resolve(&url, l));
@@ -71,9 +72,17 @@ pub(super) async fn fetch_robots(
                 out.policy = Some(Policy::allow_all());
                 break Ok(v);
             }
-            None => break Err(format!("robots.txt answered {}", f.status)),
+            None => break Err(unreachable(format!("robots.txt answered {}", f.status))),
         }
     };
     out.elapsed = start.elapsed();
     out
+}
+
+/// A robots.txt that gave no verdict for another reason than the network (5xx, 429, no URL).
+fn unreachable(message: String) -> Failure {
+    Failure {
+        kind: ErrorKind::HttpStatus,
+        message,
+    }
 }

@@ -167,6 +167,54 @@ fn a_dead_seed_says_when_it_is_tried_again_and_when_its_urls_fail() {
 }
 
 #[test]
+fn a_host_that_fails_tls_is_given_up_after_one_retry_not_after_robots_give_up() {
+    let _timing = shared();
+    let dir = tempdir();
+    // Answers plain HTTP to a TLS handshake (what a misconfigured port 443 does), counting
+    // connections: every try of robots.txt is one.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            use std::io::{Read, Write};
+            let mut hello = [0u8; 512];
+            let _ = conn.read(&mut hello);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
+        }
+    });
+    let seed = format!("https://127.0.0.1:{port}/");
+    let started = Instant::now();
+    // --robots-give-up is what a TLS failure must not wait out (30 s here, so that the old
+    // behaviour fails in 30 s rather than the default 10 minutes).
+    let out = run(
+        &["crawl", &seed, "--db", "t.db", "--robots-give-up", "30s"],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{err}");
+    assert!(err.contains("robots.txt over TLS failed twice"), "{err}");
+    assert!(
+        err.contains("update-ca-certificates"),
+        "says what to do: {err}"
+    );
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "robots.txt tried twice, no page requested"
+    );
+    let status = run(&["status", "--db", "t.db", "--json"], dir.path());
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["by_error"]["robots_unreachable"], 1, "{status}");
+    let detail = status["hosts"][0]["robots_detail"].as_str().unwrap_or("");
+    assert!(detail.contains("trust store"), "{detail}");
+}
+
+#[test]
 fn a_file_or_foreign_directory_is_not_taken_as_a_database() {
     let _timing = shared();
     let dir = tempdir();
