@@ -352,14 +352,10 @@ pub fn lease_key(
     if leases.keys.contains(key) {
         return Ok(None);
     }
-    let Some(v) = store
-        .queue
-        .get(key)
-        .map_err(|e| store.db_err("reading the queue", e))?
-    else {
+    let queued = store.get::<QueueEntry>(&store.queue, key, "queue entry", "reading the queue")?;
+    let Some(entry) = queued else {
         return Ok(None);
     };
-    let entry: QueueEntry = decode("queue entry", &v)?;
     leases.keys.insert(*key);
     Ok(Some(Lease {
         key: *key,

@@ -262,7 +262,7 @@ impl Store {
     }
 
     /// The record under `key` in `tree`, decoded; `name` says which in a corruption message.
-    fn get<T: DeserializeOwned>(
+    pub(crate) fn get<T: DeserializeOwned>(
         &self,
         tree: &Tree,
         key: impl AsRef<[u8]>,
