@@ -42,11 +42,21 @@ pub fn decide(record: &PageRecord, retries: u32, unit: f64) -> Verdict {
     match (record.status, record.error.as_ref().map(|e| e.kind)) {
         (Some(429 | 503), _) => Verdict::HostOverloaded,
         (Some(408 | 500..=599), _) => Verdict::RetryAfter(backoff(record.attempts, unit)),
-        (None, Some(ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Reset)) => {
+        (None, Some(kind)) if is_transient(kind) => {
             Verdict::RetryAfter(backoff(record.attempts, unit))
         }
         _ => Verdict::Final,
     }
+}
+
+/// Whether a failure with no response may heal by trying again later (a timeout, a refused or
+/// reset connection); DNS, TLS, invalid responses and the rest do not. The robots.txt life cycle
+/// follows the same rule.
+pub fn is_transient(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Reset
+    )
 }
 
 /// Full-jitter back-off before the retry that follows attempt number `attempt` (1-based).

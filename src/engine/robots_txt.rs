@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::failure::ErrorKind;
 use crate::frontier::{Candidate, OriginId};
 use crate::politeness::RobotsState;
+use crate::retry;
 use crate::robots::{self, Policy};
 use crate::runtime::unix_ms;
 use crate::store::{RobotsRecord, RobotsVerdict};
@@ -64,14 +65,21 @@ impl Engine<'_> {
                 let (tries, since) = slot
                     .robots_failures
                     .map_or((1, now_ms), |(t, s)| (t + 1, s));
-                // A TLS failure does not heal by waiting: after one retry (a handshake can fail
-                // once), the host is given up at once instead of after --robots-give-up.
-                let tls = failure.kind == ErrorKind::Tls && tries >= 2;
-                let verdict = if tls {
-                    let reason = format!("{reason}; {TLS_HINT}");
+                // A failure that waiting does not heal (TLS, DNS, an invalid response: see
+                // `retry::is_transient`) gives the host up after one retry (a handshake or a
+                // lookup can fail once), not after --robots-give-up. A 5xx or 429 waits it out.
+                let lasting = failure.kind != ErrorKind::HttpStatus
+                    && !retry::is_transient(failure.kind)
+                    && tries >= 2;
+                let verdict = if lasting {
+                    let hint = match failure.kind {
+                        ErrorKind::Tls => TLS_HINT,
+                        _ => "it does not heal by waiting",
+                    };
+                    let reason = format!("{reason}; {hint}");
                     log::warn!(
-                        "{}: robots.txt over TLS failed twice ({reason}): giving up, its queued \
-                         URLs are recorded as failed (robots_unreachable)",
+                        "{}: robots.txt failed twice the same way ({reason}): giving up, its \
+                         queued URLs are recorded as failed (robots_unreachable)",
                         o.origin
                     );
                     RobotsVerdict::GaveUp { reason }

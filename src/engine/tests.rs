@@ -553,6 +553,44 @@ fn an_unreachable_robots_txt_holds_its_origin_then_fails_its_urls() {
 }
 
 #[test]
+fn a_robots_failure_that_waiting_does_not_heal_gives_up_after_one_retry() {
+    // Kinds `retry::is_transient` calls final give the host up on the second try, whatever
+    // --robots-give-up says (here the default, 10 minutes); a refused connection waits it out
+    // (the test above).
+    for kind in [ErrorKind::Dns, ErrorKind::Tls, ErrorKind::InvalidResponse] {
+        let (_dir, store, mut config) = setup(&["http://d.test/1"]);
+        config.ignore_robots = false;
+        let (result, _, jobs) = run(&config, &store, |w| {
+            let mut jobs = Vec::new();
+            while let Some(job) = w.next() {
+                jobs.push(describe(&job));
+                let failure = Failure {
+                    kind,
+                    message: format!("fake {}", kind.as_str()),
+                };
+                match job {
+                    Job::Robots { .. } => w.send(robots(&job, Err(failure), "")),
+                    Job::Page { lease, .. } => w.send(Outcome::Page(page(lease, 200, &[]))),
+                }
+            }
+            jobs
+        });
+        assert_eq!(result.unwrap(), StopReason::Finished, "{kind:?}");
+        assert_eq!(
+            jobs,
+            ["robots http://d.test", "robots http://d.test"],
+            "{kind:?}"
+        );
+        let rec = store.page("http://d.test/1").unwrap().expect("stored");
+        assert_eq!(
+            rec.error.map(|e| e.kind),
+            Some(ErrorKind::RobotsUnreachable),
+            "{kind:?}"
+        );
+    }
+}
+
+#[test]
 fn a_host_budget_counts_stored_pages_across_runs_and_requests_in_flight() {
     let (_dir, store, mut config) = setup(&["http://a.test/", "http://b.test/"]);
     config.concurrency = 8;
