@@ -112,7 +112,12 @@ fn link_targets<'a>(el: ElementRef<'a>, requisites: bool, out: &mut Vec<&'a str>
         "link" => {}
         "img" | "source" if requisites => {
             out.extend(v.attr("src"));
-            out.extend(v.attr("srcset").into_iter().flat_map(srcset_urls));
+            out.extend(
+                v.attr("srcset")
+                    .into_iter()
+                    .flat_map(srcset_candidates)
+                    .map(|(u, _)| u),
+            );
         }
         "script" if requisites => out.extend(v.attr("src")),
         "video" if requisites => out.extend(v.attr("poster")),
@@ -122,12 +127,14 @@ fn link_targets<'a>(el: ElementRef<'a>, requisites: bool, out: &mut Vec<&'a str>
     }
 }
 
-/// The URLs of a `srcset` (`a.png 1x, b.png 2x`, `s.jpg 480w, m.jpg 800w`): each candidate's
-/// first word.
-fn srcset_urls(srcset: &str) -> impl Iterator<Item = &str> {
-    srcset
-        .split(',')
-        .filter_map(|c| c.split_ascii_whitespace().next())
+/// The candidates of a `srcset` (`a.png 1x, b.png 2x`, `s.jpg 480w, m.jpg 800w`), each as its
+/// URL and its descriptor (possibly empty). The mirror export rewrites them with this too.
+pub fn srcset_candidates(srcset: &str) -> impl Iterator<Item = (&str, &str)> {
+    srcset.split(',').filter_map(|c| {
+        let c = c.trim();
+        let (url, descriptor) = c.split_once(char::is_whitespace).unwrap_or((c, ""));
+        (!url.is_empty()).then(|| (url, descriptor.trim()))
+    })
 }
 
 /// The target of `<meta http-equiv="refresh" content="5; url=next.html">`, as browsers read it:

@@ -230,15 +230,10 @@ fn rewrite_links(
     // A srcset is a list of candidates (`a.png 1x, b.png 2x`): each URL is rewritten alone.
     let srcset = |el: &mut lol_html::html_content::Element<'_, '_>| {
         if let Some(v) = el.get_attribute("srcset") {
-            let candidates: Vec<String> = v
-                .split(',')
-                .map(|c| {
-                    let c = c.trim();
-                    let (url, descriptor) = c.split_once(char::is_whitespace).unwrap_or((c, ""));
+            let candidates: Vec<String> = extract::srcset_candidates(&v)
+                .map(|(url, descriptor)| {
                     let url = rewrite(url).unwrap_or_else(|| url.to_string());
-                    format!("{url} {}", descriptor.trim())
-                        .trim_end()
-                        .to_string()
+                    format!("{url} {descriptor}").trim_end().to_string()
                 })
                 .collect();
             let _ = el.set_attribute("srcset", &candidates.join(", "));

@@ -288,16 +288,6 @@ pub struct Leases {
 }
 
 impl Leases {
-    /// URLs leased and not yet settled or given back.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Nothing leased.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
     /// The lease is over (settled, re-queued or parked).
     pub fn release(&mut self, key: &QueueKey) {
         self.keys.remove(key);
