@@ -74,6 +74,17 @@ pub enum Error {
         cause: sled::Error,
     },
 
+    /// A seen-set run file is missing, cut short or fails its checksums.
+    #[error("seen-set file {} is damaged ({reason}); the database was not changed: run `politecrawl repair --db {}` to rebuild the seen-set from the queue and the stored pages (no URL is lost)", file.display(), db.display())]
+    SeenRun {
+        /// The database directory.
+        db: PathBuf,
+        /// The run file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A stored record could not be decoded: the database is damaged.
     #[error("database record {key} is unreadable ({reason}); the database may be corrupt")]
     Corrupt {

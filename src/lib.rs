@@ -11,8 +11,8 @@
 //!            robots.txt life cycle · leases               robots.txt verdict; never touch sled
 //!                 │ outcomes: one transaction per batch              │ bodies: appended
 //!                 ▼                                                  ▼
-//!  store: sled trees (frontier: queue, seen, delayed, origins; pages, bodies, robots, hosts, meta)
-//!         + body segments beside them; a flusher makes both durable every 200 ms
+//!  store: sled trees (frontier: queue, seen_inbox, delayed, origins; pages, bodies, robots, hosts,
+//!         meta) + seen-set runs and body segments beside them; sled and bodies synced every 200 ms
 //! ```
 //!
 //! Settings (read once, then passed down):
@@ -25,7 +25,7 @@
 //! - `scheduler`: which origin may start a request now.
 //! - `politeness`: one origin's rate, in-flight cap, pauses and back-off.
 //! - `retry`: which failures get another try, and when.
-//! - `seen`: a bounded memo in front of the seen-set.
+//! - `seen`: the seen-set: fingerprint runs, the inbox of new ones, the memo in front.
 //! - [`frontier`]: the queue, seen-set and leases behind the [`frontier::Frontier`] seam the engine
 //!   talks to; [`frontier::SledFrontier`] keeps them in the crawl's sled database.
 //!
@@ -37,7 +37,8 @@
 //! - [`extract`], [`charset`], `sitemap`: links out of HTML, bytes to text, sitemap entries.
 //!
 //! Persistence:
-//! - [`store`]: the sled database (records, open checks, flusher) and the body segments.
+//! - [`store`]: the sled database (records, open checks, upgrade, flusher) and the body
+//!   segments. `crashpoint`: named points where tests make the process abort.
 //!
 //! Commands on top:
 //! - [`crawl`]: sets a run up (new or resumed) and runs it; [`report`]: what a run did.
@@ -73,6 +74,7 @@ mod sitemap;
 mod worker;
 
 // Persistence.
+mod crashpoint;
 pub mod store;
 
 // Commands and what they share.

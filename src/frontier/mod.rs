@@ -9,8 +9,9 @@
 //! Queue keys are `origin id ++ depth ++ sequence number`, all big-endian: a prefix scan yields
 //! one origin's shallowest URL first, then discovery order (breadth-first per origin), and the
 //! scheduler can pick any ready origin without scanning past the URLs of a slow one. The
-//! seen-set maps each URL to its queue key, so a URL found again at a smaller depth while
-//! still queued moves up to that depth: concurrent workers finishing out of order do not
+//! seen-set (`seen` (src/seen/)) holds each URL's fingerprint with the depth and sequence number
+//! of its queue key, so a URL found again at a smaller depth while still queued moves up to
+//! that depth: concurrent workers finishing out of order do not
 //! inflate depths (and `--max-depth` cuts at the true link distance).
 
 mod backend;
@@ -20,7 +21,7 @@ mod settle;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{
@@ -30,7 +31,7 @@ use url::Url;
 
 use crate::canon;
 use crate::error::{Error, Result};
-use crate::seen::SeenMemo;
+use crate::seen::{self, Entry, SeenMemo, SeenSet};
 use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
 
 /// Small dense number standing for an origin in queue keys.
@@ -158,23 +159,72 @@ fn origin_id_tx(origins: &TransactionalTree, origin: &str) -> TxResult<OriginId>
     Ok(id)
 }
 
+/// Seen-set entries a transaction writes: visible to the rest of the transaction (a page's
+/// links repeat), written as one inbox value at its end, and taken into the seen-set once it
+/// has committed ([`Store::seen_committed`]). Made afresh inside the closure, since sled may
+/// run it more than once.
+#[derive(Default)]
+pub(crate) struct SeenWrites {
+    entries: Vec<Entry>,
+    by_fp: HashMap<u64, (u32, u64)>,
+}
+
+impl SeenWrites {
+    fn lookup(&self, seen: &SeenSet, fp: u64) -> TxResult<Option<(u32, u64)>> {
+        match self.by_fp.get(&fp) {
+            Some(&hit) => Ok(Some(hit)),
+            None => seen.lookup(fp).map_err(ConflictableTransactionError::Abort),
+        }
+    }
+
+    fn put(&mut self, e: Entry) {
+        self.by_fp.insert(e.fp, (e.depth, e.seq));
+        self.entries.push(e);
+    }
+
+    /// Writes the entries as one inbox value; returns its key (`None`: nothing to write).
+    fn write(&self, inbox: &TransactionalTree) -> TxResult<Option<u64>> {
+        if self.entries.is_empty() {
+            return Ok(None);
+        }
+        let key = inbox.generate_id().map_err(storage)?;
+        inbox.insert(&key.to_be_bytes(), seen::pack(&self.entries))?;
+        Ok(Some(key))
+    }
+}
+
+/// What an enqueue checks a candidate against: the memo, the leases and the seen-set.
+type Known<'a> = (&'a SeenMemo, &'a Leases, &'a SeenSet);
+
 /// Queues each candidate not seen before; the trees are the caller's transaction views.
-/// Candidates `memo` already covers skip the database; every URL looked up is added to
-/// `learned` (hash, depth), for the caller to remember once the transaction has committed.
+/// Candidates `memo` already covers skip the seen-set; every URL looked up is added to
+/// `learned` (fingerprint, depth), for the caller to remember once the transaction has
+/// committed.
 fn enqueue_tx(
-    (seen, queue, origins): (&TransactionalTree, &TransactionalTree, &TransactionalTree),
+    (queue, origins): (&TransactionalTree, &TransactionalTree),
     candidates: &[Candidate],
     counters: &mut Counters,
-    (memo, leases): (&SeenMemo, &Leases),
-    learned: &mut Vec<(u128, u32)>,
+    (memo, leases, seen): Known<'_>,
+    (writes, learned): (&mut SeenWrites, &mut Vec<(u64, u32)>),
 ) -> TxResult<Vec<Enqueued>> {
     let mut added = Vec::new();
     // Origins already looked up in this call (a page's links mostly share one).
     let mut ids: Vec<(String, OriginId)> = Vec::new();
+    let mut origin_id = |origin: &str| -> TxResult<OriginId> {
+        if let Some((_, id)) = ids.iter().rev().find(|(o, _)| o == origin) {
+            return Ok(*id);
+        }
+        let id = origin_id_tx(origins, origin)?;
+        if ids.len() >= 8 {
+            ids.remove(0);
+        }
+        ids.push((origin.to_string(), id));
+        Ok(id)
+    };
     for c in candidates {
         let url = c.url.as_str();
-        let hash = SeenMemo::key(url);
-        if memo.covers(hash, c.depth) {
+        let fp = seen::fingerprint(url);
+        if memo.covers(fp, c.depth) {
             continue;
         }
         let entry = QueueEntry {
@@ -185,29 +235,24 @@ fn enqueue_tx(
             sitemap: c.sitemap,
             redirect_chain: c.redirect_chain.clone(),
         };
-        if let Some(old_key) = seen.get(url)? {
-            let depth = if leases.contains(&old_key) {
-                depth_of_key(&old_key).unwrap_or(0)
+        let origin = canon::origin_key(&c.url);
+        if let Some((depth, seq)) = writes.lookup(seen, fp)? {
+            let depth = if c.depth >= depth {
+                depth
             } else {
-                move_up_if_shallower(queue, seen, &old_key, &entry)?
+                let old_key = queue_key(origin_id(&origin)?, depth, seq);
+                if leases.contains(&old_key) {
+                    depth
+                } else {
+                    move_up_if_shallower(queue, writes, &old_key, &entry, fp)?
+                }
             };
-            learned.push((hash, depth));
+            learned.push((fp, depth));
             continue;
         }
-        let origin = canon::origin_key(&c.url);
-        let origin_id = match ids.iter().rev().find(|(o, _)| *o == origin) {
-            Some((_, id)) => *id,
-            None => {
-                let id = origin_id_tx(origins, &origin)?;
-                if ids.len() >= 8 {
-                    ids.remove(0);
-                }
-                ids.push((origin.clone(), id));
-                id
-            }
-        };
-        push_tx((seen, queue), origin_id, &entry, counters)?;
-        learned.push((hash, c.depth));
+        let origin_id = origin_id(&origin)?;
+        push_tx(queue, writes, origin_id, &entry, counters)?;
+        learned.push((fp, c.depth));
         added.push(Enqueued { origin_id, origin });
     }
     Ok(added)
@@ -216,27 +261,34 @@ fn enqueue_tx(
 /// Queues a new URL at the end of its origin's queue at its depth, and records its queue key
 /// in the seen-set.
 fn push_tx(
-    (seen, queue): (&TransactionalTree, &TransactionalTree),
+    queue: &TransactionalTree,
+    writes: &mut SeenWrites,
     origin_id: OriginId,
     entry: &QueueEntry,
     counters: &mut Counters,
 ) -> TxResult<()> {
     let seq = queue.generate_id().map_err(storage)?;
     let key = queue_key(origin_id, entry.depth, seq);
-    seen.insert(entry.url.as_bytes(), &key)?;
     queue.insert(&key, encode(entry))?;
+    writes.put(Entry {
+        fp: seen::fingerprint(&entry.url),
+        depth: entry.depth,
+        seq,
+    });
     counters.queued += 1;
     Ok(())
 }
 
-/// A URL already queued deeper than `entry` moves to `entry`'s depth (same origin, same
-/// sequence number). Stored URLs are left alone (and leased ones, by the caller). Returns the
-/// depth the URL's seen-set entry has afterwards.
+/// A URL still queued deeper than `entry` moves to `entry`'s depth (same origin, same
+/// sequence number). Stored and parked URLs are not in the queue and stay where they are
+/// (leased ones too, by the caller). Returns the depth the URL's seen-set entry has
+/// afterwards.
 fn move_up_if_shallower(
     queue: &TransactionalTree,
-    seen: &TransactionalTree,
-    old_key: &[u8],
+    writes: &mut SeenWrites,
+    old_key: &QueueKey,
     entry: &QueueEntry,
+    fp: u64,
 ) -> TxResult<u32> {
     let (Some(old_depth), Some(origin_id)) = (depth_of_key(old_key), origin_of_key(old_key)) else {
         return Ok(0);
@@ -246,9 +298,13 @@ fn move_up_if_shallower(
     }
     let seq = u64::from_be_bytes(old_key[12..20].try_into().unwrap_or([0; 8]));
     let key = queue_key(origin_id, entry.depth, seq);
-    queue.remove(old_key)?;
+    queue.remove(&old_key[..])?;
     queue.insert(&key, encode(entry))?;
-    seen.insert(entry.url.as_bytes(), &key)?;
+    writes.put(Entry {
+        fp,
+        depth: entry.depth,
+        seq,
+    });
     Ok(entry.depth)
 }
 
@@ -260,22 +316,22 @@ pub fn add_seeds(store: &Store, seeds: &[Url]) -> Result<Vec<Enqueued>> {
 
 /// Queues URLs found outside a page outcome (seeds, robots.txt sitemaps) unless seen already.
 pub fn add_candidates(store: &Store, candidates: &[Candidate]) -> Result<Vec<Enqueued>> {
-    (&store.meta, &store.seen, &store.queue, &store.origins)
-        .transaction(|(meta, seen, queue, origins)| {
+    let mut seen = store.seen_set();
+    let (memo, leases) = (SeenMemo::with_generation(1), Leases::default());
+    let known = (&memo, &leases, &*seen);
+    let (added, key, writes) = (&store.meta, &store.seen_inbox, &store.queue, &store.origins)
+        .transaction(|(meta, inbox, queue, origins)| {
             let mut c = read_counters(meta)?;
-            let (memo, leases) = (SeenMemo::with_generation(1), Leases::default());
-            let known = (&memo, &leases);
-            let added = enqueue_tx(
-                (seen, queue, origins),
-                candidates,
-                &mut c,
-                known,
-                &mut Vec::new(),
-            )?;
+            let mut writes = SeenWrites::default();
+            let learned = &mut Vec::new();
+            let trees = (queue, origins);
+            let added = enqueue_tx(trees, candidates, &mut c, known, (&mut writes, learned))?;
             write_counters(meta, &c)?;
-            Ok(added)
+            Ok((added, writes.write(inbox)?, writes))
         })
-        .map_err(|e| store.tx_err("queueing URLs", e))
+        .map_err(|e| store.tx_err("queueing URLs", e))?;
+    store.seen_committed(&mut seen, key, &writes.entries)?;
+    Ok(added)
 }
 
 /// The URLs leased to workers in this run. A leased URL stays in `queue` until its outcome

@@ -3,7 +3,7 @@
 
 use sled::transaction::Transactional;
 
-use super::{origin_id_tx, push_tx, read_counters, write_counters, QueueEntry};
+use super::{origin_id_tx, push_tx, read_counters, write_counters, QueueEntry, SeenWrites};
 use url::Url;
 
 use crate::canon;
@@ -31,11 +31,13 @@ pub fn recover_bodies(store: &Store) -> Result<u64> {
             }
         }
     }
-    store
+    let mut seen = store.seen_set();
+    let (key, writes) = store
         .outcome_trees()
         .transaction(
-            |(meta, seen, queue, origins, pages, bodies, _, recent_tx)| {
+            |(meta, inbox, queue, origins, pages, bodies, _, recent_tx)| {
                 let mut c = read_counters(meta)?;
+                let mut writes = SeenWrites::default();
                 for (rec, r) in &lost {
                     log::warn!(
                         "{}: its body did not reach the disk; fetching it again",
@@ -61,14 +63,16 @@ pub fn recover_bodies(store: &Store) -> Result<u64> {
                         .map(|u| canon::origin_key(&u))
                         .unwrap_or_default();
                     let origin_id = origin_id_tx(origins, &origin)?;
-                    push_tx((seen, queue), origin_id, &entry, &mut c)?;
+                    push_tx(queue, &mut writes, origin_id, &entry, &mut c)?;
                 }
                 for (k, _) in &recent {
                     recent_tx.remove(k)?;
                 }
-                write_counters(meta, &c)
+                write_counters(meta, &c)?;
+                Ok((writes.write(inbox)?, writes))
             },
         )
         .map_err(|e| store.tx_err("re-queueing URLs whose bodies were lost", e))?;
+    store.seen_committed(&mut seen, key, &writes.entries)?;
     Ok(lost.len() as u64)
 }

@@ -66,10 +66,8 @@ pub fn queued_by_origin(store: &Store) -> Result<BTreeMap<OriginId, (String, u64
 
 /// Whether `url` was ever queued in this database.
 pub fn is_seen(store: &Store, url: &str) -> Result<bool> {
-    store
-        .seen
-        .contains_key(url)
-        .map_err(|e| store.db_err("reading the seen-set", e))
+    let fp = crate::seen::fingerprint(url);
+    Ok(store.seen_set().lookup(fp)?.is_some())
 }
 
 /// Counters recomputed from the trees, for checking that the kept totals are right.

@@ -6,7 +6,7 @@ use sled::transaction::Transactional;
 use super::scan::origin_name;
 use super::{
     enqueue_tx, origin_of_key, read_counters, write_counters, Candidate, Enqueued, Lease, Leases,
-    OriginId,
+    OriginId, SeenWrites,
 };
 use crate::error::Result;
 use crate::seen::SeenMemo;
@@ -73,12 +73,14 @@ pub fn settle_batch(
         .map(|s| (encode(s.record), s.host.map(encode), s.body.map(encode)))
         .collect();
     let trees = store.outcome_trees();
-    let known = (&*memo, leases);
-    let (added, learned) = trees
+    let mut seen = store.seen_set();
+    let known = (&*memo, leases, &*seen);
+    let (added, learned, key, writes) = trees
         .transaction(
-            |(meta, seen, queue, origins, pages, bodies, hosts, recent)| {
+            |(meta, inbox, queue, origins, pages, bodies, hosts, recent)| {
                 let mut c = read_counters(meta)?;
                 let mut learned = Vec::new();
+                let mut writes = SeenWrites::default();
                 let mut added = Vec::with_capacity(batch.len());
                 for (s, (rec, host, body)) in batch.iter().zip(&encoded) {
                     let url = s.lease.entry.url.as_bytes();
@@ -99,14 +101,16 @@ pub fn settle_batch(
                     if let Some(h) = host {
                         hosts.insert(&s.lease.origin_id.to_be_bytes(), h.as_slice())?;
                     }
-                    let trees = (seen, queue, origins);
-                    added.push(enqueue_tx(trees, s.found, &mut c, known, &mut learned)?);
+                    let found = (&mut writes, &mut learned);
+                    added.push(enqueue_tx((queue, origins), s.found, &mut c, known, found)?);
                 }
                 write_counters(meta, &c)?;
-                Ok((added, learned))
+                let key = writes.write(inbox)?;
+                Ok((added, learned, key, writes))
             },
         )
         .map_err(|e| store.tx_err("storing an outcome", e))?;
+    store.seen_committed(&mut seen, key, &writes.entries)?;
     for (hash, depth) in learned {
         memo.insert(hash, depth);
     }

@@ -4,8 +4,8 @@
 //!
 //! | tree       | key                         | value                                   |
 //! |------------|-----------------------------|-----------------------------------------|
-//! | `meta`     | `schema_version`, `counters`, `config`, `overrides` | u32 / postcard / JSON / JSON |
-//! | `seen`     | normalized URL              | its queue key (the URL was queued once, ever) |
+//! | `meta`     | `schema_version`, `counters`, `config`, `overrides`, `seen_runs` | u32 / postcard / JSON / JSON / postcard |
+//! | `seen_inbox` | sequence number (u64)     | the seen-set entries of one transaction (see `seen` (src/seen/)) |
 //! | `queue`    | origin id (u64) ++ depth (u32) ++ seq (u64) | [`QueueEntry`](crate::frontier::QueueEntry) (postcard) |
 //! | `delayed`  | due unix ms (u64) ++ queue key | [`QueueEntry`](crate::frontier::QueueEntry) waiting for a retry |
 //! | `origins`  | `n` ++ origin / `i` ++ id   | id (u64) / origin string                |
@@ -15,8 +15,9 @@
 //! | `robots`   | origin                      | [`RobotsRecord`] (postcard)             |
 //! | `hosts`    | origin id (u64)             | [`HostRecord`]: politeness state        |
 //!
-//! Bodies live apart from records so `status` and filters never read them, and outside sled
-//! altogether, in append-only segment files (see [`bodies`]). Every change that
+//! The seen-set lives mostly outside sled, in sorted run files under `seen/` (see
+//! `seen` (src/seen/)). Bodies live apart from records so `status` and filters never read them,
+//! and outside sled altogether, in append-only segment files (see [`bodies`]). Every change that
 //! must stay consistent (a lease, an outcome with its discovered URLs and counters) is one
 //! transaction; see [`crate::frontier`].
 
@@ -24,6 +25,7 @@ pub mod bodies;
 mod flusher;
 mod open;
 mod records;
+mod upgrade;
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +34,7 @@ use sled::transaction::TransactionError;
 use sled::Tree;
 
 use crate::error::{Error, Result};
+use crate::seen::{Entry, SeenSet};
 use bodies::{BodyLog, BodyRef};
 pub use flusher::Flusher;
 pub use records::{
@@ -39,7 +42,7 @@ pub use records::{
 };
 
 /// On-disk format version; bumped whenever a record layout changes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Name of the file in the database directory where the writer records its pid, so a second
 /// process can say who holds the lock.
@@ -63,7 +66,8 @@ pub struct Store {
     path: PathBuf,
     pub(crate) db: sled::Db,
     pub(crate) meta: Tree,
-    pub(crate) seen: Tree,
+    pub(crate) seen_inbox: Tree,
+    pub(crate) seen_set: std::sync::Mutex<SeenSet>,
     pub(crate) queue: Tree,
     pub(crate) delayed: Tree,
     pub(crate) origins: Tree,
@@ -82,6 +86,9 @@ pub enum OpenMode {
     CreateOrOpen,
     /// `status`, `export`: the database must exist.
     Existing,
+    /// `repair`: the database must exist; its seen-set is rebuilt from the queue, the parked
+    /// retries and the page records before it is opened.
+    Repair,
 }
 
 impl Store {
@@ -252,12 +259,42 @@ impl Store {
         })
     }
 
-    /// The trees an outcome touches, for one transaction over all of them: meta, seen, queue,
-    /// origins, pages, bodies, hosts and recent.
+    /// The open seen-set. Only the engine's thread writes; the lock is never contended.
+    pub(crate) fn seen_set(&self) -> std::sync::MutexGuard<'_, SeenSet> {
+        // A panic while holding it cannot leave it half-changed: it changes only after a commit.
+        self.seen_set.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes in the seen-set entries a committed transaction wrote as inbox value `key`, and
+    /// folds the inbox into a run when it is due.
+    pub(crate) fn seen_committed(
+        &self,
+        seen: &mut SeenSet,
+        key: Option<u64>,
+        entries: &[Entry],
+    ) -> Result<()> {
+        if let Some(key) = key {
+            seen.record(key, entries);
+        }
+        if seen.needs_checkpoint() {
+            seen.checkpoint(&self.db, &self.meta, &self.seen_inbox)?;
+        }
+        Ok(())
+    }
+
+    /// The trees an outcome touches, for one transaction over all of them: meta, seen_inbox,
+    /// queue, origins, pages, bodies, hosts and recent.
     pub(crate) fn outcome_trees(&self) -> (&Tree, &Tree, &Tree, &Tree, &Tree, &Tree, &Tree, &Tree) {
         let s = self;
         (
-            &s.meta, &s.seen, &s.queue, &s.origins, &s.pages, &s.bodies, &s.hosts, &s.recent,
+            &s.meta,
+            &s.seen_inbox,
+            &s.queue,
+            &s.origins,
+            &s.pages,
+            &s.bodies,
+            &s.hosts,
+            &s.recent,
         )
     }
 

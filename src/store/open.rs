@@ -6,8 +6,11 @@ use std::path::Path;
 use sled::Tree;
 
 use super::bodies::BodyLog;
-use super::{OpenMode, Store, KEY_SCHEMA, PID_FILE, SCHEMA_VERSION, SLED_CACHE_BYTES};
+use super::{
+    decode, upgrade, OpenMode, Store, KEY_SCHEMA, PID_FILE, SCHEMA_VERSION, SLED_CACHE_BYTES,
+};
 use crate::error::{Error, Result};
+use crate::seen::{self, Manifest, SeenSet};
 
 impl Store {
     /// Opens (or creates) the database at `path`, checks it is ours and of our schema, and
@@ -29,14 +32,41 @@ impl Store {
                 cause,
             })
         };
-        let (meta, seen, queue, origins) = (
+        let (meta, seen_inbox, queue, origins) = (
             tree("meta")?,
-            tree("seen")?,
+            tree("seen_inbox")?,
             tree("queue")?,
             tree("origins")?,
         );
-        let (pages, robots) = (tree("pages")?, tree("robots")?);
-        check_schema(path, &db, &meta, [&seen, &queue, &pages, &origins, &robots])?;
+        let (pages, robots, delayed) = (tree("pages")?, tree("robots")?, tree("delayed")?);
+        let found = check_schema(
+            path,
+            &db,
+            &meta,
+            [&seen_inbox, &queue, &pages, &origins, &robots],
+        )?;
+        let derived = upgrade::Derived {
+            queue: &queue,
+            delayed: &delayed,
+            pages: &pages,
+        };
+        if found == upgrade::FROM {
+            upgrade::from_2(path, &db, &meta, derived)?;
+        } else {
+            upgrade::drop_old_seen_tree(path, &db)?;
+        }
+        if mode == OpenMode::Repair {
+            upgrade::rebuild_seen(path, &db, &meta, &seen_inbox, derived)?;
+        }
+        let manifest: Manifest = match meta.get(seen::KEY_MANIFEST).map_err(|cause| Error::Db {
+            path: path.to_path_buf(),
+            action: "reading the seen-set manifest",
+            cause,
+        })? {
+            Some(v) => decode("meta/seen_runs", &v)?,
+            None => Manifest::default(),
+        };
+        let seen_set = SeenSet::open(path, manifest, &seen_inbox, true)?;
         // Only once the database is known to be ours and of this schema.
         let body_log = BodyLog::open(path).map_err(|cause| Error::Bodies {
             path: path.to_path_buf(),
@@ -46,9 +76,10 @@ impl Store {
         let store = Store {
             path: path.to_path_buf(),
             meta,
-            seen,
+            seen_inbox,
+            seen_set: std::sync::Mutex::new(seen_set),
             queue,
-            delayed: tree("delayed")?,
+            delayed,
             origins,
             pages,
             bodies: tree("bodies")?,
@@ -65,8 +96,9 @@ impl Store {
 }
 
 /// Checks the schema version of an opened database, or writes ours into a new one; a sled
-/// database holding data but no version is not ours.
-fn check_schema(path: &Path, db: &sled::Db, meta: &Tree, others: [&Tree; 5]) -> Result<()> {
+/// database holding data but no version is not ours. Returns the version found: ours, or the
+/// one [`upgrade`] converts from.
+fn check_schema(path: &Path, db: &sled::Db, meta: &Tree, others: [&Tree; 5]) -> Result<u32> {
     let db_err = |action, cause| Error::Db {
         path: path.to_path_buf(),
         action,
@@ -84,7 +116,7 @@ fn check_schema(path: &Path, db: &sled::Db, meta: &Tree, others: [&Tree; 5]) -> 
         }
         meta.insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
             .map_err(|e| db_err("writing the schema version", e))?;
-        return Ok(());
+        return Ok(SCHEMA_VERSION);
     };
     let found = v
         .as_ref()
@@ -94,14 +126,14 @@ fn check_schema(path: &Path, db: &sled::Db, meta: &Tree, others: [&Tree; 5]) -> 
             key: "meta/schema_version".into(),
             reason: format!("{} bytes, expected 4", v.len()),
         })?;
-    if found != SCHEMA_VERSION {
+    if found != SCHEMA_VERSION && found != upgrade::FROM {
         return Err(Error::SchemaVersion {
             path: path.to_path_buf(),
             found,
             expected: SCHEMA_VERSION,
         });
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Refuses directories that are clearly not a sled database before sled writes into them.
@@ -115,13 +147,13 @@ fn check_directory(path: &Path, mode: OpenMode) -> Result<()> {
                     reason: "the directory holds other files".into(),
                 });
             }
-            if empty && mode == OpenMode::Existing {
+            if empty && mode != OpenMode::CreateOrOpen {
                 return Err(Error::NoDatabase(path.to_path_buf()));
             }
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match mode {
-            OpenMode::Existing => Err(Error::NoDatabase(path.to_path_buf())),
+            OpenMode::Existing | OpenMode::Repair => Err(Error::NoDatabase(path.to_path_buf())),
             OpenMode::CreateOrOpen => Ok(()),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory || path.is_file() => {

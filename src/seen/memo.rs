@@ -9,18 +9,18 @@
 //!
 //! Memory is bounded whatever the crawl's size: two generations of at most
 //! [`GENERATION`] entries each; when the newer one fills up, the older is dropped. A URL is
-//! keyed by a 128-bit hash (xxh3), so a false "seen" would need a 128-bit collision.
+//! keyed by its fingerprint ([`super::fingerprint`]), as in the seen-set itself.
 
 use std::collections::HashMap;
 
-/// Entries per generation: at most twice this many are held (~24 bytes each plus the table).
+/// Entries per generation: at most twice this many are held (~16 bytes each plus the table).
 pub const GENERATION: usize = 1 << 19;
 
 /// URLs known to be in the seen-set, with the depth of their queue key.
 #[derive(Debug)]
 pub struct SeenMemo {
-    young: HashMap<u128, u32, BuildXxh>,
-    old: HashMap<u128, u32, BuildXxh>,
+    young: HashMap<u64, u32, BuildXxh>,
+    old: HashMap<u64, u32, BuildXxh>,
     generation: usize,
 }
 
@@ -40,14 +40,9 @@ impl SeenMemo {
         }
     }
 
-    /// The key a URL is remembered by.
-    pub fn key(url: &str) -> u128 {
-        xxhash_rust::xxh3::xxh3_128(url.as_bytes())
-    }
-
     /// Whether a URL found at `depth` needs no database look: it is known to be in the
     /// seen-set at that depth or shallower (a shallower find may move a queued URL up).
-    pub fn covers(&self, key: u128, depth: u32) -> bool {
+    pub fn covers(&self, key: u64, depth: u32) -> bool {
         self.young
             .get(&key)
             .or_else(|| self.old.get(&key))
@@ -55,7 +50,7 @@ impl SeenMemo {
     }
 
     /// Remembers a URL whose seen-set entry (at `depth`) is committed.
-    pub fn insert(&mut self, key: u128, depth: u32) {
+    pub fn insert(&mut self, key: u64, depth: u32) {
         if self.young.len() >= self.generation && !self.young.contains_key(&key) {
             self.old = std::mem::take(&mut self.young);
         }
@@ -93,15 +88,15 @@ impl std::hash::Hasher for Fold {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        // Only u128 keys are hashed here; any other input still gets a usable hash.
+        // Only u64 keys are hashed here; any other input still gets a usable hash.
         for chunk in bytes.chunks(8) {
             let mut b = [0u8; 8];
             b[..chunk.len()].copy_from_slice(chunk);
             self.0 ^= u64::from_le_bytes(b);
         }
     }
-    fn write_u128(&mut self, i: u128) {
-        self.0 = (i as u64) ^ ((i >> 64) as u64);
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
     }
 }
 
@@ -112,7 +107,7 @@ mod tests {
     #[test]
     fn covers_only_at_the_remembered_depth_or_deeper() {
         let mut m = SeenMemo::default();
-        let k = SeenMemo::key("http://a.test/x");
+        let k = crate::seen::fingerprint("http://a.test/x");
         assert!(!m.covers(k, 9), "unknown URLs go to the database");
         m.insert(k, 3);
         assert!(m.covers(k, 3));
@@ -120,18 +115,18 @@ mod tests {
         assert!(!m.covers(k, 2), "a shallower find may move the URL up");
         m.insert(k, 1);
         assert!(m.covers(k, 1));
-        assert!(!m.covers(SeenMemo::key("http://a.test/y"), 9));
+        assert!(!m.covers(crate::seen::fingerprint("http://a.test/y"), 9));
     }
 
     #[test]
     fn memory_stays_within_two_generations() {
         let mut m = SeenMemo::with_generation(100);
         for i in 0..10_000 {
-            m.insert(SeenMemo::key(&format!("http://a.test/{i}")), 1);
+            m.insert(crate::seen::fingerprint(&format!("http://a.test/{i}")), 1);
             assert!(m.len() <= 200, "{} entries after {i} inserts", m.len());
         }
         // The newest are still known, the oldest were forgotten (and go to the database).
-        assert!(m.covers(SeenMemo::key("http://a.test/9999"), 1));
-        assert!(!m.covers(SeenMemo::key("http://a.test/0"), 1));
+        assert!(m.covers(crate::seen::fingerprint("http://a.test/9999"), 1));
+        assert!(!m.covers(crate::seen::fingerprint("http://a.test/0"), 1));
     }
 }
