@@ -233,3 +233,108 @@ fn origins_with_work_come_in_chunks_and_skip_empty_origins() {
     assert_eq!(names, ["http://h3.test", "http://h4.test"]);
     assert_eq!(end, None);
 }
+
+fn cands(urls: &[String], depth: u32) -> Vec<Candidate> {
+    urls.iter().map(|u| cand(u, depth)).collect()
+}
+
+#[test]
+fn the_seen_set_holds_across_checkpoints_merges_and_reopens() {
+    let d = std::env::temp_dir().join(format!("pc-frontier-runs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let s = Store::open(&d, OpenMode::CreateOrOpen).unwrap();
+    s.seen_set().set_checkpoint_at(10);
+    let urls: Vec<String> = (0..500)
+        .map(|i| format!("http://h{}.test/p/{i}", i % 3))
+        .collect();
+    let mut h0 = None;
+    for chunk in urls.chunks(7) {
+        let added = add_candidates(&s, &cands(chunk, 3)).unwrap();
+        assert_eq!(added.len(), chunk.len());
+        h0 = h0.or(Some(added[0].origin_id));
+    }
+    let runs = s.seen_set().runs();
+    assert!((2..=5).contains(&runs), "{runs} runs for 50 checkpoints");
+    assert!(add_candidates(&s, &cands(&urls, 3)).unwrap().is_empty());
+    assert_eq!(s.counters().unwrap().queued, 500);
+
+    // A URL the runs hold, found again shallower, moves up: it is the origin's first now.
+    let last_h0 = &urls[498];
+    assert!(add_candidates(&s, &[cand(last_h0, 1)]).unwrap().is_empty());
+    let h0 = h0.unwrap();
+    let l = lease(&s, h0, &mut Leases::default()).unwrap().unwrap();
+    assert_eq!((l.entry.url.as_str(), l.entry.depth), (last_h0.as_str(), 1));
+
+    drop(s);
+    let s = Store::open(&d, OpenMode::Existing).unwrap();
+    for u in &urls {
+        assert!(is_seen(&s, u).unwrap(), "{u}");
+    }
+    assert!(!is_seen(&s, "http://h0.test/p/none").unwrap());
+    assert!(add_candidates(&s, &cands(&urls, 2)).unwrap().is_empty());
+    let l = lease(&s, h0, &mut Leases::default()).unwrap().unwrap();
+    assert_eq!(l.entry.depth, 1, "the move-up survived the reopen");
+    assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+}
+
+#[test]
+fn a_schema_2_database_is_upgraded_in_place_and_keeps_every_url() {
+    use crate::store::KEY_SCHEMA;
+    let d = std::env::temp_dir().join(format!("pc-frontier-upgrade-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let (queued, stored_url, parked_url);
+    {
+        // Build the schema 2 layout: this schema's trees, with the seen-set as one sled key
+        // per URL (its queue key) instead of runs.
+        let (s, a, l) = {
+            let s = Store::open(&d, OpenMode::CreateOrOpen).unwrap();
+            let added = add_seeds(&s, &[Url::parse("http://a.test/").unwrap()]).unwrap();
+            let a = added[0].origin_id;
+            let l = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+            (s, a, l)
+        };
+        let found: Vec<Candidate> = (0..20)
+            .map(|i| cand(&format!("http://a.test/{i}"), 4))
+            .collect();
+        settle(&s, &l, &record("http://a.test/"), b"body", &found, None).unwrap();
+        let p = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+        delay(&s, &p, u64::MAX - 1, None).unwrap();
+        (stored_url, parked_url) = ("http://a.test/".to_string(), p.entry.url.clone());
+        queued = queued_by_origin(&s).unwrap()[&a].1;
+        let seen = s.db.open_tree("seen").unwrap();
+        for kv in s.queue.iter() {
+            let (k, v) = kv.unwrap();
+            let e: QueueEntry = crate::store::decode("q", &v).unwrap();
+            seen.insert(e.url.as_bytes(), k).unwrap();
+        }
+        seen.insert(stored_url.as_bytes(), &[0u8; 20]).unwrap();
+        seen.insert(parked_url.as_bytes(), &[0u8; 20]).unwrap();
+        s.meta.remove(crate::seen::KEY_MANIFEST).unwrap();
+        s.meta.insert(KEY_SCHEMA, &2u32.to_be_bytes()).unwrap();
+        s.seen_inbox.clear().unwrap();
+        s.flush().unwrap();
+        std::fs::remove_dir_all(d.join(crate::seen::DIR)).ok();
+    }
+    let s = Store::open(&d, OpenMode::Existing).unwrap();
+    let version = s.meta.get(KEY_SCHEMA).unwrap().unwrap();
+    assert_eq!(version.as_ref(), crate::store::SCHEMA_VERSION.to_be_bytes());
+    assert!(!s.db.tree_names().iter().any(|n| n.as_ref() == b"seen"));
+    for i in 0..20 {
+        assert!(is_seen(&s, &format!("http://a.test/{i}")).unwrap());
+    }
+    assert!(is_seen(&s, &stored_url).unwrap() && is_seen(&s, &parked_url).unwrap());
+    // Nothing is queued twice, and a queued URL still moves up: its depth and sequence
+    // number came through.
+    let again: Vec<Candidate> = (0..20)
+        .map(|i| cand(&format!("http://a.test/{i}"), 1))
+        .collect();
+    assert!(add_candidates(&s, &again).unwrap().is_empty());
+    assert_eq!(
+        queued_by_origin(&s).unwrap().values().next().unwrap().1,
+        queued
+    );
+    let origin = *queued_by_origin(&s).unwrap().keys().next().unwrap();
+    let l = lease(&s, origin, &mut Leases::default()).unwrap().unwrap();
+    assert_eq!(l.entry.depth, 1);
+    assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+}

@@ -145,6 +145,18 @@ impl SeenSet {
         }
     }
 
+    /// Checkpoints every `n` entries from now on (tests).
+    #[cfg(test)]
+    pub(crate) fn set_checkpoint_at(&mut self, n: usize) {
+        self.checkpoint_at = n.max(1);
+    }
+
+    /// Run files in use.
+    #[cfg(test)]
+    pub(crate) fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
     /// Whether the inbox is due to be folded into a run.
     pub fn needs_checkpoint(&self) -> bool {
         self.inbox.len() >= self.checkpoint_at
