@@ -43,6 +43,14 @@ pub enum Command {
         politecrawl export --db example.db | jq -r 'select(.status == 404) | .url'"
     )]
     Export(ExportArgs),
+    /// Rebuild a damaged database's seen-set from its queue, retries and stored pages
+    #[command(
+        after_help = "Run it when a command reports a damaged seen-set file. Every URL ever queued \
+        is queued, waiting for a retry, or stored, so the rebuilt set loses none; nothing else \
+        in the database is changed.\n\nExample:\n  politecrawl repair --db example.db && \
+        politecrawl crawl --db example.db"
+    )]
+    Repair(RepairArgs),
     /// Serve a directory over HTTP on loopback, to try crawl flags on local files
     #[command(
         after_help = "In .html files, {{origin}} and {{host}} are replaced by the request's \
@@ -101,6 +109,14 @@ pub struct StatusArgs {
     /// Print one JSON object (schema in the README)
     #[arg(long)]
     pub json: bool,
+}
+
+/// Flags of `repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Database directory
+    #[arg(long, value_name = "DIR")]
+    pub db: PathBuf,
 }
 
 /// Flags of `export`.

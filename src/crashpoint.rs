@@ -1,20 +1,31 @@
 //! Named points where a test can make the process die on the spot, to prove that a crash at
-//! exactly that moment loses nothing: with `POLITECRAWL_CRASH_AT=NAME` in the environment, the
-//! process aborts (as `kill -9` would stop it) when it reaches the point called NAME. Unset,
-//! each point costs one comparison.
+//! exactly that moment loses nothing: with `POLITECRAWL_CRASH_AT=NAME` (or `NAME:N`, the Nth
+//! time) in the environment, the process aborts (as `kill -9` would stop it) when it reaches
+//! the point called NAME. Unset, each point costs one comparison.
 //!
 //! Points: `seen-run-written` (a checkpoint's new run is on disk, the manifest does not name it
 //! yet), `seen-manifest-switched` (the manifest names it, the replaced runs are not deleted
 //! yet), `upgrade-seen-built` (an upgrade from schema 2 built its run, the database is still
 //! schema 2).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-/// Aborts the process if the environment names this point.
+/// Aborts the process if the environment names this point (and this is the named time).
 pub fn hit(name: &str) {
-    static AT: OnceLock<Option<String>> = OnceLock::new();
-    let at = AT.get_or_init(|| std::env::var("POLITECRAWL_CRASH_AT").ok());
-    if at.as_deref() == Some(name) {
+    static AT: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let at = AT.get_or_init(|| {
+        let v = std::env::var("POLITECRAWL_CRASH_AT").ok()?;
+        Some(match v.split_once(':') {
+            Some((n, k)) => (n.to_string(), k.parse().unwrap_or(1)),
+            None => (v, 1),
+        })
+    });
+    let Some((point, nth)) = at else {
+        return;
+    };
+    if point == name && HITS.fetch_add(1, Ordering::Relaxed) + 1 == *nth {
         eprintln!("politecrawl: crash point {name} reached, aborting (POLITECRAWL_CRASH_AT)");
         std::process::abort();
     }

@@ -96,6 +96,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Export(args) => export_cmd(args).map(|()| ExitCode::SUCCESS),
+        Command::Repair(args) => {
+            let store = Store::open(&args.db, OpenMode::Repair)
+                .with_context(|| format!("repairing {}", args.db.display()))?;
+            drop(store);
+            eprintln!(
+                "politecrawl: repaired {0}; continue with: politecrawl crawl --db {0}",
+                args.db.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => {
             let dir = args.dir.canonicalize().with_context(|| {
                 format!("cannot serve {}: no such directory", args.dir.display())

@@ -84,19 +84,24 @@ pub struct SeenSet {
 }
 
 impl SeenSet {
-    /// Opens the runs the manifest names, and the inbox from its tree. With `tidy`, run files
-    /// the manifest does not name (left by a crash mid-checkpoint) are deleted, once every run
-    /// it names has opened.
+    /// Opens the runs the manifest names, and the inbox from its tree. With `writer` (a crawl
+    /// is about to write), every block of every run is checked first, so a damaged run stops
+    /// the crawl before it changes anything, and run files the manifest does not name (left
+    /// by a crash mid-checkpoint) are deleted once every run it names has opened.
     pub(crate) fn open(
         db_dir: &Path,
         manifest: Manifest,
         inbox: &sled::Tree,
-        tidy: bool,
+        writer: bool,
     ) -> Result<SeenSet> {
         let dir = db_dir.join(DIR);
         let mut runs = Vec::with_capacity(manifest.runs.len());
         for name in &manifest.runs {
-            runs.push(Run::open(&dir.join(name)).map_err(|e| damaged(db_dir, e))?);
+            let run = Run::open(&dir.join(name)).map_err(|e| damaged(db_dir, e))?;
+            if writer {
+                run.verify().map_err(|e| damaged(db_dir, e))?;
+            }
+            runs.push(run);
         }
         let mut set = SeenSet {
             dir,
@@ -118,7 +123,7 @@ impl SeenSet {
             })?);
             set.record(key, &unpack(&v)?);
         }
-        if tidy {
+        if writer {
             set.remove_unnamed_files()?;
         }
         Ok(set)
@@ -155,6 +160,11 @@ impl SeenSet {
     #[cfg(test)]
     pub(crate) fn runs(&self) -> usize {
         self.runs.len()
+    }
+
+    /// The runs' files, oldest first.
+    pub fn run_paths(&self) -> impl Iterator<Item = &Path> {
+        self.runs.iter().map(Run::path)
     }
 
     /// Whether the inbox is due to be folded into a run.

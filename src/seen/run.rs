@@ -207,7 +207,6 @@ impl Run {
     }
 
     /// Reads every block, checking each (a lookup checks only the block it reads).
-    #[cfg(test)]
     pub fn verify(&self) -> Result<(), RunError> {
         let mut n = 0u64;
         for e in self.iter() {

@@ -265,6 +265,12 @@ impl Store {
         self.seen_set.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The seen-set's run files in use, oldest first (every other file in `seen/` is a
+    /// leftover of an interrupted checkpoint, removed when a crawl opens the database).
+    pub fn seen_run_files(&self) -> Vec<PathBuf> {
+        self.seen_set().run_paths().map(Path::to_path_buf).collect()
+    }
+
     /// Takes in the seen-set entries a committed transaction wrote as inbox value `key`, and
     /// folds the inbox into a run when it is due.
     pub(crate) fn seen_committed(

@@ -66,7 +66,8 @@ impl Store {
             Some(v) => decode("meta/seen_runs", &v)?,
             None => Manifest::default(),
         };
-        let seen_set = SeenSet::open(path, manifest, &seen_inbox, true)?;
+        let writer = mode != OpenMode::Existing;
+        let seen_set = SeenSet::open(path, manifest, &seen_inbox, writer)?;
         // Only once the database is known to be ours and of this schema.
         let body_log = BodyLog::open(path).map_err(|cause| Error::Bodies {
             path: path.to_path_buf(),

@@ -89,6 +89,10 @@ pub(super) fn rebuild_seen(
     // Numbered past every file there, named in the manifest or not.
     let next = old.next.max(highest_run_number(path) + 1);
     let manifest = seen::rebuild(path, next, entries(path, trees))?;
+    log::warn!(
+        "{}: the seen-set was rebuilt from the queue, the retries and the pages",
+        path.display()
+    );
     meta.insert(seen::KEY_MANIFEST, super::encode(&manifest))
         .map_err(|cause| db_err(path, "switching to the rebuilt seen-set", cause))?;
     inbox

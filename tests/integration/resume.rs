@@ -502,3 +502,179 @@ fn a_resume_over_many_origins_fetches_every_queued_url_once() {
     let c = store.counters().unwrap();
     assert_eq!((c.done, c.queued), (ORIGINS as u64, 0));
 }
+
+/// Crawls `generated(PAGES)` into `DIR/c.db` one request at a time, checkpointing the
+/// seen-set every 5 URLs, with extra environment variables.
+fn checkpointing_crawl(
+    seed: Option<&str>,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("crawl");
+    if let Some(s) = seed {
+        cmd.arg(s);
+    }
+    cmd.args(["--db", "c.db", "--rate", "0", "--concurrency", "1"])
+        .env("POLITECRAWL_SEEN_CHECKPOINT", "5")
+        .current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run politecrawl")
+}
+
+/// The files in the seen-set folder, sorted.
+fn seen_files(db: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(db.join("seen"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_crash_in_a_seen_set_checkpoint_loses_no_url_and_fetches_nothing_twice() {
+    let _timing = shared();
+    const PAGES: usize = 150;
+    // The second checkpoint writes a run; the third merges runs and deletes the old files.
+    for point in ["seen-run-written:2", "seen-manifest-switched:3"] {
+        let server = route_server(Arc::new(generated(PAGES, Duration::ZERO, 100)));
+        let dir = tempdir();
+        let seed = format!("{}/", server.origin());
+        let out = checkpointing_crawl(Some(&seed), dir.path(), &[("POLITECRAWL_CRASH_AT", point)]);
+        let crashed = Instant::now();
+        assert!(
+            !out.status.success() && stderr(&out).contains("crash point"),
+            "{point}: {}",
+            stderr(&out)
+        );
+        let before = page_count(&server);
+        assert!(before < PAGES, "{point}: the crash came before the end");
+        let window = politecrawl::store::FLUSH_EVERY + Duration::from_millis(150);
+        let unflushed = page_requests(&server)
+            .iter()
+            .filter(|r| crashed.duration_since(r.at) <= window)
+            .count();
+
+        let out = checkpointing_crawl(None, dir.path(), &[]);
+        assert!(out.status.success(), "{point}: {}", stderr(&out));
+        let db = dir.path().join("c.db");
+        let store = Store::open(&db, OpenMode::Existing).unwrap();
+        let pages = stored(&store, &server.origin());
+        assert_eq!(
+            pages.keys().cloned().collect::<Vec<_>>(),
+            all_targets(PAGES),
+            "{point}: every page stored once"
+        );
+        let counts = request_counts(&server);
+        let again: usize = counts.values().map(|n| n - 1).sum();
+        // One request in flight, and the outcomes not yet flushed when the process died.
+        assert!(
+            again <= 1 + unflushed,
+            "{point}: {again} pages fetched twice, bound {}",
+            1 + unflushed
+        );
+        assert_eq!(
+            store.counters().unwrap(),
+            frontier::recount(&store).unwrap()
+        );
+        let in_use: Vec<String> = store
+            .seen_run_files()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            seen_files(&db),
+            in_use,
+            "{point}: only the runs in use are left"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_seen_set_run_is_refused_untouched_and_repair_loses_no_url() {
+    let _timing = shared();
+    const PAGES: usize = 150;
+    let server = route_server(Arc::new(generated(PAGES, Duration::ZERO, 100)));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    // Stopped by its page budget, with URLs still queued and runs on disk.
+    let out = Command::new(BIN)
+        .args([
+            "crawl",
+            &seed,
+            "--db",
+            "c.db",
+            "--rate",
+            "0",
+            "--max-pages",
+            "60",
+        ])
+        .env("POLITECRAWL_SEEN_CHECKPOINT", "5")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let db = dir.path().join("c.db");
+    let runs = seen_files(&db);
+    assert!(!runs.is_empty());
+    let victim = db.join("seen").join(&runs[0]);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[48 + 100] ^= 0x20; // inside the first block
+    std::fs::write(&victim, &bytes).unwrap();
+    let requests = server.requests().len();
+    let counters = Store::open(&db, OpenMode::Existing)
+        .unwrap()
+        .counters()
+        .unwrap();
+
+    let out = run(
+        &["crawl", "--db", "c.db", "--max-pages", "1000"],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&runs[0]) && err.contains("block 0 fails its checksum"),
+        "{err}"
+    );
+    assert!(err.contains("politecrawl repair --db"), "{err}");
+    assert_eq!(server.requests().len(), requests, "no request was made");
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        bytes,
+        "the run is left as it was"
+    );
+    let store = Store::open(&db, OpenMode::Existing).unwrap();
+    assert_eq!(store.counters().unwrap(), counters);
+    drop(store);
+
+    let out = run(&["repair", "--db", "c.db"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("repaired"), "{}", stderr(&out));
+    let out = run(
+        &["crawl", "--db", "c.db", "--max-pages", "1000"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = Store::open(&db, OpenMode::Existing).unwrap();
+    let pages = stored(&store, &server.origin());
+    assert_eq!(
+        pages.keys().cloned().collect::<Vec<_>>(),
+        all_targets(PAGES)
+    );
+    let twice: Vec<_> = request_counts(&server)
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "fetched again after the repair: {twice:?}"
+    );
+    assert_eq!(
+        store.counters().unwrap(),
+        frontier::recount(&store).unwrap()
+    );
+}
