@@ -23,6 +23,10 @@ mod hostile;
 // 4xx, 5xx, unreachable, redirects, not refetched on resume, --ignore-robots), Crawl-delay,
 // Retry-After, sitemaps.
 mod politeness;
+// The seen-set's run files: a crash at each checkpoint step, a damaged run refused and
+// repaired, a schema 2 database from the previous release upgraded (after a crash mid-upgrade
+// too) and resumed without fetching a stored page again.
+mod seen_set;
 // The README against the binary: every flag `crawl --help` and `export --help` list is
 // documented there.
 mod readme;

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use politecrawl::progress::Progress;
-use politecrawl::serve::{Route, Site, SiteServer};
+use politecrawl::serve::{Reply, Request, Route, Site, SiteServer};
 use politecrawl::store::PageRecord;
 use politecrawl::{CrawlConfig, OpenMode, StopSignal, Store};
 
@@ -249,4 +250,38 @@ pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
 /// Taken by timing tests: waits until no other test runs.
 pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
     TIMING.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A generated site of `n` pages: `/` links to `/n/0`; page `i` links to `i+1` and two others,
+/// so every page is reachable and most are linked several times.
+pub fn generated(
+    n: usize,
+    delay: Duration,
+    body_bytes: usize,
+) -> impl Fn(&Request) -> Option<Reply> {
+    move |r: &Request| {
+        let path = r.path();
+        if path == "/robots.txt" {
+            return Some(Reply::new(404, "text/plain", ""));
+        }
+        let i: usize = match path {
+            "/" => return Some(Reply::html(r#"<a href="/n/0">start</a>"#)),
+            p => p.strip_prefix("/n/")?.parse().ok().filter(|i| *i < n)?,
+        };
+        std::thread::sleep(delay);
+        let links = [(i + 1) % n, (i * 7 + 3) % n, (i * 13 + 5) % n];
+        let mut html: String = links
+            .iter()
+            .map(|j| format!(r#"<a href="/n/{j}">{j}</a>"#))
+            .collect();
+        html.push_str(&"x".repeat(body_bytes));
+        Some(Reply::html(html))
+    }
+}
+
+pub fn all_targets(n: usize) -> Vec<String> {
+    let mut v: Vec<String> = (0..n).map(|i| format!("/n/{i}")).collect();
+    v.push("/".into());
+    v.sort();
+    v
 }

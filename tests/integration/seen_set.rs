@@ -1,0 +1,268 @@
+//! The seen-set on disk: a crash at each step of a checkpoint, a damaged run refused and
+//! repaired, and a database of the previous schema (written by the previous release, in
+//! `tests/data/`) upgraded in place, also after a crash mid-upgrade, then resumed.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use politecrawl::frontier;
+use politecrawl::serve::{Site, SiteServer};
+use politecrawl::{OpenMode, Store};
+
+use crate::support::*;
+
+/// Crawls `generated(PAGES)` into `DIR/c.db` one request at a time, checkpointing the
+/// seen-set every 5 URLs, with extra environment variables.
+fn checkpointing_crawl(
+    seed: Option<&str>,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("crawl");
+    if let Some(s) = seed {
+        cmd.arg(s);
+    }
+    cmd.args(["--db", "c.db", "--rate", "0", "--concurrency", "1"])
+        .env("POLITECRAWL_SEEN_CHECKPOINT", "5")
+        .current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run politecrawl")
+}
+
+/// The files in the seen-set folder, sorted.
+fn seen_files(db: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(db.join("seen"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_crash_in_a_seen_set_checkpoint_loses_no_url_and_fetches_nothing_twice() {
+    let _timing = shared();
+    const PAGES: usize = 150;
+    // The second checkpoint writes a run; the third merges runs and deletes the old files.
+    for point in ["seen-run-written:2", "seen-manifest-switched:3"] {
+        let server = route_server(Arc::new(generated(PAGES, Duration::ZERO, 100)));
+        let dir = tempdir();
+        let seed = format!("{}/", server.origin());
+        let out = checkpointing_crawl(Some(&seed), dir.path(), &[("POLITECRAWL_CRASH_AT", point)]);
+        let crashed = Instant::now();
+        assert!(
+            !out.status.success() && stderr(&out).contains("crash point"),
+            "{point}: {}",
+            stderr(&out)
+        );
+        let before = page_requests(&server).len();
+        assert!(before < PAGES, "{point}: the crash came before the end");
+        let window = politecrawl::store::FLUSH_EVERY + Duration::from_millis(150);
+        let unflushed = page_requests(&server)
+            .iter()
+            .filter(|r| crashed.duration_since(r.at) <= window)
+            .count();
+
+        let out = checkpointing_crawl(None, dir.path(), &[]);
+        assert!(out.status.success(), "{point}: {}", stderr(&out));
+        let db = dir.path().join("c.db");
+        let store = Store::open(&db, OpenMode::Existing).unwrap();
+        let pages = stored(&store, &server.origin());
+        assert_eq!(
+            pages.keys().cloned().collect::<Vec<_>>(),
+            all_targets(PAGES),
+            "{point}: every page stored once"
+        );
+        let counts = request_counts(&server);
+        let again: usize = counts.values().map(|n| n - 1).sum();
+        // One request in flight, and the outcomes not yet flushed when the process died.
+        assert!(
+            again <= 1 + unflushed,
+            "{point}: {again} pages fetched twice, bound {}",
+            1 + unflushed
+        );
+        assert_eq!(
+            store.counters().unwrap(),
+            frontier::recount(&store).unwrap()
+        );
+        let in_use: Vec<String> = store
+            .seen_run_files()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            seen_files(&db),
+            in_use,
+            "{point}: only the runs in use are left"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_seen_set_run_is_refused_untouched_and_repair_loses_no_url() {
+    let _timing = shared();
+    const PAGES: usize = 150;
+    let server = route_server(Arc::new(generated(PAGES, Duration::ZERO, 100)));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    // Stopped by its page budget, with URLs still queued and runs on disk.
+    let out = Command::new(BIN)
+        .args([
+            "crawl",
+            &seed,
+            "--db",
+            "c.db",
+            "--rate",
+            "0",
+            "--max-pages",
+            "60",
+        ])
+        .env("POLITECRAWL_SEEN_CHECKPOINT", "5")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let db = dir.path().join("c.db");
+    let runs = seen_files(&db);
+    assert!(!runs.is_empty());
+    let victim = db.join("seen").join(&runs[0]);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[48 + 100] ^= 0x20; // inside the first block
+    std::fs::write(&victim, &bytes).unwrap();
+    let requests = server.requests().len();
+    let counters = Store::open(&db, OpenMode::Existing)
+        .unwrap()
+        .counters()
+        .unwrap();
+
+    let out = run(
+        &["crawl", "--db", "c.db", "--max-pages", "1000"],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&runs[0]) && err.contains("block 0 fails its checksum"),
+        "{err}"
+    );
+    assert!(err.contains("politecrawl repair --db"), "{err}");
+    assert_eq!(server.requests().len(), requests, "no request was made");
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        bytes,
+        "the run is left as it was"
+    );
+    let store = Store::open(&db, OpenMode::Existing).unwrap();
+    assert_eq!(store.counters().unwrap(), counters);
+    drop(store);
+
+    let out = run(&["repair", "--db", "c.db"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("repaired"), "{}", stderr(&out));
+    let out = run(
+        &["crawl", "--db", "c.db", "--max-pages", "1000"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = Store::open(&db, OpenMode::Existing).unwrap();
+    let pages = stored(&store, &server.origin());
+    assert_eq!(
+        pages.keys().cloned().collect::<Vec<_>>(),
+        all_targets(PAGES)
+    );
+    let twice: Vec<_> = request_counts(&server)
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "fetched again after the repair: {twice:?}"
+    );
+    assert_eq!(
+        store.counters().unwrap(),
+        frontier::recount(&store).unwrap()
+    );
+}
+
+#[test]
+fn a_schema_2_database_of_the_previous_release_is_upgraded_and_resumed_without_refetching() {
+    let _timing = shared();
+    // Written by the previous release (commit 8c37515): a crawl of the fixture site served at
+    // 127.7.0.2:8917, stopped by --max-pages 30 (29 done, 1 failed, 41 queued).
+    let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/schema2-db.tar.gz");
+    for crash_first in [false, true] {
+        let dir = tempdir();
+        let out = Command::new("tar")
+            .arg("-xzf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        if crash_first {
+            let out = Command::new(BIN)
+                .args(["status", "--db", "schema2.db"])
+                .env("POLITECRAWL_CRASH_AT", "upgrade-seen-built")
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(!out.status.success() && stderr(&out).contains("crash point"));
+        }
+        let out = run(&["status", "--db", "schema2.db"], dir.path());
+        let (err, text) = (
+            stderr(&out),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        );
+        assert!(out.status.success(), "{err}");
+        // After a crash mid-upgrade the database was still schema 2: upgraded from the start.
+        assert!(
+            err.contains("from schema 2 to 3") && err.contains("upgraded"),
+            "{err}"
+        );
+        assert!(
+            text.contains("41 queued") && text.contains("29 done, 1 failed"),
+            "{text}"
+        );
+        let again = run(&["status", "--db", "schema2.db"], dir.path());
+        assert!(
+            !stderr(&again).contains("upgrad"),
+            "upgraded once: {}",
+            stderr(&again)
+        );
+
+        let store = Store::open(&dir.path().join("schema2.db"), OpenMode::Existing).unwrap();
+        let before: Vec<String> = store.pages().map(|r| r.unwrap().url).collect();
+        assert_eq!(before.len(), 30);
+        drop(store);
+        let server = SiteServer::start("127.7.0.2:8917", Site::Dir(fixtures().join("site")), None)
+            .expect("127.7.0.2:8917 is where the old crawl found the site");
+        let out = run(
+            &["crawl", "--db", "schema2.db", "--max-pages", "1000"],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let store = Store::open(&dir.path().join("schema2.db"), OpenMode::Existing).unwrap();
+        let stored: Vec<String> = store.pages().map(|r| r.unwrap().url).collect();
+        assert_eq!(stored.len(), expected().len(), "the crawl finished");
+        let counts = request_counts(&server);
+        for url in &before {
+            let path = url.trim_start_matches("http://127.7.0.2:8917");
+            assert!(
+                !counts.contains_key(path),
+                "{path} was stored before the upgrade"
+            );
+        }
+        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "{twice:?}");
+        assert_eq!(
+            store.counters().unwrap(),
+            frontier::recount(&store).unwrap()
+        );
+    }
+}
