@@ -23,7 +23,6 @@ mod tests;
 
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
 use sled::transaction::{
     ConflictableTransactionError, Transactional, TransactionalTree, UnabortableTransactionError,
 };
@@ -32,27 +31,11 @@ use url::Url;
 use crate::canon;
 use crate::error::{Error, Result};
 use crate::seen::{self, Entry, SeenMemo, SeenSet};
+pub use crate::store::queue::{
+    depth_of_key, origin_of_key, queue_key, OriginId, QueueEntry, QueueKey,
+};
+use crate::store::queue::{Op, QueueSet, QueueWrites};
 use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
-
-/// Small dense number standing for an origin in queue keys.
-pub type OriginId = u64;
-
-/// A queued URL. Attempts travel with it, so a retried or resumed URL keeps its count.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueEntry {
-    /// Normalized URL.
-    pub url: String,
-    /// Link distance from a seed.
-    pub depth: u32,
-    /// Page that linked here.
-    pub referrer: Option<String>,
-    /// Requests already made for this URL.
-    pub attempts: u32,
-    /// It is a sitemap (read for URLs, queued by `--sitemaps`), not a page.
-    pub sitemap: bool,
-    /// The redirects that led to it, first hop first.
-    pub redirect_chain: Vec<String>,
-}
 
 /// A URL handed to a worker. Leases live in the engine's memory ([`Leases`]): the URL stays in
 /// `queue` until its outcome is settled, so a crash simply hands it out again.
@@ -107,27 +90,111 @@ pub struct Enqueued {
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
 
-/// Key of a queued URL: origin id (8 bytes) ++ depth (4) ++ sequence number (8).
-pub type QueueKey = [u8; 20];
-
-fn queue_key(origin_id: OriginId, depth: u32, seq: u64) -> QueueKey {
-    let mut k = [0u8; 20];
-    k[..8].copy_from_slice(&origin_id.to_be_bytes());
-    k[8..12].copy_from_slice(&depth.to_be_bytes());
-    k[12..].copy_from_slice(&seq.to_be_bytes());
-    k
-}
-
-fn depth_of_key(key: &[u8]) -> Option<u32> {
-    Some(u32::from_be_bytes(key.get(8..12)?.try_into().ok()?))
-}
-
-fn origin_of_key(key: &[u8]) -> Option<OriginId> {
-    Some(u64::from_be_bytes(key.get(..8)?.try_into().ok()?))
-}
-
 fn storage(e: sled::Error) -> ConflictableTransactionError<Error> {
     UnabortableTransactionError::from(e).into()
+}
+
+/// What a transaction will ask of the seen-set and the queue, read before it starts: sled's
+/// transactions hold a lock that plain reads of other trees wait for, so the queue's chunks
+/// cannot be read inside one. Nothing changes in between: the engine's thread is the only
+/// writer. Read for each candidate the seen-set does not know from the memo, and, for those
+/// found again shallower (a move-up), the queue entry they would move; and for the given keys.
+#[derive(Default)]
+pub(crate) struct Prefetch {
+    seen: HashMap<u64, Option<(u32, u64)>>,
+    queue: HashMap<QueueKey, Option<QueueEntry>>,
+}
+
+impl Prefetch {
+    fn read<'c>(
+        store: &Store,
+        (queue, seen, memo): (&QueueSet, &SeenSet, &SeenMemo),
+        candidates: impl IntoIterator<Item = &'c Candidate>,
+        keys: impl IntoIterator<Item = &'c QueueKey>,
+    ) -> Result<Prefetch> {
+        let mut pre = Prefetch::default();
+        for c in candidates {
+            let fp = seen::fingerprint(c.url.as_str());
+            if memo.covers(fp, c.depth) || pre.seen.contains_key(&fp) {
+                continue;
+            }
+            let hit = seen.lookup(fp)?;
+            pre.seen.insert(fp, hit);
+            let Some((depth, seq)) = hit.filter(|(d, _)| c.depth < *d) else {
+                continue;
+            };
+            let name_key = [b"n", canon::origin_key(&c.url).as_bytes()].concat();
+            let id = store
+                .origins
+                .get(name_key)
+                .map_err(|e| store.db_err("reading origins", e))?
+                .and_then(|v| origin_of_key(&v));
+            if let Some(id) = id {
+                let key = queue_key(id, depth, seq);
+                pre.queue.insert(key, queue.get(&key)?);
+            }
+        }
+        for k in keys {
+            pre.queue.insert(*k, queue.get(k)?);
+        }
+        Ok(pre)
+    }
+}
+
+/// The queue as one transaction sees it: its own changes, what was read for it beforehand
+/// ([`Prefetch`]) and the overlay; it writes its changes to the queue log at its end
+/// ([`QueueTx::finish`]), and they reach the overlay once it has committed
+/// ([`Store::queue_committed`]).
+pub(crate) struct QueueTx<'a> {
+    set: &'a QueueSet,
+    pre: &'a Prefetch,
+    writes: QueueWrites,
+    log: &'a TransactionalTree,
+}
+
+impl<'a> QueueTx<'a> {
+    fn new(set: &'a QueueSet, pre: &'a Prefetch, log: &'a TransactionalTree) -> Self {
+        QueueTx {
+            set,
+            pre,
+            writes: QueueWrites::default(),
+            log,
+        }
+    }
+
+    /// The entry under `key`. A key neither written here, read beforehand nor changed since
+    /// the last checkpoint counts as not queued (so it is not moved up); every caller reads
+    /// the keys it needs beforehand.
+    fn get(&self, key: &QueueKey) -> Option<QueueEntry> {
+        if let Some(v) = self.writes.get(key) {
+            return v;
+        }
+        if let Some(v) = self.pre.queue.get(key) {
+            return v.clone();
+        }
+        self.set.overlay_get(key).flatten()
+    }
+
+    fn insert(&mut self, key: QueueKey, entry: QueueEntry) {
+        self.writes.insert(key, entry);
+    }
+
+    /// Removes `key`; returns whether it was queued.
+    fn remove(&mut self, key: &QueueKey) -> bool {
+        let was = self.get(key).is_some();
+        self.writes.remove(key);
+        was
+    }
+
+    fn next_seq(&self) -> TxResult<u64> {
+        QueueWrites::next_seq(self.log)
+    }
+
+    /// Writes the changes to the log: the log key (`None`: no change) and the changes.
+    fn finish(self) -> TxResult<(Option<u64>, Vec<Op>)> {
+        let key = self.writes.write(self.log)?;
+        Ok((key, self.writes.ops))
+    }
 }
 
 fn read_counters(meta: &TransactionalTree) -> TxResult<Counters> {
@@ -170,11 +237,14 @@ pub(crate) struct SeenWrites {
 }
 
 impl SeenWrites {
-    fn lookup(&self, seen: &SeenSet, fp: u64) -> TxResult<Option<(u32, u64)>> {
-        match self.by_fp.get(&fp) {
-            Some(&hit) => Ok(Some(hit)),
-            None => seen.lookup(fp).map_err(ConflictableTransactionError::Abort),
+    fn lookup(&self, seen: &SeenSet, pre: &Prefetch, fp: u64) -> TxResult<Option<(u32, u64)>> {
+        if let Some(&hit) = self.by_fp.get(&fp) {
+            return Ok(Some(hit));
         }
+        if let Some(&hit) = pre.seen.get(&fp) {
+            return Ok(hit);
+        }
+        seen.lookup(fp).map_err(ConflictableTransactionError::Abort)
     }
 
     fn put(&mut self, e: Entry) {
@@ -193,18 +263,19 @@ impl SeenWrites {
     }
 }
 
-/// What an enqueue checks a candidate against: the memo, the leases and the seen-set.
-type Known<'a> = (&'a SeenMemo, &'a Leases, &'a SeenSet);
+/// What an enqueue checks a candidate against: the memo, the leases, the seen-set and what was
+/// read for it beforehand.
+type Known<'a> = (&'a SeenMemo, &'a Leases, &'a SeenSet, &'a Prefetch);
 
 /// Queues each candidate not seen before; the trees are the caller's transaction views.
 /// Candidates `memo` already covers skip the seen-set; every URL looked up is added to
 /// `learned` (fingerprint, depth), for the caller to remember once the transaction has
 /// committed.
 fn enqueue_tx(
-    (queue, origins): (&TransactionalTree, &TransactionalTree),
+    (queue, origins): (&mut QueueTx<'_>, &TransactionalTree),
     candidates: &[Candidate],
     counters: &mut Counters,
-    (memo, leases, seen): Known<'_>,
+    (memo, leases, seen, pre): Known<'_>,
     (writes, learned): (&mut SeenWrites, &mut Vec<(u64, u32)>),
 ) -> TxResult<Vec<Enqueued>> {
     let mut added = Vec::new();
@@ -236,7 +307,7 @@ fn enqueue_tx(
             redirect_chain: c.redirect_chain.clone(),
         };
         let origin = canon::origin_key(&c.url);
-        if let Some((depth, seq)) = writes.lookup(seen, fp)? {
+        if let Some((depth, seq)) = writes.lookup(seen, pre, fp)? {
             let depth = if c.depth >= depth {
                 depth
             } else {
@@ -261,15 +332,15 @@ fn enqueue_tx(
 /// Queues a new URL at the end of its origin's queue at its depth, and records its queue key
 /// in the seen-set.
 fn push_tx(
-    queue: &TransactionalTree,
+    queue: &mut QueueTx<'_>,
     writes: &mut SeenWrites,
     origin_id: OriginId,
     entry: &QueueEntry,
     counters: &mut Counters,
 ) -> TxResult<()> {
-    let seq = queue.generate_id().map_err(storage)?;
+    let seq = queue.next_seq()?;
     let key = queue_key(origin_id, entry.depth, seq);
-    queue.insert(&key, encode(entry))?;
+    queue.insert(key, entry.clone());
     writes.put(Entry {
         fp: seen::fingerprint(&entry.url),
         depth: entry.depth,
@@ -284,7 +355,7 @@ fn push_tx(
 /// (leased ones too, by the caller). Returns the depth the URL's seen-set entry has
 /// afterwards.
 fn move_up_if_shallower(
-    queue: &TransactionalTree,
+    queue: &mut QueueTx<'_>,
     writes: &mut SeenWrites,
     old_key: &QueueKey,
     entry: &QueueEntry,
@@ -293,13 +364,13 @@ fn move_up_if_shallower(
     let (Some(old_depth), Some(origin_id)) = (depth_of_key(old_key), origin_of_key(old_key)) else {
         return Ok(0);
     };
-    if entry.depth >= old_depth || queue.get(old_key)?.is_none() {
+    if entry.depth >= old_depth || queue.get(old_key).is_none() {
         return Ok(old_depth);
     }
     let seq = u64::from_be_bytes(old_key[12..20].try_into().unwrap_or([0; 8]));
     let key = queue_key(origin_id, entry.depth, seq);
-    queue.remove(&old_key[..])?;
-    queue.insert(&key, encode(entry))?;
+    queue.remove(old_key);
+    queue.insert(key, entry.clone());
     writes.put(Entry {
         fp,
         depth: entry.depth,
@@ -317,19 +388,29 @@ pub fn add_seeds(store: &Store, seeds: &[Url]) -> Result<Vec<Enqueued>> {
 /// Queues URLs found outside a page outcome (seeds, robots.txt sitemaps) unless seen already.
 pub fn add_candidates(store: &Store, candidates: &[Candidate]) -> Result<Vec<Enqueued>> {
     let mut seen = store.seen_set();
+    let mut qs = store.queue_set();
     let (memo, leases) = (SeenMemo::with_generation(1), Leases::default());
-    let known = (&memo, &leases, &*seen);
-    let (added, key, writes) = (&store.meta, &store.seen_inbox, &store.queue, &store.origins)
-        .transaction(|(meta, inbox, queue, origins)| {
+    let pre = Prefetch::read(store, (&qs, &seen, &memo), candidates, [])?;
+    let known = (&memo, &leases, &*seen, &pre);
+    let trees = (
+        &store.meta,
+        &store.seen_inbox,
+        &store.queue_log,
+        &store.origins,
+    );
+    let (added, key, writes, (qkey, ops)) = trees
+        .transaction(|(meta, inbox, log, origins)| {
             let mut c = read_counters(meta)?;
             let mut writes = SeenWrites::default();
             let learned = &mut Vec::new();
-            let trees = (queue, origins);
+            let mut queue = QueueTx::new(&qs, &pre, log);
+            let trees = (&mut queue, origins);
             let added = enqueue_tx(trees, candidates, &mut c, known, (&mut writes, learned))?;
             write_counters(meta, &c)?;
-            Ok((added, writes.write(inbox)?, writes))
+            Ok((added, writes.write(inbox)?, writes, queue.finish()?))
         })
         .map_err(|e| store.tx_err("queueing URLs", e))?;
+    store.queue_committed(&mut qs, qkey, ops)?;
     store.seen_committed(&mut seen, key, &writes.entries)?;
     Ok(added)
 }
@@ -357,27 +438,12 @@ impl Leases {
 /// Leases the oldest shallowest queued URL of `origin_id` not leased already, or `None` when
 /// it has none.
 pub fn lease(store: &Store, origin_id: OriginId, leases: &mut Leases) -> Result<Option<Lease>> {
-    let mut found = None;
-    let mut more = false;
-    for kv in store.queue.scan_prefix(origin_id.to_be_bytes()) {
-        let (k, v) = kv.map_err(|e| store.db_err("reading the queue", e))?;
-        if leases.contains(&k) {
-            continue;
-        }
-        if found.is_some() {
-            more = true;
-            break;
-        }
-        found = Some((k, v));
-    }
-    let Some((k, v)) = found else {
+    let (found, more) = store
+        .queue_set()
+        .first(origin_id, &|k| leases.keys.contains(k))?;
+    let Some((key, entry)) = found else {
         return Ok(None);
     };
-    let key: QueueKey = k.as_ref().try_into().map_err(|_| Error::Corrupt {
-        key: "queue".into(),
-        reason: format!("key of {} bytes", k.len()),
-    })?;
-    let entry: QueueEntry = decode("queue entry", &v)?;
     leases.keys.insert(key);
     Ok(Some(Lease {
         key,
@@ -398,8 +464,7 @@ pub fn lease_key(
     if leases.keys.contains(key) {
         return Ok(None);
     }
-    let queued = store.get::<QueueEntry>(&store.queue, key, "queue entry", "reading the queue")?;
-    let Some(entry) = queued else {
+    let Some(entry) = store.queue_set().get(key)? else {
         return Ok(None);
     };
     leases.keys.insert(*key);

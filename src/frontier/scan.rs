@@ -28,15 +28,9 @@ pub type OriginScan = (Vec<(OriginId, String)>, Option<OriginId>);
 pub fn origins_with_work(store: &Store, from: OriginId, max: usize) -> Result<OriginScan> {
     let mut out = Vec::new();
     let mut from = from;
+    let queue = store.queue_set();
     while out.len() < max {
-        let next = store
-            .queue
-            .range(from.to_be_bytes()..)
-            .keys()
-            .next()
-            .transpose()
-            .map_err(|e| store.db_err("reading the queue", e))?;
-        let Some(id) = next.as_deref().and_then(origin_of_key) else {
+        let Some(id) = queue.next_origin(from)? else {
             return Ok((out, None));
         };
         out.push((id, origin_name(store, id)?));
@@ -52,8 +46,8 @@ pub fn origins_with_work(store: &Store, from: OriginId, max: usize) -> Result<Or
 /// [`origins_with_work`]).
 pub fn queued_by_origin(store: &Store) -> Result<BTreeMap<OriginId, (String, u64)>> {
     let mut counts: BTreeMap<OriginId, u64> = BTreeMap::new();
-    for k in store.queue.iter().keys() {
-        let k = k.map_err(|e| store.db_err("reading the queue", e))?;
+    for kv in store.queue_set().iter()? {
+        let (k, _) = kv?;
         if let Some(id) = origin_of_key(&k) {
             *counts.entry(id).or_default() += 1;
         }
@@ -72,8 +66,13 @@ pub fn is_seen(store: &Store, url: &str) -> Result<bool> {
 
 /// Counters recomputed from the trees, for checking that the kept totals are right.
 pub fn recount(store: &Store) -> Result<Counters> {
+    let mut queued = store.delayed.len() as u64;
+    for kv in store.queue_set().iter()? {
+        kv?;
+        queued += 1;
+    }
     let mut c = Counters {
-        queued: (store.queue.len() + store.delayed.len()) as u64,
+        queued,
         ..Counters::default()
     };
     for rec in store.pages() {

@@ -6,12 +6,13 @@ use sled::transaction::Transactional;
 use super::scan::origin_name;
 use super::{
     enqueue_tx, origin_of_key, read_counters, write_counters, Candidate, Enqueued, Lease, Leases,
-    OriginId, SeenWrites,
+    OriginId, Prefetch, QueueEntry, QueueKey, QueueTx, SeenWrites,
 };
+use crate::error::Error;
 use crate::error::Result;
 use crate::seen::SeenMemo;
 use crate::store::bodies::BodyRef;
-use crate::store::{encode, HostRecord, PageRecord, Store, UrlState};
+use crate::store::{decode, encode, HostRecord, PageRecord, Store, UrlState};
 
 /// One outcome to settle: see [`settle_batch`].
 #[derive(Clone, Copy, Debug)]
@@ -74,17 +75,22 @@ pub fn settle_batch(
         .collect();
     let trees = store.outcome_trees();
     let mut seen = store.seen_set();
-    let known = (&*memo, leases, &*seen);
-    let (added, learned, key, writes) = trees
+    let mut qs = store.queue_set();
+    let found = batch.iter().flat_map(|s| s.found);
+    let keys = batch.iter().map(|s| &s.lease.key);
+    let pre = Prefetch::read(store, (&qs, &seen, memo), found, keys)?;
+    let known = (&*memo, leases, &*seen, &pre);
+    let (added, learned, key, writes, (qkey, ops)) = trees
         .transaction(
-            |(meta, inbox, queue, origins, pages, bodies, hosts, recent)| {
+            |(meta, inbox, log, origins, pages, bodies, hosts, recent)| {
                 let mut c = read_counters(meta)?;
                 let mut learned = Vec::new();
                 let mut writes = SeenWrites::default();
+                let mut queue = QueueTx::new(&qs, &pre, log);
                 let mut added = Vec::with_capacity(batch.len());
                 for (s, (rec, host, body)) in batch.iter().zip(&encoded) {
                     let url = s.lease.entry.url.as_bytes();
-                    if queue.remove(&s.lease.key)?.is_some() {
+                    if queue.remove(&s.lease.key) {
                         c.queued = c.queued.saturating_sub(1);
                     }
                     pages.insert(url, rec.as_slice())?;
@@ -102,14 +108,16 @@ pub fn settle_batch(
                         hosts.insert(&s.lease.origin_id.to_be_bytes(), h.as_slice())?;
                     }
                     let found = (&mut writes, &mut learned);
-                    added.push(enqueue_tx((queue, origins), s.found, &mut c, known, found)?);
+                    let trees = (&mut queue, origins);
+                    added.push(enqueue_tx(trees, s.found, &mut c, known, found)?);
                 }
                 write_counters(meta, &c)?;
                 let key = writes.write(inbox)?;
-                Ok((added, learned, key, writes))
+                Ok((added, learned, key, writes, queue.finish()?))
             },
         )
         .map_err(|e| store.tx_err("storing an outcome", e))?;
+    store.queue_committed(&mut qs, qkey, ops)?;
     store.seen_committed(&mut seen, key, &writes.entries)?;
     for (hash, depth) in learned {
         memo.insert(hash, depth);
@@ -123,15 +131,18 @@ pub fn settle_batch(
 pub fn requeue(store: &Store, lease: &Lease, host: &HostRecord) -> Result<()> {
     let mut entry = lease.entry.clone();
     entry.attempts += 1;
-    let entry = encode(&entry);
     let host = encode(host);
-    (&store.queue, &store.hosts)
-        .transaction(|(queue, hosts)| {
-            queue.insert(&lease.key, entry.as_slice())?;
+    let mut qs = store.queue_set();
+    let pre = Prefetch::default();
+    let (qkey, ops) = (&store.queue_log, &store.hosts)
+        .transaction(|(log, hosts)| {
+            let mut queue = QueueTx::new(&qs, &pre, log);
+            queue.insert(lease.key, entry.clone());
             hosts.insert(&lease.origin_id.to_be_bytes(), host.as_slice())?;
-            Ok(())
+            queue.finish()
         })
-        .map_err(|e| store.tx_err("re-queueing a URL", e))
+        .map_err(|e| store.tx_err("re-queueing a URL", e))?;
+    store.queue_committed(&mut qs, qkey, ops)
 }
 
 /// Parks a lease until `due_ms` (unix ms) with one more attempt counted: a transient failure
@@ -143,16 +154,20 @@ pub fn delay(store: &Store, lease: &Lease, due_ms: u64, host: Option<&HostRecord
     let entry = encode(&entry);
     let host = host.map(encode);
     let key = [&due_ms.to_be_bytes()[..], &lease.key[..]].concat();
-    (&store.delayed, &store.queue, &store.hosts)
-        .transaction(|(delayed, queue, hosts)| {
-            queue.remove(&lease.key)?;
+    let mut qs = store.queue_set();
+    let pre = Prefetch::default();
+    let (qkey, ops) = (&store.delayed, &store.queue_log, &store.hosts)
+        .transaction(|(delayed, log, hosts)| {
+            let mut queue = QueueTx::new(&qs, &pre, log);
+            queue.remove(&lease.key);
             delayed.insert(key.as_slice(), entry.as_slice())?;
             if let Some(h) = &host {
                 hosts.insert(&lease.origin_id.to_be_bytes(), h.as_slice())?;
             }
-            Ok(())
+            queue.finish()
         })
-        .map_err(|e| store.tx_err("delaying a retry", e))
+        .map_err(|e| store.tx_err("delaying a retry", e))?;
+    store.queue_committed(&mut qs, qkey, ops)
 }
 
 /// When the earliest parked retry is due (unix ms), if any.
@@ -176,15 +191,33 @@ pub fn release_due(store: &Store, now_ms: u64) -> Result<Vec<(OriginId, String)>
     if due.is_empty() {
         return Ok(Vec::new());
     }
-    (&store.queue, &store.delayed)
-        .transaction(|(queue, delayed)| {
-            for (k, v) in &due {
+    let parked: Vec<(QueueKey, QueueEntry)> = due
+        .iter()
+        .map(|(k, v)| {
+            let key: QueueKey =
+                k.get(8..)
+                    .and_then(|k| k.try_into().ok())
+                    .ok_or_else(|| Error::Corrupt {
+                        key: "delayed".into(),
+                        reason: format!("key of {} bytes", k.len()),
+                    })?;
+            Ok((key, decode::<QueueEntry>("delayed", v)?))
+        })
+        .collect::<Result<_>>()?;
+    let mut qs = store.queue_set();
+    let pre = Prefetch::default();
+    let (qkey, ops) = (&store.queue_log, &store.delayed)
+        .transaction(|(log, delayed)| {
+            let mut queue = QueueTx::new(&qs, &pre, log);
+            for ((k, _), (key, entry)) in due.iter().zip(&parked) {
                 delayed.remove(k)?;
-                queue.insert(&k[8..], v)?;
+                queue.insert(*key, entry.clone());
             }
-            Ok(())
+            queue.finish()
         })
         .map_err(|e| store.tx_err("releasing retries", e))?;
+    store.queue_committed(&mut qs, qkey, ops)?;
+    drop(qs);
     due.iter()
         .filter_map(|(k, _)| origin_of_key(&k[8..]))
         .map(|id| Ok((id, origin_name(store, id)?)))

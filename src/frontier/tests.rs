@@ -2,7 +2,7 @@
 //! moves, parked retries, leases across a crash, lost bodies, and the resume scan.
 
 use super::*;
-use crate::store::{OpenMode, PageRecord, UrlState};
+use crate::store::{HostRecord, OpenMode, PageRecord, UrlState};
 
 fn open(tag: &str) -> Store {
     let d = std::env::temp_dir().join(format!("pc-frontier-{tag}-{}", std::process::id()));
@@ -302,11 +302,14 @@ fn a_schema_2_database_is_upgraded_in_place_and_keeps_every_url() {
         (stored_url, parked_url) = ("http://a.test/".to_string(), p.entry.url.clone());
         queued = queued_by_origin(&s).unwrap()[&a].1;
         let seen = s.db.open_tree("seen").unwrap();
-        for kv in s.queue.iter() {
-            let (k, v) = kv.unwrap();
-            let e: QueueEntry = crate::store::decode("q", &v).unwrap();
-            seen.insert(e.url.as_bytes(), k).unwrap();
+        let old_queue = s.db.open_tree("queue").unwrap();
+        for kv in s.queue_set().iter().unwrap() {
+            let (k, e) = kv.unwrap();
+            old_queue.insert(k, encode(&e)).unwrap();
+            seen.insert(e.url.as_bytes(), &k).unwrap();
         }
+        s.db.open_tree("queue_chunks").unwrap().clear().unwrap();
+        s.queue_log.clear().unwrap();
         seen.insert(stored_url.as_bytes(), &[0u8; 20]).unwrap();
         seen.insert(parked_url.as_bytes(), &[0u8; 20]).unwrap();
         s.meta.remove(crate::seen::KEY_MANIFEST).unwrap();
@@ -318,7 +321,9 @@ fn a_schema_2_database_is_upgraded_in_place_and_keeps_every_url() {
     let s = Store::open(&d, OpenMode::Existing).unwrap();
     let version = s.meta.get(KEY_SCHEMA).unwrap().unwrap();
     assert_eq!(version.as_ref(), crate::store::SCHEMA_VERSION.to_be_bytes());
-    assert!(!s.db.tree_names().iter().any(|n| n.as_ref() == b"seen"));
+    for old in [&b"seen"[..], b"queue"] {
+        assert!(!s.db.tree_names().iter().any(|n| n.as_ref() == old));
+    }
     for i in 0..20 {
         assert!(is_seen(&s, &format!("http://a.test/{i}")).unwrap());
     }
@@ -337,4 +342,125 @@ fn a_schema_2_database_is_upgraded_in_place_and_keeps_every_url() {
     let l = lease(&s, origin, &mut Leases::default()).unwrap().unwrap();
     assert_eq!(l.entry.depth, 1);
     assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+}
+
+/// The chunked queue against a plain model, through hundreds of checkpoints: random adds
+/// (new URLs, URLs found again, shallower finds that move a URL up), leases in order, settles,
+/// parked and released retries, and re-queues. After every step the queue holds exactly the
+/// model's URLs, each lease is the model's first, and the counters agree.
+#[test]
+fn the_chunked_queue_matches_a_plain_model_through_checkpoints() {
+    use std::collections::BTreeMap;
+    let s = open("chunks-model");
+    s.queue_set().set_checkpoint_at(3);
+    s.seen_set().set_checkpoint_at(5);
+    let mut rng = fastrand::Rng::with_seed(11);
+    // URL → (depth, order of first queueing): the queue's own order within an origin.
+    let mut model: BTreeMap<String, (u32, u64)> = BTreeMap::new();
+    let mut parked: Vec<Lease> = Vec::new();
+    let mut held: Vec<Lease> = Vec::new();
+    let mut leases = Leases::default();
+    let mut ids: BTreeMap<u32, OriginId> = BTreeMap::new();
+    let (mut next, mut order) = (0u32, 0u64);
+    let url = |o: u32, i: u32| format!("http://h{o}.test/p/{i}");
+    for step in 0..800 {
+        match rng.u8(0..10) {
+            0..=3 => {
+                let o = rng.u32(0..3);
+                let (i, depth) = match rng.u8(0..3) {
+                    0 if next > 0 => (rng.u32(0..next), rng.u32(0..6)),
+                    _ => {
+                        next += 1;
+                        (next - 1, rng.u32(0..6))
+                    }
+                };
+                let u = url(o, i);
+                let added = add_candidates(&s, &[cand(&u, depth)]).unwrap();
+                let is_held = held.iter().chain(&parked).any(|l| l.entry.url == u);
+                let ever = is_seen(&s, &u).unwrap();
+                match model.get_mut(&u) {
+                    Some((d, _)) if depth < *d && !is_held => *d = depth,
+                    Some(_) => {}
+                    None if added.is_empty() => assert!(ever, "step {step}: {u} lost"),
+                    None => {
+                        order += 1;
+                        model.insert(u.clone(), (depth, order));
+                        ids.insert(o, added[0].origin_id);
+                    }
+                }
+            }
+            4..=5 => {
+                let Some((&o, &id)) = ids.iter().nth(rng.usize(0..ids.len().max(1))) else {
+                    continue;
+                };
+                let prefix = format!("http://h{o}.test/");
+                let want = model
+                    .iter()
+                    .filter(|(u, _)| u.starts_with(&prefix))
+                    .filter(|(u, _)| !held.iter().chain(&parked).any(|l| &l.entry.url == *u))
+                    .min_by_key(|(_, k)| **k)
+                    .map(|(u, (d, _))| (u.clone(), *d));
+                let got = lease(&s, id, &mut leases).unwrap();
+                assert_eq!(
+                    got.as_ref().map(|l| (l.entry.url.clone(), l.entry.depth)),
+                    want,
+                    "step {step}: lease of h{o}"
+                );
+                held.extend(got);
+            }
+            6..=7 if !held.is_empty() => {
+                let l = held.swap_remove(rng.usize(0..held.len()));
+                settle(&s, &l, &record(&l.entry.url), b"body", &[], None).unwrap();
+                leases.release(&l.key);
+                model.remove(&l.entry.url);
+            }
+            8 if !held.is_empty() => {
+                let l = held.swap_remove(rng.usize(0..held.len()));
+                if rng.bool() {
+                    delay(&s, &l, 1, None).unwrap();
+                    parked.push(l.clone());
+                } else {
+                    requeue(&s, &l, &HostRecord::default()).unwrap();
+                }
+                leases.release(&l.key);
+            }
+            9 if !parked.is_empty() => {
+                release_due(&s, 2).unwrap();
+                parked.clear();
+            }
+            _ => {}
+        }
+        let mut queued: Vec<String> = s
+            .queue_set()
+            .iter()
+            .unwrap()
+            .map(|kv| kv.unwrap().1.url)
+            .collect();
+        queued.sort();
+        let mut want: Vec<String> = model
+            .keys()
+            .filter(|u| !parked.iter().any(|l| &l.entry.url == *u))
+            .cloned()
+            .collect();
+        want.sort();
+        assert_eq!(queued, want, "step {step}");
+        assert_eq!(recount(&s).unwrap(), s.counters().unwrap(), "step {step}");
+    }
+    // Reopened, it holds the same queue (the log replays what no checkpoint folded yet).
+    let before: Vec<_> = s
+        .queue_set()
+        .iter()
+        .unwrap()
+        .map(|kv| kv.unwrap())
+        .collect();
+    let path = s.path().to_path_buf();
+    drop(s);
+    let s = Store::open(&path, OpenMode::Existing).unwrap();
+    let after: Vec<_> = s
+        .queue_set()
+        .iter()
+        .unwrap()
+        .map(|kv| kv.unwrap())
+        .collect();
+    assert_eq!(before, after);
 }

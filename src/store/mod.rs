@@ -6,7 +6,8 @@
 //! |------------|-----------------------------|-----------------------------------------|
 //! | `meta`     | `schema_version`, `counters`, `config`, `overrides`, `seen_runs` | u32 / postcard / JSON / JSON / postcard |
 //! | `seen_inbox` | sequence number (u64)     | the seen-set entries of one transaction (see `seen` (src/seen/)) |
-//! | `queue`    | origin id (u64) ++ depth (u32) ++ seq (u64) | [`QueueEntry`](crate::frontier::QueueEntry) (postcard) |
+//! | `queue_chunks` | origin id (u64) ++ depth (u32) ++ seq (u64) of its first entry | queued entries of one origin and depth, packed (see [`queue`]) |
+//! | `queue_log` | sequence number (u64)      | the queue changes of one transaction, until a checkpoint folds them into chunks |
 //! | `delayed`  | due unix ms (u64) ++ queue key | [`QueueEntry`](crate::frontier::QueueEntry) waiting for a retry |
 //! | `origins`  | `n` ++ origin / `i` ++ id   | id (u64) / origin string                |
 //! | `pages`    | normalized URL              | [`PageRecord`] (postcard)               |
@@ -22,8 +23,10 @@
 //! transaction; see [`crate::frontier`].
 
 pub mod bodies;
+mod chunk;
 mod flusher;
 mod open;
+pub mod queue;
 mod records;
 mod upgrade;
 
@@ -37,6 +40,7 @@ use crate::error::{Error, Result};
 use crate::seen::{Entry, SeenSet};
 use bodies::{BodyLog, BodyRef};
 pub use flusher::Flusher;
+use queue::{Op, QueueSet};
 pub use records::{
     Counters, HostRecord, OverrideRecord, PageRecord, RobotsRecord, RobotsVerdict, UrlState,
 };
@@ -68,7 +72,8 @@ pub struct Store {
     pub(crate) meta: Tree,
     pub(crate) seen_inbox: Tree,
     pub(crate) seen_set: std::sync::Mutex<SeenSet>,
-    pub(crate) queue: Tree,
+    pub(crate) queue_log: Tree,
+    pub(crate) queue_set: std::sync::Mutex<QueueSet>,
     pub(crate) delayed: Tree,
     pub(crate) origins: Tree,
     pub(crate) pages: Tree,
@@ -265,6 +270,27 @@ impl Store {
         self.seen_set.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The queue's storage. Only the engine's thread writes; the lock is never contended.
+    pub(crate) fn queue_set(&self) -> std::sync::MutexGuard<'_, QueueSet> {
+        // It changes only after a commit, so a panic cannot leave it half-changed.
+        self.queue_set.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes in the queue changes a committed transaction wrote as log value `key`, and folds
+    /// them into the chunks when a checkpoint is due.
+    pub(crate) fn queue_committed(
+        &self,
+        queue: &mut QueueSet,
+        key: Option<u64>,
+        ops: Vec<Op>,
+    ) -> Result<()> {
+        queue.apply(key, ops);
+        if queue.needs_checkpoint() {
+            queue.checkpoint()?;
+        }
+        Ok(())
+    }
+
     /// The seen-set's run files in use, oldest first (every other file in `seen/` is a
     /// leftover of an interrupted checkpoint, removed when a crawl opens the database).
     pub fn seen_run_files(&self) -> Vec<PathBuf> {
@@ -289,13 +315,13 @@ impl Store {
     }
 
     /// The trees an outcome touches, for one transaction over all of them: meta, seen_inbox,
-    /// queue, origins, pages, bodies, hosts and recent.
+    /// queue_log, origins, pages, bodies, hosts and recent.
     pub(crate) fn outcome_trees(&self) -> (&Tree, &Tree, &Tree, &Tree, &Tree, &Tree, &Tree, &Tree) {
         let s = self;
         (
             &s.meta,
             &s.seen_inbox,
-            &s.queue,
+            &s.queue_log,
             &s.origins,
             &s.pages,
             &s.bodies,

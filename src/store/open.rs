@@ -6,6 +6,7 @@ use std::path::Path;
 use sled::Tree;
 
 use super::bodies::BodyLog;
+use super::queue::QueueSet;
 use super::{
     decode, upgrade, OpenMode, Store, KEY_SCHEMA, PID_FILE, SCHEMA_VERSION, SLED_CACHE_BYTES,
 };
@@ -32,10 +33,11 @@ impl Store {
                 cause,
             })
         };
-        let (meta, seen_inbox, queue, origins) = (
+        let (meta, seen_inbox, queue_chunks, queue_log, origins) = (
             tree("meta")?,
             tree("seen_inbox")?,
-            tree("queue")?,
+            tree("queue_chunks")?,
+            tree("queue_log")?,
             tree("origins")?,
         );
         let (pages, robots, delayed) = (tree("pages")?, tree("robots")?, tree("delayed")?);
@@ -43,19 +45,26 @@ impl Store {
             path,
             &db,
             &meta,
-            [&seen_inbox, &queue, &pages, &origins, &robots],
+            [&seen_inbox, &queue_chunks, &pages, &origins, &robots],
         )?;
-        let derived = upgrade::Derived {
-            queue: &queue,
-            delayed: &delayed,
-            pages: &pages,
-        };
         if found == upgrade::FROM {
-            upgrade::from_2(path, &db, &meta, derived)?;
+            upgrade::from_2(
+                path,
+                &db,
+                &meta,
+                (&queue_chunks, &queue_log),
+                (&delayed, &pages),
+            )?;
         } else {
-            upgrade::drop_old_seen_tree(path, &db)?;
+            upgrade::drop_old_trees(path, &db)?;
         }
+        let queue_set = QueueSet::open(path, queue_chunks, queue_log.clone())?;
         if mode == OpenMode::Repair {
+            let derived = upgrade::Derived {
+                queue: &queue_set,
+                delayed: &delayed,
+                pages: &pages,
+            };
             upgrade::rebuild_seen(path, &db, &meta, &seen_inbox, derived)?;
         }
         let manifest: Manifest = match meta.get(seen::KEY_MANIFEST).map_err(|cause| Error::Db {
@@ -79,7 +88,8 @@ impl Store {
             meta,
             seen_inbox,
             seen_set: std::sync::Mutex::new(seen_set),
-            queue,
+            queue_log,
+            queue_set: std::sync::Mutex::new(queue_set),
             delayed,
             origins,
             pages,

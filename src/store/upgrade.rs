@@ -1,21 +1,23 @@
-//! Building the seen-set from the other trees: the upgrade of a schema 2 database (whose
-//! seen-set was one sled key per URL) and `politecrawl repair` (a run file damaged or lost).
+//! The upgrade of a schema 2 database (whose queue and seen-set were one sled key per URL) and
+//! `politecrawl repair` (a seen-set run damaged or lost): both build the seen-set from the
+//! other trees; the upgrade first packs the old queue into chunks.
 //!
 //! Every URL ever queued is in exactly one of `queue`, `delayed` (a retry waiting) or `pages`
 //! (an outcome stored), so the seen-set can always be derived from them: the queue key gives a
 //! queued URL's depth and sequence number, a page record its depth.
 //!
-//! Never half-converted: the new run is written and synced while nothing refers to it; one
-//! atomic batch on `meta` then names it and, for an upgrade, sets the schema version; only
-//! after that is on disk is the old `seen` tree dropped. A crash before the switch leaves a
-//! schema 2 database (the stray file is removed and the upgrade starts again at the next
-//! open); after it, a schema 3 one (a left-over `seen` tree is dropped at the next open).
+//! Never half-converted: the chunks and the new run are written while nothing refers to them
+//! (a schema 2 build reads neither); one atomic batch on `meta` then names the run and sets the
+//! schema version; only after that is on disk are the old `queue` and `seen` trees dropped. A
+//! crash before the switch leaves a schema 2 database (the upgrade starts again from the old
+//! trees at the next open, clearing what the interrupted one wrote); after it, a schema 3 one
+//! (left-over old trees are dropped at the next open).
 
 use std::path::Path;
 
-use serde::Deserialize;
 use sled::Tree;
 
+use super::queue::{self, QueueEntry, QueueSet};
 use super::{decode, PageRecord, KEY_SCHEMA, SCHEMA_VERSION};
 use crate::crashpoint;
 use crate::error::{Error, Result};
@@ -24,26 +26,53 @@ use crate::seen::{self, Entry, Manifest};
 /// The schema this build upgrades from.
 pub(super) const FROM: u32 = 2;
 
-/// The trees the seen-set is derived from.
+/// What the seen-set is derived from.
 #[derive(Clone, Copy)]
 pub(super) struct Derived<'a> {
-    pub queue: &'a Tree,
+    pub queue: &'a QueueSet,
     pub delayed: &'a Tree,
     pub pages: &'a Tree,
 }
+
+/// Trees of schema 2 that schema 3 replaced.
+const OLD_TREES: [&str; 2] = ["seen", "queue"];
 
 /// Sequence number of a URL that is not queued (its page is stored): no queue key has it.
 pub(crate) const NOT_QUEUED: u64 = u64::MAX;
 
 /// Upgrades a schema 2 database to this schema, in place.
-pub(super) fn from_2(path: &Path, db: &sled::Db, meta: &Tree, trees: Derived<'_>) -> Result<()> {
+pub(super) fn from_2(
+    path: &Path,
+    db: &sled::Db,
+    meta: &Tree,
+    (chunks, log): (&Tree, &Tree),
+    (delayed, pages): (&Tree, &Tree),
+) -> Result<()> {
     log::warn!(
-        "upgrading {} from schema 2 to {SCHEMA_VERSION}: the seen-set moves to run files; \
-         every queued URL and page record is read once",
+        "upgrading {} from schema 2 to {SCHEMA_VERSION}: the queue moves to chunks and the \
+         seen-set to run files; every queued URL and page record is read once",
         path.display()
     );
     remove_runs(path)?;
-    let manifest = seen::rebuild(path, 0, entries(path, trees))?;
+    for t in [chunks, log] {
+        t.clear()
+            .map_err(|cause| db_err(path, "clearing an interrupted upgrade", cause))?;
+    }
+    let old_queue = db
+        .open_tree("queue")
+        .map_err(|cause| db_err(path, "opening the schema 2 queue", cause))?;
+    let packed = pack_queue(path, &old_queue, chunks)?;
+    log::warn!(
+        "{}: {packed} queued URLs packed into chunks",
+        path.display()
+    );
+    let queue = QueueSet::open(path, chunks.clone(), log.clone())?;
+    let derived = Derived {
+        queue: &queue,
+        delayed,
+        pages,
+    };
+    let manifest = seen::rebuild(path, 0, entries(path, derived))?;
     crashpoint::hit("upgrade-seen-built");
     let mut batch = sled::Batch::default();
     batch.insert(seen::KEY_MANIFEST, super::encode(&manifest));
@@ -52,21 +81,68 @@ pub(super) fn from_2(path: &Path, db: &sled::Db, meta: &Tree, trees: Derived<'_>
         .map_err(|cause| db_err(path, "switching to schema 3", cause))?;
     db.flush()
         .map_err(|cause| db_err(path, "syncing the upgrade", cause))?;
-    drop_old_seen_tree(path, db)?;
+    drop_old_trees(path, db)?;
     log::warn!("upgraded {} to schema {SCHEMA_VERSION}", path.display());
     Ok(())
 }
 
-/// Drops the schema 2 `seen` tree if an upgrade left it (it is dead once the schema is 3).
-pub(super) fn drop_old_seen_tree(path: &Path, db: &sled::Db) -> Result<()> {
-    if !db.tree_names().iter().any(|n| n.as_ref() == b"seen") {
-        return Ok(());
+/// Packs the schema 2 queue (one key per URL, in key order) into chunks; returns the URLs.
+fn pack_queue(path: &Path, old: &Tree, chunks: &Tree) -> Result<u64> {
+    let mut group: Option<[u8; 12]> = None;
+    let mut run: Vec<(u64, QueueEntry)> = Vec::new();
+    let mut batch = sled::Batch::default();
+    let (mut n, mut in_batch) = (0u64, 0usize);
+    let write = |batch: sled::Batch| {
+        chunks
+            .apply_batch(batch)
+            .map_err(|cause| db_err(path, "writing queue chunks", cause))
+    };
+    for kv in old.iter() {
+        let (k, v) = kv.map_err(|cause| db_err(path, "reading the schema 2 queue", cause))?;
+        let key: [u8; 20] = k.as_ref().try_into().map_err(|_| Error::Corrupt {
+            key: "queue".into(),
+            reason: format!("a key of {} bytes", k.len()),
+        })?;
+        let g: [u8; 12] = key[..12].try_into().unwrap_or_default();
+        if group != Some(g) || run.len() >= 64 {
+            if let Some(prev) = group {
+                queue::put_chunks(&mut batch, prev, &run);
+                in_batch += 1;
+            }
+            run.clear();
+            group = Some(g);
+        }
+        let seq = u64::from_be_bytes(key[12..].try_into().unwrap_or_default());
+        run.push((seq, decode("queue entry", &v)?));
+        n += 1;
+        if in_batch >= 1024 {
+            write(std::mem::take(&mut batch))?;
+            in_batch = 0;
+        }
     }
-    db.drop_tree("seen")
-        .map_err(|cause| db_err(path, "dropping the schema 2 seen-set", cause))?;
-    db.flush()
-        .map_err(|cause| db_err(path, "syncing the upgrade", cause))
-        .map(drop)
+    if let Some(prev) = group {
+        queue::put_chunks(&mut batch, prev, &run);
+    }
+    write(batch)?;
+    Ok(n)
+}
+
+/// Drops the schema 2 trees an upgrade left (they are dead once the schema is 3).
+pub(super) fn drop_old_trees(path: &Path, db: &sled::Db) -> Result<()> {
+    let names = db.tree_names();
+    let mut dropped = false;
+    for old in OLD_TREES {
+        if names.iter().any(|n| n.as_ref() == old.as_bytes()) {
+            db.drop_tree(old)
+                .map_err(|cause| db_err(path, "dropping a schema 2 tree", cause))?;
+            dropped = true;
+        }
+    }
+    if dropped {
+        db.flush()
+            .map_err(|cause| db_err(path, "syncing the upgrade", cause))?;
+    }
+    Ok(())
 }
 
 /// Replaces the seen-set with one derived from the other trees (`politecrawl repair`): the
@@ -108,13 +184,17 @@ pub(super) fn rebuild_seen(
 
 /// Every URL the trees hold, as a seen-set entry.
 fn entries<'a>(path: &'a Path, t: Derived<'a>) -> impl Iterator<Item = Result<Entry>> + 'a {
-    let queued = t.queue.iter().map(move |kv| {
-        let (k, v) = kv.map_err(|cause| db_err(path, "reading the queue", cause))?;
-        queued_entry(&k, &v)
-    });
+    let queued = match t.queue.iter() {
+        Ok(it) => Box::new(it.map(|kv| {
+            let (k, e) = kv?;
+            queued_entry(&k, &e.url)
+        })) as Box<dyn Iterator<Item = Result<Entry>>>,
+        Err(e) => Box::new(std::iter::once(Err(e))),
+    };
     let parked = t.delayed.iter().map(move |kv| {
         let (k, v) = kv.map_err(|cause| db_err(path, "reading parked retries", cause))?;
-        queued_entry(k.get(8..).unwrap_or_default(), &v)
+        let e: QueueEntry = decode("delayed", &v)?;
+        queued_entry(k.get(8..).unwrap_or_default(), &e.url)
     });
     let stored = t.pages.iter().map(move |kv| {
         let (k, v) = kv.map_err(|cause| db_err(path, "reading pages", cause))?;
@@ -129,24 +209,16 @@ fn entries<'a>(path: &'a Path, t: Derived<'a>) -> impl Iterator<Item = Result<En
     queued.chain(parked).chain(stored)
 }
 
-/// The entry of a queued URL from its queue key and entry (only the URL, its first field, is
-/// decoded).
-fn queued_entry(key: &[u8], value: &[u8]) -> Result<Entry> {
-    #[derive(Deserialize)]
-    struct UrlFirst {
-        url: String,
-    }
-    let bad = |reason: String| Error::Corrupt {
-        key: "queue".into(),
-        reason,
-    };
+/// The seen-set entry of a queued URL.
+fn queued_entry(key: &[u8], url: &str) -> Result<Entry> {
     if key.len() != 20 {
-        return Err(bad(format!("a key of {} bytes", key.len())));
+        return Err(Error::Corrupt {
+            key: "queue".into(),
+            reason: format!("a key of {} bytes", key.len()),
+        });
     }
-    let (first, _) =
-        postcard::take_from_bytes::<UrlFirst>(value).map_err(|e| bad(e.to_string()))?;
     Ok(Entry {
-        fp: seen::fingerprint(&first.url),
+        fp: seen::fingerprint(url),
         depth: u32::from_be_bytes(key[8..12].try_into().unwrap_or_default()),
         seq: u64::from_be_bytes(key[12..20].try_into().unwrap_or_default()),
     })

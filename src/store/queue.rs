@@ -1,0 +1,529 @@
+//! Where the queue lives (schema 3): per-origin chunks in sled, the changes since the last
+//! checkpoint in memory, and a log of them in sled.
+//!
+//! Logically the queue is a sorted map from queue key (origin, depth, sequence) to entry, as
+//! before. Physically:
+//! - **chunks** (`queue_chunks` tree, see `chunk.rs`): runs of consecutive keys of one
+//!   origin and depth packed under the key of their first entry. Chunks never overlap: each
+//!   covers the keys from its first up to the next chunk's first;
+//! - **the overlay**: every insert and removal since the last checkpoint, key → entry or
+//!   removed, in memory. It wins over the chunks;
+//! - **the log** (`queue_log` tree): each transaction that changes the queue writes its
+//!   changes as one value, in the same transaction as the outcome, so after a crash the
+//!   overlay is rebuilt from it at open, and nothing is lost or applied twice.
+//!
+//! A checkpoint (when the overlay holds [`CHECKPOINT_OPS`] changes) folds the overlay into the
+//! chunks one origin-and-depth group at a time, each group in one atomic batch, and then removes
+//! the log values. A crash in between is harmless: the log still holds every change, so the
+//! rebuilt overlay says the final word on every key the checkpoint touched, whichever groups
+//! it had rewritten. Appending to a chunk rewrites it, so a chunk takes appended URLs only
+//! until it is 1 KiB long (sealed); a rewrite longer than 4 KiB is split (`chunk.rs`).
+//!
+//! Leasing an origin's first URL would step over every URL settled since the last
+//! checkpoint (removed in the overlay, still in a chunk). A per-origin floor in memory, below
+//! which nothing is queued but leased or removed URLs, keeps that one step; any insert below
+//! it lowers it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
+};
+
+use super::chunk;
+use crate::error::{Error, Result};
+
+/// Small dense number standing for an origin in queue keys.
+pub type OriginId = u64;
+
+/// Key of a queued URL: origin id (8 bytes) ++ depth (4) ++ sequence number (8), big-endian,
+/// so one origin's shallowest, oldest URL sorts first.
+pub type QueueKey = [u8; 20];
+
+/// A queued URL. Attempts travel with it, so a retried or resumed URL keeps its count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    /// Normalized URL.
+    pub url: String,
+    /// Link distance from a seed.
+    pub depth: u32,
+    /// Page that linked here.
+    pub referrer: Option<String>,
+    /// Requests already made for this URL.
+    pub attempts: u32,
+    /// It is a sitemap (read for URLs, queued by `--sitemaps`), not a page.
+    pub sitemap: bool,
+    /// The redirects that led to it, first hop first.
+    pub redirect_chain: Vec<String>,
+}
+
+/// The queue key of an origin's URL at a depth with a sequence number.
+pub fn queue_key(origin_id: OriginId, depth: u32, seq: u64) -> QueueKey {
+    let mut k = [0u8; 20];
+    k[..8].copy_from_slice(&origin_id.to_be_bytes());
+    k[8..12].copy_from_slice(&depth.to_be_bytes());
+    k[12..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The depth in a queue key.
+pub fn depth_of_key(key: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(key.get(8..12)?.try_into().ok()?))
+}
+
+/// The origin in a queue key.
+pub fn origin_of_key(key: &[u8]) -> Option<OriginId> {
+    Some(u64::from_be_bytes(key.get(..8)?.try_into().ok()?))
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
+
+fn storage(e: sled::Error) -> ConflictableTransactionError<Error> {
+    UnabortableTransactionError::from(e).into()
+}
+
+/// Overlay changes that trigger a checkpoint (~20–40 MB of entries at most).
+pub const CHECKPOINT_OPS: usize = 1 << 17;
+
+/// One change: an entry put under a key, or the key removed.
+pub(crate) type Op = (QueueKey, Option<QueueEntry>);
+
+/// The queue's storage (see the module doc).
+pub struct QueueSet {
+    path: PathBuf,
+    chunks: sled::Tree,
+    log: sled::Tree,
+    overlay: BTreeMap<QueueKey, Option<QueueEntry>>,
+    log_keys: Vec<u64>,
+    floors: HashMap<OriginId, QueueKey>,
+    checkpoint_at: usize,
+}
+
+impl QueueSet {
+    /// Opens the queue over its two trees, replaying the log into the overlay.
+    pub(crate) fn open(path: &Path, chunks: sled::Tree, log: sled::Tree) -> Result<QueueSet> {
+        let mut q = QueueSet {
+            path: path.to_path_buf(),
+            chunks,
+            log,
+            overlay: BTreeMap::new(),
+            log_keys: Vec::new(),
+            floors: HashMap::new(),
+            checkpoint_at: checkpoint_ops(),
+        };
+        for kv in q.log.iter() {
+            let (k, v) = kv.map_err(|e| q.db_err("reading the queue log", e))?;
+            let key = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| Error::Corrupt {
+                key: "queue_log".into(),
+                reason: format!("key of {} bytes", k.len()),
+            })?);
+            let ops: Vec<Op> = crate::store::decode("queue_log", &v)?;
+            q.apply(Some(key), ops);
+        }
+        Ok(q)
+    }
+
+    /// What the overlay says of `key`: `None` if nothing since the last checkpoint,
+    /// `Some(None)` if it was removed. Reads no tree, so a transaction may ask.
+    pub(crate) fn overlay_get(&self, key: &QueueKey) -> Option<Option<QueueEntry>> {
+        self.overlay.get(key).cloned()
+    }
+
+    /// The entry under `key`, if it is queued. Reads the chunks: never inside a transaction
+    /// (sled's transactions hold a lock that plain reads wait for).
+    pub fn get(&self, key: &QueueKey) -> Result<Option<QueueEntry>> {
+        if let Some(v) = self.overlay.get(key) {
+            return Ok(v.clone());
+        }
+        let Some((ck, cv)) = self.containing_chunk(key)? else {
+            return Ok(None);
+        };
+        let seq = seq_of(key);
+        Ok(decode_chunk(&ck, &cv)?
+            .into_iter()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, e)| e))
+    }
+
+    /// The origin's first queued entry that `leased` does not exclude, and whether it has
+    /// another such after it.
+    pub fn first(
+        &mut self,
+        origin: OriginId,
+        leased: &dyn Fn(&QueueKey) -> bool,
+    ) -> Result<(Option<(QueueKey, QueueEntry)>, bool)> {
+        let from = self
+            .floors
+            .get(&origin)
+            .copied()
+            .unwrap_or_else(|| queue_key(origin, 0, 0));
+        let (mut found, mut more, mut floor) = (None, false, None);
+        for item in self.merged(from, Some(origin))? {
+            let (k, e) = item?;
+            floor.get_or_insert(k);
+            if leased(&k) {
+                continue;
+            }
+            if found.is_some() {
+                more = true;
+                break;
+            }
+            found = Some((k, e));
+        }
+        if let Some(f) = floor {
+            self.floors.insert(origin, f);
+        }
+        Ok((found, more))
+    }
+
+    /// The first origin from `from` on with a queued entry.
+    pub fn next_origin(&self, from: OriginId) -> Result<Option<OriginId>> {
+        let mut from = from;
+        loop {
+            let in_chunks = self
+                .chunks
+                .range(from.to_be_bytes()..)
+                .keys()
+                .next()
+                .transpose()
+                .map_err(|e| self.db_err("reading the queue", e))?
+                .and_then(|k| origin_of_key(&k));
+            let in_overlay = self
+                .overlay
+                .range(queue_key(from, 0, 0)..)
+                .find(|(_, v)| v.is_some())
+                .and_then(|(k, _)| origin_of_key(k));
+            let Some(origin) = in_chunks.into_iter().chain(in_overlay).min() else {
+                return Ok(None);
+            };
+            // Its chunk entries may all have been removed since the last checkpoint.
+            if self
+                .merged(queue_key(origin, 0, 0), Some(origin))?
+                .next()
+                .transpose()?
+                .is_some()
+            {
+                return Ok(Some(origin));
+            }
+            match origin.checked_add(1) {
+                Some(n) => from = n,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Every queued entry in key order, read lazily (for counts, checks and rebuilds).
+    pub fn iter(&self) -> Result<impl Iterator<Item = Result<(QueueKey, QueueEntry)>> + '_> {
+        self.merged(queue_key(0, 0, 0), None)
+    }
+
+    /// Takes in the changes of log value `log_key`, once its transaction has committed.
+    pub(crate) fn apply(&mut self, log_key: Option<u64>, ops: Vec<Op>) {
+        if let Some(k) = log_key {
+            self.log_keys.push(k);
+        }
+        for (k, v) in ops {
+            if v.is_some() {
+                if let Some(origin) = origin_of_key(&k) {
+                    if let Some(f) = self.floors.get_mut(&origin) {
+                        *f = (*f).min(k);
+                    }
+                }
+            }
+            self.overlay.insert(k, v);
+        }
+    }
+
+    /// Whether the overlay is due to be folded into the chunks.
+    pub fn needs_checkpoint(&self) -> bool {
+        self.overlay.len() >= self.checkpoint_at
+    }
+
+    /// Checkpoints every `n` changes from now on (tests).
+    #[cfg(test)]
+    pub(crate) fn set_checkpoint_at(&mut self, n: usize) {
+        self.checkpoint_at = n.max(1);
+    }
+
+    /// Folds the overlay into the chunks (see the module doc), then drops the log.
+    pub(crate) fn checkpoint(&mut self) -> Result<()> {
+        let mut it = self.overlay.iter().peekable();
+        while let Some((k, v)) = it.next() {
+            let group: [u8; 12] = group_of(k);
+            let mut ops = vec![(seq_of(k), v.clone())];
+            while let Some((k2, v2)) = it.next_if(|(k2, _)| group_of(k2) == group) {
+                ops.push((seq_of(k2), v2.clone()));
+            }
+            self.fold_group(group, ops)?;
+        }
+        crate::crashpoint::hit("queue-chunks-written");
+        let mut batch = sled::Batch::default();
+        for k in &self.log_keys {
+            batch.remove(&k.to_be_bytes());
+        }
+        self.log
+            .apply_batch(batch)
+            .map_err(|e| self.db_err("removing the folded queue log", e))?;
+        self.log_keys.clear();
+        self.overlay.clear();
+        Ok(())
+    }
+
+    /// Rewrites the chunks of one origin and depth that `ops` touch, in one atomic batch.
+    fn fold_group(&self, group: [u8; 12], ops: Vec<(u64, Option<QueueEntry>)>) -> Result<()> {
+        // Chunks loaded (by key): their entries and whether they take appended URLs.
+        let mut loaded: BTreeMap<QueueKey, (Vec<(u64, QueueEntry)>, bool)> = BTreeMap::new();
+        // New entries in a gap between chunks (keyed by the chunk before the gap, None: before
+        // the first), written as chunks of their own.
+        let mut gaps: BTreeMap<Option<QueueKey>, Vec<(u64, QueueEntry)>> = BTreeMap::new();
+        for (seq, op) in ops {
+            let key = key_of(group, seq);
+            let Some((ck, cv)) = self.containing_chunk(&key)? else {
+                if let Some(e) = op {
+                    gaps.entry(None).or_default().push((seq, e));
+                }
+                continue;
+            };
+            let ck: QueueKey = to_key(&ck)?;
+            let (entries, open) = match loaded.entry(ck) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    let open = cv.len() < chunk::SEAL_BYTES;
+                    v.insert((decode_chunk(&ck, &cv)?, open))
+                }
+            };
+            let past_end = entries.last().is_none_or(|(last, _)| seq > *last);
+            match (op, past_end && !*open) {
+                (Some(e), true) => gaps.entry(Some(ck)).or_default().push((seq, e)),
+                (Some(e), false) => match entries.binary_search_by_key(&seq, |(s, _)| *s) {
+                    Ok(i) => entries[i].1 = e,
+                    Err(i) => entries.insert(i, (seq, e)),
+                },
+                (None, _) => {
+                    if let Ok(i) = entries.binary_search_by_key(&seq, |(s, _)| *s) {
+                        entries.remove(i);
+                    }
+                }
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for (ck, (entries, _)) in &loaded {
+            batch.remove(&ck[..]);
+            put_chunks(&mut batch, group, entries);
+        }
+        for entries in gaps.values() {
+            put_chunks(&mut batch, group, entries);
+        }
+        self.chunks
+            .apply_batch(batch)
+            .map_err(|e| self.db_err("writing queue chunks", e))
+    }
+
+    /// The chunk whose range holds `key`: the last chunk of its origin and depth starting at
+    /// or before it.
+    fn containing_chunk(&self, key: &QueueKey) -> Result<Option<(sled::IVec, sled::IVec)>> {
+        let group = group_of(key);
+        let found = self
+            .chunks
+            .range(&group[..]..=&key[..])
+            .next_back()
+            .transpose()
+            .map_err(|e| self.db_err("reading the queue", e))?;
+        Ok(found)
+    }
+
+    /// Queued entries from `from` on (of `origin` only, if given), chunks and overlay merged in
+    /// key order, removed ones left out.
+    fn merged(
+        &self,
+        from: QueueKey,
+        origin: Option<OriginId>,
+    ) -> Result<impl Iterator<Item = Result<(QueueKey, QueueEntry)>> + '_> {
+        let in_range = move |k: &[u8]| origin.is_none_or(|o| origin_of_key(k) == Some(o));
+        // Start at the chunk holding `from`, if any, else at `from`.
+        let start: Vec<u8> = match self.containing_chunk(&from)? {
+            Some((ck, _)) => ck.to_vec(),
+            None => from.to_vec(),
+        };
+        let chunk_entries = self
+            .chunks
+            .range(start..)
+            .take_while(move |kv| kv.as_ref().map_or(true, |(k, _)| in_range(k)))
+            .flat_map(move |kv| {
+                let decoded = kv
+                    .map_err(|e| self.db_err("reading the queue", e))
+                    .and_then(|(k, v)| {
+                        let ck = to_key(&k)?;
+                        let group = group_of(&ck);
+                        Ok(decode_chunk(&ck, &v)?
+                            .into_iter()
+                            .map(|(s, e)| (key_of(group, s), e))
+                            .collect::<Vec<_>>())
+                    });
+                match decoded {
+                    Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                }
+            })
+            .filter(move |r| r.as_ref().map_or(true, |(k, _)| *k >= from));
+        let overlay = self
+            .overlay
+            .range(from..)
+            .take_while(move |(k, _)| in_range(&k[..]));
+        Ok(Merge {
+            chunks: chunk_entries.peekable(),
+            overlay: overlay.peekable(),
+        })
+    }
+
+    fn db_err(&self, action: &'static str, cause: sled::Error) -> Error {
+        Error::Db {
+            path: self.path.clone(),
+            action,
+            cause,
+        }
+    }
+}
+
+/// Chunk entries and overlay changes merged in key order; the overlay wins on equal keys and
+/// its removals hide chunk entries.
+struct Merge<C: Iterator, O: Iterator> {
+    chunks: std::iter::Peekable<C>,
+    overlay: std::iter::Peekable<O>,
+}
+
+impl<'a, C, O> Iterator for Merge<C, O>
+where
+    C: Iterator<Item = Result<(QueueKey, QueueEntry)>>,
+    O: Iterator<Item = (&'a QueueKey, &'a Option<QueueEntry>)>,
+{
+    type Item = Result<(QueueKey, QueueEntry)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let chunk_key = match self.chunks.peek() {
+                Some(Ok((k, _))) => Some(*k),
+                Some(Err(_)) => return self.chunks.next(),
+                None => None,
+            };
+            let overlay_key = self.overlay.peek().map(|(k, _)| **k);
+            let take_overlay = match (chunk_key, overlay_key) {
+                (None, None) => return None,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some(c), Some(o)) => {
+                    if c == o {
+                        self.chunks.next(); // shadowed by the overlay
+                    }
+                    o <= c
+                }
+            };
+            if !take_overlay {
+                return self.chunks.next();
+            }
+            if let Some((k, Some(e))) = self.overlay.next() {
+                return Some(Ok((*k, e.clone())));
+            }
+        }
+    }
+}
+
+/// Changes a transaction makes to the queue: visible to the rest of the transaction, written
+/// as one log value at its end, applied to the overlay once it has committed.
+#[derive(Default)]
+pub(crate) struct QueueWrites {
+    pub(crate) ops: Vec<Op>,
+    local: HashMap<QueueKey, Option<QueueEntry>>,
+}
+
+impl QueueWrites {
+    /// What this transaction did to `key`: `None` if nothing, `Some(None)` if it removed it.
+    pub(crate) fn get(&self, key: &QueueKey) -> Option<Option<QueueEntry>> {
+        self.local.get(key).cloned()
+    }
+
+    /// Puts an entry under `key`.
+    pub(crate) fn insert(&mut self, key: QueueKey, entry: QueueEntry) {
+        self.local.insert(key, Some(entry.clone()));
+        self.ops.push((key, Some(entry)));
+    }
+
+    /// Removes `key`.
+    pub(crate) fn remove(&mut self, key: &QueueKey) {
+        self.local.insert(*key, None);
+        self.ops.push((*key, None));
+    }
+
+    /// A new sequence number.
+    pub(crate) fn next_seq(log: &TransactionalTree) -> TxResult<u64> {
+        log.generate_id().map_err(storage)
+    }
+
+    /// Writes the changes as one log value; returns its key (`None`: no change).
+    pub(crate) fn write(&self, log: &TransactionalTree) -> TxResult<Option<u64>> {
+        if self.ops.is_empty() {
+            return Ok(None);
+        }
+        let key = log.generate_id().map_err(storage)?;
+        log.insert(&key.to_be_bytes(), crate::store::encode(&self.ops))?;
+        Ok(Some(key))
+    }
+}
+
+/// Writes `entries` (sorted, one origin and depth) as chunks of at most
+/// [`chunk::MAX_BYTES`] each (halved until they fit).
+pub(crate) fn put_chunks(batch: &mut sled::Batch, group: [u8; 12], entries: &[(u64, QueueEntry)]) {
+    let Some((first, _)) = entries.first() else {
+        return;
+    };
+    let bytes = chunk::encode(entries);
+    if bytes.len() > chunk::MAX_BYTES && entries.len() > 1 {
+        let (a, b) = entries.split_at(entries.len() / 2);
+        put_chunks(batch, group, a);
+        put_chunks(batch, group, b);
+        return;
+    }
+    batch.insert(&key_of(group, *first)[..], bytes);
+}
+
+fn decode_chunk(key: &[u8], value: &[u8]) -> Result<Vec<(u64, QueueEntry)>> {
+    let k = to_key(key)?;
+    let depth = u32::from_be_bytes(k[8..12].try_into().unwrap_or_default());
+    chunk::decode(seq_of(&k), depth, value)
+}
+
+fn to_key(k: &[u8]) -> Result<QueueKey> {
+    k.try_into().map_err(|_| Error::Corrupt {
+        key: "queue_chunks".into(),
+        reason: format!("key of {} bytes", k.len()),
+    })
+}
+
+fn group_of(k: &QueueKey) -> [u8; 12] {
+    let mut g = [0u8; 12];
+    g.copy_from_slice(&k[..12]);
+    g
+}
+
+fn seq_of(k: &QueueKey) -> u64 {
+    u64::from_be_bytes(k[12..20].try_into().unwrap_or_default())
+}
+
+fn key_of(group: [u8; 12], seq: u64) -> QueueKey {
+    let mut k = [0u8; 20];
+    k[..12].copy_from_slice(&group);
+    k[12..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The checkpoint size: [`CHECKPOINT_OPS`], or `POLITECRAWL_QUEUE_CHECKPOINT` (tests use a
+/// small one to checkpoint often).
+fn checkpoint_ops() -> usize {
+    std::env::var("POLITECRAWL_QUEUE_CHECKPOINT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(CHECKPOINT_OPS)
+}
