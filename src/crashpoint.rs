@@ -5,7 +5,9 @@
 //!
 //! Points: `seen-run-written` (a checkpoint's new run is on disk, the manifest does not name it
 //! yet), `seen-manifest-switched` (the manifest names it, the replaced runs are not deleted
-//! yet), `upgrade-seen-built` (an upgrade from schema 2 built its run, the database is still
+//! yet), `queue-group-folded` (a queue checkpoint has rewritten one origin-and-depth group's
+//! chunks, others not yet), `queue-chunks-written` (all chunks rewritten, the log not yet
+//! dropped), `upgrade-seen-built` (an upgrade from schema 2 built its run, the database is still
 //! schema 2).
 
 use std::sync::atomic::{AtomicU64, Ordering};

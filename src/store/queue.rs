@@ -257,6 +257,7 @@ impl QueueSet {
                 ops.push((seq_of(k2), v2.clone()));
             }
             self.fold_group(group, ops)?;
+            crate::crashpoint::hit("queue-group-folded");
         }
         crate::crashpoint::hit("queue-chunks-written");
         let mut batch = sled::Batch::default();

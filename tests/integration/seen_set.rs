@@ -1,4 +1,4 @@
-//! The seen-set on disk: a crash at each step of a checkpoint, a damaged run refused and
+//! The frontier on disk: a crash at each step of a seen-set or queue checkpoint, a damaged run refused and
 //! repaired, and a database of the previous schema (written by the previous release, in
 //! `tests/data/`) upgraded in place, also after a crash mid-upgrade, then resumed.
 
@@ -14,7 +14,7 @@ use politecrawl::{OpenMode, Store};
 use crate::support::*;
 
 /// Crawls `generated(PAGES)` into `DIR/c.db` one request at a time, checkpointing the
-/// seen-set every 5 URLs, with extra environment variables.
+/// seen-set every 5 URLs and the queue every 7 changes, with extra environment variables.
 fn checkpointing_crawl(
     seed: Option<&str>,
     dir: &Path,
@@ -27,6 +27,7 @@ fn checkpointing_crawl(
     }
     cmd.args(["--db", "c.db", "--rate", "0", "--concurrency", "1"])
         .env("POLITECRAWL_SEEN_CHECKPOINT", "5")
+        .env("POLITECRAWL_QUEUE_CHECKPOINT", "7")
         .current_dir(dir);
     for (k, v) in env {
         cmd.env(k, v);
@@ -45,11 +46,17 @@ fn seen_files(db: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_crash_in_a_seen_set_checkpoint_loses_no_url_and_fetches_nothing_twice() {
+fn a_crash_in_a_checkpoint_loses_no_url_and_fetches_nothing_twice() {
     let _timing = shared();
     const PAGES: usize = 150;
-    // The second checkpoint writes a run; the third merges runs and deletes the old files.
-    for point in ["seen-run-written:2", "seen-manifest-switched:3"] {
+    // The second seen-set checkpoint writes a run; the third merges runs and deletes the old
+    // files. A queue checkpoint folds group after group, then drops the log.
+    for point in [
+        "seen-run-written:2",
+        "seen-manifest-switched:3",
+        "queue-group-folded:5",
+        "queue-chunks-written:3",
+    ] {
         let server = route_server(Arc::new(generated(PAGES, Duration::ZERO, 100)));
         let dir = tempdir();
         let seed = format!("{}/", server.origin());
