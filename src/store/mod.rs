@@ -60,6 +60,9 @@ pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20
 /// 64 MiB at the same throughput; 16 MiB saves little more.
 pub const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
+/// How often sled's own thread runs (it reclaims log segments; see `open.rs`).
+pub const SLED_GC_EVERY_MS: u64 = 500;
+
 pub(crate) const KEY_SCHEMA: &[u8] = b"schema_version";
 pub(crate) const KEY_COUNTERS: &[u8] = b"counters";
 const KEY_CONFIG: &[u8] = b"config";

@@ -9,6 +9,7 @@ use super::bodies::BodyLog;
 use super::queue::QueueSet;
 use super::{
     decode, upgrade, OpenMode, Store, KEY_SCHEMA, PID_FILE, SCHEMA_VERSION, SLED_CACHE_BYTES,
+    SLED_GC_EVERY_MS,
 };
 use crate::error::{Error, Result};
 use crate::seen::{self, Manifest, SeenSet};
@@ -22,9 +23,12 @@ impl Store {
             .path(path)
             .cache_capacity(SLED_CACHE_BYTES)
             .mode(sled::Mode::HighThroughput)
-            // Our own flusher (below) instead of sled's: sled's thread can outlive the handle
-            // for a moment and keep the directory locked after the store is dropped.
-            .flush_every_ms(None);
+            // sled's own flusher is also what reclaims its log segments: with the queue's
+            // chunks rewritten at every checkpoint, it keeps the disk at ~150 bytes per queued
+            // URL (1 M URLs: 148 MB with it, 292 MB without). Durability stays with our
+            // flusher (see `flusher.rs`). Its thread can hold the directory's lock a moment
+            // after the store is dropped; `open_sled` waits for that.
+            .flush_every_ms(Some(SLED_GC_EVERY_MS));
         let db = open_sled(path, &db)?;
         let tree = |name: &str| {
             db.open_tree(name).map_err(|cause| Error::Db {

@@ -84,8 +84,11 @@ fn storage(e: sled::Error) -> ConflictableTransactionError<Error> {
     UnabortableTransactionError::from(e).into()
 }
 
-/// Overlay changes that trigger a checkpoint (~20–40 MB of entries at most).
-pub const CHECKPOINT_OPS: usize = 1 << 17;
+/// Overlay changes that trigger a checkpoint. Each checkpoint rewrites the chunks of every
+/// origin it touches, so fewer, larger ones cost less: measured on 1 M URLs over 100 k hosts,
+/// 2^17 gave 14.5 k URLs/s at 395 MB peak, 2^19 gave 41 k URLs/s at 342 MB (the overlay
+/// itself ~100 MB of that).
+pub const CHECKPOINT_OPS: usize = 1 << 19;
 
 /// One change: an entry put under a key, or the key removed.
 pub(crate) type Op = (QueueKey, Option<QueueEntry>);
