@@ -137,6 +137,7 @@ fn run(a: &Args) -> Result<String, String> {
             );
         }
     }
+    store.checkpoint().map_err(|e| e.to_string())?;
     store.flush().map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
     let counters = store.counters().map_err(|e| e.to_string())?;

@@ -184,6 +184,7 @@ pub fn run(
     }
     drop(flusher);
     crate::progress::Live::remove(store.path());
+    store.checkpoint()?;
     store.flush()?;
     let stop = result?;
     Ok(Summary {

@@ -43,6 +43,15 @@ impl Store {
         }
     }
 
+    /// Folds the queue's overlay into its chunks and the seen-set's inbox into a run: at the
+    /// clean end of a run, so the next open has no log to replay and starts with neither in
+    /// memory.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.seen_set()
+            .checkpoint(&self.db, &self.meta, &self.seen_inbox)?;
+        self.queue_set().checkpoint()
+    }
+
     /// Writes every dirty page to disk; what a crash cannot take back.
     pub fn flush(&self) -> Result<()> {
         flush_all(&self.db, &self.body_log, &self.recent).map_err(|cause| Error::Io {

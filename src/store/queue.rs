@@ -252,6 +252,9 @@ impl QueueSet {
 
     /// Folds the overlay into the chunks (see the module doc), then drops the log.
     pub(crate) fn checkpoint(&mut self) -> Result<()> {
+        if self.overlay.is_empty() && self.log_keys.is_empty() {
+            return Ok(());
+        }
         let mut it = self.overlay.iter().peekable();
         while let Some((k, v)) = it.next() {
             let group: [u8; 12] = group_of(k);
