@@ -51,6 +51,13 @@ pub enum Command {
         politecrawl crawl --db example.db"
     )]
     Repair(RepairArgs),
+    /// Reclaim the space of page bodies nothing refers to (retried or interrupted fetches)
+    #[command(
+        after_help = "Copies every stored body to new segment files and deletes the old ones; \
+        needs room for the live bodies while it runs. A crash or Ctrl-C leaves every page \
+        readable; run it again to finish.\n\nExample:\n  politecrawl compact --db example.db"
+    )]
+    Compact(RepairArgs),
     /// Serve a directory over HTTP on loopback, to try crawl flags on local files
     #[command(
         after_help = "In .html files, {{origin}} and {{host}} are replaced by the request's \
@@ -111,7 +118,7 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Flags of `repair`.
+/// Flags of `repair` and `compact`.
 #[derive(Debug, Args)]
 pub struct RepairArgs {
     /// Database directory

@@ -96,6 +96,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Export(args) => export_cmd(args).map(|()| ExitCode::SUCCESS),
+        Command::Compact(args) => {
+            let store = Store::open(&args.db, OpenMode::Existing)
+                .with_context(|| format!("compacting {}", args.db.display()))?;
+            politecrawl::frontier::recover_bodies(&store)?;
+            let c = store.compact_bodies()?;
+            eprintln!(
+                "politecrawl: compacted {}: {} bodies moved, body segments {} → {}",
+                args.db.display(),
+                c.moved,
+                bytesize::ByteSize(c.bytes_before),
+                bytesize::ByteSize(c.bytes_after)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Repair(args) => {
             let store = Store::open(&args.db, OpenMode::Repair)
                 .with_context(|| format!("repairing {}", args.db.display()))?;

@@ -147,6 +147,43 @@ impl BodyLog {
         written.map(|()| r)
     }
 
+    /// Starts a new segment and returns its number: every body written from now on goes to it
+    /// or later ones (compaction moves the live bodies of the segments before it).
+    pub fn rotate(&self) -> std::io::Result<u32> {
+        let mut a = self.lock();
+        let next = a.segment + 1;
+        let file = Arc::new(open_segment(&self.dir, next)?);
+        let old = std::mem::replace(&mut a.file, file);
+        let segment = a.segment;
+        a.unsynced.push((segment, old));
+        a.segment = next;
+        a.len = 0;
+        Ok(next)
+    }
+
+    /// Segment numbers on disk, oldest first.
+    pub fn segments(&self) -> std::io::Result<Vec<u32>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let name = entry?.file_name();
+            let n = name.to_str().and_then(|n| n.strip_suffix(".seg"));
+            if let Some(n) = n.and_then(|n| n.parse::<u32>().ok()) {
+                out.push(n);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Deletes a segment file (compaction, once nothing refers to it).
+    pub fn remove_segment(&self, segment: u32) -> std::io::Result<()> {
+        let mut cached = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.as_ref().is_some_and(|(s, _)| *s == segment) {
+            *cached = None;
+        }
+        std::fs::remove_file(self.dir.join(segment_name(segment)))
+    }
+
     /// A position every body before which is completely written: after a [`BodyLog::sync`]
     /// that starts later, all of them are on disk. (A body still being written holds it back,
     /// so its outcome's `recent` entry is never dropped before its bytes are synced.)

@@ -24,6 +24,7 @@
 
 pub mod bodies;
 mod chunk;
+pub mod compact;
 mod flusher;
 mod open;
 pub mod queue;

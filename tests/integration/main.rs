@@ -9,6 +9,8 @@ mod support;
 // sees (bad or dead seed, foreign, locked or unwritable database), progress lines and
 // `--report`, completions, and the defaults `crawl --help` states.
 mod cli;
+// `compact`: unreferenced body bytes reclaimed, every body the same, a crash mid-way harmless.
+mod compact;
 // Library crawls of the fixture site against `fixtures/site-expected.txt` and the server's log:
 // the reachable set, --include/--exclude, --max-depth, --max-pages, scope, --rate spacing,
 // --max-body, a second open refused, and status and JSONL export against the store.
