@@ -7,9 +7,9 @@
 //! yet), `seen-manifest-switched` (the manifest names it, the replaced runs are not deleted
 //! yet), `queue-group-folded` (a queue checkpoint has rewritten one origin-and-depth group's
 //! chunks, others not yet), `queue-chunks-written` (all chunks rewritten, the log not yet
-//! dropped), `compact-batch-switched` (a batch of moved bodies is pointed at, the old segments are still
-//! there), `upgrade-seen-built` (an upgrade from schema 2 built its run, the database is still
-//! schema 2).
+//! dropped), `compact-batch-switched` (a batch of moved bodies is pointed at, the old
+//! segments are still there), `upgrade-seen-built` (an upgrade from schema 2 built its run, the
+//! database is still schema 2).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;

@@ -464,3 +464,23 @@ fn the_chunked_queue_matches_a_plain_model_through_checkpoints() {
         .collect();
     assert_eq!(before, after);
 }
+
+#[test]
+fn a_damaged_queue_chunk_is_an_error_naming_it_not_a_panic() {
+    let s = open("chunk-damage");
+    let urls: Vec<String> = (0..10).map(|i| format!("http://a.test/{i}")).collect();
+    let added = add_candidates(&s, &cands(&urls, 1)).unwrap();
+    s.queue_set().checkpoint().unwrap();
+    let chunks = s.db.open_tree("queue_chunks").unwrap();
+    let (k, v) = chunks.iter().next().unwrap().unwrap();
+    let mut bad = v.to_vec();
+    bad.truncate(bad.len() / 2);
+    chunks.insert(k, bad).unwrap();
+    let err = lease(&s, added[0].origin_id, &mut Leases::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("queue_chunks (origin #") && msg.contains("depth 1"),
+        "{msg}"
+    );
+    assert!(queued_by_origin(&s).is_err());
+}

@@ -498,7 +498,18 @@ pub(crate) fn put_chunks(batch: &mut sled::Batch, group: [u8; 12], entries: &[(u
 fn decode_chunk(key: &[u8], value: &[u8]) -> Result<Vec<(u64, QueueEntry)>> {
     let k = to_key(key)?;
     let depth = u32::from_be_bytes(k[8..12].try_into().unwrap_or_default());
-    chunk::decode(seq_of(&k), depth, value)
+    chunk::decode(seq_of(&k), depth, value).map_err(|e| match e {
+        // Name the chunk: which origin's URLs at which depth it holds.
+        Error::Corrupt { reason, .. } => Error::Corrupt {
+            key: format!(
+                "queue_chunks (origin #{}, depth {depth}, from sequence {})",
+                origin_of_key(&k).unwrap_or_default(),
+                seq_of(&k)
+            ),
+            reason,
+        },
+        other => other,
+    })
 }
 
 fn to_key(k: &[u8]) -> Result<QueueKey> {
