@@ -50,14 +50,14 @@ pub enum Command {
         in the database is changed.\n\nExample:\n  politecrawl repair --db example.db && \
         politecrawl crawl --db example.db"
     )]
-    Repair(RepairArgs),
+    Repair(DbArgs),
     /// Reclaim the space of page bodies nothing refers to (retried or interrupted fetches)
     #[command(
         after_help = "Copies every stored body to new segment files and deletes the old ones; \
         needs room for the live bodies while it runs. A crash or Ctrl-C leaves every page \
         readable; run it again to finish.\n\nExample:\n  politecrawl compact --db example.db"
     )]
-    Compact(RepairArgs),
+    Compact(DbArgs),
     /// Serve a directory over HTTP on loopback, to try crawl flags on local files
     #[command(
         after_help = "In .html files, {{origin}} and {{host}} are replaced by the request's \
@@ -118,9 +118,9 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// Flags of `repair` and `compact`.
+/// Flags of `repair` and `compact`: the database alone.
 #[derive(Debug, Args)]
-pub struct RepairArgs {
+pub struct DbArgs {
     /// Database directory
     #[arg(long, value_name = "DIR")]
     pub db: PathBuf,

@@ -33,3 +33,14 @@ pub fn hit(name: &str) {
         std::process::abort();
     }
 }
+
+/// A positive number from the environment variable `name`, else `default`: the tuning knobs
+/// tests turn down (`POLITECRAWL_SEEN_CHECKPOINT`, `POLITECRAWL_QUEUE_CHECKPOINT`,
+/// `POLITECRAWL_COMPACT_BATCH`) to make checkpoints and batches happen often.
+pub fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(default)
+}

@@ -484,3 +484,39 @@ fn a_damaged_queue_chunk_is_an_error_naming_it_not_a_panic() {
     );
     assert!(queued_by_origin(&s).is_err());
 }
+
+#[test]
+fn a_crawl_refuses_a_run_with_a_flipped_byte_at_open_and_status_still_opens() {
+    let d = std::env::temp_dir().join(format!("pc-frontier-verify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    {
+        let s = Store::open(&d, OpenMode::CreateOrOpen).unwrap();
+        let urls: Vec<String> = (0..500).map(|i| format!("http://a.test/{i}")).collect();
+        add_candidates(&s, &cands(&urls, 1)).unwrap();
+        s.checkpoint().unwrap();
+    }
+    let run = std::fs::read_dir(d.join(crate::seen::DIR))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&run).unwrap();
+    // Inside the second block: no lookup has read it, only the check at open can see it.
+    bytes[48 + 4096 + 100] ^= 0x20;
+    std::fs::write(&run, &bytes).unwrap();
+    let err = Store::open(&d, OpenMode::CreateOrOpen).err().unwrap();
+    assert!(
+        matches!(&err, Error::SeenRun { reason, .. } if reason.contains("block 1 fails its checksum")),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&run).unwrap(),
+        bytes,
+        "the run is left as it was"
+    );
+    assert!(
+        Store::open(&d, OpenMode::Existing).is_ok(),
+        "status does not read blocks"
+    );
+}

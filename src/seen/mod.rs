@@ -109,7 +109,7 @@ impl SeenSet {
             runs,
             inbox: HashMap::new(),
             inbox_keys: Vec::new(),
-            checkpoint_at: checkpoint_entries(),
+            checkpoint_at: crashpoint::knob("POLITECRAWL_SEEN_CHECKPOINT", CHECKPOINT_ENTRIES),
         };
         for kv in inbox.iter() {
             let (k, v) = kv.map_err(|cause| Error::Db {
@@ -312,16 +312,6 @@ fn damaged(db_dir: &Path, e: RunError) -> Error {
         file: e.path,
         reason: e.reason,
     }
-}
-
-/// The checkpoint size: [`CHECKPOINT_ENTRIES`], or `POLITECRAWL_SEEN_CHECKPOINT` (tests use a
-/// small one to checkpoint often).
-fn checkpoint_entries() -> usize {
-    std::env::var("POLITECRAWL_SEEN_CHECKPOINT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(CHECKPOINT_ENTRIES)
 }
 
 /// Entries as an inbox value: 20 bytes each, as in a run.

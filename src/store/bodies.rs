@@ -124,13 +124,7 @@ impl BodyLog {
         let (file, r) = {
             let mut a = self.lock();
             if a.len > 0 && a.len + body.len() as u64 > SEGMENT_BYTES {
-                let next = a.segment + 1;
-                let file = Arc::new(open_segment(&self.dir, next)?);
-                let old = std::mem::replace(&mut a.file, file);
-                let segment = a.segment;
-                a.unsynced.push((segment, old));
-                a.segment = next;
-                a.len = 0;
+                self.next_segment(&mut a)?;
             }
             let r = BodyRef {
                 segment: a.segment,
@@ -151,6 +145,12 @@ impl BodyLog {
     /// or later ones (compaction moves the live bodies of the segments before it).
     pub fn rotate(&self) -> std::io::Result<u32> {
         let mut a = self.lock();
+        self.next_segment(&mut a)?;
+        Ok(a.segment)
+    }
+
+    /// Makes the next segment the active one; the closed one is synced at the next sync.
+    fn next_segment(&self, a: &mut Active) -> std::io::Result<()> {
         let next = a.segment + 1;
         let file = Arc::new(open_segment(&self.dir, next)?);
         let old = std::mem::replace(&mut a.file, file);
@@ -158,7 +158,7 @@ impl BodyLog {
         a.unsynced.push((segment, old));
         a.segment = next;
         a.len = 0;
-        Ok(next)
+        Ok(())
     }
 
     /// Segment numbers on disk, oldest first.

@@ -41,11 +41,7 @@ impl Store {
         let first_new = log
             .rotate()
             .map_err(|e| io("starting a new body segment", e))?;
-        let batch_size = std::env::var("POLITECRAWL_COMPACT_BATCH")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n: &usize| n > 0)
-            .unwrap_or(BATCH);
+        let batch_size = crate::crashpoint::knob("POLITECRAWL_COMPACT_BATCH", BATCH);
         let mut moved = 0u64;
         let mut pending: Vec<(sled::IVec, BodyRef)> = Vec::new();
         let mut switch = |pending: &mut Vec<(sled::IVec, BodyRef)>| -> Result<()> {

@@ -114,7 +114,7 @@ impl QueueSet {
             overlay: BTreeMap::new(),
             log_keys: Vec::new(),
             floors: HashMap::new(),
-            checkpoint_at: checkpoint_ops(),
+            checkpoint_at: crate::crashpoint::knob("POLITECRAWL_QUEUE_CHECKPOINT", CHECKPOINT_OPS),
         };
         for kv in q.log.iter() {
             let (k, v) = kv.map_err(|e| q.db_err("reading the queue log", e))?;
@@ -534,14 +534,4 @@ fn key_of(group: [u8; 12], seq: u64) -> QueueKey {
     k[..12].copy_from_slice(&group);
     k[12..].copy_from_slice(&seq.to_be_bytes());
     k
-}
-
-/// The checkpoint size: [`CHECKPOINT_OPS`], or `POLITECRAWL_QUEUE_CHECKPOINT` (tests use a
-/// small one to checkpoint often).
-fn checkpoint_ops() -> usize {
-    std::env::var("POLITECRAWL_QUEUE_CHECKPOINT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(CHECKPOINT_OPS)
 }
