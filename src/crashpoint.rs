@@ -7,9 +7,11 @@
 //! yet), `seen-manifest-switched` (the manifest names it, the replaced runs are not deleted
 //! yet), `queue-group-folded` (a queue checkpoint has rewritten one origin-and-depth group's
 //! chunks, others not yet), `queue-chunks-written` (all chunks rewritten, the log not yet
-//! dropped), `compact-batch-switched` (a batch of moved bodies is pointed at, the old
-//! segments are still there), `upgrade-seen-built` (an upgrade from schema 2 built its run, the
-//! database is still schema 2).
+//! dropped), `compact-copied` (compaction's copies of every body and record are synced, the
+//! page log's span not yet moved to them), `compact-switched` (it is, the old segments are
+//! still there), `upgrade-seen-built` (an upgrade from schema 2 built its run, the database is
+//! still schema 2), `upgrade-pages-built` (an upgrade from schema 3 wrote the page log and
+//! the tallies, the database is still schema 3).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -35,8 +37,8 @@ pub fn hit(name: &str) {
 }
 
 /// A positive number from the environment variable `name`, else `default`: the tuning knobs
-/// tests turn down (`POLITECRAWL_SEEN_CHECKPOINT`, `POLITECRAWL_QUEUE_CHECKPOINT`,
-/// `POLITECRAWL_COMPACT_BATCH`) to make checkpoints and batches happen often.
+/// tests turn down (`POLITECRAWL_SEEN_CHECKPOINT`, `POLITECRAWL_QUEUE_CHECKPOINT`) to make
+/// checkpoints happen often.
 pub fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

@@ -85,6 +85,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// A page records file is missing, cut short or fails its checksum inside the committed
+    /// records.
+    #[error("page records file {} is damaged at byte {offset} ({reason}); the database was not changed. If the last crawl was cut by a power loss, resume it (`politecrawl crawl --db {}`): start-up recovery queues the pages it lost again. Otherwise the file was damaged after it was written; restore it from a backup", file.display(), db.display())]
+    PageLog {
+        /// The database directory.
+        db: PathBuf,
+        /// The segment file.
+        file: PathBuf,
+        /// Where the damaged record starts.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A stored record could not be decoded: the database is damaged.
     #[error("database record {key} is unreadable ({reason}); the database may be corrupt")]
     Corrupt {

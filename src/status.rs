@@ -67,8 +67,8 @@ pub struct HostStatus {
     pub blocked: u64,
 }
 
-/// Reads the status of an open database. Counters come from the kept totals; the breakdowns
-/// from one pass over the page records (bodies are not read).
+/// Reads the status of an open database, from the kept totals and tallies alone: no page
+/// record is read, so it takes the same time for 10 pages and for 10 million.
 pub fn status(store: &Store) -> Result<Status> {
     let config: Option<CrawlConfig> = store.load_config()?;
     let mut s = Status {
@@ -81,18 +81,22 @@ pub fn status(store: &Store) -> Result<Status> {
         totals: store.counters()?,
         ..Status::default()
     };
-    for rec in store.pages() {
-        let rec = rec?;
-        if let Some(code) = rec.status {
-            *s.by_status.entry(code.to_string()).or_default() += 1;
+    let breakdown = store.breakdown()?;
+    s.by_status = breakdown
+        .by_status
+        .iter()
+        .map(|(code, n)| (code.to_string(), *n))
+        .collect();
+    s.by_error = breakdown.by_error;
+    for t in store.host_tallies() {
+        let (origin, t) = t?;
+        if t.records == 0 {
+            continue;
         }
-        if let Some(err) = &rec.error {
-            *s.by_error.entry(err.kind.as_str().to_string()).or_default() += 1;
-        }
-        let host = Url::parse(&rec.url)
+        let host = Url::parse(&origin)
             .map(|u| canon::host_label(&u))
             .unwrap_or_default();
-        *s.by_host.entry(host).or_default() += 1;
+        *s.by_host.entry(host).or_default() += t.records;
     }
     s.hosts = hosts(store)?;
     s.overrides = store.overrides()?;

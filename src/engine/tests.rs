@@ -311,7 +311,10 @@ fn a_transient_failure_is_parked_for_its_back_off_then_fetched_again() {
         ],
         "the timed-out URL waits out its back-off while the queue moves on"
     );
-    let flaky = store.page("http://a.test/flaky").unwrap().expect("stored");
+    let flaky = store
+        .find_page("http://a.test/flaky")
+        .unwrap()
+        .expect("stored");
     assert_eq!(
         (flaky.state, flaky.status, flaky.attempts),
         (UrlState::Done, Some(200), 2)
@@ -354,7 +357,10 @@ fn a_503_pauses_its_host_and_requeues_the_url_at_its_place() {
             "http://a.test/2 #1",
         ]
     );
-    let busy = store.page("http://a.test/busy").unwrap().expect("stored");
+    let busy = store
+        .find_page("http://a.test/busy")
+        .unwrap()
+        .expect("stored");
     assert_eq!((busy.state, busy.attempts), (UrlState::Done, 2));
     let hosts: BTreeMap<String, (u64, Vec<u64>)> = store
         .all_hosts()
@@ -485,7 +491,7 @@ fn robots_txt_comes_first_and_its_rules_block_urls_without_a_request() {
         "no request for the disallowed URL"
     );
     let private = store
-        .page("http://a.test/private/x")
+        .find_page("http://a.test/private/x")
         .unwrap()
         .expect("stored");
     let error = private.error.expect("the rule that blocked it");
@@ -534,7 +540,7 @@ fn an_unreachable_robots_txt_holds_its_origin_then_fails_its_urls() {
         "robots.txt tried again, and no page requested"
     );
     for url in ["http://c.test/1", "http://c.test/2"] {
-        let rec = store.page(url).unwrap().expect("stored");
+        let rec = store.find_page(url).unwrap().expect("stored");
         let kind = rec.error.map(|e| e.kind);
         assert_eq!(
             (rec.state, kind, rec.status),
@@ -581,7 +587,7 @@ fn a_robots_failure_that_waiting_does_not_heal_gives_up_after_one_retry() {
             ["robots http://d.test", "robots http://d.test"],
             "{kind:?}"
         );
-        let rec = store.page("http://d.test/1").unwrap().expect("stored");
+        let rec = store.find_page("http://d.test/1").unwrap().expect("stored");
         assert_eq!(
             rec.error.map(|e| e.kind),
             Some(ErrorKind::RobotsUnreachable),

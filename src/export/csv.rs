@@ -28,8 +28,8 @@ pub fn write(store: &Store, filter: &Filter, out: &mut dyn Write) -> Result<u64>
     let mut w = csv::Writer::from_writer(out);
     w.write_record(COLUMNS).map_err(err)?;
     let mut n = 0;
-    for rec in super::records(store, filter) {
-        let rec = rec?;
+    for page in super::records(store, filter) {
+        let rec = page?.record;
         let (kind, message) = rec
             .error
             .as_ref()

@@ -44,10 +44,10 @@ struct ErrorOut<'a> {
 /// Streams the JSON Lines export to `out`; returns the number of lines.
 pub fn write(store: &Store, filter: &Filter, out: &mut dyn Write) -> Result<u64> {
     let mut n = 0;
-    for rec in super::records(store, filter) {
-        let rec = rec?;
-        let body = store.body(&rec.url)?.unwrap_or_default();
-        let line = line(&rec, &body);
+    for page in super::records(store, filter) {
+        let page = page?;
+        let body = store.body_of(&page)?;
+        let line = line(&page.record, &body);
         serde_json::to_writer(&mut *out, &line)
             .map_err(|e| Error::io("writing JSON Lines", e.into()))?;
         out.write_all(b"\n")

@@ -4,6 +4,10 @@
 //! HTML (rewritten with lol_html) point to the local copy, relative to the page, when their
 //! target was stored, and stay absolute otherwise.
 //!
+//! Which targets were stored comes from one pass over the records before the files are
+//! written (records are not indexed by URL): a map of 12 bytes per mirrored page plus the
+//! map's overhead, ~40 MB per million pages, the one part of an export that grows with it.
+//!
 //! Only successful (2xx) responses with a body are written. No file is ever written outside
 //! `DIR`: each path segment is percent-decoded and then made safe (`/`, `\`, NUL and control
 //! characters replaced, `.` and `..` renamed, long names shortened with a hash), and the final
@@ -127,17 +131,34 @@ fn relative_href(from: &Path, to: &Path) -> String {
     parts.join("/")
 }
 
+/// The mirrored pages, by the fingerprint of their URL: whether each is HTML.
+type Stored = std::collections::HashMap<u64, bool>;
+
+fn stored(store: &Store) -> Result<Stored> {
+    let mut out = Stored::new();
+    for rec in store.pages() {
+        let rec = rec?;
+        if mirrored(&rec) {
+            let html = extract::is_html(rec.content_type.as_deref());
+            out.insert(crate::seen::fingerprint(&rec.url), html);
+        }
+    }
+    Ok(out)
+}
+
 /// Writes the mirror of `store` (records passing `filter`) under `dir`.
 pub fn write(store: &Store, filter: &Filter, dir: &Path) -> Result<MirrorSummary> {
+    let index = stored(store)?;
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let root = dir
         .canonicalize()
         .map_err(|e| Error::io(format!("opening {}", dir.display()), e))?;
     let mut summary = MirrorSummary::default();
-    for rec in super::records(store, filter) {
-        let rec = rec?;
-        if !mirrored(&rec) {
+    for page in super::records(store, filter) {
+        let page = page?;
+        let rec = &page.record;
+        if !mirrored(rec) {
             continue;
         }
         let Ok(url) = Url::parse(&rec.url) else {
@@ -145,10 +166,10 @@ pub fn write(store: &Store, filter: &Filter, dir: &Path) -> Result<MirrorSummary
         };
         let html = extract::is_html(rec.content_type.as_deref());
         let rel = local_path(&url, html);
-        let body = store.body(&rec.url)?.unwrap_or_default();
+        let body = store.body_of(&page)?;
         let data = if html {
             let (out, local) =
-                rewrite_links(store, &url, &rel, &body, rec.content_type.as_deref())?;
+                rewrite_links(&index, &url, &rel, &body, rec.content_type.as_deref())?;
             summary.links_local += local;
             out
         } else {
@@ -182,7 +203,7 @@ pub fn write(store: &Store, filter: &Filter, dir: &Path) -> Result<MirrorSummary
 /// absolute URLs; `<base>` is dropped (local links must resolve against the local file).
 /// Returns the page and the number of local links.
 fn rewrite_links(
-    store: &Store,
+    index: &Stored,
     page: &Url,
     page_path: &Path,
     body: &[u8],
@@ -194,7 +215,6 @@ fn rewrite_links(
     };
     let base = RefCell::new(page.clone());
     let local = RefCell::new(0u64);
-    let lookup_error = RefCell::new(None::<Error>);
     let rewrite = |value: &str| -> Option<String> {
         let value = value.trim();
         let lower = value.to_ascii_lowercase();
@@ -206,17 +226,13 @@ fn rewrite_links(
         let joined = base.borrow().join(value).ok()?;
         let fragment = joined.fragment().map(|f| format!("#{f}"));
         let target = canon::normalize(joined)?;
-        match store.page(target.as_str()) {
-            Ok(Some(t)) if mirrored(&t) => {
+        match index.get(&crate::seen::fingerprint(target.as_str())) {
+            Some(&html) => {
                 *local.borrow_mut() += 1;
-                let path = local_path(&target, extract::is_html(t.content_type.as_deref()));
+                let path = local_path(&target, html);
                 Some(relative_href(page_path, &path) + fragment.as_deref().unwrap_or(""))
             }
-            Ok(_) => Some(target.to_string() + fragment.as_deref().unwrap_or("")),
-            Err(e) => {
-                lookup_error.borrow_mut().get_or_insert(e);
-                None
-            }
+            None => Some(target.to_string() + fragment.as_deref().unwrap_or("")),
         }
     };
     let attr = |attr: &'static str| {
@@ -268,9 +284,6 @@ fn rewrite_links(
         |chunk: &[u8]| out.extend_from_slice(chunk),
     );
     let ok = rewriter.write(body).and_then(|()| rewriter.end());
-    if let Some(e) = lookup_error.into_inner() {
-        return Err(e);
-    }
     match ok {
         Ok(()) => Ok((out, local.into_inner())),
         // A page lol_html cannot rewrite is kept as it was.

@@ -1,6 +1,6 @@
 //! Page dumps for the tools people already use: JSON Lines (jq, pandas), CSV (spreadsheets,
 //! pandas), WARC 1.1 (warcio, pywb) and a browsable mirror (a browser). Each format streams records straight from the database
-//! in URL order, one body at a time, so memory stays flat whatever the crawl's size; every
+//! in the order stored, one body at a time, so memory stays flat whatever the crawl's size; every
 //! format takes the same [`Filter`].
 
 pub mod csv;
@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::canon;
 use crate::error::{Error, Result};
+use crate::store::page_log::StoredPage;
 use crate::store::{PageRecord, Store, UrlState};
 
 /// An export format.
@@ -67,14 +68,14 @@ impl Filter {
     }
 }
 
-/// Records of `store` passing `filter`, lazily, in URL order.
+/// Stored pages of `store` whose records pass `filter`, lazily, in the order stored.
 pub fn records<'a>(
     store: &'a Store,
     filter: &'a Filter,
-) -> impl Iterator<Item = Result<PageRecord>> + 'a {
+) -> impl Iterator<Item = Result<StoredPage>> + 'a {
     store
-        .pages()
-        .filter(move |r| r.as_ref().map_or(true, |r| filter.matches(r)))
+        .stored()
+        .filter(move |r| r.as_ref().map_or(true, |p| filter.matches(&p.record)))
 }
 
 /// Writes the records of `store` passing `filter` in `format` (not WARC, which writes files:

@@ -138,10 +138,10 @@ fn responses<'a>(
     store: &'a Store,
     filter: &'a Filter,
 ) -> impl Iterator<Item = Result<(PageRecord, Vec<u8>)>> + 'a {
-    super::records(store, filter).filter_map(move |rec| match rec {
+    super::records(store, filter).filter_map(move |page| match page {
         Err(e) => Some(Err(e)),
-        Ok(rec) if rec.status.is_none() => None,
-        Ok(rec) => Some(store.body(&rec.url).map(|b| (rec, b.unwrap_or_default()))),
+        Ok(page) if page.record.status.is_none() => None,
+        Ok(page) => Some(store.body_of(&page).map(|b| (page.record, b))),
     })
 }
 

@@ -18,6 +18,7 @@ mod backend;
 mod recover;
 mod scan;
 mod settle;
+mod tally;
 #[cfg(test)]
 mod tests;
 
@@ -479,6 +480,7 @@ pub fn lease_key(
 pub use backend::{Frontier, SledFrontier};
 pub use recover::recover_bodies;
 pub use scan::{
-    is_seen, origin_name, origins_with_work, queued_by_origin, recount, stored_pages, OriginScan,
+    is_seen, origin_name, origins_with_work, queued_by_origin, recount, recount_tallies,
+    stored_pages, OriginScan,
 };
 pub use settle::{delay, next_due, release_due, requeue, settle, settle_batch, Settlement};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{origin_of_key, OriginId};
 use crate::error::Result;
-use crate::store::{decode, Counters, PageRecord, Store, UrlState};
+use crate::store::{origin_of_url, Breakdown, Counters, HostTally, Store, UrlState};
 
 /// The origin an id stands for.
 pub fn origin_name(store: &Store, id: OriginId) -> Result<String> {
@@ -87,21 +87,24 @@ pub fn recount(store: &Store) -> Result<Counters> {
     Ok(c)
 }
 
-/// Outcomes of requests (done or failed) stored for URLs of `origin`, counted up to `up_to`: a
-/// prefix scan of the page records (keys are URLs, so one origin's are together), read only
-/// when `--max-pages-per-host` asks, and never past the budget.
+/// Outcomes of requests (done or failed) stored for URLs of `origin`, at most `up_to`: its
+/// tally (see [`crate::store::HostTally`]), for `--max-pages-per-host`.
 pub fn stored_pages(store: &Store, origin: &str, up_to: u64) -> Result<u64> {
-    let prefix = format!("{origin}/");
-    let mut n = 0;
-    for kv in store.pages.scan_prefix(prefix.as_bytes()) {
-        if n >= up_to {
-            break;
-        }
-        let (k, v) = kv.map_err(|e| store.db_err("reading pages", e))?;
-        let rec: PageRecord = decode(&String::from_utf8_lossy(&k), &v)?;
-        if rec.state != UrlState::Blocked {
-            n += 1;
-        }
+    Ok(store.host_tally(origin)?.requests.min(up_to))
+}
+
+/// The breakdown and per-origin tallies recomputed from the page records, for checking that
+/// the kept ones are right (compare with [`Store::breakdown`] and [`Store::host_tallies`]).
+pub fn recount_tallies(store: &Store) -> Result<(Breakdown, BTreeMap<String, HostTally>)> {
+    let mut breakdown = Breakdown::default();
+    let mut tallies: BTreeMap<String, HostTally> = BTreeMap::new();
+    for rec in store.pages() {
+        let rec = rec?;
+        breakdown.count(&rec, true);
+        tallies
+            .entry(origin_of_url(&rec.url))
+            .or_default()
+            .count(&rec, true);
     }
-    Ok(n)
+    Ok((breakdown, tallies))
 }

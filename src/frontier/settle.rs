@@ -4,6 +4,7 @@
 use sled::transaction::Transactional;
 
 use super::scan::origin_name;
+use super::tally::Tallies;
 use super::{
     enqueue_tx, origin_of_key, read_counters, write_counters, Candidate, Enqueued, Lease, Leases,
     OriginId, Prefetch, QueueEntry, QueueKey, QueueTx, SeenWrites,
@@ -11,8 +12,8 @@ use super::{
 use crate::error::Error;
 use crate::error::Result;
 use crate::seen::SeenMemo;
-use crate::store::bodies::BodyRef;
-use crate::store::{decode, encode, HostRecord, PageRecord, Store, UrlState};
+use crate::store::bodies::{position_key, BodyRef};
+use crate::store::{decode, encode, HostRecord, PageRecord, Store};
 
 /// One outcome to settle: see [`settle_batch`].
 #[derive(Clone, Copy, Debug)]
@@ -68,11 +69,15 @@ pub fn settle_batch(
     memo: &mut SeenMemo,
     leases: &Leases,
 ) -> Result<Vec<Vec<Enqueued>>> {
-    type Encoded = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
-    let encoded: Vec<Encoded> = batch
-        .iter()
-        .map(|s| (encode(s.record), s.host.map(encode), s.body.map(encode)))
-        .collect();
+    let hosts_encoded: Vec<Option<Vec<u8>>> = batch.iter().map(|s| s.host.map(encode)).collect();
+    // The records go to the page log before the transaction that counts them (see
+    // `store::page_log`); if it does not commit, they are cut off again.
+    let start = store.page_log.end();
+    let frames = match write_frames(store, batch) {
+        Ok(f) => f,
+        Err(e) => return Err(cut_back(store, start, e)),
+    };
+    let end = store.page_log.end();
     let trees = store.outcome_trees();
     let mut seen = store.seen_set();
     let mut qs = store.queue_set();
@@ -80,49 +85,79 @@ pub fn settle_batch(
     let keys = batch.iter().map(|s| &s.lease.key);
     let pre = Prefetch::read(store, (&qs, &seen, memo), found, keys)?;
     let known = (&*memo, leases, &*seen, &pre);
-    let (added, learned, key, writes, (qkey, ops)) = trees
-        .transaction(
-            |(meta, inbox, log, origins, pages, bodies, hosts, recent)| {
-                let mut c = read_counters(meta)?;
-                let mut learned = Vec::new();
-                let mut writes = SeenWrites::default();
-                let mut queue = QueueTx::new(&qs, &pre, log);
-                let mut added = Vec::with_capacity(batch.len());
-                for (s, (rec, host, body)) in batch.iter().zip(&encoded) {
-                    let url = s.lease.entry.url.as_bytes();
-                    if queue.remove(&s.lease.key) {
-                        c.queued = c.queued.saturating_sub(1);
-                    }
-                    pages.insert(url, rec.as_slice())?;
-                    if let (Some(r), Some(encoded)) = (s.body, body) {
-                        bodies.insert(url, encoded.as_slice())?;
-                        recent.insert(&r.position_key(), url)?;
-                        c.bytes += r.len;
-                    }
-                    match s.record.state {
-                        UrlState::Done => c.done += 1,
-                        UrlState::Failed => c.failed += 1,
-                        UrlState::Blocked => c.blocked += 1,
-                    }
-                    if let Some(h) = host {
-                        hosts.insert(&s.lease.origin_id.to_be_bytes(), h.as_slice())?;
-                    }
-                    let found = (&mut writes, &mut learned);
-                    let trees = (&mut queue, origins);
-                    added.push(enqueue_tx(trees, s.found, &mut c, known, found)?);
-                }
-                write_counters(meta, &c)?;
-                let key = writes.write(inbox)?;
-                Ok((added, learned, key, writes, queue.finish()?))
-            },
-        )
-        .map_err(|e| store.tx_err("storing an outcome", e))?;
+    let committed = trees.transaction(|(meta, inbox, log, origins, host_pages, hosts, recent)| {
+        let mut c = read_counters(meta)?;
+        let mut tallies = Tallies::read(meta)?;
+        let mut learned = Vec::new();
+        let mut writes = SeenWrites::default();
+        let mut queue = QueueTx::new(&qs, &pre, log);
+        let mut added = Vec::with_capacity(batch.len());
+        for ((s, host), (pos, payload)) in batch.iter().zip(&hosts_encoded).zip(&frames) {
+            if queue.remove(&s.lease.key) {
+                c.queued = c.queued.saturating_sub(1);
+            }
+            recent.insert(pos, payload.as_slice())?;
+            tallies.count(host_pages, s.record, s.body, &mut c, true)?;
+            if let Some(h) = host {
+                hosts.insert(&s.lease.origin_id.to_be_bytes(), h.as_slice())?;
+            }
+            let found = (&mut writes, &mut learned);
+            let trees = (&mut queue, origins);
+            added.push(enqueue_tx(trees, s.found, &mut c, known, found)?);
+        }
+        write_counters(meta, &c)?;
+        tallies.write(meta, end)?;
+        let key = writes.write(inbox)?;
+        Ok((added, learned, key, writes, queue.finish()?))
+    });
+    let (added, learned, key, writes, (qkey, ops)) = match committed {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(cut_back(
+                store,
+                start,
+                store.tx_err("storing an outcome", e),
+            ))
+        }
+    };
     store.queue_committed(&mut qs, qkey, ops)?;
     store.seen_committed(&mut seen, key, &writes.entries)?;
     for (hash, depth) in learned {
         memo.insert(hash, depth);
     }
     Ok(added)
+}
+
+/// Appends the batch's records to the page log; returns each frame's `recent` key and payload.
+fn write_frames(store: &Store, batch: &[Settlement<'_>]) -> Result<Vec<([u8; 12], Vec<u8>)>> {
+    batch
+        .iter()
+        .map(|s| {
+            let ((segment, offset), payload) =
+                store
+                    .page_log
+                    .append(s.record, s.body)
+                    .map_err(|cause| Error::Bodies {
+                        path: store.path().to_path_buf(),
+                        action: "writing a page record",
+                        cause,
+                    })?;
+            Ok((position_key(segment, offset), payload))
+        })
+        .collect()
+}
+
+/// Cuts the page log back to `start` after a batch failed to commit, and returns the batch's
+/// error (or the cut's, which then matters more: the log holds records nothing counts).
+fn cut_back(store: &Store, start: (u32, u64), e: Error) -> Error {
+    match store.page_log.truncate(start) {
+        Ok(()) => e,
+        Err(cause) => Error::Bodies {
+            path: store.path().to_path_buf(),
+            action: "cutting back the records of a failed commit",
+            cause,
+        },
+    }
 }
 
 /// Gives a lease back to the queue at its old place with one more attempt counted (a 429 or

@@ -92,7 +92,12 @@ impl BodyLog {
     /// Opens the body log of the database in `db_dir`, creating it when missing; writes go to
     /// the end of the newest segment.
     pub fn open(db_dir: &Path) -> std::io::Result<BodyLog> {
-        let dir = db_dir.join(DIR);
+        BodyLog::open_in(db_dir.join(DIR))
+    }
+
+    /// Opens an append-only log of segments in `dir` (the page records' log uses the same
+    /// segments, see [`super::page_log`]).
+    pub fn open_in(dir: PathBuf) -> std::io::Result<BodyLog> {
         std::fs::create_dir_all(&dir)?;
         let mut newest = 0u32;
         for entry in std::fs::read_dir(&dir)? {
@@ -159,6 +164,49 @@ impl BodyLog {
         a.segment = next;
         a.len = 0;
         Ok(())
+    }
+
+    /// Cuts the log back to `offset` in `segment`, dropping every later segment: what was
+    /// written past a committed end (a transaction that failed, or a crash before it). Only for
+    /// a log with a single writer, with no write going on.
+    pub fn truncate(&self, segment: u32, offset: u64) -> std::io::Result<()> {
+        let mut a = self.lock();
+        for s in self.segments()? {
+            if s > segment {
+                std::fs::remove_file(self.dir.join(segment_name(s)))?;
+            }
+        }
+        a.unsynced.retain(|(s, _)| *s < segment);
+        if a.segment != segment {
+            a.file = Arc::new(open_segment(&self.dir, segment)?);
+            a.segment = segment;
+        }
+        if a.file.metadata()?.len() > offset {
+            a.file.set_len(offset)?;
+        }
+        a.len = offset;
+        *self.reader.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        Ok(())
+    }
+
+    /// Reads `len` bytes at `offset` of `segment`, unchecked (the caller's frame carries its
+    /// own checksum).
+    pub fn read_raw(&self, segment: u32, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let file = self.reader_for(segment)?;
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+
+    /// Where the next write goes: the end of the active segment.
+    pub fn end(&self) -> (u32, u64) {
+        let a = self.lock();
+        (a.segment, a.len)
+    }
+
+    /// The path of a segment file.
+    pub fn segment_path(&self, segment: u32) -> PathBuf {
+        self.dir.join(segment_name(segment))
     }
 
     /// Segment numbers on disk, oldest first.

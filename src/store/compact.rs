@@ -2,19 +2,18 @@
 //! to (written for an outcome that was never stored: a crash before its commit, a retried
 //! 429/503) comes back.
 //!
-//! The log first moves to a fresh segment; then every live body in an older segment is copied
-//! there, [`BATCH`] at a time: the copies are synced, then one atomic batch on the `bodies`
-//! tree points their records at them. Only once every record points at the new segments, and
-//! that is on disk, are the old segment files deleted. A crash at any point leaves every record
-//! pointing at intact bytes (old or new); the next `compact` finishes the job, and the bytes
-//! copied for a batch that was not switched are garbage it reclaims too.
+//! Both logs first move to fresh segments; then every stored page is copied, in order: its
+//! body (when it lies before the new segments) to the body log, its record, pointing at the
+//! copy, to the page log. The copies are synced, then one transaction moves the page log's
+//! span to the new segments. Only once that is on disk are the old segment files deleted. A
+//! crash before the switch leaves every record and body where it was (the copies are
+//! garbage: the page log's are cut off at the next open, the bodies' reclaimed by the next
+//! `compact`); after it, the old files are what is garbage, deleted by the next open or
+//! `compact`. The copy needs as much free disk as the live bodies and records.
 
-use super::bodies::BodyRef;
-use super::{decode, encode, Store};
+use super::page_log::{Span, KEY_SPAN};
+use super::{encode, Store};
 use crate::error::{Error, Result};
-
-/// Bodies moved per switch.
-pub const BATCH: usize = 1024;
 
 /// What a compaction did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,53 +35,74 @@ impl Store {
             action,
             cause,
         };
-        let log = &self.body_log;
+        // Every `recent` entry goes: nothing written before this point can be lost any more.
+        self.flush()?;
         let bytes_before = self.segment_bytes()?;
-        let first_new = log
+        let old_span = self.span()?;
+        let first_body = self
+            .body_log
             .rotate()
             .map_err(|e| io("starting a new body segment", e))?;
-        let batch_size = crate::crashpoint::knob("POLITECRAWL_COMPACT_BATCH", BATCH);
+        let first_page = self
+            .page_log
+            .rotate()
+            .map_err(|e| io("starting a new page records segment", e))?;
         let mut moved = 0u64;
-        let mut pending: Vec<(sled::IVec, BodyRef)> = Vec::new();
-        let mut switch = |pending: &mut Vec<(sled::IVec, BodyRef)>| -> Result<()> {
-            if pending.is_empty() {
-                return Ok(());
-            }
-            log.sync().map_err(|e| io("syncing moved bodies", e))?;
-            let mut batch = sled::Batch::default();
-            for (url, r) in pending.drain(..) {
-                batch.insert(url, encode(&r));
+        for page in self.page_log.iter(&self.path, old_span) {
+            let (_, mut page) = page?;
+            if let Some(r) = page.body.as_mut() {
+                let body = self
+                    .body_log
+                    .read(r)
+                    .map_err(|e| io("reading a body to move", e))?;
+                *r = self
+                    .body_log
+                    .append(&body)
+                    .map_err(|e| io("writing a moved body", e))?;
                 moved += 1;
             }
-            self.bodies
-                .apply_batch(batch)
-                .map_err(|e| self.db_err("pointing records at moved bodies", e))?;
-            crate::crashpoint::hit("compact-batch-switched");
-            Ok(())
-        };
-        for kv in self.bodies.iter() {
-            let (url, v) = kv.map_err(|e| self.db_err("reading body positions", e))?;
-            let r: BodyRef = decode(&String::from_utf8_lossy(&url), &v)?;
-            if r.segment >= first_new {
-                continue;
-            }
-            let body = log.read(&r).map_err(|e| io("reading a body to move", e))?;
-            let new = log
-                .append(&body)
-                .map_err(|e| io("writing a moved body", e))?;
-            pending.push((url, new));
-            if pending.len() >= batch_size {
-                switch(&mut pending)?;
-            }
+            self.page_log
+                .append(&page.record, page.body.as_ref())
+                .map_err(|e| io("writing a moved page record", e))?;
         }
-        switch(&mut pending)?;
+        self.body_log
+            .sync()
+            .map_err(|e| io("syncing moved bodies", e))?;
+        self.page_log
+            .sync()
+            .map_err(|e| io("syncing moved page records", e))?;
+        crate::crashpoint::hit("compact-copied");
+        let span = encode(&Span {
+            first: first_page,
+            end: self.page_log.end(),
+        });
+        self.meta
+            .insert(KEY_SPAN, span)
+            .map_err(|e| self.db_err("switching to the compacted segments", e))?;
         self.db
             .flush()
-            .map_err(|e| self.db_err("syncing the moved body positions", e))?;
-        for s in log.segments().map_err(|e| io("listing body segments", e))? {
-            if s < first_new {
-                log.remove_segment(s)
+            .map_err(|e| self.db_err("syncing the compacted span", e))?;
+        crate::crashpoint::hit("compact-switched");
+        for s in self
+            .body_log
+            .segments()
+            .map_err(|e| io("listing body segments", e))?
+        {
+            if s < first_body {
+                self.body_log
+                    .remove_segment(s)
                     .map_err(|e| io("removing an old body segment", e))?;
+            }
+        }
+        for s in self
+            .page_log
+            .segments()
+            .map_err(|e| io("listing page segments", e))?
+        {
+            if s < first_page {
+                self.page_log
+                    .remove_segment(s)
+                    .map_err(|e| io("removing an old page records segment", e))?;
             }
         }
         Ok(Compacted {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use sled::Tree;
 
 use super::bodies::{self, BodyLog};
+use super::page_log::PageLog;
 use super::{Store, FLUSH_EVERY};
 use crate::error::{Error, Result};
 
@@ -15,7 +16,8 @@ impl Store {
     /// [`Flusher::error`].
     pub fn flusher(&self) -> Flusher {
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let (db, log, recent) = (self.db.clone(), self.body_log(), self.recent.clone());
+        let (db, recent) = (self.db.clone(), self.recent.clone());
+        let (log, pages) = (self.body_log(), std::sync::Arc::clone(&self.page_log));
         let error = std::sync::Arc::new(std::sync::Mutex::new(None));
         let err2 = error.clone();
         let handle = std::thread::Builder::new()
@@ -25,7 +27,7 @@ impl Store {
                     stop_rx.recv_timeout(FLUSH_EVERY),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout)
                 );
-                if let Err(e) = flush_all(&db, &log, &recent) {
+                if let Err(e) = flush_all(&db, (&log, &pages), &recent) {
                     if let Ok(mut slot) = err2.lock() {
                         slot.get_or_insert(e);
                     }
@@ -54,7 +56,8 @@ impl Store {
 
     /// Writes every dirty page to disk; what a crash cannot take back.
     pub fn flush(&self) -> Result<()> {
-        flush_all(&self.db, &self.body_log, &self.recent).map_err(|cause| Error::Io {
+        let logs = (&*self.body_log, &*self.page_log);
+        flush_all(&self.db, logs, &self.recent).map_err(|cause| Error::Io {
             context: format!("database {}: flushing to disk failed", self.path.display()),
             cause,
         })
@@ -89,11 +92,20 @@ impl Drop for Flusher {
     }
 }
 
-/// One durable point: bodies first, then the records pointing at them (see
-/// [`super::bodies`]); then the `recent` entries of bodies now known durable are dropped.
-fn flush_all(db: &sled::Db, log: &BodyLog, recent: &Tree) -> std::io::Result<()> {
-    let (segment, offset) = log.position();
+/// One durable point: bodies first, then the page records pointing at them, then sled (see
+/// [`super::page_log`]); then the `recent` entries of pages now known durable are dropped.
+///
+/// The page log's position is taken before anything is synced: a frame before it was written
+/// after its body (a worker writes the body before the engine stores the outcome), so both
+/// syncs that follow cover both.
+fn flush_all(
+    db: &sled::Db,
+    (log, pages): (&BodyLog, &PageLog),
+    recent: &Tree,
+) -> std::io::Result<()> {
+    let (segment, offset) = pages.position();
     log.sync()?;
+    pages.sync()?;
     db.flush().map_err(std::io::Error::other)?;
     let synced = bodies::position_key(segment, offset);
     for key in recent.range(..&synced[..]).keys() {

@@ -10,15 +10,17 @@
 //! | `queue_log` | sequence number (u64)      | the queue changes of one transaction, until a checkpoint folds them into chunks |
 //! | `delayed`  | due unix ms (u64) ++ queue key | [`QueueEntry`](crate::frontier::QueueEntry) waiting for a retry |
 //! | `origins`  | `n` ++ origin / `i` ++ id   | id (u64) / origin string                |
-//! | `pages`    | normalized URL              | [`PageRecord`] (postcard)               |
-//! | `bodies`   | normalized URL              | [`BodyRef`]: where the body is in `bodies/` |
-//! | `recent`   | body position (segment u32 ++ offset u64) | URL: bodies maybe not yet synced |
+//! | `meta`     | `pages_span`, `breakdown`   | the committed page records ([`page_log::Span`]) / [`Breakdown`] |
+//! | `host_pages` | origin                    | [`HostTally`]: records stored per origin |
+//! | `recent`   | page-log position (segment u32 ++ offset u64) | the frame's payload: records maybe not yet synced |
 //! | `robots`   | origin                      | [`RobotsRecord`] (postcard)             |
 //! | `hosts`    | origin id (u64)             | [`HostRecord`]: politeness state        |
 //!
 //! The seen-set lives mostly outside sled, in sorted run files under `seen/` (see
-//! `seen` (src/seen/)). Bodies live apart from records so `status` and filters never read them,
-//! and outside sled altogether, in append-only segment files (see [`bodies`]). Every change that
+//! `seen` (src/seen/)). Page records live outside sled in append-only segment files under
+//! `pages/` (see [`page_log`]), so a stored page costs no sled key; `status` reads the kept
+//! tallies instead of the records. Bodies live apart from records so exports without bodies
+//! and filters never read them, in their own segment files (see [`bodies`]). Every change that
 //! must stay consistent (a lease, an outcome with its discovered URLs and counters) is one
 //! transaction; see [`crate::frontier`].
 
@@ -27,9 +29,11 @@ mod chunk;
 pub mod compact;
 mod flusher;
 mod open;
+pub mod page_log;
 pub mod queue;
 mod records;
 mod upgrade;
+mod upgrade_pages;
 
 use std::path::{Path, PathBuf};
 
@@ -41,13 +45,15 @@ use crate::error::{Error, Result};
 use crate::seen::{Entry, SeenSet};
 use bodies::{BodyLog, BodyRef};
 pub use flusher::Flusher;
+use page_log::{PageLog, Span, StoredPage};
 use queue::{Op, QueueSet};
 pub use records::{
-    Counters, HostRecord, OverrideRecord, PageRecord, RobotsRecord, RobotsVerdict, UrlState,
+    Breakdown, Counters, HostRecord, HostTally, OverrideRecord, PageRecord, RobotsRecord,
+    RobotsVerdict, UrlState,
 };
 
 /// On-disk format version; bumped whenever a record layout changes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Name of the file in the database directory where the writer records its pid, so a second
 /// process can say who holds the lock.
@@ -68,6 +74,7 @@ pub(crate) const KEY_SCHEMA: &[u8] = b"schema_version";
 pub(crate) const KEY_COUNTERS: &[u8] = b"counters";
 const KEY_CONFIG: &[u8] = b"config";
 const KEY_OVERRIDES: &[u8] = b"overrides";
+pub(crate) const KEY_BREAKDOWN: &[u8] = b"breakdown";
 
 /// The open database. One per process: sled locks the directory.
 pub struct Store {
@@ -80,9 +87,9 @@ pub struct Store {
     pub(crate) queue_set: std::sync::Mutex<QueueSet>,
     pub(crate) delayed: Tree,
     pub(crate) origins: Tree,
-    pub(crate) pages: Tree,
-    pub(crate) bodies: Tree,
+    pub(crate) host_pages: Tree,
     pub(crate) recent: Tree,
+    pub(crate) page_log: std::sync::Arc<PageLog>,
     pub(crate) body_log: std::sync::Arc<BodyLog>,
     pub(crate) robots: Tree,
     pub(crate) hosts: Tree,
@@ -180,29 +187,44 @@ impl Store {
         }
     }
 
-    /// The stored record of `url`, if it has one.
-    pub fn page(&self, url: &str) -> Result<Option<PageRecord>> {
-        self.get(&self.pages, url, url, "reading a page")
+    /// The stored record of `url`, if it has one. Reads the records until it finds it (they
+    /// are not indexed by URL): for tests and one-off lookups, not for a loop.
+    pub fn find_page(&self, url: &str) -> Result<Option<PageRecord>> {
+        Ok(self.find(url)?.map(|p| p.record))
     }
 
-    /// The stored body of `url`, if it has one.
-    pub fn body(&self, url: &str) -> Result<Option<Vec<u8>>> {
-        let Some(r) = self.body_ref(url)? else {
-            return Ok(None);
-        };
-        self.body_log
-            .read(&r)
-            .map(Some)
-            .map_err(|cause| Error::Bodies {
-                path: self.path.clone(),
-                action: "reading a page body",
-                cause,
-            })
+    /// The stored body of `url`, if it has one; as slow as [`Store::find_page`].
+    pub fn find_body(&self, url: &str) -> Result<Option<Vec<u8>>> {
+        match self.find(url)? {
+            Some(StoredPage { body: Some(r), .. }) => self.read_body(&r).map(Some),
+            _ => Ok(None),
+        }
     }
 
-    /// Where the body of `url` is, if it has one.
-    pub fn body_ref(&self, url: &str) -> Result<Option<BodyRef>> {
-        self.get(&self.bodies, url, url, "reading a body")
+    fn find(&self, url: &str) -> Result<Option<StoredPage>> {
+        for p in self.stored() {
+            let p = p?;
+            if p.record.url == url {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads a stored body back (checked against its CRC).
+    pub fn read_body(&self, r: &BodyRef) -> Result<Vec<u8>> {
+        self.body_log.read(r).map_err(|cause| Error::Bodies {
+            path: self.path.clone(),
+            action: "reading a page body",
+            cause,
+        })
+    }
+
+    /// The body of a stored page (empty when it has none).
+    pub fn body_of(&self, page: &StoredPage) -> Result<Vec<u8>> {
+        page.body
+            .as_ref()
+            .map_or(Ok(Vec::new()), |r| self.read_body(r))
     }
 
     /// Writes a body to the segments (see [`bodies`]), for an outcome about to be
@@ -220,11 +242,53 @@ impl Store {
         std::sync::Arc::clone(&self.body_log)
     }
 
-    /// Every stored record in URL order, read lazily so memory stays flat.
+    /// Every stored record in the order stored, read lazily so memory stays flat.
     pub fn pages(&self) -> impl Iterator<Item = Result<PageRecord>> + '_ {
-        self.pages.iter().map(move |kv| {
-            let (k, v) = kv.map_err(|e| self.db_err("iterating pages", e))?;
-            decode(&String::from_utf8_lossy(&k), &v)
+        self.stored().map(|p| p.map(|p| p.record))
+    }
+
+    /// Every stored page (record and body position) in the order stored.
+    pub fn stored(&self) -> impl Iterator<Item = Result<StoredPage>> + '_ {
+        let (iter, err) = match self.span() {
+            Ok(span) => (Some(self.page_log.iter(&self.path, span)), None),
+            Err(e) => (None, Some(e)),
+        };
+        err.map(Err)
+            .into_iter()
+            .chain(iter.into_iter().flatten().map(|r| r.map(|(_, p)| p)))
+    }
+
+    /// The committed page records' span.
+    pub(crate) fn span(&self) -> Result<Span> {
+        match self
+            .meta
+            .get(page_log::KEY_SPAN)
+            .map_err(|e| self.db_err("reading the page records' span", e))?
+        {
+            Some(v) => decode("meta/pages_span", &v),
+            None => Ok(Span::default()),
+        }
+    }
+
+    /// Records per status and per error kind, as kept by the transactions.
+    pub fn breakdown(&self) -> Result<Breakdown> {
+        self.get(&self.meta, KEY_BREAKDOWN, "meta/breakdown", "reading meta")
+            .map(Option::unwrap_or_default)
+    }
+
+    /// What `origin` has stored.
+    pub fn host_tally(&self, origin: &str) -> Result<HostTally> {
+        self.get(&self.host_pages, origin, origin, "reading host tallies")
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Every origin's tally, by origin.
+    pub fn host_tallies(&self) -> impl Iterator<Item = Result<(String, HostTally)>> + '_ {
+        self.host_pages.iter().map(move |kv| {
+            let (k, v) = kv.map_err(|e| self.db_err("iterating host tallies", e))?;
+            let origin = String::from_utf8_lossy(&k).into_owned();
+            let t = decode(&origin, &v)?;
+            Ok((origin, t))
         })
     }
 
@@ -319,16 +383,15 @@ impl Store {
     }
 
     /// The trees an outcome touches, for one transaction over all of them: meta, seen_inbox,
-    /// queue_log, origins, pages, bodies, hosts and recent.
-    pub(crate) fn outcome_trees(&self) -> (&Tree, &Tree, &Tree, &Tree, &Tree, &Tree, &Tree, &Tree) {
+    /// queue_log, origins, host_pages, hosts and recent.
+    pub(crate) fn outcome_trees(&self) -> (&Tree, &Tree, &Tree, &Tree, &Tree, &Tree, &Tree) {
         let s = self;
         (
             &s.meta,
             &s.seen_inbox,
             &s.queue_log,
             &s.origins,
-            &s.pages,
-            &s.bodies,
+            &s.host_pages,
             &s.hosts,
             &s.recent,
         )
@@ -362,6 +425,14 @@ impl Store {
             TransactionError::Storage(cause) => self.db_err(action, cause),
         }
     }
+}
+
+/// The origin a stored URL's tallies are kept under (empty for a URL that does not parse,
+/// which no stored record has).
+pub(crate) fn origin_of_url(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| crate::canon::origin_key(&u))
+        .unwrap_or_default()
 }
 
 /// Decodes a postcard value, naming the key when the bytes are damaged.

@@ -6,10 +6,11 @@ use std::path::Path;
 use sled::Tree;
 
 use super::bodies::BodyLog;
+use super::page_log::{self, PageLog, Span};
 use super::queue::QueueSet;
 use super::{
-    decode, upgrade, OpenMode, Store, KEY_SCHEMA, PID_FILE, SCHEMA_VERSION, SLED_CACHE_BYTES,
-    SLED_GC_EVERY_MS,
+    decode, upgrade, upgrade_pages, OpenMode, Store, KEY_SCHEMA, PID_FILE, SCHEMA_VERSION,
+    SLED_CACHE_BYTES, SLED_GC_EVERY_MS,
 };
 use crate::error::{Error, Result};
 use crate::seen::{self, Manifest, SeenSet};
@@ -44,14 +45,20 @@ impl Store {
             tree("queue_log")?,
             tree("origins")?,
         );
-        let (pages, robots, delayed) = (tree("pages")?, tree("robots")?, tree("delayed")?);
+        let (robots, delayed, host_pages, recent) = (
+            tree("robots")?,
+            tree("delayed")?,
+            tree("host_pages")?,
+            tree("recent")?,
+        );
         let found = check_schema(
             path,
             &db,
             &meta,
-            [&seen_inbox, &queue_chunks, &pages, &origins, &robots],
+            [&seen_inbox, &queue_chunks, &recent, &origins, &robots],
         )?;
         if found == upgrade::FROM {
+            let pages = tree("pages")?;
             upgrade::from_2(
                 path,
                 &db,
@@ -59,15 +66,36 @@ impl Store {
                 (&queue_chunks, &queue_log),
                 (&delayed, &pages),
             )?;
-        } else {
-            upgrade::drop_old_trees(path, &db)?;
         }
+        if found <= upgrade_pages::FROM {
+            upgrade_pages::from_3(path, &db, &meta, &host_pages, &recent)?;
+        } else {
+            upgrade::drop_trees(path, &db, &upgrade::OLD_TREES)?;
+            upgrade::drop_trees(path, &db, &upgrade_pages::OLD_TREES)?;
+        }
+        let writer = mode != OpenMode::Existing;
+        let span: Span = match meta.get(page_log::KEY_SPAN).map_err(|cause| Error::Db {
+            path: path.to_path_buf(),
+            action: "reading the page records' span",
+            cause,
+        })? {
+            Some(v) => decode("meta/pages_span", &v)?,
+            None => Span::default(),
+        };
+        let page_log = PageLog::open(path, span, writer).map_err(|cause| Error::Bodies {
+            path: path.to_path_buf(),
+            action: "opening the page records' log",
+            cause,
+        })?;
         let queue_set = QueueSet::open(path, queue_chunks, queue_log.clone())?;
         if mode == OpenMode::Repair {
+            let stored = page_log
+                .iter(path, span)
+                .map(|p| p.map(|(_, p)| (p.record.url, p.record.depth)));
             let derived = upgrade::Derived {
                 queue: &queue_set,
                 delayed: &delayed,
-                pages: &pages,
+                stored: Box::new(stored),
             };
             upgrade::rebuild_seen(path, &db, &meta, &seen_inbox, derived)?;
         }
@@ -79,7 +107,6 @@ impl Store {
             Some(v) => decode("meta/seen_runs", &v)?,
             None => Manifest::default(),
         };
-        let writer = mode != OpenMode::Existing;
         let seen_set = SeenSet::open(path, manifest, &seen_inbox, writer)?;
         // Only once the database is known to be ours and of this schema.
         let body_log = BodyLog::open(path).map_err(|cause| Error::Bodies {
@@ -96,11 +123,11 @@ impl Store {
             queue_set: std::sync::Mutex::new(queue_set),
             delayed,
             origins,
-            pages,
-            bodies: tree("bodies")?,
-            recent: tree("recent")?,
+            host_pages,
+            recent,
             robots,
             hosts: tree("hosts")?,
+            page_log: std::sync::Arc::new(page_log),
             body_log: std::sync::Arc::new(body_log),
             db,
         };
@@ -141,7 +168,7 @@ fn check_schema(path: &Path, db: &sled::Db, meta: &Tree, others: [&Tree; 5]) -> 
             key: "meta/schema_version".into(),
             reason: format!("{} bytes, expected 4", v.len()),
         })?;
-    if found != SCHEMA_VERSION && found != upgrade::FROM {
+    if !(upgrade::FROM..=SCHEMA_VERSION).contains(&found) {
         return Err(Error::SchemaVersion {
             path: path.to_path_buf(),
             found,

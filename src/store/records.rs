@@ -33,6 +33,63 @@ impl Counters {
     }
 }
 
+/// The breakdowns `status` shows, kept in `meta/breakdown` by the transactions that store and
+/// un-store records, so `status` reads one value instead of every record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breakdown {
+    /// Records per HTTP status.
+    pub by_status: std::collections::BTreeMap<u16, u64>,
+    /// Failed records per error kind (its `as_str` name).
+    pub by_error: std::collections::BTreeMap<String, u64>,
+}
+
+impl Breakdown {
+    /// Counts `rec` in (`add`) or out.
+    pub fn count(&mut self, rec: &PageRecord, add: bool) {
+        if let Some(code) = rec.status {
+            bump(self.by_status.entry(code).or_default(), add);
+        }
+        if let Some(err) = &rec.error {
+            bump(
+                self.by_error
+                    .entry(err.kind.as_str().to_string())
+                    .or_default(),
+                add,
+            );
+        }
+        self.by_status.retain(|_, n| *n > 0);
+        self.by_error.retain(|_, n| *n > 0);
+    }
+}
+
+/// What one origin has stored, kept in the `host_pages` tree (key: the origin) by the same
+/// transactions: `status`'s per-host counts and `--max-pages-per-host`'s budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostTally {
+    /// Records of the origin's URLs (blocked ones included).
+    pub records: u64,
+    /// Of those, outcomes of requests (done or failed).
+    pub requests: u64,
+}
+
+impl HostTally {
+    /// Counts `rec` in (`add`) or out.
+    pub fn count(&mut self, rec: &PageRecord, add: bool) {
+        bump(&mut self.records, add);
+        if rec.state != UrlState::Blocked {
+            bump(&mut self.requests, add);
+        }
+    }
+}
+
+fn bump(n: &mut u64, add: bool) {
+    *n = if add {
+        n.saturating_add(1)
+    } else {
+        n.saturating_sub(1)
+    };
+}
+
 /// Final state of a URL with a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,8 +113,8 @@ impl UrlState {
     }
 }
 
-/// What is stored for each URL that reached a final state. The body is kept apart, under the
-/// same key in the `bodies` tree.
+/// What is stored for each URL that reached a final state (in the page log, see
+/// [`super::page_log`]; the body is kept apart, in the body segments).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageRecord {
     /// The normalized URL requested.

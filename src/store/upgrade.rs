@@ -18,7 +18,7 @@ use std::path::Path;
 use sled::Tree;
 
 use super::queue::{self, QueueEntry, QueueSet};
-use super::{decode, PageRecord, KEY_SCHEMA, SCHEMA_VERSION};
+use super::{decode, PageRecord, KEY_SCHEMA};
 use crate::crashpoint;
 use crate::error::{Error, Result};
 use crate::seen::{self, Entry, Manifest};
@@ -26,16 +26,32 @@ use crate::seen::{self, Entry, Manifest};
 /// The schema this build upgrades from.
 pub(super) const FROM: u32 = 2;
 
-/// What the seen-set is derived from.
-#[derive(Clone, Copy)]
+/// The schema this step upgrades to (the next step, [`super::upgrade_pages`], goes on to 4).
+const TO: u32 = 3;
+
+/// What the seen-set is derived from: the queue, the parked retries, and every stored page's
+/// URL and depth.
 pub(super) struct Derived<'a> {
     pub queue: &'a QueueSet,
     pub delayed: &'a Tree,
-    pub pages: &'a Tree,
+    pub stored: Box<dyn Iterator<Item = Result<(String, u32)>> + 'a>,
 }
 
 /// Trees of schema 2 that schema 3 replaced.
-const OLD_TREES: [&str; 2] = ["seen", "queue"];
+pub(super) const OLD_TREES: [&str; 2] = ["seen", "queue"];
+
+/// A schema 3 `pages` tree's URLs and depths.
+pub(super) fn tree_pages<'a>(
+    path: &'a Path,
+    pages: &'a Tree,
+) -> Box<dyn Iterator<Item = Result<(String, u32)>> + 'a> {
+    Box::new(pages.iter().map(move |kv| {
+        let (k, v) = kv.map_err(|cause| db_err(path, "reading pages", cause))?;
+        let url = String::from_utf8_lossy(&k).into_owned();
+        let rec: PageRecord = decode(&url, &v)?;
+        Ok((url, rec.depth))
+    }))
+}
 
 /// Sequence number of a URL that is not queued (its page is stored): no queue key has it.
 pub(crate) const NOT_QUEUED: u64 = u64::MAX;
@@ -49,7 +65,7 @@ pub(super) fn from_2(
     (delayed, pages): (&Tree, &Tree),
 ) -> Result<()> {
     log::warn!(
-        "upgrading {} from schema 2 to {SCHEMA_VERSION}: the queue moves to chunks and the \
+        "upgrading {} from schema 2 to {TO}: the queue moves to chunks and the \
          seen-set to run files; every queued URL and page record is read once",
         path.display()
     );
@@ -70,19 +86,19 @@ pub(super) fn from_2(
     let derived = Derived {
         queue: &queue,
         delayed,
-        pages,
+        stored: tree_pages(path, pages),
     };
     let manifest = seen::rebuild(path, 0, entries(path, derived))?;
     crashpoint::hit("upgrade-seen-built");
     let mut batch = sled::Batch::default();
     batch.insert(seen::KEY_MANIFEST, super::encode(&manifest));
-    batch.insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes());
+    batch.insert(KEY_SCHEMA, &TO.to_be_bytes());
     meta.apply_batch(batch)
         .map_err(|cause| db_err(path, "switching to schema 3", cause))?;
     db.flush()
         .map_err(|cause| db_err(path, "syncing the upgrade", cause))?;
-    drop_old_trees(path, db)?;
-    log::warn!("upgraded {} to schema {SCHEMA_VERSION}", path.display());
+    drop_trees(path, db, &OLD_TREES)?;
+    log::warn!("upgraded {} to schema {TO}", path.display());
     Ok(())
 }
 
@@ -127,14 +143,14 @@ fn pack_queue(path: &Path, old: &Tree, chunks: &Tree) -> Result<u64> {
     Ok(n)
 }
 
-/// Drops the schema 2 trees an upgrade left (they are dead once the schema is 3).
-pub(super) fn drop_old_trees(path: &Path, db: &sled::Db) -> Result<()> {
+/// Drops the trees of an older schema an upgrade left (dead once the switch is on disk).
+pub(super) fn drop_trees(path: &Path, db: &sled::Db, old_trees: &[&str]) -> Result<()> {
     let names = db.tree_names();
     let mut dropped = false;
-    for old in OLD_TREES {
+    for old in old_trees {
         if names.iter().any(|n| n.as_ref() == old.as_bytes()) {
             db.drop_tree(old)
-                .map_err(|cause| db_err(path, "dropping a schema 2 tree", cause))?;
+                .map_err(|cause| db_err(path, "dropping an old schema's tree", cause))?;
             dropped = true;
         }
     }
@@ -196,13 +212,11 @@ fn entries<'a>(path: &'a Path, t: Derived<'a>) -> impl Iterator<Item = Result<En
         let e: QueueEntry = decode("delayed", &v)?;
         queued_entry(k.get(8..).unwrap_or_default(), &e.url)
     });
-    let stored = t.pages.iter().map(move |kv| {
-        let (k, v) = kv.map_err(|cause| db_err(path, "reading pages", cause))?;
-        let url = String::from_utf8_lossy(&k);
-        let rec: PageRecord = decode(&url, &v)?;
+    let stored = t.stored.map(|page| {
+        let (url, depth) = page?;
         Ok(Entry {
             fp: seen::fingerprint(&url),
-            depth: rec.depth,
+            depth,
             seq: NOT_QUEUED,
         })
     });

@@ -17,7 +17,7 @@ fn bodies(db: &Path) -> BTreeMap<String, Vec<u8>> {
     store
         .pages()
         .map(|r| r.unwrap().url)
-        .filter_map(|u| store.body(&u).unwrap().map(|b| (u, b)))
+        .filter_map(|u| store.find_body(&u).unwrap().map(|b| (u, b)))
         .collect()
 }
 
@@ -44,15 +44,25 @@ fn compact_reclaims_unreferenced_bodies_and_a_crash_in_it_loses_none() {
 
     let out = Command::new(BIN)
         .args(["compact", "--db", "c.db"])
-        .env("POLITECRAWL_COMPACT_BATCH", "10")
-        .env("POLITECRAWL_CRASH_AT", "compact-batch-switched:2")
+        .env("POLITECRAWL_CRASH_AT", "compact-copied")
         .current_dir(dir.path())
         .output()
         .unwrap();
     assert!(!out.status.success() && stderr(&out).contains("crash point"));
     assert!(
         bodies(&db) == before,
-        "a crash mid-compaction changed a body"
+        "a crash before the switch changed a body"
+    );
+    let out = Command::new(BIN)
+        .args(["compact", "--db", "c.db"])
+        .env("POLITECRAWL_CRASH_AT", "compact-switched")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && stderr(&out).contains("crash point"));
+    assert!(
+        bodies(&db) == before,
+        "a crash after the switch changed a body"
     );
 
     let out = run(&["compact", "--db", "c.db"], dir.path());

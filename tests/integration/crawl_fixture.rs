@@ -230,7 +230,7 @@ fn status_counts_and_jsonl_export_match_the_store() {
             rec.status.map(serde_json::Value::from).unwrap_or_default()
         );
         assert_eq!(line["depth"], rec.depth);
-        let body = store.body(&rec.url).unwrap().unwrap_or_default();
+        let body = store.find_body(&rec.url).unwrap().unwrap_or_default();
         match std::str::from_utf8(&body) {
             Ok(text) => assert_eq!(line["body"], text, "{}", rec.url),
             Err(_) => {
@@ -342,11 +342,11 @@ fn bodies_over_max_body_are_cut_and_marked_truncated() {
     let big = &pages["/big.txt"];
     assert!(big.truncated);
     assert_eq!(big.body_len, 10_000);
-    assert_eq!(store.body(&big.url).unwrap().unwrap().len(), 10_000);
+    assert_eq!(store.find_body(&big.url).unwrap().unwrap().len(), 10_000);
     assert_eq!(big.state, UrlState::Done);
     let small = &pages["/small.txt"];
     assert!(!small.truncated);
-    assert_eq!(&store.body(&small.url).unwrap().unwrap()[..], b"small");
+    assert_eq!(&store.find_body(&small.url).unwrap().unwrap()[..], b"small");
 }
 
 #[test]

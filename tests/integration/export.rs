@@ -88,7 +88,7 @@ fn store_responses(db: &Path) -> Vec<(String, String, bool)> {
         .map(|r| r.unwrap())
         .filter(|r| r.status.is_some())
         .map(|r| {
-            let body = store.body(&r.url).unwrap().unwrap_or_default();
+            let body = store.find_body(&r.url).unwrap().unwrap_or_default();
             let hex: String = Sha1::digest(&body)
                 .iter()
                 .map(|b| format!("{b:02x}"))

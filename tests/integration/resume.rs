@@ -128,6 +128,7 @@ fn kill_9_at_random_points_loses_nothing_and_stores_each_page_once() {
         frontier::recount(&store).unwrap(),
         "seed {seed}: counters agree"
     );
+    assert_tallies_true(&store);
     eprintln!(
         "kill -9 test: seed {seed}, {} kills, {re_requests} re-requests (bound {bound})",
         kills.len()
@@ -381,6 +382,7 @@ fn a_full_disk_stops_the_crawl_with_a_clear_error_and_it_resumes_later() {
         store.counters().unwrap(),
         frontier::recount(&store).unwrap()
     );
+    assert_tallies_true(&store);
 }
 
 #[test]

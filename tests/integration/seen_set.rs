@@ -97,6 +97,7 @@ fn a_crash_in_a_checkpoint_loses_no_url_and_fetches_nothing_twice() {
             store.counters().unwrap(),
             frontier::recount(&store).unwrap()
         );
+        assert_tallies_true(&store);
         let in_use: Vec<String> = store
             .seen_run_files()
             .iter()
@@ -194,6 +195,7 @@ fn a_damaged_seen_set_run_is_refused_untouched_and_repair_loses_no_url() {
         store.counters().unwrap(),
         frontier::recount(&store).unwrap()
     );
+    assert_tallies_true(&store);
 }
 
 #[test]
@@ -202,7 +204,11 @@ fn a_schema_2_database_of_the_previous_release_is_upgraded_and_resumed_without_r
     // Written by the previous release (commit 8c37515): a crawl of the fixture site served at
     // 127.7.0.2:8917, stopped by --max-pages 30 (29 done, 1 failed, 41 queued).
     let archive = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/schema2-db.tar.gz");
-    for crash_first in [false, true] {
+    for crash_at in [
+        None,
+        Some("upgrade-seen-built"),
+        Some("upgrade-pages-built"),
+    ] {
         let dir = tempdir();
         let out = Command::new("tar")
             .arg("-xzf")
@@ -212,10 +218,10 @@ fn a_schema_2_database_of_the_previous_release_is_upgraded_and_resumed_without_r
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
-        if crash_first {
+        if let Some(point) = crash_at {
             let out = Command::new(BIN)
                 .args(["status", "--db", "schema2.db"])
-                .env("POLITECRAWL_CRASH_AT", "upgrade-seen-built")
+                .env("POLITECRAWL_CRASH_AT", point)
                 .current_dir(dir.path())
                 .output()
                 .unwrap();
@@ -227,9 +233,12 @@ fn a_schema_2_database_of_the_previous_release_is_upgraded_and_resumed_without_r
             String::from_utf8_lossy(&out.stdout).into_owned(),
         );
         assert!(out.status.success(), "{err}");
-        // After a crash mid-upgrade the database was still schema 2: upgraded from the start.
+        // A crash in the first step leaves schema 2 (upgraded from the start), one in the
+        // second leaves schema 3 (only that step again).
+        let from_2 = crash_at != Some("upgrade-pages-built");
+        assert_eq!(err.contains("from schema 2 to 3"), from_2, "{err}");
         assert!(
-            err.contains("from schema 2 to 3") && err.contains("upgraded"),
+            err.contains("from schema 3 to 4") && err.contains("upgraded"),
             "{err}"
         );
         assert!(
@@ -271,5 +280,6 @@ fn a_schema_2_database_of_the_previous_release_is_upgraded_and_resumed_without_r
             store.counters().unwrap(),
             frontier::recount(&store).unwrap()
         );
+        assert_tallies_true(&store);
     }
 }

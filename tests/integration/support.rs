@@ -285,3 +285,12 @@ pub fn all_targets(n: usize) -> Vec<String> {
     v.sort();
     v
 }
+
+/// The breakdown and per-origin tallies `status` reads equal the ones recounted from the
+/// page records (as the counters must equal `frontier::recount`).
+pub fn assert_tallies_true(store: &politecrawl::Store) {
+    let (breakdown, tallies) = politecrawl::frontier::recount_tallies(store).unwrap();
+    assert_eq!(store.breakdown().unwrap(), breakdown, "kept breakdown");
+    let kept: std::collections::BTreeMap<_, _> = store.host_tallies().map(|t| t.unwrap()).collect();
+    assert_eq!(kept, tallies, "kept host tallies");
+}

@@ -86,7 +86,7 @@ fn crawl_mixed(timeouts: impl Fn(&mut politecrawl::CrawlConfig)) {
         if path == "/" {
             continue;
         }
-        let body = store.body(&rec.url).unwrap().unwrap_or_default();
+        let body = store.find_body(&rec.url).unwrap().unwrap_or_default();
         if path.starts_with("/w/") {
             assert_eq!(rec.state, UrlState::Done, "{path}: {:?}", rec.error);
             assert!(
