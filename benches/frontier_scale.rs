@@ -8,6 +8,11 @@
 //! cargo bench --bench frontier_scale -- --db DIR --urls 10000000 --hosts 100000 --port 18490
 //! ```
 //!
+//! `--pages N` then stores N of them as fetched pages (a record with the headers nginx sends
+//! and a `--body-bytes` body each, settled in batches of 64 as the engine does), round-robin
+//! over the hosts, so `politecrawl status --db DIR` can be measured on queued URLs and stored
+//! pages together.
+//!
 //! URLs are `http://h<k>.localhost:<port>/p/<i>.html` (libcurl resolves `*.localhost` to
 //! loopback itself), hosts interleaved so each holds about N/H. The last stdout line is one
 //! JSON object with the figures.
@@ -15,7 +20,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use politecrawl::frontier::{self, Candidate};
+use politecrawl::frontier::{self, Candidate, Frontier, Settlement, SledFrontier};
+use politecrawl::store::{PageRecord, UrlState};
 use politecrawl::{CrawlConfig, OpenMode, ScopeKind, Store};
 use url::Url;
 
@@ -25,6 +31,8 @@ struct Args {
     hosts: u64,
     port: u16,
     batch: usize,
+    pages: u64,
+    body_bytes: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -34,6 +42,8 @@ fn parse_args() -> Result<Args, String> {
         hosts: 100_000,
         port: 18490,
         batch: 10_000,
+        pages: 0,
+        body_bytes: 2048,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +58,8 @@ fn parse_args() -> Result<Args, String> {
             "--hosts" => a.hosts = value.parse().map_err(bad)?,
             "--port" => a.port = value.parse().map_err(bad)?,
             "--batch" => a.batch = value.parse().map_err(bad)?,
+            "--pages" => a.pages = value.parse().map_err(bad)?,
+            "--body-bytes" => a.body_bytes = value.parse().map_err(bad)?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -140,19 +152,133 @@ fn run(a: &Args) -> Result<String, String> {
     store.checkpoint().map_err(|e| e.to_string())?;
     store.flush().map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
+    let store_start = Instant::now();
+    let stored = store_pages(&store, a).map_err(|e| e.to_string())?;
+    let store_secs = store_start.elapsed().as_secs_f64();
     let counters = store.counters().map_err(|e| e.to_string())?;
-    drop(store);
+    store.close().map_err(|e| e.to_string())?;
     Ok(format!(
-        "{{\"urls\":{},\"hosts\":{},\"queued\":{},\"counter_queued\":{},\"seconds\":{:.1},\"insert_rate\":{:.0},\"rss_mb\":{:.0},\"disk_mb\":{:.0}}}",
+        "{{\"urls\":{},\"hosts\":{},\"queued\":{},\"counter_queued\":{},\"seconds\":{:.1},\"insert_rate\":{:.0},\"pages\":{stored},\"store_rate\":{:.0},\"rss_mb\":{:.0},\"disk_mb\":{:.0}}}",
         a.urls,
         a.hosts,
         queued,
         counters.queued,
         secs,
         queued as f64 / secs,
+        stored as f64 / store_secs.max(1e-9),
         peak_rss_mb(),
         disk_mb(&a.db)
     ))
+}
+
+/// Stores `a.pages` of the queued URLs as fetched, a lease from each origin in turn.
+fn store_pages(store: &Store, a: &Args) -> politecrawl::Result<u64> {
+    if a.pages == 0 {
+        return Ok(0);
+    }
+    let mut f = SledFrontier::open(store)?;
+    // As in a crawl: the flusher makes records durable every 200 ms and drops their `recent`
+    // entries.
+    let flusher = store.flusher();
+    let body = vec![b'x'; a.body_bytes];
+    let (origins, _) = frontier::origins_with_work(store, 0, a.hosts as usize)?;
+    let start = Instant::now();
+    let mut stored = 0u64;
+    let mut leases = Vec::new();
+    'all: loop {
+        let before = stored;
+        for (id, _) in &origins {
+            if stored >= a.pages {
+                break 'all;
+            }
+            if let Some(l) = f.lease(*id)? {
+                leases.push(l);
+                stored += 1;
+            }
+            if leases.len() == 64 {
+                settle(store, &mut f, &mut leases, &body)?;
+            }
+            if stored % 250_000 == 0 && stored > before {
+                eprintln!(
+                    "frontier_scale: {stored} pages stored, {:.0}/s, peak RSS {:.0} MB",
+                    stored as f64 / start.elapsed().as_secs_f64(),
+                    peak_rss_mb()
+                );
+            }
+        }
+        if stored == before {
+            break;
+        }
+    }
+    settle(store, &mut f, &mut leases, &body)?;
+    drop(flusher);
+    store.checkpoint()?;
+    store.flush()?;
+    Ok(stored)
+}
+
+fn settle(
+    store: &Store,
+    f: &mut SledFrontier<'_>,
+    leases: &mut Vec<frontier::Lease>,
+    body: &[u8],
+) -> politecrawl::Result<()> {
+    let records: Vec<(PageRecord, politecrawl::store::bodies::BodyRef)> = leases
+        .iter()
+        .map(|l| {
+            let r = store.write_body(body)?;
+            Ok((page_record(&l.entry.url, body.len()), r))
+        })
+        .collect::<politecrawl::Result<_>>()?;
+    let batch: Vec<Settlement<'_>> = leases
+        .iter()
+        .zip(&records)
+        .map(|(lease, (record, r))| Settlement {
+            lease,
+            record,
+            body: Some(r),
+            found: &[],
+            host: None,
+        })
+        .collect();
+    f.settle(&batch)?;
+    leases.clear();
+    Ok(())
+}
+
+/// A record as a real 200 from nginx gives one.
+fn page_record(url: &str, len: usize) -> PageRecord {
+    let headers = [
+        ("server", "nginx/1.22.1"),
+        ("date", "Wed, 02 Dec 2026 22:00:00 GMT"),
+        ("content-type", "text/html"),
+        ("content-length", "2048"),
+        ("last-modified", "Tue, 01 Dec 2026 10:00:00 GMT"),
+        ("connection", "keep-alive"),
+        ("etag", "\"692d6b80-800\""),
+        ("accept-ranges", "bytes"),
+    ];
+    PageRecord {
+        url: url.to_string(),
+        final_url: url.to_string(),
+        state: UrlState::Done,
+        status: Some(200),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        content_type: Some("text/html".into()),
+        body_len: len as u64,
+        truncated: false,
+        body_skipped: false,
+        redirect_chain: Vec::new(),
+        fetched_at: "2026-12-02T22:00:00Z".into(),
+        elapsed_ms: 3,
+        depth: 0,
+        referrer: None,
+        attempts: 1,
+        error: None,
+    }
 }
 
 fn main() {

@@ -95,6 +95,7 @@ pub fn start(
         std::fs::write(path, json)
             .map_err(|e| Error::io(format!("writing the report {}", path.display()), e))?;
     }
+    store.close()?;
     Ok((plan, summary))
 }
 

@@ -7,7 +7,6 @@ use std::fmt;
 use serde::Serialize;
 use url::Url;
 
-use crate::canon;
 use crate::config::CrawlConfig;
 use crate::error::Result;
 use std::time::{Duration, UNIX_EPOCH};
@@ -93,10 +92,10 @@ pub fn status(store: &Store) -> Result<Status> {
         if t.records == 0 {
             continue;
         }
-        let host = Url::parse(&origin)
-            .map(|u| canon::host_label(&u))
-            .unwrap_or_default();
-        *s.by_host.entry(host).or_default() += t.records;
+        // An origin is `scheme://host[:port]`, the port only when not the default: what
+        // follows the scheme is the host label.
+        let host = origin.split_once("://").map_or(&origin[..], |(_, h)| h);
+        *s.by_host.entry(host.to_string()).or_default() += t.records;
     }
     s.hosts = hosts(store)?;
     s.overrides = store.overrides()?;

@@ -54,6 +54,18 @@ impl Store {
         self.queue_set().checkpoint()
     }
 
+    /// Closes the database so that the next open is quick: sled 0.34 writes its snapshot only
+    /// while opening, and until then every open replays the whole log written since (1 M
+    /// stored pages: 1.6 s instead of 0.6 s for `status`). So the store is dropped and opened
+    /// once more, read-only, paying that replay now, at the end of a run, rather than at the
+    /// start of the next command.
+    pub fn close(self) -> Result<()> {
+        let path = self.path.clone();
+        drop(self);
+        drop(Store::open(&path, super::OpenMode::Existing)?);
+        Ok(())
+    }
+
     /// Writes every dirty page to disk; what a crash cannot take back.
     pub fn flush(&self) -> Result<()> {
         let logs = (&*self.body_log, &*self.page_log);
