@@ -42,28 +42,19 @@ fn compact_reclaims_unreferenced_bodies_and_a_crash_in_it_loses_none() {
     assert_eq!(before.len(), 121);
     let live: u64 = before.values().map(|b| b.len() as u64).sum();
 
-    let out = Command::new(BIN)
-        .args(["compact", "--db", "c.db"])
-        .env("POLITECRAWL_CRASH_AT", "compact-copied")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success() && stderr(&out).contains("crash point"));
-    assert!(
-        bodies(&db) == before,
-        "a crash before the switch changed a body"
-    );
-    let out = Command::new(BIN)
-        .args(["compact", "--db", "c.db"])
-        .env("POLITECRAWL_CRASH_AT", "compact-switched")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success() && stderr(&out).contains("crash point"));
-    assert!(
-        bodies(&db) == before,
-        "a crash after the switch changed a body"
-    );
+    for (point, when) in [("compact-copied", "before"), ("compact-switched", "after")] {
+        let out = Command::new(BIN)
+            .args(["compact", "--db", "c.db"])
+            .env("POLITECRAWL_CRASH_AT", point)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success() && stderr(&out).contains("crash point"));
+        assert!(
+            bodies(&db) == before,
+            "a crash {when} the switch changed a body"
+        );
+    }
 
     let out = run(&["compact", "--db", "c.db"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
