@@ -25,6 +25,10 @@ use politecrawl::store::{PageRecord, UrlState};
 use politecrawl::{CrawlConfig, OpenMode, ScopeKind, Store};
 use url::Url;
 
+/// The crawler's own allocator and settings, so the figures are the crawler's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     db: PathBuf,
     urls: u64,
@@ -282,6 +286,7 @@ fn page_record(url: &str, len: usize) -> PageRecord {
 }
 
 fn main() {
+    politecrawl::allocator::tune();
     let result = parse_args().and_then(|a| run(&a));
     match result {
         Ok(json) => println!("{json}"),

@@ -5,8 +5,8 @@
 //!
 //! Points: `seen-run-written` (a checkpoint's new run is on disk, the manifest does not name it
 //! yet), `seen-manifest-switched` (the manifest names it, the replaced runs are not deleted
-//! yet), `queue-group-folded` (a queue checkpoint has rewritten one origin-and-depth group's
-//! chunks, others not yet), `queue-chunks-written` (all chunks rewritten, the log not yet
+//! yet), `queue-group-folded` (a queue checkpoint has written one batch of origin-and-depth
+//! groups' chunks, others not yet; `POLITECRAWL_QUEUE_FOLD_BATCH=1` makes each group a batch), `queue-chunks-written` (all chunks rewritten, the log not yet
 //! dropped), `compact-copied` (compaction's copies of every body and record are synced, the
 //! page log's span not yet moved to them), `compact-switched` (it is, the old segments are
 //! still there), `upgrade-seen-built` (an upgrade from schema 2 built its run, the database is
@@ -37,8 +37,8 @@ pub fn hit(name: &str) {
 }
 
 /// A positive number from the environment variable `name`, else `default`: the tuning knobs
-/// tests turn down (`POLITECRAWL_SEEN_CHECKPOINT`, `POLITECRAWL_QUEUE_CHECKPOINT`) to make
-/// checkpoints happen often.
+/// tests turn down (`POLITECRAWL_SEEN_CHECKPOINT`, `POLITECRAWL_QUEUE_CHECKPOINT`,
+/// `POLITECRAWL_QUEUE_FOLD_BATCH`) to make checkpoints happen often and in small steps.
 pub fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

@@ -44,6 +44,7 @@
 //! - [`crawl`]: sets a run up (new or resumed) and runs it; [`report`]: what a run did.
 //! - [`status`]: where a crawl stands; [`progress`]: the live numbers of a running one.
 //! - [`export`]: JSON Lines, CSV, WARC and mirror dumps.
+//! - [`allocator`]: mimalloc's settings, shared with the benchmarks.
 //! - [`demo`]: the bundled fixture crawl; [`serve`]: the loopback test-site server.
 //! - [`shutdown`]: the stop signal; `runtime`: the async-runtime seam and the clock;
 //!   `http_status`: reason phrases for the WARC writer and the test server.
@@ -78,6 +79,7 @@ mod crashpoint;
 pub mod store;
 
 // Commands and what they share.
+pub mod allocator;
 pub mod crawl;
 pub mod demo;
 pub mod export;

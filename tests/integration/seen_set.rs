@@ -14,7 +14,8 @@ use politecrawl::{OpenMode, Store};
 use crate::support::*;
 
 /// Crawls `generated(PAGES)` into `DIR/c.db` one request at a time, checkpointing the
-/// seen-set every 5 URLs and the queue every 7 changes, with extra environment variables.
+/// seen-set every 5 URLs and the queue every 7 changes (each origin-and-depth group written
+/// alone), with extra environment variables.
 fn checkpointing_crawl(
     seed: Option<&str>,
     dir: &Path,
@@ -28,6 +29,7 @@ fn checkpointing_crawl(
     cmd.args(["--db", "c.db", "--rate", "0", "--concurrency", "1"])
         .env("POLITECRAWL_SEEN_CHECKPOINT", "5")
         .env("POLITECRAWL_QUEUE_CHECKPOINT", "7")
+        .env("POLITECRAWL_QUEUE_FOLD_BATCH", "1")
         .current_dir(dir);
     for (k, v) in env {
         cmd.env(k, v);
