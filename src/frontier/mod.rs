@@ -166,14 +166,17 @@ impl<'a> QueueTx<'a> {
     /// The entry under `key`. A key neither written here, read beforehand nor changed since
     /// the last checkpoint counts as not queued (so it is not moved up); every caller reads
     /// the keys it needs beforehand.
-    fn get(&self, key: &QueueKey) -> Option<QueueEntry> {
+    fn get(&self, key: &QueueKey) -> TxResult<Option<QueueEntry>> {
         if let Some(v) = self.writes.get(key) {
-            return v;
+            return Ok(v);
         }
         if let Some(v) = self.pre.queue.get(key) {
-            return v.clone();
+            return Ok(v.clone());
         }
-        self.set.overlay_get(key).flatten()
+        let found = self.set.overlay_get(key);
+        Ok(found
+            .map_err(ConflictableTransactionError::Abort)?
+            .flatten())
     }
 
     fn insert(&mut self, key: QueueKey, entry: QueueEntry) {
@@ -181,10 +184,10 @@ impl<'a> QueueTx<'a> {
     }
 
     /// Removes `key`; returns whether it was queued.
-    fn remove(&mut self, key: &QueueKey) -> bool {
-        let was = self.get(key).is_some();
+    fn remove(&mut self, key: &QueueKey) -> TxResult<bool> {
+        let was = self.get(key)?.is_some();
         self.writes.remove(key);
-        was
+        Ok(was)
     }
 
     fn next_seq(&self) -> TxResult<u64> {
@@ -365,12 +368,12 @@ fn move_up_if_shallower(
     let (Some(old_depth), Some(origin_id)) = (depth_of_key(old_key), origin_of_key(old_key)) else {
         return Ok(0);
     };
-    if entry.depth >= old_depth || queue.get(old_key).is_none() {
+    if entry.depth >= old_depth || queue.get(old_key)?.is_none() {
         return Ok(old_depth);
     }
     let seq = u64::from_be_bytes(old_key[12..20].try_into().unwrap_or([0; 8]));
     let key = queue_key(origin_id, entry.depth, seq);
-    queue.remove(old_key);
+    queue.remove(old_key)?;
     queue.insert(key, entry.clone());
     writes.put(Entry {
         fp,

@@ -93,7 +93,7 @@ pub fn settle_batch(
         let mut queue = QueueTx::new(&qs, &pre, log);
         let mut added = Vec::with_capacity(batch.len());
         for ((s, host), (pos, payload)) in batch.iter().zip(&hosts_encoded).zip(&frames) {
-            if queue.remove(&s.lease.key) {
+            if queue.remove(&s.lease.key)? {
                 c.queued = c.queued.saturating_sub(1);
             }
             recent.insert(pos, payload.as_slice())?;
@@ -194,7 +194,7 @@ pub fn delay(store: &Store, lease: &Lease, due_ms: u64, host: Option<&HostRecord
     let (qkey, ops) = (&store.delayed, &store.queue_log, &store.hosts)
         .transaction(|(delayed, log, hosts)| {
             let mut queue = QueueTx::new(&qs, &pre, log);
-            queue.remove(&lease.key);
+            queue.remove(&lease.key)?;
             delayed.insert(key.as_slice(), entry.as_slice())?;
             if let Some(h) = &host {
                 hosts.insert(&lease.origin_id.to_be_bytes(), h.as_slice())?;

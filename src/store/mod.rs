@@ -63,9 +63,11 @@ pub(crate) const PID_FILE: &str = "politecrawl.pid";
 /// power cut costs at most the outcomes of this window, and those URLs are simply fetched again.
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// sled's page cache. Measured on the benchmark site: 32 MiB keeps peak RSS 20–25 MB lower than
-/// 64 MiB at the same throughput; 16 MiB saves little more.
-pub const SLED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// sled's page cache. Since schema 4 it holds no page records, only the queue's chunks and log,
+/// the origins and tallies: inserting 2 M URLs over 100 k hosts peaked at 279 MB with 32 MiB and
+/// 248 MB with 8 MiB, at about the same rate; the single-origin benchmark crawl measured the
+/// same with either (2026-12-03, three crawls each, within this VM's spread).
+pub const SLED_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// How often sled's own thread runs (it reclaims log segments; see `open.rs`).
 pub const SLED_GC_EVERY_MS: u64 = 500;

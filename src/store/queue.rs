@@ -84,11 +84,12 @@ fn storage(e: sled::Error) -> ConflictableTransactionError<Error> {
     UnabortableTransactionError::from(e).into()
 }
 
-/// Overlay changes that trigger a checkpoint. Each checkpoint rewrites the chunks of every
-/// origin it touches, so fewer, larger ones cost less: measured on 1 M URLs over 100 k hosts,
-/// 2^17 gave 14.5 k URLs/s at 395 MB peak, 2^19 gave 41 k URLs/s at 342 MB (the overlay
-/// itself ~100 MB of that).
-pub const CHECKPOINT_OPS: usize = 1 << 19;
+/// Overlay changes that trigger a checkpoint. Each checkpoint rewrites the tail chunk of every
+/// origin it touches, so fewer, larger ones write less; the overlay (~50 bytes per change,
+/// packed) and the log values sled holds grow with it. Measured on 2 M URLs over 100 k hosts
+/// (2026-12-03, sled cache 8 MiB): 2^19 gave 81 k URLs/s at 281 MB peak RSS, 2^18 66 k URLs/s
+/// at 248 MB.
+pub const CHECKPOINT_OPS: usize = 1 << 18;
 
 /// One change: an entry put under a key, or the key removed.
 pub(crate) type Op = (QueueKey, Option<QueueEntry>);
@@ -98,7 +99,7 @@ pub struct QueueSet {
     path: PathBuf,
     chunks: sled::Tree,
     log: sled::Tree,
-    overlay: BTreeMap<QueueKey, Option<QueueEntry>>,
+    overlay: BTreeMap<QueueKey, Packed>,
     log_keys: Vec<u64>,
     floors: HashMap<OriginId, QueueKey>,
     checkpoint_at: usize,
@@ -135,15 +136,15 @@ impl QueueSet {
 
     /// What the overlay says of `key`: `None` if nothing since the last checkpoint,
     /// `Some(None)` if it was removed. Reads no tree, so a transaction may ask.
-    pub(crate) fn overlay_get(&self, key: &QueueKey) -> Option<Option<QueueEntry>> {
-        self.overlay.get(key).cloned()
+    pub(crate) fn overlay_get(&self, key: &QueueKey) -> Result<Option<Option<QueueEntry>>> {
+        self.overlay.get(key).map(unpack).transpose()
     }
 
     /// The entry under `key`, if it is queued. Reads the chunks: never inside a transaction
     /// (sled's transactions hold a lock that plain reads wait for).
     pub fn get(&self, key: &QueueKey) -> Result<Option<QueueEntry>> {
         if let Some(v) = self.overlay.get(key) {
-            return Ok(v.clone());
+            return unpack(v);
         }
         let Some((ck, cv)) = self.containing_chunk(key)? else {
             return Ok(None);
@@ -240,7 +241,7 @@ impl QueueSet {
                     }
                 }
             }
-            self.overlay.insert(k, v);
+            self.overlay.insert(k, pack(v.as_ref()));
         }
     }
 
@@ -267,9 +268,9 @@ impl QueueSet {
         let mut it = self.overlay.iter().peekable();
         while let Some((k, v)) = it.next() {
             let group: [u8; 12] = group_of(k);
-            let mut ops = vec![(seq_of(k), v.as_ref())];
+            let mut ops = vec![(seq_of(k), unpack(v)?)];
             while let Some((k2, v2)) = it.next_if(|(k2, _)| group_of(k2) == group) {
-                ops.push((seq_of(k2), v2.as_ref()));
+                ops.push((seq_of(k2), unpack(v2)?));
             }
             self.fold_group(group, ops, &mut batch)?;
             if batch.bytes >= self.fold_batch_bytes {
@@ -306,7 +307,7 @@ impl QueueSet {
     fn fold_group(
         &self,
         group: [u8; 12],
-        ops: Vec<(u64, Option<&QueueEntry>)>,
+        ops: Vec<(u64, Option<QueueEntry>)>,
         batch: &mut FoldBatch,
     ) -> Result<()> {
         // Chunks loaded (by key): their entries and whether they take appended URLs.
@@ -340,7 +341,7 @@ impl QueueSet {
             };
             let Some(ck) = ck else {
                 if let Some(e) = op {
-                    gaps.entry(None).or_default().push((seq, e.clone()));
+                    gaps.entry(None).or_default().push((seq, e));
                 }
                 continue;
             };
@@ -349,10 +350,10 @@ impl QueueSet {
             };
             let past_end = entries.last().is_none_or(|(last, _)| seq > *last);
             match (op, past_end && !*open) {
-                (Some(e), true) => gaps.entry(Some(ck)).or_default().push((seq, e.clone())),
+                (Some(e), true) => gaps.entry(Some(ck)).or_default().push((seq, e)),
                 (Some(e), false) => match entries.binary_search_by_key(&seq, |(s, _)| *s) {
-                    Ok(i) => entries[i].1 = e.clone(),
-                    Err(i) => entries.insert(i, (seq, e.clone())),
+                    Ok(i) => entries[i].1 = e,
+                    Err(i) => entries.insert(i, (seq, e)),
                 },
                 (None, _) => {
                     if let Ok(i) = entries.binary_search_by_key(&seq, |(s, _)| *s) {
@@ -465,7 +466,7 @@ struct Merge<C: Iterator, O: Iterator> {
 impl<'a, C, O> Iterator for Merge<C, O>
 where
     C: Iterator<Item = Result<(QueueKey, QueueEntry)>>,
-    O: Iterator<Item = (&'a QueueKey, &'a Option<QueueEntry>)>,
+    O: Iterator<Item = (&'a QueueKey, &'a Packed)>,
 {
     type Item = Result<(QueueKey, QueueEntry)>;
 
@@ -491,8 +492,12 @@ where
             if !take_overlay {
                 return self.chunks.next();
             }
-            if let Some((k, Some(e))) = self.overlay.next() {
-                return Some(Ok((*k, e.clone())));
+            if let Some((k, v)) = self.overlay.next() {
+                match unpack(v) {
+                    Ok(Some(e)) => return Some(Ok((*k, e))),
+                    Ok(None) => {}
+                    Err(e) => return Some(Err(e)),
+                }
             }
         }
     }
@@ -558,6 +563,22 @@ pub(crate) fn put_chunks(
     let n = bytes.len();
     batch.insert(&key_of(group, *first)[..], bytes);
     n
+}
+
+/// An overlay change as the overlay keeps it: the entry encoded (postcard), or `None` for a
+/// removal. Packed because the overlay holds up to [`CHECKPOINT_OPS`] of them: one allocation
+/// of ~90 bytes for a typical URL and referrer, where the struct took ~90 bytes in the map
+/// plus two or three allocations of its own.
+type Packed = Option<Box<[u8]>>;
+
+fn pack(e: Option<&QueueEntry>) -> Packed {
+    e.map(|e| crate::store::encode(e).into_boxed_slice())
+}
+
+fn unpack(p: &Packed) -> Result<Option<QueueEntry>> {
+    p.as_deref()
+        .map(|b| crate::store::decode("queue overlay", b))
+        .transpose()
 }
 
 /// Chunk rewrites of whole groups waiting to be written together.
