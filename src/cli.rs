@@ -43,12 +43,14 @@ pub enum Command {
         politecrawl export --db example.db | jq -r 'select(.status == 404) | .url'"
     )]
     Export(ExportArgs),
-    /// Rebuild a damaged database's seen-set from its queue, retries and stored pages
+    /// Remove damaged queue chunks and rebuild the seen-set from the queue, retries and pages
     #[command(
-        after_help = "Run it when a command reports a damaged seen-set file. Every URL ever queued \
-        is queued, waiting for a retry, or stored, so the rebuilt set loses none; nothing else \
-        in the database is changed.\n\nExample:\n  politecrawl repair --db example.db && \
-        politecrawl crawl --db example.db"
+        after_help = "Run it when a command reports a damaged seen-set file or queue chunk. Every \
+        URL ever queued is queued, waiting for a retry, or stored, so the rebuilt set loses none. \
+        A damaged queue chunk's URLs (at most ~100 of one origin at one depth) are lost from the \
+        queue and the set, so a link found later queues them again; stderr names the origin. \
+        Nothing else in the database is changed.\n\nExample:\n  politecrawl repair --db \
+        example.db && politecrawl crawl --db example.db"
     )]
     Repair(DbArgs),
     /// Reclaim the space of page bodies nothing refers to (retried or interrupted fetches)

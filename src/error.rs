@@ -99,6 +99,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// A queue chunk does not decode: the URLs it holds cannot be leased.
+    #[error("database {}: the queue chunk of origin #{origin} at depth {depth} (from sequence {first_seq}) is damaged ({reason}). `politecrawl repair --db {}` removes it (the URLs it holds, at most ~100 of that origin at that depth, are lost from the queue and may be found again) and keeps everything else; or restore the database from a backup", db.display(), db.display())]
+    DamagedChunk {
+        /// The database directory.
+        db: PathBuf,
+        /// The origin whose URLs it holds.
+        origin: u64,
+        /// Their depth.
+        depth: u32,
+        /// The sequence number of its first URL (its key).
+        first_seq: u64,
+        /// The decoder's message.
+        reason: String,
+    },
+
     /// A stored record could not be decoded: the database is damaged.
     #[error("database record {key} is unreadable ({reason}); the database may be corrupt")]
     Corrupt {

@@ -583,24 +583,52 @@ fn the_chunked_queue_matches_a_plain_model_through_checkpoints() {
     assert_eq!(before, after);
 }
 
+/// A cut chunk stops what reads it with an error naming it and the way out; `repair` then
+/// removes just that chunk: the other origin's URLs stay queued, the counters agree with the
+/// queue, and the lost URLs are no longer seen, so finding one again queues it.
 #[test]
-fn a_damaged_queue_chunk_is_an_error_naming_it_not_a_panic() {
+fn a_damaged_queue_chunk_is_named_and_repair_drops_only_its_urls() {
     let s = open("chunk-damage");
-    let urls: Vec<String> = (0..10).map(|i| format!("http://a.test/{i}")).collect();
-    let added = add_candidates(&s, &cands(&urls, 1)).unwrap();
+    let a: Vec<String> = (0..10).map(|i| format!("http://a.test/{i}")).collect();
+    let b: Vec<String> = (0..10).map(|i| format!("http://b.test/{i}")).collect();
+    let added = add_candidates(&s, &cands(&a, 1)).unwrap();
+    add_candidates(&s, &cands(&b, 1)).unwrap();
     s.queue_set().checkpoint().unwrap();
     let chunks = s.db.open_tree("queue_chunks").unwrap();
+    assert_eq!(chunks.len(), 2, "one chunk per origin");
     let (k, v) = chunks.iter().next().unwrap().unwrap();
     let mut bad = v.to_vec();
     bad.truncate(bad.len() / 2);
     chunks.insert(k, bad).unwrap();
+    drop(chunks);
     let err = lease(&s, added[0].origin_id, &mut Leases::default()).unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.contains("queue_chunks (origin #") && msg.contains("depth 1"),
+        msg.contains("queue chunk of origin #") && msg.contains("at depth 1"),
         "{msg}"
     );
+    assert!(msg.contains("politecrawl repair --db"), "{msg}");
     assert!(queued_by_origin(&s).is_err());
+
+    let path = s.path().to_path_buf();
+    drop(s);
+    let s = Store::open(&path, OpenMode::Repair).unwrap();
+    let queued: Vec<String> = s
+        .queue_set()
+        .iter()
+        .unwrap()
+        .map(|kv| kv.unwrap().1.url)
+        .collect();
+    assert_eq!(queued, b, "only the damaged chunk's URLs are gone");
+    assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
+    assert!(
+        !is_seen(&s, &a[3]).unwrap(),
+        "a lost URL can be found again"
+    );
+    assert!(is_seen(&s, &b[3]).unwrap());
+    let again = add_candidates(&s, &cands(&a[3..4], 2)).unwrap();
+    assert_eq!(again.len(), 1, "found again, it is queued again");
+    assert_eq!(recount(&s).unwrap(), s.counters().unwrap());
 }
 
 #[test]

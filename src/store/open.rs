@@ -9,8 +9,8 @@ use super::bodies::BodyLog;
 use super::page_log::{self, PageLog, Span};
 use super::queue::QueueSet;
 use super::{
-    decode, upgrade, upgrade_pages, OpenMode, Store, KEY_SCHEMA, PID_FILE, SCHEMA_VERSION,
-    SLED_CACHE_BYTES, SLED_GC_EVERY_MS,
+    decode, upgrade, upgrade_pages, OpenMode, Store, KEY_COUNTERS, KEY_SCHEMA, PID_FILE,
+    SCHEMA_VERSION, SLED_CACHE_BYTES, SLED_GC_EVERY_MS,
 };
 use crate::error::{Error, Result};
 use crate::seen::{self, Manifest, SeenSet};
@@ -87,8 +87,9 @@ impl Store {
             action: "opening the page records' log",
             cause,
         })?;
-        let queue_set = QueueSet::open(path, queue_chunks, queue_log.clone())?;
+        let mut queue_set = QueueSet::open(path, queue_chunks, queue_log.clone())?;
         if mode == OpenMode::Repair {
+            drop_damaged_chunks(path, &mut queue_set, &meta, (&delayed, &origins))?;
             let stored = page_log
                 .iter(path, span)
                 .map(|p| p.map(|(_, p)| (p.record.url, p.record.depth)));
@@ -135,6 +136,68 @@ impl Store {
         let _ = std::fs::write(path.join(PID_FILE), std::process::id().to_string());
         Ok(store)
     }
+}
+
+/// Removes the queue chunks that do not decode (`politecrawl repair`), says which on stderr,
+/// and counts the queue again so the counters stay true; the seen-set rebuilt next then lacks
+/// their URLs, so a link found later queues them again.
+fn drop_damaged_chunks(
+    path: &Path,
+    queue: &mut QueueSet,
+    meta: &Tree,
+    (delayed, origins): (&Tree, &Tree),
+) -> Result<()> {
+    let dropped = queue.drop_damaged_chunks()?;
+    if dropped.is_empty() {
+        return Ok(());
+    }
+    let db_err = |action, cause| Error::Db {
+        path: path.to_path_buf(),
+        action,
+        cause,
+    };
+    for e in &dropped {
+        let Error::DamagedChunk {
+            origin,
+            depth,
+            first_seq,
+            reason,
+            ..
+        } = e
+        else {
+            return Err(Error::Corrupt {
+                key: "queue_chunks".into(),
+                reason: e.to_string(),
+            });
+        };
+        let name_key = [&b"i"[..], &origin.to_be_bytes()].concat();
+        let name = origins
+            .get(name_key)
+            .map_err(|c| db_err("reading origins", c))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_else(|| format!("origin #{origin}"));
+        log::warn!(
+            "{}: removed the damaged queue chunk of {name} at depth {depth} (from sequence \
+             {first_seq}: {reason}); the URLs it held are no longer queued or seen",
+            path.display()
+        );
+    }
+    let mut queued = delayed.len() as u64;
+    for kv in queue.iter()? {
+        kv?;
+        queued += 1;
+    }
+    let mut counters: super::Counters = match meta
+        .get(KEY_COUNTERS)
+        .map_err(|c| db_err("reading the counters", c))?
+    {
+        Some(v) => decode("meta/counters", &v)?,
+        None => super::Counters::default(),
+    };
+    counters.queued = queued;
+    meta.insert(KEY_COUNTERS, super::encode(&counters))
+        .map_err(|c| db_err("writing the counters", c))?;
+    Ok(())
 }
 
 /// Checks the schema version of an opened database, or writes ours into a new one; a sled

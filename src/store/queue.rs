@@ -150,7 +150,7 @@ impl QueueSet {
             return Ok(None);
         };
         let seq = seq_of(key);
-        Ok(decode_chunk(&ck, &cv)?
+        Ok(decode_chunk(&self.path, &ck, &cv)?
             .into_iter()
             .find(|(s, _)| *s == seq)
             .map(|(_, e)| e))
@@ -330,7 +330,7 @@ impl QueueSet {
                             if let std::collections::btree_map::Entry::Vacant(v) = loaded.entry(ck)
                             {
                                 let open = cv.len() < chunk::SEAL_BYTES;
-                                v.insert((decode_chunk(&ck, &cv)?, open));
+                                v.insert((decode_chunk(&self.path, &ck, &cv)?, open));
                             }
                             Some(ck)
                         }
@@ -426,7 +426,7 @@ impl QueueSet {
                     .and_then(|(k, v)| {
                         let ck = to_key(&k)?;
                         let group = group_of(&ck);
-                        Ok(decode_chunk(&ck, &v)?
+                        Ok(decode_chunk(&self.path, &ck, &v)?
                             .into_iter()
                             .map(|(s, e)| (key_of(group, s), e))
                             .collect::<Vec<_>>())
@@ -445,6 +445,30 @@ impl QueueSet {
             chunks: chunk_entries.peekable(),
             overlay: overlay.peekable(),
         })
+    }
+
+    /// Removes every chunk that does not decode (`politecrawl repair`); returns what each
+    /// was (an [`Error::DamagedChunk`]). Their URLs are lost from the queue: the caller then
+    /// rebuilds the seen-set without them, so a link found later queues them again. Entries
+    /// the overlay holds in their range stay, and the next checkpoint writes them as chunks.
+    pub(crate) fn drop_damaged_chunks(&mut self) -> Result<Vec<Error>> {
+        let mut damaged = Vec::new();
+        for kv in self.chunks.iter() {
+            let (k, v) = kv.map_err(|e| self.db_err("reading the queue", e))?;
+            if let Err(e) = decode_chunk(&self.path, &k, &v) {
+                damaged.push((k, e));
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for (k, _) in &damaged {
+            batch.remove(k);
+        }
+        self.chunks
+            .apply_batch(batch)
+            .map_err(|e| self.db_err("removing damaged queue chunks", e))?;
+        // Floors may point into a removed chunk's range; they are rebuilt as origins are read.
+        self.floors.clear();
+        Ok(damaged.into_iter().map(|(_, e)| e).collect())
     }
 
     fn db_err(&self, action: &'static str, cause: sled::Error) -> Error {
@@ -593,17 +617,16 @@ struct FoldBatch {
 /// fades, small enough that a batch is no memory peak.
 const FOLD_BATCH_BYTES: usize = 1 << 20;
 
-fn decode_chunk(key: &[u8], value: &[u8]) -> Result<Vec<(u64, QueueEntry)>> {
+fn decode_chunk(db: &Path, key: &[u8], value: &[u8]) -> Result<Vec<(u64, QueueEntry)>> {
     let k = to_key(key)?;
     let depth = u32::from_be_bytes(k[8..12].try_into().unwrap_or_default());
     chunk::decode(seq_of(&k), depth, value).map_err(|e| match e {
         // Name the chunk: which origin's URLs at which depth it holds.
-        Error::Corrupt { reason, .. } => Error::Corrupt {
-            key: format!(
-                "queue_chunks (origin #{}, depth {depth}, from sequence {})",
-                origin_of_key(&k).unwrap_or_default(),
-                seq_of(&k)
-            ),
+        Error::Corrupt { reason, .. } => Error::DamagedChunk {
+            db: db.to_path_buf(),
+            origin: origin_of_key(&k).unwrap_or_default(),
+            depth,
+            first_seq: seq_of(&k),
             reason,
         },
         other => other,
@@ -707,7 +730,7 @@ mod tests {
             for kv in chunks.iter() {
                 let (k, v) = kv.unwrap();
                 let ck = to_key(&k).unwrap();
-                let es = decode_chunk(&ck, &v).unwrap();
+                let es = decode_chunk(Path::new("mem"), &ck, &v).unwrap();
                 assert!(!es.is_empty(), "round {round}: an empty chunk");
                 assert!(v.len() <= chunk::MAX_BYTES || es.len() == 1);
                 assert_eq!(es[0].0, seq_of(&ck), "a chunk is keyed by its first entry");

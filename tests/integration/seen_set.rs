@@ -1,6 +1,7 @@
-//! The frontier on disk: a crash at each step of a seen-set or queue checkpoint, a damaged run refused and
-//! repaired, and a database of the previous schema (written by the previous release, in
-//! `tests/data/`) upgraded in place, also after a crash mid-upgrade, then resumed.
+//! The frontier on disk: a crash at each step of a seen-set or queue checkpoint, a damaged run
+//! and a damaged queue chunk refused and repaired, and a database of the previous schema
+//! (written by the previous release, in `tests/data/`) upgraded in place, also after a crash
+//! mid-upgrade, then resumed.
 
 use std::path::Path;
 use std::process::Command;
@@ -193,6 +194,86 @@ fn a_damaged_seen_set_run_is_refused_untouched_and_repair_loses_no_url() {
         twice.is_empty(),
         "fetched again after the repair: {twice:?}"
     );
+    assert_eq!(
+        store.counters().unwrap(),
+        frontier::recount(&store).unwrap()
+    );
+    assert_tallies_true(&store);
+}
+
+/// A queue chunk cut short (sled's own checksums pass; the value itself is bad): the crawl
+/// stops with an error naming the chunk and `repair`, leaving the chunk as it was; `repair`
+/// drops that chunk alone, and the resumed crawl finds its URLs again through other pages'
+/// links, so every page ends stored once and nothing is fetched twice.
+#[test]
+fn a_damaged_queue_chunk_stops_the_crawl_and_after_repair_every_page_is_stored_once() {
+    let _timing = shared();
+    const PAGES: usize = 150;
+    let server = route_server(Arc::new(generated(PAGES, Duration::ZERO, 100)));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let out = run(
+        &[
+            "crawl",
+            &seed,
+            "--db",
+            "c.db",
+            "--rate",
+            "0",
+            "--max-pages",
+            "20",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let db = dir.path().join("c.db");
+    let (key, cut) = {
+        let sled = sled::open(&db).unwrap();
+        let chunks = sled.open_tree("queue_chunks").unwrap();
+        assert!(chunks.len() > 1, "a few chunks to choose from");
+        let (k, v) = chunks.iter().next().unwrap().unwrap();
+        let cut = v[..v.len() / 2].to_vec();
+        chunks.insert(&k, cut.clone()).unwrap();
+        sled.flush().unwrap();
+        (k.to_vec(), cut)
+    };
+    let chunk_now = || {
+        let sled = sled::open(&db).unwrap();
+        let v = sled.open_tree("queue_chunks").unwrap().get(&key).unwrap();
+        v.map(|v| v.to_vec())
+    };
+
+    let out = run(&["crawl", "--db", "c.db", "--rate", "0"], dir.path());
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("queue chunk of origin #"), "{err}");
+    assert!(err.contains("politecrawl repair --db"), "{err}");
+    assert_eq!(chunk_now(), Some(cut), "the chunk is left as it was");
+
+    let out = run(&["repair", "--db", "c.db"], dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("removed the damaged queue chunk of") && err.contains(&server.origin()),
+        "{err}"
+    );
+    assert_eq!(chunk_now(), None);
+    let out = run(
+        &["crawl", "--db", "c.db", "--max-pages", "1000"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let store = Store::open(&db, OpenMode::Existing).unwrap();
+    let pages = stored(&store, &server.origin());
+    assert_eq!(
+        pages.keys().cloned().collect::<Vec<_>>(),
+        all_targets(PAGES)
+    );
+    let twice: Vec<_> = request_counts(&server)
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(twice.is_empty(), "fetched twice: {twice:?}");
     assert_eq!(
         store.counters().unwrap(),
         frontier::recount(&store).unwrap()
