@@ -532,24 +532,25 @@ where
 #[derive(Default)]
 pub(crate) struct QueueWrites {
     pub(crate) ops: Vec<Op>,
-    local: HashMap<QueueKey, Option<QueueEntry>>,
+    /// Key → index of its latest change in `ops` (one copy of each entry, not two).
+    local: HashMap<QueueKey, usize>,
 }
 
 impl QueueWrites {
     /// What this transaction did to `key`: `None` if nothing, `Some(None)` if it removed it.
     pub(crate) fn get(&self, key: &QueueKey) -> Option<Option<QueueEntry>> {
-        self.local.get(key).cloned()
+        self.local.get(key).map(|&i| self.ops[i].1.clone())
     }
 
     /// Puts an entry under `key`.
     pub(crate) fn insert(&mut self, key: QueueKey, entry: QueueEntry) {
-        self.local.insert(key, Some(entry.clone()));
+        self.local.insert(key, self.ops.len());
         self.ops.push((key, Some(entry)));
     }
 
     /// Removes `key`.
     pub(crate) fn remove(&mut self, key: &QueueKey) {
-        self.local.insert(*key, None);
+        self.local.insert(*key, self.ops.len());
         self.ops.push((*key, None));
     }
 
