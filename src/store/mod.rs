@@ -64,9 +64,10 @@ pub(crate) const PID_FILE: &str = "politecrawl.pid";
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// sled's page cache. Since schema 4 it holds no page records, only the queue's chunks and log,
-/// the origins and tallies: inserting 2 M URLs over 100 k hosts peaked at 279 MB with 32 MiB and
-/// 248 MB with 8 MiB, at about the same rate; the single-origin benchmark crawl measured the
-/// same with either (2026-12-03, three crawls each, within this VM's spread).
+/// the origins and tallies. A trade between the two benchmarks (2026-12-03): inserting 2 M URLs
+/// over 100 k hosts peaked at 248 MB with 8 MiB, 269 MB with 16 and 279 MB with 32; the
+/// single-origin crawl (20,000 pages) at 109–115 MB with 8 MiB, 94–104 MB with 16 or 32, at the
+/// same pages/s. The frontier's bound is the tighter one, so 8.
 pub const SLED_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// How often sled's own thread runs (it reclaims log segments; see `open.rs`).
