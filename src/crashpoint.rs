@@ -6,12 +6,13 @@
 //! Points: `seen-run-written` (a checkpoint's new run is on disk, the manifest does not name it
 //! yet), `seen-manifest-switched` (the manifest names it, the replaced runs are not deleted
 //! yet), `queue-group-folded` (a queue checkpoint has written one batch of origin-and-depth
-//! groups' chunks, others not yet; `POLITECRAWL_QUEUE_FOLD_BATCH=1` makes each group a batch), `queue-chunks-written` (all chunks rewritten, the log not yet
-//! dropped), `compact-copied` (compaction's copies of every body and record are synced, the
-//! page log's span not yet moved to them), `compact-switched` (it is, the old segments are
-//! still there), `upgrade-seen-built` (an upgrade from schema 2 built its run, the database is
-//! still schema 2), `upgrade-pages-built` (an upgrade from schema 3 wrote the page log and
-//! the tallies, the database is still schema 3).
+//! groups' chunks, others not yet; `POLITECRAWL_QUEUE_FOLD_BATCH=1` makes each group a batch),
+//! `queue-chunks-written` (all chunks rewritten, the log not yet dropped), `compact-copied`
+//! (compaction's copies of every body and record are synced, the page log's span not yet
+//! moved to them), `compact-switched` (it is, the old segments are still there),
+//! `upgrade-seen-built` (an upgrade from schema 2 built its run, the database is still schema
+//! 2), `upgrade-pages-built` (an upgrade from schema 3 wrote the page log and the tallies, the
+//! database is still schema 3).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;

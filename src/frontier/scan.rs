@@ -9,12 +9,8 @@ use crate::store::{origin_of_url, Breakdown, Counters, HostTally, Store, UrlStat
 
 /// The origin an id stands for.
 pub fn origin_name(store: &Store, id: OriginId) -> Result<String> {
-    let name_key = [&b"i"[..], &id.to_be_bytes()].concat();
     Ok(store
-        .origins
-        .get(name_key)
-        .map_err(|e| store.db_err("reading origins", e))?
-        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .origin_by_id(id)?
         .unwrap_or_else(|| format!("origin#{id}")))
 }
 
@@ -66,13 +62,8 @@ pub fn is_seen(store: &Store, url: &str) -> Result<bool> {
 
 /// Counters recomputed from the trees, for checking that the kept totals are right.
 pub fn recount(store: &Store) -> Result<Counters> {
-    let mut queued = store.delayed.len() as u64;
-    for kv in store.queue_set().iter()? {
-        kv?;
-        queued += 1;
-    }
     let mut c = Counters {
-        queued,
+        queued: store.count_queued()?,
         ..Counters::default()
     };
     for rec in store.pages() {

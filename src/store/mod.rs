@@ -128,6 +128,27 @@ impl Store {
         }
     }
 
+    /// URLs waiting: queued or parked for a retry, counted from the trees (for checks and
+    /// repairs; the counters keep the same number).
+    pub(crate) fn count_queued(&self) -> Result<u64> {
+        let mut queued = self.delayed.len() as u64;
+        for kv in self.queue_set().iter()? {
+            kv?;
+            queued += 1;
+        }
+        Ok(queued)
+    }
+
+    /// The origin an id stands for (`origins`: `i` ++ id), if it has one.
+    pub(crate) fn origin_by_id(&self, id: u64) -> Result<Option<String>> {
+        let name_key = [&b"i"[..], &id.to_be_bytes()].concat();
+        Ok(self
+            .origins
+            .get(name_key)
+            .map_err(|e| self.db_err("reading origins", e))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
     /// Saves the settings of the latest run, so `status` can show them and a resume can reuse
     /// them.
     pub fn save_config<T: Serialize>(&self, config: &T) -> Result<()> {

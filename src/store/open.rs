@@ -88,8 +88,10 @@ impl Store {
             cause,
         })?;
         let mut queue_set = QueueSet::open(path, queue_chunks, queue_log.clone())?;
+        let mut dropped = Vec::new();
         if mode == OpenMode::Repair {
-            drop_damaged_chunks(path, &mut queue_set, &meta, (&delayed, &origins))?;
+            // Before the seen-set is rebuilt from the queue, which a damaged chunk would stop.
+            dropped = queue_set.drop_damaged_chunks()?;
             let stored = page_log
                 .iter(path, span)
                 .map(|p| p.map(|(_, p)| (p.record.url, p.record.depth)));
@@ -132,72 +134,54 @@ impl Store {
             body_log: std::sync::Arc::new(body_log),
             db,
         };
+        store.account_dropped_chunks(&dropped)?;
         // Best effort: the pid only improves the message a second process prints.
         let _ = std::fs::write(path.join(PID_FILE), std::process::id().to_string());
         Ok(store)
     }
 }
 
-/// Removes the queue chunks that do not decode (`politecrawl repair`), says which on stderr,
-/// and counts the queue again so the counters stay true; the seen-set rebuilt next then lacks
-/// their URLs, so a link found later queues them again.
-fn drop_damaged_chunks(
-    path: &Path,
-    queue: &mut QueueSet,
-    meta: &Tree,
-    (delayed, origins): (&Tree, &Tree),
-) -> Result<()> {
-    let dropped = queue.drop_damaged_chunks()?;
-    if dropped.is_empty() {
-        return Ok(());
-    }
-    let db_err = |action, cause| Error::Db {
-        path: path.to_path_buf(),
-        action,
-        cause,
-    };
-    for e in &dropped {
-        let Error::DamagedChunk {
-            origin,
-            depth,
-            first_seq,
-            reason,
-            ..
-        } = e
-        else {
-            return Err(Error::Corrupt {
-                key: "queue_chunks".into(),
-                reason: e.to_string(),
-            });
+impl Store {
+    /// After `repair` removed the queue chunks that do not decode: says which on stderr and
+    /// counts the queue again, so the counters stay true. The seen-set was rebuilt without
+    /// their URLs, so a link found later queues them again.
+    fn account_dropped_chunks(&self, dropped: &[Error]) -> Result<()> {
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        for e in dropped {
+            let Error::DamagedChunk {
+                origin,
+                depth,
+                first_seq,
+                reason,
+                ..
+            } = e
+            else {
+                log::warn!(
+                    "{}: removed an unreadable queue chunk: {e}",
+                    self.path.display()
+                );
+                continue;
+            };
+            let name = self
+                .origin_by_id(*origin)?
+                .unwrap_or_else(|| format!("origin #{origin}"));
+            log::warn!(
+                "{}: removed the damaged queue chunk of {name} at depth {depth} (from sequence \
+                 {first_seq}: {reason}); the URLs it held are no longer queued or seen",
+                self.path.display()
+            );
+        }
+        let counters = super::Counters {
+            queued: self.count_queued()?,
+            ..self.counters()?
         };
-        let name_key = [&b"i"[..], &origin.to_be_bytes()].concat();
-        let name = origins
-            .get(name_key)
-            .map_err(|c| db_err("reading origins", c))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
-            .unwrap_or_else(|| format!("origin #{origin}"));
-        log::warn!(
-            "{}: removed the damaged queue chunk of {name} at depth {depth} (from sequence \
-             {first_seq}: {reason}); the URLs it held are no longer queued or seen",
-            path.display()
-        );
+        self.meta
+            .insert(KEY_COUNTERS, super::encode(&counters))
+            .map_err(|e| self.db_err("writing the counters", e))?;
+        Ok(())
     }
-    let mut queued = delayed.len() as u64;
-    for kv in queue.iter()? {
-        kv?;
-        queued += 1;
-    }
-    let mut counters: super::Counters = match meta
-        .get(KEY_COUNTERS)
-        .map_err(|c| db_err("reading the counters", c))?
-    {
-        Some(v) => decode("meta/counters", &v)?,
-        None => super::Counters::default(),
-    };
-    counters.queued = queued;
-    meta.insert(KEY_COUNTERS, super::encode(&counters))
-        .map_err(|c| db_err("writing the counters", c))?;
-    Ok(())
 }
 
 /// Checks the schema version of an opened database, or writes ours into a new one; a sled

@@ -292,6 +292,7 @@ impl QueueSet {
         Ok(())
     }
 
+    /// Writes the groups gathered in `batch` in one atomic sled batch and empties it.
     fn write_fold(&self, batch: &mut FoldBatch) -> Result<()> {
         let full = std::mem::take(batch);
         if full.bytes == 0 {

@@ -175,25 +175,26 @@ fn a_damaged_seen_set_run_is_refused_untouched_and_repair_loses_no_url() {
     let out = run(&["repair", "--db", "c.db"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("repaired"), "{}", stderr(&out));
-    let out = run(
-        &["crawl", "--db", "c.db", "--max-pages", "1000"],
-        dir.path(),
-    );
+    resume_and_check_every_page_stored_once(dir.path(), &server, PAGES);
+}
+
+/// Resumes the crawl in `dir/c.db` to its end, then checks from the server's side and the
+/// store's that every one of `pages` pages is stored, none was fetched twice, and the counters
+/// and tallies agree with the records.
+fn resume_and_check_every_page_stored_once(dir: &Path, server: &SiteServer, pages: usize) {
+    let out = run(&["crawl", "--db", "c.db", "--max-pages", "1000"], dir);
     assert!(out.status.success(), "{}", stderr(&out));
-    let store = Store::open(&db, OpenMode::Existing).unwrap();
-    let pages = stored(&store, &server.origin());
+    let store = Store::open(&dir.join("c.db"), OpenMode::Existing).unwrap();
+    let stored = stored(&store, &server.origin());
     assert_eq!(
-        pages.keys().cloned().collect::<Vec<_>>(),
-        all_targets(PAGES)
+        stored.keys().cloned().collect::<Vec<_>>(),
+        all_targets(pages)
     );
-    let twice: Vec<_> = request_counts(&server)
+    let twice: Vec<_> = request_counts(server)
         .into_iter()
         .filter(|(_, n)| *n > 1)
         .collect();
-    assert!(
-        twice.is_empty(),
-        "fetched again after the repair: {twice:?}"
-    );
+    assert!(twice.is_empty(), "fetched twice: {twice:?}");
     assert_eq!(
         store.counters().unwrap(),
         frontier::recount(&store).unwrap()
@@ -258,27 +259,7 @@ fn a_damaged_queue_chunk_stops_the_crawl_and_after_repair_every_page_is_stored_o
         "{err}"
     );
     assert_eq!(chunk_now(), None);
-    let out = run(
-        &["crawl", "--db", "c.db", "--max-pages", "1000"],
-        dir.path(),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let store = Store::open(&db, OpenMode::Existing).unwrap();
-    let pages = stored(&store, &server.origin());
-    assert_eq!(
-        pages.keys().cloned().collect::<Vec<_>>(),
-        all_targets(PAGES)
-    );
-    let twice: Vec<_> = request_counts(&server)
-        .into_iter()
-        .filter(|(_, n)| *n > 1)
-        .collect();
-    assert!(twice.is_empty(), "fetched twice: {twice:?}");
-    assert_eq!(
-        store.counters().unwrap(),
-        frontier::recount(&store).unwrap()
-    );
-    assert_tallies_true(&store);
+    resume_and_check_every_page_stored_once(dir.path(), &server, PAGES);
 }
 
 #[test]
