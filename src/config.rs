@@ -192,6 +192,20 @@ crawl_settings! {
     /// `--ignore-robots=false` turns it off on a resume
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     ignore_robots: bool = false, given Option<bool>;
+    /// Also trust the CA certificates in this PEM file, on top of the system's (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE", value_parser = absolute_path)]
+    ca_certs: Vec<String> = Vec::new(), given Vec<String>;
+    /// DANGEROUS: do not check server certificates at all (any server can pose as any site);
+    /// said at start and recorded in the settings and the WARC warcinfo; `--insecure=false` turns
+    /// it off on a resume
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    insecure: bool = false, given Option<bool>;
+    /// Client certificate (PEM) sent to servers that ask for one; its key in it or in --client-key
+    #[arg(long, value_name = "FILE", value_parser = absolute_path)]
+    client_cert: Option<String> = None, given Option<String>;
+    /// The private key (PEM, unencrypted) of --client-cert, when it is in its own file
+    #[arg(long, value_name = "FILE", value_parser = absolute_path)]
+    client_key: Option<String> = None, given Option<String>;
     /// After Ctrl-C or SIGTERM, how long requests in flight may take to finish [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     grace: Duration = DEFAULT_GRACE, given Option<Duration>;
@@ -286,6 +300,14 @@ fn flag_text(field: &str, values: Vec<String>) -> String {
         .join(" ")
 }
 
+/// A path as given, made absolute against the current directory, so a resume started
+/// elsewhere finds the same file.
+pub fn absolute_path(s: &str) -> Result<String, String> {
+    std::path::absolute(s)
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| format!("{s:?}: {e}"))
+}
+
 /// Parses a size as typed: `10MiB`, `500KB` or a number of bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     s.trim()
@@ -332,6 +354,7 @@ impl CrawlConfig {
         if self.timeout.is_zero() || self.connect_timeout.is_zero() || self.read_timeout.is_zero() {
             return bad("--timeout, --connect-timeout and --read-timeout must be above zero");
         }
+        crate::fetch::tls::check_files(self)?;
         for re in self.include.iter().chain(&self.exclude) {
             if let Err(e) = regex::Regex::new(re) {
                 return Err(Error::Config(format!(

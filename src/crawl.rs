@@ -80,8 +80,13 @@ pub fn start(
     progress: &Progress,
     report: Option<&Path>,
 ) -> Result<(Plan, Summary)> {
-    // Bad seeds fail before the database is created.
-    let new_seeds = CrawlConfig::new(db, seeds)?.seeds;
+    // Bad seeds, and bad settings for a new crawl, fail before the database is created.
+    let mut given = CrawlConfig::new(db, seeds)?;
+    if !db.exists() {
+        given.apply(overrides);
+        given.validate()?;
+    }
+    let new_seeds = given.seeds;
     let started = std::time::SystemTime::now();
     let store = Store::open(db, OpenMode::CreateOrOpen)?;
     let plan = plan(db, new_seeds, overrides, &store)?;

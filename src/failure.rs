@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The closed set of reasons a URL can fail. Local failures are never disguised as HTTP
+/// The closed set of reasons a URL can fail (stored by variant index: new kinds go last). Local failures are never disguised as HTTP
 /// statuses: `http_status` is the only kind that comes with a status code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,6 +37,12 @@ pub enum ErrorKind {
     RobotsUnreachable,
     /// Anything the HTTP client reports that fits none of the above.
     Other,
+    /// The server's certificate is not signed by a CA trusted here (`--ca-cert` helps).
+    TlsUntrusted,
+    /// The server's certificate is expired or not yet valid.
+    TlsExpired,
+    /// The server's certificate is made for another host name.
+    TlsNameMismatch,
 }
 
 impl ErrorKind {
@@ -57,6 +63,9 @@ impl ErrorKind {
             ErrorKind::RobotsDisallowed => "robots_disallowed",
             ErrorKind::RobotsUnreachable => "robots_unreachable",
             ErrorKind::Other => "other",
+            ErrorKind::TlsUntrusted => "tls_untrusted",
+            ErrorKind::TlsExpired => "tls_expired",
+            ErrorKind::TlsNameMismatch => "tls_name_mismatch",
         }
     }
 
@@ -77,6 +86,9 @@ impl ErrorKind {
             ErrorKind::RobotsDisallowed => "robots.txt disallows it",
             ErrorKind::RobotsUnreachable => "the host's robots.txt stayed unreachable",
             ErrorKind::Other => "the HTTP client failed",
+            ErrorKind::TlsUntrusted => "the server's certificate is not signed by a trusted CA",
+            ErrorKind::TlsExpired => "the server's certificate is expired or not yet valid",
+            ErrorKind::TlsNameMismatch => "the server's certificate is for another host name",
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use texting_robots::Robot;
 use url::Url;
 
+use crate::failure::{ErrorKind, Failure};
 use crate::store::{RobotsRecord, RobotsVerdict};
 
 /// Bytes of robots.txt read and parsed (RFC 9309 asks for at least 500 KiB).
@@ -36,8 +37,9 @@ pub enum Decision {
     Allow,
     /// Do not: the string names the rule.
     Block(String),
-    /// The origin's robots.txt stayed unreachable: fail it without a request.
-    GiveUp(String),
+    /// The origin's robots.txt stayed unreachable, or failed in a way waiting does not heal:
+    /// fail the URL without a request, with this failure.
+    GiveUp(Failure),
 }
 
 /// The rules in force for one origin.
@@ -56,7 +58,7 @@ enum Rules {
         body: Arc<[u8]>,
         token: String,
     },
-    GiveUp(String),
+    GiveUp(Failure),
 }
 
 impl std::fmt::Debug for Policy {
@@ -101,17 +103,28 @@ impl Policy {
         }
     }
 
+    fn give_up(failure: Failure) -> Self {
+        Policy {
+            rules: Rules::GiveUp(failure),
+            crawl_delay: None,
+            sitemaps: Vec::new(),
+        }
+    }
+
     /// The policy a cached verdict stands for; `None` when the verdict says "unreachable" (the
     /// file must be fetched again).
     pub fn from_record(rec: &RobotsRecord, token: &str) -> Option<Self> {
         match &rec.verdict {
             RobotsVerdict::Rules { .. } => Some(Policy::parse(&rec.body, token)),
             RobotsVerdict::AllowAll { .. } => Some(Policy::allow_all()),
-            RobotsVerdict::GaveUp { reason } => Some(Policy {
-                rules: Rules::GiveUp(reason.clone()),
-                crawl_delay: None,
-                sitemaps: Vec::new(),
-            }),
+            RobotsVerdict::GaveUp { reason } => Some(Policy::give_up(Failure {
+                kind: ErrorKind::RobotsUnreachable,
+                message: reason.clone(),
+            })),
+            RobotsVerdict::Failed { kind, reason } => Some(Policy::give_up(Failure {
+                kind: *kind,
+                message: reason.clone(),
+            })),
             RobotsVerdict::Unreachable { .. } => None,
         }
     }

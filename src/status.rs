@@ -128,7 +128,9 @@ fn hosts(store: &Store) -> Result<Vec<HostStatus>> {
             RobotsVerdict::Unreachable { reason, tries, .. } => {
                 ("unreachable", Some(format!("{reason} ({tries} tries)")))
             }
-            RobotsVerdict::GaveUp { reason } => ("gave_up", Some(reason)),
+            RobotsVerdict::GaveUp { reason } | RobotsVerdict::Failed { reason, .. } => {
+                ("gave_up", Some(reason))
+            }
         };
         e.robots = state.to_string();
         e.robots_detail = detail;

@@ -332,12 +332,8 @@ impl<'a> Engine<'a> {
                 };
                 self.settle_without_request(lease, UrlState::Blocked, failure)
             }
-            Decision::GiveUp(reason) => {
+            Decision::GiveUp(failure) => {
                 self.sched.cancel_start(id);
-                let failure = Failure {
-                    kind: ErrorKind::RobotsUnreachable,
-                    message: reason,
-                };
                 self.settle_without_request(lease, UrlState::Failed, failure)
             }
         }

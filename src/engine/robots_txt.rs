@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::Engine;
 use crate::error::Result;
 use crate::failure::ErrorKind;
+use crate::fetch::tls;
 use crate::frontier::{Candidate, OriginId};
 use crate::politeness::RobotsState;
 use crate::retry;
@@ -15,11 +16,6 @@ use crate::robots::{self, Policy};
 use crate::runtime::unix_ms;
 use crate::store::{RobotsRecord, RobotsVerdict};
 use crate::worker::{Job, RobotsOutcome};
-
-/// What to do about a host whose TLS handshake or certificate check fails.
-const TLS_HINT: &str = "the server's certificate is not trusted here (unknown issuer, expired, or \
-    made for another name) or it does not speak TLS: add its CA to this system's trust store \
-    (update-ca-certificates), or crawl its http:// URL if it has one";
 
 impl Engine<'_> {
     pub(super) fn start_robots(&mut self, id: OriginId) {
@@ -67,22 +63,33 @@ impl Engine<'_> {
                     .map_or((1, now_ms), |(t, s)| (t + 1, s));
                 // A failure that waiting does not heal (TLS, DNS, an invalid response: see
                 // `retry::is_transient`) gives the host up after one retry (a handshake or a
-                // lookup can fail once), not after --robots-give-up. A 5xx or 429 waits it out.
+                // lookup can fail once), not after --robots-give-up; a certificate that failed
+                // its check (untrusted, expired, another name) at once. A 5xx or 429 waits it out.
+                let certificate = matches!(
+                    failure.kind,
+                    ErrorKind::TlsUntrusted | ErrorKind::TlsExpired | ErrorKind::TlsNameMismatch
+                );
                 let lasting = failure.kind != ErrorKind::HttpStatus
                     && !retry::is_transient(failure.kind)
-                    && tries >= 2;
+                    && (tries >= 2 || certificate);
                 let verdict = if lasting {
                     let hint = match failure.kind {
-                        ErrorKind::Tls => TLS_HINT,
+                        ErrorKind::Tls
+                        | ErrorKind::TlsUntrusted
+                        | ErrorKind::TlsExpired
+                        | ErrorKind::TlsNameMismatch => tls::hint(failure.kind),
                         _ => "it does not heal by waiting",
                     };
-                    let reason = format!("{reason}; {hint}");
+                    let reason = format!("robots.txt: {reason}; {hint}");
                     log::warn!(
-                        "{}: robots.txt failed twice the same way ({reason}): giving up, its \
-                         queued URLs are recorded as failed (robots_unreachable)",
-                        o.origin
+                        "{}: {reason}: giving up, its queued URLs are recorded as failed ({})",
+                        o.origin,
+                        failure.kind.as_str()
                     );
-                    RobotsVerdict::GaveUp { reason }
+                    RobotsVerdict::Failed {
+                        kind: failure.kind,
+                        reason,
+                    }
                 } else if now_ms.saturating_sub(since) >= give_up {
                     log::warn!(
                         "{}: robots.txt unreachable ({reason}), try {tries}: giving up, its \

@@ -561,9 +561,17 @@ fn an_unreachable_robots_txt_holds_its_origin_then_fails_its_urls() {
 #[test]
 fn a_robots_failure_that_waiting_does_not_heal_gives_up_after_one_retry() {
     // Kinds `retry::is_transient` calls final give the host up on the second try, whatever
-    // --robots-give-up says (here the default, 10 minutes); a refused connection waits it out
-    // (the test above).
-    for kind in [ErrorKind::Dns, ErrorKind::Tls, ErrorKind::InvalidResponse] {
+    // --robots-give-up says (here the default, 10 minutes), a certificate that failed its
+    // check on the first; a refused connection waits it out (the test above). The host's URLs
+    // fail with the robots.txt failure's own kind.
+    for (kind, tries) in [
+        (ErrorKind::Dns, 2),
+        (ErrorKind::Tls, 2),
+        (ErrorKind::InvalidResponse, 2),
+        (ErrorKind::TlsExpired, 1),
+        (ErrorKind::TlsUntrusted, 1),
+        (ErrorKind::TlsNameMismatch, 1),
+    ] {
         let (_dir, store, mut config) = setup(&["http://d.test/1"]);
         config.ignore_robots = false;
         let (result, _, jobs) = run(&config, &store, |w| {
@@ -582,17 +590,11 @@ fn a_robots_failure_that_waiting_does_not_heal_gives_up_after_one_retry() {
             jobs
         });
         assert_eq!(result.unwrap(), StopReason::Finished, "{kind:?}");
-        assert_eq!(
-            jobs,
-            ["robots http://d.test", "robots http://d.test"],
-            "{kind:?}"
-        );
+        assert_eq!(jobs, vec!["robots http://d.test"; tries], "{kind:?}");
         let rec = store.find_page("http://d.test/1").unwrap().expect("stored");
-        assert_eq!(
-            rec.error.map(|e| e.kind),
-            Some(ErrorKind::RobotsUnreachable),
-            "{kind:?}"
-        );
+        let error = rec.error.expect("failed");
+        assert_eq!(error.kind, kind);
+        assert!(error.message.starts_with("robots.txt: fake"), "{error:?}");
     }
 }
 

@@ -34,6 +34,9 @@ pub struct Info {
     pub settings: Option<String>,
     /// The User-Agent the requests were sent with.
     pub user_agent: String,
+    /// The crawl ran with `--insecure`: no server certificate was checked, so a reader cannot
+    /// take an https capture as proof of who served it.
+    pub insecure: bool,
 }
 
 impl Info {
@@ -43,6 +46,7 @@ impl Info {
         if let Some(config) = store.load_config::<crate::config::CrawlConfig>()? {
             info.settings = serde_json::to_string(&config).ok();
             info.user_agent = config.user_agent;
+            info.insecure = config.insecure;
         }
         Ok(info)
     }
@@ -54,6 +58,7 @@ impl Default for Info {
             software: format!("politecrawl/{}", env!("CARGO_PKG_VERSION")),
             settings: None,
             user_agent: crate::config::default_user_agent(),
+            insecure: false,
         }
     }
 }
@@ -240,6 +245,9 @@ fn warcinfo(w: &mut dyn Write, filename: &str, info: &Info) -> io::Result<String
         "software: {}\r\nformat: WARC File Format 1.1\r\nconformsTo: https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\nhttp-header-user-agent: {}\r\n",
         info.software, info.user_agent
     );
+    if info.insecure {
+        body.push_str("politecrawl-tls: server certificates were not checked (--insecure)\r\n");
+    }
     if let Some(s) = &info.settings {
         body.push_str(&format!(
             "politecrawl-settings: {}\r\n",

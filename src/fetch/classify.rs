@@ -21,9 +21,9 @@ fn classify_isahc(e: &isahc::Error) -> ErrorKind {
         I::Timeout => ErrorKind::Timeout,
         I::ConnectFailed => ErrorKind::Connect,
         I::CouldntResolveHost | I::CouldntResolveProxy => ErrorKind::Dns,
-        I::SSLConnectFailed(_) | I::SSLEngineError(_) | I::BadServerCertificate(_) => {
-            ErrorKind::Tls
-        }
+        // Provisional: the certificate failed its check, and `Fetcher` asks why (`tls`).
+        I::BadServerCertificate(_) => ErrorKind::TlsUntrusted,
+        I::SSLConnectFailed(_) | I::SSLEngineError(_) => ErrorKind::Tls,
         I::NoResponse | I::ResponseBodyError(_) | I::Aborted => ErrorKind::Reset,
         I::InvalidHttpFormat(_) | I::InvalidContentEncoding(_) | I::InvalidUtf8 => {
             ErrorKind::InvalidResponse

@@ -15,6 +15,7 @@
 
 mod body;
 mod classify;
+pub mod tls;
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -77,13 +78,21 @@ pub struct Fetcher {
     /// not say when the connection was made, so silence after a quick connect gets both).
     first_byte_timeout: Duration,
     accept_types: std::sync::Arc<[String]>,
+    tls: std::sync::Arc<tls::TlsSettings>,
 }
 
 impl Fetcher {
     /// Builds the client: connect and whole-request timeouts, a connection pool sized for the
     /// per-host cap, no automatic redirects, and our User-Agent.
     pub fn new(config: &CrawlConfig) -> Result<Self> {
-        let http = isahc::HttpClient::builder()
+        let tls = tls::TlsSettings::new(config)?;
+        if config.insecure {
+            log::warn!(
+                "--insecure: server certificates are NOT checked, so any server can pose as the \
+                 sites crawled; recorded in the crawl's settings and in WARC exports"
+            );
+        }
+        let builder = isahc::HttpClient::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             .redirect_policy(RedirectPolicy::None)
@@ -93,7 +102,9 @@ impl Fetcher {
             .default_header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
             .default_header("accept-encoding", "gzip, deflate, br")
             // We decode ourselves, so the size cap counts decoded bytes.
-            .automatic_decompression(false)
+            .automatic_decompression(false);
+        let http = tls
+            .apply(builder)
             .build()
             .map_err(|e| Error::Client(e.to_string()))?;
         let client =
@@ -104,6 +115,7 @@ impl Fetcher {
             read_timeout: config.read_timeout,
             first_byte_timeout: config.connect_timeout + config.read_timeout,
             accept_types: config.accept_types.clone().into(),
+            tls: std::sync::Arc::new(tls),
         })
     }
 
@@ -135,6 +147,14 @@ impl Fetcher {
             Ok(Ok(mut f)) => {
                 f.elapsed = start.elapsed();
                 Ok(f)
+            }
+            Ok(Err((ErrorKind::TlsUntrusted | ErrorKind::Tls, message))) => {
+                // The client does not say why a handshake or a certificate check failed; one
+                // handshake of our own does (see `tls`).
+                let (settings, target) = (self.tls.clone(), url.clone());
+                let why = runtime::run_blocking(move || settings.diagnose(&target)).await;
+                let (kind, message) = why.unwrap_or((ErrorKind::Tls, message));
+                Err(fail(kind, message))
             }
             Ok(Err((kind, message))) => Err(fail(kind, message)),
             Err(_) => Err(fail(

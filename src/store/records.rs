@@ -195,6 +195,15 @@ pub enum RobotsVerdict {
         /// Why, in words.
         reason: String,
     },
+    /// Failed in a way waiting does not heal (a certificate that fails its check, a name that
+    /// does not resolve): the host's URLs failed with that kind. Last, so older records keep
+    /// their variant numbers.
+    Failed {
+        /// What kind of failure (`tls_untrusted`, `dns`, ...).
+        kind: crate::failure::ErrorKind,
+        /// Why, in words, with what to do.
+        reason: String,
+    },
 }
 
 /// One origin's persisted politeness state, so a resumed crawl does not burst a host it was

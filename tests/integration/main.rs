@@ -4,6 +4,8 @@
 // Helpers, no tests: the binary and `run`, temp dirs, the fixture and route servers, fast
 // loopback configs, `crawl` and `stored`, the raw TCP server, and the timing-test lock.
 mod support;
+// Certificates made with `openssl` and Debian's nginx in a temp dir, for the transport tests.
+mod nginx;
 
 // The real binary's command line: crawl → status → export, `demo`, the errors and hints a user
 // sees (bad or dead seed, foreign, locked or unwritable database), progress lines and
@@ -36,6 +38,9 @@ mod readme;
 // lost or fetched twice, saved settings and overrides, attempts and back-off kept, a future
 // schema refused, many origins.
 mod resume;
+// HTTPS against nginx with a test CA: --ca-cert, --insecure, client certificates, HTTP/2, and
+// certificate failures with their own kinds.
+mod tls;
 // Why the curl backend: after timeouts and cut bodies on pooled connections, no URL ever
 // receives another URL's response.
 mod wrong_response;
