@@ -282,6 +282,7 @@ fn page_record(url: &str, len: usize) -> PageRecord {
         referrer: None,
         attempts: 1,
         error: None,
+        http_version: Some("HTTP/1.1".into()),
     }
 }
 

@@ -8,10 +8,11 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 
 /// The header row; a stable interface (see the README).
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "url",
     "state",
     "status",
+    "http_version",
     "content_type",
     "bytes",
     "depth",
@@ -38,6 +39,7 @@ pub fn write(store: &Store, filter: &Filter, out: &mut dyn Write) -> Result<u64>
             rec.url.as_str(),
             rec.state.as_str(),
             &rec.status.map(|s| s.to_string()).unwrap_or_default(),
+            rec.http_version.as_deref().unwrap_or(""),
             rec.content_type.as_deref().unwrap_or(""),
             &rec.body_len.to_string(),
             &rec.depth.to_string(),

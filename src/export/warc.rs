@@ -282,7 +282,7 @@ fn pair(
     } else {
         rec.fetched_at.clone()
     };
-    let request = request_block(&rec.url, &info.user_agent);
+    let request = request_block(&rec.url, &info.user_agent, protocol(rec));
     record(
         w,
         &[
@@ -316,7 +316,13 @@ fn pair(
     record(w, &headers, &response)
 }
 
-fn request_block(url: &str, user_agent: &str) -> Vec<u8> {
+/// The protocol the exchange used, for both status lines: `HTTP/1.1` when the record does not
+/// say (records from before versions were kept).
+fn protocol(rec: &PageRecord) -> &str {
+    rec.http_version.as_deref().unwrap_or("HTTP/1.1")
+}
+
+fn request_block(url: &str, user_agent: &str, protocol: &str) -> Vec<u8> {
     let (target, host) = match Url::parse(url) {
         Ok(u) => (
             u[Position::BeforePath..Position::AfterQuery].to_string(),
@@ -325,7 +331,7 @@ fn request_block(url: &str, user_agent: &str) -> Vec<u8> {
         Err(_) => ("/".into(), String::new()),
     };
     format!(
-        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {user_agent}\r\nAccept: text/html,application/xhtml+xml,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n"
+        "GET {target} {protocol}\r\nHost: {host}\r\nUser-Agent: {user_agent}\r\nAccept: text/html,application/xhtml+xml,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n"
     )
     .into_bytes()
 }
@@ -334,7 +340,8 @@ fn request_block(url: &str, user_agent: &str) -> Vec<u8> {
 fn response_head(rec: &PageRecord, body_len: usize) -> Vec<u8> {
     let status = rec.status.unwrap_or(0);
     let mut head = format!(
-        "HTTP/1.1 {status} {}\r\n",
+        "{} {status} {}\r\n",
+        protocol(rec),
         crate::http_status::reason_phrase(status)
     );
     for (k, v) in &rec.headers {
@@ -374,7 +381,11 @@ mod tests {
             head,
             "HTTP/1.1 200 OK\r\nX-Politecrawl-Original-Content-Encoding: gzip\r\ncontent-type: text/html\r\nContent-Length: 5\r\n\r\n"
         );
-        let req = String::from_utf8(request_block("http://a.test:81/p?q=1", "ua")).unwrap();
+        let req = request_block("http://a.test:81/p?q=1", "ua", "HTTP/1.1");
+        let req = String::from_utf8(req).unwrap();
         assert!(req.starts_with("GET /p?q=1 HTTP/1.1\r\nHost: a.test:81\r\nUser-Agent: ua\r\n"));
+        rec.http_version = Some("HTTP/2".into());
+        let head = String::from_utf8(response_head(&rec, 5)).unwrap();
+        assert!(head.starts_with("HTTP/2 200 OK\r\n"), "{head}");
     }
 }

@@ -15,6 +15,7 @@
 
 mod body;
 mod classify;
+mod client;
 pub mod tls;
 
 use std::panic::AssertUnwindSafe;
@@ -37,6 +38,8 @@ use classify::classify_client_error;
 pub struct Fetched {
     /// HTTP status code.
     pub status: u16,
+    /// The protocol version of the response (`HTTP/1.1`, `HTTP/2`), when the client says.
+    pub http_version: Option<&'static str>,
     /// Headers in the order received (names lowercase).
     pub headers: Vec<(String, String)>,
     /// Body bytes, decoded from any `Content-Encoding` (gzip, deflate, br).
@@ -107,8 +110,7 @@ impl Fetcher {
             .apply(builder)
             .build()
             .map_err(|e| Error::Client(e.to_string()))?;
-        let client =
-            surf::Client::with_http_client(http_client::isahc::IsahcClient::from_client(http));
+        let client = surf::Client::with_http_client(client::CurlClient::new(http));
         Ok(Fetcher {
             client,
             max_body: config.max_body,
@@ -198,6 +200,7 @@ impl Fetcher {
         };
         let mut f = Fetched {
             status,
+            http_version: resp.version().map(client::version_text),
             body: Vec::new(),
             truncated: false,
             body_skipped: false,

@@ -9,8 +9,8 @@ use super::{
 };
 
 use crate::error::{Error, Result};
-use crate::store::page_log::StoredPage;
-use crate::store::{decode, origin_of_url, Store};
+use crate::store::page_log::{decode_recent, StoredPage};
+use crate::store::{origin_of_url, Store};
 
 /// Checks the pages stored just before the last stop (the `recent` tree, see
 /// [`crate::store::page_log`]): their records against the page log and their bodies against
@@ -26,7 +26,7 @@ pub fn recover_bodies(store: &Store) -> Result<u64> {
     let mut first_lost = None;
     for (i, (k, v)) in recent.iter().enumerate() {
         let pos = position(k)?;
-        let page: StoredPage = decode("recent", v)?;
+        let page = decode_recent(v)?;
         let record_whole = store
             .page_log
             .payload_at(pos)
@@ -44,7 +44,7 @@ pub fn recover_bodies(store: &Store) -> Result<u64> {
     let cut = position(&recent[first].0)?;
     let lost: Vec<(&sled::IVec, StoredPage)> = recent[first..]
         .iter()
-        .map(|(k, v)| Ok((k, decode("recent", v)?)))
+        .map(|(k, v)| Ok((k, decode_recent(v)?)))
         .collect::<Result<_>>()?;
     let mut seen = store.seen_set();
     let mut qs = store.queue_set();

@@ -47,6 +47,7 @@ fn record(url: &str) -> PageRecord {
         referrer: None,
         attempts: 1,
         error: None,
+        http_version: Some("HTTP/1.1".into()),
     }
 }
 
@@ -304,7 +305,7 @@ fn pages_back_to_schema_3(s: &Store) {
     }
     s.recent.clear().unwrap();
     for v in recent {
-        let p: crate::store::page_log::StoredPage = decode("recent", &v).unwrap();
+        let p = crate::store::page_log::decode_recent(&v).unwrap();
         if let Some(b) = p.body {
             s.recent
                 .insert(b.position_key(), p.record.url.as_bytes())

@@ -499,6 +499,7 @@ mod tests {
                 kind: ErrorKind::HttpStatus,
                 message: "404 Not Found".into(),
             }),
+            http_version: None,
         };
         assert_eq!(decode::<PageRecord>("k", &encode(&r)).unwrap(), r);
         assert!(decode::<PageRecord>("k", b"\xff\xff").is_err());

@@ -5,7 +5,9 @@
 //! page costs no sled key at all once it is on disk.
 //!
 //! A frame is `len: u32 LE ++ crc32(payload): u32 LE ++ payload`, the payload a postcard
-//! [`StoredPage`]. Only the engine thread appends, so frames are in commit order and the
+//! [`StoredPage`] followed by the record's later fields, each postcard too (today one: the
+//! HTTP version). A field is read only when bytes remain, so frames written before it existed
+//! still read, with the field empty: a field is added at the end, never in between. Only the engine thread appends, so frames are in commit order and the
 //! committed records are a prefix of the log: the [`Span`] in `meta/pages_span`, written in the
 //! same transaction as the outcomes, says where it ends. Frames past it (a transaction that
 //! failed, or a crash before its commit) are cut off when a crawl next opens the database.
@@ -44,6 +46,24 @@ pub struct StoredPage {
     pub record: PageRecord,
     /// Its body in the body segments, when it has one.
     pub body: Option<BodyRef>,
+}
+
+/// A frame's payload: the base [`StoredPage`], then the later fields that are there (see the
+/// module doc).
+pub(crate) fn decode_frame(payload: &[u8]) -> std::result::Result<StoredPage, postcard::Error> {
+    let (mut page, rest): (StoredPage, _) = postcard::take_from_bytes(payload)?;
+    if !rest.is_empty() {
+        (page.record.http_version, _) = postcard::take_from_bytes(rest)?;
+    }
+    Ok(page)
+}
+
+/// A `recent` value (a frame's payload, see [`crate::frontier::recover_bodies`]).
+pub(crate) fn decode_recent(payload: &[u8]) -> Result<StoredPage> {
+    decode_frame(payload).map_err(|e| Error::Corrupt {
+        key: "recent".into(),
+        reason: e.to_string(),
+    })
 }
 
 /// The committed records: from the start of segment `first` to `end` (segment, offset).
@@ -101,7 +121,8 @@ impl PageLog {
             record: &'a PageRecord,
             body: Option<&'a BodyRef>,
         }
-        let payload = super::encode(&Frame { record, body });
+        let mut payload = super::encode(&Frame { record, body });
+        payload.extend_from_slice(&super::encode(&record.http_version));
         let len = u32::try_from(payload.len()).map_err(std::io::Error::other)?;
         let mut frame = Vec::with_capacity(HEADER + payload.len());
         frame.extend_from_slice(&len.to_le_bytes());
@@ -288,14 +309,10 @@ impl Iterator for PageIter {
             }
         };
         let (pos, payload) = frame;
-        Some(
-            postcard::from_bytes(&payload)
-                .map(|p| (pos, p))
-                .map_err(|e| {
-                    self.done = true;
-                    self.damaged(format!("a record does not decode: {e}"))
-                }),
-        )
+        Some(decode_frame(&payload).map(|p| (pos, p)).map_err(|e| {
+            self.done = true;
+            self.damaged(format!("a record does not decode: {e}"))
+        }))
     }
 }
 
@@ -311,4 +328,32 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_without_the_later_fields_still_read() {
+        let mut record = PageRecord::blank("http://a.test/");
+        record.status = Some(200);
+        // A frame written before the HTTP version was kept: the base record only.
+        let old = crate::store::encode(&StoredPage {
+            record: record.clone(),
+            body: None,
+        });
+        assert_eq!(decode_frame(&old).unwrap().record, record);
+        // Today's frame: the base record, then the version.
+        record.http_version = Some("HTTP/2".into());
+        let mut new = old.clone();
+        new.extend_from_slice(&crate::store::encode(&record.http_version));
+        let read = decode_frame(&new).unwrap();
+        assert_eq!(read.record.http_version.as_deref(), Some("HTTP/2"));
+        assert_eq!(read.record, record);
+        // A damaged trailer is an error, not a silent `None`.
+        let mut bad = old;
+        bad.extend_from_slice(&[1, 200]);
+        assert!(decode_frame(&bad).is_err());
+    }
 }

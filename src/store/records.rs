@@ -150,6 +150,11 @@ pub struct PageRecord {
     pub attempts: u32,
     /// Why it failed, for failed URLs.
     pub error: Option<Failure>,
+    /// The response's protocol version (`HTTP/1.1`, `HTTP/2`), when a response came. Stored
+    /// after the frame's base record (see [`super::page_log`]), so records written before it
+    /// existed read as `None`.
+    #[serde(skip)]
+    pub http_version: Option<String>,
 }
 
 /// What was learned from an origin's robots.txt, cached so a resumed crawl does not fetch it
@@ -256,6 +261,7 @@ impl PageRecord {
             referrer: None,
             attempts: 0,
             error: None,
+            http_version: None,
         }
     }
 }

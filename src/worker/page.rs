@@ -29,6 +29,7 @@ pub(super) async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url)
             let (found, written) = discover(ctx, &url, entry, &mut fetched, &mut record).await;
             record.elapsed_ms = fetched.elapsed.as_millis() as u64;
             record.status = Some(fetched.status);
+            record.http_version = fetched.http_version.map(str::to_string);
             record.content_type = fetched.header("content-type").map(str::to_string);
             record.body_len = fetched.body.len() as u64;
             record.truncated = fetched.truncated;

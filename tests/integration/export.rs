@@ -208,12 +208,19 @@ fn csv_export_parses_and_matches_the_store_and_filters_apply() {
     let store = politecrawl::Store::open(&db, politecrawl::OpenMode::Existing).unwrap();
     let records: Vec<_> = store.pages().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len(), records.len());
+    let col = |name: &str| {
+        let columns = politecrawl::export::csv::COLUMNS;
+        columns.iter().position(|c| *c == name).unwrap()
+    };
     for (row, rec) in rows.iter().zip(&records) {
-        assert_eq!(&row[0], rec.url);
-        assert_eq!(&row[1], rec.state.as_str());
-        assert_eq!(row[2].parse::<u16>().ok(), rec.status);
-        assert_eq!(row[4].parse::<u64>().unwrap(), rec.body_len);
-        assert_eq!(&row[9], rec.error.as_ref().map_or("", |e| e.kind.as_str()));
+        assert_eq!(&row[col("url")], rec.url);
+        assert_eq!(&row[col("state")], rec.state.as_str());
+        assert_eq!(row[col("status")].parse::<u16>().ok(), rec.status);
+        let version = rec.status.map(|_| "HTTP/1.1").unwrap_or("");
+        assert_eq!(&row[col("http_version")], version, "{}", rec.url);
+        assert_eq!(row[col("bytes")].parse::<u64>().unwrap(), rec.body_len);
+        let kind = rec.error.as_ref().map_or("", |e| e.kind.as_str());
+        assert_eq!(&row[col("error_kind")], kind);
     }
     drop(store);
 

@@ -10,19 +10,33 @@ use super::support::{run, stderr, tempdir};
 
 /// Each exported record's URL and (state, error kind).
 fn outcomes(dir: &Path, db: &str) -> BTreeMap<String, (String, Option<String>)> {
-    let out = run(&["export", "--db", db], dir);
-    assert!(out.status.success(), "{}", stderr(&out));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+    lines(dir, db)
+        .into_iter()
+        .map(|v| {
             let kind = v["error"]["kind"].as_str().map(str::to_string);
             (
                 v["url"].as_str().unwrap().to_string(),
                 (v["state"].as_str().unwrap().to_string(), kind),
             )
         })
+        .collect()
+}
+
+/// Each exported record's `http_version`.
+fn versions(dir: &Path, db: &str) -> Vec<Option<String>> {
+    lines(dir, db)
+        .iter()
+        .map(|v| v["http_version"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn lines(dir: &Path, db: &str) -> Vec<serde_json::Value> {
+    let out = run(&["export", "--db", db], dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
 
@@ -105,6 +119,54 @@ fn a_site_with_its_own_ca_fails_as_untrusted_and_is_crawled_over_http2_with_ca_c
     let got = outcomes(dir, "ca.db");
     assert_eq!(got.len(), SMALL_SITE.len());
     assert!(got.values().all(|(state, _)| state == "done"), "{got:?}");
+    assert_eq!(versions(dir, "ca.db"), vec![Some("HTTP/2".to_string()); 4]);
+
+    // The WARC's status lines say HTTP/2, and warcio reads and checks them.
+    let out = run(
+        &[
+            "export",
+            "--db",
+            "ca.db",
+            "--format",
+            "warc",
+            "--out",
+            "h2.warc.gz",
+        ],
+        dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = "import sys\nfrom warcio.archiveiterator import ArchiveIterator\n\
+        for r in ArchiveIterator(open(sys.argv[1], 'rb')):\n\
+        \x20   if r.rec_type in ('request', 'response'):\n\
+        \x20       print(r.rec_type, r.http_headers.protocol, r.http_headers.statusline)\n";
+    let py = std::process::Command::new("python3")
+        .args(["-c", script, "h2.warc.gz"])
+        .current_dir(dir)
+        .output()
+        .expect("python3 with warcio");
+    let text = String::from_utf8_lossy(&py.stdout);
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8, "{text}");
+    assert!(
+        lines.iter().all(|l| *l == "response HTTP/2 200 OK"
+            || (l.starts_with("request GET /") && l.ends_with(" HTTP/2"))),
+        "{text}"
+    );
+    let check = std::process::Command::new("python3")
+        .args(["-m", "warcio.cli", "check", "h2.warc.gz"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
 }
 
 #[test]
@@ -173,6 +235,7 @@ fn expired_and_misnamed_certificates_get_their_own_kinds_and_insecure_crawls_the
     let got = outcomes(dir, "b.db");
     assert_eq!(got.len(), 2 * SMALL_SITE.len());
     assert!(got.values().all(|(state, _)| state == "done"), "{got:?}");
+    assert_eq!(versions(dir, "b.db"), vec![Some("HTTP/1.1".to_string()); 8]);
 
     // The WARC says the certificates were not checked.
     let out = run(
