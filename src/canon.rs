@@ -22,6 +22,12 @@ pub fn normalize(mut url: Url) -> Option<Url> {
         return None;
     }
     url.set_fragment(None);
+    // Userinfo is a login, not part of the resource: it is never stored or exported (a seed's
+    // is taken as its origin's credentials first, see `fetch::request`).
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
     // `?` with nothing after it is the same resource on every server we know of.
     if url.query() == Some("") {
         url.set_query(None);

@@ -96,6 +96,14 @@ pub struct CrawlArgs {
     /// The crawl's settings (declared once, in the library's `config` module).
     #[command(flatten)]
     pub settings: Overrides,
+    /// HTTP Basic user name, sent only to the seeds' origins (kept in DIR/credentials, mode
+    /// 0600, for resumes; never exported)
+    #[arg(long, value_name = "USER", requires = "password")]
+    pub user: Option<String>,
+    /// Password for --user; `-` reads it from the environment variable POLITECRAWL_PASSWORD,
+    /// which keeps it out of the process list
+    #[arg(long, value_name = "PASS", requires = "user")]
+    pub password: Option<String>,
     /// Write a JSON run report here at the end (settings, times, counts by state, status,
     /// error kind and host, per-host politeness)
     #[arg(long, value_name = "FILE")]

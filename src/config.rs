@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::canon::{self, Scope, ScopeKind};
 use crate::error::{Error, Result};
+use crate::fetch::request::Credentials;
 
 /// Default number of fetches in flight across all hosts.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -72,6 +73,10 @@ macro_rules! crawl_settings {
             pub db: PathBuf,
             /// Start URLs, normalized. May be empty when the database already has queued work.
             pub seeds: Vec<Url>,
+            /// HTTP Basic logins by origin: never saved with the settings (see
+            /// [`Credentials`]).
+            #[serde(skip)]
+            pub credentials: Credentials,
             $($(#[doc = $doc])* pub $field: $ty,)*
         }
 
@@ -86,12 +91,23 @@ macro_rules! crawl_settings {
         impl CrawlConfig {
             /// A configuration with every default, for `seeds` into `db`. Seeds are checked
             /// here so a typo fails before the database is touched.
+            /// A seed's userinfo (`https://user:pass@host/`) becomes its origin's login.
             pub fn new<S: AsRef<str>>(db: impl Into<PathBuf>, seeds: &[S]) -> Result<Self> {
+                let mut credentials = Credentials::default();
                 let seeds = seeds
                     .iter()
-                    .map(|s| canon::parse_seed(s.as_ref()))
+                    .map(|s| {
+                        if let Some(login) = Url::parse(s.as_ref().trim())
+                            .ok()
+                            .and_then(|u| Credentials::from_userinfo(&u))
+                        {
+                            let url = canon::parse_seed(s.as_ref())?;
+                            credentials.set(&url, login);
+                        }
+                        canon::parse_seed(s.as_ref())
+                    })
                     .collect::<Result<Vec<_>>>()?;
-                Ok(CrawlConfig { db: db.into(), seeds, $($field: $default,)* })
+                Ok(CrawlConfig { db: db.into(), seeds, credentials, $($field: $default,)* })
             }
 
             /// Applies the settings given on a command line; returns the changes as flags
@@ -192,6 +208,10 @@ crawl_settings! {
     /// `--ignore-robots=false` turns it off on a resume
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     ignore_robots: bool = false, given Option<bool>;
+    /// Send this header with every request, 'Name: value' (repeatable); not Host, User-Agent
+    /// (--user-agent), Authorization (--user/--password) or Accept-Encoding
+    #[arg(long = "header", value_name = "HEADER")]
+    headers: Vec<String> = Vec::new(), given Vec<String>;
     /// Also trust the CA certificates in this PEM file, on top of the system's (repeatable)
     #[arg(long = "ca-cert", value_name = "FILE", value_parser = absolute_path)]
     ca_certs: Vec<String> = Vec::new(), given Vec<String>;
@@ -355,6 +375,9 @@ impl CrawlConfig {
             return bad("--timeout, --connect-timeout and --read-timeout must be above zero");
         }
         crate::fetch::tls::check_files(self)?;
+        for h in &self.headers {
+            crate::fetch::request::parse_header(h).map_err(Error::Config)?;
+        }
         for re in self.include.iter().chain(&self.exclude) {
             if let Err(e) = regex::Regex::new(re) {
                 return Err(Error::Config(format!(

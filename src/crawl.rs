@@ -18,6 +18,7 @@ use url::Url;
 use crate::config::{CrawlConfig, Overrides};
 use crate::engine::{Engine, EngineIo};
 use crate::error::{Error, Result};
+use crate::fetch::request::{Credentials, Login};
 use crate::fetch::Fetcher;
 use crate::frontier::{Frontier, SledFrontier};
 use crate::progress::Progress;
@@ -60,6 +61,28 @@ fn plan(db: &Path, new_seeds: Vec<Url>, overrides: &Overrides, store: &Store) ->
     })
 }
 
+/// The logins of this run: those saved in `db`, then the seeds' userinfo, then `login` for
+/// every seed's origin; saved back when they changed.
+fn logins(
+    db: &Path,
+    config: &CrawlConfig,
+    from_seeds: Credentials,
+    login: Option<&Login>,
+) -> Result<Credentials> {
+    let saved = Credentials::load(db)?;
+    let mut all = saved.clone();
+    all.extend(&from_seeds);
+    if let Some(login) = login {
+        for seed in &config.seeds {
+            all.set(seed, login.clone());
+        }
+    }
+    if all != saved {
+        all.save(db)?;
+    }
+    Ok(all)
+}
+
 /// Appends the seeds of `more` not already in `seeds`, keeping order.
 fn add_new_seeds(seeds: &mut Vec<Url>, more: Vec<Url>) {
     for s in more {
@@ -72,10 +95,13 @@ fn add_new_seeds(seeds: &mut Vec<Url>, more: Vec<Url>) {
 /// The `crawl` command: checks the seeds, opens (or creates) the database at `db`, works out the
 /// run's settings (saved ones on a resume, changed by `overrides`), and crawls until the queue is
 /// empty, the page budget is spent, or `stop` is raised; then writes the `--report`.
+/// `login` (`--user`/`--password`) is for every seed's origin; a seed's own userinfo for its
+/// origin. Both are kept in the database's credentials file for the next resume.
 pub fn start(
     db: &Path,
     seeds: &[String],
     overrides: &Overrides,
+    login: Option<&Login>,
     stop: &StopSignal,
     progress: &Progress,
     report: Option<&Path>,
@@ -89,7 +115,8 @@ pub fn start(
     let new_seeds = given.seeds;
     let started = std::time::SystemTime::now();
     let store = Store::open(db, OpenMode::CreateOrOpen)?;
-    let plan = plan(db, new_seeds, overrides, &store)?;
+    let mut plan = plan(db, new_seeds, overrides, &store)?;
+    plan.config.credentials = logins(db, &plan.config, given.credentials, login)?;
     let summary = run(&plan.config, &store, stop, progress)?;
     if let Some(path) = report {
         let r = Report::new(&store, &summary, started)?;

@@ -95,6 +95,7 @@ pub use canon::ScopeKind;
 pub use config::{CrawlConfig, Overrides};
 pub use error::{Error, Result};
 pub use failure::{ErrorKind, Failure};
+pub use fetch::request::{Credentials, Login};
 pub use report::{RunCounters, StopReason, Summary};
 pub use shutdown::StopSignal;
 pub use store::{OpenMode, Store};

@@ -169,10 +169,27 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
     let progress = Progress::new();
     let display =
         terminal::ProgressDisplay::start(progress.clone(), args.no_progress, args.progress_every);
+    let login = match (&args.user, &args.password) {
+        (Some(user), Some(password)) => {
+            let password = if password == "-" {
+                std::env::var("POLITECRAWL_PASSWORD").map_err(|_| {
+                    anyhow::anyhow!("--password - reads POLITECRAWL_PASSWORD, which is not set")
+                })?
+            } else {
+                password.clone()
+            };
+            Some(politecrawl::Login {
+                user: user.clone(),
+                password,
+            })
+        }
+        _ => None,
+    };
     let result = politecrawl::crawl::start(
         &args.db,
         &args.seeds,
         overrides,
+        login.as_ref(),
         &stop,
         &progress,
         args.report.as_deref(),

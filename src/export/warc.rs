@@ -34,6 +34,9 @@ pub struct Info {
     pub settings: Option<String>,
     /// The User-Agent the requests were sent with.
     pub user_agent: String,
+    /// The headers every request sent besides Host (the `--header`s among them); never
+    /// credentials.
+    pub request_headers: Vec<(String, String)>,
     /// The crawl ran with `--insecure`: no server certificate was checked, so a reader cannot
     /// take an https capture as proof of who served it.
     pub insecure: bool,
@@ -45,6 +48,8 @@ impl Info {
         let mut info = Info::default();
         if let Some(config) = store.load_config::<crate::config::CrawlConfig>()? {
             info.settings = serde_json::to_string(&config).ok();
+            info.request_headers =
+                crate::fetch::request::default_headers(&config.user_agent, &config.headers);
             info.user_agent = config.user_agent;
             info.insecure = config.insecure;
         }
@@ -58,6 +63,10 @@ impl Default for Info {
             software: format!("politecrawl/{}", env!("CARGO_PKG_VERSION")),
             settings: None,
             user_agent: crate::config::default_user_agent(),
+            request_headers: crate::fetch::request::default_headers(
+                &crate::config::default_user_agent(),
+                &[],
+            ),
             insecure: false,
         }
     }
@@ -282,7 +291,7 @@ fn pair(
     } else {
         rec.fetched_at.clone()
     };
-    let request = request_block(&rec.url, &info.user_agent, protocol(rec));
+    let request = request_block(&rec.url, &info.request_headers, protocol(rec));
     record(
         w,
         &[
@@ -322,7 +331,7 @@ fn protocol(rec: &PageRecord) -> &str {
     rec.http_version.as_deref().unwrap_or("HTTP/1.1")
 }
 
-fn request_block(url: &str, user_agent: &str, protocol: &str) -> Vec<u8> {
+fn request_block(url: &str, headers: &[(String, String)], protocol: &str) -> Vec<u8> {
     let (target, host) = match Url::parse(url) {
         Ok(u) => (
             u[Position::BeforePath..Position::AfterQuery].to_string(),
@@ -330,10 +339,27 @@ fn request_block(url: &str, user_agent: &str, protocol: &str) -> Vec<u8> {
         ),
         Err(_) => ("/".into(), String::new()),
     };
-    format!(
-        "GET {target} {protocol}\r\nHost: {host}\r\nUser-Agent: {user_agent}\r\nAccept: text/html,application/xhtml+xml,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n"
-    )
-    .into_bytes()
+    let mut block = format!("GET {target} {protocol}\r\nHost: {host}\r\n");
+    // The User-Agent first, as clients send it; then the rest in the order sent.
+    let (ua, rest): (Vec<_>, Vec<_>) = headers.iter().partition(|(n, _)| n == "user-agent");
+    for (name, value) in ua.into_iter().chain(rest) {
+        block.push_str(&format!("{}: {value}\r\n", title_case(name)));
+    }
+    block.push_str("\r\n");
+    block.into_bytes()
+}
+
+/// `user-agent` → `User-Agent`, as HTTP/1.1 clients write header names.
+fn title_case(name: &str) -> String {
+    name.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Status line and headers, made consistent with the stored (decoded, maybe cut) body.
@@ -381,9 +407,14 @@ mod tests {
             head,
             "HTTP/1.1 200 OK\r\nX-Politecrawl-Original-Content-Encoding: gzip\r\ncontent-type: text/html\r\nContent-Length: 5\r\n\r\n"
         );
-        let req = request_block("http://a.test:81/p?q=1", "ua", "HTTP/1.1");
+        let headers = crate::fetch::request::default_headers("ua", &["X-Team: t".into()]);
+        let req = request_block("http://a.test:81/p?q=1", &headers, "HTTP/1.1");
         let req = String::from_utf8(req).unwrap();
-        assert!(req.starts_with("GET /p?q=1 HTTP/1.1\r\nHost: a.test:81\r\nUser-Agent: ua\r\n"));
+        assert_eq!(
+            req,
+            "GET /p?q=1 HTTP/1.1\r\nHost: a.test:81\r\nUser-Agent: ua\r\nX-Team: t\r\n\
+             Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n"
+        );
         rec.http_version = Some("HTTP/2".into());
         let head = String::from_utf8(response_head(&rec, 5)).unwrap();
         assert!(head.starts_with("HTTP/2 200 OK\r\n"), "{head}");

@@ -47,6 +47,8 @@ impl HttpClient for CurlClient {
         }
         let body = req.take_body();
         let body = match body.len() {
+            // A GET has no body: no `Content-Length: 0` on it either.
+            Some(0) => isahc::Body::empty(),
             Some(len) => isahc::Body::from_reader_sized(body, len as u64),
             None => isahc::Body::from_reader(body),
         };

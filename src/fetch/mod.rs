@@ -16,6 +16,7 @@
 mod body;
 mod classify;
 mod client;
+pub mod request;
 pub mod tls;
 
 use std::panic::AssertUnwindSafe;
@@ -82,6 +83,7 @@ pub struct Fetcher {
     first_byte_timeout: Duration,
     accept_types: std::sync::Arc<[String]>,
     tls: std::sync::Arc<tls::TlsSettings>,
+    credentials: std::sync::Arc<request::Credentials>,
 }
 
 impl Fetcher {
@@ -101,11 +103,11 @@ impl Fetcher {
             .redirect_policy(RedirectPolicy::None)
             .max_connections_per_host(config.per_host_concurrency)
             .connection_cache_size(config.concurrency.max(16) * 2)
-            .default_header("user-agent", config.user_agent.as_str())
-            .default_header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-            .default_header("accept-encoding", "gzip, deflate, br")
             // We decode ourselves, so the size cap counts decoded bytes.
             .automatic_decompression(false);
+        let builder = request::default_headers(&config.user_agent, &config.headers)
+            .into_iter()
+            .fold(builder, |b, (name, value)| b.default_header(name, value));
         let http = tls
             .apply(builder)
             .build()
@@ -118,6 +120,7 @@ impl Fetcher {
             first_byte_timeout: config.connect_timeout + config.read_timeout,
             accept_types: config.accept_types.clone().into(),
             tls: std::sync::Arc::new(tls),
+            credentials: std::sync::Arc::new(config.credentials.clone()),
         })
     }
 
@@ -175,7 +178,11 @@ impl Fetcher {
         // sends its headers and then stalls would otherwise hold out until `--timeout`.
         // Dropping the request aborts its transfer; the connection is not reused.
         let wait = self.first_byte_timeout;
-        let mut resp = runtime::timeout(wait, self.client.get(url.as_str()))
+        let mut req = self.client.get(url.as_str());
+        if let Some(auth) = self.credentials.authorization(url) {
+            req = req.header("authorization", auth);
+        }
+        let mut resp = runtime::timeout(wait, req)
             .await
             .map_err(|_| {
                 let wait = humantime::format_duration(wait);

@@ -316,7 +316,7 @@ fn a_second_open_of_a_database_in_use_is_refused() {
     let seeds = ["http://127.0.0.1:9/".to_string()];
     let (stop, progress) = (StopSignal::new(), Progress::new());
     let overrides = politecrawl::Overrides::default();
-    let err = politecrawl::crawl::start(&db, &seeds, &overrides, &stop, &progress, None)
+    let err = politecrawl::crawl::start(&db, &seeds, &overrides, None, &stop, &progress, None)
         .unwrap_err()
         .to_string();
     assert!(err.contains("in use"), "{err}");

@@ -41,6 +41,9 @@ mod resume;
 // HTTPS against nginx with a test CA: --ca-cert, --insecure, client certificates, HTTP/2, and
 // certificate failures with their own kinds.
 mod tls;
+// What requests carry, from the server's side: --header, Basic credentials for their own
+// origin only (never across a redirect or into exports, reports or logs), kept for a resume.
+mod transport;
 // Why the curl backend: after timeouts and cut bodies on pooled connections, no URL ever
 // receives another URL's response.
 mod wrong_response;

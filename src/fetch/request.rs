@@ -1,0 +1,235 @@
+//! What every request carries besides its URL: the crawler's own headers, the user's
+//! `--header`s, and HTTP Basic credentials for the origins they were given for.
+//!
+//! Credentials (`--user`/`--password`, or a seed's `https://user:pass@host/`) are sent to their
+//! own origin only. Redirects are never followed by the client (each hop is a new request
+//! through the frontier), so a redirect to another origin cannot carry them along. They are
+//! not crawl settings: the saved settings go into `status --json`, run reports and the WARC
+//! `warcinfo`, so credentials live in their own file, `DIR/credentials` (mode 0600), which
+//! nothing exports; URLs are stored without their userinfo.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// The credentials file inside the database directory.
+pub const CREDENTIALS: &str = "credentials";
+
+/// Headers the crawler sets itself, and where to change them instead.
+const REFUSED: [(&str, &str); 7] = [
+    ("host", "it follows from the URL"),
+    (
+        "user-agent",
+        "use --user-agent (robots.txt rules follow its product token)",
+    ),
+    (
+        "authorization",
+        "use --user/--password, sent only to the seeds' origins",
+    ),
+    (
+        "accept-encoding",
+        "the crawler decodes gzip, deflate and br itself",
+    ),
+    ("content-length", "requests have no body"),
+    ("transfer-encoding", "requests have no body"),
+    ("connection", "the client manages its connections"),
+];
+
+/// The `Accept` header sent unless a `--header` gives another.
+pub const ACCEPT: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
+/// The `Accept-Encoding` header: the codings the crawler decodes.
+pub const ACCEPT_ENCODING: &str = "gzip, deflate, br";
+
+/// Splits a `--header 'Name: value'` into a lowercase name and its value, refusing what cannot
+/// be sent or what the crawler must set itself.
+pub fn parse_header(raw: &str) -> std::result::Result<(String, String), String> {
+    let (name, value) = raw
+        .split_once(':')
+        .ok_or_else(|| format!("--header {raw:?}: expected 'Name: value'"))?;
+    let name = name.trim().to_ascii_lowercase();
+    let value = value.trim();
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(format!("--header {raw:?}: {name:?} is not a header name"));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') || !value.is_ascii() {
+        return Err(format!(
+            "--header {raw:?}: the value must be printable ASCII (percent-encode the rest)"
+        ));
+    }
+    if let Some((_, why)) = REFUSED.iter().find(|(n, _)| *n == name) {
+        return Err(format!("--header {raw:?}: {name} is not allowed: {why}"));
+    }
+    Ok((name, value.to_string()))
+}
+
+/// The headers every request sends, in order: the user's `--header`s (checked by
+/// [`parse_header`]), `Accept` unless one of them is, `Accept-Encoding`, and the User-Agent.
+pub fn default_headers(user_agent: &str, given: &[String]) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> =
+        given.iter().filter_map(|h| parse_header(h).ok()).collect();
+    if !headers.iter().any(|(n, _)| n == "accept") {
+        headers.push(("accept".into(), ACCEPT.into()));
+    }
+    headers.push(("accept-encoding".into(), ACCEPT_ENCODING.into()));
+    headers.push(("user-agent".into(), user_agent.into()));
+    headers
+}
+
+/// HTTP Basic credentials by origin (`https://host:port`).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    by_origin: BTreeMap<String, Login>,
+}
+
+/// One user name and password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Login {
+    /// User name.
+    pub user: String,
+    /// Password (may be empty).
+    pub password: String,
+}
+
+/// Never prints a password (a config printed with `{:?}` in a log stays safe).
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let users: BTreeMap<&str, &str> = self
+            .by_origin
+            .iter()
+            .map(|(o, l)| (o.as_str(), l.user.as_str()))
+            .collect();
+        write!(f, "Credentials({users:?}, passwords hidden)")
+    }
+}
+
+impl Credentials {
+    /// Sets the login of `url`'s origin (a later one replaces an earlier one).
+    pub fn set(&mut self, url: &Url, login: Login) {
+        self.by_origin.insert(crate::canon::origin_key(url), login);
+    }
+
+    /// The userinfo of a seed as typed (`https://user:pass@host/`), percent-decoded.
+    pub fn from_userinfo(url: &Url) -> Option<Login> {
+        if url.username().is_empty() && url.password().is_none() {
+            return None;
+        }
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Some(Login {
+            user: decode(url.username()),
+            password: decode(url.password().unwrap_or("")),
+        })
+    }
+
+    /// Adds every login of `other`, replacing this one's for the same origin.
+    pub fn extend(&mut self, other: &Credentials) {
+        for (origin, login) in &other.by_origin {
+            self.by_origin.insert(origin.clone(), login.clone());
+        }
+    }
+
+    /// The `Authorization` value for a request to `url`, when its origin has a login.
+    pub fn authorization(&self, url: &Url) -> Option<String> {
+        let login = self.by_origin.get(&crate::canon::origin_key(url))?;
+        let pair = format!("{}:{}", login.user, login.password);
+        Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        ))
+    }
+
+    /// The logins saved in database `db` (none when it has no credentials file).
+    pub fn load(db: &Path) -> Result<Credentials> {
+        let path = db.join(CREDENTIALS);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Config(format!(
+                    "{} does not read ({e}): delete it and give --user/--password again",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Credentials::default()),
+            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Saves the logins into `db/credentials`, readable by its owner only, replaced atomically.
+    pub fn save(&self, db: &Path) -> Result<()> {
+        let path = db.join(CREDENTIALS);
+        let tmp = db.join(format!("{CREDENTIALS}.tmp"));
+        let json = serde_json::to_vec(self).map_err(|e| Error::Encode {
+            what: "the credentials",
+            reason: e.to_string(),
+        })?;
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&tmp)?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_checked_and_ours_cannot_be_overridden() {
+        assert_eq!(
+            parse_header("X-Team:  crawl ").unwrap(),
+            ("x-team".into(), "crawl".into())
+        );
+        for (raw, words) in [
+            ("Host: a", "follows from the URL"),
+            ("User-Agent: x", "--user-agent"),
+            ("authorization: Basic eA==", "--user/--password"),
+            ("no colon", "expected 'Name: value'"),
+            ("Bad Name: v", "not a header name"),
+            ("X: caf\u{e9}", "printable ASCII"),
+        ] {
+            let err = parse_header(raw).unwrap_err();
+            assert!(err.contains(words), "{raw}: {err}");
+        }
+        let sent = default_headers("bot/1", &["Accept: text/plain".into()]);
+        let names: Vec<&str> = sent.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["accept", "accept-encoding", "user-agent"]);
+        assert_eq!(sent[0].1, "text/plain", "the given Accept replaces ours");
+    }
+
+    #[test]
+    fn a_login_is_for_its_own_origin_only_and_never_printed() {
+        let seed = Url::parse("https://al%40ice:s%3Acret@a.test:8443/x").unwrap();
+        let mut c = Credentials::default();
+        c.set(&seed, Credentials::from_userinfo(&seed).unwrap());
+        let here = Url::parse("https://a.test:8443/other").unwrap();
+        // base64("al@ice:s:cret")
+        assert_eq!(
+            c.authorization(&here).as_deref(),
+            Some("Basic YWxAaWNlOnM6Y3JldA==")
+        );
+        for elsewhere in [
+            "http://a.test:8443/",
+            "https://a.test/",
+            "https://b.test:8443/",
+        ] {
+            assert_eq!(c.authorization(&Url::parse(elsewhere).unwrap()), None);
+        }
+        assert!(!format!("{c:?}").contains("s:cret"));
+    }
+}

@@ -1,0 +1,271 @@
+//! What requests carry, from the server's side: `--header`, HTTP Basic credentials sent to
+//! their own origin only (never across a redirect, never into exports, reports or logs), and
+//! kept for a resume.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use politecrawl::serve::{Reply, Request};
+
+use super::support::{files_under, route_server, run, stderr, tempdir, BIN};
+
+const PASSWORD: &str = "s3cret-Pw";
+
+fn basic(user: &str, password: &str) -> String {
+    let pair = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+fn header<'a>(r: &'a Request, name: &str) -> Vec<&'a str> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// Runs the binary with `POLITECRAWL_PASSWORD` set.
+fn run_with_password(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("POLITECRAWL_PASSWORD", PASSWORD)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn basic_auth_goes_only_to_its_origin_and_never_into_exports_reports_or_logs() {
+    let other = route_server(Arc::new(|r| match r.path() {
+        "/" | "/moved" => Some(Reply::html("<p>elsewhere</p>")),
+        _ => None,
+    }));
+    let b = other.origin();
+    let want = basic("alice", PASSWORD);
+    let site = route_server(Arc::new(move |r| {
+        if header(r, "authorization") != [want.as_str()] {
+            return Some(Reply::new(401, "text/plain", "who?").header("WWW-Authenticate", "Basic"));
+        }
+        match r.path() {
+            "/" => Some(Reply::html(format!(
+                r#"<a href="/p">p</a> <a href="{b}/">other</a>"#
+            ))),
+            "/p" => Some(Reply::redirect(302, &format!("{b}/moved"))),
+            "/later" => Some(Reply::html("<p>later</p>")),
+            _ => None,
+        }
+    }));
+    let a = site.origin();
+    let dir = tempdir();
+    let d = dir.path();
+    let seed = format!("{a}/");
+    let args = [
+        "crawl",
+        &seed,
+        "--db",
+        "auth.db",
+        "--scope",
+        "any",
+        "--rate",
+        "0",
+        "--user",
+        "alice",
+        "--password",
+        "-",
+        "--report",
+        "report.json",
+    ];
+    let out = run_with_password(&args, d);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+
+    let to_a = site.requests();
+    assert!(to_a.iter().any(|r| r.path() == "/p"), "{to_a:?}");
+    let to_b = other.requests();
+    let mut b_paths: Vec<&str> = to_b.iter().map(|r| r.path()).collect();
+    b_paths.sort();
+    assert_eq!(
+        b_paths,
+        ["/", "/moved", "/robots.txt"],
+        "the link and the redirect"
+    );
+    assert!(
+        to_b.iter().all(|r| header(r, "authorization").is_empty()),
+        "nothing for another origin, not even after a redirect from ours: {to_b:?}"
+    );
+
+    // Every record of the seed's origin is a 200 (the login was sent with each request).
+    let jsonl = run(&["export", "--db", "auth.db"], d);
+    let text = String::from_utf8(jsonl.stdout.clone()).unwrap();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let want = if v["url"].as_str().unwrap().ends_with("/p") {
+            302
+        } else {
+            200
+        };
+        assert_eq!(v["status"], want, "{line}");
+    }
+
+    // Neither the password nor its base64 anywhere but the credentials file.
+    let out = run(
+        &[
+            "export",
+            "--db",
+            "auth.db",
+            "--format",
+            "warc",
+            "--out",
+            "a.warc.gz",
+        ],
+        d,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut warc = String::new();
+    use std::io::Read;
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(d.join("a.warc.gz")).unwrap())
+        .read_to_string(&mut warc)
+        .unwrap();
+    let csv = run(&["export", "--db", "auth.db", "--format", "csv"], d).stdout;
+    let status = run(&["status", "--db", "auth.db", "--json"], d).stdout;
+    let report = std::fs::read(d.join("report.json")).unwrap();
+    let secret = basic("alice", PASSWORD);
+    let secret = secret.trim_start_matches("Basic ");
+    for (what, bytes) in [
+        ("stderr", out.stderr.clone()),
+        ("crawl stderr", err.clone().into_bytes()),
+        ("JSON Lines", jsonl.stdout),
+        ("WARC", warc.into_bytes()),
+        ("CSV", csv),
+        ("status", status),
+        ("report", report),
+    ] {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains(PASSWORD) && !text.contains(secret),
+            "{what} holds the password"
+        );
+    }
+    let db = d.join("auth.db");
+    for file in files_under(&db) {
+        if file.file_name().is_some_and(|n| n == "credentials") {
+            continue;
+        }
+        let bytes = std::fs::read(&file).unwrap();
+        let found = bytes
+            .windows(PASSWORD.len())
+            .any(|w| w == PASSWORD.as_bytes());
+        assert!(!found, "{} holds the password", file.display());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(db.join("credentials"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner reads the credentials");
+    }
+
+    // A resume without --user still logs in (the saved login).
+    let before = site.requests().len();
+    let later = format!("{a}/later");
+    let out = run(&["crawl", &later, "--db", "auth.db", "--rate", "0"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let resumed = site.requests();
+    let got: Vec<(&str, Vec<&str>)> = resumed[before..]
+        .iter()
+        .map(|r| (r.path(), header(r, "authorization")))
+        .collect();
+    assert_eq!(got, [("/later", vec![basic("alice", PASSWORD).as_str()])]);
+}
+
+#[test]
+fn a_seeds_userinfo_is_its_login_and_is_not_kept_in_its_url() {
+    let want = basic("bob", "p@ss:word");
+    let site = route_server(Arc::new(move |r| {
+        if header(r, "authorization") != [want.as_str()] {
+            return Some(Reply::new(401, "text/plain", "who?"));
+        }
+        (r.path() == "/").then(|| Reply::html("<p>in</p>"))
+    }));
+    let port = site.origin().rsplit(':').next().unwrap().to_string();
+    let dir = tempdir();
+    let seed = format!("http://bob:p%40ss%3Aword@127.0.0.1:{port}/");
+    let out = run(&["crawl", &seed, "--db", "u.db", "--rate", "0"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let jsonl = run(&["export", "--db", "u.db"], dir.path());
+    let text = String::from_utf8(jsonl.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(v["url"], format!("http://127.0.0.1:{port}/"));
+    assert_eq!(v["status"], 200);
+    assert!(!text.contains("p@ss") && !text.contains("p%40ss"), "{text}");
+}
+
+#[test]
+fn given_headers_are_sent_with_every_request_and_ours_cannot_be_replaced() {
+    let site = route_server(Arc::new(|r| match r.path() {
+        "/" => Some(Reply::html(r#"<a href="/b">b</a>"#)),
+        "/b" => Some(Reply::html("<p>b</p>")),
+        _ => None,
+    }));
+    let dir = tempdir();
+    let seed = format!("{}/", site.origin());
+    let args = [
+        "crawl",
+        &seed,
+        "--db",
+        "h.db",
+        "--rate",
+        "0",
+        "--header",
+        "X-Test: hello there",
+        "--header",
+        "accept: text/html",
+    ];
+    let out = run(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let requests = site.requests();
+    assert_eq!(requests.len(), 3, "robots.txt, / and /b: {requests:?}");
+    for r in &requests {
+        assert_eq!(header(r, "x-test"), ["hello there"], "{r:?}");
+        assert_eq!(
+            header(r, "accept"),
+            ["text/html"],
+            "the given Accept alone: {r:?}"
+        );
+        assert_eq!(header(r, "user-agent").len(), 1, "{r:?}");
+        assert!(
+            header(r, "content-length").is_empty(),
+            "a GET has no body: {r:?}"
+        );
+    }
+    // Saved with the crawl: a resume sends them too.
+    let more = format!("{}/c", site.origin());
+    let out = run(&["crawl", &more, "--db", "h.db", "--rate", "0"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let last = site.requests().pop().unwrap();
+    assert_eq!(
+        (last.path(), header(&last, "x-test")),
+        ("/c", vec!["hello there"])
+    );
+
+    for (bad, words) in [
+        ("User-Agent: me", "--user-agent"),
+        ("Host: example.com", "follows from the URL"),
+        ("Authorization: Bearer x", "--user/--password"),
+        ("nocolon", "expected 'Name: value'"),
+    ] {
+        let args = ["crawl", &seed, "--db", "bad.db", "--header", bad];
+        let out = run(&args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {err}");
+        assert!(err.contains(words), "{bad}: {err}");
+        assert!(!dir.path().join("bad.db").exists(), "{bad}: nothing made");
+    }
+}
