@@ -212,6 +212,14 @@ crawl_settings! {
     /// (--user-agent), Authorization (--user/--password) or Accept-Encoding
     #[arg(long = "header", value_name = "HEADER")]
     headers: Vec<String> = Vec::new(), given Vec<String>;
+    /// Send requests through this proxy: http://, https://, socks5:// or socks5h:// (the proxy
+    /// resolves names), socks4://; a login in it is kept apart, never in the saved settings
+    /// [default: curl's http_proxy, https_proxy, ALL_PROXY and NO_PROXY variables]
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String> = None, given Option<String>;
+    /// Use no proxy, whatever the environment says; `--no-proxy=false` turns it off on a resume
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    no_proxy: bool = false, given Option<bool>;
     /// Also trust the CA certificates in this PEM file, on top of the system's (repeatable)
     #[arg(long = "ca-cert", value_name = "FILE", value_parser = absolute_path)]
     ca_certs: Vec<String> = Vec::new(), given Vec<String>;
@@ -375,6 +383,12 @@ impl CrawlConfig {
             return bad("--timeout, --connect-timeout and --read-timeout must be above zero");
         }
         crate::fetch::tls::check_files(self)?;
+        if let Some(p) = &self.proxy {
+            if self.no_proxy {
+                return bad("--proxy and --no-proxy contradict each other: give one");
+            }
+            crate::fetch::proxy::parse(p)?;
+        }
         for h in &self.headers {
             crate::fetch::request::parse_header(h).map_err(Error::Config)?;
         }

@@ -106,8 +106,16 @@ pub fn start(
     progress: &Progress,
     report: Option<&Path>,
 ) -> Result<(Plan, Summary)> {
-    // Bad seeds, and bad settings for a new crawl, fail before the database is created.
+    // A proxy's login is kept with the credentials, never in the saved settings.
+    let mut overrides = overrides.clone();
     let mut given = CrawlConfig::new(db, seeds)?;
+    if let Some(raw) = overrides.proxy.take() {
+        let (url, login) = crate::fetch::proxy::parse(&raw)?;
+        overrides.proxy = Some(url);
+        given.credentials.proxy = login;
+    }
+    let overrides = &overrides;
+    // Bad seeds, and bad settings for a new crawl, fail before the database is created.
     if !db.exists() {
         given.apply(overrides);
         given.validate()?;

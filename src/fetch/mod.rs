@@ -16,6 +16,7 @@
 mod body;
 mod classify;
 mod client;
+pub mod proxy;
 pub mod request;
 pub mod tls;
 
@@ -108,6 +109,7 @@ impl Fetcher {
         let builder = request::default_headers(&config.user_agent, &config.headers)
             .into_iter()
             .fold(builder, |b, (name, value)| b.default_header(name, value));
+        let builder = proxy::apply(config, config.credentials.proxy.as_ref(), builder)?;
         let http = tls
             .apply(builder)
             .build()

@@ -85,6 +85,9 @@ pub fn default_headers(user_agent: &str, given: &[String]) -> Vec<(String, Strin
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
     by_origin: BTreeMap<String, Login>,
+    /// The login of `--proxy`, when its URL had one.
+    #[serde(default)]
+    pub proxy: Option<Login>,
 }
 
 /// One user name and password.
@@ -96,6 +99,13 @@ pub struct Login {
     pub password: String,
 }
 
+/// Never prints the password.
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Login({:?}, password hidden)", self.user)
+    }
+}
+
 /// Never prints a password (a config printed with `{:?}` in a log stays safe).
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,7 +114,11 @@ impl std::fmt::Debug for Credentials {
             .iter()
             .map(|(o, l)| (o.as_str(), l.user.as_str()))
             .collect();
-        write!(f, "Credentials({users:?}, passwords hidden)")
+        let proxy = self.proxy.as_ref().map(|l| l.user.as_str());
+        write!(
+            f,
+            "Credentials({users:?}, proxy {proxy:?}, passwords hidden)"
+        )
     }
 }
 
@@ -134,6 +148,9 @@ impl Credentials {
     pub fn extend(&mut self, other: &Credentials) {
         for (origin, login) in &other.by_origin {
             self.by_origin.insert(origin.clone(), login.clone());
+        }
+        if other.proxy.is_some() {
+            self.proxy.clone_from(&other.proxy);
         }
     }
 

@@ -33,6 +33,8 @@ pub struct TlsSettings {
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
     connect_timeout: Duration,
+    /// The proxy as curl takes it (see [`super::proxy::for_curl`]).
+    proxy: Option<String>,
 }
 
 impl TlsSettings {
@@ -51,6 +53,7 @@ impl TlsSettings {
             client_cert: config.client_cert.as_ref().map(PathBuf::from),
             client_key: config.client_key.as_ref().map(PathBuf::from),
             connect_timeout: config.connect_timeout,
+            proxy: super::proxy::for_curl(config, config.credentials.proxy.as_ref()),
         })
     }
 
@@ -86,6 +89,9 @@ impl TlsSettings {
             easy.timeout(self.connect_timeout * 2)?;
             if let Some(bundle) = &self.ca_bundle {
                 easy.cainfo(bundle)?;
+            }
+            if let Some(proxy) = &self.proxy {
+                easy.proxy(proxy)?;
             }
             if self.insecure {
                 easy.ssl_verify_peer(false)?;

@@ -4,6 +4,8 @@
 // Helpers, no tests: the binary and `run`, temp dirs, the fixture and route servers, fast
 // loopback configs, `crawl` and `stored`, the raw TCP server, and the timing-test lock.
 mod support;
+// Proxies that record what goes through them: HTTP (answering for the targets) and SOCKS5.
+mod proxy;
 // Certificates made with `openssl` and Debian's nginx in a temp dir, for the transport tests.
 mod nginx;
 

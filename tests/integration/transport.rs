@@ -1,15 +1,18 @@
-//! What requests carry, from the server's side: `--header`, HTTP Basic credentials sent to
-//! their own origin only (never across a redirect, never into exports, reports or logs), and
-//! kept for a resume.
+//! What requests carry and which way they go, from the server's (or the proxy's) side:
+//! `--header`, HTTP Basic credentials sent to their own origin only (never across a redirect,
+//! never into exports, reports or logs) and kept for a resume, and proxies (HTTP with a login,
+//! SOCKS5, the environment's, `--no-proxy`) with politeness still per target origin.
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use politecrawl::serve::{Reply, Request};
 
-use super::support::{files_under, route_server, run, stderr, tempdir, BIN};
+use super::proxy::{HttpProxy, Proxied, Socks5Proxy};
+use super::support::{exclusive, files_under, route_server, run, shared, stderr, tempdir, BIN};
 
 const PASSWORD: &str = "s3cret-Pw";
 
@@ -41,6 +44,7 @@ fn run_with_password(args: &[&str], cwd: &Path) -> std::process::Output {
 
 #[test]
 fn basic_auth_goes_only_to_its_origin_and_never_into_exports_reports_or_logs() {
+    let _timing = shared();
     let other = route_server(Arc::new(|r| match r.path() {
         "/" | "/moved" => Some(Reply::html("<p>elsewhere</p>")),
         _ => None,
@@ -187,6 +191,7 @@ fn basic_auth_goes_only_to_its_origin_and_never_into_exports_reports_or_logs() {
 
 #[test]
 fn a_seeds_userinfo_is_its_login_and_is_not_kept_in_its_url() {
+    let _timing = shared();
     let want = basic("bob", "p@ss:word");
     let site = route_server(Arc::new(move |r| {
         if header(r, "authorization") != [want.as_str()] {
@@ -209,6 +214,7 @@ fn a_seeds_userinfo_is_its_login_and_is_not_kept_in_its_url() {
 
 #[test]
 fn given_headers_are_sent_with_every_request_and_ours_cannot_be_replaced() {
+    let _timing = shared();
     let site = route_server(Arc::new(|r| match r.path() {
         "/" => Some(Reply::html(r#"<a href="/b">b</a>"#)),
         "/b" => Some(Reply::html("<p>b</p>")),
@@ -268,4 +274,152 @@ fn given_headers_are_sent_with_every_request_and_ours_cannot_be_replaced() {
         assert!(err.contains(words), "{bad}: {err}");
         assert!(!dir.path().join("bad.db").exists(), "{bad}: nothing made");
     }
+}
+
+/// `robots.txt` 404, `/` links three leaves.
+fn proxied_site(r: &Proxied) -> (u16, String, Vec<u8>) {
+    let path = r.url.splitn(4, '/').nth(3).unwrap_or("");
+    match path {
+        "robots.txt" => (404, "text/plain".into(), b"none".to_vec()),
+        "" => (
+            200,
+            "text/html".into(),
+            br#"<a href="/1">1</a><a href="/2">2</a><a href="/3">3</a>"#.to_vec(),
+        ),
+        _ => (200, "text/html".into(), b"<p>leaf</p>".to_vec()),
+    }
+}
+
+#[test]
+fn an_http_proxy_carries_every_request_and_politeness_stays_per_target_origin() {
+    let _timing = exclusive();
+    let proxy = HttpProxy::start(Arc::new(proxied_site));
+    let dir = tempdir();
+    let d = dir.path();
+    // Names that resolve nowhere: only the proxy can reach them, and it is never asked to
+    // resolve anything but its own address.
+    let proxy_url = format!("http://pu:pp%21@127.0.0.1:{}", proxy.port);
+    let args = [
+        "crawl",
+        "http://a.test/",
+        "http://b.test/",
+        "--db",
+        "p.db",
+        "--proxy",
+        &proxy_url,
+        "--rate",
+        "4",
+        "--per-host-concurrency",
+        "1",
+        "--concurrency",
+        "8",
+    ];
+    let out = run(&args, d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen = proxy.requests();
+    let mut urls: Vec<&str> = seen.iter().map(|r| r.url.as_str()).collect();
+    urls.sort();
+    let want: Vec<String> = ["a", "b"]
+        .iter()
+        .flat_map(|h| ["/", "/1", "/2", "/3", "/robots.txt"].map(|p| format!("http://{h}.test{p}")))
+        .collect();
+    assert_eq!(urls, want, "every request went through the proxy, once");
+    assert!(
+        seen.iter()
+            .all(|r| r.header("proxy-authorization") == Some(basic("pu", "pp!").as_str())),
+        "{seen:?}"
+    );
+    // The gap is per target origin: 250 ms at --rate 4 within each, none between them. The
+    // gap is kept when a request is handed to the client, and the proxy sees it a little later
+    // (a new connection, curl's thread waking): up to ~6 ms off here, the wire exactness of
+    // the broad-crawl issue. What this test holds to is the keying, so it allows 10 %.
+    for origin in ["http://a.test", "http://b.test"] {
+        let times: Vec<Instant> = seen
+            .iter()
+            .filter(|r| r.origin() == origin)
+            .map(|r| r.at)
+            .collect();
+        let gap = times.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+        assert!(gap >= Duration::from_millis(225), "{origin}: {gap:?}");
+    }
+    let mut all: Vec<Instant> = seen.iter().map(|r| r.at).collect();
+    all.sort();
+    let closest = all.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+    assert!(
+        closest < Duration::from_millis(200),
+        "the two origins are not one: {closest:?}"
+    );
+    // The setting is saved without its login.
+    let status = run(&["status", "--db", "p.db", "--json"], d);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        status["settings"]["proxy"],
+        format!("http://127.0.0.1:{}", proxy.port)
+    );
+    assert!(!status.to_string().contains("pp"), "{status}");
+}
+
+#[test]
+fn socks5_relays_to_the_server_and_the_environment_proxy_is_used_unless_no_proxy() {
+    let _timing = shared();
+    let target = route_server(Arc::new(|r| match r.path() {
+        "/" => Some(Reply::html(r#"<a href="/x">x</a>"#)),
+        "/x" => Some(Reply::html("<p>x</p>")),
+        _ => None,
+    }));
+    let seed = format!("{}/", target.origin());
+    let addr = target.origin().trim_start_matches("http://").to_string();
+    let socks = Socks5Proxy::start();
+    let dir = tempdir();
+    let d = dir.path();
+    let args = [
+        "crawl",
+        &seed,
+        "--db",
+        "s.db",
+        "--rate",
+        "0",
+        "--proxy",
+        &socks.url(),
+    ];
+    let out = run(&args, d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(target.requests().len(), 3, "robots.txt, / and /x, relayed");
+    let dests = socks.destinations();
+    assert!(
+        !dests.is_empty() && dests.iter().all(|d| *d == addr),
+        "{dests:?}"
+    );
+
+    // http_proxy from the environment, as curl reads it; --no-proxy ignores it.
+    let proxy = HttpProxy::start(Arc::new(proxied_site));
+    let env_run = |db: &str, extra: &[&str]| {
+        let mut args = vec!["crawl", seed.as_str(), "--db", db, "--rate", "0"];
+        args.extend_from_slice(extra);
+        Command::new(BIN)
+            .args(&args)
+            .env("http_proxy", proxy.url())
+            .env_remove("no_proxy")
+            .env_remove("NO_PROXY")
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    let before = target.requests().len();
+    let out = env_run("env.db", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(target.requests().len(), before, "not reached directly");
+    assert_eq!(
+        proxy.requests().len(),
+        5,
+        "robots.txt, / and its three links"
+    );
+    let out = env_run("none.db", &["--no-proxy"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        proxy.requests().len(),
+        5,
+        "--no-proxy: the proxy saw nothing more"
+    );
+    assert_eq!(target.requests().len(), before + 3);
 }

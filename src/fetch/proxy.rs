@@ -1,0 +1,105 @@
+//! Proxies: `--proxy URL` (http, https, socks4, socks4a, socks5, socks5h), else curl's own
+//! environment variables (`http_proxy`, `https_proxy`, `ALL_PROXY`, `NO_PROXY`), or none with
+//! `--no-proxy`. The proxy is transport only: robots.txt, rates and every politeness limit stay
+//! keyed by the target origin, since the frontier and the scheduler never see the proxy.
+//!
+//! A proxy login in the URL (`http://user:pass@proxy:3128`) is taken out before the setting is
+//! saved and kept with the other credentials (see [`super::request`]).
+
+use isahc::auth::{Authentication, Credentials as IsahcCredentials};
+use isahc::config::Configurable;
+use url::Url;
+
+use super::request::Login;
+use crate::config::CrawlConfig;
+use crate::error::{Error, Result};
+
+/// The schemes curl takes for a proxy.
+const SCHEMES: [&str; 6] = ["http", "https", "socks4", "socks4a", "socks5", "socks5h"];
+
+/// Checks a `--proxy` URL; returns it without its userinfo, and the login that was in it.
+pub fn parse(raw: &str) -> Result<(String, Option<Login>)> {
+    let bad = |why: &str| Error::Config(format!("--proxy {raw:?}: {why}"));
+    let mut url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !SCHEMES.contains(&url.scheme()) {
+        return Err(bad(&format!(
+            "scheme {:?} is not a proxy scheme (one of {})",
+            url.scheme(),
+            SCHEMES.join(", ")
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    let login = super::request::Credentials::from_userinfo(&url);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Ok((url.as_str().trim_end_matches('/').to_string(), login))
+}
+
+/// The client builder with the crawl's proxy settings.
+pub fn apply(
+    config: &CrawlConfig,
+    login: Option<&Login>,
+    mut b: isahc::HttpClientBuilder,
+) -> Result<isahc::HttpClientBuilder> {
+    if config.no_proxy {
+        return Ok(b.proxy(None));
+    }
+    if let Some(raw) = &config.proxy {
+        let (url, _) = parse(raw)?;
+        let uri: isahc::http::Uri = url
+            .parse()
+            .map_err(|e| Error::Config(format!("--proxy {raw:?}: {e}")))?;
+        b = b.proxy(uri);
+        if let Some(l) = login {
+            b = b
+                .proxy_authentication(Authentication::basic())
+                .proxy_credentials(IsahcCredentials::new(l.user.clone(), l.password.clone()));
+        }
+    }
+    Ok(b)
+}
+
+/// The same settings for the diagnosis handshake (see [`super::tls`]): the URL to give curl
+/// (with the login), `""` for none, or `None` to leave curl's environment in charge.
+pub fn for_curl(config: &CrawlConfig, login: Option<&Login>) -> Option<String> {
+    if config.no_proxy {
+        return Some(String::new());
+    }
+    let (url, _) = parse(config.proxy.as_ref()?).ok()?;
+    let Some(l) = login else {
+        return Some(url);
+    };
+    let mut u = Url::parse(&url).ok()?;
+    let _ = u.set_username(&l.user);
+    let _ = u.set_password(Some(&l.password));
+    Some(u.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_urls_are_checked_and_their_login_taken_out() {
+        let (url, login) = parse("http://pu:p%40ss@127.0.0.1:3128").unwrap();
+        assert_eq!(url, "http://127.0.0.1:3128");
+        let login = login.unwrap();
+        assert_eq!(
+            (login.user.as_str(), login.password.as_str()),
+            ("pu", "p@ss")
+        );
+        assert_eq!(
+            parse("socks5h://proxy:1080/").unwrap().0,
+            "socks5h://proxy:1080"
+        );
+        for (raw, words) in [
+            ("ftp://p:21", "not a proxy scheme"),
+            ("nonsense", "relative URL"),
+        ] {
+            let e = parse(raw).unwrap_err().to_string();
+            assert!(e.contains(words), "{raw}: {e}");
+        }
+    }
+}
