@@ -104,6 +104,10 @@ pub struct CrawlArgs {
     /// which keeps it out of the process list
     #[arg(long, value_name = "PASS", requires = "user")]
     pub password: Option<String>,
+    /// Load the cookies of this Netscape cookies.txt (curl's, wget's, a browser export's) into
+    /// the crawl's jar before starting
+    #[arg(long, value_name = "FILE")]
+    pub cookies: Option<PathBuf>,
     /// Write a JSON run report here at the end (settings, times, counts by state, status,
     /// error kind and host, per-host politeness)
     #[arg(long, value_name = "FILE")]

@@ -212,6 +212,10 @@ crawl_settings! {
     /// (--user-agent), Authorization (--user/--password) or Accept-Encoding
     #[arg(long = "header", value_name = "HEADER")]
     headers: Vec<String> = Vec::new(), given Vec<String>;
+    /// Neither keep nor send cookies (by default what servers set is sent back, RFC 6265);
+    /// `--no-cookies=false` turns it off on a resume
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    no_cookies: bool = false, given Option<bool>;
     /// Send requests through this proxy: http://, https://, socks5:// or socks5h:// (the proxy
     /// resolves names), socks4://; a login in it is kept apart, never in the saved settings
     /// [default: curl's http_proxy, https_proxy, ALL_PROXY and NO_PROXY variables]

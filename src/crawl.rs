@@ -7,7 +7,7 @@
 //! `--concurrency` tasks fetch; parsing runs on blocking threads, a bounded number at a time.
 
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -95,17 +95,28 @@ fn add_new_seeds(seeds: &mut Vec<Url>, more: Vec<Url>) {
 /// The `crawl` command: checks the seeds, opens (or creates) the database at `db`, works out the
 /// run's settings (saved ones on a resume, changed by `overrides`), and crawls until the queue is
 /// empty, the page budget is spent, or `stop` is raised; then writes the `--report`.
-/// `login` (`--user`/`--password`) is for every seed's origin; a seed's own userinfo for its
-/// origin. Both are kept in the database's credentials file for the next resume.
+/// What one `crawl` command brings besides its settings.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// Seed URLs as typed.
+    pub seeds: Vec<String>,
+    /// `--user`/`--password`: for every seed's origin (a seed's own userinfo is for its
+    /// origin). Both are kept in the database's credentials file for the next resume.
+    pub login: Option<Login>,
+    /// `--cookies FILE` (Netscape cookies.txt), merged into the crawl's cookie jar first.
+    pub cookies: Option<PathBuf>,
+}
+
+/// Starts or resumes the crawl in `db` (see the module doc).
 pub fn start(
     db: &Path,
-    seeds: &[String],
+    inputs: &Inputs,
     overrides: &Overrides,
-    login: Option<&Login>,
     stop: &StopSignal,
     progress: &Progress,
     report: Option<&Path>,
 ) -> Result<(Plan, Summary)> {
+    let (seeds, login) = (&inputs.seeds, inputs.login.as_ref());
     // A proxy's login is kept with the credentials, never in the saved settings.
     let mut overrides = overrides.clone();
     let mut given = CrawlConfig::new(db, seeds)?;
@@ -125,6 +136,10 @@ pub fn start(
     let store = Store::open(db, OpenMode::CreateOrOpen)?;
     let mut plan = plan(db, new_seeds, overrides, &store)?;
     plan.config.credentials = logins(db, &plan.config, given.credentials, login)?;
+    if let Some(file) = &inputs.cookies {
+        let n = crate::fetch::cookies::import(db, file)?;
+        log::info!("{}: {n} cookies taken into the crawl's jar", file.display());
+    }
     let summary = run(&plan.config, &store, stop, progress)?;
     if let Some(path) = report {
         let r = Report::new(&store, &summary, started)?;
@@ -224,6 +239,7 @@ pub fn run(
         });
     }
     drop(flusher);
+    ctx.fetcher.save_cookies()?;
     crate::progress::Live::remove(store.path());
     store.checkpoint()?;
     store.flush()?;

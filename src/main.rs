@@ -185,11 +185,15 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
         }
         _ => None,
     };
+    let inputs = politecrawl::crawl::Inputs {
+        seeds: args.seeds.clone(),
+        login,
+        cookies: args.cookies.clone(),
+    };
     let result = politecrawl::crawl::start(
         &args.db,
-        &args.seeds,
+        &inputs,
         overrides,
-        login.as_ref(),
         &stop,
         &progress,
         args.report.as_deref(),

@@ -16,6 +16,7 @@
 mod body;
 mod classify;
 mod client;
+pub mod cookies;
 pub mod proxy;
 pub mod request;
 pub mod tls;
@@ -85,6 +86,8 @@ pub struct Fetcher {
     accept_types: std::sync::Arc<[String]>,
     tls: std::sync::Arc<tls::TlsSettings>,
     credentials: std::sync::Arc<request::Credentials>,
+    /// `None` with `--no-cookies`.
+    cookies: Option<std::sync::Arc<cookies::Jar>>,
 }
 
 impl Fetcher {
@@ -123,7 +126,16 @@ impl Fetcher {
             accept_types: config.accept_types.clone().into(),
             tls: std::sync::Arc::new(tls),
             credentials: std::sync::Arc::new(config.credentials.clone()),
+            cookies: match config.no_cookies {
+                true => None,
+                false => Some(std::sync::Arc::new(cookies::Jar::open(&config.db)?)),
+            },
         })
+    }
+
+    /// Saves the cookie jar if it changed (the crawl calls it when it stops).
+    pub fn save_cookies(&self) -> Result<()> {
+        self.cookies.as_ref().map_or(Ok(()), |j| j.save())
     }
 
     /// GETs `url` and reads at most `--max-body` bytes of its body. Never panics on what the
@@ -184,6 +196,9 @@ impl Fetcher {
         if let Some(auth) = self.credentials.authorization(url) {
             req = req.header("authorization", auth);
         }
+        if let Some(cookie) = self.cookies.as_ref().and_then(|j| j.header_for(url)) {
+            req = req.header("cookie", cookie);
+        }
         let mut resp = runtime::timeout(wait, req)
             .await
             .map_err(|_| {
@@ -201,6 +216,9 @@ impl Fetcher {
                     .map(move |v| (name.as_str().to_ascii_lowercase(), v.as_str().to_string()))
             })
             .collect();
+        if let Some(jar) = &self.cookies {
+            jar.take(url, &headers);
+        }
         let find = |name: &str| {
             headers
                 .iter()
@@ -253,6 +271,24 @@ impl Fetcher {
             .trim();
         self.accept_types.iter().any(|a| accepts(a, mime))
     }
+}
+
+/// Writes `bytes` to `path` readable by its owner only (credentials, cookies), replaced
+/// atomically.
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// Whether an `--accept-type` pattern (`text/html`, `image/*`, `*/*`) matches a MIME type.

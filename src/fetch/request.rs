@@ -182,23 +182,11 @@ impl Credentials {
     /// Saves the logins into `db/credentials`, readable by its owner only, replaced atomically.
     pub fn save(&self, db: &Path) -> Result<()> {
         let path = db.join(CREDENTIALS);
-        let tmp = db.join(format!("{CREDENTIALS}.tmp"));
         let json = serde_json::to_vec(self).map_err(|e| Error::Encode {
             what: "the credentials",
             reason: e.to_string(),
         })?;
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        super::write_private(&path, &json)
     }
 }
 

@@ -313,10 +313,13 @@ fn a_second_open_of_a_database_in_use_is_refused() {
     let dir = tempdir();
     let db = dir.path().join("db");
     let _held = Store::open(&db, OpenMode::CreateOrOpen).unwrap();
-    let seeds = ["http://127.0.0.1:9/".to_string()];
+    let inputs = politecrawl::crawl::Inputs {
+        seeds: vec!["http://127.0.0.1:9/".to_string()],
+        ..Default::default()
+    };
     let (stop, progress) = (StopSignal::new(), Progress::new());
     let overrides = politecrawl::Overrides::default();
-    let err = politecrawl::crawl::start(&db, &seeds, &overrides, None, &stop, &progress, None)
+    let err = politecrawl::crawl::start(&db, &inputs, &overrides, &stop, &progress, None)
         .unwrap_err()
         .to_string();
     assert!(err.contains("in use"), "{err}");

@@ -423,3 +423,102 @@ fn socks5_relays_to_the_server_and_the_environment_proxy_is_used_unless_no_proxy
     );
     assert_eq!(target.requests().len(), before + 3);
 }
+
+#[test]
+fn cookies_servers_set_are_sent_back_by_path_kept_for_a_resume_and_loaded_from_cookies_txt() {
+    let _timing = shared();
+    let site = route_server(Arc::new(|r| match r.path() {
+        "/" => Some(
+            Reply::html(r#"<a href="/a">a</a><a href="/private/p">p</a>"#)
+                .header("Set-Cookie", "sid=abc; Path=/; HttpOnly"),
+        ),
+        "/private/p" => Some(
+            Reply::html(r#"<a href="/private/q">q</a>"#)
+                .header("Set-Cookie", "priv=1; Path=/private"),
+        ),
+        "/a" | "/private/q" | "/later" => Some(Reply::html("<p>leaf</p>")),
+        _ => None,
+    }));
+    let dir = tempdir();
+    let d = dir.path();
+    let seed = format!("{}/", site.origin());
+    let out = run(&["crawl", &seed, "--db", "c.db", "--rate", "0"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cookie_of = |path: &str| -> Vec<String> {
+        site.requests()
+            .iter()
+            .filter(|r| r.path() == path)
+            .map(|r| header(r, "cookie").join(" | "))
+            .collect()
+    };
+    assert_eq!(cookie_of("/robots.txt"), [""], "nothing set yet");
+    assert_eq!(cookie_of("/"), [""]);
+    assert_eq!(cookie_of("/a"), ["sid=abc"], "not the /private cookie");
+    assert_eq!(cookie_of("/private/p"), ["sid=abc"]);
+    assert_eq!(
+        cookie_of("/private/q"),
+        ["priv=1; sid=abc"],
+        "longer path first"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let jar = d.join("c.db").join("cookies.json");
+        let mode = std::fs::metadata(jar).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "session cookies are logins");
+    }
+
+    // A resume keeps the session (a session cookie too).
+    let later = format!("{}/later", site.origin());
+    let out = run(&["crawl", &later, "--db", "c.db", "--rate", "0"], d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(cookie_of("/later"), ["sid=abc"]);
+
+    // --cookies FILE: there before the first request; --no-cookies: none sent.
+    let site2 = route_server(Arc::new(|r| {
+        (r.path() == "/").then(|| Reply::html("<p>x</p>"))
+    }));
+    let port = site2.origin().rsplit(':').next().unwrap().to_string();
+    std::fs::write(
+        d.join("cookies.txt"),
+        "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tpre\tset\n",
+    )
+    .unwrap();
+    let seed2 = format!("http://127.0.0.1:{port}/");
+    let args = [
+        "crawl",
+        &seed2,
+        "--db",
+        "f.db",
+        "--rate",
+        "0",
+        "--cookies",
+        "cookies.txt",
+    ];
+    let out = run(&args, d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let args = [
+        "crawl",
+        &seed2,
+        "--db",
+        "n.db",
+        "--rate",
+        "0",
+        "--no-cookies",
+    ];
+    let out = run(&args, d);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: Vec<(String, String)> = site2
+        .requests()
+        .iter()
+        .map(|r| (r.path().to_string(), header(r, "cookie").join(" | ")))
+        .collect();
+    let want = [
+        ("/robots.txt", "pre=set"),
+        ("/", "pre=set"),
+        ("/robots.txt", ""),
+        ("/", ""),
+    ]
+    .map(|(p, c)| (p.to_string(), c.to_string()));
+    assert_eq!(got, want);
+}
