@@ -60,6 +60,12 @@ pub enum Command {
         readable; run it again to finish.\n\nExample:\n  politecrawl compact --db example.db"
     )]
     Compact(DbArgs),
+    /// Print a crawl's saved settings as a config file for `crawl --config`
+    #[command(
+        after_help = "Example:\n  politecrawl config --db example.db > crawl.toml && \
+        politecrawl crawl --config crawl.toml --db again.db"
+    )]
+    Config(DbArgs),
     /// Serve a directory over HTTP on loopback, to try crawl flags on local files
     #[command(
         after_help = "In .html files, {{origin}} and {{host}} are replaced by the request's \
@@ -91,8 +97,12 @@ pub struct CrawlArgs {
     #[arg(value_name = "SEED_URL")]
     pub seeds: Vec<String>,
     /// Database directory (created when missing)
-    #[arg(long, value_name = "DIR")]
-    pub db: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "config")]
+    pub db: Option<PathBuf>,
+    /// Read crawl flags from this TOML file (keys are flag names without dashes, `seeds` the
+    /// URLs; see `politecrawl config`); flags on the command line win
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The crawl's settings (declared once, in the library's `config` module).
     #[command(flatten)]
     pub settings: Overrides,

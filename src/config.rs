@@ -110,6 +110,19 @@ macro_rules! crawl_settings {
                 Ok(CrawlConfig { db: db.into(), seeds, credentials, $($field: $default,)* })
             }
 
+            /// Every setting as its flag would set it: the flag's long name, its values as
+            /// typed, and its kind (a setting left unset, or an empty list, is left out).
+            pub fn as_flags(&self) -> Vec<(String, Vec<String>, FlagKind)> {
+                let mut out = Vec::new();
+                $(
+                    let values = Flag::values(&self.$field);
+                    if !values.is_empty() {
+                        out.push((long_name(stringify!($field)), values, Flag::kind(&self.$field)));
+                    }
+                )*
+                out
+            }
+
             /// Applies the settings given on a command line; returns the changes as flags
             /// (`--max-pages=10`), so a resumed crawl can record what was overridden.
             pub fn apply(&mut self, o: &Overrides) -> Vec<String> {
@@ -316,15 +329,68 @@ impl Shown for ScopeKind {
     }
 }
 
-/// `--flag=value` for each value of the setting `field`, with the flag's name as clap knows it
-/// (`accept_types` is `--accept-type`).
-fn flag_text(field: &str, values: Vec<String>) -> String {
+/// What a flag takes: a switch, one value, or a list (repeated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagKind {
+    /// `--sitemaps` / `--sitemaps=false`.
+    Bool,
+    /// One value.
+    One,
+    /// Repeatable.
+    List,
+}
+
+/// A setting's values as typed, and its kind.
+trait Flag {
+    fn values(&self) -> Vec<String>;
+    fn kind(&self) -> FlagKind;
+}
+
+impl<T: Shown + 'static> Flag for T {
+    fn values(&self) -> Vec<String> {
+        vec![self.shown()]
+    }
+    fn kind(&self) -> FlagKind {
+        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<bool>() {
+            FlagKind::Bool
+        } else {
+            FlagKind::One
+        }
+    }
+}
+
+impl<T: Shown> Flag for Option<T> {
+    fn values(&self) -> Vec<String> {
+        self.iter().map(Shown::shown).collect()
+    }
+    fn kind(&self) -> FlagKind {
+        FlagKind::One
+    }
+}
+
+impl Flag for Vec<String> {
+    fn values(&self) -> Vec<String> {
+        self.clone()
+    }
+    fn kind(&self) -> FlagKind {
+        FlagKind::List
+    }
+}
+
+/// The long flag of the setting `field`, as clap knows it (`accept_types` is `--accept-type`).
+fn long_name(field: &str) -> String {
     let cmd = <Overrides as clap::Args>::augment_args(clap::Command::new("crawl"));
     let long = cmd
         .get_arguments()
         .find(|a| a.get_id() == field)
         .and_then(|a| a.get_long())
         .map_or_else(|| field.replace('_', "-"), str::to_string);
+    long
+}
+
+/// `--flag=value` for each value of the setting `field`.
+fn flag_text(field: &str, values: Vec<String>) -> String {
+    let long = long_name(field);
     values
         .iter()
         .map(|v| format!("--{long}={v}"))

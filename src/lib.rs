@@ -53,6 +53,7 @@
 // Settings.
 pub mod canon;
 pub mod config;
+pub mod config_file;
 pub mod error;
 pub mod failure;
 

@@ -23,7 +23,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     politecrawl::allocator::tune();
-    quiet_http_client_panics();
     // Logs go to stderr; RUST_LOG=info shows pauses and robots.txt trouble, debug shows more.
     // isahc warns of every failed request, which the crawl records and counts itself.
     env_logger::Builder::from_env(
@@ -41,25 +40,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// surf's curl adapter (http-client) unwraps header values that are not visible ASCII, so a
-/// server sending a Latin-1 header panics inside it. The fetcher catches that panic and records
-/// the URL as `invalid_response`; this hook keeps the default panic message for it off the
-/// terminal. Every other panic is reported as usual.
-fn quiet_http_client_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let from_http_client = info
-            .location()
-            .is_some_and(|l| l.file().contains("http-client") && l.file().ends_with("isahc.rs"));
-        if !from_http_client {
-            default(info);
-        }
-    }));
-}
-
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Crawl(args) => crawl(*args),
+        Command::Crawl(args) => crawl(with_config_file(*args)?),
+        Command::Config(args) => {
+            let store = Store::open(&args.db, OpenMode::Existing)?;
+            let config: politecrawl::CrawlConfig = store
+                .load_config()?
+                .with_context(|| format!("{} holds no crawl settings yet", args.db.display()))?;
+            print!("{}", politecrawl::config_file::render(&config));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status(args) => {
             let store = match Store::open(&args.db, OpenMode::Existing) {
                 Err(politecrawl::Error::Locked { .. }) => return live_status(&args),
@@ -159,7 +150,48 @@ fn live_status(args: &cli::StatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `crawl --config FILE`: the file's flags join the command line's (which win), and the whole
+/// is parsed again, so the file goes through the same parser and checks as flags.
+fn with_config_file(args: CrawlArgs) -> Result<CrawlArgs> {
+    let Some(file) = args.config.clone() else {
+        return Ok(args);
+    };
+    use clap::CommandFactory;
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = Cli::command().get_matches_from(&argv);
+    let Some(("crawl", given)) = matches.subcommand() else {
+        return Ok(args);
+    };
+    let crawl_cmd = Cli::command()
+        .find_subcommand("crawl")
+        .cloned()
+        .context("the crawl subcommand")?;
+    let is_given =
+        |id: &str| given.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let extra = politecrawl::config_file::to_args(&file, &crawl_cmd, is_given)?;
+    let mut merged = argv;
+    let at = merged
+        .iter()
+        .position(|a| a == "--")
+        .unwrap_or(merged.len());
+    merged.splice(at..at, extra);
+    match Cli::try_parse_from(merged) {
+        Ok(Cli {
+            command: Command::Crawl(args),
+        }) => Ok(*args),
+        Ok(_) => anyhow::bail!("--config {}: not a crawl", file.display()),
+        Err(e) => Err(anyhow::anyhow!(
+            "{} (from --config {})",
+            e.to_string().trim_start_matches("error: ").trim(),
+            file.display()
+        )),
+    }
+}
+
 fn crawl(args: CrawlArgs) -> Result<ExitCode> {
+    let Some(db) = args.db.clone() else {
+        anyhow::bail!("no --db: give it on the command line or as `db = \"DIR\"` in --config");
+    };
     let stop = StopSignal::new();
     terminal::watch_signals(stop.clone())?;
     let overrides = &args.settings;
@@ -191,7 +223,7 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
         cookies: args.cookies.clone(),
     };
     let result = politecrawl::crawl::start(
-        &args.db,
+        &db,
         &inputs,
         overrides,
         &stop,

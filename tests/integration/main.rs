@@ -13,6 +13,9 @@ mod nginx;
 // sees (bad or dead seed, foreign, locked or unwritable database), progress lines and
 // `--report`, completions, and the defaults `crawl --help` states.
 mod cli;
+// `crawl --config FILE` and `politecrawl config`: printed settings crawl the same way again,
+// the command line wins, bad keys and values are named with their line.
+mod config_file;
 // `compact`: unreferenced body bytes reclaimed, every body the same, a crash mid-way harmless.
 mod compact;
 // Library crawls of the fixture site against `fixtures/site-expected.txt` and the server's log:
