@@ -30,6 +30,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Default time a body may stall (or trickle under 1 KiB) before it is cut off.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default size at which `--warc` starts its next file.
+pub const DEFAULT_WARC_MAX_SIZE: u64 = 1_000_000_000;
 /// Default time requests in flight get to finish after a stop signal.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 /// Default redirect hops followed from one URL.
@@ -251,6 +253,13 @@ crawl_settings! {
     /// The private key (PEM, unencrypted) of --client-cert, when it is in its own file
     #[arg(long, value_name = "FILE", value_parser = absolute_path)]
     client_key: Option<String> = None, given Option<String>;
+    /// Write WARC files while crawling: PREFIX-00000.warc.gz, ... (a file is PREFIX-N.warc.gz.open
+    /// until complete); every stored page with a response exactly once across them
+    #[arg(long, value_name = "PREFIX", value_parser = absolute_path)]
+    warc: Option<String> = None, given Option<String>;
+    /// Start the next --warc file once one reaches this size [default: 1GB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    warc_max_size: u64 = DEFAULT_WARC_MAX_SIZE, given Option<u64>;
     /// After Ctrl-C or SIGTERM, how long requests in flight may take to finish [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     grace: Duration = DEFAULT_GRACE, given Option<Duration>;

@@ -216,6 +216,7 @@ pub fn run(
     drop(out_tx);
 
     let flusher = store.flusher();
+    let live_warc = crate::export::live::LiveWarc::start(store, config)?;
     let io = EngineIo {
         dir: store.path(),
         jobs: job_tx,
@@ -239,6 +240,10 @@ pub fn run(
         });
     }
     drop(flusher);
+    if let Some(w) = live_warc {
+        // After the last flush: every page stored in this run is durable, so it is written.
+        w.finish()?;
+    }
     ctx.fetcher.save_cookies()?;
     crate::progress::Live::remove(store.path());
     store.checkpoint()?;

@@ -35,7 +35,14 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("politecrawl: error: {e:#}");
-            ExitCode::FAILURE
+            // Bad input on the command line (a flag value, a seed, a file it names) is a usage
+            // error, as clap's own are; everything else is a failure.
+            match e.downcast_ref::<politecrawl::Error>() {
+                Some(politecrawl::Error::Config(_) | politecrawl::Error::BadSeed { .. }) => {
+                    ExitCode::from(2)
+                }
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

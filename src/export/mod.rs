@@ -5,6 +5,7 @@
 
 pub mod csv;
 pub mod jsonl;
+pub mod live;
 pub mod mirror;
 pub mod warc;
 

@@ -45,15 +45,23 @@ pub struct Info {
 impl Info {
     /// The warcinfo of the crawl in `store`: our software version, its settings and User-Agent.
     pub fn of(store: &Store) -> Result<Info> {
-        let mut info = Info::default();
-        if let Some(config) = store.load_config::<crate::config::CrawlConfig>()? {
-            info.settings = serde_json::to_string(&config).ok();
-            info.request_headers =
-                crate::fetch::request::default_headers(&config.user_agent, &config.headers);
-            info.user_agent = config.user_agent;
-            info.insecure = config.insecure;
+        Ok(store
+            .load_config::<crate::config::CrawlConfig>()?
+            .map_or_else(Info::default, |c| Info::of_config(&c)))
+    }
+
+    /// The warcinfo of a crawl with these settings.
+    pub fn of_config(config: &crate::config::CrawlConfig) -> Info {
+        Info {
+            settings: serde_json::to_string(config).ok(),
+            request_headers: crate::fetch::request::default_headers(
+                &config.user_agent,
+                &config.headers,
+            ),
+            user_agent: config.user_agent.clone(),
+            insecure: config.insecure,
+            ..Info::default()
         }
-        Ok(info)
     }
 }
 
@@ -202,9 +210,9 @@ fn io_err(e: io::Error) -> Error {
 }
 
 /// Counts the bytes that reach the underlying writer (for `--max-file-size`).
-struct Counting<W> {
-    inner: W,
-    bytes: u64,
+pub(super) struct Counting<W> {
+    pub(super) inner: W,
+    pub(super) bytes: u64,
 }
 
 impl<W: Write> Write for Counting<W> {
@@ -248,7 +256,7 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
-fn warcinfo(w: &mut dyn Write, filename: &str, info: &Info) -> io::Result<String> {
+pub(super) fn warcinfo(w: &mut dyn Write, filename: &str, info: &Info) -> io::Result<String> {
     let id = new_id();
     let mut body = format!(
         "software: {}\r\nformat: WARC File Format 1.1\r\nconformsTo: https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\nhttp-header-user-agent: {}\r\n",
@@ -278,7 +286,7 @@ fn warcinfo(w: &mut dyn Write, filename: &str, info: &Info) -> io::Result<String
 }
 
 /// The request and response records of one URL.
-fn pair(
+pub(super) fn pair(
     w: &mut dyn Write,
     rec: &PageRecord,
     body: &[u8],

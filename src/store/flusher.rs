@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use sled::Tree;
 
 use super::bodies::{self, BodyLog};
-use super::page_log::PageLog;
+use super::page_log::{PageLog, Span, KEY_SPAN};
 use super::{Store, FLUSH_EVERY};
 use crate::error::{Error, Result};
 
@@ -16,7 +16,8 @@ impl Store {
     /// [`Flusher::error`].
     pub fn flusher(&self) -> Flusher {
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let (db, recent) = (self.db.clone(), self.recent.clone());
+        let (db, recent, meta) = (self.db.clone(), self.recent.clone(), self.meta.clone());
+        let durable = std::sync::Arc::clone(&self.durable);
         let (log, pages) = (self.body_log(), std::sync::Arc::clone(&self.page_log));
         let error = std::sync::Arc::new(std::sync::Mutex::new(None));
         let err2 = error.clone();
@@ -27,7 +28,7 @@ impl Store {
                     stop_rx.recv_timeout(FLUSH_EVERY),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout)
                 );
-                if let Err(e) = flush_all(&db, (&log, &pages), &recent) {
+                if let Err(e) = flush_all(&db, (&log, &pages), (&recent, &meta), &durable) {
                     if let Ok(mut slot) = err2.lock() {
                         slot.get_or_insert(e);
                     }
@@ -69,7 +70,8 @@ impl Store {
     /// Writes every dirty page to disk; what a crash cannot take back.
     pub fn flush(&self) -> Result<()> {
         let logs = (&*self.body_log, &*self.page_log);
-        flush_all(&self.db, logs, &self.recent).map_err(|cause| Error::Io {
+        let trees = (&self.recent, &self.meta);
+        flush_all(&self.db, logs, trees, &self.durable).map_err(|cause| Error::Io {
             context: format!("database {}: flushing to disk failed", self.path.display()),
             cause,
         })
@@ -109,16 +111,27 @@ impl Drop for Flusher {
 ///
 /// The page log's position is taken before anything is synced: a frame before it was written
 /// after its body (a worker writes the body before the engine stores the outcome), so both
-/// syncs that follow cover both.
+/// syncs that follow cover both. The committed span is read first of all: its frames are
+/// before that position, and its transactions before the sled flush, so once that is done
+/// it is `durable`.
 fn flush_all(
     db: &sled::Db,
     (log, pages): (&BodyLog, &PageLog),
-    recent: &Tree,
+    (recent, meta): (&Tree, &Tree),
+    durable: &std::sync::Mutex<Option<Span>>,
 ) -> std::io::Result<()> {
+    let span = meta
+        .get(KEY_SPAN)
+        .map_err(std::io::Error::other)?
+        .and_then(|v| postcard::from_bytes::<Span>(&v).ok())
+        .unwrap_or_default();
     let (segment, offset) = pages.position();
     log.sync()?;
     pages.sync()?;
     db.flush().map_err(std::io::Error::other)?;
+    if let Ok(mut d) = durable.lock() {
+        *d = Some(span);
+    }
     let synced = bodies::position_key(segment, offset);
     for key in recent.range(..&synced[..]).keys() {
         let key = key.map_err(std::io::Error::other)?;

@@ -96,6 +96,9 @@ pub struct Store {
     pub(crate) body_log: std::sync::Arc<BodyLog>,
     pub(crate) robots: Tree,
     pub(crate) hosts: Tree,
+    /// The committed span as of the latest flush: pages up to it survive any crash (what a
+    /// live WARC may write, see [`crate::export::live`]).
+    pub(crate) durable: std::sync::Arc<std::sync::Mutex<Option<Span>>>,
 }
 
 /// Whether opening may create a new database.

@@ -132,6 +132,7 @@ impl Store {
             hosts: tree("hosts")?,
             page_log: std::sync::Arc::new(page_log),
             body_log: std::sync::Arc::new(body_log),
+            durable: Default::default(),
             db,
         };
         store.account_dropped_chunks(&dropped)?;

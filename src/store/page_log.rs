@@ -225,6 +225,20 @@ fn parse_header(h: &[u8]) -> (usize, u32) {
     (len, crc)
 }
 
+impl PageLog {
+    /// The committed pages of `span` from position `from` on (a frame boundary an earlier
+    /// iteration reported with [`PageIter::position`]), as [`PageLog::iter`] reads them.
+    pub fn iter_from(&self, db: &Path, span: Span, from: Position) -> PageIter {
+        let mut it = self.iter(db, span);
+        if from.0 >= span.first {
+            it.segment = from.0;
+            it.offset = from.1;
+            it.done = from > span.end;
+        }
+        it
+    }
+}
+
 /// Iterator over committed pages: see [`PageLog::iter`].
 pub struct PageIter {
     db: PathBuf,
@@ -237,6 +251,12 @@ pub struct PageIter {
 }
 
 impl PageIter {
+    /// Where the next frame starts: after the last one returned (a place to resume from with
+    /// [`PageLog::iter_from`]).
+    pub fn position(&self) -> Position {
+        (self.segment, self.offset)
+    }
+
     fn damaged(&self, reason: impl Into<String>) -> Error {
         Error::PageLog {
             db: self.db.clone(),
@@ -259,7 +279,12 @@ impl PageIter {
             }
             if self.reader.is_none() {
                 let path = self.dir.join(format!("{:08}.seg", self.segment));
-                match std::fs::File::open(&path) {
+                let opened = std::fs::File::open(&path).and_then(|mut f| {
+                    use std::io::{Seek, SeekFrom};
+                    f.seek(SeekFrom::Start(self.offset))?;
+                    Ok(f)
+                });
+                match opened {
                     Ok(f) => self.reader = Some(BufReader::with_capacity(64 * 1024, f)),
                     // A segment before the end that is gone was emptied by nothing we do.
                     Err(e) => return Err(self.damaged(format!("cannot open it: {e}"))),

@@ -128,7 +128,7 @@ fn a_bad_seed_fails_with_a_hint_and_creates_nothing() {
     let dir = tempdir();
     for bad in ["not a url", "ftp://example.com/", "example.com"] {
         let out = run(&["crawl", bad, "--db", "x.db"], dir.path());
-        assert_eq!(out.status.code(), Some(1), "{bad}");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
         let err = stderr(&out);
         assert!(
             err.contains("invalid seed URL") && err.contains("http://"),

@@ -149,7 +149,7 @@ fn a_bad_key_or_value_is_named_with_its_line_and_nothing_is_made() {
             d,
         );
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{text:?}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{text:?}: {err}");
         assert!(err.contains(words), "{text:?}: {err}");
         assert!(!d.join("x.db").exists(), "{text:?}: nothing made");
     }

@@ -29,7 +29,7 @@ fn export(dir: &Path, args: &[&str]) -> std::process::Output {
     out
 }
 
-fn warcio(args: &[&str]) -> String {
+pub(super) fn warcio(args: &[&str]) -> String {
     let out = Command::new("python3")
         .args(["-m", "warcio.cli"])
         .args(args)
@@ -45,7 +45,7 @@ fn warcio(args: &[&str]) -> String {
 }
 
 /// (target URI, sha1 hex of the payload, WARC-Truncated) of every response record, via warcio.
-fn warcio_responses(files: &[std::path::PathBuf]) -> Vec<(String, String, bool)> {
+pub(super) fn warcio_responses(files: &[std::path::PathBuf]) -> Vec<(String, String, bool)> {
     let script = r#"
 import sys, hashlib
 from warcio.archiveiterator import ArchiveIterator
@@ -81,7 +81,7 @@ for path in sys.argv[1:]:
         .collect()
 }
 
-fn store_responses(db: &Path) -> Vec<(String, String, bool)> {
+pub(super) fn store_responses(db: &Path) -> Vec<(String, String, bool)> {
     let store = politecrawl::Store::open(db, politecrawl::OpenMode::Existing).unwrap();
     let mut v: Vec<_> = store
         .pages()

@@ -339,7 +339,7 @@ fn certificate_files_that_cannot_work_are_refused_before_the_database_is_made() 
         all.extend(&args);
         let out = run(&all, dir.path());
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(&words), "{args:?}: {err}");
         assert!(!dir.path().join("x.db").exists(), "{args:?}: nothing made");
     }

@@ -270,7 +270,7 @@ fn given_headers_are_sent_with_every_request_and_ours_cannot_be_replaced() {
         let args = ["crawl", &seed, "--db", "bad.db", "--header", bad];
         let out = run(&args, dir.path());
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{bad}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
         assert!(err.contains(words), "{bad}: {err}");
         assert!(!dir.path().join("bad.db").exists(), "{bad}: nothing made");
     }
