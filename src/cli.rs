@@ -131,6 +131,19 @@ pub struct CrawlArgs {
     pub progress_every: Duration,
 }
 
+/// `--since`: an RFC 3339 time as Unix microseconds.
+fn parse_since(s: &str) -> Result<u64, String> {
+    humantime::parse_rfc3339_weak(s.trim())
+        .map_err(|e| {
+            format!("{s:?} is not an RFC 3339 time ({e}; e.g. 2026-12-03T08:45:11.123456Z)")
+        })
+        .and_then(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as u64)
+                .map_err(|_| format!("{s:?} is before 1970"))
+        })
+}
+
 /// Flags of `status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -178,6 +191,10 @@ pub struct ExportArgs {
     /// WARC only: start a new numbered file (NAME-00000.warc.gz, …) past this size [e.g. 1GB]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_file_size: Option<u64>,
+    /// Only records stored after this time (RFC 3339, e.g. what the previous export said it
+    /// reached), so a pipeline can pull increments
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<u64>,
 }
 
 /// `--format` values.

@@ -178,6 +178,10 @@ pub fn run(
         )));
     }
     store.save_config(&saved)?;
+    // For `export` while this run holds the database (see `export::source`).
+    if let Ok(json) = serde_json::to_vec(&saved) {
+        let _ = std::fs::write(store.path().join(crate::store::SETTINGS_FILE), json);
+    }
 
     let parse_slots = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ctx = Arc::new(WorkerContext {
@@ -246,6 +250,7 @@ pub fn run(
     }
     ctx.fetcher.save_cookies()?;
     crate::progress::Live::remove(store.path());
+    crate::store::Durable::remove(store.path());
     store.checkpoint()?;
     store.flush()?;
     let stop = result?;

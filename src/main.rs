@@ -289,12 +289,32 @@ fn shell_quote(s: &str) -> String {
 }
 
 fn export_cmd(args: ExportArgs) -> Result<()> {
-    let store = Store::open(&args.db, OpenMode::Existing)?;
+    let store: Box<dyn politecrawl::export::Source> = match Store::open(
+        &args.db,
+        OpenMode::Existing,
+    ) {
+        Ok(store) => Box::new(store),
+        Err(locked @ politecrawl::Error::Locked { .. }) => {
+            // A crawl holds it: read its page files up to its latest flush instead.
+            let Some(running) = politecrawl::export::source::Running::open(&args.db)? else {
+                return Err(locked.into());
+            };
+            eprintln!(
+                "a crawl is running on {} (pid {}): exporting the pages stored up to its flush at {}",
+                args.db.display(),
+                running.durable.pid,
+                running.durable.at
+            );
+            Box::new(running)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let store = &*store;
     let format = match args.format {
         FormatArg::Jsonl => Format::Jsonl,
         FormatArg::Csv => Format::Csv,
         FormatArg::Warc => Format::Warc,
-        FormatArg::Mirror => return mirror_cmd(&store, &args),
+        FormatArg::Mirror => return mirror_cmd(store, &args),
     };
     let filter = filter_of(&args);
     let to_stdout = args.out.as_deref().is_none_or(|p| p == Path::new("-"));
@@ -306,10 +326,10 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
     }
     match args.out.as_deref().filter(|_| !to_stdout) {
         None => {
-            export::write_stdout(&store, format, &filter)?;
+            export::write_stdout(store, format, &filter)?;
         }
         Some(path) => {
-            let (n, files) = export::write_file(&store, format, &filter, path, args.max_file_size)
+            let (n, files) = export::write_file(store, format, &filter, path, args.max_file_size)
                 .with_context(|| format!("exporting to {}", path.display()))?;
             let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
             let what = if format == Format::Warc {
@@ -319,6 +339,13 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
             };
             eprintln!("exported {n} {what} to {}", names.join(", "));
         }
+    }
+    if let Some(t) = filter.read_up_to.get() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(t);
+        let at = humantime::format_rfc3339_micros(at);
+        eprintln!(
+            "the export reaches the records stored up to {at}; the next increment: --since {at}"
+        );
     }
     Ok(())
 }
@@ -337,10 +364,12 @@ fn filter_of(args: &ExportArgs) -> Filter {
                 StateArg::Blocked => UrlState::Blocked,
             })
             .collect(),
+        since_us: args.since,
+        read_up_to: Default::default(),
     }
 }
 
-fn mirror_cmd(store: &Store, args: &ExportArgs) -> Result<()> {
+fn mirror_cmd(store: &dyn politecrawl::export::Source, args: &ExportArgs) -> Result<()> {
     let Some(dir) = args.out.as_deref().filter(|p| *p != Path::new("-")) else {
         anyhow::bail!("--format mirror needs --out DIR");
     };

@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use super::Filter;
+use super::Source;
 use crate::error::{Error, Result};
-use crate::store::Store;
 
 /// The header row; a stable interface (see the README).
 pub const COLUMNS: [&str; 12] = [
@@ -24,7 +24,7 @@ pub const COLUMNS: [&str; 12] = [
 ];
 
 /// Streams the CSV export to `out`; returns the number of rows (header aside).
-pub fn write(store: &Store, filter: &Filter, out: &mut dyn Write) -> Result<u64> {
+pub fn write(store: &dyn Source, filter: &Filter, out: &mut dyn Write) -> Result<u64> {
     let err = |e: csv::Error| Error::io("writing CSV", std::io::Error::other(e));
     let mut w = csv::Writer::from_writer(out);
     w.write_record(COLUMNS).map_err(err)?;

@@ -7,9 +7,10 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::Filter;
+use super::Source;
 use crate::error::{Error, Result};
 use crate::failure::Failure;
-use crate::store::{PageRecord, Store};
+use crate::store::PageRecord;
 
 /// One line of the export. Field names are a stable interface (see the README).
 #[derive(Serialize)]
@@ -20,6 +21,7 @@ struct Line<'a> {
     status: Option<u16>,
     http_version: Option<&'a str>,
     fetched_at: &'a str,
+    stored_at: Option<String>,
     elapsed_ms: u64,
     depth: u32,
     referrer: Option<&'a str>,
@@ -43,7 +45,7 @@ struct ErrorOut<'a> {
 }
 
 /// Streams the JSON Lines export to `out`; returns the number of lines.
-pub fn write(store: &Store, filter: &Filter, out: &mut dyn Write) -> Result<u64> {
+pub fn write(store: &dyn Source, filter: &Filter, out: &mut dyn Write) -> Result<u64> {
     let mut n = 0;
     for page in super::records(store, filter) {
         let page = page?;
@@ -74,6 +76,10 @@ fn line<'a>(rec: &'a PageRecord, body: &'a [u8]) -> Line<'a> {
         state: rec.state.as_str(),
         status: rec.status,
         http_version: rec.http_version.as_deref(),
+        stored_at: rec.stored_at_us.map(|t| {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(t);
+            humantime::format_rfc3339_micros(at).to_string()
+        }),
         fetched_at: &rec.fetched_at,
         elapsed_ms: rec.elapsed_ms,
         depth: rec.depth,

@@ -21,8 +21,9 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTRO
 use url::Url;
 
 use super::Filter;
+use super::Source;
 use crate::error::{Error, Result};
-use crate::store::{PageRecord, Store, UrlState};
+use crate::store::{PageRecord, UrlState};
 use crate::{canon, charset, extract};
 
 /// Longest file name written, in bytes (most file systems allow 255).
@@ -134,10 +135,10 @@ fn relative_href(from: &Path, to: &Path) -> String {
 /// The mirrored pages, by the fingerprint of their URL: whether each is HTML.
 type Stored = std::collections::HashMap<u64, bool>;
 
-fn stored(store: &Store) -> Result<Stored> {
+fn stored(store: &dyn Source) -> Result<Stored> {
     let mut out = Stored::new();
-    for rec in store.pages() {
-        let rec = rec?;
+    for page in store.pages() {
+        let rec = page?.record;
         if mirrored(&rec) {
             let html = extract::is_html(rec.content_type.as_deref());
             out.insert(crate::seen::fingerprint(&rec.url), html);
@@ -147,7 +148,7 @@ fn stored(store: &Store) -> Result<Stored> {
 }
 
 /// Writes the mirror of `store` (records passing `filter`) under `dir`.
-pub fn write(store: &Store, filter: &Filter, dir: &Path) -> Result<MirrorSummary> {
+pub fn write(store: &dyn Source, filter: &Filter, dir: &Path) -> Result<MirrorSummary> {
     let index = stored(store)?;
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;

@@ -7,6 +7,7 @@ pub mod csv;
 pub mod jsonl;
 pub mod live;
 pub mod mirror;
+pub mod source;
 pub mod warc;
 
 use std::io::Write;
@@ -17,7 +18,8 @@ use url::Url;
 use crate::canon;
 use crate::error::{Error, Result};
 use crate::store::page_log::StoredPage;
-use crate::store::{PageRecord, Store, UrlState};
+use crate::store::{PageRecord, UrlState};
+pub use source::Source;
 
 /// An export format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +44,11 @@ pub struct Filter {
     pub content_types: Vec<String>,
     /// States.
     pub states: Vec<UrlState>,
+    /// Only records stored after this time (Unix microseconds; `--since`).
+    pub since_us: Option<u64>,
+    /// The latest store time among the records read so far, whatever the filter: where the
+    /// export reaches, for the next `--since`.
+    pub read_up_to: std::cell::Cell<Option<u64>>,
 }
 
 impl Filter {
@@ -65,23 +72,36 @@ impl Filter {
                     .iter()
                     .any(|h| h.eq_ignore_ascii_case(&label) || h.eq_ignore_ascii_case(name))
             });
-        status && state && ctype && host
+        let since = self
+            .since_us
+            .is_none_or(|t| rec.stored_at_us.is_some_and(|s| s > t));
+        status && state && ctype && host && since
     }
 }
 
 /// Stored pages of `store` whose records pass `filter`, lazily, in the order stored.
 pub fn records<'a>(
-    store: &'a Store,
+    store: &'a dyn Source,
     filter: &'a Filter,
 ) -> impl Iterator<Item = Result<StoredPage>> + 'a {
-    store
-        .stored()
-        .filter(move |r| r.as_ref().map_or(true, |p| filter.matches(&p.record)))
+    store.pages().filter(move |r| {
+        r.as_ref().map_or(true, |p| {
+            if let Some(t) = p.record.stored_at_us {
+                filter.read_up_to.set(Some(t));
+            }
+            filter.matches(&p.record)
+        })
+    })
 }
 
 /// Writes the records of `store` passing `filter` in `format` (not WARC, which writes files:
 /// see [`warc::write_files`]); returns the number of records.
-pub fn export(store: &Store, format: Format, filter: &Filter, out: &mut dyn Write) -> Result<u64> {
+pub fn export(
+    store: &dyn Source,
+    format: Format,
+    filter: &Filter,
+    out: &mut dyn Write,
+) -> Result<u64> {
     match format {
         Format::Jsonl => jsonl::write(store, filter, out),
         Format::Csv => csv::write(store, filter, out),
@@ -94,7 +114,7 @@ pub fn export(store: &Store, format: Format, filter: &Filter, out: &mut dyn Writ
 /// where a finished one is expected; WARC goes through [`warc::write_files`] (numbered files past
 /// `max_file_size`). Returns the records written and the files made.
 pub fn write_file(
-    store: &Store,
+    store: &dyn Source,
     format: Format,
     filter: &Filter,
     path: &Path,
@@ -121,7 +141,7 @@ pub fn write_file(
 
 /// Writes the export (any format but the mirror) to standard output; returns the records
 /// written.
-pub fn write_stdout(store: &Store, format: Format, filter: &Filter) -> Result<u64> {
+pub fn write_stdout(store: &dyn Source, format: Format, filter: &Filter) -> Result<u64> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let n = match format {
@@ -137,7 +157,7 @@ pub fn write_stdout(store: &Store, format: Format, filter: &Filter) -> Result<u6
 mod tests {
     use super::*;
     use crate::frontier::{self, Leases};
-    use crate::store::OpenMode;
+    use crate::store::{OpenMode, Store};
 
     /// A store holding one done page, `http://a.test/`, with a body.
     fn one_page_store(dir: &Path) -> Store {
@@ -187,8 +207,19 @@ mod tests {
             hosts: vec!["a.test".into()],
             content_types: vec!["text/html".into()],
             states: vec![UrlState::Failed],
+            ..Filter::default()
         };
         assert!(f.matches(&r));
+        // --since: only records stored after it (and none without a store time).
+        let since = Filter {
+            since_us: Some(100),
+            ..Filter::default()
+        };
+        assert!(!since.matches(&r));
+        r.stored_at_us = Some(100);
+        assert!(!since.matches(&r), "after, not at");
+        r.stored_at_us = Some(101);
+        assert!(since.matches(&r));
         assert!(Filter {
             hosts: vec!["a.test:8080".into()],
             ..all.clone()

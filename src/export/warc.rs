@@ -22,8 +22,9 @@ use sha1::{Digest, Sha1};
 use url::{Position, Url};
 
 use super::Filter;
+use super::Source;
 use crate::error::{Error, Result};
-use crate::store::{PageRecord, Store};
+use crate::store::PageRecord;
 
 /// What the `warcinfo` record says.
 #[derive(Clone, Debug)]
@@ -44,9 +45,9 @@ pub struct Info {
 
 impl Info {
     /// The warcinfo of the crawl in `store`: our software version, its settings and User-Agent.
-    pub fn of(store: &Store) -> Result<Info> {
+    pub fn of(store: &dyn Source) -> Result<Info> {
         Ok(store
-            .load_config::<crate::config::CrawlConfig>()?
+            .settings()?
             .map_or_else(Info::default, |c| Info::of_config(&c)))
     }
 
@@ -82,7 +83,7 @@ impl Default for Info {
 
 /// Writes one WARC stream to `out`; returns (URLs written, compressed bytes written).
 pub fn write(
-    store: &Store,
+    store: &dyn Source,
     filter: &Filter,
     out: &mut dyn Write,
     info: &Info,
@@ -106,7 +107,7 @@ pub fn write(
 /// a new file once the current one reaches the size (a request/response pair is never split).
 /// Files are written beside their names and renamed when complete. Returns the files.
 pub fn write_files(
-    store: &Store,
+    store: &dyn Source,
     filter: &Filter,
     path: &Path,
     max_file_size: Option<u64>,
@@ -157,7 +158,7 @@ pub fn write_files(
 
 /// The records that got a response (only those have WARC records), each with its body.
 fn responses<'a>(
-    store: &'a Store,
+    store: &'a dyn Source,
     filter: &'a Filter,
 ) -> impl Iterator<Item = Result<(PageRecord, Vec<u8>)>> + 'a {
     super::records(store, filter).filter_map(move |page| match page {

@@ -48,6 +48,7 @@ fn record(url: &str) -> PageRecord {
         attempts: 1,
         error: None,
         http_version: Some("HTTP/1.1".into()),
+        stored_at_us: None,
     }
 }
 

@@ -1,7 +1,9 @@
 //! Durability while a crawl runs: a thread that flushes body segments, then sled, every
 //! [`FLUSH_EVERY`], and remembers the first failure (disk full) so the engine can stop.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use sled::Tree;
 
@@ -18,6 +20,7 @@ impl Store {
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         let (db, recent, meta) = (self.db.clone(), self.recent.clone(), self.meta.clone());
         let durable = std::sync::Arc::clone(&self.durable);
+        let dir = self.path.clone();
         let (log, pages) = (self.body_log(), std::sync::Arc::clone(&self.page_log));
         let error = std::sync::Arc::new(std::sync::Mutex::new(None));
         let err2 = error.clone();
@@ -28,9 +31,19 @@ impl Store {
                     stop_rx.recv_timeout(FLUSH_EVERY),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout)
                 );
-                if let Err(e) = flush_all(&db, (&log, &pages), (&recent, &meta), &durable) {
-                    if let Ok(mut slot) = err2.lock() {
-                        slot.get_or_insert(e);
+                match flush_all(&db, (&log, &pages), (&recent, &meta), &durable) {
+                    Ok(()) => {
+                        // For `export` while this crawl holds the database (best effort: an
+                        // export then reads an older span).
+                        let span = *durable.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(span) = span {
+                            let _ = Durable::write(&dir, span);
+                        }
+                    }
+                    Err(e) => {
+                        if let Ok(mut slot) = err2.lock() {
+                            slot.get_or_insert(e);
+                        }
                     }
                 }
                 if stop {
@@ -75,6 +88,42 @@ impl Store {
             context: format!("database {}: flushing to disk failed", self.path.display()),
             cause,
         })
+    }
+}
+
+/// The file a running crawl keeps up to date after each flush, in its database directory.
+pub const DURABLE_FILE: &str = "pages-durable.json";
+/// The settings of the running crawl, beside it.
+pub const SETTINGS_FILE: &str = "live-settings.json";
+
+/// What [`DURABLE_FILE`] says.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Durable {
+    /// The committed records as of the latest flush.
+    pub span: Span,
+    /// When that flush was (RFC 3339).
+    pub at: String,
+    /// The crawling process.
+    pub pid: u32,
+}
+
+impl Durable {
+    /// Publishes `span` into `dir` (written beside and renamed, so readers never see half).
+    pub(crate) fn write(dir: &Path, span: Span) -> std::io::Result<()> {
+        let d = Durable {
+            span,
+            at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            pid: std::process::id(),
+        };
+        let tmp = dir.join(format!("{DURABLE_FILE}.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(&d).map_err(std::io::Error::other)?)?;
+        std::fs::rename(tmp, dir.join(DURABLE_FILE))
+    }
+
+    /// Removes the files a run published, when it ends.
+    pub fn remove(dir: &Path) {
+        let _ = std::fs::remove_file(dir.join(DURABLE_FILE));
+        let _ = std::fs::remove_file(dir.join(SETTINGS_FILE));
     }
 }
 

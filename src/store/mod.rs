@@ -28,6 +28,7 @@ pub mod bodies;
 mod chunk;
 pub mod compact;
 mod flusher;
+pub use flusher::{Durable, DURABLE_FILE, SETTINGS_FILE};
 mod open;
 pub mod page_log;
 pub mod queue;
@@ -503,6 +504,7 @@ mod tests {
                 message: "404 Not Found".into(),
             }),
             http_version: None,
+            stored_at_us: None,
         };
         assert_eq!(decode::<PageRecord>("k", &encode(&r)).unwrap(), r);
         assert!(decode::<PageRecord>("k", b"\xff\xff").is_err());

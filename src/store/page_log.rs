@@ -5,8 +5,8 @@
 //! page costs no sled key at all once it is on disk.
 //!
 //! A frame is `len: u32 LE ++ crc32(payload): u32 LE ++ payload`, the payload a postcard
-//! [`StoredPage`] followed by the record's later fields, each postcard too (today one: the
-//! HTTP version). A field is read only when bytes remain, so frames written before it existed
+//! [`StoredPage`] followed by the record's later fields, each postcard too (today: the HTTP
+//! version, then the time it was stored). A field is read only when bytes remain, so frames written before it existed
 //! still read, with the field empty: a field is added at the end, never in between. Only the engine thread appends, so frames are in commit order and the
 //! committed records are a prefix of the log: the [`Span`] in `meta/pages_span`, written in the
 //! same transaction as the outcomes, says where it ends. Frames past it (a transaction that
@@ -51,9 +51,12 @@ pub struct StoredPage {
 /// A frame's payload: the base [`StoredPage`], then the later fields that are there (see the
 /// module doc).
 pub(crate) fn decode_frame(payload: &[u8]) -> std::result::Result<StoredPage, postcard::Error> {
-    let (mut page, rest): (StoredPage, _) = postcard::take_from_bytes(payload)?;
+    let (mut page, mut rest): (StoredPage, _) = postcard::take_from_bytes(payload)?;
     if !rest.is_empty() {
-        (page.record.http_version, _) = postcard::take_from_bytes(rest)?;
+        (page.record.http_version, rest) = postcard::take_from_bytes(rest)?;
+    }
+    if !rest.is_empty() {
+        (page.record.stored_at_us, _) = postcard::take_from_bytes(rest)?;
     }
     Ok(page)
 }
@@ -89,6 +92,8 @@ impl Default for Span {
 #[derive(Debug)]
 pub struct PageLog {
     log: BodyLog,
+    /// The last `stored_at_us` given out, so the next is later even within one microsecond.
+    stamp: std::sync::atomic::AtomicU64,
 }
 
 impl PageLog {
@@ -106,7 +111,10 @@ impl PageLog {
             }
             log.truncate(span.end.0, span.end.1)?;
         }
-        Ok(PageLog { log })
+        Ok(PageLog {
+            log,
+            stamp: Default::default(),
+        })
     }
 
     /// Encodes and appends the frame of one page; returns its position and its payload.
@@ -123,6 +131,9 @@ impl PageLog {
         }
         let mut payload = super::encode(&Frame { record, body });
         payload.extend_from_slice(&super::encode(&record.http_version));
+        // A copy (compaction) keeps its time; a new record gets the next one.
+        let stored = record.stored_at_us.unwrap_or_else(|| self.next_stamp());
+        payload.extend_from_slice(&super::encode(&Some(stored)));
         let len = u32::try_from(payload.len()).map_err(std::io::Error::other)?;
         let mut frame = Vec::with_capacity(HEADER + payload.len());
         frame.extend_from_slice(&len.to_le_bytes());
@@ -130,6 +141,25 @@ impl PageLog {
         frame.extend_from_slice(&payload);
         let r = self.log.append(&frame)?;
         Ok(((r.segment, r.offset), payload))
+    }
+
+    /// Now in microseconds since the Unix epoch, or one past the last stamp if that is later.
+    fn next_stamp(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let mut last = self.stamp.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(last + 1);
+            match self
+                .stamp
+                .compare_exchange(last, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
     }
 
     /// A position every frame before which is completely written (see
@@ -376,6 +406,9 @@ mod tests {
         let read = decode_frame(&new).unwrap();
         assert_eq!(read.record.http_version.as_deref(), Some("HTTP/2"));
         assert_eq!(read.record, record);
+        record.stored_at_us = Some(1_796_000_000_000_000);
+        new.extend_from_slice(&crate::store::encode(&record.stored_at_us));
+        assert_eq!(decode_frame(&new).unwrap().record, record);
         // A damaged trailer is an error, not a silent `None`.
         let mut bad = old;
         bad.extend_from_slice(&[1, 200]);

@@ -155,6 +155,11 @@ pub struct PageRecord {
     /// existed read as `None`.
     #[serde(skip)]
     pub http_version: Option<String>,
+    /// When the record was stored: Unix time in microseconds, strictly increasing in the order
+    /// records are stored (so `export --since` increments are exact). Stored after the frame's
+    /// base record like `http_version`; `None` for records from before it was kept.
+    #[serde(skip)]
+    pub stored_at_us: Option<u64>,
 }
 
 /// What was learned from an origin's robots.txt, cached so a resumed crawl does not fetch it
@@ -262,6 +267,7 @@ impl PageRecord {
             attempts: 0,
             error: None,
             http_version: None,
+            stored_at_us: None,
         }
     }
 }

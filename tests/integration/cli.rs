@@ -252,7 +252,7 @@ fn a_file_or_foreign_directory_is_not_taken_as_a_database() {
 }
 
 #[test]
-fn a_database_held_by_a_running_crawl_is_refused_with_its_pid() {
+fn a_database_held_by_a_running_crawl_is_refused_with_its_pid_and_exported_as_flushed() {
     let _timing = shared();
     let server = route_server(Arc::new(|r| match r.path() {
         "/" => Some(Reply::html(r#"<a href="/slow">slow</a>"#)),
@@ -276,18 +276,30 @@ fn a_database_held_by_a_running_crawl_is_refused_with_its_pid() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let pid = child.id().to_string();
-    for args in [
-        vec!["crawl", seed.as_str(), "--db", "held.db"],
-        vec!["export", "--db", "held.db"],
-    ] {
-        let out = run(&args, dir.path());
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    let args = ["crawl", seed.as_str(), "--db", "held.db"];
+    let out = run(&args, dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("in use") && err.contains(&pid), "{err}");
+    // export reads what the running crawl flushed instead (it publishes that every 200 ms).
+    while !dir.path().join("held.db/pages-durable.json").exists() {
         assert!(
-            err.contains("in use") && err.contains(&pid),
-            "{args:?}: {err}"
+            Instant::now() < deadline,
+            "the crawl never published a flush"
         );
+        std::thread::sleep(Duration::from_millis(20));
     }
+    let out = run(&["export", "--db", "held.db"], dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("a crawl is running on") && err.contains(&pid),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).lines().count() <= 1,
+        "at most / so far"
+    );
     // status shows the live numbers the running crawl publishes.
     let out = run(&["status", "--db", "held.db", "--json"], dir.path());
     let err = stderr(&out);

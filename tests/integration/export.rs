@@ -438,3 +438,83 @@ fn mirror_never_writes_outside_its_directory() {
         "every page was written somewhere inside ({files})"
     );
 }
+
+#[test]
+fn a_running_crawl_exports_what_it_flushed_and_since_pulls_exactly_the_rest() {
+    let _timing = shared();
+    use std::process::Stdio;
+    const PAGES: usize = 200;
+    let server = super::support::route_server(std::sync::Arc::new(super::support::generated(
+        PAGES,
+        std::time::Duration::from_millis(15),
+        800,
+    )));
+    let dir = tempdir();
+    let d = dir.path();
+    let seed = format!("{}/", server.origin());
+    let mut child = Command::new(super::support::BIN)
+        .args([
+            "crawl",
+            &seed,
+            "--db",
+            "run.db",
+            "--rate",
+            "0",
+            "--concurrency",
+            "2",
+        ])
+        .arg("--no-progress")
+        .current_dir(d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while super::support::page_requests(&server).len() < 60 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let urls = |out: &std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["url"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let first = export(d, &["--db", "run.db"]);
+    let err = String::from_utf8_lossy(&first.stderr).into_owned();
+    assert!(err.contains("a crawl is running on"), "{err}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still running during the export"
+    );
+    let since = err
+        .split("--since ")
+        .nth(1)
+        .expect("the export says where the next increment starts")
+        .trim()
+        .to_string();
+    let first = urls(&first);
+    assert!(!first.is_empty() && first.len() < PAGES, "{}", first.len());
+    assert!(child.wait().unwrap().success());
+
+    let rest = export(d, &["--db", "run.db", "--since", &since]);
+    let rest = urls(&rest);
+    let all = urls(&export(d, &["--db", "run.db"]));
+    assert_eq!(all.len(), PAGES + 1);
+    let mut joined: Vec<String> = first.iter().chain(&rest).cloned().collect();
+    let n = joined.len();
+    joined.sort();
+    joined.dedup();
+    assert_eq!(joined.len(), n, "no record in both parts");
+    let mut all_sorted = all.clone();
+    all_sorted.sort();
+    assert_eq!(joined, all_sorted, "the two parts are the whole export");
+    assert_eq!(
+        first,
+        all[..first.len()],
+        "the first part is a prefix, in stored order"
+    );
+}

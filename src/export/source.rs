@@ -1,0 +1,99 @@
+//! Where an export reads its pages: the database, or, while a crawl holds the database (sled
+//! admits one process), the page-record and body files themselves, up to the running crawl's
+//! latest flush. Those files are append-only and the flushed part never changes, so that is a
+//! consistent dump of every page stored up to that point, read without the database.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::CrawlConfig;
+use crate::error::{Error, Result};
+use crate::store::bodies::BodyLog;
+use crate::store::page_log::{PageLog, StoredPage};
+use crate::store::Store;
+use crate::store::{Durable, DURABLE_FILE, SETTINGS_FILE};
+
+/// What an export reads.
+pub trait Source {
+    /// Every stored page, in the order stored.
+    fn pages(&self) -> Box<dyn Iterator<Item = Result<StoredPage>> + '_>;
+    /// The body of a page (empty when it has none).
+    fn body_of(&self, page: &StoredPage) -> Result<Vec<u8>>;
+    /// The crawl's settings (for the WARC `warcinfo`).
+    fn settings(&self) -> Result<Option<CrawlConfig>>;
+}
+
+impl Source for Store {
+    fn pages(&self) -> Box<dyn Iterator<Item = Result<StoredPage>> + '_> {
+        Box::new(self.stored())
+    }
+    fn body_of(&self, page: &StoredPage) -> Result<Vec<u8>> {
+        Store::body_of(self, page)
+    }
+    fn settings(&self) -> Result<Option<CrawlConfig>> {
+        self.load_config()
+    }
+}
+
+/// The pages of a database a crawl is writing, up to its latest flush.
+pub struct Running {
+    dir: PathBuf,
+    /// What the crawl published.
+    pub durable: Durable,
+    pages: PageLog,
+    bodies: BodyLog,
+    settings: Option<CrawlConfig>,
+}
+
+impl Running {
+    /// Opens the files of the crawl running on `dir`; `None` when it published nothing (a
+    /// crawl from before this was kept, or one that just started).
+    pub fn open(dir: &Path) -> Result<Option<Running>> {
+        let Ok(bytes) = std::fs::read(dir.join(DURABLE_FILE)) else {
+            return Ok(None);
+        };
+        let durable: Durable = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            key: dir.join(DURABLE_FILE).display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let io = |cause| Error::Bodies {
+            path: dir.to_path_buf(),
+            action: "opening the page files of a running crawl",
+            cause,
+        };
+        let pages = PageLog::open(dir, durable.span, false).map_err(io)?;
+        let bodies = BodyLog::open(dir).map_err(io)?;
+        let settings = std::fs::read(dir.join(SETTINGS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        Ok(Some(Running {
+            dir: dir.to_path_buf(),
+            durable,
+            pages,
+            bodies,
+            settings,
+        }))
+    }
+}
+
+impl Source for Running {
+    fn pages(&self) -> Box<dyn Iterator<Item = Result<StoredPage>> + '_> {
+        Box::new(
+            self.pages
+                .iter(&self.dir, self.durable.span)
+                .map(|r| r.map(|(_, p)| p)),
+        )
+    }
+    fn body_of(&self, page: &StoredPage) -> Result<Vec<u8>> {
+        match &page.body {
+            None => Ok(Vec::new()),
+            Some(r) => self.bodies.read(r).map_err(|cause| Error::Bodies {
+                path: self.dir.clone(),
+                action: "reading a page body",
+                cause,
+            }),
+        }
+    }
+    fn settings(&self) -> Result<Option<CrawlConfig>> {
+        Ok(self.settings.clone())
+    }
+}
