@@ -283,6 +283,7 @@ fn page_record(url: &str, len: usize) -> PageRecord {
         attempts: 1,
         error: None,
         http_version: Some("HTTP/1.1".into()),
+        stored_at_us: None,
     }
 }
 

@@ -20,6 +20,12 @@ const SCHEMES: [&str; 6] = ["http", "https", "socks4", "socks4a", "socks5", "soc
 /// Checks a `--proxy` URL; returns it without its userinfo, and the login that was in it.
 pub fn parse(raw: &str) -> Result<(String, Option<Login>)> {
     let bad = |why: &str| Error::Config(format!("--proxy {raw:?}: {why}"));
+    if !raw.contains("://") {
+        return Err(bad(&format!(
+            "give its scheme: http://{0} (or socks5h://{0})",
+            raw.trim()
+        )));
+    }
     let mut url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
     if !SCHEMES.contains(&url.scheme()) {
         return Err(bad(&format!(
@@ -96,7 +102,8 @@ mod tests {
         );
         for (raw, words) in [
             ("ftp://p:21", "not a proxy scheme"),
-            ("nonsense", "relative URL"),
+            ("proxy:3128", "give its scheme: http://proxy:3128"),
+            ("http://", "empty host"),
         ] {
             let e = parse(raw).unwrap_err().to_string();
             assert!(e.contains(words), "{raw}: {e}");

@@ -1,6 +1,6 @@
 //! Test support: proxies on loopback that record what goes through them. An HTTP forward proxy
-//! (absolute-form requests, answered by the proxy itself on the target's behalf, keep-alive) and
-//! a SOCKS5 proxy (no auth, CONNECT relayed to the real target).
+//! (absolute-form requests answered by the proxy itself on the target's behalf, keep-alive;
+//! `CONNECT` tunnels relayed to the real target) and a SOCKS5 proxy (no auth, CONNECT relayed).
 
 #![allow(dead_code)]
 
@@ -93,7 +93,25 @@ fn serve_proxy(mut conn: TcpStream, answer: &Answer, log: &Mutex<Vec<Proxied>>) 
                 headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
             }
         }
+        let method = line.split_whitespace().next().unwrap_or("").to_string();
         let req = Proxied { at, url, headers };
+        if method == "CONNECT" {
+            // A tunnel (HTTPS through the proxy): relayed to the real target, as proxies do.
+            let dest = req.url.clone();
+            log.lock().unwrap().push(req);
+            let Ok(upstream) = TcpStream::connect(&dest) else {
+                let _ = conn.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                return;
+            };
+            if conn
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .is_err()
+            {
+                return;
+            }
+            relay(conn, upstream);
+            return;
+        }
         let (status, ctype, body) = answer(&req);
         log.lock().unwrap().push(req);
         let head = format!(
@@ -171,8 +189,15 @@ fn socks5(mut c: TcpStream, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
         return c.write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]);
     };
     c.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0])?;
-    let (mut c2, mut u2) = (c.try_clone()?, upstream.try_clone()?);
-    let mut upstream = upstream;
+    relay(c, upstream);
+    Ok(())
+}
+
+/// Copies bytes both ways until each side is done.
+fn relay(mut c: TcpStream, mut upstream: TcpStream) {
+    let (Ok(mut c2), Ok(mut u2)) = (c.try_clone(), upstream.try_clone()) else {
+        return;
+    };
     let up = std::thread::spawn(move || {
         let _ = std::io::copy(&mut c2, &mut u2);
         let _ = u2.shutdown(Shutdown::Write);
@@ -180,5 +205,4 @@ fn socks5(mut c: TcpStream, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
     let _ = std::io::copy(&mut upstream, &mut c);
     let _ = c.shutdown(Shutdown::Write);
     let _ = up.join();
-    Ok(())
 }

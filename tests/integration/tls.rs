@@ -344,3 +344,54 @@ fn certificate_files_that_cannot_work_are_refused_before_the_database_is_made() 
         assert!(!dir.path().join("x.db").exists(), "{args:?}: nothing made");
     }
 }
+
+#[test]
+fn https_goes_through_an_http_proxy_tunnel_and_its_certificate_is_still_checked() {
+    let s = setup(&[https("good")]);
+    let proxy = super::proxy::HttpProxy::start(std::sync::Arc::new(|_| {
+        (500, "text/plain".into(), b"only tunnels here".to_vec())
+    }));
+    let seed = format!("{}/", s.nginx.origin(0, true));
+    let dir = s.dir.path();
+    let target = format!("127.0.0.1:{}", s.nginx.ports[0]);
+    let proxy_url = proxy.url();
+
+    // Without the CA: untrusted, found through the tunnel (the diagnosis goes through it too).
+    let args = [
+        "crawl", &seed, "--db", "p1.db", "--rate", "0", "--proxy", &proxy_url,
+    ];
+    let out = run(&args, dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = outcomes(dir, "p1.db");
+    assert_eq!(got[&seed].1.as_deref(), Some("tls_untrusted"), "{got:?}");
+    assert!(s.nginx.log().is_empty());
+
+    let ca = s.certs.ca();
+    let args = [
+        "crawl",
+        &seed,
+        "--db",
+        "p2.db",
+        "--rate",
+        "0",
+        "--proxy",
+        &proxy_url,
+        "--ca-cert",
+        &ca,
+    ];
+    let out = run(&args, dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = outcomes(dir, "p2.db");
+    assert_eq!(got.len(), SMALL_SITE.len());
+    assert!(got.values().all(|(state, _)| state == "done"), "{got:?}");
+    let tunnels = proxy.requests();
+    assert!(
+        !tunnels.is_empty() && tunnels.iter().all(|r| r.url == target),
+        "every connection is a CONNECT to the target: {tunnels:?}"
+    );
+    assert_eq!(
+        s.nginx.log().len(),
+        SMALL_SITE.len() + 1,
+        "robots.txt and the pages"
+    );
+}

@@ -261,13 +261,19 @@ fn given_headers_are_sent_with_every_request_and_ours_cannot_be_replaced() {
         ("/c", vec!["hello there"])
     );
 
-    for (bad, words) in [
-        ("User-Agent: me", "--user-agent"),
-        ("Host: example.com", "follows from the URL"),
-        ("Authorization: Bearer x", "--user/--password"),
-        ("nocolon", "expected 'Name: value'"),
+    for (flag, bad, words) in [
+        ("--header", "User-Agent: me", "--user-agent"),
+        ("--header", "Host: example.com", "follows from the URL"),
+        ("--header", "Authorization: Bearer x", "--user/--password"),
+        ("--header", "nocolon", "expected 'Name: value'"),
+        ("--proxy", "ftp://127.0.0.1:21", "not a proxy scheme"),
+        (
+            "--proxy",
+            "127.0.0.1:3128",
+            "give its scheme: http://127.0.0.1:3128",
+        ),
     ] {
-        let args = ["crawl", &seed, "--db", "bad.db", "--header", bad];
+        let args = ["crawl", &seed, "--db", "bad.db", flag, bad];
         let out = run(&args, dir.path());
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
