@@ -129,6 +129,16 @@ impl Scope {
         })
     }
 
+    /// Adds a seed's origin (`https://host:port`) to the hosts and domains in scope.
+    pub fn add_origin(&mut self, origin: &str) {
+        if let Ok(u) = Url::parse(origin) {
+            self.hosts.insert(origin_key(&u));
+            if let Some(h) = u.host_str() {
+                self.domains.insert(registrable_domain(h));
+            }
+        }
+    }
+
     /// Whether a discovered (already normalized) URL is followed.
     pub fn allows(&self, url: &Url) -> bool {
         let s = url.as_str();

@@ -114,6 +114,13 @@ pub struct CrawlArgs {
     /// which keeps it out of the process list
     #[arg(long, value_name = "PASS", requires = "user")]
     pub password: Option<String>,
+    /// Read more seed URLs from this file, one per line (`-`: stdin; `#` comments and blank
+    /// lines ignored; a bad line is reported with its number and skipped)
+    #[arg(long, value_name = "FILE")]
+    pub seeds_file: Option<PathBuf>,
+    /// With --seeds-file: refuse the whole file if any line is not a seed URL
+    #[arg(long, requires = "seeds_file")]
+    pub strict: bool,
     /// Load the cookies of this Netscape cookies.txt (curl's, wget's, a browser export's) into
     /// the crawl's jar before starting
     #[arg(long, value_name = "FILE")]

@@ -38,6 +38,8 @@ pub struct Plan {
     pub resumed: bool,
     /// Flags that changed saved settings (recorded in the database).
     pub overridden: Vec<String>,
+    /// What `--seeds-file` brought.
+    pub seeds_file: Option<crate::seeds_file::Loaded>,
 }
 
 /// Works out a run's settings: a database holding a crawl continues with its saved settings, a
@@ -58,6 +60,7 @@ fn plan(db: &Path, new_seeds: Vec<Url>, overrides: &Overrides, store: &Store) ->
         config,
         resumed,
         overridden,
+        seeds_file: None,
     })
 }
 
@@ -105,6 +108,10 @@ pub struct Inputs {
     pub login: Option<Login>,
     /// `--cookies FILE` (Netscape cookies.txt), merged into the crawl's cookie jar first.
     pub cookies: Option<PathBuf>,
+    /// `--seeds-file FILE` (`-`: stdin), streamed into the frontier.
+    pub seeds_file: Option<PathBuf>,
+    /// `--strict`: a seeds file with a bad line is refused whole.
+    pub strict: bool,
 }
 
 /// Starts or resumes the crawl in `db` (see the module doc).
@@ -132,10 +139,17 @@ pub fn start(
         given.validate()?;
     }
     let new_seeds = given.seeds;
+    let seeds_file = match &inputs.seeds_file {
+        Some(path) => Some(crate::seeds_file::SeedsFile::open(path, inputs.strict)?),
+        None => None,
+    };
     let started = std::time::SystemTime::now();
     let store = Store::open(db, OpenMode::CreateOrOpen)?;
     let mut plan = plan(db, new_seeds, overrides, &store)?;
     plan.config.credentials = logins(db, &plan.config, given.credentials, login)?;
+    if let Some(file) = seeds_file {
+        plan.seeds_file = Some(file.load(&store)?);
+    }
     if let Some(file) = &inputs.cookies {
         let n = crate::fetch::cookies::import(db, file)?;
         log::info!("{}: {n} cookies taken into the crawl's jar", file.display());
@@ -167,11 +181,14 @@ pub fn run(
     let mut frontier = SledFrontier::open(store)?;
     let prior: Option<CrawlConfig> = store.load_config()?;
     let prior_seeds = prior.map(|p| p.seeds).unwrap_or_default();
-    let scope = config.scope(&prior_seeds)?;
+    let mut scope = config.scope(&prior_seeds)?;
+    for origin in store.seed_origins() {
+        scope.add_origin(&origin?);
+    }
     frontier.add_seeds(&config.seeds)?;
     let mut saved = config.clone();
     add_new_seeds(&mut saved.seeds, prior_seeds);
-    if saved.seeds.is_empty() {
+    if saved.seeds.is_empty() && store.seed_origins().next().is_none() {
         return Err(Error::Config(format!(
             "{} holds no crawl and no seed URL was given; give at least one URL to start",
             store.path().display()

@@ -88,6 +88,7 @@ mod http_status;
 pub mod progress;
 pub mod report;
 mod runtime;
+pub mod seeds_file;
 pub mod serve;
 pub mod shutdown;
 pub mod status;

@@ -228,6 +228,8 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
         seeds: args.seeds.clone(),
         login,
         cookies: args.cookies.clone(),
+        seeds_file: args.seeds_file.clone(),
+        strict: args.strict,
     };
     let result = politecrawl::crawl::start(
         &db,
@@ -249,6 +251,12 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
             } else {
                 format!(" with {} (recorded)", plan.overridden.join(" "))
             }
+        );
+    }
+    if let Some(l) = plan.seeds_file {
+        eprintln!(
+            "seeds file: {} seeds ({} new to this crawl), {} bad lines skipped",
+            l.seeds, l.queued, l.bad
         );
     }
     let nothing_to_do = summary.run.stored == 0

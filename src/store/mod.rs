@@ -97,6 +97,9 @@ pub struct Store {
     pub(crate) body_log: std::sync::Arc<BodyLog>,
     pub(crate) robots: Tree,
     pub(crate) hosts: Tree,
+    /// Origins of seeds from `--seeds-file`, which are not in the saved settings (see
+    /// [`crate::seeds_file`]).
+    pub(crate) seed_origins: Tree,
     /// The committed span as of the latest flush: pages up to it survive any crash (what a
     /// live WARC may write, see [`crate::export::live`]).
     pub(crate) durable: std::sync::Arc<std::sync::Mutex<Option<Span>>>,
@@ -296,6 +299,22 @@ impl Store {
             Some(v) => decode("meta/pages_span", &v),
             None => Ok(Span::default()),
         }
+    }
+
+    /// Keeps the origin of a `--seeds-file` seed for the crawl's scope.
+    pub fn add_seed_origin(&self, origin: &str) -> Result<()> {
+        self.seed_origins
+            .insert(origin.as_bytes(), &[])
+            .map(|_| ())
+            .map_err(|e| self.db_err("keeping a seed's origin", e))
+    }
+
+    /// The origins of every `--seeds-file` seed so far.
+    pub fn seed_origins(&self) -> impl Iterator<Item = Result<String>> + '_ {
+        self.seed_origins.iter().keys().map(|k| {
+            k.map(|k| String::from_utf8_lossy(&k).into_owned())
+                .map_err(|e| self.db_err("reading the seeds' origins", e))
+        })
     }
 
     /// Records per status and per error kind, as kept by the transactions.

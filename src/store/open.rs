@@ -130,6 +130,7 @@ impl Store {
             recent,
             robots,
             hosts: tree("hosts")?,
+            seed_origins: tree("seed_origins")?,
             page_log: std::sync::Arc::new(page_log),
             body_log: std::sync::Arc::new(body_log),
             durable: Default::default(),

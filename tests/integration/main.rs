@@ -34,6 +34,9 @@ mod hostile;
 // 4xx, 5xx, unreachable, redirects, not refetched on resume, --ignore-robots), Crawl-delay,
 // Retry-After, sitemaps.
 mod politeness;
+// --seeds-file: seeds from a file or stdin, bad lines named (or refused with --strict), each
+// seed's site in scope, more seeds on a resume.
+mod seeds_file;
 // The seen-set's run files: a crash at each checkpoint step, a damaged run refused and
 // repaired, a schema 2 database from the previous release upgraded (after a crash mid-upgrade
 // too) and resumed without fetching a stored page again.
