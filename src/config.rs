@@ -309,6 +309,8 @@ impl Merge<Vec<String>> for Vec<String> {
 
 /// A setting's value as it would be typed on the command line.
 trait Shown {
+    /// What its flag takes: one value, or a switch (`bool`).
+    const KIND: FlagKind = FlagKind::One;
     fn shown(&self) -> String;
 }
 
@@ -319,7 +321,14 @@ macro_rules! shown_by_display {
         }
     })*};
 }
-shown_by_display!(usize, u32, u64, f64, bool, String);
+shown_by_display!(usize, u32, u64, f64, String);
+
+impl Shown for bool {
+    const KIND: FlagKind = FlagKind::Bool;
+    fn shown(&self) -> String {
+        self.to_string()
+    }
+}
 
 impl Shown for Duration {
     fn shown(&self) -> String {
@@ -355,16 +364,12 @@ trait Flag {
     fn kind(&self) -> FlagKind;
 }
 
-impl<T: Shown + 'static> Flag for T {
+impl<T: Shown> Flag for T {
     fn values(&self) -> Vec<String> {
         vec![self.shown()]
     }
     fn kind(&self) -> FlagKind {
-        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<bool>() {
-            FlagKind::Bool
-        } else {
-            FlagKind::One
-        }
+        T::KIND
     }
 }
 

@@ -86,6 +86,7 @@ pub mod demo;
 pub mod export;
 mod http_status;
 pub mod progress;
+mod replace_file;
 pub mod report;
 mod runtime;
 pub mod seeds_file;

@@ -144,12 +144,8 @@ impl Live {
             pid: std::process::id(),
             snapshot,
         };
-        let tmp = dir.join(format!("{LIVE_FILE}.tmp"));
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(&live).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::rename(tmp, dir.join(LIVE_FILE))
+        let json = serde_json::to_vec_pretty(&live).map_err(std::io::Error::other)?;
+        crate::replace_file::replace(&dir.join(LIVE_FILE), &json, Default::default())
     }
 
     /// The numbers a running crawl last published in `dir`, if any.

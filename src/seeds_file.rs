@@ -60,7 +60,7 @@ impl SeedsFile {
             }
         };
         let reader: Box<dyn BufRead> = if strict {
-            let mut copy = tempfile_in_tmp().map_err(cannot)?;
+            let mut copy = tempfile::tempfile().map_err(cannot)?;
             let mut bad = Vec::new();
             for (i, line) in BufReader::new(open().map_err(cannot)?).lines().enumerate() {
                 let line = line.map_err(cannot)?;
@@ -134,22 +134,6 @@ fn parse_line(line: &str) -> Option<std::result::Result<Url, String>> {
         return None;
     }
     Some(canon::parse_seed(t).map_err(|e| e.to_string()))
-}
-
-/// An anonymous temporary file (removed by the system when closed).
-fn tempfile_in_tmp() -> std::io::Result<std::fs::File> {
-    let path = std::env::temp_dir().join(format!(
-        "politecrawl-seeds-{}-{}",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    std::fs::remove_file(&path)?;
-    Ok(f)
 }
 
 #[cfg(test)]

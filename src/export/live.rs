@@ -366,16 +366,14 @@ fn load(db: &Path) -> Result<State> {
 
 fn save(db: &Path, state: &State) -> Result<()> {
     let path = db.join(STATE);
-    let tmp = db.join(format!("{STATE}.tmp"));
     let json = serde_json::to_vec(state).map_err(|e| Error::Encode {
         what: "the live WARC state",
         reason: e.to_string(),
     })?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
+    let how = crate::replace_file::How {
+        durable: true,
+        private: false,
     };
-    write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    crate::replace_file::replace(&path, &json, how)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }

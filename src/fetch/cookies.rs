@@ -67,8 +67,10 @@ impl Jar {
     }
 
     /// Keeps the `Set-Cookie` values of a response from `url` (bad ones are ignored, as a
-    /// browser ignores them); saves the jar when the last save is [`SAVE_EVERY`] old.
-    pub fn take(&self, url: &Url, headers: &[(String, String)]) {
+    /// browser ignores them). Returns whether the jar is due to be saved ([`Jar::save`]: it
+    /// changed, and the last save is [`SAVE_EVERY`] old), which the caller does off the async
+    /// executor, since it syncs a file.
+    pub fn take(&self, url: &Url, headers: &[(String, String)]) -> bool {
         let mut changed = false;
         {
             let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
@@ -83,18 +85,12 @@ impl Jar {
                 changed |= store.insert_raw(&raw, url).is_ok();
             }
         }
-        if changed {
-            let due = {
-                let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
-                saved.1 = true;
-                saved.0.elapsed() >= SAVE_EVERY
-            };
-            if due {
-                if let Err(e) = self.save() {
-                    log::warn!("{e}");
-                }
-            }
+        if !changed {
+            return false;
         }
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        saved.1 = true;
+        saved.0.elapsed() >= SAVE_EVERY
     }
 
     /// Writes the jar when it changed since the last save.

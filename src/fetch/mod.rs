@@ -216,8 +216,12 @@ impl Fetcher {
                     .map(move |v| (name.as_str().to_ascii_lowercase(), v.as_str().to_string()))
             })
             .collect();
-        if let Some(jar) = &self.cookies {
-            jar.take(url, &headers);
+        if let Some(jar) = self.cookies.as_ref().filter(|j| j.take(url, &headers)) {
+            let jar = std::sync::Arc::clone(jar);
+            // A failed save keeps the jar dirty: the next save, or the one at stop, retries.
+            if let Err(e) = runtime::run_blocking(move || jar.save()).await {
+                log::warn!("{e}");
+            }
         }
         let find = |name: &str| {
             headers
@@ -274,21 +278,14 @@ impl Fetcher {
 }
 
 /// Writes `bytes` to `path` readable by its owner only (credentials, cookies), replaced
-/// atomically.
+/// whole and synced.
 pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+    let how = crate::replace_file::How {
+        durable: true,
+        private: true,
     };
-    write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    crate::replace_file::replace(path, bytes, how)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// Whether an `--accept-type` pattern (`text/html`, `image/*`, `*/*`) matches a MIME type.

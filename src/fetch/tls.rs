@@ -107,15 +107,12 @@ impl TlsSettings {
         };
         let e = setup().err()?;
         let words = e.extra_description().unwrap_or(e.description()).to_string();
-        let kind = kind_of(&words);
-        (kind != ErrorKind::Other || e.is_ssl_connect_error()).then(|| {
-            let kind = if kind == ErrorKind::Other {
-                ErrorKind::Tls
-            } else {
-                kind
-            };
-            (kind, words)
-        })
+        let kind = match kind_of(&words) {
+            ErrorKind::Other if e.is_ssl_connect_error() => ErrorKind::Tls,
+            ErrorKind::Other => return None,
+            kind => kind,
+        };
+        Some((kind, words))
     }
 }
 
@@ -220,10 +217,8 @@ fn write_bundle(db: &Path, ca_certs: &[String]) -> Result<PathBuf> {
         pem.push(b'\n');
     }
     let target = db.join(BUNDLE);
-    let tmp = db.join(format!("{BUNDLE}.tmp"));
     std::fs::create_dir_all(db)
-        .and_then(|_| std::fs::write(&tmp, &pem))
-        .and_then(|_| std::fs::rename(&tmp, &target))
+        .and_then(|_| crate::replace_file::replace(&target, &pem, Default::default()))
         .map_err(|e| Error::io(format!("writing the CA bundle {}", target.display()), e))?;
     Ok(target)
 }

@@ -115,9 +115,8 @@ impl Durable {
             at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             pid: std::process::id(),
         };
-        let tmp = dir.join(format!("{DURABLE_FILE}.tmp"));
-        std::fs::write(&tmp, serde_json::to_vec(&d).map_err(std::io::Error::other)?)?;
-        std::fs::rename(tmp, dir.join(DURABLE_FILE))
+        let json = serde_json::to_vec(&d).map_err(std::io::Error::other)?;
+        crate::replace_file::replace(&dir.join(DURABLE_FILE), &json, Default::default())
     }
 
     /// Removes the files a run published, when it ends.
