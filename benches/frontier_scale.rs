@@ -284,6 +284,7 @@ fn page_record(url: &str, len: usize) -> PageRecord {
         error: None,
         http_version: Some("HTTP/1.1".into()),
         stored_at_us: None,
+        version: None,
     }
 }
 

@@ -82,6 +82,7 @@ mod tests {
                 attempts,
                 sitemap: false,
                 redirect_chain: vec![],
+                revisit: None,
             },
             kind.map(|kind| Failure {
                 kind,

@@ -48,6 +48,7 @@ impl MemFrontier {
             attempts: 0,
             sitemap: c.sitemap,
             redirect_chain: c.redirect_chain.clone(),
+            revisit: None,
         };
         self.queues.entry(id).or_default().push_back((key, entry));
         self.counters.queued += 1;

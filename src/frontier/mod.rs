@@ -309,6 +309,7 @@ fn enqueue_tx(
             attempts: 0,
             sitemap: c.sitemap,
             redirect_chain: c.redirect_chain.clone(),
+            revisit: None,
         };
         let origin = canon::origin_key(&c.url);
         if let Some((depth, seq)) = writes.lookup(seen, pre, fp)? {

@@ -71,6 +71,7 @@ pub fn recover_bodies(store: &Store) -> Result<u64> {
                     attempts: rec.attempts,
                     sitemap: false,
                     redirect_chain: rec.redirect_chain.clone(),
+                    revisit: None,
                 };
                 let origin_id = origin_id_tx(origins, &origin_of_url(&rec.url))?;
                 push_tx(&mut queue, &mut writes, origin_id, &entry, &mut c)?;

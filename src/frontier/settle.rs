@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::seen::SeenMemo;
 use crate::store::bodies::{position_key, BodyRef};
-use crate::store::{decode, encode, HostRecord, PageRecord, Store};
+use crate::store::{encode, HostRecord, PageRecord, Store};
 
 /// One outcome to settle: see [`settle_batch`].
 #[derive(Clone, Copy, Debug)]
@@ -186,7 +186,7 @@ pub fn requeue(store: &Store, lease: &Lease, host: &HostRecord) -> Result<()> {
 pub fn delay(store: &Store, lease: &Lease, due_ms: u64, host: Option<&HostRecord>) -> Result<()> {
     let mut entry = lease.entry.clone();
     entry.attempts += 1;
-    let entry = encode(&entry);
+    let entry = crate::store::queue::encode_entry(&entry);
     let host = host.map(encode);
     let key = [&due_ms.to_be_bytes()[..], &lease.key[..]].concat();
     let mut qs = store.queue_set();
@@ -236,7 +236,7 @@ pub fn release_due(store: &Store, now_ms: u64) -> Result<Vec<(OriginId, String)>
                         key: "delayed".into(),
                         reason: format!("key of {} bytes", k.len()),
                     })?;
-            Ok((key, decode::<QueueEntry>("delayed", v)?))
+            Ok((key, crate::store::queue::decode_entry("delayed", v)?))
         })
         .collect::<Result<_>>()?;
     let mut qs = store.queue_set();

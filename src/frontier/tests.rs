@@ -49,6 +49,7 @@ fn record(url: &str) -> PageRecord {
         error: None,
         http_version: Some("HTTP/1.1".into()),
         stored_at_us: None,
+        version: None,
     }
 }
 

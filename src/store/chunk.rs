@@ -65,15 +65,24 @@ pub fn encode(entries: &[(u64, QueueEntry)]) -> Vec<u8> {
         });
         (prev_seq, prev_url) = (*seq, &e.url);
     }
-    crate::store::encode(&Packed {
+    let mut bytes = crate::store::encode(&Packed {
         referrers,
         entries: packed,
-    })
+    });
+    // Rechecks' revisits follow the packed entries, so chunks written before them still read.
+    let revisits = super::queue::revisits_of(entries.iter().map(|(_, e)| Some(e)));
+    if !revisits.is_empty() {
+        bytes.extend_from_slice(&crate::store::encode(&revisits));
+    }
+    bytes
 }
 
 /// Decodes a chunk value; `first_seq` and `depth` come from its key.
 pub fn decode(first_seq: u64, depth: u32, bytes: &[u8]) -> Result<Vec<(u64, QueueEntry)>> {
-    let p: Packed = crate::store::decode("queue chunk", bytes)?;
+    let (p, rest): (Packed, _) = postcard::take_from_bytes(bytes).map_err(|e| Error::Corrupt {
+        key: "queue chunk".into(),
+        reason: e.to_string(),
+    })?;
     let mut out = Vec::with_capacity(p.entries.len());
     let (mut seq, mut url) = (first_seq, String::new());
     for e in p.entries {
@@ -104,9 +113,12 @@ pub fn decode(first_seq: u64, depth: u32, bytes: &[u8]) -> Result<Vec<(u64, Queu
                 attempts: e.attempts,
                 sitemap: e.sitemap,
                 redirect_chain: e.redirect_chain,
+                revisit: None,
             },
         ));
     }
+    let entries = out.iter_mut().map(|(_, e)| Some(e));
+    super::queue::restore_revisits("queue chunk", rest, entries)?;
     Ok(out)
 }
 
@@ -138,6 +150,7 @@ mod tests {
             attempts: 2,
             sitemap: false,
             redirect_chain: vec![],
+            revisit: None,
         }
     }
 

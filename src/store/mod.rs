@@ -25,7 +25,7 @@
 //! transaction; see [`crate::frontier`].
 
 pub mod bodies;
-mod chunk;
+pub(crate) mod chunk;
 pub mod compact;
 mod flusher;
 pub use flusher::{Durable, DURABLE_FILE, SETTINGS_FILE};
@@ -35,6 +35,7 @@ pub mod queue;
 mod records;
 mod upgrade;
 mod upgrade_pages;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 
@@ -54,7 +55,7 @@ pub use records::{
 };
 
 /// On-disk format version; bumped whenever a record layout changes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Name of the file in the database directory where the writer records its pid, so a second
 /// process can say who holds the lock.
@@ -524,6 +525,7 @@ mod tests {
             }),
             http_version: None,
             stored_at_us: None,
+            version: None,
         };
         assert_eq!(decode::<PageRecord>("k", &encode(&r)).unwrap(), r);
         assert!(decode::<PageRecord>("k", b"\xff\xff").is_err());

@@ -74,6 +74,17 @@ impl Store {
             upgrade::drop_trees(path, &db, &upgrade_pages::OLD_TREES)?;
         }
         let writer = mode != OpenMode::Existing;
+        if found == 4 && writer {
+            // Schema 5 only adds fields after the old ones (recrawl versions and rechecks),
+            // which schema 4 values read without; the number keeps older builds, which would
+            // drop those fields, out.
+            meta.insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
+                .map_err(|cause| Error::Db {
+                    path: path.to_path_buf(),
+                    action: "writing the schema version",
+                    cause,
+                })?;
+        }
         let span: Span = match meta.get(page_log::KEY_SPAN).map_err(|cause| Error::Db {
             path: path.to_path_buf(),
             action: "reading the page records' span",

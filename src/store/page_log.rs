@@ -6,7 +6,7 @@
 //!
 //! A frame is `len: u32 LE ++ crc32(payload): u32 LE ++ payload`, the payload a postcard
 //! [`StoredPage`] followed by the record's later fields, each postcard too (today: the HTTP
-//! version, then the time it was stored). A field is read only when bytes remain, so frames written before it existed
+//! version, the time it was stored, then its place among the URL's versions). A field is read only when bytes remain, so frames written before it existed
 //! still read, with the field empty: a field is added at the end, never in between. Only the engine thread appends, so frames are in commit order and the
 //! committed records are a prefix of the log: the [`Span`] in `meta/pages_span`, written in the
 //! same transaction as the outcomes, says where it ends. Frames past it (a transaction that
@@ -56,7 +56,10 @@ pub(crate) fn decode_frame(payload: &[u8]) -> std::result::Result<StoredPage, po
         (page.record.http_version, rest) = postcard::take_from_bytes(rest)?;
     }
     if !rest.is_empty() {
-        (page.record.stored_at_us, _) = postcard::take_from_bytes(rest)?;
+        (page.record.stored_at_us, rest) = postcard::take_from_bytes(rest)?;
+    }
+    if !rest.is_empty() {
+        (page.record.version, _) = postcard::take_from_bytes(rest)?;
     }
     Ok(page)
 }
@@ -134,6 +137,9 @@ impl PageLog {
         // A copy (compaction) keeps its time; a new record gets the next one.
         let stored = record.stored_at_us.unwrap_or_else(|| self.next_stamp());
         payload.extend_from_slice(&super::encode(&Some(stored)));
+        if record.version.is_some() {
+            payload.extend_from_slice(&super::encode(&record.version));
+        }
         let len = u32::try_from(payload.len()).map_err(std::io::Error::other)?;
         let mut frame = Vec::with_capacity(HEADER + payload.len());
         frame.extend_from_slice(&len.to_le_bytes());

@@ -57,6 +57,96 @@ pub struct QueueEntry {
     pub sitemap: bool,
     /// The redirects that led to it, first hop first.
     pub redirect_chain: Vec<String>,
+    /// For a recheck of a stored URL (`--recrawl`): what the conditional request and the
+    /// comparison need. Encoded after the entry's other fields (see [`encode_entry`]), so
+    /// values written before it existed still read.
+    #[serde(skip)]
+    pub revisit: Option<Box<super::versions::Revisit>>,
+}
+
+/// Encodes an entry: postcard of its base fields, then its revisit when it has one.
+pub fn encode_entry(e: &QueueEntry) -> Vec<u8> {
+    let mut v = crate::store::encode(e);
+    if let Some(r) = &e.revisit {
+        v.extend_from_slice(&crate::store::encode(r));
+    }
+    v
+}
+
+/// Decodes what [`encode_entry`] wrote; `name` says where in a corruption message.
+pub fn decode_entry(name: &str, bytes: &[u8]) -> Result<QueueEntry> {
+    let (mut e, rest): (QueueEntry, _) =
+        postcard::take_from_bytes(bytes).map_err(|err| corrupt(name, err))?;
+    if !rest.is_empty() {
+        e.revisit = Some(crate::store::decode(name, rest)?);
+    }
+    Ok(e)
+}
+
+/// The revisits of a list of entries, by index, to write after the list (postcard writes no
+/// field it does not know of, so this is how a list of entries keeps them).
+pub(crate) fn revisits_of<'a>(
+    entries: impl Iterator<Item = Option<&'a QueueEntry>>,
+) -> Vec<(u32, super::versions::Revisit)> {
+    entries
+        .enumerate()
+        .filter_map(|(i, e)| Some((i as u32, (**e?.revisit.as_ref()?).clone())))
+        .collect()
+}
+
+/// Puts back on `entries` the revisits [`revisits_of`] listed, read from `rest` (empty: none).
+pub(crate) fn restore_revisits<'a>(
+    name: &str,
+    rest: &[u8],
+    entries: impl Iterator<Item = Option<&'a mut QueueEntry>>,
+) -> Result<()> {
+    if rest.is_empty() {
+        return Ok(());
+    }
+    let revisits: Vec<(u32, super::versions::Revisit)> = crate::store::decode(name, rest)?;
+    let mut revisits = revisits.into_iter().peekable();
+    for (i, e) in entries.enumerate() {
+        if revisits.peek().is_some_and(|(at, _)| *at as usize == i) {
+            let (_, r) = revisits.next().expect("peeked");
+            let e = e.ok_or_else(|| Error::Corrupt {
+                key: name.into(),
+                reason: format!("a revisit for entry {i}, which is a removal"),
+            })?;
+            e.revisit = Some(Box::new(r));
+        }
+    }
+    match revisits.next() {
+        None => Ok(()),
+        Some((i, _)) => Err(Error::Corrupt {
+            key: name.into(),
+            reason: format!("a revisit for entry {i}, which is not there"),
+        }),
+    }
+}
+
+fn corrupt(name: &str, e: postcard::Error) -> Error {
+    Error::Corrupt {
+        key: name.into(),
+        reason: e.to_string(),
+    }
+}
+
+/// Encodes a transaction's queue changes (a `queue_log` value).
+pub(crate) fn encode_ops(ops: &[Op]) -> Vec<u8> {
+    let mut v = crate::store::encode(&ops);
+    let revisits = revisits_of(ops.iter().map(|(_, e)| e.as_ref()));
+    if !revisits.is_empty() {
+        v.extend_from_slice(&crate::store::encode(&revisits));
+    }
+    v
+}
+
+/// Decodes what [`encode_ops`] wrote.
+pub(crate) fn decode_ops(bytes: &[u8]) -> Result<Vec<Op>> {
+    let (mut ops, rest): (Vec<Op>, _) =
+        postcard::take_from_bytes(bytes).map_err(|e| corrupt("queue_log", e))?;
+    restore_revisits("queue_log", rest, ops.iter_mut().map(|(_, e)| e.as_mut()))?;
+    Ok(ops)
 }
 
 /// The queue key of an origin's URL at a depth with a sequence number.
@@ -128,7 +218,7 @@ impl QueueSet {
                 key: "queue_log".into(),
                 reason: format!("key of {} bytes", k.len()),
             })?);
-            let ops: Vec<Op> = crate::store::decode("queue_log", &v)?;
+            let ops = decode_ops(&v)?;
             q.apply(Some(key), ops);
         }
         Ok(q)
@@ -566,7 +656,7 @@ impl QueueWrites {
             return Ok(None);
         }
         let key = log.generate_id().map_err(storage)?;
-        log.insert(&key.to_be_bytes(), crate::store::encode(&self.ops))?;
+        log.insert(&key.to_be_bytes(), encode_ops(&self.ops))?;
         Ok(Some(key))
     }
 }
@@ -598,12 +688,12 @@ pub(crate) fn put_chunks(
 type Packed = Option<Box<[u8]>>;
 
 fn pack(e: Option<&QueueEntry>) -> Packed {
-    e.map(|e| crate::store::encode(e).into_boxed_slice())
+    e.map(|e| encode_entry(e).into_boxed_slice())
 }
 
 fn unpack(p: &Packed) -> Result<Option<QueueEntry>> {
     p.as_deref()
-        .map(|b| crate::store::decode("queue overlay", b))
+        .map(|b| decode_entry("queue overlay", b))
         .transpose()
 }
 
@@ -671,6 +761,7 @@ mod tests {
             attempts: 0,
             sitemap: false,
             redirect_chain: Vec::new(),
+            revisit: None,
         }
     }
 

@@ -160,6 +160,10 @@ pub struct PageRecord {
     /// base record like `http_version`; `None` for records from before it was kept.
     #[serde(skip)]
     pub stored_at_us: Option<u64>,
+    /// Its place in the URL's history across recrawls (see [`super::versions`]); `None` for
+    /// a first capture outside a recrawl (version 1). Stored after `stored_at_us`.
+    #[serde(skip)]
+    pub version: Option<super::versions::Version>,
 }
 
 /// What was learned from an origin's robots.txt, cached so a resumed crawl does not fetch it
@@ -268,6 +272,7 @@ impl PageRecord {
             error: None,
             http_version: None,
             stored_at_us: None,
+            version: None,
         }
     }
 }

@@ -209,7 +209,7 @@ fn entries<'a>(path: &'a Path, t: Derived<'a>) -> impl Iterator<Item = Result<En
     };
     let parked = t.delayed.iter().map(move |kv| {
         let (k, v) = kv.map_err(|cause| db_err(path, "reading parked retries", cause))?;
-        let e: QueueEntry = decode("delayed", &v)?;
+        let e: QueueEntry = queue::decode_entry("delayed", &v)?;
         queued_entry(k.get(8..).unwrap_or_default(), &e.url)
     });
     let stored = t.stored.map(|page| {

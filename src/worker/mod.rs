@@ -198,6 +198,7 @@ mod tests {
             attempts: 1,
             sitemap: false,
             redirect_chain: vec![],
+            revisit: None,
         };
         let job = Job::Page {
             lease: Lease {
