@@ -195,7 +195,7 @@ fn store_pages(store: &Store, a: &Args) -> politecrawl::Result<u64> {
             if stored >= a.pages {
                 break 'all;
             }
-            if let Some(l) = f.lease(*id)? {
+            if let Some(l) = f.lease(*id, true)? {
                 leases.push(l);
                 stored += 1;
             }

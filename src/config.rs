@@ -12,6 +12,7 @@ use url::Url;
 use crate::canon::{self, Scope, ScopeKind};
 use crate::error::{Error, Result};
 use crate::fetch::request::Credentials;
+use crate::recrawl::Refresh;
 
 /// Default number of fetches in flight across all hosts.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -42,6 +43,8 @@ pub const DEFAULT_MAX_CRAWL_DELAY: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// Default number of re-tries of a URL after a transient failure (so at most 4 requests).
 pub const DEFAULT_RETRIES: u32 = 3;
+/// Default age of a page's latest check before `--recrawl` checks it again.
+pub const DEFAULT_OLDER_THAN: Duration = Duration::from_secs(7 * 86_400);
 /// Default time a host's robots.txt may stay unreachable before the host's URLs are failed.
 pub const DEFAULT_ROBOTS_GIVE_UP: Duration = Duration::from_secs(600);
 
@@ -260,6 +263,18 @@ crawl_settings! {
     /// Start the next --warc file once one reaches this size [default: 1GB]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     warc_max_size: u64 = DEFAULT_WARC_MAX_SIZE, given Option<u64>;
+    /// Recheck stored pages whose latest check is older than --older-than, with conditional
+    /// requests (ETag, Last-Modified); changed pages are stored as new versions beside the old
+    /// and their links followed again; `--recrawl=false` turns it off on a resume
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    recrawl: bool = false, given Option<bool>;
+    /// With --recrawl: how old a page's latest check must be to check it again [default: 7d]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    older_than: Duration = DEFAULT_OLDER_THAN, given Option<Duration>;
+    /// With --recrawl: fixed (each page every --older-than) or adaptive (sooner after a change,
+    /// later when unchanged, within --older-than / 10 and x 10) [default: fixed]
+    #[arg(long, value_enum)]
+    refresh: Refresh = Refresh::Fixed, given Option<Refresh>;
     /// After Ctrl-C or SIGTERM, how long requests in flight may take to finish [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     grace: Duration = DEFAULT_GRACE, given Option<Duration>;
@@ -335,6 +350,15 @@ impl Shown for Duration {
         humantime::format_duration(*self)
             .to_string()
             .replace(' ', "")
+    }
+}
+
+impl Shown for Refresh {
+    fn shown(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
     }
 }
 

@@ -195,6 +195,16 @@ pub fn run(
         )));
     }
     store.save_config(&saved)?;
+    let recrawl = crate::recrawl::prepare(store, config)?;
+    if let Some(p) = &recrawl {
+        log::info!(
+            "recrawl round {}: {} rechecks queued{}, {} to go",
+            p.round,
+            p.queued,
+            if p.continued { " (continued)" } else { "" },
+            p.left
+        );
+    }
     // For `export` while this run holds the database (see `export::source`).
     if let Ok(json) = serde_json::to_vec(&saved) {
         let _ = std::fs::write(store.path().join(crate::store::SETTINGS_FILE), json);
@@ -211,6 +221,10 @@ pub fn run(
         max_redirects: config.max_redirects,
         send_gate: crate::sendgate::SendGate::new(),
         bodies: store.body_log(),
+        recheck: crate::recrawl::Schedule {
+            refresh: config.refresh,
+            older_than: config.older_than,
+        },
     });
 
     let (job_tx, job_rx) = async_channel::unbounded::<Job>();
@@ -245,6 +259,7 @@ pub fn run(
         flusher: &flusher,
         stop: stop.clone(),
         progress: progress.clone(),
+        round: recrawl.as_ref().map(|p| p.round),
     };
     let mut engine = Engine::new(config, &ctx.scope, &mut frontier, io)?;
     let result = engine.run();
@@ -274,6 +289,10 @@ pub fn run(
     Ok(Summary {
         run: stats,
         totals: store.counters()?,
+        round: match recrawl {
+            Some(_) => store.round()?,
+            None => None,
+        },
         elapsed: started.elapsed(),
         stop,
     })

@@ -42,6 +42,7 @@
 //!
 //! Commands on top:
 //! - [`crawl`]: sets a run up (new or resumed) and runs it; [`report`]: what a run did.
+//! - [`recrawl`]: rechecks of stored pages (`--recrawl`): rounds, conditional requests, versions.
 //! - [`status`]: where a crawl stands; [`progress`]: the live numbers of a running one.
 //! - [`export`]: JSON Lines, CSV, WARC and mirror dumps.
 //! - [`allocator`]: mimalloc's settings, shared with the benchmarks.
@@ -61,6 +62,7 @@ pub mod failure;
 mod engine;
 pub mod frontier;
 mod politeness;
+pub mod recrawl;
 mod retry;
 mod scheduler;
 mod seen;

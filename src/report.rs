@@ -44,6 +44,8 @@ pub struct RunCounters {
     pub blocked: u64,
     /// Requests re-queued for another try (429/503 and transient failures).
     pub retried: u64,
+    /// Rechecks of stored pages settled (`--recrawl`; not in `stored`).
+    pub checked: u64,
     /// robots.txt fetches made (not in the report).
     #[serde(skip)]
     pub robots_fetched: u64,
@@ -56,6 +58,8 @@ pub struct Summary {
     pub run: RunCounters,
     /// Database totals at the end of the run.
     pub totals: Counters,
+    /// The recrawl round the run worked on, as it stands at the end.
+    pub round: Option<crate::store::rounds::Round>,
     /// Wall time of the run.
     pub elapsed: Duration,
     /// Why it stopped.
@@ -89,7 +93,16 @@ impl std::fmt::Display for Summary {
             self.totals.failed,
             self.totals.blocked,
             self.totals.queued + self.totals.in_flight,
-        )
+        )?;
+        if let Some(r) = &self.round {
+            let t = &r.tally;
+            write!(
+                f,
+                "; recrawl round {}: {} of {} checked ({} not modified, {} unchanged, {} changed, {} gone, {} failed), {} new",
+                r.number, t.checked, t.queued, t.not_modified, t.unchanged, t.changed, t.gone, t.failed, t.new
+            )?;
+        }
+        Ok(())
     }
 }
 

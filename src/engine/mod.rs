@@ -71,6 +71,8 @@ pub struct EngineIo<'a> {
     pub stop: StopSignal,
     /// Kept up to date for displays.
     pub progress: Progress,
+    /// The recrawl round this run works on (see [`crate::recrawl`]), if any.
+    pub round: Option<u32>,
 }
 
 /// The engine's state.
@@ -99,6 +101,9 @@ pub struct Engine<'a> {
     origin_scan: Option<OriginId>,
     /// Final page outcomes waiting to be committed together (see [`COMMIT_EVERY`]).
     pending: Vec<(PageOutcome, Option<HostRecord>)>,
+    /// The recrawl round this run works on: its rechecks still go once `--max-pages` holds
+    /// new URLs back, and pages first stored meanwhile count as its new pages.
+    round: Option<u32>,
     /// When the oldest of them arrived.
     pending_since: Option<Instant>,
 }
@@ -118,6 +123,7 @@ impl<'a> Engine<'a> {
             flusher,
             stop,
             progress,
+            round,
         } = io;
         let sched = Scheduler::new(
             config.per_host_concurrency,
@@ -145,6 +151,7 @@ impl<'a> Engine<'a> {
             pending: Vec::new(),
             pending_since: None,
             origin_scan: Some(0),
+            round,
         };
         engine.register_queued_origins()?;
         Ok(engine)
@@ -200,7 +207,7 @@ impl<'a> Engine<'a> {
             .flatten()
             .min();
             if self.in_flight == 0 && self.pending.is_empty() {
-                if budget == Some(0) {
+                if budget == Some(0) && self.round.is_none() {
                     return Ok(StopReason::MaxPages);
                 }
                 if wake.is_none() && self.origin_scan.is_some() {
@@ -209,7 +216,10 @@ impl<'a> Engine<'a> {
                     continue;
                 }
                 if wake.is_none() {
-                    return Ok(StopReason::Finished);
+                    return Ok(match budget {
+                        Some(0) => StopReason::MaxPages,
+                        _ => StopReason::Finished,
+                    });
                 }
             }
             self.wait_for_outcomes(wake)?;
@@ -250,10 +260,12 @@ impl<'a> Engine<'a> {
     /// waiting on time).
     fn dispatch(&mut self, budget: Option<u64>) -> Result<Option<Instant>> {
         let mut started = 0u64;
-        while self.in_flight < self.config.concurrency && budget.is_none_or(|b| started < b) {
+        while self.in_flight < self.config.concurrency {
+            // `--max-pages` holds back new URLs only: rechecks store no new page.
+            let new_urls = budget.is_none_or(|b| started < b);
             match self.sched.next(Instant::now()) {
                 Next::Start(id) => {
-                    if self.start_page(id)? {
+                    if self.start_page(id, new_urls)? == Some(true) {
                         started += 1;
                     }
                 }
@@ -266,26 +278,34 @@ impl<'a> Engine<'a> {
     }
 
     /// Leases the origin's next URL and sends it to a worker, unless robots.txt forbids it.
-    /// Returns whether a request was started.
-    fn start_page(&mut self, id: OriginId) -> Result<bool> {
-        let lease = if self.over_host_budget(id) {
-            // Only the retries the budget already counts may go; the rest stays queued and the
-            // origin leaves the rotation.
-            let Some(lease) = self.lease_counted(id)? else {
-                if let Some(slot) = self.sched.slot(id) {
-                    slot.queued = 0;
-                }
-                self.sched.cancel_start(id);
-                return Ok(false);
-            };
-            lease
-        } else {
-            let Some(lease) = self.frontier.lease(id)? else {
-                self.sched.nothing_queued(id);
-                return Ok(false);
-            };
-            lease
+    /// Returns whether a request was started: `Some(true)` for a new URL, `Some(false)` for a
+    /// recheck, `None` for none. With `new_urls` false (`--max-pages` reached), or the
+    /// origin's own budget spent, only rechecks and the retries the budget counts may go.
+    fn start_page(&mut self, id: OriginId, new_urls: bool) -> Result<Option<bool>> {
+        let over_budget = self.over_host_budget(id);
+        let counted = match over_budget {
+            true => self.lease_counted(id)?,
+            false => None,
         };
+        let lease = match counted {
+            Some(lease) => lease,
+            None => match self.frontier.lease(id, new_urls && !over_budget)? {
+                Some(lease) => lease,
+                None if over_budget || !new_urls => {
+                    // The rest stays queued and the origin leaves the rotation.
+                    if let Some(slot) = self.sched.slot(id) {
+                        slot.queued = 0;
+                    }
+                    self.sched.cancel_start(id);
+                    return Ok(None);
+                }
+                None => {
+                    self.sched.nothing_queued(id);
+                    return Ok(None);
+                }
+            },
+        };
+        let recheck = lease.entry.revisit.is_some();
         if lease.more {
             self.sched.more_queued(id);
         }
@@ -308,7 +328,7 @@ impl<'a> Engine<'a> {
             Decision::Allow => {
                 self.in_flight += 1;
                 self.pages_in_flight += 1;
-                if self.config.max_pages_per_host.is_some() {
+                if self.config.max_pages_per_host.is_some() && !recheck {
                     if let Some(slot) = self.sched.slot(id) {
                         if slot.budget_counted.insert(lease.key) {
                             slot.budget_used += 1;
@@ -319,7 +339,7 @@ impl<'a> Engine<'a> {
                 // outcome channel on the next receive.
                 let gap = self.sched.slot(id).map_or(Duration::ZERO, |s| s.gap());
                 let _ = self.jobs.try_send(Job::Page { lease, url, gap });
-                Ok(true)
+                Ok(Some(!recheck))
             }
             Decision::Block(rule) => {
                 self.sched.cancel_start(id);
@@ -367,9 +387,10 @@ impl<'a> Engine<'a> {
         lease: frontier::Lease,
         state: UrlState,
         failure: Failure,
-    ) -> Result<bool> {
+    ) -> Result<Option<bool>> {
         let mut record = worker::failed_record(&lease.entry, Some(failure));
         record.state = state;
+        crate::recrawl::finish_record(&lease.entry, &mut record, self.round);
         let host = self
             .sched
             .slot(lease.origin_id)
@@ -383,13 +404,14 @@ impl<'a> Engine<'a> {
         };
         self.frontier.settle(&[settled])?;
         match state {
+            _ if lease.entry.revisit.is_some() => self.stats.checked += 1,
             UrlState::Blocked => self.stats.blocked += 1,
             _ => {
                 self.stats.stored += 1;
                 self.stats.failed += 1;
             }
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// Gives the scheduler the next chunk of origins that have queued work from earlier runs.

@@ -90,8 +90,9 @@ impl Frontier for MemFrontier {
         Ok((found, next))
     }
 
-    fn lease(&mut self, origin: OriginId) -> Result<Option<Lease>> {
-        let Some(q) = self.queues.get(&origin) else {
+    fn lease(&mut self, origin: OriginId, new_urls: bool) -> Result<Option<Lease>> {
+        // This frontier holds no rechecks: without new URLs it has nothing to hand out.
+        let Some(q) = self.queues.get(&origin).filter(|_| new_urls) else {
             return Ok(None);
         };
         let mut free = q.iter().filter(|(k, _)| !self.leased.contains(k));

@@ -117,6 +117,9 @@ impl Engine<'_> {
                 });
             }
         }
+        for (o, _) in pages.iter_mut() {
+            crate::recrawl::finish_record(&o.lease.entry, &mut o.record, self.round);
+        }
         let batch: Vec<Settlement<'_>> = pages
             .iter()
             .map(|(o, host)| Settlement {
@@ -137,6 +140,11 @@ impl Engine<'_> {
             self.pages_in_flight -= 1;
             for e in added {
                 self.add_work(e.origin_id, &e.origin, 1)?;
+            }
+            if o.lease.entry.revisit.is_some() {
+                // A recheck stores no new page: `--max-pages` does not count it.
+                self.stats.checked += 1;
+                continue;
             }
             self.stats.stored += 1;
             match o.record.state {

@@ -110,6 +110,7 @@ pub(super) fn run_with<T: Send>(
         let handle = s.spawn(move || worker(fake));
         let flusher = store.flusher();
         let io = EngineIo {
+            round: None,
             dir: store.path(),
             jobs: job_tx,
             outcomes: out_rx,

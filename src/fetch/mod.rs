@@ -138,21 +138,27 @@ impl Fetcher {
         self.cookies.as_ref().map_or(Ok(()), |j| j.save())
     }
 
-    /// GETs `url` and reads at most `--max-body` bytes of its body. Never panics on what the
+    /// GETs `url` with `headers` besides the usual ones (a recheck's conditional headers) and
+    /// reads at most `--max-body` bytes of its body. Never panics on what the
     /// server sends: a panic inside the HTTP stack (it unwraps non-ASCII header values) becomes
     /// an `invalid_response` failure.
-    pub async fn get(&self, url: &Url) -> std::result::Result<Fetched, FetchError> {
-        self.get_capped(url, self.max_body).await
+    pub async fn get_with(
+        &self,
+        url: &Url,
+        headers: &[(&'static str, String)],
+    ) -> std::result::Result<Fetched, FetchError> {
+        self.get_capped(url, self.max_body, headers).await
     }
 
-    /// [`Fetcher::get`] with its own body cap (robots.txt reads 512 KiB whatever `--max-body`).
+    /// [`Fetcher::get_with`] with its own body cap (robots.txt reads 512 KiB whatever `--max-body`).
     pub async fn get_capped(
         &self,
         url: &Url,
         cap: u64,
+        headers: &[(&'static str, String)],
     ) -> std::result::Result<Fetched, FetchError> {
         let start = Instant::now();
-        let outcome = AssertUnwindSafe(self.get_inner(url, cap))
+        let outcome = AssertUnwindSafe(self.get_inner(url, cap, headers))
             .catch_unwind()
             .await;
         let fail = |kind: ErrorKind, detail: String| FetchError {
@@ -187,6 +193,7 @@ impl Fetcher {
         &self,
         url: &Url,
         cap: u64,
+        extra: &[(&'static str, String)],
     ) -> std::result::Result<Fetched, (ErrorKind, String)> {
         // isahc answers only once the first body byte (or the end) is in, so a server that
         // sends its headers and then stalls would otherwise hold out until `--timeout`.
@@ -198,6 +205,9 @@ impl Fetcher {
         }
         if let Some(cookie) = self.cookies.as_ref().and_then(|j| j.header_for(url)) {
             req = req.header("cookie", cookie);
+        }
+        for (name, value) in extra {
+            req = req.header(*name, value.as_str());
         }
         let mut resp = runtime::timeout(wait, req)
             .await

@@ -9,7 +9,7 @@
 use url::Url;
 
 use super::{
-    add_candidates, add_seeds, delay, lease, lease_key, next_due, origins_with_work,
+    add_candidates, add_seeds, delay, lease_key, lease_next, next_due, origins_with_work,
     recover_bodies, release_due, requeue, settle_batch, stored_pages, Candidate, Enqueued, Lease,
     Leases, OriginId, OriginScan, QueueKey, Settlement,
 };
@@ -30,8 +30,10 @@ pub trait Frontier {
     /// on (`None`: all seen). A resume finds its work a chunk at a time this way.
     fn origins_with_work(&mut self, from: OriginId, max: usize) -> Result<OriginScan>;
 
-    /// Hands out the origin's shallowest, oldest queued URL not leased already, or `None`.
-    fn lease(&mut self, origin: OriginId) -> Result<Option<Lease>>;
+    /// Hands out the origin's next queued URL not leased already, or `None`: its shallowest,
+    /// oldest recheck (`--recrawl`) first, then, when `new_urls` (the page budgets allow
+    /// them), its shallowest, oldest new URL.
+    fn lease(&mut self, origin: OriginId, new_urls: bool) -> Result<Option<Lease>>;
 
     /// Hands out one given queued URL of the origin (a retry that its host's budget already
     /// counts), or `None` when it is not queued or is leased already.
@@ -108,8 +110,8 @@ impl Frontier for SledFrontier<'_> {
         origins_with_work(self.store, from, max)
     }
 
-    fn lease(&mut self, origin: OriginId) -> Result<Option<Lease>> {
-        lease(self.store, origin, &mut self.leases)
+    fn lease(&mut self, origin: OriginId, new_urls: bool) -> Result<Option<Lease>> {
+        lease_next(self.store, origin, &mut self.leases, new_urls)
     }
 
     fn lease_key(&mut self, origin: OriginId, key: &QueueKey) -> Result<Option<Lease>> {

@@ -15,6 +15,7 @@
 //! inflate depths (and `--max-depth` cuts at the true link distance).
 
 mod backend;
+mod rechecks;
 mod recover;
 mod scan;
 mod settle;
@@ -33,7 +34,7 @@ use crate::canon;
 use crate::error::{Error, Result};
 use crate::seen::{self, Entry, SeenMemo, SeenSet};
 pub use crate::store::queue::{
-    depth_of_key, origin_of_key, queue_key, OriginId, QueueEntry, QueueKey,
+    depth_of_key, origin_of_key, queue_key, OriginId, QueueEntry, QueueKey, RECHECKS,
 };
 use crate::store::queue::{Op, QueueSet, QueueWrites};
 use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
@@ -440,12 +441,32 @@ impl Leases {
     }
 }
 
-/// Leases the oldest shallowest queued URL of `origin_id` not leased already, or `None` when
-/// it has none.
+/// Leases the origin's next queued URL not leased already, or `None` when it has none: its
+/// shallowest, oldest recheck, else (with `new_urls`) its shallowest, oldest new URL.
 pub fn lease(store: &Store, origin_id: OriginId, leases: &mut Leases) -> Result<Option<Lease>> {
-    let (found, more) = store
-        .queue_set()
-        .first(origin_id, &|k| leases.keys.contains(k))?;
+    lease_next(store, origin_id, leases, true)
+}
+
+/// [`lease`], new URLs only when `new_urls` (rechecks always).
+pub fn lease_next(
+    store: &Store,
+    origin_id: OriginId,
+    leases: &mut Leases,
+    new_urls: bool,
+) -> Result<Option<Lease>> {
+    let mut qs = store.queue_set();
+    let leased = |k: &QueueKey| leases.keys.contains(k);
+    // Rechecks first (see `RECHECKS`); new URLs only when the caller's budgets allow them.
+    let (mut found, mut more) = qs.first(origin_id | RECHECKS, &leased)?;
+    if new_urls && (found.is_none() || !more) {
+        let (new, more_new) = qs.first(origin_id, &leased)?;
+        if found.is_none() {
+            (found, more) = (new, more_new);
+        } else {
+            more = new.is_some();
+        }
+    }
+    drop(qs);
     let Some((key, entry)) = found else {
         return Ok(None);
     };
@@ -482,6 +503,7 @@ pub fn lease_key(
 }
 
 pub use backend::{Frontier, SledFrontier};
+pub use rechecks::queue_rechecks;
 pub use recover::recover_bodies;
 pub use scan::{
     is_seen, origin_name, origins_with_work, queued_by_origin, recount, recount_tallies,

@@ -51,7 +51,7 @@ pub fn recover_bodies(store: &Store) -> Result<u64> {
     let pre = Prefetch::default();
     let (key, writes, (qkey, ops)) = store
         .outcome_trees()
-        .transaction(|(meta, inbox, log, origins, host_pages, _, recent_tx)| {
+        .transaction(|(meta, inbox, log, origins, host_pages, _, recent_tx, _)| {
             let mut c = read_counters(meta)?;
             let mut tallies = Tallies::read(meta)?;
             let mut writes = SeenWrites::default();

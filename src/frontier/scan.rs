@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{origin_of_key, OriginId};
 use crate::error::Result;
+use crate::store::versions::History;
 use crate::store::{origin_of_url, Breakdown, Counters, HostTally, Store, UrlState};
 
 /// The origin an id stands for.
@@ -29,7 +30,10 @@ pub fn origins_with_work(store: &Store, from: OriginId, max: usize) -> Result<Or
         let Some(id) = queue.next_origin(from)? else {
             return Ok((out, None));
         };
-        out.push((id, origin_name(store, id)?));
+        let host = crate::store::queue::host_of(id);
+        if !out.iter().any(|(h, _)| *h == host) {
+            out.push((host, origin_name(store, host)?));
+        }
         match id.checked_add(1) {
             Some(n) => from = n,
             None => return Ok((out, None)),
@@ -45,7 +49,7 @@ pub fn queued_by_origin(store: &Store) -> Result<BTreeMap<OriginId, (String, u64
     for kv in store.queue_set().iter()? {
         let (k, _) = kv?;
         if let Some(id) = origin_of_key(&k) {
-            *counts.entry(id).or_default() += 1;
+            *counts.entry(crate::store::queue::host_of(id)).or_default() += 1;
         }
     }
     counts
@@ -60,20 +64,25 @@ pub fn is_seen(store: &Store, url: &str) -> Result<bool> {
     Ok(store.seen_set().lookup(fp)?.is_some())
 }
 
-/// Counters recomputed from the trees, for checking that the kept totals are right.
+/// Counters recomputed from the trees, for checking that the kept totals are right: each URL
+/// counted once, by its current content (see [`History`]); bytes of every record.
 pub fn recount(store: &Store) -> Result<Counters> {
     let mut c = Counters {
         queued: store.count_queued()?,
         ..Counters::default()
     };
+    let history = History::read(store.stored())?;
     for rec in store.pages() {
         let rec = rec?;
+        c.bytes += rec.body_len;
+        if !history.is_current(&rec) {
+            continue;
+        }
         match rec.state {
             UrlState::Done => c.done += 1,
             UrlState::Failed => c.failed += 1,
             UrlState::Blocked => c.blocked += 1,
         }
-        c.bytes += rec.body_len;
     }
     Ok(c)
 }
@@ -89,8 +98,12 @@ pub fn stored_pages(store: &Store, origin: &str, up_to: u64) -> Result<u64> {
 pub fn recount_tallies(store: &Store) -> Result<(Breakdown, BTreeMap<String, HostTally>)> {
     let mut breakdown = Breakdown::default();
     let mut tallies: BTreeMap<String, HostTally> = BTreeMap::new();
+    let history = History::read(store.stored())?;
     for rec in store.pages() {
         let rec = rec?;
+        if !history.is_current(&rec) {
+            continue;
+        }
         breakdown.count(&rec, true);
         tallies
             .entry(origin_of_url(&rec.url))

@@ -4,7 +4,7 @@
 use sled::transaction::Transactional;
 
 use super::scan::origin_name;
-use super::tally::Tallies;
+use super::tally::{RoundTallies, Tallies};
 use super::{
     enqueue_tx, origin_of_key, read_counters, write_counters, Candidate, Enqueued, Lease, Leases,
     OriginId, Prefetch, QueueEntry, QueueKey, QueueTx, SeenWrites,
@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::seen::SeenMemo;
 use crate::store::bodies::{position_key, BodyRef};
+use crate::store::versions::Version;
 use crate::store::{encode, HostRecord, PageRecord, Store};
 
 /// One outcome to settle: see [`settle_batch`].
@@ -85,31 +86,36 @@ pub fn settle_batch(
     let keys = batch.iter().map(|s| &s.lease.key);
     let pre = Prefetch::read(store, (&qs, &seen, memo), found, keys)?;
     let known = (&*memo, leases, &*seen, &pre);
-    let committed = trees.transaction(|(meta, inbox, log, origins, host_pages, hosts, recent)| {
-        let mut c = read_counters(meta)?;
-        let mut tallies = Tallies::read(meta)?;
-        let mut learned = Vec::new();
-        let mut writes = SeenWrites::default();
-        let mut queue = QueueTx::new(&qs, &pre, log);
-        let mut added = Vec::with_capacity(batch.len());
-        for ((s, host), (pos, payload)) in batch.iter().zip(&hosts_encoded).zip(&frames) {
-            if queue.remove(&s.lease.key)? {
-                c.queued = c.queued.saturating_sub(1);
+    let committed = trees.transaction(
+        |(meta, inbox, log, origins, host_pages, hosts, recent, rounds)| {
+            let mut c = read_counters(meta)?;
+            let mut tallies = Tallies::read(meta)?;
+            let mut round = RoundTallies::read(meta)?;
+            let mut learned = Vec::new();
+            let mut writes = SeenWrites::default();
+            let mut queue = QueueTx::new(&qs, &pre, log);
+            let mut added = Vec::with_capacity(batch.len());
+            for ((s, host), (pos, payload)) in batch.iter().zip(&hosts_encoded).zip(&frames) {
+                if queue.remove(&s.lease.key)? {
+                    c.queued = c.queued.saturating_sub(1);
+                }
+                recent.insert(pos, payload.as_slice())?;
+                count_outcome(&mut tallies, host_pages, s, &mut c)?;
+                round.count(rounds, s.record)?;
+                if let Some(h) = host {
+                    hosts.insert(&s.lease.origin_id.to_be_bytes(), h.as_slice())?;
+                }
+                let found = (&mut writes, &mut learned);
+                let trees = (&mut queue, origins);
+                added.push(enqueue_tx(trees, s.found, &mut c, known, found)?);
             }
-            recent.insert(pos, payload.as_slice())?;
-            tallies.count(host_pages, s.record, s.body, &mut c, true)?;
-            if let Some(h) = host {
-                hosts.insert(&s.lease.origin_id.to_be_bytes(), h.as_slice())?;
-            }
-            let found = (&mut writes, &mut learned);
-            let trees = (&mut queue, origins);
-            added.push(enqueue_tx(trees, s.found, &mut c, known, found)?);
-        }
-        write_counters(meta, &c)?;
-        tallies.write(meta, end)?;
-        let key = writes.write(inbox)?;
-        Ok((added, learned, key, writes, queue.finish()?))
-    });
+            write_counters(meta, &c)?;
+            tallies.write(meta, end)?;
+            round.write(meta)?;
+            let key = writes.write(inbox)?;
+            Ok((added, learned, key, writes, queue.finish()?))
+        },
+    );
     let (added, learned, key, writes, (qkey, ops)) = match committed {
         Ok(v) => v,
         Err(e) => {
@@ -126,6 +132,26 @@ pub fn settle_batch(
         memo.insert(hash, depth);
     }
     Ok(added)
+}
+
+/// Counts a settled outcome in the totals. A URL has one outcome in them, its latest content's:
+/// a recheck that stores a new version (changed, gone) takes the place of the one it checked,
+/// and a check (not modified, unchanged, failed) changes none of them.
+fn count_outcome(
+    tallies: &mut Tallies,
+    host_pages: &sled::transaction::TransactionalTree,
+    s: &Settlement<'_>,
+    c: &mut crate::store::Counters,
+) -> super::TxResult<()> {
+    let Some(r) = s.lease.entry.revisit.as_deref() else {
+        return tallies.count(host_pages, s.record, s.body, c, true);
+    };
+    if !Version::of(s.record).change.is_content() {
+        return Ok(());
+    }
+    let prior = r.prior.as_record(&s.record.url);
+    tallies.count(host_pages, &prior, None, c, false)?;
+    tallies.count(host_pages, s.record, s.body, c, true)
 }
 
 /// Appends the batch's records to the page log; returns each frame's `recent` key and payload.
@@ -254,7 +280,7 @@ pub fn release_due(store: &Store, now_ms: u64) -> Result<Vec<(OriginId, String)>
     store.queue_committed(&mut qs, qkey, ops)?;
     drop(qs);
     due.iter()
-        .filter_map(|(k, _)| origin_of_key(&k[8..]))
+        .filter_map(|(k, _)| origin_of_key(&k[8..]).map(crate::store::queue::host_of))
         .map(|id| Ok((id, origin_name(store, id)?)))
         .collect()
 }

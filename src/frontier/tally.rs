@@ -7,6 +7,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use super::TxResult;
 use crate::store::bodies::BodyRef;
 use crate::store::page_log::{Span, KEY_SPAN};
+use crate::store::rounds::{counted_in, HostRound, Round, KEY_ROUND};
 use crate::store::{
     decode, encode, origin_of_url, Breakdown, Counters, HostTally, PageRecord, UrlState,
     KEY_BREAKDOWN,
@@ -73,4 +74,66 @@ impl Tallies {
         meta.insert(KEY_SPAN, encode(&self.span))?;
         Ok(())
     }
+}
+
+/// The latest recrawl round's counts, read at a transaction's start and written at its end
+/// when a record counted in it.
+pub(super) struct RoundTallies {
+    round: Option<Round>,
+    changed: bool,
+}
+
+impl RoundTallies {
+    pub(super) fn read(meta: &TransactionalTree) -> TxResult<RoundTallies> {
+        let round = match meta.get(KEY_ROUND)? {
+            Some(v) => Some(
+                decode("meta/recrawl_round", &v).map_err(ConflictableTransactionError::Abort)?,
+            ),
+            None => None,
+        };
+        Ok(RoundTallies {
+            round,
+            changed: false,
+        })
+    }
+
+    /// Counts a stored record in the round (and its origin's counts) when it belongs to it.
+    pub(super) fn count(&mut self, hosts: &TransactionalTree, rec: &PageRecord) -> TxResult<()> {
+        let Some(round) = self.round.as_mut() else {
+            return Ok(());
+        };
+        let Some(change) = counted_in(rec, round.number) else {
+            return Ok(());
+        };
+        round.tally.count(change);
+        self.changed = true;
+        let origin = origin_of_url(&rec.url);
+        let mut host = host_round(hosts, &origin, round.number)?;
+        host.tally.count(change);
+        hosts.insert(origin.as_bytes(), encode(&host))?;
+        Ok(())
+    }
+
+    pub(super) fn write(&self, meta: &TransactionalTree) -> TxResult<()> {
+        if let (true, Some(r)) = (self.changed, &self.round) {
+            meta.insert(KEY_ROUND, encode(r))?;
+        }
+        Ok(())
+    }
+}
+
+/// An origin's counts in round `number` (empty when its saved ones are of an earlier round).
+pub(super) fn host_round(
+    hosts: &TransactionalTree,
+    origin: &str,
+    number: u32,
+) -> TxResult<HostRound> {
+    let saved: Option<HostRound> = match hosts.get(origin.as_bytes())? {
+        Some(v) => Some(decode(origin, &v).map_err(ConflictableTransactionError::Abort)?),
+        None => None,
+    };
+    Ok(saved.filter(|h| h.round == number).unwrap_or(HostRound {
+        round: number,
+        ..HostRound::default()
+    }))
 }

@@ -35,6 +35,17 @@ impl Store {
             action,
             cause,
         };
+        // Queued rechecks may hold the place of the body they compare with (see
+        // `versions::Revisit::body`), which compaction moves.
+        if let Some(r) = self.round()?.filter(|r| r.unfinished()) {
+            return Err(Error::Config(format!(
+                "{}: recrawl round {} still has {} rechecks queued, which refer to bodies                  compaction would move; finish it first (politecrawl crawl --db {}), then compact",
+                self.path.display(),
+                r.number,
+                r.tally.left(),
+                self.path.display()
+            )));
+        }
         // Every `recent` entry goes: nothing written before this point can be lost any more.
         self.flush()?;
         let bytes_before = self.segment_bytes()?;

@@ -15,6 +15,8 @@
 //! | `recent`   | page-log position (segment u32 ++ offset u64) | the frame's payload: records maybe not yet synced |
 //! | `robots`   | origin                      | [`RobotsRecord`] (postcard)             |
 //! | `hosts`    | origin id (u64)             | [`HostRecord`]: politeness state        |
+//! | `meta`     | `recrawl_round`             | the latest recrawl [`rounds::Round`]     |
+//! | `recrawl_hosts` | origin                 | [`rounds::HostRound`]: its counts in the latest round |
 //!
 //! The seen-set lives mostly outside sled, in sorted run files under `seen/` (see
 //! `seen` (src/seen/)). Page records live outside sled in append-only segment files under
@@ -33,6 +35,7 @@ mod open;
 pub mod page_log;
 pub mod queue;
 mod records;
+pub mod rounds;
 mod upgrade;
 mod upgrade_pages;
 pub mod versions;
@@ -101,6 +104,8 @@ pub struct Store {
     /// Origins of seeds from `--seeds-file`, which are not in the saved settings (see
     /// [`crate::seeds_file`]).
     pub(crate) seed_origins: Tree,
+    /// Each origin's counts in the latest recrawl round (see [`rounds`]).
+    pub(crate) recrawl_hosts: Tree,
     /// The committed span as of the latest flush: pages up to it survive any crash (what a
     /// live WARC may write, see [`crate::export::live`]).
     pub(crate) durable: std::sync::Arc<std::sync::Mutex<Option<Span>>>,
@@ -431,8 +436,8 @@ impl Store {
     }
 
     /// The trees an outcome touches, for one transaction over all of them: meta, seen_inbox,
-    /// queue_log, origins, host_pages, hosts and recent.
-    pub(crate) fn outcome_trees(&self) -> (&Tree, &Tree, &Tree, &Tree, &Tree, &Tree, &Tree) {
+    /// queue_log, origins, host_pages, hosts, recent and recrawl_hosts.
+    pub(crate) fn outcome_trees(&self) -> OutcomeTrees<'_> {
         let s = self;
         (
             &s.meta,
@@ -442,6 +447,7 @@ impl Store {
             &s.host_pages,
             &s.hosts,
             &s.recent,
+            &s.recrawl_hosts,
         )
     }
 
@@ -474,6 +480,18 @@ impl Store {
         }
     }
 }
+
+/// See [`Store::outcome_trees`].
+pub(crate) type OutcomeTrees<'a> = (
+    &'a Tree,
+    &'a Tree,
+    &'a Tree,
+    &'a Tree,
+    &'a Tree,
+    &'a Tree,
+    &'a Tree,
+    &'a Tree,
+);
 
 /// The origin a stored URL's tallies are kept under (empty for a URL that does not parse,
 /// which no stored record has).

@@ -142,6 +142,7 @@ impl Store {
             robots,
             hosts: tree("hosts")?,
             seed_origins: tree("seed_origins")?,
+            recrawl_hosts: tree("recrawl_hosts")?,
             page_log: std::sync::Arc::new(page_log),
             body_log: std::sync::Arc::new(body_log),
             durable: Default::default(),

@@ -38,6 +38,16 @@ use crate::error::{Error, Result};
 /// Small dense number standing for an origin in queue keys.
 pub type OriginId = u64;
 
+/// Rechecks (`--recrawl`) are queued under their origin's id with this bit set: a queue of
+/// their own beside the origin's new URLs, leased first, and leased still once a page budget
+/// holds new URLs back. Origin ids are sled-generated counters, far below it.
+pub const RECHECKS: OriginId = 1 << 63;
+
+/// The origin a queue prefix belongs to (its own id, or its rechecks').
+pub fn host_of(prefix: OriginId) -> OriginId {
+    prefix & !RECHECKS
+}
+
 /// Key of a queued URL: origin id (8 bytes) ++ depth (4) ++ sequence number (8), big-endian,
 /// so one origin's shallowest, oldest URL sorts first.
 pub type QueueKey = [u8; 20];

@@ -76,6 +76,8 @@ pub struct Version {
     pub digest: Option<[u8; 20]>,
     /// The interval until this URL's next check, in seconds (`--refresh adaptive`).
     pub interval_s: Option<u64>,
+    /// For a check: the outcome of the content it confirmed, which the totals still count.
+    pub prior: Option<Prior>,
 }
 
 impl Version {
@@ -98,6 +100,7 @@ impl Version {
             content_date: None,
             digest: None,
             interval_s: None,
+            prior: None,
         }
     }
 }
@@ -164,6 +167,52 @@ impl Prior {
             message: String::new(),
         });
         r
+    }
+}
+
+/// Which records are the latest of their URL, read from the whole log: the stamps later
+/// records point back at, sorted (8 bytes per record a recrawl stored; nothing for a crawl that
+/// never recrawled).
+#[derive(Debug, Default)]
+pub struct History {
+    /// `prev_us` of every record: records some later record of the URL follows.
+    followed: Vec<u64>,
+    /// `content_us` of every new version: content records a later version replaced.
+    replaced: Vec<u64>,
+}
+
+impl History {
+    /// Reads the history of `pages` (every stored page, in any order).
+    pub fn read(
+        pages: impl Iterator<Item = crate::error::Result<super::page_log::StoredPage>>,
+    ) -> crate::error::Result<History> {
+        let mut h = History::default();
+        for p in pages {
+            let p = p?;
+            let Some(v) = &p.record.version else { continue };
+            h.followed.extend(v.prev_us);
+            if v.change.is_content() {
+                h.replaced.extend(v.content_us);
+            }
+        }
+        h.followed.sort_unstable();
+        h.replaced.sort_unstable();
+        Ok(h)
+    }
+
+    /// Whether no record of the URL came after `rec`.
+    pub fn is_latest(&self, rec: &PageRecord) -> bool {
+        rec.stored_at_us
+            .is_none_or(|t| self.followed.binary_search(&t).is_err())
+    }
+
+    /// Whether `rec` holds the URL's current content: a content record no later version
+    /// replaced (what `export --versions latest` writes and the totals count).
+    pub fn is_current(&self, rec: &PageRecord) -> bool {
+        Version::of(rec).change.is_content()
+            && rec
+                .stored_at_us
+                .is_none_or(|t| self.replaced.binary_search(&t).is_err())
     }
 }
 

@@ -42,6 +42,8 @@ pub struct WorkerContext {
     pub send_gate: crate::sendgate::SendGate,
     /// Where bodies are written, before their outcome goes to the engine.
     pub bodies: Arc<BodyLog>,
+    /// How a recheck's answer times the page's next check (`--refresh`, `--older-than`).
+    pub recheck: crate::recrawl::Schedule,
 }
 
 /// Work handed to a worker.

@@ -1,5 +1,6 @@
 //! Fetching a page: the request, the record of whatever happened, and the body written to the
-//! segments (on a blocking thread) before the outcome goes to the engine.
+//! segments (on a blocking thread) before the outcome goes to the engine. A recheck
+//! (`--recrawl`) asks conditionally and stores nothing new when the answer is the same.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -8,33 +9,58 @@ use url::Url;
 
 use super::discover::discover;
 use super::{failed_record, PageOutcome, WorkerContext};
+use crate::fetch::Fetched;
 use crate::frontier::Lease;
+use crate::recrawl::{conditional_headers, recheck_outcome, Answer};
 use crate::runtime::run_blocking;
 use crate::store::bodies::BodyRef;
+use crate::store::versions::{sha1, Revisit};
+use crate::store::{PageRecord, UrlState};
 
 /// Fetches a page and turns whatever happens into an outcome.
 pub(super) async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url) -> PageOutcome {
     let mut record = failed_record(&lease.entry, None);
     record.attempts += 1;
     let entry = &lease.entry;
-    let result = ctx.fetcher.get(&url).await;
+    let revisit = entry.revisit.as_deref();
+    let conditional = revisit.map(conditional_headers).unwrap_or_default();
+    let result = ctx.fetcher.get_with(&url, &conditional).await;
     record.fetched_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let (body, found) = match result {
         Err(e) => {
             record.elapsed_ms = e.elapsed.as_millis() as u64;
             record.error = Some(e.failure);
+            if let Some(r) = revisit {
+                let old = old_digest(ctx, r).await;
+                recheck_outcome(r, &mut record, None, (None, old), &ctx.recheck);
+            }
             (Ok(None), Vec::new())
         }
         Ok(mut fetched) => {
+            describe(&mut record, &fetched);
+            let answer = match revisit {
+                Some(r) => Some(answer(ctx, r, &mut fetched).await),
+                None => None,
+            };
+            if let Some((r, a @ (Answer::NotModified | Answer::Same), digests)) = answer {
+                // Nothing new to store or follow: a check of the version it confirms.
+                record.state = UrlState::Done;
+                record.status = Some(fetched.status);
+                record.headers = fetched.headers;
+                recheck_outcome(r, &mut record, Some(a), digests, &ctx.recheck);
+                return PageOutcome {
+                    lease,
+                    record,
+                    body: Ok(None),
+                    found: Vec::new(),
+                };
+            }
             let (found, written) = discover(ctx, &url, entry, &mut fetched, &mut record).await;
-            record.elapsed_ms = fetched.elapsed.as_millis() as u64;
-            record.status = Some(fetched.status);
-            record.http_version = fetched.http_version.map(str::to_string);
-            record.content_type = fetched.header("content-type").map(str::to_string);
             record.body_len = fetched.body.len() as u64;
-            record.truncated = fetched.truncated;
-            record.body_skipped = fetched.body_skipped;
             record.headers = fetched.headers;
+            if let Some((r, a, digests)) = answer {
+                recheck_outcome(r, &mut record, Some(a), digests, &ctx.recheck);
+            }
             let body = match written {
                 Some(written) => written,
                 None => write_body(ctx, fetched.body).await,
@@ -47,6 +73,50 @@ pub(super) async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url)
         record,
         body,
         found,
+    }
+}
+
+/// Copies what every response says into the record (state, error and links come later).
+fn describe(record: &mut PageRecord, f: &Fetched) {
+    record.elapsed_ms = f.elapsed.as_millis() as u64;
+    record.status = Some(f.status);
+    record.http_version = f.http_version.map(str::to_string);
+    record.content_type = f.header("content-type").map(str::to_string);
+    record.truncated = f.truncated;
+    record.body_skipped = f.body_skipped;
+}
+
+/// What a recheck's response says, with (its payload's digest, the checked content's digest).
+async fn answer<'r>(
+    ctx: &WorkerContext,
+    r: &'r Revisit,
+    f: &mut Fetched,
+) -> (&'r Revisit, Answer, (Option<[u8; 20]>, Option<[u8; 20]>)) {
+    let old = old_digest(ctx, r).await;
+    if f.status == 304 {
+        return (r, Answer::NotModified, (None, old));
+    }
+    // Hashing runs beside the parse threads, the body moving there and back uncopied.
+    let body = std::mem::take(&mut f.body);
+    let (digest, body) = run_blocking(move || (sha1(&body), body)).await;
+    f.body = body;
+    (r, Answer::of(r, f.status, digest, old), (Some(digest), old))
+}
+
+/// The digest of the content a recheck checks: known, or computed from its stored body (the
+/// first recheck of a first capture).
+async fn old_digest(ctx: &WorkerContext, r: &Revisit) -> Option<[u8; 20]> {
+    if r.digest.is_some() {
+        return r.digest;
+    }
+    let body = r.body?;
+    let log = Arc::clone(&ctx.bodies);
+    match run_blocking(move || log.read(&body)).await {
+        Ok(bytes) => Some(sha1(&bytes)),
+        Err(e) => {
+            log::warn!("reading a stored body to compare a recheck with: {e}");
+            None
+        }
     }
 }
 

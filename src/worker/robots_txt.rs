@@ -38,7 +38,7 @@ pub(super) async fn fetch_robots(
     let mut hops = 0;
     wait_for_send_slot(ctx, origin_id, gap).await;
     out.verdict = loop {
-        let f = match ctx.fetcher.get_capped(&url, robots::MAX_BYTES).await {
+        let f = match ctx.fetcher.get_capped(&url, robots::MAX_BYTES, &[]).await {
             Ok(f) => f,
             Err(e) => break Err(e.failure),
         };

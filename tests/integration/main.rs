@@ -41,6 +41,9 @@ mod seeds_file;
 // repaired, a schema 2 database from the previous release upgraded (after a crash mid-upgrade
 // too) and resumed without fetching a stored page again.
 mod seen_set;
+// --recrawl from the server's side: conditional requests honoured or ignored, pages changed
+// and gone, versions, totals and round counts.
+mod recrawl;
 // The README against the binary: every flag `crawl --help` and `export --help` list is
 // documented there.
 mod readme;

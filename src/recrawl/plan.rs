@@ -1,0 +1,196 @@
+//! Planning a round: which stored pages are due, queued as rechecks (see the module doc of
+//! [`crate::recrawl`]).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::Schedule;
+use crate::config::CrawlConfig;
+use crate::error::{Error, Result};
+use crate::frontier::{queue_rechecks, QueueEntry};
+use crate::store::page_log::StoredPage;
+use crate::store::rounds::Round;
+use crate::store::versions::{sha1, History, Prior, Revisit, Version};
+use crate::store::{Store, UrlState};
+
+/// Rechecks queued per transaction.
+const BATCH: usize = 10_000;
+
+/// What [`prepare`] found or did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    /// The round this run works on.
+    pub round: u32,
+    /// Rechecks this run's planning queued (0 when it continues a planned round).
+    pub queued: u64,
+    /// Rechecks of the round still to settle.
+    pub left: u64,
+    /// It continues a round an earlier run began.
+    pub continued: bool,
+}
+
+/// Sets up the recrawl of this run: continues the latest round when it is unfinished, or,
+/// with `--recrawl`, plans a new one when any page is due. `None`: no round is running (no
+/// `--recrawl`, or nothing due).
+pub fn prepare(store: &Store, config: &CrawlConfig) -> Result<Option<Prepared>> {
+    let last = store.round()?;
+    let round = match last {
+        Some(r) if !r.planned && config.recrawl => r,
+        Some(r) if r.unfinished() => {
+            return Ok(Some(Prepared {
+                round: r.number,
+                queued: 0,
+                left: r.tally.left(),
+                continued: true,
+            }))
+        }
+        _ if !config.recrawl => return Ok(None),
+        last => Round {
+            number: last.map_or(1, |r| r.number + 1),
+            started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            due_before_ms: unix_ms(SystemTime::now()),
+            ..Round::default()
+        },
+    };
+    let continued = round.scanned > 0;
+    let schedule = Schedule {
+        refresh: config.refresh,
+        older_than: config.older_than,
+    };
+    let round = plan(store, round, &schedule)?;
+    if round.tally.queued == 0 {
+        log::info!("recrawl: no stored page was checked longer ago than its interval");
+        return Ok(None);
+    }
+    Ok(Some(Prepared {
+        round: round.number,
+        queued: round.tally.queued,
+        left: round.tally.left(),
+        continued,
+    }))
+}
+
+/// Goes through the page log from where `round` left off, queueing every due page, a batch per
+/// transaction with the round's progress; returns the round as saved (nothing is saved for a
+/// new round with nothing due).
+fn plan(store: &Store, mut round: Round, schedule: &Schedule) -> Result<Round> {
+    let history = History::read(store.stored())?;
+    let mut batch = Vec::new();
+    for (i, page) in store.stored().enumerate() {
+        let page = page?;
+        if (i as u64) < round.scanned {
+            continue;
+        }
+        round.scanned = i as u64 + 1;
+        if page.record.stored_at_us.is_none() {
+            return Err(Error::Config(format!(
+                "{}: {} was stored by a build that did not stamp records, so its versions \
+                 cannot be linked; run `politecrawl compact --db {}` once (it stamps them), \
+                 then --recrawl",
+                store.path().display(),
+                page.record.url,
+                store.path().display()
+            )));
+        }
+        if !history.is_latest(&page.record) || !is_due(&page, schedule, round.due_before_ms) {
+            continue;
+        }
+        if let Some(entry) = recheck_of(&page, round.number, schedule) {
+            batch.push(entry);
+        }
+        if batch.len() >= BATCH {
+            round.tally.queued += batch.len() as u64;
+            queue_rechecks(store, &batch, &round)?;
+            batch.clear();
+        }
+    }
+    round.planned = true;
+    if round.tally.queued + batch.len() as u64 > 0 {
+        round.tally.queued += batch.len() as u64;
+        queue_rechecks(store, &batch, &round)?;
+    }
+    Ok(round)
+}
+
+/// Whether the page's latest check is older than its interval at `due_before_ms`.
+fn is_due(page: &StoredPage, schedule: &Schedule, due_before_ms: u64) -> bool {
+    let rec = &page.record;
+    let interval = match schedule.refresh {
+        super::Refresh::Fixed => schedule.older_than,
+        super::Refresh::Adaptive => rec
+            .version
+            .as_ref()
+            .and_then(|v| v.interval_s)
+            .map_or(schedule.older_than, Duration::from_secs),
+    };
+    let Ok(at) = humantime::parse_rfc3339_weak(&rec.fetched_at) else {
+        return true; // no time recorded: check it
+    };
+    unix_ms(at).saturating_add(interval.as_millis() as u64) <= due_before_ms
+}
+
+/// The recheck of a URL whose latest record is `page`, or `None` for a URL never requested
+/// (robots.txt blocked it).
+fn recheck_of(page: &StoredPage, round: u32, schedule: &Schedule) -> Option<QueueEntry> {
+    let rec = &page.record;
+    let v = Version::of(rec);
+    let stamp = rec.stored_at_us?;
+    let (content_us, content_date, prior, digest, body) = if v.change.is_content() {
+        if rec.state == UrlState::Blocked {
+            return None;
+        }
+        let body = page.body.filter(|_| v.digest.is_none());
+        // A response with no body stored (empty, or of a type not downloaded) digests as empty.
+        let empty = (body.is_none() && rec.status.is_some()).then(|| sha1(b""));
+        (
+            stamp,
+            rec.fetched_at.clone(),
+            Prior::of(rec),
+            v.digest.or(empty),
+            body,
+        )
+    } else {
+        let prior = v.prior.clone()?;
+        (
+            v.content_us?,
+            v.content_date.clone()?,
+            prior,
+            v.digest,
+            None,
+        )
+    };
+    let header = |name: &str| {
+        rec.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    Some(QueueEntry {
+        url: rec.url.clone(),
+        depth: rec.depth,
+        referrer: rec.referrer.clone(),
+        attempts: 0,
+        sitemap: false,
+        redirect_chain: Vec::new(),
+        revisit: Some(Box::new(Revisit {
+            round,
+            prev_us: stamp,
+            content_us,
+            version: v.number,
+            content_date,
+            prior,
+            etag: header("etag"),
+            last_modified: header("last-modified"),
+            digest,
+            body,
+            interval_s: match schedule.refresh {
+                super::Refresh::Fixed => schedule.older_than.as_secs(),
+                super::Refresh::Adaptive => v.interval_s.unwrap_or(schedule.older_than.as_secs()),
+            },
+        })),
+    })
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,209 @@
+//! `--recrawl`, from the server's side: a site whose pages answer with ETag and Last-Modified
+//! and honour (or ignore) the conditional headers they receive, pages that change between runs
+//! and pages that disappear; versions, totals and round counts from the store.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use politecrawl::serve::{Reply, Request, Route, SiteServer};
+use politecrawl::store::versions::{Change, Version};
+use politecrawl::store::PageRecord;
+use politecrawl::Store;
+
+use crate::support::{assert_tallies_true, crawl, fast_config, route_server, tempdir};
+
+/// The site's state between runs: which edition `/c` serves, whether `/d` exists.
+#[derive(Default)]
+pub(crate) struct Site {
+    pub c_edition: u32,
+    pub d_gone: bool,
+}
+
+const ETAG: &str = "\"root-v1\"";
+const LAST_MODIFIED: &str = "Tue, 01 Dec 2026 10:00:00 GMT";
+
+fn header<'r>(r: &'r Request, name: &str) -> Option<&'r str> {
+    r.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `/` (ETag, honoured), `/a` (Last-Modified, honoured), `/b` (ignores both, same bytes),
+/// `/c` (a new edition when told, linking to `/new`), `/d` (gone when told).
+pub(crate) fn site(state: Arc<Mutex<Site>>) -> SiteServer {
+    let route: Route = Arc::new(move |r: &Request| {
+        let s = state.lock().unwrap();
+        Some(match r.path() {
+            "/" if header(r, "if-none-match") == Some(ETAG) => {
+                Reply::new(304, "text/html", "").header("etag", ETAG)
+            }
+            "/" => Reply::html(
+                r#"<a href="/a">a</a><a href="/b">b</a><a href="/c">c</a><a href="/d">d</a>"#,
+            )
+            .header("etag", ETAG),
+            "/a" if header(r, "if-modified-since") == Some(LAST_MODIFIED) => {
+                Reply::new(304, "text/html", "")
+            }
+            "/a" => Reply::html("<p>a</p>").header("last-modified", LAST_MODIFIED),
+            "/b" => Reply::html("<p>b, always the same</p>")
+                .header("etag", "\"b\"")
+                .header("last-modified", LAST_MODIFIED),
+            "/c" if s.c_edition == 0 => Reply::html("<p>c, first edition</p>"),
+            "/c" => Reply::html(format!(
+                r#"<p>c, edition {}</p><a href="/new">new</a>"#,
+                s.c_edition
+            )),
+            "/d" if s.d_gone => Reply::new(404, "text/html", "gone"),
+            "/d" => Reply::html("<p>d</p>"),
+            "/new" => Reply::html("<p>new</p>"),
+            _ => return None,
+        })
+    });
+    route_server(route)
+}
+
+/// Every stored record of the server's URLs by path, in the order stored.
+fn history(store: &Store, origin: &str) -> BTreeMap<String, Vec<PageRecord>> {
+    let mut m: BTreeMap<String, Vec<PageRecord>> = BTreeMap::new();
+    for r in store.pages() {
+        let r = r.unwrap();
+        m.entry(r.url[origin.len()..].to_string())
+            .or_default()
+            .push(r);
+    }
+    m
+}
+
+fn changes(records: &[PageRecord]) -> Vec<(&'static str, u32)> {
+    records
+        .iter()
+        .map(|r| {
+            let v = Version::of(r);
+            (v.change.as_str(), v.number)
+        })
+        .collect()
+}
+
+#[test]
+fn a_recrawl_asks_conditionally_and_stores_only_what_changed() {
+    let _shared = crate::support::shared();
+    let state = Arc::new(Mutex::new(Site::default()));
+    let server = site(Arc::clone(&state));
+    let origin = server.origin();
+    let dir = tempdir();
+    let db = dir.path().join("db");
+    let config = fast_config(&db, &format!("{origin}/"));
+    let (first, store) = crawl(&config);
+    assert_eq!(first.run.stored, 5, "{first}");
+    drop(store);
+    let before = server.requests().len();
+
+    // The site changes: /c gets a new edition linking to /new, /d goes away.
+    *state.lock().unwrap() = Site {
+        c_edition: 2,
+        d_gone: true,
+    };
+    let mut recrawl = config.clone();
+    recrawl.recrawl = true;
+    recrawl.older_than = Duration::ZERO;
+    let (second, store) = crawl(&recrawl);
+
+    let asked: Vec<Request> = server.requests()[before..]
+        .iter()
+        .filter(|r| r.path() != "/robots.txt")
+        .cloned()
+        .collect();
+    let mut targets: Vec<&str> = asked.iter().map(|r| r.target.as_str()).collect();
+    targets.sort();
+    assert_eq!(targets, ["/", "/a", "/b", "/c", "/d", "/new"], "each once");
+    let by_target = |t: &str| asked.iter().find(|r| r.target == t).unwrap();
+    assert_eq!(header(by_target("/"), "if-none-match"), Some(ETAG));
+    assert_eq!(
+        header(by_target("/a"), "if-modified-since"),
+        Some(LAST_MODIFIED)
+    );
+    assert_eq!(header(by_target("/b"), "if-none-match"), Some("\"b\""));
+    assert_eq!(
+        header(by_target("/c"), "if-none-match"),
+        None,
+        "it sent no ETag"
+    );
+    assert_eq!(header(by_target("/new"), "if-none-match"), None);
+
+    let h = history(&store, &origin);
+    assert_eq!(changes(&h["/"]), [("new", 1), ("not_modified", 1)]);
+    assert_eq!(changes(&h["/a"]), [("new", 1), ("not_modified", 1)]);
+    assert_eq!(changes(&h["/b"]), [("new", 1), ("unchanged", 1)]);
+    assert_eq!(changes(&h["/c"]), [("new", 1), ("changed", 2)]);
+    assert_eq!(changes(&h["/d"]), [("new", 1), ("gone", 2)]);
+    assert_eq!(changes(&h["/new"]), [("new", 1)]);
+    // The old versions are kept, bodies and all; checks store no body.
+    assert_eq!(
+        store.find_body(&format!("{origin}/c")).unwrap().unwrap(),
+        b"<p>c, first edition</p>"
+    );
+    assert_eq!((h["/b"][1].body_len, h["/"][1].status), (0, Some(304)));
+    let c2 = h["/c"][1].version.as_ref().unwrap();
+    assert_eq!(c2.prev_us, h["/c"][0].stored_at_us);
+    assert!(c2.digest.is_some());
+
+    // One outcome per URL in the totals: its current content's.
+    let totals = store.counters().unwrap();
+    assert_eq!((totals.done, totals.failed, totals.queued), (5, 1, 0));
+    assert_eq!(totals, politecrawl::frontier::recount(&store).unwrap());
+    assert_tallies_true(&store);
+    let round = store.round().unwrap().unwrap();
+    let t = round.tally;
+    assert_eq!(
+        (
+            round.number,
+            t.queued,
+            t.checked,
+            t.not_modified,
+            t.unchanged,
+            t.changed,
+            t.gone,
+            t.new
+        ),
+        (1, 5, 5, 2, 1, 1, 1, 1),
+        "{round:?}"
+    );
+    assert_eq!((second.run.checked, second.run.stored), (5, 1), "{second}");
+    drop(store);
+
+    // Nothing was checked longer ago than an hour: a run asks for nothing.
+    let before = server.requests().len();
+    recrawl.older_than = Duration::from_secs(3600);
+    let (third, store) = crawl(&recrawl);
+    let pages = server.requests()[before..]
+        .iter()
+        .filter(|r| r.path() != "/robots.txt")
+        .count();
+    assert_eq!((pages, third.run.checked), (0, 0), "{third}");
+    assert_eq!(store.round().unwrap().unwrap().number, 1, "no new round");
+    drop(store);
+
+    // A second round rechecks all six, the gone page still gone (unchanged).
+    recrawl.older_than = Duration::ZERO;
+    let (_, store) = crawl(&recrawl);
+    let h = history(&store, &origin);
+    assert_eq!(
+        changes(&h["/d"]),
+        [("new", 1), ("gone", 2), ("unchanged", 2)]
+    );
+    assert_eq!(changes(&h["/c"]).last(), Some(&("unchanged", 2)));
+    assert_eq!(changes(&h["/new"]), [("new", 1), ("unchanged", 1)]);
+    let round = store.round().unwrap().unwrap();
+    assert_eq!(
+        (round.number, round.tally.queued, round.tally.checked),
+        (2, 6, 6)
+    );
+    assert_eq!(
+        store.counters().unwrap(),
+        politecrawl::frontier::recount(&store).unwrap()
+    );
+    assert_tallies_true(&store);
+    assert!(Change::Gone.is_content());
+}
