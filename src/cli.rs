@@ -202,6 +202,10 @@ pub struct ExportArgs {
     /// reached), so a pipeline can pull increments
     #[arg(long, value_name = "TIME", value_parser = parse_since)]
     pub since: Option<u64>,
+    /// Which records of a recrawled URL: latest (its current content) or all (every version
+    /// and every check; WARC revisit records) [default: latest]
+    #[arg(long, value_enum, default_value_t = politecrawl::export::Versions::Latest, hide_default_value = true)]
+    pub versions: politecrawl::export::Versions,
 }
 
 /// `--format` values.

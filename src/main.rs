@@ -373,6 +373,7 @@ fn filter_of(args: &ExportArgs) -> Filter {
             })
             .collect(),
         since_us: args.since,
+        versions: args.versions,
         read_up_to: Default::default(),
     }
 }
@@ -381,6 +382,11 @@ fn mirror_cmd(store: &dyn politecrawl::export::Source, args: &ExportArgs) -> Res
     let Some(dir) = args.out.as_deref().filter(|p| *p != Path::new("-")) else {
         anyhow::bail!("--format mirror needs --out DIR");
     };
+    if args.versions == export::Versions::All {
+        anyhow::bail!(
+            "a mirror holds one version of each page: drop --versions all (or export the              versions as jsonl, csv or warc)"
+        );
+    }
     let s = export::mirror::write(store, &filter_of(args), dir)
         .with_context(|| format!("mirroring into {}", dir.display()))?;
     eprintln!(

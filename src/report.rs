@@ -95,12 +95,7 @@ impl std::fmt::Display for Summary {
             self.totals.queued + self.totals.in_flight,
         )?;
         if let Some(r) = &self.round {
-            let t = &r.tally;
-            write!(
-                f,
-                "; recrawl round {}: {} of {} checked ({} not modified, {} unchanged, {} changed, {} gone, {} failed), {} new",
-                r.number, t.checked, t.queued, t.not_modified, t.unchanged, t.changed, t.gone, t.failed, t.new
-            )?;
+            write!(f, "; recrawl round {}: {}", r.number, r.tally)?;
         }
         Ok(())
     }

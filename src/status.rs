@@ -12,6 +12,7 @@ use crate::error::Result;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::runtime::unix_ms;
+use crate::store::rounds::RoundTally;
 use crate::store::{Counters, OverrideRecord, RobotsVerdict, Store};
 
 /// A crawl's state. Field names are the `status --json` keys.
@@ -37,6 +38,28 @@ pub struct Status {
     pub overrides: Vec<OverrideRecord>,
     /// The crawl's saved settings.
     pub settings: Option<CrawlConfig>,
+    /// The latest recrawl round, when the crawl had one.
+    pub recrawl: Option<RecrawlStatus>,
+}
+
+/// The latest recrawl round (`status --json`'s `recrawl`): its counts for the crawl and per
+/// origin.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RecrawlStatus {
+    /// 1 for the first recrawl.
+    pub round: u32,
+    /// When it was planned (RFC 3339).
+    pub started_at: String,
+    /// Every due page is queued.
+    pub planned: bool,
+    /// Rechecks still queued.
+    pub left: u64,
+    /// The counts (`queued`, `checked`, `not_modified`, `unchanged`, `changed`, `gone`,
+    /// `failed`, `new`).
+    #[serde(flatten)]
+    pub tally: RoundTally,
+    /// The same counts per origin.
+    pub by_origin: BTreeMap<String, RoundTally>,
 }
 
 /// One origin's politeness state.
@@ -99,7 +122,47 @@ pub fn status(store: &Store) -> Result<Status> {
     }
     s.hosts = hosts(store)?;
     s.overrides = store.overrides()?;
+    s.recrawl = recrawl(store)?;
     Ok(s)
+}
+
+/// The latest round's counts, with those of each origin that took part in it.
+fn recrawl(store: &Store) -> Result<Option<RecrawlStatus>> {
+    let Some(r) = store.round()? else {
+        return Ok(None);
+    };
+    let mut by_origin = BTreeMap::new();
+    for h in store.host_rounds() {
+        let (origin, h) = h?;
+        if h.round == r.number {
+            by_origin.insert(origin, h.tally);
+        }
+    }
+    Ok(Some(RecrawlStatus {
+        round: r.number,
+        started_at: r.started_at,
+        planned: r.planned,
+        left: r.tally.left(),
+        tally: r.tally,
+        by_origin,
+    }))
+}
+
+impl fmt::Display for RoundTally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} of {} checked ({} not modified, {} unchanged, {} changed, {} gone, {} failed), {} new",
+            self.checked,
+            self.queued,
+            self.not_modified,
+            self.unchanged,
+            self.changed,
+            self.gone,
+            self.failed,
+            self.new
+        )
+    }
 }
 
 /// Joins the persisted host states with the cached robots.txt verdicts, by origin.
@@ -177,6 +240,17 @@ impl fmt::Display for Status {
         line(f, "hosts", &self.by_host)?;
         for o in &self.overrides {
             writeln!(f, "resumed   {} with {}", o.at, o.changes.join(" "))?;
+        }
+        if let Some(r) = &self.recrawl {
+            let planning = if r.planned { "" } else { ", planning" };
+            writeln!(
+                f,
+                "recrawl   round {} ({}{planning}): {}",
+                r.round, r.started_at, r.tally
+            )?;
+            for (origin, t) in &r.by_origin {
+                writeln!(f, "  {origin}  {t}")?;
+            }
         }
         if !self.hosts.is_empty() {
             writeln!(f, "politeness (per origin):")?;

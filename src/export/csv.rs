@@ -6,9 +6,10 @@ use std::io::Write;
 use super::Filter;
 use super::Source;
 use crate::error::{Error, Result};
+use crate::store::versions::Version;
 
 /// The header row; a stable interface (see the README).
-pub const COLUMNS: [&str; 12] = [
+pub const COLUMNS: [&str; 14] = [
     "url",
     "state",
     "status",
@@ -21,6 +22,8 @@ pub const COLUMNS: [&str; 12] = [
     "attempts",
     "error_kind",
     "error",
+    "version",
+    "change",
 ];
 
 /// Streams the CSV export to `out`; returns the number of rows (header aside).
@@ -48,6 +51,8 @@ pub fn write(store: &dyn Source, filter: &Filter, out: &mut dyn Write) -> Result
             &rec.attempts.to_string(),
             kind,
             message,
+            &Version::of(&rec).number.to_string(),
+            Version::of(&rec).change.as_str(),
         ])
         .map_err(err)?;
         n += 1;

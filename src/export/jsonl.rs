@@ -1,4 +1,5 @@
-//! JSON Lines export: one object per stored URL, in URL order, for jq and pandas.
+//! JSON Lines export: one object per stored record (each URL's latest version, or with
+//! `--versions all` every version and check), in the order stored, for jq and pandas.
 //! The body is a string when it is valid UTF-8 (`body`), base64 otherwise (`body_base64`).
 
 use std::io::Write;
@@ -10,6 +11,7 @@ use super::Filter;
 use super::Source;
 use crate::error::{Error, Result};
 use crate::failure::Failure;
+use crate::store::versions::Version;
 use crate::store::PageRecord;
 
 /// One line of the export. Field names are a stable interface (see the README).
@@ -36,6 +38,8 @@ struct Line<'a> {
     body_skipped: bool,
     redirect_chain: &'a [String],
     error: Option<ErrorOut<'a>>,
+    version: u32,
+    change: &'static str,
 }
 
 #[derive(Serialize)]
@@ -99,5 +103,7 @@ fn line<'a>(rec: &'a PageRecord, body: &'a [u8]) -> Line<'a> {
                 kind: kind.as_str(),
                 message,
             }),
+        version: Version::of(rec).number,
+        change: Version::of(rec).change.as_str(),
     }
 }

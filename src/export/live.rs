@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::warc::{pair, warcinfo, Counting, Info};
+use super::warc::{capture, warcinfo, Counting, Info};
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::store::bodies::BodyLog;
@@ -255,7 +255,7 @@ impl Follower {
                     inner: &mut open.file,
                     bytes: 0,
                 };
-                pair(&mut counted, &page.record, &body, info, &open.info_id)
+                capture(&mut counted, &page.record, &body, info, &open.info_id)
                     .map_err(|e| Error::io(format!("writing {}", open.path.display()), e))?;
                 open.length += counted.bytes;
                 if open.length >= self.max_size {

@@ -32,6 +32,17 @@ pub enum Format {
     Warc,
 }
 
+/// Which of a URL's records an export writes (`--versions`; see [`crate::recrawl`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Versions {
+    /// Each URL's current content: its latest version (a first capture, a changed page, a page
+    /// gone), never the checks that confirmed it.
+    #[default]
+    Latest,
+    /// Every record: each version and each check (WARC revisit records), in the order stored.
+    All,
+}
+
 /// Which stored URLs an export includes. Empty lists allow everything; within a list any value
 /// may match, and all lists must match.
 #[derive(Clone, Debug, Default)]
@@ -46,6 +57,8 @@ pub struct Filter {
     pub states: Vec<UrlState>,
     /// Only records stored after this time (Unix microseconds; `--since`).
     pub since_us: Option<u64>,
+    /// Which records of each URL (`--versions`).
+    pub versions: Versions,
     /// The latest store time among the records read so far, whatever the filter: where the
     /// export reaches, for the next `--since`.
     pub read_up_to: std::cell::Cell<Option<u64>>,
@@ -84,14 +97,23 @@ pub fn records<'a>(
     store: &'a dyn Source,
     filter: &'a Filter,
 ) -> impl Iterator<Item = Result<StoredPage>> + 'a {
-    store.pages().filter(move |r| {
+    let history = match filter.versions {
+        Versions::All => Ok(None),
+        Versions::Latest => store.history(),
+    };
+    let (history, err) = match history {
+        Ok(h) => (h, None),
+        Err(e) => (None, Some(e)),
+    };
+    let pages = store.pages().filter(move |r| {
         r.as_ref().map_or(true, |p| {
             if let Some(t) = p.record.stored_at_us {
                 filter.read_up_to.set(Some(t));
             }
-            filter.matches(&p.record)
+            filter.matches(&p.record) && history.as_ref().is_none_or(|h| h.is_current(&p.record))
         })
-    })
+    });
+    err.map(Err).into_iter().chain(pages)
 }
 
 /// Writes the records of `store` passing `filter` in `format` (not WARC, which writes files:

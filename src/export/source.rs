@@ -9,6 +9,7 @@ use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::store::bodies::BodyLog;
 use crate::store::page_log::{PageLog, StoredPage};
+use crate::store::versions::History;
 use crate::store::Store;
 use crate::store::{Durable, DURABLE_FILE, SETTINGS_FILE};
 
@@ -20,6 +21,11 @@ pub trait Source {
     fn body_of(&self, page: &StoredPage) -> Result<Vec<u8>>;
     /// The crawl's settings (for the WARC `warcinfo`).
     fn settings(&self) -> Result<Option<CrawlConfig>>;
+    /// Which records are each URL's latest (see [`History`]); `None` when the crawl never
+    /// recrawled, so every record is.
+    fn history(&self) -> Result<Option<History>> {
+        History::read(self.pages()).map(Some)
+    }
 }
 
 impl Source for Store {
@@ -31,6 +37,13 @@ impl Source for Store {
     }
     fn settings(&self) -> Result<Option<CrawlConfig>> {
         self.load_config()
+    }
+    fn history(&self) -> Result<Option<History>> {
+        // A database stores a second record of a URL only in a recrawl round.
+        match self.round()? {
+            None => Ok(None),
+            Some(_) => History::read(self.stored()).map(Some),
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! One gzip member per record. Each file opens with a `warcinfo` record (software and crawl
 //! settings); then, for every URL that got a response (redirects and error statuses included),
 //! a `request` record and a `response` record linked by `WARC-Concurrent-To`, with
-//! `WARC-Block-Digest` and `WARC-Payload-Digest` as `sha1:` base32.
+//! `WARC-Block-Digest` and `WARC-Payload-Digest` as `sha1:` base32. A recrawl's checks that
+//! found the content the same are `revisit` records instead (`capture`).
 //!
 //! The crawler keeps the response's status, headers and decoded body, not the raw bytes on the
 //! wire. So the response block is the status line and headers as received, except that
@@ -24,6 +25,7 @@ use url::{Position, Url};
 use super::Filter;
 use super::Source;
 use crate::error::{Error, Result};
+use crate::store::versions::{Change, Version};
 use crate::store::PageRecord;
 
 /// What the `warcinfo` record says.
@@ -96,7 +98,7 @@ pub fn write(
     let mut n = 0;
     for item in responses(store, filter) {
         let (rec, body) = item?;
-        pair(&mut w, &rec, &body, info, &info_id).map_err(io_err)?;
+        capture(&mut w, &rec, &body, info, &info_id).map_err(io_err)?;
         n += 1;
     }
     w.flush().map_err(io_err)?;
@@ -143,7 +145,7 @@ pub fn write_files(
             current = Some(open_part(name_of(files.len()), info)?);
         }
         let (_, w, id) = current.as_mut().expect("set above");
-        pair(w, &rec, &body, info, id).map_err(io_err)?;
+        capture(w, &rec, &body, info, id).map_err(io_err)?;
         n += 1;
     }
     if current.is_none() && files.is_empty() {
@@ -233,10 +235,12 @@ fn new_id() -> String {
 
 /// `sha1:` + base32, as WARC digests are written.
 pub fn digest(bytes: &[u8]) -> String {
-    format!(
-        "sha1:{}",
-        data_encoding::BASE32.encode(&Sha1::digest(bytes))
-    )
+    digest_text(&Sha1::digest(bytes).into())
+}
+
+/// A SHA-1 as WARC writes it.
+fn digest_text(sha1: &[u8; 20]) -> String {
+    format!("sha1:{}", data_encoding::BASE32.encode(sha1))
 }
 
 /// Writes one record as its own gzip member.
@@ -286,6 +290,59 @@ pub(super) fn warcinfo(w: &mut dyn Write, filename: &str, info: &Info) -> io::Re
     Ok(id)
 }
 
+/// The WARC records of one stored record: a `revisit` for a check that found the content
+/// unchanged (`identical-payload-digest`) or not modified (`server-not-modified`), else a
+/// `request` and a `response`.
+pub(super) fn capture(
+    w: &mut dyn Write,
+    rec: &PageRecord,
+    body: &[u8],
+    info: &Info,
+    info_id: &str,
+) -> io::Result<()> {
+    let v = Version::of(rec);
+    let profile = match v.change {
+        Change::Unchanged => "identical-payload-digest",
+        Change::NotModified => "server-not-modified",
+        _ => return pair(w, rec, body, info, info_id),
+    };
+    // The block is the response's status line and headers only (WARC 1.1 §6.7): the payload is
+    // the earlier capture's. No Content-Length: this record has no payload to count.
+    let mut block = response_head(rec, 0);
+    let cut = block.len() - b"Content-Length: 0\r\n\r\n".len();
+    block.truncate(cut);
+    block.extend_from_slice(b"\r\n");
+    let mut headers = vec![
+        ("WARC-Type", "revisit".into()),
+        ("WARC-Target-URI", rec.url.clone()),
+        ("WARC-Date", date_of(rec)),
+        ("WARC-Record-ID", new_id()),
+        ("WARC-Warcinfo-ID", info_id.into()),
+        (
+            "WARC-Profile",
+            format!("http://netpreserve.org/warc/1.1/revisit/{profile}"),
+        ),
+        ("WARC-Refers-To-Target-URI", rec.url.clone()),
+    ];
+    if let Some(date) = &v.content_date {
+        headers.push(("WARC-Refers-To-Date", date.clone()));
+    }
+    if let Some(d) = v.digest {
+        headers.push(("WARC-Payload-Digest", digest_text(&d)));
+    }
+    headers.push(("WARC-Block-Digest", digest(&block)));
+    headers.push(("Content-Type", "application/http;msgtype=response".into()));
+    record(w, &headers, &block)
+}
+
+fn date_of(rec: &PageRecord) -> String {
+    if rec.fetched_at.is_empty() {
+        now()
+    } else {
+        rec.fetched_at.clone()
+    }
+}
+
 /// The request and response records of one URL.
 pub(super) fn pair(
     w: &mut dyn Write,
@@ -295,11 +352,7 @@ pub(super) fn pair(
     info_id: &str,
 ) -> io::Result<()> {
     let (req_id, resp_id) = (new_id(), new_id());
-    let date = if rec.fetched_at.is_empty() {
-        now()
-    } else {
-        rec.fetched_at.clone()
-    };
+    let date = date_of(rec);
     let request = request_block(&rec.url, &info.request_headers, protocol(rec));
     record(
         w,

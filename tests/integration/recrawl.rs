@@ -207,3 +207,243 @@ fn a_recrawl_asks_conditionally_and_stores_only_what_changed() {
     assert_tallies_true(&store);
     assert!(Change::Gone.is_content());
 }
+
+/// A crawl of the site, then one recrawl after /c changed and /d went away.
+fn crawled_and_recrawled(dir: &std::path::Path) -> (SiteServer, std::path::PathBuf) {
+    let state = Arc::new(Mutex::new(Site::default()));
+    let server = site(Arc::clone(&state));
+    let db = dir.join("db");
+    let mut config = fast_config(&db, &format!("{}/", server.origin()));
+    drop(crawl(&config));
+    *state.lock().unwrap() = Site {
+        c_edition: 2,
+        d_gone: true,
+    };
+    config.recrawl = true;
+    config.older_than = Duration::ZERO;
+    drop(crawl(&config));
+    (server, db)
+}
+
+/// (WARC-Type, target path, WARC-Profile's last part, Refers-To-Date given, payload digest) of
+/// every record but the warcinfo, via warcio.
+fn warc_records(
+    file: &std::path::Path,
+    origin: &str,
+) -> Vec<(String, String, String, bool, String)> {
+    let script = r#"
+import sys
+from warcio.archiveiterator import ArchiveIterator
+with open(sys.argv[1], 'rb') as f:
+    for rec in ArchiveIterator(f):
+        h = rec.rec_headers
+        if rec.rec_type in ('response', 'revisit'):
+            print(rec.rec_type, h.get_header('WARC-Target-URI'),
+                  (h.get_header('WARC-Profile') or '-').rsplit('/', 1)[-1],
+                  h.get_header('WARC-Refers-To-Date') is not None,
+                  h.get_header('WARC-Payload-Digest'))
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Vec<_> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let p: Vec<&str> = l.split(' ').collect();
+            (
+                p[0].to_string(),
+                p[1][origin.len()..].to_string(),
+                p[2].to_string(),
+                p[3] == "True",
+                p[4].to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn exports_write_the_latest_versions_or_all_of_them_with_revisit_records() {
+    let _shared = crate::support::shared();
+    let dir = tempdir();
+    let (server, db) = crawled_and_recrawled(dir.path());
+    let origin = server.origin();
+    let db_arg = db.to_str().unwrap();
+    let jsonl = |versions: &str| -> Vec<serde_json::Value> {
+        let out = crate::support::run(
+            &[
+                "export",
+                "--db",
+                db_arg,
+                "--format",
+                "jsonl",
+                "--versions",
+                versions,
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{}", crate::support::stderr(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let summary = |lines: &[serde_json::Value]| -> Vec<(String, u64, String)> {
+        let mut v: Vec<_> = lines
+            .iter()
+            .map(|l| {
+                (
+                    l["url"].as_str().unwrap()[origin.len()..].to_string(),
+                    l["version"].as_u64().unwrap(),
+                    l["change"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    // status: the round's counts, for the crawl and for the origin.
+    let out = crate::support::run(&["status", "--db", db_arg, "--json"], dir.path());
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &status["recrawl"];
+    let counts = |t: &serde_json::Value| -> Vec<u64> {
+        [
+            "queued",
+            "checked",
+            "not_modified",
+            "unchanged",
+            "changed",
+            "gone",
+            "failed",
+            "new",
+        ]
+        .iter()
+        .map(|k| t[k].as_u64().unwrap())
+        .collect()
+    };
+    assert_eq!(
+        (r["round"].as_u64(), r["left"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+    assert_eq!(counts(r), [5, 5, 2, 1, 1, 1, 0, 1]);
+    assert_eq!(counts(&r["by_origin"][&origin]), [5, 5, 2, 1, 1, 1, 0, 1]);
+    assert_eq!(
+        (status["done"].as_u64(), status["failed"].as_u64()),
+        (Some(5), Some(1))
+    );
+    let out = crate::support::run(&["status", "--db", db_arg], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "5 of 5 checked (2 not modified, 1 unchanged, 1 changed, 1 gone, 0 failed), 1 new"
+        ),
+        "{text}"
+    );
+
+    let latest = jsonl("latest");
+    let s = |p: &str, n: u64, c: &str| (p.to_string(), n, c.to_string());
+    assert_eq!(
+        summary(&latest),
+        [
+            s("/", 1, "new"),
+            s("/a", 1, "new"),
+            s("/b", 1, "new"),
+            s("/c", 2, "changed"),
+            s("/d", 2, "gone"),
+            s("/new", 1, "new")
+        ]
+    );
+    let c = latest
+        .iter()
+        .find(|l| l["url"].as_str().unwrap().ends_with("/c"))
+        .unwrap();
+    assert!(c["body"].as_str().unwrap().contains("edition 2"), "{c}");
+    assert_eq!(
+        summary(&jsonl("all")).len(),
+        11,
+        "five first captures, five checks, /new"
+    );
+
+    // WARC: every version a response, the unchanged and not-modified checks revisits.
+    let warc = dir.path().join("all.warc.gz");
+    let out = crate::support::run(
+        &[
+            "export",
+            "--db",
+            db_arg,
+            "--format",
+            "warc",
+            "--versions",
+            "all",
+            "--out",
+            warc.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    crate::export::warcio(&["check", warc.to_str().unwrap()]);
+    let records = warc_records(&warc, &origin);
+    let kinds: Vec<(&str, &str, &str)> = records
+        .iter()
+        .map(|(t, p, prof, _, _)| (t.as_str(), p.as_str(), prof.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("response", "/", "-"),
+            ("response", "/a", "-"),
+            ("response", "/b", "-"),
+            ("response", "/c", "-"),
+            ("response", "/c", "-"),
+            ("response", "/d", "-"),
+            ("response", "/d", "-"),
+            ("response", "/new", "-"),
+            ("revisit", "/", "server-not-modified"),
+            ("revisit", "/a", "server-not-modified"),
+            ("revisit", "/b", "identical-payload-digest"),
+        ]
+    );
+    // A revisit names the capture it refers to by date, and /b's its payload's digest.
+    assert!(records.iter().filter(|r| r.0 == "revisit").all(|r| r.3));
+    let b_response = &records
+        .iter()
+        .find(|r| r.0 == "response" && r.1 == "/b")
+        .unwrap()
+        .4;
+    let b_revisit = &records
+        .iter()
+        .find(|r| r.0 == "revisit" && r.1 == "/b")
+        .unwrap()
+        .4;
+    assert_eq!(b_response, b_revisit);
+
+    // The latest WARC holds each URL's current content only.
+    let warc = dir.path().join("latest.warc.gz");
+    let out = crate::support::run(
+        &[
+            "export",
+            "--db",
+            db_arg,
+            "--format",
+            "warc",
+            "--out",
+            warc.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let records = warc_records(&warc, &origin);
+    assert_eq!(records.len(), 6);
+    assert!(records.iter().all(|r| r.0 == "response"));
+}
