@@ -209,12 +209,20 @@ fn a_recrawl_asks_conditionally_and_stores_only_what_changed() {
 }
 
 /// A crawl of the site, then one recrawl after /c changed and /d went away.
-fn crawled_and_recrawled(dir: &std::path::Path) -> (SiteServer, std::path::PathBuf) {
+/// With `next_second`, the recrawl starts in a later second than the crawl (WARC replay tools
+/// tell captures apart by 14-digit timestamps).
+fn crawled_and_recrawled(
+    dir: &std::path::Path,
+    next_second: bool,
+) -> (SiteServer, std::path::PathBuf) {
     let state = Arc::new(Mutex::new(Site::default()));
     let server = site(Arc::clone(&state));
     let db = dir.join("db");
     let mut config = fast_config(&db, &format!("{}/", server.origin()));
     drop(crawl(&config));
+    if next_second {
+        std::thread::sleep(Duration::from_millis(1100));
+    }
     *state.lock().unwrap() = Site {
         c_edition: 2,
         d_gone: true,
@@ -275,7 +283,7 @@ with open(sys.argv[1], 'rb') as f:
 fn exports_write_the_latest_versions_or_all_of_them_with_revisit_records() {
     let _shared = crate::support::shared();
     let dir = tempdir();
-    let (server, db) = crawled_and_recrawled(dir.path());
+    let (server, db) = crawled_and_recrawled(dir.path(), false);
     let origin = server.origin();
     let db_arg = db.to_str().unwrap();
     let jsonl = |versions: &str| -> Vec<serde_json::Value> {
@@ -446,4 +454,140 @@ fn exports_write_the_latest_versions_or_all_of_them_with_revisit_records() {
     let records = warc_records(&warc, &origin);
     assert_eq!(records.len(), 6);
     assert!(records.iter().all(|r| r.0 == "response"));
+}
+
+/// pywb's `wayback` on a collection of one WARC file, stopped when dropped.
+struct Wayback {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Wayback {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Wayback {
+    fn start(root: &std::path::Path, warc: &std::path::Path) -> Wayback {
+        let wb = |args: &[&str]| {
+            let out = std::process::Command::new("wb-manager")
+                .args(args)
+                .current_dir(root)
+                .output()
+                .expect("pywb's wb-manager (pip install pywb; .ci/run installs it)");
+            assert!(
+                out.status.success(),
+                "wb-manager {args:?}: {}",
+                crate::support::stderr(&out)
+            );
+        };
+        wb(&["init", "coll"]);
+        wb(&["add", "coll", warc.to_str().unwrap()]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("wayback")
+            .args(["-b", "127.0.0.1", "-p", &port.to_string()])
+            .current_dir(root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("pywb's wayback");
+        let wayback = Wayback { child, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "wayback did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        wayback
+    }
+
+    /// (status, body) of a GET on the replay server.
+    fn get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, body.to_string())
+    }
+}
+
+#[test]
+fn pywb_replays_every_version_from_a_versions_all_warc() {
+    let _shared = crate::support::shared();
+    let dir = tempdir();
+    let (server, db) = crawled_and_recrawled(dir.path(), true);
+    let origin = server.origin();
+    let warc = dir.path().join("all.warc.gz");
+    let out = crate::support::run(
+        &[
+            "export",
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            "warc",
+            "--versions",
+            "all",
+            "--out",
+            warc.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let wayback = Wayback::start(dir.path(), &warc);
+    // The captures of each URL, oldest first, from pywb's own index.
+    let captures = |path: &str| -> Vec<(String, String)> {
+        let (status, body) = wayback.get(&format!("/coll/cdx?url={origin}{path}&output=json"));
+        assert_eq!(status, 200, "{body}");
+        body.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["timestamp"].as_str().unwrap().to_string(),
+                    v["mime"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let replay = |ts: &str, path: &str| wayback.get(&format!("/coll/{ts}id_/{origin}{path}"));
+    let c = captures("/c");
+    assert_eq!(c.len(), 2, "{c:?}");
+    assert_ne!(c[0].0, c[1].0, "two moments");
+    assert_eq!(
+        replay(&c[0].0, "/c"),
+        (200, "<p>c, first edition</p>".into())
+    );
+    assert_eq!(
+        replay(&c[1].0, "/c"),
+        (200, r#"<p>c, edition 2</p><a href="/new">new</a>"#.into())
+    );
+    // The unchanged check of /b is a revisit whose payload pywb takes from the first capture.
+    let b = captures("/b");
+    assert_eq!(
+        b.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>(),
+        ["text/html", "warc/revisit"]
+    );
+    assert_eq!(
+        replay(&b[1].0, "/b"),
+        (200, "<p>b, always the same</p>".into())
+    );
+    // /d: its page, then its 404.
+    let d = captures("/d");
+    assert_eq!(replay(&d[0].0, "/d"), (200, "<p>d</p>".into()));
+    assert_eq!(replay(&d[1].0, "/d"), (404, "gone".into()));
 }
