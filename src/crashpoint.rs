@@ -12,7 +12,8 @@
 //! moved to them), `compact-switched` (it is, the old segments are still there),
 //! `upgrade-seen-built` (an upgrade from schema 2 built its run, the database is still schema
 //! 2), `upgrade-pages-built` (an upgrade from schema 3 wrote the page log and the tallies, the
-//! database is still schema 3).
+//! database is still schema 3), `recheck-batch-queued` (a recrawl's planning queued one batch
+//! of rechecks, not yet the rest; `POLITECRAWL_RECHECK_BATCH=N` makes batches of N).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -39,7 +40,7 @@ pub fn hit(name: &str) {
 
 /// A positive number from the environment variable `name`, else `default`: the tuning knobs
 /// tests turn down (`POLITECRAWL_SEEN_CHECKPOINT`, `POLITECRAWL_QUEUE_CHECKPOINT`,
-/// `POLITECRAWL_QUEUE_FOLD_BATCH`) to make checkpoints happen often and in small steps.
+/// `POLITECRAWL_QUEUE_FOLD_BATCH`, `POLITECRAWL_RECHECK_BATCH`) to make checkpoints happen often and in small steps.
 pub fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

@@ -260,16 +260,25 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
         );
     }
     let nothing_to_do = summary.run.stored == 0
+        && summary.run.checked == 0
         && summary.run.blocked == 0
         && summary.stop == StopReason::Finished
         && summary.totals.queued == 0;
     if nothing_to_do {
         eprintln!(
-            "nothing left to do: the crawl in {} is finished ({} done, {} failed, {} blocked); give new seed URLs to crawl more",
+            "nothing left to do: the crawl in {} is finished ({} done, {} failed, {} blocked); give new seed URLs to crawl more{}",
             c.db.display(),
             summary.totals.done,
             summary.totals.failed,
-            summary.totals.blocked
+            summary.totals.blocked,
+            if c.recrawl {
+                format!(
+                    ", or wait: no page was checked longer than {} ago",
+                    humantime::format_duration(c.older_than)
+                )
+            } else {
+                ", or --recrawl to check the stored pages again".into()
+            }
         );
         return Ok(ExitCode::SUCCESS);
     }

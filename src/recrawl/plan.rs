@@ -74,6 +74,7 @@ pub fn prepare(store: &Store, config: &CrawlConfig) -> Result<Option<Prepared>> 
 /// new round with nothing due).
 fn plan(store: &Store, mut round: Round, schedule: &Schedule) -> Result<Round> {
     let history = History::read(store.stored())?;
+    let batch_size = crate::crashpoint::knob("POLITECRAWL_RECHECK_BATCH", BATCH);
     let mut batch = Vec::new();
     for (i, page) in store.stored().enumerate() {
         let page = page?;
@@ -97,10 +98,11 @@ fn plan(store: &Store, mut round: Round, schedule: &Schedule) -> Result<Round> {
         if let Some(entry) = recheck_of(&page, round.number, schedule) {
             batch.push(entry);
         }
-        if batch.len() >= BATCH {
+        if batch.len() >= batch_size {
             round.tally.queued += batch.len() as u64;
             queue_rechecks(store, &batch, &round)?;
             batch.clear();
+            crate::crashpoint::hit("recheck-batch-queued");
         }
     }
     round.planned = true;

@@ -591,3 +591,159 @@ fn pywb_replays_every_version_from_a_versions_all_warc() {
     assert_eq!(replay(&d[0].0, "/d"), (200, "<p>d</p>".into()));
     assert_eq!(replay(&d[1].0, "/d"), (404, "gone".into()));
 }
+
+/// Pages `/n/0` … like [`crate::support::generated`]'s; after `changed` is set, every third page
+/// serves a new edition; the next third honour their ETag (304), the rest ignore it.
+fn editions(n: usize, changed: Arc<std::sync::atomic::AtomicBool>) -> Route {
+    Arc::new(move |r: &Request| {
+        let path = r.path();
+        if path == "/robots.txt" {
+            return Some(Reply::new(404, "text/plain", ""));
+        }
+        let i: usize = match path {
+            "/" => return Some(Reply::html(r#"<a href="/n/0">start</a>"#)),
+            p => p.strip_prefix("/n/")?.parse().ok().filter(|i| *i < n)?,
+        };
+        std::thread::sleep(Duration::from_millis(1));
+        let etag = format!("\"e{i}\"");
+        if i % 3 == 1 && header(r, "if-none-match") == Some(etag.as_str()) {
+            return Some(Reply::new(304, "text/html", "").header("etag", &etag));
+        }
+        let links = [(i + 1) % n, (i * 7 + 3) % n];
+        let mut html: String = links
+            .iter()
+            .map(|j| format!(r#"<a href="/n/{j}">{j}</a>"#))
+            .collect();
+        let edition = changed.load(std::sync::atomic::Ordering::SeqCst) && i % 3 == 0;
+        html.push_str(if edition { "edition 2" } else { "edition 1" });
+        Some(Reply::html(html).header("etag", &etag))
+    })
+}
+
+#[test]
+fn a_recrawl_killed_at_random_points_loses_no_check_and_stores_none_twice() {
+    let _timing = crate::support::shared();
+    const PAGES: usize = 300;
+    let seed = std::env::var("POLITECRAWL_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let changed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = route_server(editions(PAGES, Arc::clone(&changed)));
+    let origin = server.origin();
+    let dir = tempdir();
+    let db = dir.path().join("kill.db");
+    let mut config = fast_config(&db, &format!("{origin}/"));
+    config.concurrency = 8;
+    config.per_host_concurrency = 8;
+    let (first, store) = crawl(&config);
+    assert_eq!(first.run.stored as usize, PAGES + 1);
+    drop(store);
+    changed.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let pages = || crate::support::page_requests(&server).len();
+    let start = pages();
+    let mut kills = 0;
+    for run in 0.. {
+        assert!(run < 200, "seed {seed}: the recrawl never finished");
+        let mut cmd = std::process::Command::new(crate::support::BIN);
+        cmd.args([
+            "crawl",
+            "--db",
+            "kill.db",
+            "--recrawl",
+            "--older-than",
+            "0s",
+        ])
+        .current_dir(dir.path())
+        .env("POLITECRAWL_RECHECK_BATCH", "40")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+        if run == 0 {
+            // The first run dies in the middle of planning, after its third batch.
+            cmd.env("POLITECRAWL_CRASH_AT", "recheck-batch-queued:3");
+        }
+        let mut child = cmd.spawn().unwrap();
+        if run == 0 {
+            assert!(
+                !child.wait().unwrap().success(),
+                "seed {seed}: the crash point"
+            );
+            assert_eq!(pages(), start, "seed {seed}: planning sends no request");
+            kills += 1;
+            continue;
+        }
+        let target = pages() + rng.usize(3..=30);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut finished = false;
+        while pages() < target {
+            if child.try_wait().unwrap().is_some() {
+                finished = true;
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "seed {seed}: no progress"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if finished {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "seed {seed}: {}",
+                crate::support::stderr(&out)
+            );
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+    }
+    assert!(kills >= 5, "seed {seed}: only {kills} kills");
+
+    let store = Store::open(&db, politecrawl::OpenMode::Existing).unwrap();
+    let h = history(&store, &origin);
+    assert_eq!(h.len(), PAGES + 1, "seed {seed}");
+    for (path, records) in &h {
+        let i: Option<usize> = path.strip_prefix("/n/").and_then(|i| i.parse().ok());
+        let want = match i.map(|i| i % 3) {
+            Some(0) => ("changed", 2),
+            Some(1) => ("not_modified", 1),
+            _ => ("unchanged", 1),
+        };
+        assert_eq!(
+            changes(records),
+            [("new", 1), want],
+            "seed {seed}: {path}, once each"
+        );
+    }
+    let round = store.round().unwrap().unwrap();
+    let t = round.tally;
+    let n = PAGES as u64 + 1;
+    assert_eq!(
+        (round.number, t.queued, t.checked, t.left()),
+        (1, n, n, 0),
+        "seed {seed}"
+    );
+    assert_eq!(
+        (t.changed, t.not_modified, t.unchanged, t.new),
+        (100, 100, n - 200, 0),
+        "seed {seed}"
+    );
+    assert_eq!(
+        store.counters().unwrap(),
+        politecrawl::frontier::recount(&store).unwrap(),
+        "seed {seed}"
+    );
+    assert_tallies_true(&store);
+    // A kill costs at most the rechecks in flight and those not yet flushed.
+    let rechecks = pages() - start;
+    assert!(
+        rechecks > PAGES && rechecks <= PAGES + 1 + kills * 40,
+        "seed {seed}: {rechecks} requests for {} rechecks over {kills} kills",
+        PAGES + 1
+    );
+    eprintln!("recrawl kill test: seed {seed}, {kills} kills, {rechecks} requests");
+}
