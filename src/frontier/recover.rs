@@ -3,13 +3,16 @@
 
 use sled::transaction::Transactional;
 
-use super::tally::Tallies;
+use super::settle::count_outcome;
+use super::tally::{RoundTallies, Tallies};
 use super::{
     origin_id_tx, push_tx, read_counters, write_counters, Prefetch, QueueEntry, QueueTx, SeenWrites,
 };
 
 use crate::error::{Error, Result};
 use crate::store::page_log::{decode_recent, StoredPage};
+use crate::store::queue::{queue_key, RECHECKS};
+use crate::store::versions::Revisit;
 use crate::store::{origin_of_url, Store};
 
 /// Checks the pages stored just before the last stop (the `recent` tree, see
@@ -51,35 +54,54 @@ pub fn recover_bodies(store: &Store) -> Result<u64> {
     let pre = Prefetch::default();
     let (key, writes, (qkey, ops)) = store
         .outcome_trees()
-        .transaction(|(meta, inbox, log, origins, host_pages, _, recent_tx, _)| {
-            let mut c = read_counters(meta)?;
-            let mut tallies = Tallies::read(meta)?;
-            let mut writes = SeenWrites::default();
-            let mut queue = QueueTx::new(&qs, &pre, log);
-            for (k, page) in &lost {
-                let rec = &page.record;
-                log::warn!(
-                    "{}: its record or body did not reach the disk; fetching it again",
-                    rec.url
-                );
-                recent_tx.remove(*k)?;
-                tallies.count(host_pages, rec, page.body.as_ref(), &mut c, false)?;
-                let entry = QueueEntry {
-                    url: rec.url.clone(),
-                    depth: rec.depth,
-                    referrer: rec.referrer.clone(),
-                    attempts: rec.attempts,
-                    sitemap: false,
-                    redirect_chain: rec.redirect_chain.clone(),
-                    revisit: None,
-                };
-                let origin_id = origin_id_tx(origins, &origin_of_url(&rec.url))?;
-                push_tx(&mut queue, &mut writes, origin_id, &entry, &mut c)?;
-            }
-            write_counters(meta, &c)?;
-            tallies.write(meta, cut)?;
-            Ok((writes.write(inbox)?, writes, queue.finish()?))
-        })
+        .transaction(
+            |(meta, inbox, log, origins, host_pages, _, recent_tx, rounds)| {
+                let mut c = read_counters(meta)?;
+                let mut tallies = Tallies::read(meta)?;
+                let mut round = RoundTallies::read(meta)?;
+                let mut writes = SeenWrites::default();
+                let mut queue = QueueTx::new(&qs, &pre, log);
+                for (k, page) in &lost {
+                    let rec = &page.record;
+                    log::warn!(
+                        "{}: its record or body did not reach the disk; fetching it again",
+                        rec.url
+                    );
+                    recent_tx.remove(*k)?;
+                    // A recheck's record goes back as the recheck it answered.
+                    let revisit = rec
+                        .version
+                        .as_ref()
+                        .filter(|v| v.prev_us.is_some())
+                        .and_then(|_| Revisit::answered_by(rec));
+                    let outcome = (rec, page.body.as_ref(), revisit.as_ref());
+                    count_outcome(&mut tallies, host_pages, outcome, &mut c, false)?;
+                    round.count_by(rounds, rec, false)?;
+                    let entry = QueueEntry {
+                        url: rec.url.clone(),
+                        depth: rec.depth,
+                        referrer: rec.referrer.clone(),
+                        attempts: rec.attempts,
+                        sitemap: false,
+                        redirect_chain: rec.redirect_chain.clone(),
+                        revisit: revisit.clone().map(Box::new),
+                    };
+                    let origin_id = origin_id_tx(origins, &origin_of_url(&rec.url))?;
+                    if revisit.is_some() {
+                        // Rechecks have their own queue and are in the seen-set already.
+                        let key = queue_key(origin_id | RECHECKS, entry.depth, queue.next_seq()?);
+                        queue.insert(key, entry);
+                        c.queued += 1;
+                    } else {
+                        push_tx(&mut queue, &mut writes, origin_id, &entry, &mut c)?;
+                    }
+                }
+                write_counters(meta, &c)?;
+                tallies.write(meta, cut)?;
+                round.write(meta)?;
+                Ok((writes.write(inbox)?, writes, queue.finish()?))
+            },
+        )
         .map_err(|e| store.tx_err("re-queueing URLs whose pages were lost", e))?;
     store.queue_committed(&mut qs, qkey, ops)?;
     store.seen_committed(&mut seen, key, &writes.entries)?;

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::seen::SeenMemo;
 use crate::store::bodies::{position_key, BodyRef};
-use crate::store::versions::Version;
+use crate::store::versions::{Revisit, Version};
 use crate::store::{encode, HostRecord, PageRecord, Store};
 
 /// One outcome to settle: see [`settle_batch`].
@@ -100,7 +100,8 @@ pub fn settle_batch(
                     c.queued = c.queued.saturating_sub(1);
                 }
                 recent.insert(pos, payload.as_slice())?;
-                count_outcome(&mut tallies, host_pages, s, &mut c)?;
+                let outcome = (s.record, s.body, s.lease.entry.revisit.as_deref());
+                count_outcome(&mut tallies, host_pages, outcome, &mut c, true)?;
                 round.count(rounds, s.record)?;
                 if let Some(h) = host {
                     hosts.insert(&s.lease.origin_id.to_be_bytes(), h.as_slice())?;
@@ -134,24 +135,26 @@ pub fn settle_batch(
     Ok(added)
 }
 
-/// Counts a settled outcome in the totals. A URL has one outcome in them, its latest content's:
-/// a recheck that stores a new version (changed, gone) takes the place of the one it checked,
-/// and a check (not modified, unchanged, failed) changes none of them.
-fn count_outcome(
+/// Counts an outcome in (`add`: settled) or out (taken back by start-up recovery) of the
+/// totals. A URL has one outcome in them, its latest content's: a recheck (`revisit`) that
+/// stores a new version (changed, gone) takes the place of the one it checked, and a check (not
+/// modified, unchanged, failed) changes none of them.
+pub(super) fn count_outcome(
     tallies: &mut Tallies,
     host_pages: &sled::transaction::TransactionalTree,
-    s: &Settlement<'_>,
+    (record, body, revisit): (&PageRecord, Option<&BodyRef>, Option<&Revisit>),
     c: &mut crate::store::Counters,
+    add: bool,
 ) -> super::TxResult<()> {
-    let Some(r) = s.lease.entry.revisit.as_deref() else {
-        return tallies.count(host_pages, s.record, s.body, c, true);
+    let Some(r) = revisit else {
+        return tallies.count(host_pages, record, body, c, add);
     };
-    if !Version::of(s.record).change.is_content() {
+    if !Version::of(record).change.is_content() {
         return Ok(());
     }
-    let prior = r.prior.as_record(&s.record.url);
-    tallies.count(host_pages, &prior, None, c, false)?;
-    tallies.count(host_pages, s.record, s.body, c, true)
+    let prior = r.prior.as_record(&record.url);
+    tallies.count(host_pages, &prior, None, c, !add)?;
+    tallies.count(host_pages, record, body, c, add)
 }
 
 /// Appends the batch's records to the page log; returns each frame's `recent` key and payload.

@@ -99,17 +99,27 @@ impl RoundTallies {
 
     /// Counts a stored record in the round (and its origin's counts) when it belongs to it.
     pub(super) fn count(&mut self, hosts: &TransactionalTree, rec: &PageRecord) -> TxResult<()> {
+        self.count_by(hosts, rec, true)
+    }
+
+    /// [`RoundTallies::count`] in (`add`) or out.
+    pub(super) fn count_by(
+        &mut self,
+        hosts: &TransactionalTree,
+        rec: &PageRecord,
+        add: bool,
+    ) -> TxResult<()> {
         let Some(round) = self.round.as_mut() else {
             return Ok(());
         };
         let Some(change) = counted_in(rec, round.number) else {
             return Ok(());
         };
-        round.tally.count(change);
+        round.tally.count_by(change, add);
         self.changed = true;
         let origin = origin_of_url(&rec.url);
         let mut host = host_round(hosts, &origin, round.number)?;
-        host.tally.count(change);
+        host.tally.count_by(change, add);
         hosts.insert(origin.as_bytes(), encode(&host))?;
         Ok(())
     }

@@ -700,3 +700,87 @@ fn a_damaged_page_log_is_an_error_naming_the_file_and_is_not_modified() {
     );
     assert_eq!(std::fs::read(&seg).unwrap(), &good[..good.len() - 3]);
 }
+
+#[test]
+fn a_recheck_lost_in_a_power_cut_goes_back_as_the_same_recheck() {
+    use crate::store::rounds::Round;
+    use crate::store::versions::{Change, Prior, Revisit, Version};
+    let (s, a, l) = seed_and_lease("powercut-recheck");
+    settle(&s, &l, &record("http://a.test/"), b"one!", &[], None).unwrap();
+    let first = s.find_page("http://a.test/").unwrap().unwrap();
+    let seg = s
+        .path()
+        .join(crate::store::bodies::DIR)
+        .join("00000001.seg");
+    let before = std::fs::metadata(&seg).unwrap().len();
+    let revisit = Revisit {
+        round: 1,
+        prev_us: first.stored_at_us.unwrap(),
+        content_us: first.stored_at_us.unwrap(),
+        version: 1,
+        content_date: "2026-12-01T00:00:00Z".into(),
+        prior: Prior::of(&first),
+        etag: Some("\"e\"".into()),
+        last_modified: None,
+        digest: Some(crate::store::versions::sha1(b"one!")),
+        body: None,
+        interval_s: 60,
+    };
+    let mut entry = l.entry.clone();
+    entry.revisit = Some(Box::new(revisit.clone()));
+    let mut round = Round {
+        number: 1,
+        planned: true,
+        ..Round::default()
+    };
+    round.tally.queued = 1;
+    queue_rechecks(&s, &[entry], &round).unwrap();
+    let recheck = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    assert_eq!(recheck.entry.revisit.as_deref(), Some(&revisit));
+    let mut changed = record("http://a.test/");
+    changed.version = Some(Version {
+        number: 2,
+        change: Change::Changed,
+        round: 1,
+        prev_us: Some(revisit.prev_us),
+        content_us: Some(revisit.content_us),
+        content_date: Some(revisit.content_date.clone()),
+        digest: Some(crate::store::versions::sha1(b"two!")),
+        interval_s: Some(60),
+        prior: Some(revisit.prior.clone()),
+    });
+    settle(&s, &recheck, &changed, b"two!", &[], None).unwrap();
+    let c = s.counters().unwrap();
+    assert_eq!(
+        (c.done, c.queued, c.bytes),
+        (1, 0, 8),
+        "one URL, both bodies"
+    );
+    assert_eq!(s.round().unwrap().unwrap().tally.changed, 1);
+
+    // The new version's body did not reach the disk.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(before)
+        .unwrap();
+    assert_eq!(recover_bodies(&s).unwrap(), 1);
+    let c = s.counters().unwrap();
+    assert_eq!((c.done, c.queued, c.bytes), (1, 1, 4));
+    assert_eq!(recount(&s).unwrap(), c);
+    let t = s.round().unwrap().unwrap().tally;
+    assert_eq!((t.checked, t.changed, t.left()), (0, 0, 1));
+    let again = lease(&s, a, &mut Leases::default()).unwrap().unwrap();
+    let back = again.entry.revisit.expect("queued again as a recheck");
+    assert_eq!(
+        (
+            back.version,
+            back.prev_us,
+            back.content_us,
+            back.prior.status
+        ),
+        (1, revisit.prev_us, revisit.content_us, Some(200))
+    );
+    assert_eq!(again.key[0] & 0x80, 0x80, "in the origin's recheck queue");
+}

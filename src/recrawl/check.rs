@@ -95,7 +95,8 @@ pub fn recheck_outcome(
             content_date: Some(r.content_date.clone()),
             digest,
             interval_s: Some(interval_s),
-            prior: None,
+            // What the totals counted before: a power cut that loses this record gives it back.
+            prior: Some(r.prior.clone()),
         }
     } else {
         check_version(r, change, old, interval_s)

@@ -196,3 +196,43 @@ fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recrawl::Refresh;
+    use crate::store::PageRecord;
+
+    fn page(fetched_at: &str, interval_s: Option<u64>) -> StoredPage {
+        let mut record = PageRecord::blank("http://a.test/");
+        record.fetched_at = fetched_at.into();
+        record.version = interval_s.map(|s| Version {
+            interval_s: Some(s),
+            ..Version::first(1)
+        });
+        StoredPage { record, body: None }
+    }
+
+    #[test]
+    fn a_page_is_due_once_its_interval_has_passed_to_the_millisecond() {
+        let at = unix_ms(humantime::parse_rfc3339("2026-12-01T00:00:00Z").unwrap());
+        let fixed = Schedule {
+            refresh: Refresh::Fixed,
+            older_than: Duration::from_secs(3600),
+        };
+        let p = page("2026-12-01T00:00:00.000Z", Some(60));
+        assert!(!is_due(&p, &fixed, at + 3_599_999));
+        assert!(is_due(&p, &fixed, at + 3_600_000));
+        // Adaptive: the page's own interval, or --older-than before it has one.
+        let adaptive = Schedule {
+            refresh: Refresh::Adaptive,
+            ..fixed
+        };
+        assert!(!is_due(&p, &adaptive, at + 59_999));
+        assert!(is_due(&p, &adaptive, at + 60_000));
+        let first = page("2026-12-01T00:00:00Z", None);
+        assert!(!is_due(&first, &adaptive, at + 3_599_999));
+        assert!(is_due(&first, &adaptive, at + 3_600_000));
+        assert!(is_due(&page("", None), &fixed, 0), "no time recorded: due");
+    }
+}

@@ -37,8 +37,20 @@ pub struct RoundTally {
 impl RoundTally {
     /// Counts a record stored in the round.
     pub fn count(&mut self, change: Change) {
+        self.count_by(change, true);
+    }
+
+    /// Counts a record in (`add`) or out (a record start-up recovery takes back).
+    pub fn count_by(&mut self, change: Change, add: bool) {
+        let bump = |n: &mut u64| {
+            *n = if add {
+                n.saturating_add(1)
+            } else {
+                n.saturating_sub(1)
+            }
+        };
         if change != Change::New {
-            self.checked += 1;
+            bump(&mut self.checked);
         }
         let n = match change {
             Change::New => &mut self.new,
@@ -48,7 +60,7 @@ impl RoundTally {
             Change::Gone => &mut self.gone,
             Change::CheckFailed => &mut self.failed,
         };
-        *n += 1;
+        bump(n);
     }
 
     /// Rechecks still queued.

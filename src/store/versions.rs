@@ -76,7 +76,8 @@ pub struct Version {
     pub digest: Option<[u8; 20]>,
     /// The interval until this URL's next check, in seconds (`--refresh adaptive`).
     pub interval_s: Option<u64>,
-    /// For a check: the outcome of the content it confirmed, which the totals still count.
+    /// For a recheck: the outcome of the content it confirmed (which the totals still count)
+    /// or replaced (which they counted before).
     pub prior: Option<Prior>,
 }
 
@@ -133,6 +134,34 @@ pub struct Revisit {
     pub body: Option<BodyRef>,
     /// The interval that made it due, in seconds.
     pub interval_s: u64,
+}
+
+impl Revisit {
+    /// The recheck a stored recheck record answered, as far as the record tells (for start-up
+    /// recovery, which queues it again when a power cut lost the record): its validators and,
+    /// for a new version, the old digest are not kept, so the new request is unconditional
+    /// and a changed page is found changed again.
+    pub fn answered_by(rec: &PageRecord) -> Option<Revisit> {
+        let v = rec.version.as_ref()?;
+        let content = v.change.is_content();
+        Some(Revisit {
+            round: v.round,
+            prev_us: v.prev_us?,
+            content_us: v.content_us?,
+            version: if content {
+                v.number.saturating_sub(1)
+            } else {
+                v.number
+            },
+            content_date: v.content_date.clone()?,
+            prior: v.prior.clone()?,
+            etag: None,
+            last_modified: None,
+            digest: if content { None } else { v.digest },
+            body: None,
+            interval_s: v.interval_s.unwrap_or_default(),
+        })
+    }
 }
 
 /// The outcome of the version a recheck checks: what the totals and breakdowns count for the

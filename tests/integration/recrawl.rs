@@ -747,3 +747,49 @@ fn a_recrawl_killed_at_random_points_loses_no_check_and_stores_none_twice() {
     );
     eprintln!("recrawl kill test: seed {seed}, {kills} kills, {rechecks} requests");
 }
+
+#[test]
+fn adaptive_refresh_brings_changed_pages_back_sooner_than_unchanged_ones() {
+    let _shared = crate::support::shared();
+    let state = Arc::new(Mutex::new(Site::default()));
+    let server = site(Arc::clone(&state));
+    let origin = server.origin();
+    let dir = tempdir();
+    let mut config = fast_config(&dir.path().join("db"), &format!("{origin}/"));
+    config.recrawl = true;
+    config.refresh = politecrawl::recrawl::Refresh::Adaptive;
+    config.older_than = Duration::from_secs(2);
+    drop(crawl(&config)); // the first crawl: nothing stored yet, nothing due
+    *state.lock().unwrap() = Site {
+        c_edition: 2,
+        d_gone: true,
+    };
+    // Waiting is the setup here: the pages must be older than --older-than.
+    std::thread::sleep(Duration::from_millis(2100));
+    let (_, store) = crawl(&config);
+    let h = history(&store, &origin);
+    let interval = |p: &str| h[p].last().unwrap().version.as_ref().unwrap().interval_s;
+    // 2 s × 0.8 after a change, × 1.4 without one (whole seconds).
+    assert_eq!((interval("/c"), interval("/d")), (Some(2), Some(2)));
+    assert_eq!(
+        (interval("/"), interval("/a"), interval("/b")),
+        (Some(3), Some(3), Some(3))
+    );
+    drop(store);
+
+    std::thread::sleep(Duration::from_millis(2100));
+    let before = server.requests().len();
+    let (_, store) = crawl(&config);
+    let mut asked: Vec<String> = server.requests()[before..]
+        .iter()
+        .filter(|r| r.path() != "/robots.txt")
+        .map(|r| r.target.clone())
+        .collect();
+    asked.sort();
+    assert_eq!(
+        asked,
+        ["/c", "/d", "/new"],
+        "the changed pages and the new one, not the rest"
+    );
+    assert_eq!(store.round().unwrap().unwrap().number, 2);
+}
