@@ -353,23 +353,18 @@ impl Shown for Duration {
     }
 }
 
-impl Shown for Refresh {
-    fn shown(&self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    }
+/// Enums are shown by their serde names, which are their clap values too.
+macro_rules! shown_by_serde {
+    ($($t:ty),*) => {$(impl Shown for $t {
+        fn shown(&self) -> String {
+            serde_json::to_value(self)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        }
+    })*};
 }
-
-impl Shown for ScopeKind {
-    fn shown(&self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    }
-}
+shown_by_serde!(Refresh, ScopeKind);
 
 /// What a flag takes: a switch, one value, or a list (repeated).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -34,6 +34,7 @@ pub fn write(store: &dyn Source, filter: &Filter, out: &mut dyn Write) -> Result
     let mut n = 0;
     for page in super::records(store, filter) {
         let rec = page?.record;
+        let v = Version::of(&rec);
         let (kind, message) = rec
             .error
             .as_ref()
@@ -51,8 +52,8 @@ pub fn write(store: &dyn Source, filter: &Filter, out: &mut dyn Write) -> Result
             &rec.attempts.to_string(),
             kind,
             message,
-            &Version::of(&rec).number.to_string(),
-            Version::of(&rec).change.as_str(),
+            &v.number.to_string(),
+            v.change.as_str(),
         ])
         .map_err(err)?;
         n += 1;

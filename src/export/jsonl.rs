@@ -74,6 +74,7 @@ fn line<'a>(rec: &'a PageRecord, body: &'a [u8]) -> Line<'a> {
             Some(base64::engine::general_purpose::STANDARD.encode(body)),
         ),
     };
+    let v = Version::of(rec);
     Line {
         url: &rec.url,
         final_url: &rec.final_url,
@@ -103,7 +104,7 @@ fn line<'a>(rec: &'a PageRecord, body: &'a [u8]) -> Line<'a> {
                 kind: kind.as_str(),
                 message,
             }),
-        version: Version::of(rec).number,
-        change: Version::of(rec).change.as_str(),
+        version: v.number,
+        change: v.change.as_str(),
     }
 }

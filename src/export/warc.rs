@@ -308,10 +308,7 @@ pub(super) fn capture(
     };
     // The block is the response's status line and headers only (WARC 1.1 §6.7): the payload is
     // the earlier capture's. No Content-Length: this record has no payload to count.
-    let mut block = response_head(rec, 0);
-    let cut = block.len() - b"Content-Length: 0\r\n\r\n".len();
-    block.truncate(cut);
-    block.extend_from_slice(b"\r\n");
+    let block = response_head(rec, None);
     let mut headers = vec![
         ("WARC-Type", "revisit".into()),
         ("WARC-Target-URI", rec.url.clone()),
@@ -368,7 +365,7 @@ pub(super) fn pair(
         ],
         &request,
     )?;
-    let mut response = response_head(rec, body.len());
+    let mut response = response_head(rec, Some(body.len()));
     response.extend_from_slice(body);
     let mut headers = vec![
         ("WARC-Type", "response".into()),
@@ -424,8 +421,9 @@ fn title_case(name: &str) -> String {
         .join("-")
 }
 
-/// Status line and headers, made consistent with the stored (decoded, maybe cut) body.
-fn response_head(rec: &PageRecord, body_len: usize) -> Vec<u8> {
+/// Status line and headers, made consistent with the stored (decoded, maybe cut) body of
+/// `body_len` bytes (`None`: no body follows, so no Content-Length).
+fn response_head(rec: &PageRecord, body_len: Option<usize>) -> Vec<u8> {
     let status = rec.status.unwrap_or(0);
     let mut head = format!(
         "{} {status} {}\r\n",
@@ -441,7 +439,10 @@ fn response_head(rec: &PageRecord, body_len: usize) -> Vec<u8> {
             _ => head.push_str(&format!("{k}: {}\r\n", v.replace(['\r', '\n'], " "))),
         }
     }
-    head.push_str(&format!("Content-Length: {body_len}\r\n\r\n"));
+    if let Some(len) = body_len {
+        head.push_str(&format!("Content-Length: {len}\r\n"));
+    }
+    head.push_str("\r\n");
     head.into_bytes()
 }
 
@@ -464,7 +465,7 @@ mod tests {
             ("content-length".into(), "99".into()),
             ("content-type".into(), "text/html".into()),
         ];
-        let head = String::from_utf8(response_head(&rec, 5)).unwrap();
+        let head = String::from_utf8(response_head(&rec, Some(5))).unwrap();
         assert_eq!(
             head,
             "HTTP/1.1 200 OK\r\nX-Politecrawl-Original-Content-Encoding: gzip\r\ncontent-type: text/html\r\nContent-Length: 5\r\n\r\n"
@@ -478,7 +479,7 @@ mod tests {
              Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n"
         );
         rec.http_version = Some("HTTP/2".into());
-        let head = String::from_utf8(response_head(&rec, 5)).unwrap();
+        let head = String::from_utf8(response_head(&rec, Some(5))).unwrap();
         assert!(head.starts_with("HTTP/2 200 OK\r\n"), "{head}");
     }
 }

@@ -58,6 +58,15 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The interval a page's latest record gives it: `--older-than`, or with `--refresh
+    /// adaptive` the record's own once it has one.
+    pub fn interval_of(&self, version: Option<&Version>) -> Duration {
+        match (self.refresh, version.and_then(|v| v.interval_s)) {
+            (Refresh::Adaptive, Some(s)) => Duration::from_secs(s),
+            _ => self.older_than,
+        }
+    }
+
     /// The interval until the next check of a page checked after `interval_s`, that `changed`
     /// or not.
     pub fn next_interval(&self, interval_s: u64, changed: bool) -> u64 {

@@ -1,7 +1,7 @@
 //! Planning a round: which stored pages are due, queued as rechecks (see the module doc of
 //! [`crate::recrawl`]).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Schedule;
 use crate::config::CrawlConfig;
@@ -116,14 +116,7 @@ fn plan(store: &Store, mut round: Round, schedule: &Schedule) -> Result<Round> {
 /// Whether the page's latest check is older than its interval at `due_before_ms`.
 fn is_due(page: &StoredPage, schedule: &Schedule, due_before_ms: u64) -> bool {
     let rec = &page.record;
-    let interval = match schedule.refresh {
-        super::Refresh::Fixed => schedule.older_than,
-        super::Refresh::Adaptive => rec
-            .version
-            .as_ref()
-            .and_then(|v| v.interval_s)
-            .map_or(schedule.older_than, Duration::from_secs),
-    };
+    let interval = schedule.interval_of(rec.version.as_ref());
     let Ok(at) = humantime::parse_rfc3339_weak(&rec.fetched_at) else {
         return true; // no time recorded: check it
     };
@@ -184,10 +177,7 @@ fn recheck_of(page: &StoredPage, round: u32, schedule: &Schedule) -> Option<Queu
             last_modified: header("last-modified"),
             digest,
             body,
-            interval_s: match schedule.refresh {
-                super::Refresh::Fixed => schedule.older_than.as_secs(),
-                super::Refresh::Adaptive => v.interval_s.unwrap_or(schedule.older_than.as_secs()),
-            },
+            interval_s: schedule.interval_of(rec.version.as_ref()).as_secs(),
         })),
     })
 }
@@ -202,6 +192,7 @@ mod tests {
     use super::*;
     use crate::recrawl::Refresh;
     use crate::store::PageRecord;
+    use std::time::Duration;
 
     fn page(fetched_at: &str, interval_s: Option<u64>) -> StoredPage {
         let mut record = PageRecord::blank("http://a.test/");

@@ -204,6 +204,9 @@ pub struct QueueSet {
     floors: HashMap<OriginId, QueueKey>,
     checkpoint_at: usize,
     fold_batch_bytes: usize,
+    /// Some recheck may be queued (one was in the chunks at open, or was queued since), so
+    /// leasing looks at the recheck queues; a crawl that never recrawled skips that seek.
+    rechecks: bool,
 }
 
 impl QueueSet {
@@ -221,7 +224,15 @@ impl QueueSet {
                 "POLITECRAWL_QUEUE_FOLD_BATCH",
                 FOLD_BATCH_BYTES,
             ),
+            rechecks: false,
         };
+        q.rechecks = q
+            .chunks
+            .range(queue_key(RECHECKS, 0, 0)..)
+            .next()
+            .transpose()
+            .map_err(|e| q.db_err("reading the queue", e))?
+            .is_some();
         for kv in q.log.iter() {
             let (k, v) = kv.map_err(|e| q.db_err("reading the queue log", e))?;
             let key = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| Error::Corrupt {
@@ -263,6 +274,9 @@ impl QueueSet {
         origin: OriginId,
         leased: &dyn Fn(&QueueKey) -> bool,
     ) -> Result<(Option<(QueueKey, QueueEntry)>, bool)> {
+        if origin & RECHECKS != 0 && !self.rechecks {
+            return Ok((None, false));
+        }
         let from = self
             .floors
             .get(&origin)
@@ -336,6 +350,7 @@ impl QueueSet {
         for (k, v) in ops {
             if v.is_some() {
                 if let Some(origin) = origin_of_key(&k) {
+                    self.rechecks |= origin & RECHECKS != 0;
                     if let Some(f) = self.floors.get_mut(&origin) {
                         *f = (*f).min(k);
                     }

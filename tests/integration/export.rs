@@ -23,7 +23,7 @@ fn crawled(dir: &Path) -> (politecrawl::serve::SiteServer, std::path::PathBuf) {
     (server, db)
 }
 
-fn export(dir: &Path, args: &[&str]) -> std::process::Output {
+pub(super) fn export(dir: &Path, args: &[&str]) -> std::process::Output {
     let out = run(&[&["export"], args].concat(), dir);
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     out
