@@ -604,6 +604,13 @@ fn editions(n: usize, changed: Arc<std::sync::atomic::AtomicBool>) -> Route {
     })
 }
 
+/// Whether the database's latest round is finished (opened between runs, when no process
+/// holds it).
+fn round_done(db: &std::path::Path) -> bool {
+    let store = Store::open(db, politecrawl::OpenMode::Existing).unwrap();
+    store.round().unwrap().is_some_and(|r| !r.unfinished())
+}
+
 #[test]
 fn a_recrawl_killed_at_random_points_loses_no_check_and_stores_none_twice() {
     let _timing = crate::support::shared();
@@ -631,6 +638,11 @@ fn a_recrawl_killed_at_random_points_loses_no_check_and_stores_none_twice() {
     let mut kills = 0;
     for run in 0.. {
         assert!(run < 200, "seed {seed}: the recrawl never finished");
+        if run > 0 && round_done(&db) {
+            // The kill came after the round's last check was stored, while the run was
+            // closing. The saved --recrawl --older-than 0s would plan the next round at once.
+            break;
+        }
         let mut cmd = std::process::Command::new(crate::support::BIN);
         cmd.args([
             "crawl",
