@@ -141,6 +141,41 @@ pub enum Error {
     #[error("all fetch workers stopped unexpectedly; this is a bug, please report it, then run the same command to resume")]
     WorkersStopped,
 
+    /// The shared frontier's PostgreSQL could not be reached, or refused a statement.
+    #[error("PostgreSQL frontier {url}: {action} failed: {cause}; {hint}")]
+    Postgres {
+        /// The `--frontier` URL, its password hidden.
+        url: String,
+        /// What was being done.
+        action: &'static str,
+        /// The client's message.
+        cause: String,
+        /// What to check.
+        hint: &'static str,
+    },
+
+    /// The `--frontier` database holds politecrawl tables of another version.
+    #[error("PostgreSQL frontier {url} holds politecrawl schema version {found}, this politecrawl speaks version {expected}; nothing was changed: use the matching politecrawl release, or another database")]
+    ClusterSchema {
+        /// The `--frontier` URL, its password hidden.
+        url: String,
+        /// Version found.
+        found: i32,
+        /// Version this build speaks.
+        expected: i32,
+    },
+
+    /// `worker`, `status` or `export` named a crawl the shared frontier does not hold.
+    #[error("PostgreSQL frontier {url} holds no crawl named {name:?}{known}; start it with `politecrawl crawl URL --frontier {url} --crawl {name} --db DIR`")]
+    NoSuchCrawl {
+        /// The `--frontier` URL, its password hidden.
+        url: String,
+        /// The `--crawl` name given.
+        name: String,
+        /// " (it holds: a, b)" when it holds others, else empty.
+        known: String,
+    },
+
     /// Writing an export, or serving files, failed.
     #[error("{context}: {cause}")]
     Io {

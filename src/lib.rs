@@ -28,6 +28,8 @@
 //! - `seen`: the seen-set: fingerprint runs, the inbox of new ones, the memo in front.
 //! - [`frontier`]: the queue, seen-set and leases behind the [`frontier::Frontier`] seam the engine
 //!   talks to; [`frontier::SledFrontier`] keeps them in the crawl's sled database.
+//! - [`cluster`]: a crawl shared by several workers over PostgreSQL: shards of origins leased
+//!   with fencing epochs, the shared seen-set and queue.
 //!
 //! Worker side (async tasks, never touching the database):
 //! - `worker`: a leased URL to an outcome: fetch, robots.txt, discovery.
@@ -59,6 +61,7 @@ pub mod error;
 pub mod failure;
 
 // Engine side.
+pub mod cluster;
 mod engine;
 pub mod frontier;
 mod politeness;

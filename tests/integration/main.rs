@@ -8,6 +8,8 @@ mod support;
 mod proxy;
 // Certificates made with `openssl` and Debian's nginx in a temp dir, for the transport tests.
 mod nginx;
+// Debian's PostgreSQL 15 in a temp dir on a unix socket, for the cluster tests.
+mod pg;
 
 // The real binary's command line: crawl → status → export, `demo`, the errors and hints a user
 // sees (bad or dead seed, foreign, locked or unwritable database), progress lines and
@@ -16,6 +18,9 @@ mod cli;
 // `crawl --config FILE` and `politecrawl config`: printed settings crawl the same way again,
 // the command line wins, bad keys and values are named with their line.
 mod config_file;
+// The shared frontier over PostgreSQL: crawls created and joined by name, their shards, and the
+// errors of a wrong URL, an unreachable server and a schema of another version.
+mod cluster;
 // `compact`: unreferenced body bytes reclaimed, every body the same, a crash mid-way harmless.
 mod compact;
 // Library crawls of the fixture site against `fixtures/site-expected.txt` and the server's log:

@@ -1,0 +1,155 @@
+//! Test support for the cluster tests: Debian's PostgreSQL 15 started in a temp dir, listening
+//! on a unix socket only (no TCP port), as the `postgres` user when the tests run as root
+//! (PostgreSQL refuses root). Stopped (`pg_ctl stop -m immediate`) when dropped.
+
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A PostgreSQL binary: Debian keeps them out of PATH, in its versioned directory.
+fn bin(name: &str) -> PathBuf {
+    let debian = Path::new("/usr/lib/postgresql/15/bin").join(name);
+    if debian.is_file() {
+        return debian;
+    }
+    let dirs = std::env::var("PATH").unwrap_or_default();
+    dirs.split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("the cluster tests need PostgreSQL 15: apt-get install postgresql-15 (.ci/run does)")
+        })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// A command run as the server's owner.
+fn as_owner(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn sh(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run a PostgreSQL tool");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running server of its own.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    stopped: bool,
+}
+
+impl Postgres {
+    /// initdb into a new temp dir, then start it on a socket in that dir, with database
+    /// `crawls` created.
+    pub fn start() -> Postgres {
+        let dir = tempfile::Builder::new()
+            .prefix("politecrawl-pg-")
+            .tempdir()
+            .expect("a temp dir");
+        let owner = is_root();
+        if owner {
+            // Every directory the server writes must be the postgres user's.
+            sh(Command::new("chown").arg("postgres:").arg(dir.path()));
+        }
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let pg = Postgres { dir, stopped: true };
+        sh(as_owner(&bin("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+            .arg("-D")
+            .arg(pg.data()));
+        let mut pg = pg;
+        pg.start_again();
+        sh(as_owner(&bin("createdb"))
+            .args(["-h"])
+            .arg(pg.socket_dir())
+            .args(["-U", "postgres", "crawls"]));
+        pg
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The directory of its socket (`?host=` in a URL).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The `--frontier` URL of database `crawls`.
+    pub fn url(&self) -> String {
+        self.url_of("crawls")
+    }
+
+    /// The URL of another database on this server.
+    pub fn url_of(&self, db: &str) -> String {
+        format!(
+            "postgres://postgres@/{db}?host={}",
+            self.socket_dir().display()
+        )
+    }
+
+    /// A connection to database `crawls`, for the tests' own reads.
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url(), postgres::NoTls).expect("connect to the test server")
+    }
+
+    /// Stops the server now (immediate: as a crash would).
+    pub fn stop(&mut self) {
+        if !self.stopped {
+            sh(as_owner(&bin("pg_ctl")).arg("-D").arg(self.data()).args([
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ]));
+            self.stopped = true;
+        }
+    }
+
+    /// Starts it again on the same socket.
+    pub fn start_again(&mut self) {
+        let opts = format!(
+            "-k {} -c listen_addresses='' -c fsync=off -c max_connections=50",
+            self.socket_dir().display()
+        );
+        sh(as_owner(&bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "start"]));
+        self.stopped = false;
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = as_owner(&bin("pg_ctl"))
+                .arg("-D")
+                .arg(self.data())
+                .args(["-m", "immediate", "-w", "stop"])
+                .output();
+        }
+    }
+}
