@@ -176,6 +176,18 @@ pub enum Error {
         known: String,
     },
 
+    /// A commit was made under a shard lease that another worker has taken over since (this
+    /// worker stalled past its lease): it is refused, and the new holder fetches those URLs.
+    #[error("shard {shard} was taken over (epoch {epoch} held here, {now} now): this worker stalled past its lease, so its outcomes for that shard were not stored; the new holder fetches those URLs")]
+    StaleShard {
+        /// The shard.
+        shard: i32,
+        /// The epoch this worker held it at (-1: it held it not at all).
+        epoch: i64,
+        /// The shard's epoch now (-1: no such shard).
+        now: i64,
+    },
+
     /// Writing an export, or serving files, failed.
     #[error("{context}: {cause}")]
     Io {

@@ -10,11 +10,13 @@
 //!
 //! - [`connect`]: the `--frontier` URL and its errors;
 //! - [`schema`]: the tables and their version;
-//! - [`crawls`]: crawls by name, with their settings and shard count.
+//! - [`crawls`]: crawls by name, with their settings and shard count;
+//! - [`shards`]: shard leases with fencing epochs, renewed, taken over and rebalanced.
 
 pub mod connect;
 pub mod crawls;
 pub mod schema;
+pub mod shards;
 
 pub use connect::FrontierUrl;
 pub use crawls::{ClusterCrawl, DEFAULT_SHARDS};

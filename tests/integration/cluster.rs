@@ -1,5 +1,6 @@
 //! The shared frontier over PostgreSQL, against a server of the test's own (see `pg.rs`).
 
+use politecrawl::cluster::shards::ShardLeases;
 use politecrawl::cluster::{crawls, schema, FrontierUrl};
 use politecrawl::Error;
 
@@ -148,4 +149,140 @@ fn an_unreachable_server_or_a_missing_database_is_named_with_what_to_check() {
         .unwrap()
         .to_string();
     assert!(e.contains("\"nosuchdb\" does not exist"), "{e}");
+}
+
+/// Crawl `docs` of `shards` shards in a fresh server, and a client for each of `n` workers.
+fn workers(pg: &Postgres, shards: i32, n: usize) -> (FrontierUrl, i64, Vec<postgres::Client>) {
+    let url = FrontierUrl::parse(&pg.url()).unwrap();
+    let mut client = url.connect().unwrap();
+    let dir = crate::support::tempdir();
+    let config = fast_config(&dir.path().join("w.db"), "http://127.0.0.1:1/");
+    let (crawl, _) = crawls::create(&mut client, &url, "docs", &config, shards).unwrap();
+    let clients = (0..n).map(|_| url.connect().unwrap()).collect();
+    (url, crawl.id, clients)
+}
+
+fn join(
+    client: &mut postgres::Client,
+    url: &FrontierUrl,
+    crawl: (i64, i32),
+    name: &str,
+    ttl_ms: u64,
+) -> ShardLeases {
+    let ttl = std::time::Duration::from_millis(ttl_ms);
+    ShardLeases::join(client, url, crawl, name, &format!("{name}.db"), ttl).unwrap()
+}
+
+fn held(l: &ShardLeases) -> Vec<i32> {
+    l.held().keys().copied().collect()
+}
+
+#[test]
+fn workers_joining_share_the_shards_without_overlap_and_each_take_raises_the_epoch() {
+    let pg = Postgres::start();
+    let (url, crawl, mut c) = workers(&pg, 8, 3);
+    let (c1, rest) = c.split_first_mut().unwrap();
+    let (c2, c3) = rest.split_first_mut().unwrap();
+    let c3 = &mut c3[0];
+    let mut w1 = join(c1, &url, (crawl, 8), "w1", 60_000);
+    assert_eq!(
+        w1.tick(c1, &url).unwrap().gained,
+        (0..8).collect::<Vec<_>>()
+    );
+    assert!(w1.held().values().all(|h| h.epoch == 1));
+
+    // A second worker: w1 gives back the half above its share, w2 takes it.
+    let mut w2 = join(c2, &url, (crawl, 8), "w2", 60_000);
+    assert!(
+        w2.tick(c2, &url).unwrap().gained.is_empty(),
+        "none free yet"
+    );
+    assert_eq!(w1.tick(c1, &url).unwrap().lost, [4, 5, 6, 7]);
+    assert_eq!(w2.tick(c2, &url).unwrap().gained, [4, 5, 6, 7]);
+    assert!(w2.held().values().all(|h| h.epoch == 2), "taken twice");
+    assert!(!w1.may_send(4) && w2.may_send(4) && w1.may_send(0));
+
+    // A third: shares of at most 3, until every shard is held once.
+    let mut w3 = join(c3, &url, (crawl, 8), "w3", 60_000);
+    for _ in 0..3 {
+        w3.tick(c3, &url).unwrap();
+        w1.tick(c1, &url).unwrap();
+        w2.tick(c2, &url).unwrap();
+    }
+    w3.tick(c3, &url).unwrap();
+    let all: Vec<Vec<i32>> = [&w1, &w2, &w3].iter().map(|w| held(w)).collect();
+    let mut union: Vec<i32> = all.concat();
+    union.sort_unstable();
+    assert_eq!(union, (0..8).collect::<Vec<_>>(), "{all:?}");
+    assert!(all.iter().all(|h| (2..=3).contains(&h.len())), "{all:?}");
+    // The server agrees with what each worker believes.
+    for w in [&w1, &w2, &w3] {
+        let rows: Vec<i32> = c1
+            .query(
+                "SELECT shard FROM shards WHERE crawl = $1 AND holder = $2 ORDER BY shard",
+                &[&crawl, &w.worker()],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(rows, held(w));
+    }
+
+    // A clean exit gives its shards back at once.
+    let gone = held(&w3);
+    w3.leave(c3, &url).unwrap();
+    let mut regained = w1.tick(c1, &url).unwrap().gained;
+    regained.extend(w2.tick(c2, &url).unwrap().gained);
+    regained.sort_unstable();
+    assert_eq!(regained, gone);
+}
+
+#[test]
+fn a_worker_stalled_past_its_lease_may_not_send_and_its_commits_are_refused() {
+    let pg = Postgres::start();
+    let (url, crawl, mut c) = workers(&pg, 4, 2);
+    let (c1, rest) = c.split_first_mut().unwrap();
+    let c2 = &mut rest[0];
+    let mut w1 = join(c1, &url, (crawl, 4), "w1", 300);
+    w1.tick(c1, &url).unwrap();
+    let mut w2 = join(c2, &url, (crawl, 4), "w2", 300);
+    assert!(w2.tick(c2, &url).unwrap().gained.is_empty());
+    // A commit under a lease still held goes through, and holds a takeover off while it runs:
+    // the takeover skips the locked shards rather than sharing them.
+    {
+        let mut tx = c1.transaction().unwrap();
+        w1.fence(&mut tx, &url, &[0, 1]).unwrap();
+        tx.commit().unwrap();
+    }
+
+    // w1 stalls (no tick) past its lease; w2's heartbeat goes on.
+    let stall = std::time::Instant::now();
+    while stall.elapsed() < std::time::Duration::from_millis(450) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        w2.tick(c2, &url).unwrap();
+    }
+    assert_eq!(held(&w2), [0, 1, 2, 3], "w2 took the expired shards over");
+    assert!(w2.held().values().all(|h| h.epoch == 2));
+    // w1, woken: its own clock already says no, before it hears of the takeover.
+    assert!((0..4).all(|s| !w1.may_send(s)));
+    let mut tx = c1.transaction().unwrap();
+    let e = w1.fence(&mut tx, &url, &[1]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::StaleShard {
+                shard: 1,
+                epoch: 1,
+                now: 2
+            }
+        ),
+        "{e}"
+    );
+    drop(tx);
+    assert_eq!(w1.tick(c1, &url).unwrap().lost, [0, 1, 2, 3]);
+    assert!(held(&w1).is_empty());
+    // Nor can it commit for a shard it never held.
+    let mut tx = c1.transaction().unwrap();
+    assert!(w1.fence(&mut tx, &url, &[2]).is_err());
 }
