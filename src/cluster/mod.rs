@@ -11,10 +11,12 @@
 //! - [`connect`]: the `--frontier` URL and its errors;
 //! - [`schema`]: the tables and their version;
 //! - [`crawls`]: crawls by name, with their settings and shard count;
+//! - [`queue`]: the shared seen-set and queue, written in batches;
 //! - [`shards`]: shard leases with fencing epochs, renewed, taken over and rebalanced.
 
 pub mod connect;
 pub mod crawls;
+pub mod queue;
 pub mod schema;
 pub mod shards;
 

@@ -8,9 +8,9 @@
 //! | `crawls` | crawl | its name, settings (JSON, as `crawl` saved them), shard count |
 //! | `shards` | shard of a crawl | its holder, fencing epoch and lease expiry |
 //! | `workers` | worker process | pid, host, local store, last heartbeat |
-//! | `urls` | URL ever queued in a crawl | the seen-set and queue: state, depth, order, entry |
-//! | `hosts` | origin | its politeness state and robots.txt verdict, which move with its shard |
-//! | `pages` | stored outcome | which worker's store holds it, by record stamp |
+//! | `origins` | origin of a crawl | its id, shard, politeness state and robots.txt verdict (which move with the shard) |
+//! | `urls` | URL ever queued in a crawl | the seen-set and queue: state (0 queued, 1 parked until `due_ms`, 2 settled), depth, order, entry |
+//! | `pages` | stored outcome | which worker's store holds it (by record stamp), its outcome and body size |
 
 use super::connect::{FrontierUrl, STATEMENT_HINT};
 use crate::error::{Error, Result};
@@ -48,11 +48,20 @@ CREATE TABLE IF NOT EXISTS workers (
     stopped_at   timestamptz,
     PRIMARY KEY (crawl, id)
 );
+CREATE TABLE IF NOT EXISTS origins (
+    crawl      bigint NOT NULL REFERENCES crawls(id),
+    id         bigserial UNIQUE,
+    origin     text NOT NULL,
+    shard      integer NOT NULL,
+    politeness bytea,
+    robots     bytea,
+    PRIMARY KEY (crawl, origin)
+);
 CREATE TABLE IF NOT EXISTS urls (
     crawl   bigint NOT NULL REFERENCES crawls(id),
     url     text NOT NULL,
     shard   integer NOT NULL,
-    origin  text NOT NULL,
+    origin  bigint NOT NULL,
     depth   integer NOT NULL,
     seq     bigserial,
     state   smallint NOT NULL,
@@ -61,23 +70,19 @@ CREATE TABLE IF NOT EXISTS urls (
     PRIMARY KEY (crawl, url)
 );
 CREATE INDEX IF NOT EXISTS urls_queued ON urls (crawl, origin, depth, seq) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS urls_work ON urls (crawl, shard, origin) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS urls_parked ON urls (crawl, shard, due_ms) WHERE state = 1;
-CREATE TABLE IF NOT EXISTS hosts (
-    crawl      bigint NOT NULL REFERENCES crawls(id),
-    origin     text NOT NULL,
-    shard      integer NOT NULL,
-    politeness bytea,
-    robots     bytea,
-    PRIMARY KEY (crawl, origin)
-);
 CREATE TABLE IF NOT EXISTS pages (
     crawl   bigint NOT NULL REFERENCES crawls(id),
     url     text NOT NULL,
+    origin  bigint NOT NULL,
     worker  text NOT NULL,
     stamp   bigint NOT NULL,
-    state   text NOT NULL,
+    outcome smallint NOT NULL,
+    bytes   bigint NOT NULL,
     PRIMARY KEY (crawl, url, stamp)
 );
+CREATE INDEX IF NOT EXISTS pages_origin ON pages (crawl, origin);
 ";
 
 /// The version the database holds, `None` when it holds no politecrawl tables.

@@ -495,7 +495,7 @@ pub(crate) type OutcomeTrees<'a> = (
 
 /// The origin a stored URL's tallies are kept under (empty for a URL that does not parse,
 /// which no stored record has).
-pub(crate) fn origin_of_url(url: &str) -> String {
+pub fn origin_of_url(url: &str) -> String {
     url::Url::parse(url)
         .map(|u| crate::canon::origin_key(&u))
         .unwrap_or_default()

@@ -1,7 +1,9 @@
 //! The shared frontier over PostgreSQL, against a server of the test's own (see `pg.rs`).
 
+use politecrawl::cluster::queue::SharedQueue;
 use politecrawl::cluster::shards::ShardLeases;
 use politecrawl::cluster::{crawls, schema, FrontierUrl};
+use politecrawl::store::queue::QueueEntry;
 use politecrawl::Error;
 
 use crate::pg::Postgres;
@@ -285,4 +287,104 @@ fn a_worker_stalled_past_its_lease_may_not_send_and_its_commits_are_refused() {
     // Nor can it commit for a shard it never held.
     let mut tx = c1.transaction().unwrap();
     assert!(w1.fence(&mut tx, &url, &[2]).is_err());
+}
+
+fn entry(url: &str, depth: u32) -> QueueEntry {
+    QueueEntry {
+        url: url.into(),
+        depth,
+        referrer: None,
+        attempts: 0,
+        sitemap: false,
+        redirect_chain: Vec::new(),
+        revisit: None,
+    }
+}
+
+#[test]
+fn a_url_found_by_two_workers_is_queued_once_and_leased_in_depth_order_within_held_shards() {
+    let pg = Postgres::start();
+    let (url, crawl, mut c) = workers(&pg, 4, 2);
+    let (c1, rest) = c.split_first_mut().unwrap();
+    let c2 = &mut rest[0];
+    let mut q1 = SharedQueue::new(crawl, 4);
+    let mut q2 = SharedQueue::new(crawl, 4);
+    let a = "http://127.0.0.1:8001";
+    // An origin in another shard than a's.
+    let b = &(8002..)
+        .map(|port| format!("http://127.0.0.1:{port}"))
+        .find(|o| q1.shard_of(o) != q1.shard_of(a))
+        .unwrap();
+    let found1 = [
+        entry(&format!("{a}/x"), 2),
+        entry(&format!("{a}/y"), 1),
+        entry(&format!("{b}/z"), 1),
+        entry(&format!("{a}/x"), 2), // twice in one batch
+    ];
+    let added1 = q1.add(c1, &url, &found1).unwrap();
+    assert_eq!(added1.len(), 3);
+    // The other worker finds two of the same and one new: only the new one is queued.
+    let found2 = [
+        entry(&format!("{a}/y"), 1),
+        entry(&format!("{b}/z"), 1),
+        entry(&format!("{a}/w"), 1),
+    ];
+    let added2 = q2.add(c2, &url, &found2).unwrap();
+    let id_a = q1.origin_ids(c1, &url, &[a]).unwrap()[0];
+    assert_eq!(added2, [(id_a, a.to_string())]);
+
+    let (sa, sb) = (q1.shard_of(a), q1.shard_of(b));
+    assert_ne!(sa, sb);
+    let work = q1.origins_with_work(c1, &url, &[sa], 0, 10).unwrap();
+    assert_eq!(
+        work,
+        [(id_a, a.to_string())],
+        "only the held shard's origins"
+    );
+    let urls = |q: Vec<politecrawl::cluster::queue::Queued>| -> Vec<String> {
+        q.into_iter().map(|(_, e)| e.url).collect()
+    };
+    let first = q1.first(c1, &url, id_a, &[], 10).unwrap();
+    let seq_of = |k: &[u8; 20]| i64::from_be_bytes(k[12..].try_into().unwrap());
+    let y_seq = seq_of(&first[0].0);
+    assert_eq!(
+        urls(first),
+        [format!("{a}/y"), format!("{a}/w"), format!("{a}/x")],
+        "shallowest, then oldest"
+    );
+    assert_eq!(
+        urls(q1.first(c1, &url, id_a, &[y_seq], 1).unwrap()),
+        [format!("{a}/w")],
+        "a leased URL is skipped"
+    );
+
+    // Settled, parked, released: the totals follow.
+    q1.settle(
+        c1,
+        &url,
+        &entry(&format!("{a}/y"), 1),
+        id_a,
+        ("w1", 7),
+        (0, 1234),
+    )
+    .unwrap();
+    q1.put_back(c1, &url, &entry(&format!("{a}/w"), 1), Some(5_000))
+        .unwrap();
+    let totals = q2.counters(c2, &url).unwrap();
+    assert_eq!((totals.queued, totals.done, totals.bytes), (3, 1, 1234));
+    assert_eq!(q1.next_due(c1, &url, &[sa]).unwrap(), Some(5_000));
+    assert!(q1.release_due(c1, &url, &[sa], 4_999).unwrap().is_empty());
+    assert_eq!(
+        q1.release_due(c1, &url, &[sa], 5_000).unwrap(),
+        [(id_a, a.to_string())]
+    );
+    assert_eq!(
+        urls(q1.first(c1, &url, id_a, &[], 10).unwrap()),
+        [format!("{a}/w"), format!("{a}/x")]
+    );
+    // A URL once queued is never queued again, settled or not.
+    assert!(q2
+        .add(c2, &url, &[entry(&format!("{a}/y"), 0)])
+        .unwrap()
+        .is_empty());
 }

@@ -1,0 +1,321 @@
+//! The shared seen-set and queue: one `urls` row per URL ever queued in the crawl, whichever
+//! worker found it (the primary key is the dedupe), with its state, depth and order. Writes go
+//! in batches (`unnest` arrays), so discovering a page's links costs one round trip, not one
+//! per link. Reads are limited to the shards the caller holds; the caller fences its commits
+//! (see [`super::shards`]).
+//!
+//! A leased URL stays `queued` in the table: leases live in the worker's memory, like the sled
+//! frontier's, so a worker that dies gives its leases back by dying, and the next holder of the
+//! shard finds them queued.
+
+use std::collections::HashMap;
+
+use postgres::GenericClient;
+
+use super::connect::{FrontierUrl, STATEMENT_HINT};
+use super::shard_of;
+use crate::error::Result;
+use crate::store::queue::{decode_entry, encode_entry, queue_key, QueueEntry, QueueKey};
+use crate::store::Counters;
+
+/// A `urls` row's state.
+pub mod state {
+    /// Waiting to be leased.
+    pub const QUEUED: i16 = 0;
+    /// Waiting until its `due_ms` (a retry).
+    pub const PARKED: i16 = 1;
+    /// Its outcome is stored.
+    pub const SETTLED: i16 = 2;
+}
+
+/// A stored outcome's class in `pages.outcome`, for the totals.
+pub mod outcome {
+    /// A successful response.
+    pub const DONE: i16 = 0;
+    /// An error status or no response.
+    pub const FAILED: i16 = 1;
+    /// Not requested: robots.txt disallows it.
+    pub const BLOCKED: i16 = 2;
+}
+
+/// One crawl's queue, with the origin ids this process has learned.
+#[derive(Debug)]
+pub struct SharedQueue {
+    crawl: i64,
+    shards: i32,
+    ids: HashMap<String, i64>,
+}
+
+/// A queued URL handed out: its key (origin id, depth, sequence, as the sled queue's) and
+/// entry.
+pub type Queued = (QueueKey, QueueEntry);
+
+impl SharedQueue {
+    /// The queue of crawl `crawl`, whose origins are spread over `shards` shards.
+    pub fn new(crawl: i64, shards: i32) -> SharedQueue {
+        SharedQueue {
+            crawl,
+            shards,
+            ids: HashMap::new(),
+        }
+    }
+
+    /// The shard of `origin` in this crawl.
+    pub fn shard_of(&self, origin: &str) -> i32 {
+        shard_of(origin, self.shards)
+    }
+
+    /// The ids of `origins`, assigned on first sight.
+    pub fn origin_ids(
+        &mut self,
+        tx: &mut impl GenericClient,
+        url: &FrontierUrl,
+        origins: &[&str],
+    ) -> Result<Vec<i64>> {
+        let err = |e: postgres::Error| url.error("registering origins", &e, STATEMENT_HINT);
+        let missing: Vec<&str> = origins
+            .iter()
+            .copied()
+            .filter(|o| !self.ids.contains_key(*o))
+            .collect();
+        if !missing.is_empty() {
+            let shards: Vec<i32> = missing.iter().map(|o| self.shard_of(o)).collect();
+            tx.execute(
+                "INSERT INTO origins (crawl, origin, shard)
+                 SELECT $1, o, s FROM unnest($2::text[], $3::int[]) AS t(o, s)
+                 ON CONFLICT (crawl, origin) DO NOTHING",
+                &[&self.crawl, &missing, &shards],
+            )
+            .map_err(err)?;
+            for row in tx
+                .query(
+                    "SELECT origin, id FROM origins WHERE crawl = $1 AND origin = ANY($2)",
+                    &[&self.crawl, &missing],
+                )
+                .map_err(err)?
+            {
+                self.ids.insert(row.get(0), row.get(1));
+            }
+        }
+        Ok(origins.iter().map(|o| self.ids[*o]).collect())
+    }
+
+    /// Queues the entries whose URLs were never queued in this crawl (by any worker); returns,
+    /// per newly queued URL, its origin id and origin.
+    pub fn add(
+        &mut self,
+        tx: &mut impl GenericClient,
+        url: &FrontierUrl,
+        entries: &[QueueEntry],
+    ) -> Result<Vec<(i64, String)>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let origins: Vec<String> = entries
+            .iter()
+            .map(|e| crate::store::origin_of_url(&e.url))
+            .collect();
+        let names: Vec<&str> = origins.iter().map(String::as_str).collect();
+        let ids = self.origin_ids(tx, url, &names)?;
+        let urls: Vec<&str> = entries.iter().map(|e| e.url.as_str()).collect();
+        let shards: Vec<i32> = names.iter().map(|o| self.shard_of(o)).collect();
+        let depths: Vec<i32> = entries.iter().map(|e| e.depth as i32).collect();
+        let blobs: Vec<Vec<u8>> = entries.iter().map(encode_entry).collect();
+        let rows = tx
+            .query(
+                "INSERT INTO urls (crawl, url, shard, origin, depth, state, entry)
+                 SELECT $1, u, s, o, d, 0, e
+                 FROM unnest($2::text[], $3::int[], $4::bigint[], $5::int[], $6::bytea[])
+                      AS t(u, s, o, d, e)
+                 ON CONFLICT (crawl, url) DO NOTHING RETURNING origin",
+                &[&self.crawl, &urls, &shards, &ids, &depths, &blobs],
+            )
+            .map_err(|e| url.error("queueing URLs", &e, STATEMENT_HINT))?;
+        let by_id: HashMap<i64, &str> = ids.iter().copied().zip(names.iter().copied()).collect();
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let id: i64 = r.get(0);
+                (id, by_id.get(&id).copied().unwrap_or_default().to_string())
+            })
+            .collect())
+    }
+
+    /// Up to `max` origins of the `held` shards with queued URLs, from origin id `from` on,
+    /// in id order.
+    pub fn origins_with_work(
+        &self,
+        client: &mut impl GenericClient,
+        url: &FrontierUrl,
+        held: &[i32],
+        from: i64,
+        max: i64,
+    ) -> Result<Vec<(i64, String)>> {
+        let rows = client
+            .query(
+                "SELECT o.id, o.origin FROM origins o
+                 WHERE o.crawl = $1 AND o.shard = ANY($2) AND o.id >= $3
+                 AND EXISTS (SELECT 1 FROM urls u WHERE u.crawl = $1 AND u.shard = o.shard
+                             AND u.origin = o.id AND u.state = 0)
+                 ORDER BY o.id LIMIT $4",
+                &[&self.crawl, &held, &from, &max],
+            )
+            .map_err(|e| url.error("finding origins with work", &e, STATEMENT_HINT))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The origin's first queued URLs (shallowest, oldest) whose sequence numbers are not in
+    /// `leased`, at most `limit` of them.
+    pub fn first(
+        &self,
+        client: &mut impl GenericClient,
+        url: &FrontierUrl,
+        origin: i64,
+        leased: &[i64],
+        limit: i64,
+    ) -> Result<Vec<Queued>> {
+        let rows = client
+            .query(
+                "SELECT depth, seq, entry FROM urls
+                 WHERE crawl = $1 AND origin = $2 AND state = 0 AND NOT (seq = ANY($3))
+                 ORDER BY depth, seq LIMIT $4",
+                &[&self.crawl, &origin, &leased, &limit],
+            )
+            .map_err(|e| url.error("leasing URLs", &e, STATEMENT_HINT))?;
+        rows.iter()
+            .map(|r| {
+                let (depth, seq): (i32, i64) = (r.get(0), r.get(1));
+                let entry = decode_entry("urls.entry", r.get(2))?;
+                Ok((queue_key(origin as u64, depth as u32, seq as u64), entry))
+            })
+            .collect()
+    }
+
+    /// Inside a fenced commit: marks a URL settled and records which worker's store holds its
+    /// outcome (by the record's stamp).
+    pub fn settle(
+        &self,
+        tx: &mut impl GenericClient,
+        url: &FrontierUrl,
+        entry: &QueueEntry,
+        origin: i64,
+        (worker, stamp): (&str, i64),
+        (class, bytes): (i16, i64),
+    ) -> Result<()> {
+        let err = |e: postgres::Error| url.error("storing an outcome", &e, STATEMENT_HINT);
+        tx.execute(
+            "UPDATE urls SET state = 2 WHERE crawl = $1 AND url = $2",
+            &[&self.crawl, &entry.url],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO pages (crawl, url, origin, worker, stamp, outcome, bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &self.crawl,
+                &entry.url,
+                &origin,
+                &worker,
+                &stamp,
+                &class,
+                &bytes,
+            ],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    /// Inside a fenced commit: puts a leased URL back with its new entry (one more attempt),
+    /// queued now or parked until `due_ms`.
+    pub fn put_back(
+        &self,
+        tx: &mut impl GenericClient,
+        url: &FrontierUrl,
+        entry: &QueueEntry,
+        due_ms: Option<i64>,
+    ) -> Result<()> {
+        let st = if due_ms.is_some() {
+            state::PARKED
+        } else {
+            state::QUEUED
+        };
+        tx.execute(
+            "UPDATE urls SET state = $3, due_ms = $4, entry = $5 WHERE crawl = $1 AND url = $2",
+            &[&self.crawl, &entry.url, &st, &due_ms, &encode_entry(entry)],
+        )
+        .map_err(|e| url.error("putting a URL back", &e, STATEMENT_HINT))?;
+        Ok(())
+    }
+
+    /// When the earliest parked URL of the `held` shards is due, if any is parked.
+    pub fn next_due(
+        &self,
+        client: &mut impl GenericClient,
+        url: &FrontierUrl,
+        held: &[i32],
+    ) -> Result<Option<i64>> {
+        let row = client
+            .query_one(
+                "SELECT min(due_ms) FROM urls WHERE crawl = $1 AND shard = ANY($2) AND state = 1",
+                &[&self.crawl, &held],
+            )
+            .map_err(|e| url.error("reading parked URLs", &e, STATEMENT_HINT))?;
+        Ok(row.get(0))
+    }
+
+    /// Queues again the parked URLs of the `held` shards due by `now_ms`; returns their
+    /// origins.
+    pub fn release_due(
+        &self,
+        client: &mut impl GenericClient,
+        url: &FrontierUrl,
+        held: &[i32],
+        now_ms: i64,
+    ) -> Result<Vec<(i64, String)>> {
+        let rows = client
+            .query(
+                "WITH due AS (
+                     UPDATE urls SET state = 0, due_ms = NULL
+                     WHERE crawl = $1 AND shard = ANY($2) AND state = 1 AND due_ms <= $3
+                     RETURNING origin)
+                 SELECT DISTINCT o.id, o.origin FROM due JOIN origins o ON o.id = due.origin",
+                &[&self.crawl, &held, &now_ms],
+            )
+            .map_err(|e| url.error("releasing parked URLs", &e, STATEMENT_HINT))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The crawl's totals: URLs queued or parked, and stored outcomes by class, over every
+    /// worker.
+    pub fn counters(&self, client: &mut impl GenericClient, url: &FrontierUrl) -> Result<Counters> {
+        let err = |e: postgres::Error| url.error("reading the totals", &e, STATEMENT_HINT);
+        let queued: i64 = client
+            .query_one(
+                "SELECT count(*) FROM urls WHERE crawl = $1 AND state < 2",
+                &[&self.crawl],
+            )
+            .map_err(err)?
+            .get(0);
+        let mut c = Counters {
+            queued: queued as u64,
+            ..Counters::default()
+        };
+        for row in client
+            .query(
+                "SELECT outcome, count(*), coalesce(sum(bytes), 0)::bigint FROM pages
+                 WHERE crawl = $1 GROUP BY outcome",
+                &[&self.crawl],
+            )
+            .map_err(err)?
+        {
+            let (class, n, bytes): (i16, i64, i64) = (row.get(0), row.get(1), row.get(2));
+            match class {
+                outcome::DONE => c.done = n as u64,
+                outcome::FAILED => c.failed = n as u64,
+                _ => c.blocked = n as u64,
+            }
+            c.bytes += bytes as u64;
+        }
+        Ok(c)
+    }
+}
