@@ -72,7 +72,7 @@ pub fn create(
         .map_err(err)?;
     }
     tx.commit().map_err(err)?;
-    open(client, url, name)
+    read(client, url, name)
 }
 
 /// The crawl named `name` and its saved settings; a clear error when the database holds no
@@ -83,18 +83,18 @@ pub fn open(
     name: &str,
 ) -> Result<(ClusterCrawl, CrawlConfig)> {
     check_name(name)?;
-    let missing = |known: Vec<String>| Error::NoSuchCrawl {
-        url: url.shown().to_string(),
-        name: name.to_string(),
-        known: if known.is_empty() {
-            String::new()
-        } else {
-            format!(" (it holds: {})", known.join(", "))
-        },
-    };
     if !schema::check(client, url)? {
-        return Err(missing(Vec::new()));
+        return Err(no_such(url, name, Vec::new()));
     }
+    read(client, url, name)
+}
+
+/// The crawl `name` of a database whose schema is checked, and its settings.
+fn read(
+    client: &mut postgres::Client,
+    url: &FrontierUrl,
+    name: &str,
+) -> Result<(ClusterCrawl, CrawlConfig)> {
     let err = |e: postgres::Error| url.error("reading the crawl", &e, STATEMENT_HINT);
     let row = client
         .query_opt(
@@ -109,7 +109,7 @@ pub fn open(
             .iter()
             .map(|r| r.get(0))
             .collect();
-        return Err(missing(known));
+        return Err(no_such(url, name, known));
     };
     let settings: String = row.get(2);
     let config: CrawlConfig = serde_json::from_str(&settings).map_err(|e| Error::Corrupt {
@@ -124,4 +124,17 @@ pub fn open(
         },
         config,
     ))
+}
+
+/// The error for a crawl name the database does not hold, naming those it does.
+fn no_such(url: &FrontierUrl, name: &str, known: Vec<String>) -> Error {
+    Error::NoSuchCrawl {
+        url: url.shown().to_string(),
+        name: name.to_string(),
+        known: if known.is_empty() {
+            String::new()
+        } else {
+            format!(" (it holds: {})", known.join(", "))
+        },
+    }
 }

@@ -14,7 +14,7 @@ use postgres::GenericClient;
 
 use super::connect::{FrontierUrl, STATEMENT_HINT};
 use super::shard_of;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::queue::{decode_entry, encode_entry, queue_key, QueueEntry, QueueKey};
 use crate::store::Counters;
 
@@ -97,7 +97,16 @@ impl SharedQueue {
                 self.ids.insert(row.get(0), row.get(1));
             }
         }
-        Ok(origins.iter().map(|o| self.ids[*o]).collect())
+        origins
+            .iter()
+            .map(|o| {
+                // Inserted or found just above, in the same transaction.
+                self.ids.get(*o).copied().ok_or_else(|| Error::Corrupt {
+                    key: format!("origins.id of {o}"),
+                    reason: "not found after it was inserted".into(),
+                })
+            })
+            .collect()
     }
 
     /// Queues the entries whose URLs were never queued in this crawl (by any worker); returns,

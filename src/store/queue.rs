@@ -74,6 +74,21 @@ pub struct QueueEntry {
     pub revisit: Option<Box<super::versions::Revisit>>,
 }
 
+impl QueueEntry {
+    /// A URL at `depth` found nowhere in particular: no referrer, no attempts yet.
+    pub fn new(url: impl Into<String>, depth: u32) -> QueueEntry {
+        QueueEntry {
+            url: url.into(),
+            depth,
+            referrer: None,
+            attempts: 0,
+            sitemap: false,
+            redirect_chain: Vec::new(),
+            revisit: None,
+        }
+    }
+}
+
 /// Encodes an entry: postcard of its base fields, then its revisit when it has one.
 pub fn encode_entry(e: &QueueEntry) -> Vec<u8> {
     let mut v = crate::store::encode(e);
@@ -779,15 +794,7 @@ mod tests {
     use super::*;
 
     fn entry(url: String, depth: u32) -> QueueEntry {
-        QueueEntry {
-            url,
-            depth,
-            referrer: None,
-            attempts: 0,
-            sitemap: false,
-            redirect_chain: Vec::new(),
-            revisit: None,
-        }
+        QueueEntry::new(url, depth)
     }
 
     /// Random puts (appends, and re-puts of queued keys in the middle of chunks) and removals

@@ -183,9 +183,9 @@ fn held(l: &ShardLeases) -> Vec<i32> {
 fn workers_joining_share_the_shards_without_overlap_and_each_take_raises_the_epoch() {
     let pg = Postgres::start();
     let (url, crawl, mut c) = workers(&pg, 8, 3);
-    let (c1, rest) = c.split_first_mut().unwrap();
-    let (c2, c3) = rest.split_first_mut().unwrap();
-    let c3 = &mut c3[0];
+    let [c1, c2, c3] = c.as_mut_slice() else {
+        unreachable!("three clients")
+    };
     let mut w1 = join(c1, &url, (crawl, 8), "w1", 60_000);
     assert_eq!(
         w1.tick(c1, &url).unwrap().gained,
@@ -244,8 +244,9 @@ fn workers_joining_share_the_shards_without_overlap_and_each_take_raises_the_epo
 fn a_worker_stalled_past_its_lease_may_not_send_and_its_commits_are_refused() {
     let pg = Postgres::start();
     let (url, crawl, mut c) = workers(&pg, 4, 2);
-    let (c1, rest) = c.split_first_mut().unwrap();
-    let c2 = &mut rest[0];
+    let [c1, c2] = c.as_mut_slice() else {
+        unreachable!("two clients")
+    };
     let mut w1 = join(c1, &url, (crawl, 4), "w1", 300);
     w1.tick(c1, &url).unwrap();
     let mut w2 = join(c2, &url, (crawl, 4), "w2", 300);
@@ -290,23 +291,16 @@ fn a_worker_stalled_past_its_lease_may_not_send_and_its_commits_are_refused() {
 }
 
 fn entry(url: &str, depth: u32) -> QueueEntry {
-    QueueEntry {
-        url: url.into(),
-        depth,
-        referrer: None,
-        attempts: 0,
-        sitemap: false,
-        redirect_chain: Vec::new(),
-        revisit: None,
-    }
+    QueueEntry::new(url, depth)
 }
 
 #[test]
 fn a_url_found_by_two_workers_is_queued_once_and_leased_in_depth_order_within_held_shards() {
     let pg = Postgres::start();
     let (url, crawl, mut c) = workers(&pg, 4, 2);
-    let (c1, rest) = c.split_first_mut().unwrap();
-    let c2 = &mut rest[0];
+    let [c1, c2] = c.as_mut_slice() else {
+        unreachable!("two clients")
+    };
     let mut q1 = SharedQueue::new(crawl, 4);
     let mut q2 = SharedQueue::new(crawl, 4);
     let a = "http://127.0.0.1:8001";

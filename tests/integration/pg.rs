@@ -1,6 +1,7 @@
 //! Test support for the cluster tests: Debian's PostgreSQL 15 started in a temp dir, listening
 //! on a unix socket only (no TCP port), as the `postgres` user when the tests run as root
-//! (PostgreSQL refuses root). Stopped (`pg_ctl stop -m immediate`) when dropped.
+//! (PostgreSQL refuses root). Stopped (`pg_ctl stop -m immediate`, as a crash would) when
+//! dropped.
 
 #![allow(dead_code)]
 
@@ -55,7 +56,6 @@ fn sh(cmd: &mut Command) -> String {
 /// A running server of its own.
 pub struct Postgres {
     dir: tempfile::TempDir,
-    stopped: bool,
 }
 
 impl Postgres {
@@ -66,19 +66,26 @@ impl Postgres {
             .prefix("politecrawl-pg-")
             .tempdir()
             .expect("a temp dir");
-        let owner = is_root();
-        if owner {
+        if is_root() {
             // Every directory the server writes must be the postgres user's.
             sh(Command::new("chown").arg("postgres:").arg(dir.path()));
         }
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let pg = Postgres { dir, stopped: true };
+        let pg = Postgres { dir };
         sh(as_owner(&bin("initdb"))
             .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
             .arg("-D")
             .arg(pg.data()));
-        let mut pg = pg;
-        pg.start_again();
+        let opts = format!(
+            "-k {} -c listen_addresses='' -c fsync=off -c max_connections=50",
+            pg.socket_dir().display()
+        );
+        sh(as_owner(&bin("pg_ctl"))
+            .arg("-D")
+            .arg(pg.data())
+            .args(["-o", &opts, "-l"])
+            .arg(pg.dir.path().join("log"))
+            .args(["-w", "start"]));
         sh(as_owner(&bin("createdb"))
             .args(["-h"])
             .arg(pg.socket_dir())
@@ -107,49 +114,14 @@ impl Postgres {
             self.socket_dir().display()
         )
     }
-
-    /// A connection to database `crawls`, for the tests' own reads.
-    pub fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url(), postgres::NoTls).expect("connect to the test server")
-    }
-
-    /// Stops the server now (immediate: as a crash would).
-    pub fn stop(&mut self) {
-        if !self.stopped {
-            sh(as_owner(&bin("pg_ctl")).arg("-D").arg(self.data()).args([
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ]));
-            self.stopped = true;
-        }
-    }
-
-    /// Starts it again on the same socket.
-    pub fn start_again(&mut self) {
-        let opts = format!(
-            "-k {} -c listen_addresses='' -c fsync=off -c max_connections=50",
-            self.socket_dir().display()
-        );
-        sh(as_owner(&bin("pg_ctl"))
-            .arg("-D")
-            .arg(self.data())
-            .args(["-o", &opts, "-l"])
-            .arg(self.dir.path().join("log"))
-            .args(["-w", "start"]));
-        self.stopped = false;
-    }
 }
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        if !self.stopped {
-            let _ = as_owner(&bin("pg_ctl"))
-                .arg("-D")
-                .arg(self.data())
-                .args(["-m", "immediate", "-w", "stop"])
-                .output();
-        }
+        let _ = as_owner(&bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
     }
 }
