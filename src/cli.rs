@@ -30,6 +30,14 @@ pub enum Command {
         politecrawl crawl http://127.0.0.1:8000/ --db bench.db --rate 0 --concurrency 64"
     )]
     Crawl(Box<CrawlArgs>),
+    /// Join a crawl shared over PostgreSQL (started by `crawl --frontier`) as one more worker
+    #[command(
+        after_help = "The worker takes the crawl's saved settings, a fair share of its \
+        shards, and works until nothing is left in the whole crawl; Ctrl-C gives its shards back \
+        at once.\n\nExample:\n  politecrawl worker --frontier postgres://crawler@db.lan/crawls \
+        --crawl docs --db w2.db"
+    )]
+    Worker(WorkerArgs),
     /// Show where a crawl stands: counts by state, HTTP status, host and error kind
     #[command(after_help = "Examples:\n  politecrawl status --db example.db\n  \
         politecrawl status --db example.db --json | jq .by_status")]
@@ -136,6 +144,69 @@ pub struct CrawlArgs {
     /// How often the plain progress line is printed
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub progress_every: Duration,
+    /// Share the crawl with other workers through this PostgreSQL database
+    /// (postgres://USER@HOST[:PORT]/DB, or postgres:///DB?host=/SOCKET/DIR); --db is then this
+    /// worker's own store. Creates crawl --crawl with these settings and seeds when it is new
+    #[arg(long, value_name = "URL", requires = "crawl")]
+    pub frontier: Option<String>,
+    /// With --frontier: the shared crawl's name
+    #[arg(long, value_name = "NAME", requires = "frontier")]
+    pub crawl: Option<String>,
+    /// With --frontier, for a new crawl: how many shards its origins are spread over (each
+    /// held by one worker at a time) [default: 64]
+    #[arg(long, value_name = "N", requires = "frontier", value_parser = clap::value_parser!(i32).range(1..=100_000))]
+    pub shards: Option<i32>,
+    /// With --frontier: how long a shard lease lasts without a renewal (a killed worker's
+    /// shards wait this long for a new holder)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_lease)]
+    pub shard_lease: Duration,
+}
+
+/// `--shard-lease`: a duration of at least a second, so renewals (a third of it) keep up.
+fn parse_lease(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("{s:?} is shorter than the least lease, 1s"));
+    }
+    Ok(d)
+}
+
+/// Flags of `worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The shared crawl's PostgreSQL database (postgres://USER@HOST[:PORT]/DB, or
+    /// postgres:///DB?host=/SOCKET/DIR)
+    #[arg(long, value_name = "URL")]
+    pub frontier: String,
+    /// The shared crawl's name (as `crawl --crawl` created it)
+    #[arg(long, value_name = "NAME")]
+    pub crawl: String,
+    /// This worker's own store for page records and bodies (created when missing)
+    #[arg(long, value_name = "DIR")]
+    pub db: PathBuf,
+    /// How long a shard lease lasts without a renewal
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_lease)]
+    pub shard_lease: Duration,
+    /// Send this worker's requests from this local IP address
+    #[arg(long, value_name = "IP")]
+    pub bind_address: Option<String>,
+    /// No progress bar; print a plain progress line every --progress-every instead
+    #[arg(long)]
+    pub no_progress: bool,
+    /// How often the plain progress line is printed
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub progress_every: Duration,
+}
+
+/// `--frontier` and `--crawl` of `status` and `export`.
+#[derive(Debug, Args)]
+pub struct SharedArgs {
+    /// A shared crawl's PostgreSQL database (see `crawl --frontier`)
+    #[arg(long, value_name = "URL", requires = "crawl")]
+    pub frontier: Option<String>,
+    /// With --frontier: the shared crawl's name
+    #[arg(long, value_name = "NAME", requires = "frontier")]
+    pub crawl: Option<String>,
 }
 
 /// `--since`: an RFC 3339 time as Unix microseconds.
@@ -155,8 +226,16 @@ fn parse_since(s: &str) -> Result<u64, String> {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Database directory
-    #[arg(long, value_name = "DIR")]
-    pub db: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "frontier",
+        conflicts_with = "frontier"
+    )]
+    pub db: Option<PathBuf>,
+    /// A shared crawl instead of a database (totals, workers, hosts)
+    #[command(flatten)]
+    pub shared: SharedArgs,
     /// Print one JSON object (schema in the README)
     #[arg(long)]
     pub json: bool,
@@ -173,9 +252,12 @@ pub struct DbArgs {
 /// Flags of `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Database directory
-    #[arg(long, value_name = "DIR")]
-    pub db: PathBuf,
+    /// Database directory; with --frontier, each worker's store (repeatable)
+    #[arg(long, value_name = "DIR", required = true)]
+    pub db: Vec<PathBuf>,
+    /// A shared crawl: one dump from its workers' stores, each page once
+    #[command(flatten)]
+    pub shared: SharedArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
     pub format: FormatArg,

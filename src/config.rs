@@ -278,6 +278,10 @@ crawl_settings! {
     /// After Ctrl-C or SIGTERM, how long requests in flight may take to finish [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     grace: Duration = DEFAULT_GRACE, given Option<Duration>;
+    /// Send requests from this local IP address (a machine with several; a worker of a shared
+    /// crawl may give its own with `worker --bind-address`) [default: the system's choice]
+    #[arg(long, value_name = "IP")]
+    bind_address: Option<String> = None, given Option<String>;
 }
 
 /// How a given flag changes a saved setting: its value(s) when they differ, shown as a user
@@ -494,6 +498,11 @@ impl CrawlConfig {
         }
         for h in &self.headers {
             crate::fetch::request::parse_header(h).map_err(Error::Config)?;
+        }
+        if let Some(ip) = &self.bind_address {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return bad("--bind-address takes a local IP address, e.g. 192.0.2.7 or ::1");
+            }
         }
         for re in self.include.iter().chain(&self.exclude) {
             if let Err(e) = regex::Regex::new(re) {

@@ -210,6 +210,34 @@ pub fn run(
         let _ = std::fs::write(store.path().join(crate::store::SETTINGS_FILE), json);
     }
 
+    let round = recrawl.as_ref().map(|p| p.round);
+    let (result, stats) = drive(config, store, &mut frontier, scope, stop, progress, round)?;
+    let stop = result?;
+    Ok(Summary {
+        run: stats,
+        totals: store.counters()?,
+        round: match recrawl {
+            Some(_) => store.round()?,
+            None => None,
+        },
+        elapsed: started.elapsed(),
+        stop,
+    })
+}
+
+/// Runs the engine and the workers on `frontier` until the crawl stops, then shuts them down
+/// in order and makes the store durable; returns how the engine ended and what this run did.
+/// Shared by a crawl of its own ([`run`]) and a worker of a shared crawl
+/// ([`crate::cluster::worker`]).
+pub(crate) fn drive(
+    config: &CrawlConfig,
+    store: &Store,
+    frontier: &mut dyn Frontier,
+    scope: crate::canon::Scope,
+    stop: &StopSignal,
+    progress: &Progress,
+    round: Option<u32>,
+) -> Result<(Result<StopReason>, crate::report::RunCounters)> {
     let parse_slots = std::thread::available_parallelism().map_or(2, |n| n.get());
     let ctx = Arc::new(WorkerContext {
         fetcher: Fetcher::new(config)?,
@@ -219,7 +247,7 @@ pub fn run(
         parse_slots: async_lock::Semaphore::new(parse_slots),
         token: config.product_token().to_string(),
         max_redirects: config.max_redirects,
-        send_gate: crate::sendgate::SendGate::new(),
+        send_gate: crate::sendgate::SendGate::with_permits(frontier.send_permits()),
         bodies: store.body_log(),
         recheck: crate::recrawl::Schedule {
             refresh: config.refresh,
@@ -259,9 +287,9 @@ pub fn run(
         flusher: &flusher,
         stop: stop.clone(),
         progress: progress.clone(),
-        round: recrawl.as_ref().map(|p| p.round),
+        round,
     };
-    let mut engine = Engine::new(config, &ctx.scope, &mut frontier, io)?;
+    let mut engine = Engine::new(config, &ctx.scope, frontier, io)?;
     let result = engine.run();
     let stats = engine.stats;
     // Closing the job channel lets every worker finish its current fetch and exit. After a
@@ -285,15 +313,5 @@ pub fn run(
     crate::store::Durable::remove(store.path());
     store.checkpoint()?;
     store.flush()?;
-    let stop = result?;
-    Ok(Summary {
-        run: stats,
-        totals: store.counters()?,
-        round: match recrawl {
-            Some(_) => store.round()?,
-            None => None,
-        },
-        elapsed: started.elapsed(),
-        stop,
-    })
+    Ok((result, stats))
 }

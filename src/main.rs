@@ -3,6 +3,7 @@
 //! Beside it: `cli.rs` (the clap types) and `terminal.rs` (progress display, signals).
 
 mod cli;
+mod shared_cmd;
 mod terminal;
 
 use std::path::Path;
@@ -58,9 +59,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print!("{}", politecrawl::config_file::render(&config));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Worker(args) => shared_cmd::worker(&args),
         Command::Status(args) => {
-            let store = match Store::open(&args.db, OpenMode::Existing) {
-                Err(politecrawl::Error::Locked { .. }) => return live_status(&args),
+            if let (Some(frontier), Some(name)) = (&args.shared.frontier, &args.shared.crawl) {
+                return shared_cmd::status(frontier, name, args.json);
+            }
+            let db = args
+                .db
+                .clone()
+                .context("status needs --db DIR (or --frontier)")?;
+            let store = match Store::open(&db, OpenMode::Existing) {
+                Err(politecrawl::Error::Locked { .. }) => return live_status(&db, args.json),
                 other => other?,
             };
             let s = status::status(&store)?;
@@ -134,19 +143,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// `status` of a running crawl: sled keeps the database locked, so show the numbers the crawl
 /// publishes in its directory every two seconds.
-fn live_status(args: &cli::StatusArgs) -> Result<ExitCode> {
-    let Some(live) = politecrawl::progress::Live::read(&args.db) else {
+fn live_status(db: &Path, json: bool) -> Result<ExitCode> {
+    let Some(live) = politecrawl::progress::Live::read(db) else {
         // No published numbers: report the lock as the error it is.
-        Store::open(&args.db, OpenMode::Existing)?;
+        Store::open(db, OpenMode::Existing)?;
         return Ok(ExitCode::SUCCESS);
     };
     eprintln!(
         "a crawl is running on {} (pid {}); these are its live numbers from {} (breakdowns by status and host need the crawl stopped)",
-        args.db.display(),
+        db.display(),
         live.pid,
         live.at
     );
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&live)?);
     } else {
         println!(
@@ -199,6 +208,9 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
     let Some(db) = args.db.clone() else {
         anyhow::bail!("no --db: give it on the command line or as `db = \"DIR\"` in --config");
     };
+    if let (Some(frontier), Some(name)) = (&args.frontier, &args.crawl) {
+        return shared_cmd::crawl(&args, &db, frontier, name);
+    }
     let stop = StopSignal::new();
     terminal::watch_signals(stop.clone())?;
     let overrides = &args.settings;
@@ -306,26 +318,18 @@ fn shell_quote(s: &str) -> String {
 }
 
 fn export_cmd(args: ExportArgs) -> Result<()> {
-    let store: Box<dyn politecrawl::export::Source> = match Store::open(
-        &args.db,
-        OpenMode::Existing,
-    ) {
-        Ok(store) => Box::new(store),
-        Err(locked @ politecrawl::Error::Locked { .. }) => {
-            // A crawl holds it: read its page files up to its latest flush instead.
-            let Some(running) = politecrawl::export::source::Running::open(&args.db)? else {
-                return Err(locked.into());
-            };
-            eprintln!(
-                "a crawl is running on {} (pid {}): exporting the pages stored up to its flush at {}",
-                args.db.display(),
-                running.durable.pid,
-                running.durable.at
-            );
-            Box::new(running)
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let store: Box<dyn politecrawl::export::Source> =
+        match (&args.shared.frontier, &args.shared.crawl) {
+            (Some(frontier), Some(name)) => {
+                Box::new(shared_cmd::source(frontier, name, &args.db, open_source)?)
+            }
+            _ => match args.db.as_slice() {
+                [db] => open_source(db)?,
+                _ => anyhow::bail!(
+                    "export reads one --db, or the stores of a shared crawl with --frontier"
+                ),
+            },
+        };
     let store = &*store;
     let format = match args.format {
         FormatArg::Jsonl => Format::Jsonl,
@@ -365,6 +369,28 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A database to export: opened, or, while a crawl holds it, its page files up to the crawl's
+/// latest flush.
+fn open_source(db: &Path) -> Result<Box<dyn politecrawl::export::Source>> {
+    match Store::open(db, OpenMode::Existing) {
+        Ok(store) => Ok(Box::new(store)),
+        Err(locked @ politecrawl::Error::Locked { .. }) => {
+            // A crawl holds it: read its page files up to its latest flush instead.
+            let Some(running) = politecrawl::export::source::Running::open(db)? else {
+                return Err(locked.into());
+            };
+            eprintln!(
+                "a crawl is running on {} (pid {}): exporting the pages stored up to its flush at {}",
+                db.display(),
+                running.durable.pid,
+                running.durable.at
+            );
+            Ok(Box::new(running))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn filter_of(args: &ExportArgs) -> Filter {

@@ -138,6 +138,14 @@ impl Scheduler {
         }
     }
 
+    /// Drops an origin whatever its state: this process may no longer crawl it (a shared
+    /// crawl's shard moved to another worker). Outcomes of its requests still in flight find
+    /// no slot and change nothing here.
+    pub fn forget(&mut self, id: OriginId) {
+        self.hosts.remove(&id);
+        self.scheduled.remove(&id);
+    }
+
     /// Pauses an origin until `until` (Retry-After, back-off).
     #[cfg(test)] // the engine pauses through the slot; tests look inside
     pub fn pause(&mut self, id: OriginId, until: Instant) {

@@ -11,21 +11,37 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::frontier::OriginId;
+use crate::frontier::{OriginId, SendPermits};
 
 /// Entries older than this are dropped on the next insert, so the map follows active origins.
 const FORGET_AFTER: Duration = Duration::from_secs(120);
 
-/// The latest send time per origin.
+/// The latest send time per origin, and (a crawl shared by several workers) which origins
+/// this process may still send to at all.
 #[derive(Debug, Default)]
 pub struct SendGate {
     last: Mutex<HashMap<OriginId, Instant>>,
+    permits: Option<std::sync::Arc<SendPermits>>,
 }
 
 impl SendGate {
     /// A gate with no history.
+    #[cfg(test)] // crawls build theirs with `with_permits`
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A gate that also asks `permits` (a shared frontier's shard leases) before every send.
+    pub fn with_permits(permits: Option<std::sync::Arc<SendPermits>>) -> Self {
+        SendGate {
+            permits,
+            ..Self::default()
+        }
+    }
+
+    /// Whether this process may send to `origin` at all now (always, without permits).
+    pub fn permitted(&self, origin: OriginId) -> bool {
+        self.permits.as_ref().is_none_or(|p| p.allows(origin))
     }
 
     /// Claims a send slot for `origin` at `now` if the previous send was at least `gap` ago;
@@ -68,5 +84,25 @@ mod tests {
         assert_eq!(g.try_send(1, gap, t0 + gap), Ok(()));
         assert_eq!(g.try_send(3, Duration::ZERO, t0), Ok(()));
         assert_eq!(g.try_send(3, Duration::ZERO, t0), Ok(()), "no gap, no wait");
+    }
+
+    #[test]
+    fn a_shard_permit_allows_sends_until_its_deadline_only() {
+        let permits = std::sync::Arc::new(SendPermits::new(4));
+        let g = SendGate::with_permits(Some(permits.clone()));
+        assert!(!g.permitted(7), "an origin never handed out");
+        permits.learn(7, 2);
+        assert!(!g.permitted(7), "its shard is not held");
+        permits.set(2, Some(Instant::now() + Duration::from_secs(60)));
+        assert!(g.permitted(7));
+        permits.set(2, Some(Instant::now() - Duration::from_millis(1)));
+        assert!(!g.permitted(7), "the lease's local deadline passed");
+        permits.set(2, Some(Instant::now() + Duration::from_secs(60)));
+        permits.set(2, None);
+        assert!(!g.permitted(7), "the shard was lost");
+        assert!(
+            SendGate::new().permitted(7),
+            "no permits: a crawl of its own"
+        );
     }
 }

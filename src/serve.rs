@@ -34,6 +34,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// When the request head was read.
     pub at: Instant,
+    /// The address it came from (which of several senders, when they bind their own).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Request {
@@ -197,6 +199,7 @@ fn serve_connection(conn: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::
     conn.set_read_timeout(Some(IDLE))?;
     conn.set_nodelay(true)?;
     let mut reader = BufReader::new(conn.try_clone()?);
+    let peer = conn.peer_addr().ok();
     let mut writer = conn;
     loop {
         let Some(head) = read_head(&mut reader)? else {
@@ -205,7 +208,7 @@ fn serve_connection(conn: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let Some(req) = parse_head(&head) else {
+        let Some(mut req) = parse_head(&head) else {
             write_reply(
                 &mut writer,
                 &Reply::new(400, "text/plain", "bad request"),
@@ -222,6 +225,7 @@ fn serve_connection(conn: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::
             .and_then(|(_, v)| v.trim().parse::<u64>().ok())
             .unwrap_or(0);
         io::copy(&mut (&mut reader).take(body_len), &mut io::sink())?;
+        req.peer = peer;
         if let Ok(mut log) = shared.log.lock() {
             log.push(req.clone());
         }
@@ -294,6 +298,7 @@ fn parse_head(head: &[u8]) -> Option<Request> {
         user_agent: get("user-agent"),
         at: Instant::now(),
         headers,
+        peer: None,
     })
 }
 

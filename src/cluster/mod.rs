@@ -12,16 +12,24 @@
 //! - [`schema`]: the tables and their version;
 //! - [`crawls`]: crawls by name, with their settings and shard count;
 //! - [`queue`]: the shared seen-set and queue, written in batches;
-//! - [`shards`]: shard leases with fencing epochs, renewed, taken over and rebalanced.
+//! - [`shards`]: shard leases with fencing epochs, renewed, taken over and rebalanced;
+//! - [`frontier`]: one worker's [`crate::frontier::Frontier`] over all of these;
+//! - [`worker`]: a worker process: joining (or creating) a crawl and working on it;
+//! - [`status`], [`export`]: the crawl as a whole, from PostgreSQL and the workers' stores.
 
 pub mod connect;
 pub mod crawls;
+pub mod export;
+pub mod frontier;
 pub mod queue;
 pub mod schema;
 pub mod shards;
+pub mod status;
+pub mod worker;
 
 pub use connect::FrontierUrl;
 pub use crawls::{ClusterCrawl, DEFAULT_SHARDS};
+pub use frontier::ClusterFrontier;
 
 /// The shard an origin belongs to: a stable hash (xxh3, the same on every machine and release)
 /// modulo the crawl's shard count.

@@ -46,6 +46,26 @@ pub struct SharedQueue {
     ids: HashMap<String, i64>,
 }
 
+/// An origin's saved politeness state and robots.txt verdict, encoded, as stored.
+pub type OriginState = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// One stored outcome, for [`SharedQueue::settle`].
+#[derive(Clone, Copy, Debug)]
+pub struct Settled<'a> {
+    /// The URL.
+    pub url: &'a str,
+    /// Its origin's id.
+    pub origin: i64,
+    /// The worker whose store holds the record.
+    pub worker: &'a str,
+    /// The record's `stored_at_us`.
+    pub stamp: i64,
+    /// Its [`outcome`] class.
+    pub class: i16,
+    /// Its body's size.
+    pub bytes: i64,
+}
+
 /// A queued URL handed out: its key (origin id, depth, sequence, as the sled queue's) and
 /// entry.
 pub type Queued = (QueueKey, QueueEntry);
@@ -58,6 +78,11 @@ impl SharedQueue {
             shards,
             ids: HashMap::new(),
         }
+    }
+
+    /// How many shards the crawl's origins are spread over.
+    pub fn shards(&self) -> i32 {
+        self.shards
     }
 
     /// The shard of `origin` in this crawl.
@@ -200,38 +225,157 @@ impl SharedQueue {
             .collect()
     }
 
-    /// Inside a fenced commit: marks a URL settled and records which worker's store holds its
-    /// outcome (by the record's stamp).
+    /// Inside a fenced commit: marks URLs settled and records which worker's store holds each
+    /// outcome (by the record's stamp). Idempotent, so a commit whose answer was lost with the
+    /// connection can be sent again.
     pub fn settle(
         &self,
         tx: &mut impl GenericClient,
         url: &FrontierUrl,
-        entry: &QueueEntry,
-        origin: i64,
-        (worker, stamp): (&str, i64),
-        (class, bytes): (i16, i64),
+        pages: &[Settled<'_>],
     ) -> Result<()> {
+        if pages.is_empty() {
+            return Ok(());
+        }
         let err = |e: postgres::Error| url.error("storing an outcome", &e, STATEMENT_HINT);
+        let urls: Vec<&str> = pages.iter().map(|p| p.url).collect();
+        let origins: Vec<i64> = pages.iter().map(|p| p.origin).collect();
+        let workers: Vec<&str> = pages.iter().map(|p| p.worker).collect();
+        let stamps: Vec<i64> = pages.iter().map(|p| p.stamp).collect();
+        let classes: Vec<i16> = pages.iter().map(|p| p.class).collect();
+        let bytes: Vec<i64> = pages.iter().map(|p| p.bytes).collect();
         tx.execute(
-            "UPDATE urls SET state = 2 WHERE crawl = $1 AND url = $2",
-            &[&self.crawl, &entry.url],
+            "UPDATE urls SET state = 2, due_ms = NULL WHERE crawl = $1 AND url = ANY($2)",
+            &[&self.crawl, &urls],
         )
         .map_err(err)?;
         tx.execute(
             "INSERT INTO pages (crawl, url, origin, worker, stamp, outcome, bytes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             SELECT $1, u, o, w, s, c, b
+             FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::smallint[],
+                         $7::bigint[]) AS t(u, o, w, s, c, b)
+             ON CONFLICT DO NOTHING",
             &[
                 &self.crawl,
-                &entry.url,
-                &origin,
-                &worker,
-                &stamp,
-                &class,
+                &urls,
+                &origins,
+                &workers,
+                &stamps,
+                &classes,
                 &bytes,
             ],
         )
         .map_err(err)?;
         Ok(())
+    }
+
+    /// Inside a fenced commit: saves origins' politeness state (it moves with the shard).
+    pub fn put_politeness(
+        &self,
+        tx: &mut impl GenericClient,
+        url: &FrontierUrl,
+        states: &[(i64, Vec<u8>)],
+    ) -> Result<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = states.iter().map(|(id, _)| *id).collect();
+        let values: Vec<&[u8]> = states.iter().map(|(_, v)| v.as_slice()).collect();
+        tx.execute(
+            "UPDATE origins SET politeness = t.v
+             FROM unnest($2::bigint[], $3::bytea[]) AS t(id, v)
+             WHERE origins.crawl = $1 AND origins.id = t.id",
+            &[&self.crawl, &ids, &values],
+        )
+        .map_err(|e| url.error("saving politeness state", &e, STATEMENT_HINT))?;
+        Ok(())
+    }
+
+    /// An origin's saved politeness state and robots.txt verdict (encoded).
+    pub fn origin_state(
+        &self,
+        client: &mut impl GenericClient,
+        url: &FrontierUrl,
+        origin: &str,
+    ) -> Result<OriginState> {
+        let row = client
+            .query_opt(
+                "SELECT politeness, robots FROM origins WHERE crawl = $1 AND origin = $2",
+                &[&self.crawl, &origin],
+            )
+            .map_err(|e| url.error("reading an origin's state", &e, STATEMENT_HINT))?;
+        Ok(row.map_or((None, None), |r| (r.get(0), r.get(1))))
+    }
+
+    /// Saves an origin's robots.txt verdict (encoded).
+    pub fn put_robots(
+        &mut self,
+        client: &mut impl GenericClient,
+        url: &FrontierUrl,
+        origin: &str,
+        record: &[u8],
+    ) -> Result<()> {
+        let id = self.origin_ids(client, url, &[origin])?;
+        client
+            .execute(
+                "UPDATE origins SET robots = $3 WHERE crawl = $1 AND id = $2",
+                &[&self.crawl, &id[0], &record],
+            )
+            .map_err(|e| url.error("saving a robots.txt verdict", &e, STATEMENT_HINT))?;
+        Ok(())
+    }
+
+    /// How many outcomes of requests (done or failed) the origin has stored, over every
+    /// worker (for `--max-pages-per-host`).
+    pub fn stored_pages(
+        &self,
+        client: &mut impl GenericClient,
+        url: &FrontierUrl,
+        origin: i64,
+    ) -> Result<u64> {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pages WHERE crawl = $1 AND origin = $2 AND outcome < 2",
+                &[&self.crawl, &origin],
+            )
+            .map_err(|e| url.error("counting an origin's pages", &e, STATEMENT_HINT))?
+            .get(0);
+        Ok(n as u64)
+    }
+
+    /// The queued URL of `origin` with sequence number `seq`, if it is still queued.
+    pub fn queued(
+        &self,
+        client: &mut impl GenericClient,
+        url: &FrontierUrl,
+        origin: i64,
+        seq: i64,
+    ) -> Result<Option<Queued>> {
+        let row = client
+            .query_opt(
+                "SELECT depth, entry FROM urls
+                 WHERE crawl = $1 AND origin = $2 AND seq = $3 AND state = 0",
+                &[&self.crawl, &origin, &seq],
+            )
+            .map_err(|e| url.error("leasing a URL", &e, STATEMENT_HINT))?;
+        row.map(|r| {
+            let depth: i32 = r.get(0);
+            let entry = decode_entry("urls.entry", r.get(1))?;
+            Ok((queue_key(origin as u64, depth as u32, seq as u64), entry))
+        })
+        .transpose()
+    }
+
+    /// Whether the crawl has no URL queued or parked, in any shard.
+    pub fn all_settled(&self, client: &mut impl GenericClient, url: &FrontierUrl) -> Result<bool> {
+        let row = client
+            .query_one(
+                "SELECT NOT EXISTS (SELECT 1 FROM urls WHERE crawl = $1 AND state = 0)
+                    AND NOT EXISTS (SELECT 1 FROM urls WHERE crawl = $1 AND state = 1)",
+                &[&self.crawl],
+            )
+            .map_err(|e| url.error("reading whether work is left", &e, STATEMENT_HINT))?;
+        Ok(row.get(0))
     }
 
     /// Inside a fenced commit: puts a leased URL back with its new entry (one more attempt),

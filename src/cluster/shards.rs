@@ -35,6 +35,11 @@ pub struct Changes {
     pub gained: Vec<i32>,
     /// Shards this worker no longer holds (taken over after a stall, or given back).
     pub lost: Vec<i32>,
+    /// Shards beyond the fair share, to be given back: this worker starts nothing more for
+    /// them (and its send gate lets nothing more out) from now on, and a later tick gives
+    /// them back once no request of theirs is in flight, so the next holder's first request
+    /// comes after this one's last.
+    pub draining: Vec<i32>,
 }
 
 /// One worker's shard leases in one crawl.
@@ -45,6 +50,10 @@ pub struct ShardLeases {
     worker: String,
     ttl: Duration,
     held: BTreeMap<i32, Held>,
+    busy: std::collections::BTreeSet<i32>,
+    /// Shards marked to be given back at the previous tick (see [`Changes::draining`]).
+    draining: std::collections::BTreeSet<i32>,
+    hold: Duration,
 }
 
 impl ShardLeases {
@@ -73,6 +82,9 @@ impl ShardLeases {
             worker: worker.to_string(),
             ttl,
             held: BTreeMap::new(),
+            busy: Default::default(),
+            draining: Default::default(),
+            hold: Duration::ZERO,
         })
     }
 
@@ -84,6 +96,25 @@ impl ShardLeases {
     /// The shards held, with their epochs.
     pub fn held(&self) -> &BTreeMap<i32, Held> {
         &self.held
+    }
+
+    /// How long a lease lasts without a renewal.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// How long a shard stays free after its holder let it go (given back, left, or its lease
+    /// ran out) before another worker may take it: the crawl's gap between two requests to an
+    /// origin. The last holder sent nothing after that moment (a shard is given back idle, and
+    /// a holder stops sending at its lease's local deadline, which is before the server's
+    /// expiry), so the next holder's first request keeps the gap after the last one.
+    pub fn set_hold(&mut self, hold: Duration) {
+        self.hold = hold;
+    }
+
+    /// The shards with requests in flight now: a rebalance gives them back only once idle.
+    pub fn set_busy(&mut self, busy: std::collections::BTreeSet<i32>) {
+        self.busy = busy;
     }
 
     /// Whether this process may still send requests for origins of `shard` now.
@@ -133,6 +164,7 @@ impl ShardLeases {
         let mut now_held: BTreeMap<i32, i64> = mine;
         let have = now_held.len() as i64;
         if have < share {
+            let hold_ms = self.hold.as_millis() as i64;
             let taken = tx
                 .query(
                     "UPDATE shards SET holder = $2, epoch = epoch + 1,
@@ -140,9 +172,17 @@ impl ShardLeases {
                      WHERE crawl = $1 AND shard IN (
                          SELECT shard FROM shards
                          WHERE crawl = $1 AND (holder IS NULL OR expires_at < now())
+                         AND (expires_at IS NULL
+                              OR expires_at < now() - $5::bigint * interval '1 millisecond')
                          ORDER BY shard LIMIT $4 FOR UPDATE SKIP LOCKED)
                      RETURNING shard, epoch",
-                    &[&self.crawl, &self.worker, &ttl_ms, &(share - have)],
+                    &[
+                        &self.crawl,
+                        &self.worker,
+                        &ttl_ms,
+                        &(share - have),
+                        &hold_ms,
+                    ],
                 )
                 .map_err(err)?;
             for r in taken {
@@ -150,16 +190,18 @@ impl ShardLeases {
                 now_held.insert(r.get(0), r.get(1));
             }
         } else if have > share && others_want(&mut tx, self, share, ttl_ms).map_err(err)? {
-            // Beyond the fair share while another live worker is below it: give the highest
-            // back, so the others' next tick takes them.
-            let excess: Vec<i32> = now_held
+            // Beyond the fair share while another live worker is below it: the highest go
+            // back, so the others' next tick takes them; each is drained first (marked at one
+            // tick, given back at a later one once idle).
+            let (ready, wait): (Vec<i32>, Vec<i32>) = now_held
                 .keys()
                 .rev()
                 .take((have - share) as usize)
-                .copied()
-                .collect();
+                .partition(|s| self.draining.contains(s) && !self.busy.contains(s));
+            changes.draining = wait;
+            let excess = ready;
             tx.execute(
-                "UPDATE shards SET holder = NULL, expires_at = NULL
+                "UPDATE shards SET holder = NULL, expires_at = now()
                  WHERE crawl = $1 AND holder = $2 AND shard = ANY($3)",
                 &[&self.crawl, &self.worker, &excess],
             )
@@ -172,6 +214,8 @@ impl ShardLeases {
         tx.commit().map_err(err)?;
         changes.gained.sort_unstable();
         changes.lost.sort_unstable();
+        changes.draining.sort_unstable();
+        self.draining = changes.draining.iter().copied().collect();
         self.held = now_held
             .into_iter()
             .map(|(s, epoch)| (s, Held { epoch, until }))
@@ -222,7 +266,7 @@ impl ShardLeases {
         let err = |e: postgres::Error| url.error("leaving the crawl", &e, STATEMENT_HINT);
         let mut tx = client.transaction().map_err(err)?;
         tx.execute(
-            "UPDATE shards SET holder = NULL, expires_at = NULL WHERE crawl = $1 AND holder = $2",
+            "UPDATE shards SET holder = NULL, expires_at = now() WHERE crawl = $1 AND holder = $2",
             &[&self.crawl, &self.worker],
         )
         .map_err(err)?;

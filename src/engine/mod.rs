@@ -188,6 +188,7 @@ impl<'a> Engine<'a> {
                 self.wait_for_outcomes(Some(until))?;
                 continue;
             }
+            let refresh_at = self.refresh()?;
             self.release_due()?;
             let next_start = self.dispatch(budget)?;
             if next_start.is_none()
@@ -206,6 +207,16 @@ impl<'a> Engine<'a> {
             .into_iter()
             .flatten()
             .min();
+            let idle = self.in_flight == 0 && self.pending.is_empty();
+            if idle && wake.is_none() && self.origin_scan.is_none() && budget != Some(0) {
+                // Nothing here: the crawl is over unless other workers still hold work.
+                if self.frontier.crawl_done()? {
+                    return Ok(StopReason::Finished);
+                }
+                self.wait_for_outcomes(refresh_at)?;
+                continue;
+            }
+            let wake = wake.into_iter().chain(refresh_at).min();
             if self.in_flight == 0 && self.pending.is_empty() {
                 if budget == Some(0) && self.round.is_none() {
                     return Ok(StopReason::MaxPages);
@@ -246,6 +257,14 @@ impl<'a> Engine<'a> {
                             }
                         }
                         Outcome::Robots(o) => self.on_robots(o)?,
+                        Outcome::NotSent { origin_id, lease } => {
+                            if let Some(lease) = lease {
+                                self.frontier.abandon(&lease);
+                                self.pages_in_flight -= 1;
+                            }
+                            // Its shard moved: a refresh brings it back if it is ours again.
+                            self.sched.forget(origin_id);
+                        }
                     }
                     self.settle_due()?;
                 }
@@ -412,6 +431,21 @@ impl<'a> Engine<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// Takes what the frontier learned (origins lost to other workers, work to scan for);
+    /// returns when to look again.
+    fn refresh(&mut self) -> Result<Option<Instant>> {
+        let r = self.frontier.refresh()?;
+        for id in r.lost {
+            self.sched.forget(id);
+        }
+        if r.rescan {
+            self.origin_scan = Some(0);
+            self.next_due = self.frontier.next_due()?;
+            self.register_queued_origins()?;
+        }
+        Ok(r.next)
     }
 
     /// Gives the scheduler the next chunk of origins that have queued work from earlier runs.

@@ -203,6 +203,10 @@ impl Frontier for MemFrontier {
         let n = self.pages.keys().filter(|u| u.starts_with(&prefix)).count() as u64;
         Ok(n.min(up_to))
     }
+
+    fn abandon(&mut self, lease: &Lease) {
+        self.leased.remove(&lease.key);
+    }
 }
 
 #[test]

@@ -109,6 +109,14 @@ impl Fetcher {
             .connection_cache_size(config.concurrency.max(16) * 2)
             // We decode ourselves, so the size cap counts decoded bytes.
             .automatic_decompression(false);
+        let builder = match config
+            .bind_address
+            .as_deref()
+            .map(str::parse::<std::net::IpAddr>)
+        {
+            Some(Ok(ip)) => builder.interface(ip),
+            _ => builder,
+        };
         let builder = request::default_headers(&config.user_agent, &config.headers)
             .into_iter()
             .fold(builder, |b, (name, value)| b.default_header(name, value));

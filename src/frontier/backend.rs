@@ -71,6 +71,95 @@ pub trait Frontier {
     /// How many outcomes of requests (done or failed, not blocked) the origin has stored,
     /// counting no further than `up_to` (for `--max-pages-per-host`).
     fn stored_pages(&mut self, origin: &str, up_to: u64) -> Result<u64>;
+
+    /// Ends a lease without any change: its request was never sent (see
+    /// [`Frontier::send_permits`]), so the URL stays queued as it was.
+    fn abandon(&mut self, lease: &Lease);
+
+    /// What changed that the engine cannot see coming, checked every turn of its loop. A
+    /// frontier that is the whole crawl (the default) has nothing to say; a shared one reports
+    /// origins it may no longer hand out (their shard moved to another worker) and asks for a
+    /// new scan when it gained shards or other workers may have queued URLs for its origins.
+    fn refresh(&mut self) -> Result<Refresh> {
+        Ok(Refresh::default())
+    }
+
+    /// Whether the crawl has nothing left anywhere, asked once this process has nothing queued,
+    /// parked or in flight. The default (the frontier is the whole crawl) is yes; a shared
+    /// frontier says no while other workers still hold work that may yet reach this one.
+    fn crawl_done(&mut self) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// Which origins' requests a worker may still send, checked again at the moment of
+    /// sending; `None` (the default): every origin, always.
+    fn send_permits(&self) -> Option<std::sync::Arc<SendPermits>> {
+        None
+    }
+}
+
+/// What [`Frontier::refresh`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Refresh {
+    /// Origins this process may no longer hand out: the engine forgets them.
+    pub lost: Vec<OriginId>,
+    /// Scan for origins with work again from the start (and re-read the parked retries).
+    pub rescan: bool,
+    /// When to call again at the latest (`None`: only on the next turn).
+    pub next: Option<std::time::Instant>,
+}
+
+/// Which origins this process may send requests to, shared with the workers: a shared frontier
+/// sets a deadline per shard (a lease this worker holds, conservatively on the local monotonic
+/// clock) and the shard of each origin it hands out. Asked at the send gate, so a worker
+/// paused past its lease sends nothing for a shard it may have lost, even before it hears so.
+#[derive(Debug)]
+pub struct SendPermits {
+    base: std::time::Instant,
+    /// Per shard: until when (ms after `base`) sends are allowed; 0: not at all.
+    until_ms: Vec<std::sync::atomic::AtomicU64>,
+    shard_of: std::sync::Mutex<std::collections::HashMap<OriginId, u32>>,
+}
+
+impl SendPermits {
+    /// Permits for `shards` shards, none granted yet.
+    pub fn new(shards: usize) -> SendPermits {
+        SendPermits {
+            base: std::time::Instant::now(),
+            until_ms: (0..shards).map(|_| Default::default()).collect(),
+            shard_of: Default::default(),
+        }
+    }
+
+    /// Sends for `shard` are allowed until `until` (`None`: no longer).
+    pub fn set(&self, shard: u32, until: Option<std::time::Instant>) {
+        let ms = until.map_or(0, |t| {
+            t.saturating_duration_since(self.base).as_millis() as u64
+        });
+        if let Some(slot) = self.until_ms.get(shard as usize) {
+            slot.store(ms, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Records the shard of an origin about to be handed out.
+    pub fn learn(&self, origin: OriginId, shard: u32) {
+        let mut map = self.shard_of.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(origin, shard);
+    }
+
+    /// Whether a request to `origin` may be sent now: its shard's deadline is ahead. An origin
+    /// never handed out through these permits has none.
+    pub fn allows(&self, origin: OriginId) -> bool {
+        let shard = {
+            let map = self.shard_of.lock().unwrap_or_else(|e| e.into_inner());
+            map.get(&origin).copied()
+        };
+        let Some(until) = shard.and_then(|s| self.until_ms.get(s as usize)) else {
+            return false;
+        };
+        let now = self.base.elapsed().as_millis() as u64;
+        now < until.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// The frontier in the crawl's own sled database (see [`crate::store`] for its trees): leases
@@ -164,5 +253,9 @@ impl Frontier for SledFrontier<'_> {
 
     fn stored_pages(&mut self, origin: &str, up_to: u64) -> Result<u64> {
         stored_pages(self.store, origin, up_to)
+    }
+
+    fn abandon(&mut self, lease: &Lease) {
+        self.leases.release(&lease.key);
     }
 }

@@ -502,7 +502,7 @@ pub fn lease_key(
     }))
 }
 
-pub use backend::{Frontier, SledFrontier};
+pub use backend::{Frontier, Refresh, SendPermits, SledFrontier};
 pub use rechecks::queue_rechecks;
 pub use recover::recover_bodies;
 pub use scan::{

@@ -150,7 +150,7 @@ impl PageLog {
     }
 
     /// Now in microseconds since the Unix epoch, or one past the last stamp if that is later.
-    fn next_stamp(&self) -> u64 {
+    pub(crate) fn next_stamp(&self) -> u64 {
         use std::sync::atomic::Ordering;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

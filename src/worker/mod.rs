@@ -113,6 +113,14 @@ pub enum Outcome {
     Page(Box<PageOutcome>),
     /// A robots.txt fetch's outcome.
     Robots(RobotsOutcome),
+    /// Nothing was sent: this process may no longer send to the origin (a shared crawl's
+    /// shard lease ran out or moved). The lease, if any, ends unchanged.
+    NotSent {
+        /// The origin's id.
+        origin_id: OriginId,
+        /// The page's lease (none for robots.txt).
+        lease: Option<Lease>,
+    },
 }
 
 /// How a robots.txt fetch ended.
@@ -151,25 +159,43 @@ pub struct PageOutcome {
 pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
     match job {
         Job::Page { lease, url, gap } => {
-            wait_for_send_slot(ctx, lease.origin_id, gap).await;
+            if !wait_for_send_slot(ctx, lease.origin_id, gap).await {
+                return Outcome::NotSent {
+                    origin_id: lease.origin_id,
+                    lease: Some(lease),
+                };
+            }
             Outcome::Page(Box::new(fetch_page(ctx, lease, url).await))
         }
         Job::Robots {
             origin_id,
             origin,
             gap,
-        } => Outcome::Robots(fetch_robots(ctx, origin_id, origin, gap).await),
+        } => match fetch_robots(ctx, origin_id, origin, gap).await {
+            Some(out) => Outcome::Robots(out),
+            None => Outcome::NotSent {
+                origin_id,
+                lease: None,
+            },
+        },
     }
 }
 
 /// Waits until this origin's previous request left at least `gap` ago (see
 /// [`crate::sendgate`]); immediate unless the executor stalled after the hand-out.
-async fn wait_for_send_slot(ctx: &WorkerContext, origin: OriginId, gap: Duration) {
-    while let Err(wait) = ctx
-        .send_gate
-        .try_send(origin, gap, std::time::Instant::now())
-    {
-        sleep(wait).await;
+/// Returns `false`, sending nothing, once this process may no longer send to the origin.
+async fn wait_for_send_slot(ctx: &WorkerContext, origin: OriginId, gap: Duration) -> bool {
+    loop {
+        if !ctx.send_gate.permitted(origin) {
+            return false;
+        }
+        match ctx
+            .send_gate
+            .try_send(origin, gap, std::time::Instant::now())
+        {
+            Ok(()) => return true,
+            Err(wait) => sleep(wait).await,
+        }
     }
 }
 

@@ -15,13 +15,14 @@ use crate::runtime::{run_blocking, sleep};
 use crate::store::RobotsVerdict;
 
 /// Fetches `origin/robots.txt`, following up to five redirects (a hop back to the same origin
-/// keeps the origin's gap), and reads its verdict per RFC 9309.
+/// keeps the origin's gap), and reads its verdict per RFC 9309. `None`: nothing was sent, as
+/// this process may no longer send to the origin (see [`crate::sendgate`]).
 pub(super) async fn fetch_robots(
     ctx: &Arc<WorkerContext>,
     origin_id: OriginId,
     origin: String,
     gap: Duration,
-) -> RobotsOutcome {
+) -> Option<RobotsOutcome> {
     let start = std::time::Instant::now();
     let mut out = RobotsOutcome {
         origin_id,
@@ -33,10 +34,12 @@ pub(super) async fn fetch_robots(
     };
     let Ok(mut url) = Url::parse(&format!("{origin}/robots.txt")) else {
         out.verdict = Err(unreachable(format!("{origin} has no robots.txt URL")));
-        return out;
+        return Some(out);
     };
     let mut hops = 0;
-    wait_for_send_slot(ctx, origin_id, gap).await;
+    if !wait_for_send_slot(ctx, origin_id, gap).await {
+        return None;
+    }
     out.verdict = loop {
         let f = match ctx.fetcher.get_capped(&url, robots::MAX_BYTES, &[]).await {
             Ok(f) => f,
@@ -76,7 +79,7 @@ pub(super) async fn fetch_robots(
         }
     };
     out.elapsed = start.elapsed();
-    out
+    Some(out)
 }
 
 /// A robots.txt that gave no verdict for another reason than the network (5xx, 429, no URL).

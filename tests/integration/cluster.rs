@@ -1,6 +1,6 @@
 //! The shared frontier over PostgreSQL, against a server of the test's own (see `pg.rs`).
 
-use politecrawl::cluster::queue::SharedQueue;
+use politecrawl::cluster::queue::{Settled, SharedQueue};
 use politecrawl::cluster::shards::ShardLeases;
 use politecrawl::cluster::{crawls, schema, FrontierUrl};
 use politecrawl::store::queue::QueueEntry;
@@ -199,6 +199,11 @@ fn workers_joining_share_the_shards_without_overlap_and_each_take_raises_the_epo
         w2.tick(c2, &url).unwrap().gained.is_empty(),
         "none free yet"
     );
+    // Drained first: marked at one tick (no request starts for them any more), given back at
+    // the next.
+    let marked = w1.tick(c1, &url).unwrap();
+    assert_eq!((marked.draining, marked.lost), (vec![4, 5, 6, 7], vec![]));
+    assert!(w1.held().contains_key(&4), "still held while it drains");
     assert_eq!(w1.tick(c1, &url).unwrap().lost, [4, 5, 6, 7]);
     assert_eq!(w2.tick(c2, &url).unwrap().gained, [4, 5, 6, 7]);
     assert!(w2.held().values().all(|h| h.epoch == 2), "taken twice");
@@ -206,7 +211,7 @@ fn workers_joining_share_the_shards_without_overlap_and_each_take_raises_the_epo
 
     // A third: shares of at most 3, until every shard is held once.
     let mut w3 = join(c3, &url, (crawl, 8), "w3", 60_000);
-    for _ in 0..3 {
+    for _ in 0..6 {
         w3.tick(c3, &url).unwrap();
         w1.tick(c1, &url).unwrap();
         w2.tick(c2, &url).unwrap();
@@ -353,15 +358,17 @@ fn a_url_found_by_two_workers_is_queued_once_and_leased_in_depth_order_within_he
     );
 
     // Settled, parked, released: the totals follow.
-    q1.settle(
-        c1,
-        &url,
-        &entry(&format!("{a}/y"), 1),
-        id_a,
-        ("w1", 7),
-        (0, 1234),
-    )
-    .unwrap();
+    let y = format!("{a}/y");
+    let settled = Settled {
+        url: &y,
+        origin: id_a,
+        worker: "w1",
+        stamp: 7,
+        class: 0,
+        bytes: 1234,
+    };
+    q1.settle(c1, &url, &[settled]).unwrap();
+    q1.settle(c1, &url, &[settled]).unwrap(); // sent again after a lost answer: no change
     q1.put_back(c1, &url, &entry(&format!("{a}/w"), 1), Some(5_000))
         .unwrap();
     let totals = q2.counters(c2, &url).unwrap();

@@ -21,6 +21,9 @@ mod config_file;
 // The shared frontier over PostgreSQL: crawls created and joined by name, their shards, and the
 // errors of a wrong URL, an unreachable server and a schema of another version.
 mod cluster;
+// Shared crawls end to end: worker processes on four origins, one killed, one stalled past its
+// lease, PostgreSQL restarted under them, and bad --frontier input.
+mod cluster_crawl;
 // `compact`: unreferenced body bytes reclaimed, every body the same, a crash mid-way harmless.
 mod compact;
 // Library crawls of the fixture site against `fixtures/site-expected.txt` and the server's log:

@@ -76,21 +76,36 @@ impl Postgres {
             .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
             .arg("-D")
             .arg(pg.data()));
-        let opts = format!(
-            "-k {} -c listen_addresses='' -c fsync=off -c max_connections=50",
-            pg.socket_dir().display()
-        );
-        sh(as_owner(&bin("pg_ctl"))
-            .arg("-D")
-            .arg(pg.data())
-            .args(["-o", &opts, "-l"])
-            .arg(pg.dir.path().join("log"))
-            .args(["-w", "start"]));
+        pg.start_again();
         sh(as_owner(&bin("createdb"))
             .args(["-h"])
             .arg(pg.socket_dir())
             .args(["-U", "postgres", "crawls"]));
         pg
+    }
+
+    /// Starts the server (again, after [`Postgres::stop`]) on its socket.
+    pub fn start_again(&self) {
+        let opts = format!(
+            "-k {} -c listen_addresses='' -c fsync=off -c max_connections=50",
+            self.socket_dir().display()
+        );
+        sh(as_owner(&bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "start"]));
+    }
+
+    /// Stops the server as a crash would (`-m immediate`): every connection is cut.
+    pub fn stop(&self) {
+        sh(as_owner(&bin("pg_ctl")).arg("-D").arg(self.data()).args([
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ]));
     }
 
     fn data(&self) -> PathBuf {

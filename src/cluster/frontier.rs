@@ -1,0 +1,725 @@
+//! [`ClusterFrontier`]: the [`Frontier`] of one worker in a crawl shared over PostgreSQL.
+//!
+//! - **Queue and seen-set** are PostgreSQL's (`urls`): URLs found here are queued there in one
+//!   batched statement per commit, whichever shard they belong to; this worker leases only
+//!   from the shards it holds, a few URLs of an origin read ahead at a time.
+//! - **Records and bodies** stay in this worker's own store. A commit writes them there first
+//!   (page log, then a local transaction without any queue change, then a sync of both and of
+//!   the bodies), then one fenced PostgreSQL
+//!   transaction marks the URLs settled, records which store holds each page (by record
+//!   stamp), queues the links found and saves the origins' politeness state. A crash between
+//!   the two leaves a local record nothing points at (the URL is fetched again, within the
+//!   in-flight bound); a fence that refuses (the shard moved) does the same.
+//! - **Shards** are renewed every third of their lease; lost ones are reported to the engine
+//!   ([`Frontier::refresh`]) and closed to the send gate at once ([`SendPermits`]).
+//! - **PostgreSQL unreachable**: every statement is sent again once a new connection is made
+//!   (each is idempotent), for up to [`RECONNECT_FOR`]; meanwhile the leases' local deadlines
+//!   run out and the send gate stops every request.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+use super::connect::FrontierUrl;
+use super::crawls::ClusterCrawl;
+use super::queue::{outcome, Queued, Settled, SharedQueue};
+use super::shards::ShardLeases;
+use crate::error::{Error, Result};
+use crate::frontier::{
+    Candidate, Enqueued, Frontier, Lease, OriginId, OriginScan, QueueEntry, QueueKey, Refresh,
+    SendPermits, Settlement,
+};
+use crate::seen::SeenMemo;
+use crate::shutdown::StopSignal;
+use crate::store::{decode, encode, Counters, HostRecord, RobotsRecord, Store, UrlState};
+
+/// URLs of one origin read ahead per lease query.
+const READ_AHEAD: i64 = 16;
+
+/// How often a worker looks for URLs other workers queued in its shards.
+const RESCAN_EVERY: Duration = Duration::from_secs(2);
+
+/// How long the totals and the "anything left" answer are reused.
+const TOTALS_EVERY: Duration = Duration::from_millis(500);
+
+/// How long a worker keeps trying to reach PostgreSQL again before it stops with the error.
+pub const RECONNECT_FOR: Duration = Duration::from_secs(300);
+
+/// One worker's view of the shared frontier.
+pub struct ClusterFrontier<'a> {
+    store: &'a Store,
+    url: FrontierUrl,
+    client: postgres::Client,
+    queue: SharedQueue,
+    shards: ShardLeases,
+    permits: Arc<SendPermits>,
+    stop: Session,
+    /// Origins this worker has seen: name and shard.
+    origins: HashMap<OriginId, (String, i32)>,
+    ids: HashMap<String, OriginId>,
+    /// Per origin: the sequence numbers leased, and URLs read ahead.
+    leased: HashMap<OriginId, HashSet<i64>>,
+    ahead: HashMap<OriginId, VecDeque<Queued>>,
+    /// Shards beyond the fair share, given back once idle.
+    draining: BTreeSet<i32>,
+    next_tick: Instant,
+    next_scan: Instant,
+    totals: Option<(Instant, Counters)>,
+    done: Option<(Instant, bool)>,
+    /// Outcomes whose commit the fence refused (their shard had moved on).
+    pub refused: u64,
+}
+
+impl<'a> ClusterFrontier<'a> {
+    /// Joins `crawl` as worker `worker`, keeping records and bodies in `store`; holds no shard
+    /// until its first [`Frontier::refresh`].
+    pub fn join(
+        store: &'a Store,
+        url: FrontierUrl,
+        crawl: &ClusterCrawl,
+        worker: &str,
+        (ttl, hold): (Duration, Duration),
+        stop: StopSignal,
+    ) -> Result<Self> {
+        let session = Session {
+            stop,
+            idle: ttl / 2,
+        };
+        let mut client = session.connect(&url)?;
+        let path = store.path();
+        let shown = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let shown = shown.display().to_string();
+        let mut shards = ShardLeases::join(
+            &mut client,
+            &url,
+            (crawl.id, crawl.shards),
+            worker,
+            &shown,
+            ttl,
+        )?;
+        shards.set_hold(hold);
+        Ok(ClusterFrontier {
+            store,
+            url,
+            client,
+            queue: SharedQueue::new(crawl.id, crawl.shards),
+            shards,
+            permits: Arc::new(SendPermits::new(crawl.shards as usize)),
+            stop: session,
+            origins: HashMap::new(),
+            ids: HashMap::new(),
+            leased: HashMap::new(),
+            ahead: HashMap::new(),
+            draining: BTreeSet::new(),
+            next_tick: Instant::now(),
+            next_scan: Instant::now() + RESCAN_EVERY,
+            totals: None,
+            done: None,
+            refused: 0,
+        })
+    }
+
+    /// Gives every shard back (a clean stop): the other workers take them at once.
+    pub fn leave(mut self) -> Result<()> {
+        let url = self.url.clone();
+        self.shards.leave(&mut self.client, &url)
+    }
+
+    /// Runs `f` on the connection; when the connection is gone, connects again (until
+    /// [`RECONNECT_FOR`] or a stop request) and runs it again. Every statement sent through
+    /// here is idempotent, so one whose answer was lost may be sent twice.
+    fn pg<T>(
+        client: &mut postgres::Client,
+        url: &FrontierUrl,
+        session: &Session,
+        mut f: impl FnMut(&mut postgres::Client) -> Result<T>,
+    ) -> Result<T> {
+        let mut since: Option<Instant> = None;
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let e = match f(client) {
+                Ok(v) => return Ok(v),
+                Err(e @ Error::Postgres { .. }) => e,
+                Err(e) => return Err(e),
+            };
+            if !client.is_closed() && client.is_valid(Duration::from_secs(2)).is_ok() {
+                return Err(e);
+            }
+            let first = *since.get_or_insert_with(Instant::now);
+            log::warn!("lost the shared frontier ({e}); sending nothing until it is back");
+            loop {
+                if first.elapsed() >= RECONNECT_FOR || session.stop.requested().is_some() {
+                    return Err(e);
+                }
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(2));
+                if let Ok(c) = session.connect(url) {
+                    *client = c;
+                    log::warn!("reached the shared frontier again: continuing");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn origin_shard(&self, id: OriginId) -> Option<i32> {
+        self.origins.get(&id).map(|(_, s)| *s)
+    }
+
+    /// Whether this worker may hand out URLs of `shard` now.
+    fn may_lease(&self, shard: i32) -> bool {
+        self.shards.may_send(shard) && !self.draining.contains(&shard)
+    }
+
+    fn learn(&mut self, id: OriginId, origin: &str) -> i32 {
+        let shard = self.queue.shard_of(origin);
+        if self
+            .origins
+            .insert(id, (origin.to_string(), shard))
+            .is_none()
+        {
+            self.ids.insert(origin.to_string(), id);
+            self.permits.learn(id, shard as u32);
+        }
+        shard
+    }
+
+    /// Queues `entries`; returns those newly queued in shards this worker may lease from.
+    fn queue_entries(&mut self, entries: &[QueueEntry]) -> Result<Vec<Enqueued>> {
+        let (url, stop, queue) = (&self.url, &self.stop, &mut self.queue);
+        let added = Self::pg(&mut self.client, url, stop, |c| {
+            let mut tx = c
+                .transaction()
+                .map_err(|e| url.error("queueing URLs", &e, super::connect::STATEMENT_HINT))?;
+            let added = queue.add(&mut tx, url, entries)?;
+            tx.commit()
+                .map_err(|e| url.error("queueing URLs", &e, super::connect::STATEMENT_HINT))?;
+            Ok(added)
+        })?;
+        Ok(self.ours(added))
+    }
+
+    /// The newly queued URLs this worker may lease, as the engine wants them; the read-ahead
+    /// of their origins is dropped (a shallower URL may now come first).
+    fn ours(&mut self, added: Vec<(i64, String)>) -> Vec<Enqueued> {
+        let mut out = Vec::new();
+        for (id, origin) in added {
+            let id = id as OriginId;
+            let shard = self.learn(id, &origin);
+            self.ahead.remove(&id);
+            if self.may_lease(shard) {
+                out.push(Enqueued {
+                    origin_id: id,
+                    origin,
+                });
+            }
+        }
+        out
+    }
+
+    /// Renews, takes and gives back shards; returns the origins lost.
+    fn tick(&mut self) -> Result<(Vec<OriginId>, bool)> {
+        let busy: BTreeSet<i32> = self
+            .leased
+            .iter()
+            .filter(|(_, seqs)| !seqs.is_empty())
+            .filter_map(|(id, _)| self.origin_shard(*id))
+            .collect();
+        self.shards.set_busy(busy);
+        let (url, stop, shards) = (&self.url, &self.stop, &mut self.shards);
+        let changes = Self::pg(&mut self.client, url, stop, |c| shards.tick(c, url))?;
+        self.next_tick = Instant::now() + self.shards.ttl() / 3;
+        if !changes.gained.is_empty() || !changes.lost.is_empty() {
+            log::info!(
+                "worker {}: shards gained {:?}, lost {:?}; holding {}",
+                self.shards.worker(),
+                changes.gained,
+                changes.lost,
+                self.shards.held().len()
+            );
+        }
+        self.draining = changes.draining.iter().copied().collect();
+        for s in 0..self.queue.shards() {
+            let until = self
+                .shards
+                .held()
+                .get(&s)
+                .filter(|_| !self.draining.contains(&s))
+                .map(|h| h.until);
+            self.permits.set(s as u32, until);
+        }
+        let gone: HashSet<i32> = changes
+            .lost
+            .iter()
+            .chain(&changes.draining)
+            .copied()
+            .collect();
+        let lost: Vec<OriginId> = self
+            .origins
+            .iter()
+            .filter(|(_, (_, s))| gone.contains(s))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &lost {
+            self.ahead.remove(id);
+        }
+        Ok((lost, !changes.gained.is_empty()))
+    }
+
+    /// Hands out the first read-ahead URL of the origin not leased, reading more when none is.
+    fn next_of(&mut self, id: OriginId) -> Result<Option<Lease>> {
+        let leased = self.leased.entry(id).or_default();
+        let ahead = self.ahead.entry(id).or_default();
+        ahead.retain(|(k, _)| !leased.contains(&(seq_of(k) as i64)));
+        if ahead.is_empty() {
+            let skip: Vec<i64> = leased.iter().copied().collect();
+            let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
+            let rows = Self::pg(&mut self.client, url, stop, |c| {
+                queue.first(c, url, id as i64, &skip, READ_AHEAD)
+            })?;
+            self.ahead.insert(id, rows.into());
+        }
+        let ahead = self.ahead.entry(id).or_default();
+        let Some((key, entry)) = ahead.pop_front() else {
+            return Ok(None);
+        };
+        let more = !ahead.is_empty();
+        self.leased
+            .entry(id)
+            .or_default()
+            .insert(seq_of(&key) as i64);
+        Ok(Some(Lease {
+            key,
+            origin_id: id,
+            entry,
+            more,
+        }))
+    }
+
+    fn release(&mut self, lease: &Lease) {
+        if let Some(seqs) = self.leased.get_mut(&lease.origin_id) {
+            seqs.remove(&(seq_of(&lease.key) as i64));
+        }
+    }
+
+    /// Puts a leased URL back (queued now, or parked until `due_ms`) with one more attempt,
+    /// saving the origin's politeness state, in one fenced transaction. A fence that refuses
+    /// changes nothing: the shard's new holder has the URL queued as it was.
+    fn put_back(
+        &mut self,
+        lease: &Lease,
+        due_ms: Option<u64>,
+        host: Option<&HostRecord>,
+    ) -> Result<()> {
+        self.release(lease);
+        self.ahead.remove(&lease.origin_id);
+        let Some(shard) = self.origin_shard(lease.origin_id) else {
+            return Ok(());
+        };
+        let mut entry = lease.entry.clone();
+        entry.attempts += 1;
+        let host: Vec<(i64, Vec<u8>)> = host
+            .map(|h| (lease.origin_id as i64, encode(h)))
+            .into_iter()
+            .collect();
+        let (url, stop, queue, shards) = (&self.url, &self.stop, &self.queue, &self.shards);
+        let done = Self::pg(&mut self.client, url, stop, |c| {
+            let err = |e: postgres::Error| {
+                url.error("putting a URL back", &e, super::connect::STATEMENT_HINT)
+            };
+            let mut tx = c.transaction().map_err(err)?;
+            shards.fence(&mut tx, url, &[shard])?;
+            queue.put_back(&mut tx, url, &entry, due_ms.map(|d| d as i64))?;
+            queue.put_politeness(&mut tx, url, &host)?;
+            tx.commit().map_err(err)
+        });
+        match done {
+            Err(Error::StaleShard { .. }) => {
+                log::info!("{}: not put back here, its shard moved", entry.url);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Stores the batch's records in this worker's store; returns each one's stamp.
+    fn store_locally(&self, batch: &[Settlement<'_>]) -> Result<Vec<u64>> {
+        let records: Vec<_> = batch
+            .iter()
+            .map(|s| {
+                let mut r = s.record.clone();
+                r.stored_at_us = Some(self.store.page_log.next_stamp());
+                r
+            })
+            .collect();
+        let local: Vec<Settlement<'_>> = batch
+            .iter()
+            .zip(&records)
+            .map(|(s, record)| Settlement {
+                record,
+                found: &[],
+                host: None,
+                ..*s
+            })
+            .collect();
+        let mut memo = SeenMemo::with_generation(1);
+        let leases = crate::frontier::Leases::default();
+        crate::frontier::settle_batch(self.store, &local, &mut memo, &leases)?;
+        Ok(records
+            .iter()
+            .map(|r| r.stored_at_us.unwrap_or(0))
+            .collect())
+    }
+
+    /// One fenced PostgreSQL transaction for outcomes already in the local store.
+    fn commit(&mut self, batch: &[Settlement<'_>], stamps: &[u64]) -> Result<Vec<(i64, String)>> {
+        let worker = self.shards.worker().to_string();
+        let mut shards: Vec<i32> = Vec::new();
+        let mut settled = Vec::with_capacity(batch.len());
+        let mut found = Vec::new();
+        let mut hosts = Vec::new();
+        for (s, stamp) in batch.iter().zip(stamps) {
+            let shard = self.origin_shard(s.lease.origin_id).unwrap_or(-1);
+            if !shards.contains(&shard) {
+                shards.push(shard);
+            }
+            let class = match s.record.state {
+                UrlState::Done => outcome::DONE,
+                UrlState::Blocked => outcome::BLOCKED,
+                _ => outcome::FAILED,
+            };
+            settled.push((
+                s.lease.entry.url.as_str(),
+                s.lease.origin_id as i64,
+                *stamp as i64,
+                class,
+                s.record.body_len as i64,
+            ));
+            found.extend(s.found.iter().map(entry_of));
+            if let Some(h) = s.host {
+                hosts.push((s.lease.origin_id as i64, encode(h)));
+            }
+        }
+        let rows: Vec<Settled<'_>> = settled
+            .iter()
+            .map(|&(url, origin, stamp, class, bytes)| Settled {
+                url,
+                origin,
+                worker: &worker,
+                stamp,
+                class,
+                bytes,
+            })
+            .collect();
+        let (url, stop, queue, fence) = (&self.url, &self.stop, &mut self.queue, &self.shards);
+        Self::pg(&mut self.client, url, stop, |c| {
+            let err = |e: postgres::Error| {
+                url.error("storing outcomes", &e, super::connect::STATEMENT_HINT)
+            };
+            let mut tx = c.transaction().map_err(err)?;
+            fence.fence(&mut tx, url, &shards)?;
+            queue.settle(&mut tx, url, &rows)?;
+            let added = queue.add(&mut tx, url, &found)?;
+            queue.put_politeness(&mut tx, url, &hosts)?;
+            tx.commit().map_err(err)?;
+            Ok(added)
+        })
+    }
+}
+
+/// What every connection of a worker shares: the stop signal that ends a wait for
+/// PostgreSQL, and how long a transaction may sit idle before the server ends it.
+struct Session {
+    stop: StopSignal,
+    /// Half the shard lease: a worker paused inside a transaction (SIGSTOP, a stall) holds row
+    /// locks that would keep the others from taking its shards over; the server cuts it off
+    /// before its leases run out.
+    idle: Duration,
+}
+
+impl Session {
+    fn connect(&self, url: &FrontierUrl) -> Result<postgres::Client> {
+        let mut client = url.connect()?;
+        let set = format!(
+            "SET idle_in_transaction_session_timeout = {}",
+            self.idle.as_millis().max(1)
+        );
+        client
+            .batch_execute(&set)
+            .map_err(|e| url.error("setting up the session", &e, super::connect::STATEMENT_HINT))?;
+        Ok(client)
+    }
+}
+
+/// A queue key's sequence number.
+fn seq_of(key: &QueueKey) -> u64 {
+    u64::from_be_bytes(key[key.len() - 8..].try_into().unwrap_or_default())
+}
+
+/// The queue entry of a found URL.
+fn entry_of(c: &Candidate) -> QueueEntry {
+    QueueEntry {
+        referrer: c.referrer.clone(),
+        sitemap: c.sitemap,
+        redirect_chain: c.redirect_chain.clone(),
+        ..QueueEntry::new(c.url.as_str(), c.depth)
+    }
+}
+
+impl Frontier for ClusterFrontier<'_> {
+    fn add_seeds(&mut self, seeds: &[Url]) -> Result<Vec<Enqueued>> {
+        let entries: Vec<QueueEntry> = seeds
+            .iter()
+            .map(|u| QueueEntry::new(u.as_str(), 0))
+            .collect();
+        self.queue_entries(&entries)
+    }
+
+    fn add(&mut self, candidates: &[Candidate]) -> Result<Vec<Enqueued>> {
+        let entries: Vec<QueueEntry> = candidates.iter().map(entry_of).collect();
+        self.queue_entries(&entries)
+    }
+
+    fn origins_with_work(&mut self, from: OriginId, max: usize) -> Result<OriginScan> {
+        let held: Vec<i32> = self
+            .shards
+            .held()
+            .keys()
+            .copied()
+            .filter(|s| self.may_lease(*s))
+            .collect();
+        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
+        let found = Self::pg(&mut self.client, url, stop, |c| {
+            queue.origins_with_work(c, url, &held, from as i64, max as i64)
+        })?;
+        let next = match found.last() {
+            Some((id, _)) if found.len() == max => Some(*id as OriginId + 1),
+            _ => None,
+        };
+        let found = found
+            .into_iter()
+            .map(|(id, origin)| {
+                self.learn(id as OriginId, &origin);
+                (id as OriginId, origin)
+            })
+            .collect();
+        Ok((found, next))
+    }
+
+    fn lease(&mut self, origin: OriginId, new_urls: bool) -> Result<Option<Lease>> {
+        // No rechecks in a shared crawl (refused at its start): only new URLs.
+        match self.origin_shard(origin) {
+            Some(shard) if new_urls && self.may_lease(shard) => self.next_of(origin),
+            _ => Ok(None),
+        }
+    }
+
+    fn lease_key(&mut self, origin: OriginId, key: &QueueKey) -> Result<Option<Lease>> {
+        let seq = seq_of(key) as i64;
+        let allowed = self.origin_shard(origin).is_some_and(|s| self.may_lease(s));
+        if !allowed || self.leased.get(&origin).is_some_and(|l| l.contains(&seq)) {
+            return Ok(None);
+        }
+        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
+        let row = Self::pg(&mut self.client, url, stop, |c| {
+            queue.queued(c, url, origin as i64, seq)
+        })?;
+        Ok(row.map(|(key, entry)| {
+            self.leased.entry(origin).or_default().insert(seq);
+            Lease {
+                key,
+                origin_id: origin,
+                entry,
+                more: true,
+            }
+        }))
+    }
+
+    fn settle(&mut self, batch: &[Settlement<'_>]) -> Result<Vec<Vec<Enqueued>>> {
+        let mut out = vec![Vec::new(); batch.len()];
+        for s in batch {
+            self.release(s.lease);
+        }
+        // Outcomes of shards already known lost are dropped: the new holder fetches them.
+        let mut keep: Vec<Settlement<'_>> = batch
+            .iter()
+            .filter(|s| {
+                self.origin_shard(s.lease.origin_id)
+                    .is_some_and(|sh| self.shards.held().contains_key(&sh))
+            })
+            .copied()
+            .collect();
+        self.refused += (batch.len() - keep.len()) as u64;
+        if keep.is_empty() {
+            return Ok(out);
+        }
+        let stamps = self.store_locally(&keep)?;
+        // Durable here before PostgreSQL points at them: neither kill -9 (sled keeps its
+        // newest writes in memory) nor a power cut may lose a page counted as stored.
+        self.store.flush()?;
+        let added = match self.commit(&keep, &stamps) {
+            Err(Error::StaleShard { shard, epoch, now }) => {
+                // Paused past the lease: learn what moved, and commit the rest.
+                log::warn!(
+                    "worker {}: shard {shard} moved on (epoch {epoch} → {now}) while this worker was not looking; its outcomes are left to the new holder",
+                    self.shards.worker()
+                );
+                self.tick()?;
+                let before = keep.len();
+                let stamps_kept: Vec<u64>;
+                {
+                    let held = self.shards.held();
+                    let pairs: Vec<(Settlement<'_>, u64)> = keep
+                        .iter()
+                        .zip(&stamps)
+                        .filter(|(s, _)| {
+                            self.origins
+                                .get(&s.lease.origin_id)
+                                .is_some_and(|(_, sh)| held.contains_key(sh))
+                        })
+                        .map(|(s, t)| (*s, *t))
+                        .collect();
+                    keep = pairs.iter().map(|(s, _)| *s).collect();
+                    stamps_kept = pairs.iter().map(|(_, t)| *t).collect();
+                }
+                self.refused += (before - keep.len()) as u64;
+                if keep.is_empty() {
+                    return Ok(out);
+                }
+                self.commit(&keep, &stamps_kept)?
+            }
+            other => other?,
+        };
+        self.totals = None;
+        out[0] = self.ours(added);
+        Ok(out)
+    }
+
+    fn requeue(&mut self, lease: &Lease, host: &HostRecord) -> Result<()> {
+        self.put_back(lease, None, Some(host))
+    }
+
+    fn delay(&mut self, lease: &Lease, due_ms: u64, host: Option<&HostRecord>) -> Result<()> {
+        self.put_back(lease, Some(due_ms), host)
+    }
+
+    fn next_due(&mut self) -> Result<Option<u64>> {
+        let held: Vec<i32> = self.shards.held().keys().copied().collect();
+        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
+        let due = Self::pg(&mut self.client, url, stop, |c| {
+            queue.next_due(c, url, &held)
+        })?;
+        Ok(due.map(|d| d.max(0) as u64))
+    }
+
+    fn release_due(&mut self, now_ms: u64) -> Result<Vec<(OriginId, String)>> {
+        let held: Vec<i32> = self.shards.held().keys().copied().collect();
+        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
+        let due = Self::pg(&mut self.client, url, stop, |c| {
+            queue.release_due(c, url, &held, now_ms as i64)
+        })?;
+        Ok(due
+            .into_iter()
+            .map(|(id, origin)| {
+                let id = id as OriginId;
+                self.learn(id, &origin);
+                self.ahead.remove(&id);
+                (id, origin)
+            })
+            .collect())
+    }
+
+    fn host(&mut self, origin: OriginId) -> Result<Option<HostRecord>> {
+        let Some((name, _)) = self.origins.get(&origin).cloned() else {
+            return Ok(None);
+        };
+        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
+        let (politeness, _) = Self::pg(&mut self.client, url, stop, |c| {
+            queue.origin_state(c, url, &name)
+        })?;
+        politeness
+            .map(|v| decode("origins.politeness", &v))
+            .transpose()
+    }
+
+    fn robots(&mut self, origin: &str) -> Result<Option<RobotsRecord>> {
+        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
+        let (_, robots) = Self::pg(&mut self.client, url, stop, |c| {
+            queue.origin_state(c, url, origin)
+        })?;
+        robots.map(|v| decode("origins.robots", &v)).transpose()
+    }
+
+    fn put_robots(&mut self, origin: &str, record: &RobotsRecord) -> Result<()> {
+        let value = encode(record);
+        let (url, stop, queue) = (&self.url, &self.stop, &mut self.queue);
+        Self::pg(&mut self.client, url, stop, |c| {
+            queue.put_robots(c, url, origin, &value)
+        })
+    }
+
+    fn counters(&mut self) -> Result<Counters> {
+        if let Some((at, c)) = &self.totals {
+            if at.elapsed() < TOTALS_EVERY {
+                return Ok(*c);
+            }
+        }
+        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
+        let c = Self::pg(&mut self.client, url, stop, |c| queue.counters(c, url))?;
+        self.totals = Some((Instant::now(), c));
+        Ok(c)
+    }
+
+    fn stored_pages(&mut self, origin: &str, up_to: u64) -> Result<u64> {
+        let Some(id) = self.ids.get(origin).copied() else {
+            return Ok(0);
+        };
+        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
+        let n = Self::pg(&mut self.client, url, stop, |c| {
+            queue.stored_pages(c, url, id as i64)
+        })?;
+        Ok(n.min(up_to))
+    }
+
+    fn abandon(&mut self, lease: &Lease) {
+        self.release(lease);
+    }
+
+    fn refresh(&mut self) -> Result<Refresh> {
+        let now = Instant::now();
+        let mut r = Refresh::default();
+        if now >= self.next_tick {
+            let (lost, gained) = self.tick()?;
+            r.lost = lost;
+            r.rescan = gained;
+        }
+        if now >= self.next_scan {
+            // Other workers queue URLs in this worker's shards: look for them.
+            r.rescan = true;
+        }
+        if r.rescan {
+            self.next_scan = now + RESCAN_EVERY;
+            self.done = None;
+        }
+        r.next = Some(self.next_tick.min(self.next_scan));
+        Ok(r)
+    }
+
+    fn crawl_done(&mut self) -> Result<bool> {
+        if let Some((at, done)) = self.done {
+            if at.elapsed() < TOTALS_EVERY {
+                return Ok(done);
+            }
+        }
+        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
+        let done = Self::pg(&mut self.client, url, stop, |c| queue.all_settled(c, url))?;
+        self.done = Some((Instant::now(), done));
+        Ok(done)
+    }
+
+    fn send_permits(&self) -> Option<Arc<SendPermits>> {
+        Some(Arc::clone(&self.permits))
+    }
+}

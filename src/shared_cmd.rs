@@ -1,0 +1,121 @@
+//! The subcommands of a crawl shared over PostgreSQL (`crawl --frontier`, `worker`, `status
+//! --frontier`, `export --frontier`): argument checks, one library call each, and what they
+//! print. Kept apart from `main.rs`, which dispatches here.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use politecrawl::cluster::export::ClusterSource;
+use politecrawl::cluster::worker::{self, Join};
+use politecrawl::cluster::{status, FrontierUrl, DEFAULT_SHARDS};
+use politecrawl::export::Source;
+use politecrawl::progress::Progress;
+use politecrawl::{CrawlConfig, StopReason, StopSignal};
+
+use crate::cli::{CrawlArgs, WorkerArgs};
+use crate::terminal;
+
+/// `crawl --frontier URL --crawl NAME`: creates the crawl (its settings and seeds in
+/// PostgreSQL) when new, then works on it as one worker.
+pub fn crawl(args: &CrawlArgs, db: &Path, frontier: &str, name: &str) -> Result<ExitCode> {
+    let unsupported = [
+        (args.seeds_file.is_some(), "--seeds-file"),
+        (args.user.is_some(), "--user/--password"),
+        (args.cookies.is_some(), "--cookies"),
+        (args.report.is_some(), "--report"),
+    ];
+    if let Some((_, flag)) = unsupported.iter().find(|(given, _)| *given) {
+        return Err(politecrawl::Error::Config(format!(
+            "{flag} is not supported with --frontier yet; give it to a crawl of its own"
+        ))
+        .into());
+    }
+    let mut config = CrawlConfig::new(db, &args.seeds)?;
+    config.apply(&args.settings);
+    config.validate()?;
+    // One machine's address: this worker's, not the shared crawl's.
+    let bind = config.bind_address.take();
+    let join = Join {
+        frontier,
+        crawl: name,
+        db,
+        create: Some((config, args.shards.unwrap_or(DEFAULT_SHARDS))),
+        lease: args.shard_lease,
+        bind,
+    };
+    work(&join, args.no_progress, args.progress_every)
+}
+
+/// `worker`: joins a shared crawl with its saved settings.
+pub fn worker(args: &WorkerArgs) -> Result<ExitCode> {
+    let join = Join {
+        frontier: &args.frontier,
+        crawl: &args.crawl,
+        db: &args.db,
+        create: None,
+        lease: args.shard_lease,
+        bind: args.bind_address.clone(),
+    };
+    work(&join, args.no_progress, args.progress_every)
+}
+
+fn work(join: &Join<'_>, no_progress: bool, every: Duration) -> Result<ExitCode> {
+    let stop = StopSignal::new();
+    terminal::watch_signals(stop.clone())?;
+    let progress = Progress::new();
+    let display = terminal::ProgressDisplay::start(progress.clone(), no_progress, every);
+    let result = worker::run(join, &stop, &progress);
+    display.finish();
+    let summary = result?;
+    eprintln!("{summary}");
+    match summary.stop {
+        StopReason::Interrupted(signal) => {
+            eprintln!(
+                "this worker left crawl {:?}; the others go on. To rejoin: politecrawl worker \
+                 --frontier URL --crawl {} --db {}",
+                join.crawl,
+                join.crawl,
+                join.db.display()
+            );
+            Ok(ExitCode::from((128 + signal).clamp(0, 255) as u8))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `status --frontier URL --crawl NAME [--json]`.
+pub fn status(frontier: &str, name: &str, json: bool) -> Result<ExitCode> {
+    let url = FrontierUrl::parse(frontier)?;
+    let s = status::status(&url, name)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        print!("{s}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `export --frontier URL --crawl NAME --db W1 --db W2 …`: the workers' stores as one source.
+pub fn source(
+    frontier: &str,
+    name: &str,
+    dbs: &[PathBuf],
+    open: impl Fn(&Path) -> Result<Box<dyn Source>>,
+) -> Result<ClusterSource> {
+    let url = FrontierUrl::parse(frontier)?;
+    let stores = dbs
+        .iter()
+        .map(|db| Ok((db.clone(), open(db)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let source = ClusterSource::open(&url, name, stores)
+        .with_context(|| format!("exporting shared crawl {name:?}"))?;
+    for (worker, store, pages) in &source.missing {
+        eprintln!(
+            "warning: {pages} pages of crawl {name:?} are in worker {worker}'s store ({store}), \
+             which was not given: add --db {store} to export them"
+        );
+    }
+    Ok(source)
+}

@@ -1,0 +1,669 @@
+//! Shared crawls end to end: real worker processes (`crawl --frontier`, `worker`) on a
+//! PostgreSQL of the test's own, against loopback origins that record every request, so
+//! politeness and exactly-once are asserted from the servers' side and from one export of
+//! every worker's store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use politecrawl::cluster::shard_of;
+use politecrawl::serve::SiteServer;
+
+use crate::pg::Postgres;
+use crate::support::*;
+
+/// Origins that count the requests they answer at once.
+struct Origins {
+    servers: Vec<SiteServer>,
+    peaks: Vec<Arc<AtomicUsize>>,
+    pages: usize,
+}
+
+impl Origins {
+    /// `k` generated sites of `pages` pages (plus `/`), each request taking `delay`.
+    fn start(k: usize, pages: usize, delay: Duration) -> Origins {
+        Origins::start_where(k, pages, delay, |_| true)
+    }
+
+    /// The same, keeping only origins `keep` accepts.
+    fn start_where(
+        k: usize,
+        pages: usize,
+        delay: Duration,
+        mut keep: impl FnMut(&str) -> bool,
+    ) -> Origins {
+        let (mut servers, mut peaks) = (Vec::new(), Vec::new());
+        while servers.len() < k {
+            let (active, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let (a, p) = (active.clone(), peak.clone());
+            let site = generated(pages, delay, 200);
+            let server = route_server(Arc::new(move |r| {
+                let now = a.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(now, Ordering::SeqCst);
+                let reply = site(r);
+                a.fetch_sub(1, Ordering::SeqCst);
+                reply
+            }));
+            if keep(&server.origin()) {
+                servers.push(server);
+                peaks.push(peak);
+            }
+        }
+        Origins {
+            servers,
+            peaks,
+            pages,
+        }
+    }
+
+    fn seeds(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|s| format!("{}/", s.origin()))
+            .collect()
+    }
+
+    /// Every page URL of every origin, sorted.
+    fn all_urls(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .servers
+            .iter()
+            .flat_map(|s| {
+                all_targets(self.pages)
+                    .into_iter()
+                    .map(move |t| format!("{}{t}", s.origin()))
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// Page requests (not robots.txt) seen, all origins.
+    fn requests(&self) -> usize {
+        self.servers
+            .iter()
+            .map(|s| {
+                s.requests()
+                    .iter()
+                    .filter(|r| r.path() != "/robots.txt")
+                    .count()
+            })
+            .sum()
+    }
+
+    /// Each origin's requests keep the rate cluster-wide: a request from one worker comes at
+    /// least `gap` after the previous one from another (10 % for the server's clock, which
+    /// reads a request when its thread gets the CPU); never two at once; and no origin gets
+    /// more than its rate over the crawl. Between two requests of one worker, the spacing is
+    /// a single crawler's (how exact that is on the wire under full CPU load is the subject of
+    /// the broad-crawl issue): at least half the gap.
+    fn assert_polite(&self, gap: Duration) {
+        for (s, peak) in self.servers.iter().zip(&self.peaks) {
+            let mut reqs = s.requests();
+            reqs.sort_by_key(|r| r.at);
+            let first = reqs.first().map(|r| r.at);
+            for w in reqs.windows(2) {
+                let apart = w[1].at.duration_since(w[0].at);
+                let (a, b) = (sender(&w[0]), sender(&w[1]));
+                let least = if a == b { gap / 2 } else { gap * 9 / 10 };
+                assert!(
+                    apart >= least,
+                    "{}: {} (from {a}) and {} (from {b}) started {apart:?} apart ({:?} into the \
+                     crawl), the rate allows {gap:?}",
+                    s.origin(),
+                    w[0].target,
+                    w[1].target,
+                    first.map(|f| w[0].at.duration_since(f))
+                );
+            }
+            if let (Some(a), Some(b)) = (reqs.first(), reqs.last()) {
+                let span = b.at.duration_since(a.at);
+                let least = gap * (reqs.len() as u32 - 1) * 9 / 10;
+                assert!(
+                    span >= least,
+                    "{}: {} requests in {span:?}",
+                    s.origin(),
+                    reqs.len()
+                );
+            }
+            assert_eq!(
+                peak.load(Ordering::SeqCst),
+                1,
+                "{}: in flight at once",
+                s.origin()
+            );
+        }
+    }
+
+    /// Requests per URL, robots.txt left out.
+    fn counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for s in &self.servers {
+            for r in s.requests() {
+                if r.path() != "/robots.txt" {
+                    *counts
+                        .entry(format!("{}{}", s.origin(), r.target))
+                        .or_insert(0) += 1;
+                }
+            }
+        }
+        counts
+    }
+}
+
+/// Which worker sent a request: each binds its own loopback address (`--bind-address`).
+fn sender(r: &politecrawl::serve::Request) -> String {
+    r.peer.map_or("?".into(), |p| p.ip().to_string())
+}
+
+/// The address worker `name` (`w1`, `w2`, …) sends from.
+fn address_of(name: &str) -> String {
+    format!("127.0.0.{}", 10 + name[1..].parse::<u8>().unwrap())
+}
+
+/// How fast the workers of a test go: the crawl's rate per origin and their shard lease.
+#[derive(Clone, Copy)]
+struct Pace {
+    rate: &'static str,
+    lease: &'static str,
+    gap: Duration,
+}
+
+/// 10 requests/s per origin, 2 s leases: a quick crawl.
+const FAST: Pace = Pace {
+    rate: "10",
+    lease: "2s",
+    gap: Duration::from_millis(100),
+};
+
+/// 1 request/s per origin, 1 s leases renewed every 333 ms: a shard given back drains for
+/// less than the gap, so only the hold after its release and the origin's saved politeness
+/// keep the rate across a handoff.
+const SLOW: Pace = Pace {
+    rate: "1",
+    lease: "1s",
+    gap: Duration::from_secs(1),
+};
+
+/// A worker process, its stderr kept in a file for the assertion messages.
+struct Worker {
+    child: Child,
+    log: PathBuf,
+    db: PathBuf,
+}
+
+impl Worker {
+    fn spawn(dir: &Path, name: &str, args: &[String]) -> Worker {
+        let log = dir.join(format!("{name}.log"));
+        let db = dir.join(format!("{name}.db"));
+        let child = Command::new(BIN)
+            .args(args)
+            .arg("--db")
+            .arg(&db)
+            .args(["--bind-address", &address_of(name)])
+            .env("RUST_LOG", "info,html5ever=error")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start a worker");
+        Worker { child, log, db }
+    }
+
+    /// The first worker: creates crawl `name` with the seeds, 8 shards and `pace`.
+    fn first(dir: &Path, pg: &Postgres, crawl: &str, seeds: &[String], pace: Pace) -> Worker {
+        let mut args: Vec<String> = vec!["crawl".into()];
+        args.extend(seeds.iter().cloned());
+        args.extend([
+            "--frontier".into(),
+            pg.url(),
+            "--crawl".into(),
+            crawl.into(),
+        ]);
+        let flags = [
+            "--shards",
+            "8",
+            "--shard-lease",
+            pace.lease,
+            "--rate",
+            pace.rate,
+            "--per-host-concurrency",
+            "1",
+            "--concurrency",
+            "8",
+            "--no-progress",
+        ];
+        args.extend(flags.iter().map(|s| s.to_string()));
+        Worker::spawn(dir, "w1", &args)
+    }
+
+    /// One more worker of crawl `name`.
+    fn join(dir: &Path, pg: &Postgres, crawl: &str, name: &str, pace: Pace) -> Worker {
+        let args: Vec<String> = [
+            "worker",
+            "--frontier",
+            &pg.url(),
+            "--crawl",
+            crawl,
+            "--shard-lease",
+            pace.lease,
+            "--no-progress",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Worker::spawn(dir, name, &args)
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the process to end by itself (at most `limit`); returns its exit code.
+    fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let until = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                panic!("worker did not finish in {limit:?}:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `cond` holds (at most 30 s).
+fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let limit = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until crawl `name` exists in the shared frontier.
+fn crawl_created(pg: &Postgres, name: &str) {
+    let url = pg.url();
+    until("the crawl to be created", || {
+        let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) else {
+            return false;
+        };
+        c.query_opt("SELECT 1 FROM crawls WHERE name = $1", &[&name])
+            .ok()
+            .flatten()
+            .is_some()
+    });
+}
+
+/// One JSON Lines export of every worker's store: the URLs, sorted.
+fn exported(pg: &Postgres, crawl: &str, workers: &[&Worker], cwd: &Path) -> Vec<String> {
+    let url = pg.url();
+    let mut args = vec!["export", "--frontier", &url[..], "--crawl", crawl];
+    let dbs: Vec<String> = workers.iter().map(|w| w.db.display().to_string()).collect();
+    for db in &dbs {
+        args.extend(["--db", db]);
+    }
+    let out = run(&args, cwd);
+    assert!(out.status.success(), "export: {}", stderr(&out));
+    let mut urls: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["url"].as_str().unwrap().to_string()
+        })
+        .collect();
+    urls.sort();
+    urls
+}
+
+/// Shards each worker holds now, by worker id, from `status --json`.
+fn shards_held(pg: &Postgres, crawl: &str, cwd: &Path) -> Vec<usize> {
+    let out = run(
+        &[
+            "status",
+            "--frontier",
+            &pg.url(),
+            "--crawl",
+            crawl,
+            "--json",
+        ],
+        cwd,
+    );
+    assert!(out.status.success(), "status: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["shards"].as_array().unwrap().len())
+        .collect()
+}
+
+#[test]
+fn three_workers_on_four_origins_store_every_url_once_and_keep_each_origins_rate() {
+    let _timing = exclusive();
+    let pg = Postgres::start();
+    // Two origins in shards the first worker keeps (0–2: with three workers it keeps its
+    // lowest three) and two in shards it gives away, so two handoffs happen mid-crawl.
+    let (mut kept, mut moved) = (0, 0);
+    let origins = Origins::start_where(4, 12, Duration::from_millis(5), |o| {
+        let stays = shard_of(o, 8) < 3;
+        let slot = if stays { &mut kept } else { &mut moved };
+        *slot += 1;
+        *slot <= 2
+    });
+    let dir = tempdir();
+    let mut w1 = Worker::first(dir.path(), &pg, "four", &origins.seeds(), SLOW);
+    crawl_created(&pg, "four");
+    // A worker added mid-crawl: the first has all shards and requests going.
+    until("the first requests", || origins.requests() >= 8);
+    let mut w2 = Worker::join(dir.path(), &pg, "four", "w2", SLOW);
+    let mut w3 = Worker::join(dir.path(), &pg, "four", "w3", SLOW);
+    until("the shards to be shared", || {
+        let held = shards_held(&pg, "four", dir.path());
+        held.len() == 3 && held.iter().all(|n| (2..=3).contains(n))
+    });
+    for w in [&mut w1, &mut w2, &mut w3] {
+        assert_eq!(w.wait(Duration::from_secs(60)), Some(0), "{}", w.stderr());
+    }
+    assert_eq!(
+        exported(&pg, "four", &[&w1, &w2, &w3], dir.path()),
+        origins.all_urls()
+    );
+    let counts = origins.counts();
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "requested more than once: {twice:?}");
+    assert_eq!(counts.len(), origins.all_urls().len());
+    for s in &origins.servers {
+        let senders: std::collections::BTreeSet<String> = s.requests().iter().map(sender).collect();
+        let moves = shard_of(&s.origin(), 8) >= 3;
+        assert_eq!(
+            senders.len() > 1,
+            moves,
+            "{}: sent by {senders:?}",
+            s.origin()
+        );
+    }
+    origins.assert_polite(SLOW.gap);
+}
+
+#[test]
+fn a_killed_worker_s_shards_are_taken_over_and_the_crawl_completes_without_loss() {
+    let _timing = exclusive();
+    let pg = Postgres::start();
+    let origins = Origins::start(4, 24, Duration::from_millis(5));
+    let dir = tempdir();
+    let mut w1 = Worker::first(dir.path(), &pg, "kill", &origins.seeds(), FAST);
+    crawl_created(&pg, "kill");
+    let mut w2 = Worker::join(dir.path(), &pg, "kill", "w2", FAST);
+    let mut w3 = Worker::join(dir.path(), &pg, "kill", "w3", FAST);
+    until("the shards to be shared", || {
+        shards_held(&pg, "kill", dir.path()).iter().all(|n| *n > 0)
+    });
+    until("a third of the pages", || {
+        origins.requests() >= origins.all_urls().len() / 3
+    });
+    w2.signal("-KILL");
+    let _ = w2.child.wait();
+    for w in [&mut w1, &mut w3] {
+        assert_eq!(w.wait(Duration::from_secs(60)), Some(0), "{}", w.stderr());
+    }
+    assert_eq!(
+        exported(&pg, "kill", &[&w1, &w2, &w3], dir.path()),
+        origins.all_urls()
+    );
+    // Fetched again: at most what w2 had leased, per origin one request in flight and one
+    // outcome waiting for its commit.
+    let twice: Vec<_> = origins
+        .counts()
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(
+        twice.len() <= 8,
+        "fetched again beyond the in-flight bound: {twice:?}"
+    );
+    assert!(twice.iter().all(|(_, n)| *n == 2), "{twice:?}");
+    origins.assert_polite(FAST.gap);
+}
+
+#[test]
+fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits_are_refused() {
+    let _timing = exclusive();
+    let pg = Postgres::start();
+    // Slow answers (80 of every 100 ms): the stop catches w2 with requests in flight.
+    let origins = Origins::start(4, 24, Duration::from_millis(80));
+    let dir = tempdir();
+    let mut w1 = Worker::first(dir.path(), &pg, "stall", &origins.seeds(), FAST);
+    crawl_created(&pg, "stall");
+    let mut w2 = Worker::join(dir.path(), &pg, "stall", "w2", FAST);
+    until("the shards to be shared", || {
+        let held = shards_held(&pg, "stall", dir.path());
+        held.len() == 2 && held.iter().all(|n| *n == 4)
+    });
+    until("a quarter of the pages", || {
+        origins.requests() >= origins.all_urls().len() / 4
+    });
+    w2.signal("-STOP");
+    let stopped_at = Instant::now();
+    // Past the 2 s lease: w1 takes every shard and goes on.
+    until("w1 to hold every shard", || {
+        shards_held(&pg, "stall", dir.path()) == [8, 0]
+    });
+    let seen = origins.requests();
+    until("w1 to crawl on", || origins.requests() >= seen + 4);
+    w2.signal("-CONT");
+    for w in [&mut w1, &mut w2] {
+        assert_eq!(w.wait(Duration::from_secs(60)), Some(0), "{}", w.stderr());
+    }
+    assert!(
+        w2.stderr()
+            .contains("not committed because their shard had moved"),
+        "w2's answers to requests it sent before the stop are refused:\n{}",
+        w2.stderr()
+    );
+    assert_eq!(
+        exported(&pg, "stall", &[&w1, &w2], dir.path()),
+        origins.all_urls()
+    );
+    // A URL requested twice was in flight at w2 when it stopped: its first request came
+    // before the stop, and after it only the new holder asked.
+    for s in &origins.servers {
+        let mut by_url: BTreeMap<String, Vec<(Instant, String)>> = BTreeMap::new();
+        for r in s
+            .requests()
+            .into_iter()
+            .filter(|r| r.path() != "/robots.txt")
+        {
+            by_url
+                .entry(r.target.clone())
+                .or_default()
+                .push((r.at, sender(&r)));
+        }
+        for (url, times) in by_url.iter().filter(|(_, t)| t.len() > 1) {
+            assert_eq!(times.len(), 2, "{url} requested {} times", times.len());
+            assert!(
+                times[0].0 < stopped_at,
+                "{url}: both requests after the stop"
+            );
+            assert_eq!(
+                (times[0].1.as_str(), times[1].1.as_str()),
+                ("127.0.0.12", "127.0.0.11"),
+                "{url}: first by the stalled worker, then by the one that took its shard over"
+            );
+        }
+    }
+    origins.assert_polite(FAST.gap);
+}
+
+#[test]
+fn workers_stop_sending_while_postgresql_is_down_and_continue_without_loss() {
+    let _timing = exclusive();
+    let pg = Postgres::start();
+    let origins = Origins::start(2, 24, Duration::from_millis(5));
+    let dir = tempdir();
+    let mut w1 = Worker::first(dir.path(), &pg, "restart", &origins.seeds(), FAST);
+    crawl_created(&pg, "restart");
+    let mut w2 = Worker::join(dir.path(), &pg, "restart", "w2", FAST);
+    until("a quarter of the pages", || {
+        origins.requests() >= origins.all_urls().len() / 4
+    });
+    pg.stop();
+    let down = Instant::now();
+    // The leases' 2 s run out locally: after them (and the requests already on their way),
+    // nothing is sent while PostgreSQL is down.
+    std::thread::sleep(Duration::from_secs(3));
+    let during: usize = origins
+        .servers
+        .iter()
+        .flat_map(|s| s.requests())
+        .filter(|r| r.at > down + Duration::from_millis(2_500))
+        .count();
+    pg.start_again();
+    assert_eq!(
+        during, 0,
+        "requests sent with PostgreSQL down past the lease"
+    );
+    for w in [&mut w1, &mut w2] {
+        assert_eq!(w.wait(Duration::from_secs(90)), Some(0), "{}", w.stderr());
+    }
+    assert!(
+        w1.stderr().contains("lost the shared frontier")
+            || w2.stderr().contains("lost the shared frontier"),
+        "a worker says it lost PostgreSQL:\n{}\n{}",
+        w1.stderr(),
+        w2.stderr()
+    );
+    assert_eq!(
+        exported(&pg, "restart", &[&w1, &w2], dir.path()),
+        origins.all_urls()
+    );
+    origins.assert_polite(FAST.gap);
+}
+
+#[test]
+fn bad_frontier_input_gets_a_clear_error_and_changes_nothing() {
+    let _timing = shared();
+    let pg = Postgres::start();
+    let dir = tempdir();
+    let db = dir.path().join("w.db");
+    let db = db.to_str().unwrap();
+    let seed = "http://127.0.0.1:9/";
+    let cases: Vec<(Vec<String>, u8, &str)> = vec![
+        (
+            vec![
+                "crawl".into(),
+                seed.into(),
+                "--frontier".into(),
+                "mysql://x/db".into(),
+                "--crawl".into(),
+                "c".into(),
+            ],
+            2,
+            "not a postgres:// URL",
+        ),
+        (
+            vec![
+                "crawl".into(),
+                seed.into(),
+                "--frontier".into(),
+                format!(
+                    "postgres://postgres@/crawls?host={}/nowhere",
+                    dir.path().display()
+                ),
+                "--crawl".into(),
+                "c".into(),
+            ],
+            1,
+            "connecting failed",
+        ),
+        (
+            vec![
+                "worker".into(),
+                "--frontier".into(),
+                pg.url(),
+                "--crawl".into(),
+                "nosuch".into(),
+            ],
+            1,
+            "no crawl named \"nosuch\"",
+        ),
+        (
+            vec![
+                "crawl".into(),
+                seed.into(),
+                "--frontier".into(),
+                pg.url(),
+                "--crawl".into(),
+                "bad name".into(),
+            ],
+            2,
+            "a crawl name is",
+        ),
+        (
+            vec![
+                "crawl".into(),
+                seed.into(),
+                "--frontier".into(),
+                pg.url(),
+                "--crawl".into(),
+                "r".into(),
+                "--recrawl".into(),
+            ],
+            2,
+            "--recrawl is not supported with --frontier",
+        ),
+    ];
+    for (args, code, says) in cases {
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.extend(["--db", db]);
+        let out = run(&args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code as i32), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!Path::new(db).exists(), "{args:?} made the worker's store");
+    }
+    let mut c = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "no table made by a refused command");
+    // A schema of another version.
+    c.batch_execute("CREATE TABLE politecrawl_schema (version integer); INSERT INTO politecrawl_schema VALUES (99)").unwrap();
+    let out = run(
+        &["status", "--frontier", &pg.url(), "--crawl", "c"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("schema version 99"),
+        "{}",
+        stderr(&out)
+    );
+}
