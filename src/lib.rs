@@ -29,7 +29,8 @@
 //! - [`frontier`]: the queue, seen-set and leases behind the [`frontier::Frontier`] seam the engine
 //!   talks to; [`frontier::SledFrontier`] keeps them in the crawl's sled database.
 //! - [`cluster`]: a crawl shared by several workers over PostgreSQL: shards of origins leased
-//!   with fencing epochs, the shared seen-set and queue.
+//!   with fencing epochs, the shared seen-set and queue, [`cluster::ClusterFrontier`] behind the
+//!   same seam, a worker process, and the crawl's status and export.
 //!
 //! Worker side (async tasks, never touching the database):
 //! - `worker`: a leased URL to an outcome: fetch, robots.txt, discovery.

@@ -31,7 +31,7 @@ use crate::frontier::{
     Candidate, Enqueued, Frontier, Lease, OriginId, OriginScan, QueueEntry, QueueKey, Refresh,
     SendPermits, Settlement,
 };
-use crate::seen::SeenMemo;
+use crate::seen::{fingerprint, SeenMemo};
 use crate::shutdown::StopSignal;
 use crate::store::{decode, encode, Counters, HostRecord, RobotsRecord, Store, UrlState};
 
@@ -41,8 +41,15 @@ const READ_AHEAD: i64 = 16;
 /// How often a worker looks for URLs other workers queued in its shards.
 const RESCAN_EVERY: Duration = Duration::from_secs(2);
 
-/// How long the totals and the "anything left" answer are reused.
-const TOTALS_EVERY: Duration = Duration::from_millis(500);
+/// How long the totals (progress lines, `status`) are reused: counting is a scan.
+const TOTALS_EVERY: Duration = Duration::from_secs(2);
+
+/// How long the "anything left anywhere" answer is reused by an idle worker.
+const DONE_EVERY: Duration = Duration::from_millis(500);
+
+/// How often shards are ticked while they change hands (see `Changes::settling`), so a handoff
+/// takes a fraction of a second, not a third of the lease.
+const SETTLING_TICK: Duration = Duration::from_millis(250);
 
 /// How long a worker keeps trying to reach PostgreSQL again before it stops with the error.
 pub const RECONNECT_FOR: Duration = Duration::from_secs(300);
@@ -68,6 +75,8 @@ pub struct ClusterFrontier<'a> {
     next_scan: Instant,
     totals: Option<(Instant, Counters)>,
     done: Option<(Instant, bool)>,
+    /// URLs known to be in `urls` (committed by this worker): links found again are not sent.
+    memo: SeenMemo,
     /// Outcomes whose commit the fence refused (their shard had moved on).
     pub refused: u64,
 }
@@ -117,6 +126,7 @@ impl<'a> ClusterFrontier<'a> {
             next_scan: Instant::now() + RESCAN_EVERY,
             totals: None,
             done: None,
+            memo: SeenMemo::default(),
             refused: 0,
         })
     }
@@ -186,6 +196,21 @@ impl<'a> ClusterFrontier<'a> {
         shard
     }
 
+    /// The entries whose URLs are not known to be queued in the crawl already.
+    fn unknown(&self, entries: Vec<QueueEntry>) -> Vec<QueueEntry> {
+        entries
+            .into_iter()
+            .filter(|e| !self.memo.covers(fingerprint(&e.url), u32::MAX))
+            .collect()
+    }
+
+    /// Remembers entries now committed to `urls` (no move-up here: depth 0 covers any find).
+    fn committed(&mut self, entries: &[QueueEntry]) {
+        for e in entries {
+            self.memo.insert(fingerprint(&e.url), 0);
+        }
+    }
+
     /// Queues `entries`; returns those newly queued in shards this worker may lease from.
     fn queue_entries(&mut self, entries: &[QueueEntry]) -> Result<Vec<Enqueued>> {
         let (url, stop, queue) = (&self.url, &self.stop, &mut self.queue);
@@ -198,6 +223,7 @@ impl<'a> ClusterFrontier<'a> {
                 .map_err(|e| url.error("queueing URLs", &e, super::connect::STATEMENT_HINT))?;
             Ok(added)
         })?;
+        self.committed(entries);
         Ok(self.ours(added))
     }
 
@@ -229,8 +255,14 @@ impl<'a> ClusterFrontier<'a> {
             .collect();
         self.shards.set_busy(busy);
         let (url, stop, shards) = (&self.url, &self.stop, &mut self.shards);
+        let started = Instant::now();
         let changes = Self::pg(&mut self.client, url, stop, |c| shards.tick(c, url))?;
-        self.next_tick = Instant::now() + self.shards.ttl() / 3;
+        log::debug!("shard tick took {:?}: {changes:?}", started.elapsed());
+        let pace = match changes.settling {
+            true => SETTLING_TICK.min(self.shards.ttl() / 3),
+            false => self.shards.ttl() / 3,
+        };
+        self.next_tick = Instant::now() + pace;
         if !changes.gained.is_empty() || !changes.lost.is_empty() {
             log::info!(
                 "worker {}: shards gained {:?}, lost {:?}; holding {}",
@@ -270,6 +302,30 @@ impl<'a> ClusterFrontier<'a> {
 
     /// Hands out the first read-ahead URL of the origin not leased, reading more when none is.
     fn next_of(&mut self, id: OriginId) -> Result<Option<Lease>> {
+        if !self.fill(id)? {
+            return Ok(None);
+        }
+        let Some((key, entry)) = self.ahead.get_mut(&id).and_then(VecDeque::pop_front) else {
+            return Ok(None);
+        };
+        self.leased
+            .entry(id)
+            .or_default()
+            .insert(seq_of(&key) as i64);
+        // The scheduler keeps the origin in rotation only while it hears there is more: read
+        // ahead again now when this was the last one read.
+        let more = self.fill(id)?;
+        Ok(Some(Lease {
+            key,
+            origin_id: id,
+            entry,
+            more,
+        }))
+    }
+
+    /// Whether the origin has a queued URL not leased, reading the next ones ahead when none
+    /// is left of those read before.
+    fn fill(&mut self, id: OriginId) -> Result<bool> {
         let leased = self.leased.entry(id).or_default();
         let ahead = self.ahead.entry(id).or_default();
         ahead.retain(|(k, _)| !leased.contains(&(seq_of(k) as i64)));
@@ -281,21 +337,7 @@ impl<'a> ClusterFrontier<'a> {
             })?;
             self.ahead.insert(id, rows.into());
         }
-        let ahead = self.ahead.entry(id).or_default();
-        let Some((key, entry)) = ahead.pop_front() else {
-            return Ok(None);
-        };
-        let more = !ahead.is_empty();
-        self.leased
-            .entry(id)
-            .or_default()
-            .insert(seq_of(&key) as i64);
-        Ok(Some(Lease {
-            key,
-            origin_id: id,
-            entry,
-            more,
-        }))
+        Ok(self.ahead.get(&id).is_some_and(|a| !a.is_empty()))
     }
 
     fn release(&mut self, lease: &Lease) {
@@ -397,7 +439,12 @@ impl<'a> ClusterFrontier<'a> {
                 class,
                 s.record.body_len as i64,
             ));
-            found.extend(s.found.iter().map(entry_of));
+            found.extend(
+                s.found
+                    .iter()
+                    .filter(|c| !self.memo.covers(fingerprint(c.url.as_str()), u32::MAX))
+                    .map(entry_of),
+            );
             if let Some(h) = s.host {
                 hosts.push((s.lease.origin_id as i64, encode(h)));
             }
@@ -414,7 +461,7 @@ impl<'a> ClusterFrontier<'a> {
             })
             .collect();
         let (url, stop, queue, fence) = (&self.url, &self.stop, &mut self.queue, &self.shards);
-        Self::pg(&mut self.client, url, stop, |c| {
+        let added = Self::pg(&mut self.client, url, stop, |c| {
             let err = |e: postgres::Error| {
                 url.error("storing outcomes", &e, super::connect::STATEMENT_HINT)
             };
@@ -425,7 +472,9 @@ impl<'a> ClusterFrontier<'a> {
             queue.put_politeness(&mut tx, url, &hosts)?;
             tx.commit().map_err(err)?;
             Ok(added)
-        })
+        })?;
+        self.committed(&found);
+        Ok(added)
     }
 }
 
@@ -470,15 +519,13 @@ fn entry_of(c: &Candidate) -> QueueEntry {
 
 impl Frontier for ClusterFrontier<'_> {
     fn add_seeds(&mut self, seeds: &[Url]) -> Result<Vec<Enqueued>> {
-        let entries: Vec<QueueEntry> = seeds
-            .iter()
-            .map(|u| QueueEntry::new(u.as_str(), 0))
-            .collect();
+        let entries = seeds.iter().map(|u| QueueEntry::new(u.as_str(), 0));
+        let entries = self.unknown(entries.collect());
         self.queue_entries(&entries)
     }
 
     fn add(&mut self, candidates: &[Candidate]) -> Result<Vec<Enqueued>> {
-        let entries: Vec<QueueEntry> = candidates.iter().map(entry_of).collect();
+        let entries = self.unknown(candidates.iter().map(entry_of).collect());
         self.queue_entries(&entries)
     }
 
@@ -709,7 +756,7 @@ impl Frontier for ClusterFrontier<'_> {
 
     fn crawl_done(&mut self) -> Result<bool> {
         if let Some((at, done)) = self.done {
-            if at.elapsed() < TOTALS_EVERY {
+            if at.elapsed() < DONE_EVERY {
                 return Ok(done);
             }
         }

@@ -40,6 +40,9 @@ pub struct Changes {
     /// them back once no request of theirs is in flight, so the next holder's first request
     /// comes after this one's last.
     pub draining: Vec<i32>,
+    /// Shards are changing hands (this worker drains some, or is below its share while some
+    /// are free or another worker drains): tick again soon rather than at the usual pace.
+    pub settling: bool,
 }
 
 /// One worker's shard leases in one crawl.
@@ -210,6 +213,23 @@ impl ShardLeases {
                 now_held.remove(&s);
                 changes.lost.push(s);
             }
+        }
+        // Below the share while shards are free (in their hold) or another worker is above
+        // it (draining them): a handoff is under way, so the next tick should come soon.
+        changes.settling = !changes.draining.is_empty();
+        if (now_held.len() as i64) < share {
+            let row = tx
+                .query_one(
+                    "SELECT (SELECT count(*) FROM shards WHERE crawl = $1
+                             AND (holder IS NULL OR expires_at < now())),
+                            (SELECT count(*) FROM (SELECT holder FROM shards
+                             WHERE crawl = $1 AND holder <> $2 AND expires_at > now()
+                             GROUP BY holder HAVING count(*) > $3) t)",
+                    &[&self.crawl, &self.worker, &share],
+                )
+                .map_err(err)?;
+            let (free, over): (i64, i64) = (row.get(0), row.get(1));
+            changes.settling |= free > 0 || over > 0;
         }
         tx.commit().map_err(err)?;
         changes.gained.sort_unstable();
