@@ -75,6 +75,45 @@ pub fn create(
     read(client, url, name)
 }
 
+/// Adds `seeds` not already among crawl `crawl`'s saved seeds to them (workers that join from
+/// then on have their sites in scope); returns the settings when they changed.
+pub fn add_seeds(
+    client: &mut postgres::Client,
+    url: &FrontierUrl,
+    crawl: &ClusterCrawl,
+    seeds: &[url::Url],
+) -> Result<Option<CrawlConfig>> {
+    let err = |e: postgres::Error| url.error("adding seeds to the crawl", &e, STATEMENT_HINT);
+    let mut tx = client.transaction().map_err(err)?;
+    let row = tx
+        .query_one(
+            "SELECT settings FROM crawls WHERE id = $1 FOR UPDATE",
+            &[&crawl.id],
+        )
+        .map_err(err)?;
+    let mut config = parse_settings(&crawl.name, row.get(0))?;
+    let before = config.seeds.len();
+    for seed in seeds {
+        if !config.seeds.contains(seed) {
+            config.seeds.push(seed.clone());
+        }
+    }
+    if config.seeds.len() == before {
+        return Ok(None);
+    }
+    let json = serde_json::to_string(&config).map_err(|e| Error::Encode {
+        what: "the crawl's settings",
+        reason: e.to_string(),
+    })?;
+    tx.execute(
+        "UPDATE crawls SET settings = $2 WHERE id = $1",
+        &[&crawl.id, &json],
+    )
+    .map_err(err)?;
+    tx.commit().map_err(err)?;
+    Ok(Some(config))
+}
+
 /// The crawl named `name` and its saved settings; a clear error when the database holds no
 /// politecrawl tables or no such crawl.
 pub fn open(
@@ -111,11 +150,7 @@ fn read(
             .collect();
         return Err(no_such(url, name, known));
     };
-    let settings: String = row.get(2);
-    let config: CrawlConfig = serde_json::from_str(&settings).map_err(|e| Error::Corrupt {
-        key: format!("crawls.settings of {name:?}"),
-        reason: e.to_string(),
-    })?;
+    let config = parse_settings(name, row.get(2))?;
     Ok((
         ClusterCrawl {
             id: row.get(0),
@@ -124,6 +159,14 @@ fn read(
         },
         config,
     ))
+}
+
+/// A crawl's saved settings.
+fn parse_settings(name: &str, settings: String) -> Result<CrawlConfig> {
+    serde_json::from_str(&settings).map_err(|e| Error::Corrupt {
+        key: format!("crawls.settings of {name:?}"),
+        reason: e.to_string(),
+    })
 }
 
 /// The error for a crawl name the database does not hold, naming those it does.

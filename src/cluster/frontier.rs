@@ -77,6 +77,8 @@ pub struct ClusterFrontier<'a> {
     done: Option<(Instant, bool)>,
     /// URLs known to be in `urls` (committed by this worker): links found again are not sent.
     memo: SeenMemo,
+    /// Pages this worker committed since `totals` were read.
+    stored_since_totals: u64,
     /// Outcomes whose commit the fence refused (their shard had moved on).
     pub refused: u64,
 }
@@ -127,6 +129,7 @@ impl<'a> ClusterFrontier<'a> {
             totals: None,
             done: None,
             memo: SeenMemo::default(),
+            stored_since_totals: 0,
             refused: 0,
         })
     }
@@ -639,7 +642,10 @@ impl Frontier for ClusterFrontier<'_> {
             }
             other => other?,
         };
-        self.totals = None;
+        self.stored_since_totals += keep
+            .iter()
+            .filter(|s| s.record.state != UrlState::Blocked)
+            .count() as u64;
         out[0] = self.ours(added);
         Ok(out)
     }
@@ -716,6 +722,7 @@ impl Frontier for ClusterFrontier<'_> {
         let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
         let c = Self::pg(&mut self.client, url, stop, |c| queue.counters(c, url))?;
         self.totals = Some((Instant::now(), c));
+        self.stored_since_totals = 0;
         Ok(c)
     }
 
@@ -764,6 +771,13 @@ impl Frontier for ClusterFrontier<'_> {
         let done = Self::pg(&mut self.client, url, stop, |c| queue.all_settled(c, url))?;
         self.done = Some((Instant::now(), done));
         Ok(done)
+    }
+
+    fn stored_total(&mut self) -> Result<Option<u64>> {
+        // The totals as last read (at most TOTALS_EVERY old), plus what this worker stored
+        // since: only the other workers' last moments can be missing.
+        let read = self.counters()?.stored();
+        Ok(Some(read + self.stored_since_totals))
     }
 
     fn send_permits(&self) -> Option<Arc<SendPermits>> {

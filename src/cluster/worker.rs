@@ -126,8 +126,21 @@ pub fn open_crawl(join: &Join<'_>) -> Result<(FrontierUrl, ClusterCrawl, CrawlCo
     }
     let mut client = url.connect()?;
     let (crawl, config) = match &join.create {
-        // A crawl of that name already there keeps its saved settings.
-        Some((config, shards)) => crawls::create(&mut client, &url, join.crawl, config, *shards)?,
+        // A crawl of that name already there keeps its saved settings; the seeds are added.
+        Some((given, shards)) => {
+            let (crawl, saved) = crawls::create(&mut client, &url, join.crawl, given, *shards)?;
+            let mut same = saved.clone();
+            (same.db, same.seeds) = (given.db.clone(), given.seeds.clone());
+            if same != *given {
+                log::warn!(
+                    "crawl {:?} exists: its saved settings are used, not the flags given (they \
+                     are the crawl's, shared by every worker)",
+                    join.crawl
+                );
+            }
+            let config = crawls::add_seeds(&mut client, &url, &crawl, &given.seeds)?;
+            (crawl, config.unwrap_or(saved))
+        }
         None => crawls::open(&mut client, &url, join.crawl)?,
     };
     refuse_unsupported(&config)?;

@@ -166,9 +166,19 @@ impl<'a> Engine<'a> {
                 self.sched.prune(Instant::now());
                 last_prune = Instant::now();
             }
-            let budget = self.config.max_pages.map(|m| {
-                m.saturating_sub(stored_before + self.stats.stored + self.pages_in_flight)
-            });
+            // Pages stored in the crawl: this run's on top of what was there, unless other
+            // processes store pages too (a shared crawl), whose total the frontier knows.
+            let stored = match self.config.max_pages {
+                Some(_) => match self.frontier.stored_total()? {
+                    Some(total) => total,
+                    None => stored_before + self.stats.stored,
+                },
+                None => 0,
+            };
+            let budget = self
+                .config
+                .max_pages
+                .map(|m| m.saturating_sub(stored + self.pages_in_flight));
             if let Some(e) = self.flusher.error() {
                 return Err(e);
             }

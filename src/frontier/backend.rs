@@ -91,6 +91,13 @@ pub trait Frontier {
         Ok(true)
     }
 
+    /// Pages stored in the whole crawl, when processes other than this one store pages too
+    /// (a shared frontier's other workers), for `--max-pages`; `None` (the default): this
+    /// process alone stores pages, and counts them itself.
+    fn stored_total(&mut self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
     /// Which origins' requests a worker may still send, checked again at the moment of
     /// sending; `None` (the default): every origin, always.
     fn send_permits(&self) -> Option<std::sync::Arc<SendPermits>> {

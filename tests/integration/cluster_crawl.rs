@@ -60,6 +60,20 @@ impl Origins {
         }
     }
 
+    /// `low` origins whose shard (of 8) is below `boundary` and `high` at or above it, each of
+    /// `pages` pages answered in 5 ms: which worker holds which is then known.
+    fn split(boundary: i32, (low, high): (usize, usize), pages: usize) -> Origins {
+        let (mut below, mut above) = (0, 0);
+        Origins::start_where(low + high, pages, Duration::from_millis(5), |o| {
+            let (n, max) = match shard_of(o, 8) < boundary {
+                true => (&mut below, low),
+                false => (&mut above, high),
+            };
+            *n += 1;
+            *n <= max
+        })
+    }
+
     fn seeds(&self) -> Vec<String> {
         self.servers
             .iter()
@@ -80,6 +94,14 @@ impl Origins {
             .collect();
         all.sort();
         all
+    }
+
+    /// Waits until 1/`part` of the pages were requested.
+    fn until_requested(&self, part: usize) {
+        let want = self.all_urls().len() / part;
+        until(&format!("1/{part} of the pages"), || {
+            self.requests() >= want
+        });
     }
 
     /// Page requests (not robots.txt) seen, all origins.
@@ -294,6 +316,13 @@ impl Drop for Worker {
     }
 }
 
+/// Waits for every worker to end by itself with exit status 0 (each within `secs`).
+fn finish(workers: &mut [&mut Worker], secs: u64) {
+    for w in workers {
+        assert_eq!(w.wait(Duration::from_secs(secs)), Some(0), "{}", w.stderr());
+    }
+}
+
 /// Waits until `cond` holds (at most 30 s).
 fn until(what: &str, mut cond: impl FnMut() -> bool) {
     let limit = Instant::now() + Duration::from_secs(30);
@@ -301,6 +330,16 @@ fn until(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < limit, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A PostgreSQL of the test's own, a temp dir, and the first worker of crawl `name` on
+/// `origins` at `pace`, once the crawl exists (so the others can join it).
+fn begin(name: &str, origins: &Origins, pace: Pace) -> (Postgres, tempfile::TempDir, Worker) {
+    let pg = Postgres::start();
+    let dir = tempdir();
+    let w1 = Worker::first(dir.path(), &pg, name, &origins.seeds(), pace);
+    crawl_created(&pg, name);
+    (pg, dir, w1)
 }
 
 /// Waits until crawl `name` exists in the shared frontier.
@@ -364,19 +403,10 @@ fn shards_held(pg: &Postgres, crawl: &str, cwd: &Path) -> Vec<usize> {
 #[test]
 fn three_workers_on_four_origins_store_every_url_once_and_keep_each_origins_rate() {
     let _timing = exclusive();
-    let pg = Postgres::start();
     // Two origins in shards the first worker keeps (0–2: with three workers it keeps its
     // lowest three) and two in shards it gives away, so two handoffs happen mid-crawl.
-    let (mut kept, mut moved) = (0, 0);
-    let origins = Origins::start_where(4, 12, Duration::from_millis(5), |o| {
-        let stays = shard_of(o, 8) < 3;
-        let slot = if stays { &mut kept } else { &mut moved };
-        *slot += 1;
-        *slot <= 2
-    });
-    let dir = tempdir();
-    let mut w1 = Worker::first(dir.path(), &pg, "four", &origins.seeds(), SLOW);
-    crawl_created(&pg, "four");
+    let origins = Origins::split(3, (2, 2), 12);
+    let (pg, dir, mut w1) = begin("four", &origins, SLOW);
     // A worker added mid-crawl: the first has all shards and requests going.
     until("the first requests", || origins.requests() >= 8);
     let mut w2 = Worker::join(dir.path(), &pg, "four", "w2", SLOW);
@@ -385,9 +415,7 @@ fn three_workers_on_four_origins_store_every_url_once_and_keep_each_origins_rate
         let held = shards_held(&pg, "four", dir.path());
         held.len() == 3 && held.iter().all(|n| (2..=3).contains(n))
     });
-    for w in [&mut w1, &mut w2, &mut w3] {
-        assert_eq!(w.wait(Duration::from_secs(60)), Some(0), "{}", w.stderr());
-    }
+    finish(&mut [&mut w1, &mut w2, &mut w3], 60);
     assert_eq!(
         exported(&pg, "four", &[&w1, &w2, &w3], dir.path()),
         origins.all_urls()
@@ -412,24 +440,17 @@ fn three_workers_on_four_origins_store_every_url_once_and_keep_each_origins_rate
 #[test]
 fn a_killed_worker_s_shards_are_taken_over_and_the_crawl_completes_without_loss() {
     let _timing = exclusive();
-    let pg = Postgres::start();
     let origins = Origins::start(4, 24, Duration::from_millis(5));
-    let dir = tempdir();
-    let mut w1 = Worker::first(dir.path(), &pg, "kill", &origins.seeds(), FAST);
-    crawl_created(&pg, "kill");
+    let (pg, dir, mut w1) = begin("kill", &origins, FAST);
     let mut w2 = Worker::join(dir.path(), &pg, "kill", "w2", FAST);
     let mut w3 = Worker::join(dir.path(), &pg, "kill", "w3", FAST);
     until("the shards to be shared", || {
         shards_held(&pg, "kill", dir.path()).iter().all(|n| *n > 0)
     });
-    until("a third of the pages", || {
-        origins.requests() >= origins.all_urls().len() / 3
-    });
+    origins.until_requested(3);
     w2.signal("-KILL");
     let _ = w2.child.wait();
-    for w in [&mut w1, &mut w3] {
-        assert_eq!(w.wait(Duration::from_secs(60)), Some(0), "{}", w.stderr());
-    }
+    finish(&mut [&mut w1, &mut w3], 60);
     assert_eq!(
         exported(&pg, "kill", &[&w1, &w2, &w3], dir.path()),
         origins.all_urls()
@@ -452,20 +473,15 @@ fn a_killed_worker_s_shards_are_taken_over_and_the_crawl_completes_without_loss(
 #[test]
 fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits_are_refused() {
     let _timing = exclusive();
-    let pg = Postgres::start();
     // Slow answers (80 of every 100 ms): the stop catches w2 with requests in flight.
     let origins = Origins::start(4, 24, Duration::from_millis(80));
-    let dir = tempdir();
-    let mut w1 = Worker::first(dir.path(), &pg, "stall", &origins.seeds(), FAST);
-    crawl_created(&pg, "stall");
+    let (pg, dir, mut w1) = begin("stall", &origins, FAST);
     let mut w2 = Worker::join(dir.path(), &pg, "stall", "w2", FAST);
     until("the shards to be shared", || {
         let held = shards_held(&pg, "stall", dir.path());
         held.len() == 2 && held.iter().all(|n| *n == 4)
     });
-    until("a quarter of the pages", || {
-        origins.requests() >= origins.all_urls().len() / 4
-    });
+    origins.until_requested(4);
     w2.signal("-STOP");
     let stopped_at = Instant::now();
     // Past the 2 s lease: w1 takes every shard and goes on.
@@ -475,9 +491,7 @@ fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits
     let seen = origins.requests();
     until("w1 to crawl on", || origins.requests() >= seen + 4);
     w2.signal("-CONT");
-    for w in [&mut w1, &mut w2] {
-        assert_eq!(w.wait(Duration::from_secs(60)), Some(0), "{}", w.stderr());
-    }
+    finish(&mut [&mut w1, &mut w2], 60);
     assert!(
         w2.stderr()
             .contains("not committed because their shard had moved"),
@@ -521,15 +535,10 @@ fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits
 #[test]
 fn workers_stop_sending_while_postgresql_is_down_and_continue_without_loss() {
     let _timing = exclusive();
-    let pg = Postgres::start();
     let origins = Origins::start(2, 24, Duration::from_millis(5));
-    let dir = tempdir();
-    let mut w1 = Worker::first(dir.path(), &pg, "restart", &origins.seeds(), FAST);
-    crawl_created(&pg, "restart");
+    let (pg, dir, mut w1) = begin("restart", &origins, FAST);
     let mut w2 = Worker::join(dir.path(), &pg, "restart", "w2", FAST);
-    until("a quarter of the pages", || {
-        origins.requests() >= origins.all_urls().len() / 4
-    });
+    origins.until_requested(4);
     pg.stop();
     let down = Instant::now();
     // The leases' 2 s run out locally: after them (and the requests already on their way),
@@ -546,9 +555,7 @@ fn workers_stop_sending_while_postgresql_is_down_and_continue_without_loss() {
         during, 0,
         "requests sent with PostgreSQL down past the lease"
     );
-    for w in [&mut w1, &mut w2] {
-        assert_eq!(w.wait(Duration::from_secs(90)), Some(0), "{}", w.stderr());
-    }
+    finish(&mut [&mut w1, &mut w2], 90);
     assert!(
         w1.stderr().contains("lost the shared frontier")
             || w2.stderr().contains("lost the shared frontier"),
@@ -561,6 +568,53 @@ fn workers_stop_sending_while_postgresql_is_down_and_continue_without_loss() {
         origins.all_urls()
     );
     origins.assert_polite(FAST.gap);
+}
+
+#[test]
+fn max_pages_is_the_shared_crawls_total_not_each_workers() {
+    let _timing = exclusive();
+    let pg = Postgres::start();
+    // One origin in the shards each worker holds (the first keeps the lower half).
+    let origins = Origins::split(4, (1, 1), 24);
+    let dir = tempdir();
+    let mut args: Vec<String> = vec!["crawl".into()];
+    args.extend(origins.seeds());
+    let flags = [
+        "--frontier",
+        &pg.url(),
+        "--crawl",
+        "budget",
+        "--shards",
+        "8",
+        "--shard-lease",
+        "1s",
+        "--rate",
+        "2",
+        "--per-host-concurrency",
+        "1",
+        "--max-pages",
+        "10",
+        "--no-progress",
+    ];
+    args.extend(flags.iter().map(|s| s.to_string()));
+    let mut w1 = Worker::spawn(dir.path(), "w1", &args);
+    crawl_created(&pg, "budget");
+    let mut w2 = Worker::join(dir.path(), &pg, "budget", "w2", SLOW);
+    finish(&mut [&mut w1, &mut w2], 60);
+    let stored = exported(&pg, "budget", &[&w1, &w2], dir.path()).len();
+    let senders: std::collections::BTreeSet<String> = origins
+        .servers
+        .iter()
+        .flat_map(|s| s.requests())
+        .map(|r| sender(&r))
+        .collect();
+    assert_eq!(senders.len(), 2, "both workers crawled: {senders:?}");
+    // The total is read at most every 2 s: the other worker's pages of that time (2/s) and
+    // one request in flight each can pass it, never each worker's own 10.
+    assert!(
+        (10..=16).contains(&stored),
+        "{stored} pages stored for --max-pages 10"
+    );
 }
 
 #[test]
