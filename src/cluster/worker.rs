@@ -154,6 +154,14 @@ fn refuse_unsupported(config: &CrawlConfig) -> Result<()> {
             "--recrawl is not supported with --frontier yet; recrawl a crawl of its own".into(),
         ));
     }
+    if config.warc.is_some() {
+        // Each worker's store can hold records the crawl does not count (see `export`).
+        return Err(Error::Config(
+            "--warc is not supported with --frontier yet; `politecrawl export --frontier URL \
+             --crawl NAME --db W1 --db W2 --format warc` writes the whole crawl, each page once"
+                .into(),
+        ));
+    }
     Ok(())
 }
 

@@ -689,6 +689,20 @@ fn bad_frontier_input_gets_a_clear_error_and_changes_nothing() {
             2,
             "--recrawl is not supported with --frontier",
         ),
+        (
+            vec![
+                "crawl".into(),
+                seed.into(),
+                "--frontier".into(),
+                pg.url(),
+                "--crawl".into(),
+                "w".into(),
+                "--warc".into(),
+                "x".into(),
+            ],
+            2,
+            "--warc is not supported with --frontier",
+        ),
     ];
     for (args, code, says) in cases {
         let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
