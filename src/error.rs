@@ -152,6 +152,8 @@ pub enum Error {
         cause: String,
         /// What to check.
         hint: &'static str,
+        /// The statement lost a deadlock or a serialization conflict: it may run again.
+        transient: bool,
     },
 
     /// The `--frontier` database holds politecrawl tables of another version.

@@ -74,6 +74,12 @@ impl FrontierUrl {
         cause: &postgres::Error,
         hint: &'static str,
     ) -> Error {
+        // Two transactions that each waited for the other (PostgreSQL ended one), or one that
+        // could not be serialized: nothing of it happened, and it may simply run again.
+        let transient = cause.code().is_some_and(|c| {
+            *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                || *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+        });
         // The client's Display says "db error" for server errors; the server's text is better.
         let cause = match cause.as_db_error() {
             Some(db) => db.message().to_string(),
@@ -87,6 +93,7 @@ impl FrontierUrl {
             action,
             cause,
             hint,
+            transient,
         }
     }
 }

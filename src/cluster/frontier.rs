@@ -51,6 +51,9 @@ const DONE_EVERY: Duration = Duration::from_millis(500);
 /// takes a fraction of a second, not a third of the lease.
 const SETTLING_TICK: Duration = Duration::from_millis(250);
 
+/// How many times in a row a statement that lost a deadlock (to another worker's) runs again.
+const MAX_CONFLICTS: u32 = 20;
+
 /// How long a worker keeps trying to reach PostgreSQL again before it stops with the error.
 pub const RECONNECT_FOR: Duration = Duration::from_secs(300);
 
@@ -151,9 +154,16 @@ impl<'a> ClusterFrontier<'a> {
     ) -> Result<T> {
         let mut since: Option<Instant> = None;
         let mut wait = Duration::from_millis(100);
+        let mut conflicts = 0;
         loop {
             let e = match f(client) {
                 Ok(v) => return Ok(v),
+                Err(Error::Postgres {
+                    transient: true, ..
+                }) if conflicts < MAX_CONFLICTS => {
+                    conflicts += 1;
+                    continue;
+                }
                 Err(e @ Error::Postgres { .. }) => e,
                 Err(e) => return Err(e),
             };

@@ -98,11 +98,14 @@ impl SharedQueue {
         origins: &[&str],
     ) -> Result<Vec<i64>> {
         let err = |e: postgres::Error| url.error("registering origins", &e, STATEMENT_HINT);
-        let missing: Vec<&str> = origins
+        let mut missing: Vec<&str> = origins
             .iter()
             .copied()
             .filter(|o| !self.ids.contains_key(*o))
             .collect();
+        // Sorted, as URLs are (see `add`): no two workers wait for each other's inserts.
+        missing.sort_unstable();
+        missing.dedup();
         if !missing.is_empty() {
             let shards: Vec<i32> = missing.iter().map(|o| self.shard_of(o)).collect();
             tx.execute(
@@ -145,6 +148,12 @@ impl SharedQueue {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        // In URL order, so two workers inserting some of the same URLs lock them in the same
+        // order and never wait for each other in a cycle.
+        let mut sorted: Vec<&QueueEntry> = entries.iter().collect();
+        sorted.sort_by(|a, b| a.url.cmp(&b.url));
+        sorted.dedup_by(|a, b| a.url == b.url);
+        let entries = sorted;
         let origins: Vec<String> = entries
             .iter()
             .map(|e| crate::store::origin_of_url(&e.url))
@@ -154,7 +163,7 @@ impl SharedQueue {
         let urls: Vec<&str> = entries.iter().map(|e| e.url.as_str()).collect();
         let shards: Vec<i32> = names.iter().map(|o| self.shard_of(o)).collect();
         let depths: Vec<i32> = entries.iter().map(|e| e.depth as i32).collect();
-        let blobs: Vec<Vec<u8>> = entries.iter().map(encode_entry).collect();
+        let blobs: Vec<Vec<u8>> = entries.iter().map(|e| encode_entry(e)).collect();
         let rows = tx
             .query(
                 "INSERT INTO urls (crawl, url, shard, origin, depth, state, entry)
