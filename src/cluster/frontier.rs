@@ -137,6 +137,12 @@ impl<'a> ClusterFrontier<'a> {
         })
     }
 
+    /// The crawl's totals read now (for a summary), not the copy progress lines reuse.
+    pub fn totals_now(&mut self) -> Result<Counters> {
+        self.totals = None;
+        self.counters()
+    }
+
     /// Gives every shard back (a clean stop): the other workers take them at once.
     pub fn leave(mut self) -> Result<()> {
         let url = self.url.clone();

@@ -201,7 +201,7 @@ pub fn run(join: &Join<'_>, stop: &StopSignal, progress: &Progress) -> Result<Su
             id.worker
         );
     }
-    let totals = frontier.counters()?;
+    let totals = frontier.totals_now()?;
     let stop_reason = result?;
     frontier.leave()?;
     store.close()?;

@@ -416,6 +416,14 @@ fn three_workers_on_four_origins_store_every_url_once_and_keep_each_origins_rate
         held.len() == 3 && held.iter().all(|n| (2..=3).contains(n))
     });
     finish(&mut [&mut w1, &mut w2, &mut w3], 60);
+    // Each ends only once nothing is left anywhere, and its summary says so.
+    let all = format!(
+        "database: {} done, 0 failed, 0 blocked, 0 left",
+        origins.all_urls().len()
+    );
+    for w in [&w1, &w2, &w3] {
+        assert!(w.stderr().contains(&all), "{all:?} in:\n{}", w.stderr());
+    }
     assert_eq!(
         exported(&pg, "four", &[&w1, &w2, &w3], dir.path()),
         origins.all_urls()
