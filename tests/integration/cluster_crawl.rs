@@ -443,13 +443,21 @@ fn three_workers_on_four_origins_store_every_url_once_and_keep_each_origins_rate
     });
     finish(&mut [&mut w1, &mut w2, &mut w3], 60);
     // Each ends only once nothing is left anywhere, and its summary says so.
-    let all = format!(
-        "database: {} done, 0 failed, 0 blocked, 0 left",
-        origins.all_urls().len()
-    );
+    let n = origins.all_urls().len();
+    let all = format!("database: {n} done, 0 failed, 0 blocked, 0 left");
     for w in [&w1, &w2, &w3] {
         assert!(w.stderr().contains(&all), "{all:?} in:\n{}", w.stderr());
     }
+    // `status --frontier`: the totals, every worker stopped cleanly, every origin done.
+    let out = run(
+        &["status", "--frontier", &pg.url(), "--crawl", "four"],
+        dir.path(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let totals = format!("crawl \"four\" (8 shards): 0 queued, {n} done, 0 failed");
+    assert!(text.starts_with(&totals), "{text}");
+    assert_eq!(text.matches(" stopped ").count(), 3, "{text}");
+    assert_eq!(text.matches(" 0 queued, 13 done,").count(), 4, "{text}");
     assert_eq!(
         exported(&pg, "four", &[&w1, &w2, &w3], dir.path()),
         origins.all_urls()
