@@ -682,81 +682,32 @@ fn bad_frontier_input_gets_a_clear_error_and_changes_nothing() {
     let db = dir.path().join("w.db");
     let db = db.to_str().unwrap();
     let seed = "http://127.0.0.1:9/";
+    // `crawl SEED --frontier URL --crawl NAME EXTRA...` as arguments.
+    let crawl = |frontier: &str, name: &str, extra: &[&str]| -> Vec<String> {
+        let head = ["crawl", seed, "--frontier", frontier, "--crawl", name];
+        head.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let nowhere = format!(
+        "postgres://postgres@/crawls?host={}/nowhere",
+        dir.path().display()
+    );
+    let url = pg.url();
+    let worker: Vec<String> = ["worker", "--frontier", &url, "--crawl", "nosuch"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let cases: Vec<(Vec<String>, u8, &str)> = vec![
+        (crawl("mysql://x/db", "c", &[]), 2, "not a postgres:// URL"),
+        (crawl(&nowhere, "c", &[]), 1, "connecting failed"),
+        (worker, 1, "no crawl named \"nosuch\""),
+        (crawl(&url, "bad name", &[]), 2, "a crawl name is"),
         (
-            vec![
-                "crawl".into(),
-                seed.into(),
-                "--frontier".into(),
-                "mysql://x/db".into(),
-                "--crawl".into(),
-                "c".into(),
-            ],
-            2,
-            "not a postgres:// URL",
-        ),
-        (
-            vec![
-                "crawl".into(),
-                seed.into(),
-                "--frontier".into(),
-                format!(
-                    "postgres://postgres@/crawls?host={}/nowhere",
-                    dir.path().display()
-                ),
-                "--crawl".into(),
-                "c".into(),
-            ],
-            1,
-            "connecting failed",
-        ),
-        (
-            vec![
-                "worker".into(),
-                "--frontier".into(),
-                pg.url(),
-                "--crawl".into(),
-                "nosuch".into(),
-            ],
-            1,
-            "no crawl named \"nosuch\"",
-        ),
-        (
-            vec![
-                "crawl".into(),
-                seed.into(),
-                "--frontier".into(),
-                pg.url(),
-                "--crawl".into(),
-                "bad name".into(),
-            ],
-            2,
-            "a crawl name is",
-        ),
-        (
-            vec![
-                "crawl".into(),
-                seed.into(),
-                "--frontier".into(),
-                pg.url(),
-                "--crawl".into(),
-                "r".into(),
-                "--recrawl".into(),
-            ],
+            crawl(&url, "r", &["--recrawl"]),
             2,
             "--recrawl is not supported with --frontier",
         ),
         (
-            vec![
-                "crawl".into(),
-                seed.into(),
-                "--frontier".into(),
-                pg.url(),
-                "--crawl".into(),
-                "w".into(),
-                "--warc".into(),
-                "x".into(),
-            ],
+            crawl(&url, "w", &["--warc", "x"]),
             2,
             "--warc is not supported with --frontier",
         ),
