@@ -179,6 +179,14 @@ pub fn run(join: &Join<'_>, stop: &StopSignal, progress: &Progress) -> Result<Su
     let id = Identity::of(join.db, &store, join.crawl)?;
     // For a local export's WARC warcinfo, and `status --db` on this worker's store.
     store.save_config(&config)?;
+    // A power cut can leave records this store counts but did not write whole. None of them
+    // reached PostgreSQL (each commit is synced here first), which still has their URLs
+    // queued: cut the page log back so the store reads clean (the copies recovery queues in
+    // this store's own queue are never leased from it).
+    let lost = crate::frontier::recover_bodies(&store)?;
+    if lost > 0 {
+        log::info!("{lost} records cut by the last stop were dropped from this worker's store");
+    }
     let seeds = match &join.create {
         Some((given, _)) => given.seeds.clone(),
         None => Vec::new(),
