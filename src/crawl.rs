@@ -87,7 +87,7 @@ fn logins(
 }
 
 /// Appends the seeds of `more` not already in `seeds`, keeping order.
-fn add_new_seeds(seeds: &mut Vec<Url>, more: Vec<Url>) {
+pub(crate) fn add_new_seeds(seeds: &mut Vec<Url>, more: Vec<Url>) {
     for s in more {
         if !seeds.contains(&s) {
             seeds.push(s);

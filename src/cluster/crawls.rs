@@ -50,10 +50,7 @@ pub fn create(
 ) -> Result<(ClusterCrawl, CrawlConfig)> {
     check_name(name)?;
     schema::install(client, url)?;
-    let json = serde_json::to_string(settings).map_err(|e| Error::Encode {
-        what: "the crawl's settings",
-        reason: e.to_string(),
-    })?;
+    let json = settings_json(settings)?;
     let err = |e: postgres::Error| url.error("creating the crawl", &e, STATEMENT_HINT);
     let mut tx = client.transaction().map_err(err)?;
     let inserted = tx
@@ -93,21 +90,13 @@ pub fn add_seeds(
         .map_err(err)?;
     let mut config = parse_settings(&crawl.name, row.get(0))?;
     let before = config.seeds.len();
-    for seed in seeds {
-        if !config.seeds.contains(seed) {
-            config.seeds.push(seed.clone());
-        }
-    }
+    crate::crawl::add_new_seeds(&mut config.seeds, seeds.to_vec());
     if config.seeds.len() == before {
         return Ok(None);
     }
-    let json = serde_json::to_string(&config).map_err(|e| Error::Encode {
-        what: "the crawl's settings",
-        reason: e.to_string(),
-    })?;
     tx.execute(
         "UPDATE crawls SET settings = $2 WHERE id = $1",
-        &[&crawl.id, &json],
+        &[&crawl.id, &settings_json(&config)?],
     )
     .map_err(err)?;
     tx.commit().map_err(err)?;
@@ -159,6 +148,14 @@ fn read(
         },
         config,
     ))
+}
+
+/// A crawl's settings as saved.
+fn settings_json(config: &CrawlConfig) -> Result<String> {
+    serde_json::to_string(config).map_err(|e| Error::Encode {
+        what: "the crawl's settings",
+        reason: e.to_string(),
+    })
 }
 
 /// A crawl's saved settings.

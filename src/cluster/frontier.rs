@@ -33,6 +33,7 @@ use crate::frontier::{
 };
 use crate::seen::{fingerprint, SeenMemo};
 use crate::shutdown::StopSignal;
+use crate::store::queue::seq_of_key;
 use crate::store::{decode, encode, Counters, HostRecord, RobotsRecord, Store, UrlState};
 
 /// URLs of one origin read ahead per lease query.
@@ -60,20 +61,15 @@ pub const RECONNECT_FOR: Duration = Duration::from_secs(300);
 /// One worker's view of the shared frontier.
 pub struct ClusterFrontier<'a> {
     store: &'a Store,
-    url: FrontierUrl,
-    client: postgres::Client,
+    pg: Pg,
     queue: SharedQueue,
     shards: ShardLeases,
     permits: Arc<SendPermits>,
-    stop: Session,
     /// Origins this worker has seen: name and shard.
     origins: HashMap<OriginId, (String, i32)>,
-    ids: HashMap<String, OriginId>,
     /// Per origin: the sequence numbers leased, and URLs read ahead.
     leased: HashMap<OriginId, HashSet<i64>>,
     ahead: HashMap<OriginId, VecDeque<Queued>>,
-    /// Shards beyond the fair share, given back once idle.
-    draining: BTreeSet<i32>,
     next_tick: Instant,
     next_scan: Instant,
     totals: Option<(Instant, Counters)>,
@@ -97,17 +93,13 @@ impl<'a> ClusterFrontier<'a> {
         (ttl, hold): (Duration, Duration),
         stop: StopSignal,
     ) -> Result<Self> {
-        let session = Session {
-            stop,
-            idle: ttl / 2,
-        };
-        let mut client = session.connect(&url)?;
+        let mut pg = Pg::connect(url, stop, ttl / 2)?;
         let path = store.path();
         let shown = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let shown = shown.display().to_string();
         let mut shards = ShardLeases::join(
-            &mut client,
-            &url,
+            &mut pg.client,
+            &pg.url,
             (crawl.id, crawl.shards),
             worker,
             &shown,
@@ -116,17 +108,13 @@ impl<'a> ClusterFrontier<'a> {
         shards.set_hold(hold);
         Ok(ClusterFrontier {
             store,
-            url,
-            client,
+            pg,
             queue: SharedQueue::new(crawl.id, crawl.shards),
             shards,
             permits: Arc::new(SendPermits::new(crawl.shards as usize)),
-            stop: session,
             origins: HashMap::new(),
-            ids: HashMap::new(),
             leased: HashMap::new(),
             ahead: HashMap::new(),
-            draining: BTreeSet::new(),
             next_tick: Instant::now(),
             next_scan: Instant::now() + RESCAN_EVERY,
             totals: None,
@@ -145,52 +133,7 @@ impl<'a> ClusterFrontier<'a> {
 
     /// Gives every shard back (a clean stop): the other workers take them at once.
     pub fn leave(mut self) -> Result<()> {
-        let url = self.url.clone();
-        self.shards.leave(&mut self.client, &url)
-    }
-
-    /// Runs `f` on the connection; when the connection is gone, connects again (until
-    /// [`RECONNECT_FOR`] or a stop request) and runs it again. Every statement sent through
-    /// here is idempotent, so one whose answer was lost may be sent twice.
-    fn pg<T>(
-        client: &mut postgres::Client,
-        url: &FrontierUrl,
-        session: &Session,
-        mut f: impl FnMut(&mut postgres::Client) -> Result<T>,
-    ) -> Result<T> {
-        let mut since: Option<Instant> = None;
-        let mut wait = Duration::from_millis(100);
-        let mut conflicts = 0;
-        loop {
-            let e = match f(client) {
-                Ok(v) => return Ok(v),
-                Err(Error::Postgres {
-                    transient: true, ..
-                }) if conflicts < MAX_CONFLICTS => {
-                    conflicts += 1;
-                    continue;
-                }
-                Err(e @ Error::Postgres { .. }) => e,
-                Err(e) => return Err(e),
-            };
-            if !client.is_closed() && client.is_valid(Duration::from_secs(2)).is_ok() {
-                return Err(e);
-            }
-            let first = *since.get_or_insert_with(Instant::now);
-            log::warn!("lost the shared frontier ({e}); sending nothing until it is back");
-            loop {
-                if first.elapsed() >= RECONNECT_FOR || session.stop.requested().is_some() {
-                    return Err(e);
-                }
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_secs(2));
-                if let Ok(c) = session.connect(url) {
-                    *client = c;
-                    log::warn!("reached the shared frontier again: continuing");
-                    break;
-                }
-            }
-        }
+        self.shards.leave(&mut self.pg.client, &self.pg.url)
     }
 
     fn origin_shard(&self, id: OriginId) -> Option<i32> {
@@ -199,7 +142,7 @@ impl<'a> ClusterFrontier<'a> {
 
     /// Whether this worker may hand out URLs of `shard` now.
     fn may_lease(&self, shard: i32) -> bool {
-        self.shards.may_send(shard) && !self.draining.contains(&shard)
+        self.shards.may_send(shard) && !self.shards.draining().contains(&shard)
     }
 
     fn learn(&mut self, id: OriginId, origin: &str) -> i32 {
@@ -209,7 +152,6 @@ impl<'a> ClusterFrontier<'a> {
             .insert(id, (origin.to_string(), shard))
             .is_none()
         {
-            self.ids.insert(origin.to_string(), id);
             self.permits.learn(id, shard as u32);
         }
         shard
@@ -232,8 +174,8 @@ impl<'a> ClusterFrontier<'a> {
 
     /// Queues `entries`; returns those newly queued in shards this worker may lease from.
     fn queue_entries(&mut self, entries: &[QueueEntry]) -> Result<Vec<Enqueued>> {
-        let (url, stop, queue) = (&self.url, &self.stop, &mut self.queue);
-        let added = Self::pg(&mut self.client, url, stop, |c| {
+        let queue = &mut self.queue;
+        let added = self.pg.run(|c, url| {
             let mut tx = c
                 .transaction()
                 .map_err(|e| url.error("queueing URLs", &e, super::connect::STATEMENT_HINT))?;
@@ -273,10 +215,8 @@ impl<'a> ClusterFrontier<'a> {
             .filter_map(|(id, _)| self.origin_shard(*id))
             .collect();
         self.shards.set_busy(busy);
-        let (url, stop, shards) = (&self.url, &self.stop, &mut self.shards);
-        let started = Instant::now();
-        let changes = Self::pg(&mut self.client, url, stop, |c| shards.tick(c, url))?;
-        log::debug!("shard tick took {:?}: {changes:?}", started.elapsed());
+        let shards = &mut self.shards;
+        let changes = self.pg.run(|c, url| shards.tick(c, url))?;
         let pace = match changes.settling {
             true => SETTLING_TICK.min(self.shards.ttl() / 3),
             false => self.shards.ttl() / 3,
@@ -291,13 +231,10 @@ impl<'a> ClusterFrontier<'a> {
                 self.shards.held().len()
             );
         }
-        self.draining = changes.draining.iter().copied().collect();
         for s in 0..self.queue.shards() {
-            let until = self
-                .shards
-                .held()
-                .get(&s)
-                .filter(|_| !self.draining.contains(&s))
+            let until = Some(s)
+                .filter(|s| self.may_lease(*s))
+                .and_then(|s| self.shards.held().get(&s))
                 .map(|h| h.until);
             self.permits.set(s as u32, until);
         }
@@ -330,7 +267,7 @@ impl<'a> ClusterFrontier<'a> {
         self.leased
             .entry(id)
             .or_default()
-            .insert(seq_of(&key) as i64);
+            .insert(seq_of_key(&key) as i64);
         // The scheduler keeps the origin in rotation only while it hears there is more: read
         // ahead again now when this was the last one read.
         let more = self.fill(id)?;
@@ -347,13 +284,13 @@ impl<'a> ClusterFrontier<'a> {
     fn fill(&mut self, id: OriginId) -> Result<bool> {
         let leased = self.leased.entry(id).or_default();
         let ahead = self.ahead.entry(id).or_default();
-        ahead.retain(|(k, _)| !leased.contains(&(seq_of(k) as i64)));
+        ahead.retain(|(k, _)| !leased.contains(&(seq_of_key(k) as i64)));
         if ahead.is_empty() {
             let skip: Vec<i64> = leased.iter().copied().collect();
-            let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
-            let rows = Self::pg(&mut self.client, url, stop, |c| {
-                queue.first(c, url, id as i64, &skip, READ_AHEAD)
-            })?;
+            let queue = &self.queue;
+            let rows = self
+                .pg
+                .run(|c, url| queue.first(c, url, id as i64, &skip, READ_AHEAD))?;
             self.ahead.insert(id, rows.into());
         }
         Ok(self.ahead.get(&id).is_some_and(|a| !a.is_empty()))
@@ -361,7 +298,7 @@ impl<'a> ClusterFrontier<'a> {
 
     fn release(&mut self, lease: &Lease) {
         if let Some(seqs) = self.leased.get_mut(&lease.origin_id) {
-            seqs.remove(&(seq_of(&lease.key) as i64));
+            seqs.remove(&(seq_of_key(&lease.key) as i64));
         }
     }
 
@@ -385,8 +322,8 @@ impl<'a> ClusterFrontier<'a> {
             .map(|h| (lease.origin_id as i64, encode(h)))
             .into_iter()
             .collect();
-        let (url, stop, queue, shards) = (&self.url, &self.stop, &self.queue, &self.shards);
-        let done = Self::pg(&mut self.client, url, stop, |c| {
+        let (queue, shards) = (&self.queue, &self.shards);
+        let done = self.pg.run(|c, url| {
             let err = |e: postgres::Error| {
                 url.error("putting a URL back", &e, super::connect::STATEMENT_HINT)
             };
@@ -434,53 +371,43 @@ impl<'a> ClusterFrontier<'a> {
             .collect())
     }
 
-    /// One fenced PostgreSQL transaction for outcomes already in the local store.
-    fn commit(&mut self, batch: &[Settlement<'_>], stamps: &[u64]) -> Result<Vec<(i64, String)>> {
+    /// One fenced PostgreSQL transaction for outcomes already in the local store (with their
+    /// records' stamps).
+    fn commit(&mut self, batch: &[(Settlement<'_>, u64)]) -> Result<Vec<(i64, String)>> {
         let worker = self.shards.worker().to_string();
         let mut shards: Vec<i32> = Vec::new();
-        let mut settled = Vec::with_capacity(batch.len());
+        let mut rows = Vec::with_capacity(batch.len());
         let mut found = Vec::new();
         let mut hosts = Vec::new();
-        for (s, stamp) in batch.iter().zip(stamps) {
+        for (s, stamp) in batch {
             let shard = self.origin_shard(s.lease.origin_id).unwrap_or(-1);
             if !shards.contains(&shard) {
                 shards.push(shard);
             }
-            let class = match s.record.state {
-                UrlState::Done => outcome::DONE,
-                UrlState::Blocked => outcome::BLOCKED,
-                _ => outcome::FAILED,
-            };
-            settled.push((
-                s.lease.entry.url.as_str(),
-                s.lease.origin_id as i64,
-                *stamp as i64,
-                class,
-                s.record.body_len as i64,
-            ));
+            rows.push(Settled {
+                url: s.lease.entry.url.as_str(),
+                origin: s.lease.origin_id as i64,
+                worker: &worker,
+                stamp: *stamp as i64,
+                class: match s.record.state {
+                    UrlState::Done => outcome::DONE,
+                    UrlState::Blocked => outcome::BLOCKED,
+                    _ => outcome::FAILED,
+                },
+                bytes: s.record.body_len as i64,
+            });
             found.extend(
                 s.found
                     .iter()
                     .filter(|c| !self.memo.covers(fingerprint(c.url.as_str()), u32::MAX))
-                    .map(entry_of),
+                    .map(Candidate::entry),
             );
             if let Some(h) = s.host {
                 hosts.push((s.lease.origin_id as i64, encode(h)));
             }
         }
-        let rows: Vec<Settled<'_>> = settled
-            .iter()
-            .map(|&(url, origin, stamp, class, bytes)| Settled {
-                url,
-                origin,
-                worker: &worker,
-                stamp,
-                class,
-                bytes,
-            })
-            .collect();
-        let (url, stop, queue, fence) = (&self.url, &self.stop, &mut self.queue, &self.shards);
-        let added = Self::pg(&mut self.client, url, stop, |c| {
+        let (queue, fence) = (&mut self.queue, &self.shards);
+        let added = self.pg.run(|c, url| {
             let err = |e: postgres::Error| {
                 url.error("storing outcomes", &e, super::connect::STATEMENT_HINT)
             };
@@ -495,44 +422,90 @@ impl<'a> ClusterFrontier<'a> {
         self.committed(&found);
         Ok(added)
     }
+
+    /// Whether this worker holds the shard of `origin` (draining or not).
+    fn holds(&self, origin: OriginId) -> bool {
+        self.origin_shard(origin)
+            .is_some_and(|s| self.shards.held().contains_key(&s))
+    }
 }
 
-/// What every connection of a worker shares: the stop signal that ends a wait for
-/// PostgreSQL, and how long a transaction may sit idle before the server ends it.
-struct Session {
+/// The connection to PostgreSQL, and what connecting again needs.
+struct Pg {
+    client: postgres::Client,
+    url: FrontierUrl,
+    /// Ends a wait for PostgreSQL to come back.
     stop: StopSignal,
     /// Half the shard lease: a worker paused inside a transaction (SIGSTOP, a stall) holds row
     /// locks that would keep the others from taking its shards over; the server cuts it off
-    /// before its leases run out.
+    /// (`idle_in_transaction_session_timeout`) before its leases run out.
     idle: Duration,
 }
 
-impl Session {
-    fn connect(&self, url: &FrontierUrl) -> Result<postgres::Client> {
+impl Pg {
+    fn connect(url: FrontierUrl, stop: StopSignal, idle: Duration) -> Result<Pg> {
+        let client = Pg::session(&url, idle)?;
+        Ok(Pg {
+            client,
+            url,
+            stop,
+            idle,
+        })
+    }
+
+    fn session(url: &FrontierUrl, idle: Duration) -> Result<postgres::Client> {
         let mut client = url.connect()?;
         let set = format!(
             "SET idle_in_transaction_session_timeout = {}",
-            self.idle.as_millis().max(1)
+            idle.as_millis().max(1)
         );
         client
             .batch_execute(&set)
             .map_err(|e| url.error("setting up the session", &e, super::connect::STATEMENT_HINT))?;
         Ok(client)
     }
-}
 
-/// A queue key's sequence number.
-fn seq_of(key: &QueueKey) -> u64 {
-    u64::from_be_bytes(key[key.len() - 8..].try_into().unwrap_or_default())
-}
-
-/// The queue entry of a found URL.
-fn entry_of(c: &Candidate) -> QueueEntry {
-    QueueEntry {
-        referrer: c.referrer.clone(),
-        sitemap: c.sitemap,
-        redirect_chain: c.redirect_chain.clone(),
-        ..QueueEntry::new(c.url.as_str(), c.depth)
+    /// Runs `f` on the connection; when the connection is gone, connects again (until
+    /// [`RECONNECT_FOR`] or a stop request) and runs it again. Every statement sent through
+    /// here is idempotent, so one whose answer was lost may be sent twice. A statement that
+    /// lost a deadlock runs again at once.
+    fn run<T>(
+        &mut self,
+        mut f: impl FnMut(&mut postgres::Client, &FrontierUrl) -> Result<T>,
+    ) -> Result<T> {
+        let mut since: Option<Instant> = None;
+        let mut wait = Duration::from_millis(100);
+        let mut conflicts = 0;
+        loop {
+            let e = match f(&mut self.client, &self.url) {
+                Ok(v) => return Ok(v),
+                Err(Error::Postgres {
+                    transient: true, ..
+                }) if conflicts < MAX_CONFLICTS => {
+                    conflicts += 1;
+                    continue;
+                }
+                Err(e @ Error::Postgres { .. }) => e,
+                Err(e) => return Err(e),
+            };
+            if !self.client.is_closed() && self.client.is_valid(Duration::from_secs(2)).is_ok() {
+                return Err(e);
+            }
+            let first = *since.get_or_insert_with(Instant::now);
+            log::warn!("lost the shared frontier ({e}); sending nothing until it is back");
+            loop {
+                if first.elapsed() >= RECONNECT_FOR || self.stop.requested().is_some() {
+                    return Err(e);
+                }
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(2));
+                if let Ok(c) = Pg::session(&self.url, self.idle) {
+                    self.client = c;
+                    log::warn!("reached the shared frontier again: continuing");
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -544,7 +517,7 @@ impl Frontier for ClusterFrontier<'_> {
     }
 
     fn add(&mut self, candidates: &[Candidate]) -> Result<Vec<Enqueued>> {
-        let entries = self.unknown(candidates.iter().map(entry_of).collect());
+        let entries = self.unknown(candidates.iter().map(Candidate::entry).collect());
         self.queue_entries(&entries)
     }
 
@@ -556,10 +529,10 @@ impl Frontier for ClusterFrontier<'_> {
             .copied()
             .filter(|s| self.may_lease(*s))
             .collect();
-        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
-        let found = Self::pg(&mut self.client, url, stop, |c| {
-            queue.origins_with_work(c, url, &held, from as i64, max as i64)
-        })?;
+        let queue = &self.queue;
+        let found = self
+            .pg
+            .run(|c, url| queue.origins_with_work(c, url, &held, from as i64, max as i64))?;
         let next = match found.last() {
             Some((id, _)) if found.len() == max => Some(*id as OriginId + 1),
             _ => None,
@@ -583,15 +556,15 @@ impl Frontier for ClusterFrontier<'_> {
     }
 
     fn lease_key(&mut self, origin: OriginId, key: &QueueKey) -> Result<Option<Lease>> {
-        let seq = seq_of(key) as i64;
+        let seq = seq_of_key(key) as i64;
         let allowed = self.origin_shard(origin).is_some_and(|s| self.may_lease(s));
         if !allowed || self.leased.get(&origin).is_some_and(|l| l.contains(&seq)) {
             return Ok(None);
         }
-        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
-        let row = Self::pg(&mut self.client, url, stop, |c| {
-            queue.queued(c, url, origin as i64, seq)
-        })?;
+        let queue = &self.queue;
+        let row = self
+            .pg
+            .run(|c, url| queue.queued(c, url, origin as i64, seq))?;
         Ok(row.map(|(key, entry)| {
             self.leased.entry(origin).or_default().insert(seq);
             Lease {
@@ -609,12 +582,9 @@ impl Frontier for ClusterFrontier<'_> {
             self.release(s.lease);
         }
         // Outcomes of shards already known lost are dropped: the new holder fetches them.
-        let mut keep: Vec<Settlement<'_>> = batch
+        let keep: Vec<Settlement<'_>> = batch
             .iter()
-            .filter(|s| {
-                self.origin_shard(s.lease.origin_id)
-                    .is_some_and(|sh| self.shards.held().contains_key(&sh))
-            })
+            .filter(|s| self.holds(s.lease.origin_id))
             .copied()
             .collect();
         self.refused += (batch.len() - keep.len()) as u64;
@@ -625,7 +595,8 @@ impl Frontier for ClusterFrontier<'_> {
         // Durable here before PostgreSQL points at them: neither kill -9 (sled keeps its
         // newest writes in memory) nor a power cut may lose a page counted as stored.
         self.store.flush()?;
-        let added = match self.commit(&keep, &stamps) {
+        let mut keep: Vec<(Settlement<'_>, u64)> = keep.into_iter().zip(stamps).collect();
+        let added = match self.commit(&keep) {
             Err(Error::StaleShard { shard, epoch, now }) => {
                 // Paused past the lease: learn what moved, and commit the rest.
                 log::warn!(
@@ -634,33 +605,18 @@ impl Frontier for ClusterFrontier<'_> {
                 );
                 self.tick()?;
                 let before = keep.len();
-                let stamps_kept: Vec<u64>;
-                {
-                    let held = self.shards.held();
-                    let pairs: Vec<(Settlement<'_>, u64)> = keep
-                        .iter()
-                        .zip(&stamps)
-                        .filter(|(s, _)| {
-                            self.origins
-                                .get(&s.lease.origin_id)
-                                .is_some_and(|(_, sh)| held.contains_key(sh))
-                        })
-                        .map(|(s, t)| (*s, *t))
-                        .collect();
-                    keep = pairs.iter().map(|(s, _)| *s).collect();
-                    stamps_kept = pairs.iter().map(|(_, t)| *t).collect();
-                }
+                keep.retain(|(s, _)| self.holds(s.lease.origin_id));
                 self.refused += (before - keep.len()) as u64;
                 if keep.is_empty() {
                     return Ok(out);
                 }
-                self.commit(&keep, &stamps_kept)?
+                self.commit(&keep)?
             }
             other => other?,
         };
         self.stored_since_totals += keep
             .iter()
-            .filter(|s| s.record.state != UrlState::Blocked)
+            .filter(|(s, _)| s.record.state != UrlState::Blocked)
             .count() as u64;
         out[0] = self.ours(added);
         Ok(out)
@@ -676,19 +632,17 @@ impl Frontier for ClusterFrontier<'_> {
 
     fn next_due(&mut self) -> Result<Option<u64>> {
         let held: Vec<i32> = self.shards.held().keys().copied().collect();
-        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
-        let due = Self::pg(&mut self.client, url, stop, |c| {
-            queue.next_due(c, url, &held)
-        })?;
+        let queue = &self.queue;
+        let due = self.pg.run(|c, url| queue.next_due(c, url, &held))?;
         Ok(due.map(|d| d.max(0) as u64))
     }
 
     fn release_due(&mut self, now_ms: u64) -> Result<Vec<(OriginId, String)>> {
         let held: Vec<i32> = self.shards.held().keys().copied().collect();
-        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
-        let due = Self::pg(&mut self.client, url, stop, |c| {
-            queue.release_due(c, url, &held, now_ms as i64)
-        })?;
+        let queue = &self.queue;
+        let due = self
+            .pg
+            .run(|c, url| queue.release_due(c, url, &held, now_ms as i64))?;
         Ok(due
             .into_iter()
             .map(|(id, origin)| {
@@ -704,29 +658,24 @@ impl Frontier for ClusterFrontier<'_> {
         let Some((name, _)) = self.origins.get(&origin).cloned() else {
             return Ok(None);
         };
-        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
-        let (politeness, _) = Self::pg(&mut self.client, url, stop, |c| {
-            queue.origin_state(c, url, &name)
-        })?;
+        let queue = &self.queue;
+        let (politeness, _) = self.pg.run(|c, url| queue.origin_state(c, url, &name))?;
         politeness
             .map(|v| decode("origins.politeness", &v))
             .transpose()
     }
 
     fn robots(&mut self, origin: &str) -> Result<Option<RobotsRecord>> {
-        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
-        let (_, robots) = Self::pg(&mut self.client, url, stop, |c| {
-            queue.origin_state(c, url, origin)
-        })?;
+        let queue = &self.queue;
+        let (_, robots) = self.pg.run(|c, url| queue.origin_state(c, url, origin))?;
         robots.map(|v| decode("origins.robots", &v)).transpose()
     }
 
     fn put_robots(&mut self, origin: &str, record: &RobotsRecord) -> Result<()> {
         let value = encode(record);
-        let (url, stop, queue) = (&self.url, &self.stop, &mut self.queue);
-        Self::pg(&mut self.client, url, stop, |c| {
-            queue.put_robots(c, url, origin, &value)
-        })
+        let queue = &mut self.queue;
+        self.pg
+            .run(|c, url| queue.put_robots(c, url, origin, &value))
     }
 
     fn counters(&mut self) -> Result<Counters> {
@@ -735,21 +684,16 @@ impl Frontier for ClusterFrontier<'_> {
                 return Ok(*c);
             }
         }
-        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
-        let c = Self::pg(&mut self.client, url, stop, |c| queue.counters(c, url))?;
+        let queue = &self.queue;
+        let c = self.pg.run(|c, url| queue.counters(c, url))?;
         self.totals = Some((Instant::now(), c));
         self.stored_since_totals = 0;
         Ok(c)
     }
 
     fn stored_pages(&mut self, origin: &str, up_to: u64) -> Result<u64> {
-        let Some(id) = self.ids.get(origin).copied() else {
-            return Ok(0);
-        };
-        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
-        let n = Self::pg(&mut self.client, url, stop, |c| {
-            queue.stored_pages(c, url, id as i64)
-        })?;
+        let queue = &self.queue;
+        let n = self.pg.run(|c, url| queue.stored_pages(c, url, origin))?;
         Ok(n.min(up_to))
     }
 
@@ -783,8 +727,8 @@ impl Frontier for ClusterFrontier<'_> {
                 return Ok(done);
             }
         }
-        let (url, stop, queue) = (&self.url, &self.stop, &self.queue);
-        let done = Self::pg(&mut self.client, url, stop, |c| queue.all_settled(c, url))?;
+        let queue = &self.queue;
+        let done = self.pg.run(|c, url| queue.all_settled(c, url))?;
         self.done = Some((Instant::now(), done));
         Ok(done)
     }

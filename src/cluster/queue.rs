@@ -340,11 +340,12 @@ impl SharedQueue {
         &self,
         client: &mut impl GenericClient,
         url: &FrontierUrl,
-        origin: i64,
+        origin: &str,
     ) -> Result<u64> {
         let n: i64 = client
             .query_one(
-                "SELECT count(*) FROM pages WHERE crawl = $1 AND origin = $2 AND outcome < 2",
+                "SELECT count(*) FROM pages p JOIN origins o ON o.crawl = p.crawl AND o.id = p.origin
+                 WHERE p.crawl = $1 AND o.origin = $2 AND p.outcome < 2",
                 &[&self.crawl, &origin],
             )
             .map_err(|e| url.error("counting an origin's pages", &e, STATEMENT_HINT))?

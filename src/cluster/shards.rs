@@ -101,6 +101,12 @@ impl ShardLeases {
         &self.held
     }
 
+    /// The shards being drained to be given back (see [`Changes::draining`]): no new request
+    /// starts for them.
+    pub fn draining(&self) -> &std::collections::BTreeSet<i32> {
+        &self.draining
+    }
+
     /// How long a lease lasts without a renewal.
     pub fn ttl(&self) -> Duration {
         self.ttl
@@ -196,13 +202,12 @@ impl ShardLeases {
             // Beyond the fair share while another live worker is below it: the highest go
             // back, so the others' next tick takes them; each is drained first (marked at one
             // tick, given back at a later one once idle).
-            let (ready, wait): (Vec<i32>, Vec<i32>) = now_held
+            let excess: Vec<i32>;
+            (excess, changes.draining) = now_held
                 .keys()
                 .rev()
                 .take((have - share) as usize)
                 .partition(|s| self.draining.contains(s) && !self.busy.contains(s));
-            changes.draining = wait;
-            let excess = ready;
             tx.execute(
                 "UPDATE shards SET holder = NULL, expires_at = now()
                  WHERE crawl = $1 AND holder = $2 AND shard = ANY($3)",

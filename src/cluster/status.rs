@@ -43,7 +43,8 @@ pub struct WorkerRow {
     pub store: String,
     /// Seconds since its last heartbeat.
     pub heartbeat_age_s: f64,
-    /// `running`, `stopped` (left cleanly) or `silent` (no heartbeat within its lease).
+    /// `running` (holds shard leases), `idle` (holds none: it just joined, has no share, or
+    /// is gone; `heartbeat_age_s` tells which) or `stopped` (left cleanly).
     pub state: String,
     /// Shards it holds now (unexpired leases).
     pub shards: Vec<i32>,
@@ -102,7 +103,7 @@ pub fn status(url: &FrontierUrl, name: &str) -> Result<ClusterStatus> {
                 state: match (stopped, shards.is_empty()) {
                     (true, _) => "stopped",
                     (false, false) => "running",
-                    (false, true) => "silent",
+                    (false, true) => "idle",
                 }
                 .into(),
                 shards,

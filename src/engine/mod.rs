@@ -166,19 +166,18 @@ impl<'a> Engine<'a> {
                 self.sched.prune(Instant::now());
                 last_prune = Instant::now();
             }
-            // Pages stored in the crawl: this run's on top of what was there, unless other
-            // processes store pages too (a shared crawl), whose total the frontier knows.
-            let stored = match self.config.max_pages {
-                Some(_) => match self.frontier.stored_total()? {
-                    Some(total) => total,
-                    None => stored_before + self.stats.stored,
-                },
-                None => 0,
+            let budget = match self.config.max_pages {
+                // Pages stored in the crawl: this run's on top of what was there, unless other
+                // processes store pages too (a shared crawl), whose total the frontier knows.
+                Some(max) => {
+                    let stored = match self.frontier.stored_total()? {
+                        Some(total) => total,
+                        None => stored_before + self.stats.stored,
+                    };
+                    Some(max.saturating_sub(stored + self.pages_in_flight))
+                }
+                None => None,
             };
-            let budget = self
-                .config
-                .max_pages
-                .map(|m| m.saturating_sub(stored + self.pages_in_flight));
             if let Some(e) = self.flusher.error() {
                 return Err(e);
             }
@@ -217,16 +216,6 @@ impl<'a> Engine<'a> {
             .into_iter()
             .flatten()
             .min();
-            let idle = self.in_flight == 0 && self.pending.is_empty();
-            if idle && wake.is_none() && self.origin_scan.is_none() && budget != Some(0) {
-                // Nothing here: the crawl is over unless other workers still hold work.
-                if self.frontier.crawl_done()? {
-                    return Ok(StopReason::Finished);
-                }
-                self.wait_for_outcomes(refresh_at)?;
-                continue;
-            }
-            let wake = wake.into_iter().chain(refresh_at).min();
             if self.in_flight == 0 && self.pending.is_empty() {
                 if budget == Some(0) && self.round.is_none() {
                     return Ok(StopReason::MaxPages);
@@ -236,14 +225,16 @@ impl<'a> Engine<'a> {
                     self.register_queued_origins()?;
                     continue;
                 }
-                if wake.is_none() {
-                    return Ok(match budget {
-                        Some(0) => StopReason::MaxPages,
-                        _ => StopReason::Finished,
-                    });
+                if wake.is_none() && budget == Some(0) {
+                    return Ok(StopReason::MaxPages);
+                }
+                // Nothing here: the crawl is over unless other workers (a shared frontier)
+                // still hold work that may reach this one; then look again at the refresh.
+                if wake.is_none() && self.frontier.crawl_done()? {
+                    return Ok(StopReason::Finished);
                 }
             }
-            self.wait_for_outcomes(wake)?;
+            self.wait_for_outcomes(wake.into_iter().chain(refresh_at).min())?;
         }
     }
 

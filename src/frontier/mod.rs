@@ -69,6 +69,16 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// Its queue entry: no attempt made yet.
+    pub fn entry(&self) -> QueueEntry {
+        QueueEntry {
+            referrer: self.referrer.clone(),
+            sitemap: self.sitemap,
+            redirect_chain: self.redirect_chain.clone(),
+            ..QueueEntry::new(self.url.as_str(), self.depth)
+        }
+    }
+
     /// A seed: depth 0, found nowhere.
     pub fn seed(url: Url) -> Self {
         Candidate {
@@ -303,15 +313,7 @@ fn enqueue_tx(
         if memo.covers(fp, c.depth) {
             continue;
         }
-        let entry = QueueEntry {
-            url: url.to_string(),
-            depth: c.depth,
-            referrer: c.referrer.clone(),
-            attempts: 0,
-            sitemap: c.sitemap,
-            redirect_chain: c.redirect_chain.clone(),
-            revisit: None,
-        };
+        let entry = c.entry();
         let origin = canon::origin_key(&c.url);
         if let Some((depth, seq)) = writes.lookup(seen, pre, fp)? {
             let depth = if c.depth >= depth {

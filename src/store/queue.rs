@@ -188,6 +188,13 @@ pub fn depth_of_key(key: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(key.get(8..12)?.try_into().ok()?))
 }
 
+/// The sequence number in a queue key (its discovery order within origin and depth).
+pub fn seq_of_key(key: &QueueKey) -> u64 {
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&key[12..]);
+    u64::from_be_bytes(seq)
+}
+
 /// The origin in a queue key.
 pub fn origin_of_key(key: &[u8]) -> Option<OriginId> {
     Some(u64::from_be_bytes(key.get(..8)?.try_into().ok()?))

@@ -483,7 +483,7 @@ fn three_workers_on_four_origins_store_every_url_once_and_keep_each_origins_rate
 fn a_killed_worker_s_shards_are_taken_over_and_the_crawl_completes_without_loss() {
     let _timing = exclusive();
     // Three origins in the shards w1 gives away (it keeps 0–2), so w2 or w3 crawls one.
-    let origins = Origins::split(3, (1, 3), 48);
+    let origins = Origins::split(3, (1, 3), 96);
     let (pg, dir, mut w1) = begin("kill", &origins, FAST);
     let w2 = Worker::join(dir.path(), &pg, "kill", "w2", FAST);
     let w3 = Worker::join(dir.path(), &pg, "kill", "w3", FAST);
@@ -529,9 +529,10 @@ fn a_killed_worker_s_shards_are_taken_over_and_the_crawl_completes_without_loss(
 #[test]
 fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits_are_refused() {
     let _timing = exclusive();
-    // Slow answers (80 of every 100 ms): the stop catches w2 with requests in flight to the
-    // two origins in its half of the shards (w1 keeps 0–3).
-    let origins = Origins::split_slow(4, (2, 2), 24, Duration::from_millis(80));
+    // Answers slower than the 100 ms gap (one request at a time per origin): the stop catches
+    // w2 with a request in flight to each of the two origins in its half of the shards (w1
+    // keeps 0–3), whose answers come back after it lost them.
+    let origins = Origins::split_slow(4, (2, 2), 24, Duration::from_millis(300));
     let (pg, dir, mut w1) = begin("stall", &origins, FAST);
     let mut w2 = Worker::join(dir.path(), &pg, "stall", "w2", FAST);
     until("the shards to be shared", || {
