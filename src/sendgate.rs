@@ -1,14 +1,26 @@
 //! The last check before a request leaves: no two request starts to one origin closer than its
-//! gap, measured when the request is actually sent, not when the scheduler handed it out.
+//! gap, measured from when the previous request actually went out, not from when it was handed
+//! to the HTTP client.
 //!
-//! The scheduler already spaces hand-outs by the gap, so this gate is almost always open. It
-//! exists for the moment the executor stalls (a burst of parsing, a slow disk): two URLs of one
-//! origin handed out 200 ms apart could otherwise leave together when the stall ends, and with
-//! `--per-host-concurrency` above 1 the server would see them arrive at once. Measured from the
-//! server's side, that happened about once in six multi-host benchmark runs before this gate.
+//! The scheduler already spaces hand-outs by the gap, so this gate is almost always open. Two
+//! things can still bring two starts closer on the wire:
+//! - the executor stalls after a hand-out (a burst of parsing, a slow disk), and two URLs of one
+//!   origin handed out 200 ms apart leave together when the stall ends;
+//! - curl's agent thread puts a request on the wire some time after the hand-over, and under
+//!   CPU load that delay varies from request to request. Measured with the kernel's timestamps
+//!   at the server (tests/integration/wire_timing.rs), a crawler pinned to a busy core sent
+//!   starts 36 ms apart at a 40 ms gap when the gap was counted from the hand-over.
+//!
+//! So each request carries a [`Departure`]: curl's agent thread stamps it once curl has sent
+//! the request (our patch to isahc, vendor/PATCHED.md), and the next request to the origin
+//! waits for that stamp plus the gap. Every stamp is at or after the real send, so the gap on
+//! the wire is never short; what it costs is the delay between curl's send and its stamp
+//! (microseconds: the same agent-thread loop). With `--per-host-concurrency` above 1 a request
+//! also waits until the one before it has left, which is at most a few milliseconds after its
+//! hand-over unless its connection is slow to open.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::frontier::{OriginId, SendPermits};
@@ -16,11 +28,71 @@ use crate::frontier::{OriginId, SendPermits};
 /// Entries older than this are dropped on the next insert, so the map follows active origins.
 const FORGET_AFTER: Duration = Duration::from_secs(120);
 
-/// The latest send time per origin, and (a crawl shared by several workers) which origins
+/// When one request handed to the HTTP client left, once known: the agent thread's stamp once
+/// curl has sent it, or, for a request that ended without one (refused, failed, dropped), the
+/// moment it ended. Either is at or after the real send.
+#[derive(Debug, Default)]
+pub struct Departure {
+    /// Given to the request; curl's agent thread stamps it.
+    metrics: isahc::Metrics,
+    ended: OnceLock<Instant>,
+}
+
+impl Departure {
+    /// The object the HTTP client stamps (a request extension, see `fetch::client`).
+    pub fn metrics(&self) -> &isahc::Metrics {
+        &self.metrics
+    }
+
+    /// At or after when the request went out; `None` while it may still be going.
+    pub fn left_by(&self) -> Option<Instant> {
+        self.metrics
+            .request_sent_at()
+            .or_else(|| self.ended.get().copied())
+    }
+
+    /// The request is over: if curl never stamped it, it left (if at all) by `at`.
+    fn end(&self, at: Instant) {
+        let _ = self.ended.set(at);
+    }
+}
+
+/// A claimed send slot. Dropping it ends the request's [`Departure`]: a request that never
+/// went out, or whose stamp was lost, counts as sent when it ended.
+#[derive(Debug)]
+pub struct SendTicket(Arc<Departure>);
+
+impl SendTicket {
+    /// A ticket no origin's gap follows (a robots.txt redirect to another origin).
+    pub fn untracked() -> SendTicket {
+        SendTicket(Arc::default())
+    }
+
+    /// The departure to hand to the HTTP client with the request.
+    pub fn departure(&self) -> &Departure {
+        &self.0
+    }
+}
+
+impl Drop for SendTicket {
+    fn drop(&mut self) {
+        self.0.end(Instant::now());
+    }
+}
+
+/// One origin's sends: the latest known departure, and the requests handed over whose
+/// departure is not known yet.
+#[derive(Debug, Default)]
+struct OriginSends {
+    last: Option<Instant>,
+    going: Vec<Arc<Departure>>,
+}
+
+/// The latest departures per origin, and (a crawl shared by several workers) which origins
 /// this process may still send to at all.
 #[derive(Debug, Default)]
 pub struct SendGate {
-    last: Mutex<HashMap<OriginId, Instant>>,
+    origins: Mutex<HashMap<OriginId, OriginSends>>,
     permits: Option<std::sync::Arc<SendPermits>>,
 }
 
@@ -44,21 +116,44 @@ impl SendGate {
         self.permits.as_ref().is_none_or(|p| p.allows(origin))
     }
 
-    /// Claims a send slot for `origin` at `now` if the previous send was at least `gap` ago;
-    /// otherwise returns how long to wait before asking again.
-    pub fn try_send(&self, origin: OriginId, gap: Duration, now: Instant) -> Result<(), Duration> {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(prev) = last.get(&origin) {
-            let next = *prev + gap;
-            if next > now {
-                return Err(next - now);
+    /// Claims a send slot for `origin` at `now` if every earlier request to it has left and the
+    /// latest left at least `gap` ago; otherwise returns how long to wait before asking again.
+    /// With no gap (`--rate 0`) nothing is spaced and nothing is tracked.
+    pub fn try_send(
+        &self,
+        origin: OriginId,
+        gap: Duration,
+        now: Instant,
+    ) -> Result<SendTicket, Duration> {
+        if gap.is_zero() {
+            return Ok(SendTicket::untracked());
+        }
+        let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
+        if origins.len() > 4096 {
+            origins.retain(|_, o| {
+                !o.going.is_empty() || o.last.is_some_and(|t| now.duration_since(t) < FORGET_AFTER)
+            });
+        }
+        let o = origins.entry(origin).or_default();
+        let mut last = o.last;
+        o.going.retain(|d| match d.left_by() {
+            Some(t) => {
+                last = last.max(Some(t));
+                false
             }
+            None => true,
+        });
+        o.last = last;
+        if !o.going.is_empty() {
+            // Usually a few milliseconds; asked again often enough to lose little of the gap.
+            return Err((gap / 20).clamp(Duration::from_millis(1), Duration::from_millis(20)));
         }
-        if last.len() > 4096 {
-            last.retain(|_, t| now.duration_since(*t) < FORGET_AFTER);
+        if let Some(next) = o.last.map(|t| t + gap).filter(|&next| next > now) {
+            return Err(next - now);
         }
-        last.insert(origin, now);
-        Ok(())
+        let departure = Arc::new(Departure::default());
+        o.going.push(departure.clone());
+        Ok(SendTicket(departure))
     }
 }
 
@@ -66,24 +161,47 @@ impl SendGate {
 mod tests {
     use super::*;
 
+    fn sent(t: Result<SendTicket, Duration>, at: Instant) -> SendTicket {
+        let ticket = t.expect("a send slot");
+        ticket.departure().end(at);
+        ticket
+    }
+
     #[test]
-    fn sends_to_one_origin_keep_the_gap() {
+    fn sends_to_one_origin_keep_the_gap_from_when_the_previous_left() {
         let g = SendGate::new();
         let t0 = Instant::now();
-        let gap = Duration::from_millis(200);
-        assert_eq!(g.try_send(1, gap, t0), Ok(()));
+        let ms = Duration::from_millis;
+        let gap = ms(200);
+        let first = g.try_send(1, gap, t0).expect("the first send");
         assert_eq!(
-            g.try_send(1, gap, t0 + Duration::from_millis(6)),
-            Err(Duration::from_millis(194))
+            g.try_send(1, gap, t0 + ms(6)).unwrap_err(),
+            ms(10),
+            "the first has not left yet: ask again soon"
         );
-        assert_eq!(
-            g.try_send(2, gap, t0 + Duration::from_millis(6)),
-            Ok(()),
-            "another origin"
+        // It left 30 ms after its hand-over (curl's agent thread was busy).
+        first.departure().end(t0 + ms(30));
+        assert_eq!(g.try_send(1, gap, t0 + ms(6)).unwrap_err(), ms(224));
+        assert_eq!(g.try_send(1, gap, t0 + gap).unwrap_err(), ms(30));
+        let _second = sent(g.try_send(1, gap, t0 + ms(230)), t0 + ms(231));
+        assert_eq!(g.try_send(1, gap, t0 + ms(430)).unwrap_err(), ms(1));
+        assert!(g.try_send(2, gap, t0 + ms(6)).is_ok(), "another origin");
+        assert!(g.try_send(3, Duration::ZERO, t0).is_ok());
+        assert!(g.try_send(3, Duration::ZERO, t0).is_ok(), "no gap, no wait");
+    }
+
+    #[test]
+    fn a_request_that_never_left_counts_as_sent_when_its_ticket_drops() {
+        let g = SendGate::new();
+        let gap = Duration::from_millis(100);
+        let t0 = Instant::now();
+        drop(g.try_send(1, gap, t0).unwrap());
+        let now = Instant::now();
+        let wait = g.try_send(1, gap, now).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(90) && wait <= gap,
+            "the gap counts from the drop: {wait:?}"
         );
-        assert_eq!(g.try_send(1, gap, t0 + gap), Ok(()));
-        assert_eq!(g.try_send(3, Duration::ZERO, t0), Ok(()));
-        assert_eq!(g.try_send(3, Duration::ZERO, t0), Ok(()), "no gap, no wait");
     }
 
     #[test]

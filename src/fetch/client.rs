@@ -10,6 +10,7 @@
 use async_std::io::BufReader;
 use http_client::http_types::{self, Version};
 use http_client::{Config, Error, HttpClient, Request, Response};
+use isahc::config::Configurable;
 
 /// surf's client over one shared isahc client (its connection pool and settings).
 #[derive(Debug)]
@@ -40,6 +41,10 @@ impl HttpClient for CurlClient {
         let mut builder = isahc::http::Request::builder()
             .uri(req.url().as_str())
             .method(method);
+        if let Some(metrics) = req.ext().get::<isahc::Metrics>() {
+            // The agent thread stamps it when curl has sent the request (vendor/PATCHED.md).
+            builder = builder.extension(metrics.clone()).metrics(true);
+        }
         for (name, values) in req.iter() {
             for value in values {
                 builder = builder.header(name.as_str(), value.as_str());

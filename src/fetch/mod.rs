@@ -32,6 +32,7 @@ use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::failure::{ErrorKind, Failure};
 use crate::runtime;
+use crate::sendgate::Departure;
 
 use body::{decoder, read_capped};
 use classify::classify_client_error;
@@ -154,8 +155,10 @@ impl Fetcher {
         &self,
         url: &Url,
         headers: &[(&'static str, String)],
+        departure: &Departure,
     ) -> std::result::Result<Fetched, FetchError> {
-        self.get_capped(url, self.max_body, headers).await
+        self.get_capped(url, self.max_body, headers, departure)
+            .await
     }
 
     /// [`Fetcher::get_with`] with its own body cap (robots.txt reads 512 KiB whatever `--max-body`).
@@ -164,9 +167,10 @@ impl Fetcher {
         url: &Url,
         cap: u64,
         headers: &[(&'static str, String)],
+        departure: &Departure,
     ) -> std::result::Result<Fetched, FetchError> {
         let start = Instant::now();
-        let outcome = AssertUnwindSafe(self.get_inner(url, cap, headers))
+        let outcome = AssertUnwindSafe(self.get_inner(url, cap, headers, departure))
             .catch_unwind()
             .await;
         let fail = |kind: ErrorKind, detail: String| FetchError {
@@ -202,6 +206,7 @@ impl Fetcher {
         url: &Url,
         cap: u64,
         extra: &[(&'static str, String)],
+        departure: &Departure,
     ) -> std::result::Result<Fetched, (ErrorKind, String)> {
         // isahc answers only once the first body byte (or the end) is in, so a server that
         // sends its headers and then stalls would otherwise hold out until `--timeout`.
@@ -217,7 +222,10 @@ impl Fetcher {
         for (name, value) in extra {
             req = req.header(*name, value.as_str());
         }
-        let mut resp = runtime::timeout(wait, req)
+        let mut req = req.build();
+        // curl's agent thread stamps it once the request is sent (see `crate::sendgate`).
+        req.set_ext(departure.metrics().clone());
+        let mut resp = runtime::timeout(wait, self.client.send(req))
             .await
             .map_err(|_| {
                 let wait = humantime::format_duration(wait);

@@ -17,6 +17,7 @@ use crate::fetch::Fetcher;
 use crate::frontier::{Candidate, Lease, OriginId, QueueEntry};
 use crate::robots::Policy;
 use crate::runtime::sleep;
+use crate::sendgate::SendTicket;
 use crate::store::bodies::{BodyLog, BodyRef};
 use crate::store::{PageRecord, RobotsVerdict};
 use page::fetch_page;
@@ -159,13 +160,13 @@ pub struct PageOutcome {
 pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
     match job {
         Job::Page { lease, url, gap } => {
-            if !wait_for_send_slot(ctx, lease.origin_id, gap).await {
+            let Some(ticket) = wait_for_send_slot(ctx, lease.origin_id, gap).await else {
                 return Outcome::NotSent {
                     origin_id: lease.origin_id,
                     lease: Some(lease),
                 };
-            }
-            Outcome::Page(Box::new(fetch_page(ctx, lease, url).await))
+            };
+            Outcome::Page(Box::new(fetch_page(ctx, lease, url, ticket).await))
         }
         Job::Robots {
             origin_id,
@@ -182,18 +183,23 @@ pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
 }
 
 /// Waits until this origin's previous request left at least `gap` ago (see
-/// [`crate::sendgate`]); immediate unless the executor stalled after the hand-out.
-/// Returns `false`, sending nothing, once this process may no longer send to the origin.
-async fn wait_for_send_slot(ctx: &WorkerContext, origin: OriginId, gap: Duration) -> bool {
+/// [`crate::sendgate`]); immediate unless the executor stalled after the hand-out or the
+/// previous request is still on its way out. The ticket goes with the request.
+/// Returns `None`, sending nothing, once this process may no longer send to the origin.
+async fn wait_for_send_slot(
+    ctx: &WorkerContext,
+    origin: OriginId,
+    gap: Duration,
+) -> Option<SendTicket> {
     loop {
         if !ctx.send_gate.permitted(origin) {
-            return false;
+            return None;
         }
         match ctx
             .send_gate
             .try_send(origin, gap, std::time::Instant::now())
         {
-            Ok(()) => return true,
+            Ok(ticket) => return Some(ticket),
             Err(wait) => sleep(wait).await,
         }
     }

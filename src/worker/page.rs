@@ -13,18 +13,28 @@ use crate::fetch::Fetched;
 use crate::frontier::Lease;
 use crate::recrawl::{conditional_headers, recheck_outcome, Answer};
 use crate::runtime::run_blocking;
+use crate::sendgate::SendTicket;
 use crate::store::bodies::BodyRef;
 use crate::store::versions::{sha1, Revisit};
 use crate::store::{PageRecord, UrlState};
 
 /// Fetches a page and turns whatever happens into an outcome.
-pub(super) async fn fetch_page(ctx: &Arc<WorkerContext>, lease: Lease, url: Url) -> PageOutcome {
+pub(super) async fn fetch_page(
+    ctx: &Arc<WorkerContext>,
+    lease: Lease,
+    url: Url,
+    ticket: SendTicket,
+) -> PageOutcome {
     let mut record = failed_record(&lease.entry, None);
     record.attempts += 1;
     let entry = &lease.entry;
     let revisit = entry.revisit.as_deref();
     let conditional = revisit.map(conditional_headers).unwrap_or_default();
-    let result = ctx.fetcher.get_with(&url, &conditional).await;
+    let result = ctx
+        .fetcher
+        .get_with(&url, &conditional, ticket.departure())
+        .await;
+    drop(ticket);
     record.fetched_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let (body, found) = match result {
         Err(e) => {

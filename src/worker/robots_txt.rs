@@ -11,7 +11,8 @@ use crate::canon;
 use crate::failure::{ErrorKind, Failure};
 use crate::frontier::OriginId;
 use crate::robots::{self, Policy};
-use crate::runtime::{run_blocking, sleep};
+use crate::runtime::run_blocking;
+use crate::sendgate::SendTicket;
 use crate::store::RobotsVerdict;
 
 /// Fetches `origin/robots.txt`, following up to five redirects (a hop back to the same origin
@@ -37,11 +38,12 @@ pub(super) async fn fetch_robots(
         return Some(out);
     };
     let mut hops = 0;
-    if !wait_for_send_slot(ctx, origin_id, gap).await {
-        return None;
-    }
+    let mut ticket = wait_for_send_slot(ctx, origin_id, gap).await?;
     out.verdict = loop {
-        let f = match ctx.fetcher.get_capped(&url, robots::MAX_BYTES, &[]).await {
+        let got = ctx
+            .fetcher
+            .get_capped(&url, robots::MAX_BYTES, &[], ticket.departure());
+        let f = match got.await {
             Ok(f) => f,
             Err(e) => break Err(e.failure),
         };
@@ -56,9 +58,14 @@ pub(super) async fn fetch_robots(
                 });
             };
             hops += 1;
-            if canon::origin_key(&next) == canon::origin_key(&url) {
-                sleep(gap).await;
-            }
+            // A hop on the same origin keeps its gap; one elsewhere is that origin's only
+            // request until the verdict is in.
+            ticket = if canon::origin_key(&next) == canon::origin_key(&url) {
+                drop(ticket);
+                wait_for_send_slot(ctx, origin_id, gap).await?
+            } else {
+                SendTicket::untracked()
+            };
             url = next;
             continue;
         }

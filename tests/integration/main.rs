@@ -65,6 +65,9 @@ mod tls;
 // What requests carry, from the server's side: --header, Basic credentials for their own
 // origin only (never across a redirect or into exports, reports or logs), kept for a resume.
 mod transport;
+// Request starts on the wire, stamped by the kernel at the server: never closer than the gap,
+// with the crawler pinned to a core beside busy loops, one or several requests in flight.
+mod wire_timing;
 // Why the curl backend: after timeouts and cut bodies on pooled connections, no URL ever
 // receives another URL's response.
 mod wrong_response;
