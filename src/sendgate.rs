@@ -33,21 +33,31 @@ const FORGET_AFTER: Duration = Duration::from_secs(120);
 /// moment it ended. Either is at or after the real send.
 #[derive(Debug, Default)]
 pub struct Departure {
-    /// Given to the request; curl's agent thread stamps it.
-    metrics: isahc::Metrics,
+    /// Given to the request; curl's agent thread stamps it. `None` when no gap follows it
+    /// (`--rate 0`): curl then skips the progress callbacks that stamp it.
+    metrics: Option<isahc::Metrics>,
     ended: OnceLock<Instant>,
 }
 
 impl Departure {
-    /// The object the HTTP client stamps (a request extension, see `fetch::client`).
-    pub fn metrics(&self) -> &isahc::Metrics {
-        &self.metrics
+    fn tracked() -> Departure {
+        Departure {
+            metrics: Some(isahc::Metrics::new()),
+            ended: OnceLock::new(),
+        }
+    }
+
+    /// The object the HTTP client stamps (a request extension, see `fetch::client`), when the
+    /// gate follows this request.
+    pub fn metrics(&self) -> Option<&isahc::Metrics> {
+        self.metrics.as_ref()
     }
 
     /// At or after when the request went out; `None` while it may still be going.
     pub fn left_by(&self) -> Option<Instant> {
         self.metrics
-            .request_sent_at()
+            .as_ref()
+            .and_then(|m| m.request_sent_at())
             .or_else(|| self.ended.get().copied())
     }
 
@@ -151,7 +161,7 @@ impl SendGate {
         if let Some(next) = o.last.map(|t| t + gap).filter(|&next| next > now) {
             return Err(next - now);
         }
-        let departure = Arc::new(Departure::default());
+        let departure = Arc::new(Departure::tracked());
         o.going.push(departure.clone());
         Ok(SendTicket(departure))
     }

@@ -224,7 +224,9 @@ impl Fetcher {
         }
         let mut req = req.build();
         // curl's agent thread stamps it once the request is sent (see `crate::sendgate`).
-        req.set_ext(departure.metrics().clone());
+        if let Some(metrics) = departure.metrics() {
+            req.set_ext(metrics.clone());
+        }
         let mut resp = runtime::timeout(wait, self.client.send(req))
             .await
             .map_err(|_| {
