@@ -282,6 +282,10 @@ crawl_settings! {
     /// crawl may give its own with `worker --bind-address`) [default: the system's choice]
     #[arg(long, value_name = "IP")]
     bind_address: Option<String> = None, given Option<String>;
+    /// Resolve host names with this name server, IP or IP:PORT, instead of the system's
+    /// (/etc/resolv.conf); either way each host is looked up once per run [default: the system's]
+    #[arg(long, value_name = "IP[:PORT]")]
+    dns_server: Option<String> = None, given Option<String>;
 }
 
 /// How a given flag changes a saved setting: its value(s) when they differ, shown as a user
@@ -498,6 +502,9 @@ impl CrawlConfig {
         }
         for h in &self.headers {
             crate::fetch::request::parse_header(h).map_err(Error::Config)?;
+        }
+        if let Some(server) = &self.dns_server {
+            crate::fetch::dns::parse_server(server).map_err(Error::Config)?;
         }
         if let Some(ip) = &self.bind_address {
             if ip.parse::<std::net::IpAddr>().is_err() {

@@ -43,6 +43,8 @@ pub enum ErrorKind {
     TlsExpired,
     /// The server's certificate is made for another host name.
     TlsNameMismatch,
+    /// The name server failed or did not answer (SERVFAIL, REFUSED, a timeout): asked again.
+    DnsUnavailable,
 }
 
 impl ErrorKind {
@@ -66,6 +68,7 @@ impl ErrorKind {
             ErrorKind::TlsUntrusted => "tls_untrusted",
             ErrorKind::TlsExpired => "tls_expired",
             ErrorKind::TlsNameMismatch => "tls_name_mismatch",
+            ErrorKind::DnsUnavailable => "dns_unavailable",
         }
     }
 
@@ -89,6 +92,7 @@ impl ErrorKind {
             ErrorKind::TlsUntrusted => "the server's certificate is not signed by a trusted CA",
             ErrorKind::TlsExpired => "the server's certificate is expired or not yet valid",
             ErrorKind::TlsNameMismatch => "the server's certificate is for another host name",
+            ErrorKind::DnsUnavailable => "the name server failed or did not answer",
         }
     }
 }

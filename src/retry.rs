@@ -3,11 +3,11 @@
 //!
 //! - 429 and 503 are the host saying "slow down": the host pauses (see [`crate::politeness`]) and
 //!   the URL is re-queued at its old place.
-//! - Other transient failures (connect errors, timeouts, resets, 408, 500, 502, 504 and other
-//!   5xx) wait a full-jitter exponential back-off: a random time in
+//! - Other transient failures (connect errors, timeouts, resets, a name server that failed or
+//!   did not answer, 408, 500, 502, 504 and other 5xx) wait a full-jitter exponential back-off: a random time in
 //!   `[0, min(`[`CAP`]`, `[`BASE`]` × 2^(attempt-1))]`.
 //! - Everything else (other 4xx, invalid responses, decode errors, redirect errors, DNS and TLS
-//!   failures) is final at once.
+//!   failures, a name that does not exist) is final at once.
 //!
 //! Both kinds count against `--retries`, and the attempt count travels with the URL, so a
 //! resumed crawl does not reset it.
@@ -55,7 +55,7 @@ pub fn decide(record: &PageRecord, retries: u32, unit: f64) -> Verdict {
 pub fn is_transient(kind: ErrorKind) -> bool {
     matches!(
         kind,
-        ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Reset
+        ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Reset | ErrorKind::DnsUnavailable
     )
 }
 

@@ -45,6 +45,10 @@ impl HttpClient for CurlClient {
             // The agent thread stamps it when curl has sent the request (vendor/PATCHED.md).
             builder = builder.extension(metrics.clone()).metrics(true);
         }
+        if let Some(address) = req.ext().get::<isahc::config::ResolveMap>() {
+            // The host's address, resolved once per run (fetch/dns.rs): curl does not look up.
+            builder = builder.extension(address.clone());
+        }
         for (name, values) in req.iter() {
             for value in values {
                 builder = builder.header(name.as_str(), value.as_str());

@@ -17,6 +17,7 @@ mod body;
 mod classify;
 mod client;
 pub mod cookies;
+pub mod dns;
 pub mod proxy;
 pub mod request;
 pub mod tls;
@@ -89,6 +90,8 @@ pub struct Fetcher {
     credentials: std::sync::Arc<request::Credentials>,
     /// `None` with `--no-cookies`.
     cookies: Option<std::sync::Arc<cookies::Jar>>,
+    /// `None` when curl resolves names (behind a proxy).
+    dns: Option<std::sync::Arc<dns::Dns>>,
 }
 
 impl Fetcher {
@@ -139,6 +142,7 @@ impl Fetcher {
                 true => None,
                 false => Some(std::sync::Arc::new(cookies::Jar::open(&config.db)?)),
             },
+            dns: dns::Dns::new(config)?.map(std::sync::Arc::new),
         })
     }
 
@@ -212,6 +216,7 @@ impl Fetcher {
         // sends its headers and then stalls would otherwise hold out until `--timeout`.
         // Dropping the request aborts its transfer; the connection is not reused.
         let wait = self.first_byte_timeout;
+        let address = self.address(url).await?;
         let mut req = self.client.get(url.as_str());
         if let Some(auth) = self.credentials.authorization(url) {
             req = req.header("authorization", auth);
@@ -226,6 +231,9 @@ impl Fetcher {
         // curl's agent thread stamps it once the request is sent (see `crate::sendgate`).
         if let Some(metrics) = departure.metrics() {
             req.set_ext(metrics.clone());
+        }
+        if let Some(address) = address {
+            req.set_ext(address);
         }
         let mut resp = runtime::timeout(wait, self.client.send(req))
             .await
@@ -287,6 +295,20 @@ impl Fetcher {
             })?;
         f.headers = headers;
         Ok(f)
+    }
+
+    /// The address curl is to connect to for `url`'s host, resolved once per run (see
+    /// [`dns`]); `None` for an IP literal, or when curl resolves names itself.
+    async fn address(
+        &self,
+        url: &Url,
+    ) -> std::result::Result<Option<isahc::config::ResolveMap>, (ErrorKind, String)> {
+        let (Some(dns), Some(url::Host::Domain(host))) = (&self.dns, url.host()) else {
+            return Ok(None);
+        };
+        let ip = dns.resolve(host).await?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        Ok(Some(isahc::config::ResolveMap::new().add(host, port, ip)))
     }
 
     /// HTML is always read (its links are needed); other types only when `--accept-type`

@@ -68,6 +68,9 @@ mod transport;
 // Request starts on the wire, stamped by the kernel at the server: never closer than the gap,
 // with the crawler pinned to a core beside busy loops, one or several requests in flight.
 mod wire_timing;
+// DNS from the name server's side (--dns-server on loopback): one lookup per host, NXDOMAIN
+// final with no request sent, SERVFAIL asked again; a bad --dns-server refused.
+mod dns;
 // Why the curl backend: after timeouts and cut bodies on pooled connections, no URL ever
 // receives another URL's response.
 mod wrong_response;

@@ -1,0 +1,201 @@
+//! Host names, resolved once per host for the crawl, and DNS failures told apart: a name that
+//! does not exist (NXDOMAIN, or no address) is final for every URL of that host, while a name
+//! server that failed or did not answer (SERVFAIL, REFUSED, a timeout) is retried like any
+//! transient failure.
+//!
+//! curl resolves names itself, but it says only "could not resolve host" for both cases and keeps
+//! answers for 60 s, so a broad crawl would ask again every minute per host and could not tell a
+//! dead domain from a flaky resolver. Here hickory's resolver asks (the system's name servers from
+//! `/etc/resolv.conf` and `/etc/hosts`, or `--dns-server`), the answer is kept for the rest of the
+//! run, and curl gets the address with the request (`CURLOPT_RESOLVE`), so it never looks up
+//! on its own. Through a proxy nothing is resolved here: the proxy resolves the names.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_std_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts};
+use async_std_resolver::proto::op::ResponseCode;
+use async_std_resolver::AsyncStdResolver;
+use hickory_resolver::error::ResolveErrorKind;
+
+use crate::config::CrawlConfig;
+use crate::error::{Error, Result};
+use crate::failure::ErrorKind;
+
+/// How long one question to a name server may take, and how many times it is asked, before the
+/// lookup counts as a (transient) failure.
+const TIMEOUT: Duration = Duration::from_secs(5);
+const ATTEMPTS: usize = 2;
+
+/// What a finished lookup said, kept for the rest of the run.
+#[derive(Clone, Debug)]
+enum Answer {
+    Address(IpAddr),
+    /// The name does not exist or has no address: the message to record.
+    NoSuchHost(String),
+}
+
+/// The crawl's resolver and its answers by host name.
+pub struct Dns {
+    resolver: AsyncStdResolver,
+    /// Which name servers are asked, for messages.
+    asked: String,
+    /// One slot per host: a lookup holds it, so concurrent requests to a host wait for the one
+    /// lookup instead of each asking.
+    hosts: Mutex<HashMap<String, Arc<async_lock::Mutex<Option<Answer>>>>>,
+}
+
+impl std::fmt::Debug for Dns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Dns({})", self.asked)
+    }
+}
+
+/// Whether a proxy is in effect: `--proxy`, or curl's proxy variables unless `--no-proxy`.
+fn behind_proxy(config: &CrawlConfig) -> bool {
+    if config.no_proxy {
+        return false;
+    }
+    config.proxy.is_some()
+        || [
+            "http_proxy",
+            "https_proxy",
+            "HTTPS_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+        ]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+/// Parses `--dns-server`: an IP address, with a port or not (53).
+pub fn parse_server(raw: &str) -> std::result::Result<SocketAddr, String> {
+    let raw = raw.trim();
+    raw.parse::<SocketAddr>()
+        .or_else(|_| raw.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| {
+            format!("--dns-server {raw:?}: give an IP address, with a port or not (192.0.2.53, 127.0.0.1:5353, [::1]:53)")
+        })
+}
+
+impl Dns {
+    /// The crawl's resolver, or `None` when names are left to curl: behind a proxy, or when the
+    /// system's resolver configuration cannot be read (said once, and curl resolves as before).
+    pub fn new(config: &CrawlConfig) -> Result<Option<Dns>> {
+        if behind_proxy(config) {
+            return Ok(None);
+        }
+        let mut opts = ResolverOpts::default();
+        opts.timeout = TIMEOUT;
+        opts.attempts = ATTEMPTS;
+        // The answers are kept here, per host; the resolver's own cache would only repeat it.
+        opts.cache_size = 0;
+        let (resolver, asked) = match &config.dns_server {
+            Some(raw) => {
+                let server = parse_server(raw).map_err(Error::Config)?;
+                let servers =
+                    NameServerConfigGroup::from_ips_clear(&[server.ip()], server.port(), true);
+                let config = ResolverConfig::from_parts(None, vec![], servers);
+                let resolver =
+                    futures_lite::future::block_on(async_std_resolver::resolver(config, opts));
+                (resolver, server.to_string())
+            }
+            None => {
+                let system = hickory_resolver::system_conf::read_system_conf();
+                let (config, mut system) = match system {
+                    Ok(c) => c,
+                    Err(e) => {
+                        log::warn!(
+                            "cannot read the system's resolver configuration ({e}); curl resolves \
+                             host names itself, so a name that does not exist is not told apart \
+                             from a name server that failed (give --dns-server to choose one)"
+                        );
+                        return Ok(None);
+                    }
+                };
+                system.timeout = TIMEOUT;
+                system.attempts = ATTEMPTS;
+                system.cache_size = 0;
+                let asked = config
+                    .name_servers()
+                    .iter()
+                    .map(|n| n.socket_addr.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let resolver =
+                    futures_lite::future::block_on(async_std_resolver::resolver(config, system));
+                (resolver, asked)
+            }
+        };
+        Ok(Some(Dns {
+            resolver,
+            asked,
+            hosts: Mutex::default(),
+        }))
+    }
+
+    /// The address to connect to for `host` (a name, not an IP literal): the run's answer, or
+    /// one lookup. `Err` is a failure kind and its message: [`ErrorKind::Dns`] when the name
+    /// does not exist (kept: every later request to the host fails the same way without
+    /// asking), [`ErrorKind::DnsUnavailable`] when the name server failed (asked again next time).
+    pub async fn resolve(&self, host: &str) -> std::result::Result<IpAddr, (ErrorKind, String)> {
+        let slot = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            hosts.entry(host.to_string()).or_default().clone()
+        };
+        let mut answer = slot.lock().await;
+        if answer.is_none() {
+            *answer = Some(self.lookup(host).await?);
+        }
+        match answer.clone() {
+            Some(Answer::Address(ip)) => Ok(ip),
+            Some(Answer::NoSuchHost(message)) => Err((ErrorKind::Dns, message)),
+            None => unreachable!("set above"),
+        }
+    }
+
+    async fn lookup(&self, host: &str) -> std::result::Result<Answer, (ErrorKind, String)> {
+        let found = match self.resolver.lookup_ip(host).await {
+            Ok(found) => found,
+            Err(e) => {
+                return match e.kind() {
+                    ResolveErrorKind::NoRecordsFound { response_code, .. }
+                        if matches!(
+                            response_code,
+                            ResponseCode::NXDomain | ResponseCode::NoError
+                        ) =>
+                    {
+                        let why = match response_code {
+                            ResponseCode::NXDomain => "no such host (NXDOMAIN)",
+                            _ => "the name has no address (no A or AAAA record)",
+                        };
+                        Ok(Answer::NoSuchHost(format!(
+                            "{host}: {why}, from {}",
+                            self.asked
+                        )))
+                    }
+                    ResolveErrorKind::NoRecordsFound { response_code, .. } => Err((
+                        ErrorKind::DnsUnavailable,
+                        format!(
+                            "{host}: the name server answered {response_code} ({})",
+                            self.asked
+                        ),
+                    )),
+                    _ => Err((
+                        ErrorKind::DnsUnavailable,
+                        format!("{host}: {e} ({})", self.asked),
+                    )),
+                };
+            }
+        };
+        match found.iter().next() {
+            Some(ip) => Ok(Answer::Address(ip)),
+            None => Ok(Answer::NoSuchHost(format!(
+                "{host}: the name has no address, from {}",
+                self.asked
+            ))),
+        }
+    }
+}
