@@ -23,7 +23,7 @@ Scenarios (--scenarios, comma-separated):
             (distinct page URIs == pages). Ratios are against the best wget2 run.
 
   polite    --origins origins (default 20), each a loopback address 127.0.0.2 ... 127.0.0.21 on
-            one port, each serving the same site of --polite-pages pages; --rate requests/s per
+            one port (above 250 origins: 127.1.X.Y, e.g. 1,000 or 10,000 for a broad crawl), each serving the same site of --polite-pages pages; --rate requests/s per
             origin (default 5). Ideal: every origin needs robots.txt plus P pages, P+1 request
             starts with P gaps of 1/RATE s, so
                 ideal wall s   = P / RATE            (strict: first to last start, no start-up)
@@ -32,7 +32,10 @@ Scenarios (--scenarios, comma-separated):
             From nginx's log per origin ($server_addr), request start = $msec - $request_time
             (millisecond clock): smallest gap between two consecutive starts, the largest number
             of starts in any 1 s window [t, t+1 s), violations = gaps shorter than 1000/RATE ms
-            minus --gap-tolerance-ms, and completeness (all P pages, no duplicate).
+            minus --gap-tolerance-ms, and completeness (all P pages, no duplicate). With --pcap, tcpdump
+            on lo also records every request packet: gaps between request starts per origin with
+            the kernel's timestamps (taken as the crawler's write hands the packet to loopback), and
+            every gap under 1/RATE counts, without tolerance.
 
   docs      Real HTML no one here wrote: Debian's python3.11-doc and postgresql-doc-15 (skipped when
             not installed), each served by nginx on 127.0.0.1:PORT and crawled from /index.html by
@@ -69,6 +72,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import struct
 import sys
 import tempfile
 import threading
@@ -286,12 +290,15 @@ class Nginx:
             body = f"        root {self.root};\n        index index.html;\n"
         else:
             body = "        location / { return 404; }\n"
+        # Every listening socket takes a connection slot in each worker.
+        conns = 4096 + len(self.listens)
         return f"""{user}worker_processes 2;
+worker_rlimit_nofile {2 * conns + 1024};
 daemon off;
 master_process on;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections {conns}; }}
 http {{
     types {{ text/html html htm; text/css css; text/plain txt; }}
     default_type application/octet-stream;
@@ -349,8 +356,10 @@ http {{
         self.sanity()
 
     def sanity(self):
-        """Every address answers; with a site: / and /p/1.html 200 text/html, robots.txt 404."""
-        for a, p in self.listens:
+        """Every address answers (with many, the first and last 3); with a site: / and /p/1.html
+        200 text/html, robots.txt 404."""
+        listens = self.listens if len(self.listens) <= 20 else self.listens[:3] + self.listens[-3:]
+        for a, p in listens:
             base = f"http://{a}:{p}"
             checks = self.checks or ([("/", 200), ("/p/1.html", 200), ("/robots.txt", 404)] if self.root else [("/", 404)])
             for path, want in checks:
@@ -373,6 +382,102 @@ http {{
 
     def entries(self):
         return read_log(self.access_log)
+
+
+class Capture:
+    """tcpdump on lo of the requests sent to PORT: each request start with the kernel's timestamp
+    of its packet, taken as the crawler's write hands it to loopback (before nginx sees it)."""
+
+    def __init__(self, path, port):
+        self.path, self.port, self.proc, self.dropped = path, port, None, None
+        self.err = path + ".stderr"
+
+    def start(self):
+        exe = shutil.which("tcpdump")
+        if not exe:
+            raise Fatal("--pcap needs tcpdump (apt install tcpdump)")
+        err = open(self.err, "wb")
+        self.proc = subprocess.Popen([exe, "-i", "lo", "-n", "-s", "160", "-B", "65536", "-U", "-w", self.path,
+                                      f"tcp dst port {self.port}"],
+                                     stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True)
+        err.close()
+        _register(self.proc)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with open(self.err, errors="replace") as f:
+                if "listening on" in f.read():
+                    return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise Fatal(f"tcpdump did not start:\n{tail(self.err)}")
+
+    def stop(self):
+        if self.proc:
+            stop_process(self.proc, grace=10.0, sig=signal.SIGINT)
+            self.proc = None
+        with open(self.err, errors="replace") as f:
+            m = re.search(r"(\d+) packets? dropped by kernel", f.read())
+        self.dropped = int(m.group(1)) if m else None
+
+    def request_starts(self):
+        """[(destination address, microseconds since the epoch)] of every GET/HEAD request head."""
+        out = []
+        with open(self.path, "rb") as f:
+            data = f.read()
+        if len(data) < 24:
+            return out
+        magic = struct.unpack("<I", data[:4])[0]
+        e = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+        nano = struct.unpack(e + "I", data[:4])[0] == 0xA1B23C4D
+        link = struct.unpack(e + "I", data[20:24])[0]
+        skip = {1: 14, 113: 16, 276: 20}.get(link)
+        if skip is None:
+            raise Fatal(f"pcap link type {link} not understood")
+        i = 24
+        while i + 16 <= len(data):
+            sec, frac, incl, _ = struct.unpack(e + "IIII", data[i:i + 16])
+            pkt = data[i + 16:i + 16 + incl]
+            i += 16 + incl
+            ip = pkt[skip:]
+            if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+                continue
+            tcp = ip[(ip[0] & 15) * 4:]
+            if len(tcp) < 20:
+                continue
+            payload = tcp[(tcp[12] >> 4) * 4:]
+            if payload.startswith((b"GET ", b"HEAD ")):
+                us = sec * 1_000_000 + (frac // 1000 if nano else frac)
+                out.append((".".join(str(b) for b in ip[16:20]), us))
+        return out
+
+
+def analyze_wire(starts, origins, rate):
+    """Request starts per origin on the wire: the smallest gap and the gaps under 1/RATE (no
+    tolerance: the kernel's microsecond timestamps)."""
+    interval_us = 1_000_000 / rate
+    per = {a: [] for a in origins}
+    for addr, us in starts:
+        if addr in per:
+            per[addr].append(us)
+    gaps = []
+    for a in origins:
+        ts = sorted(per[a])
+        gaps += [b - x for x, b in zip(ts, ts[1:])]
+    under = [g for g in gaps if g < interval_us]
+    return {
+        "wire_starts": len(starts),
+        "wire_gaps": len(gaps),
+        "wire_violations": len(under),
+        "wire_min_gap_ms": round(min(gaps) / 1000, 3) if gaps else None,
+    }
+
+
+def loopback_addrs(n):
+    """n loopback addresses: 127.0.0.2 ... 127.0.0.251 up to 250, else 127.1.X.Y (Y = 1..250)."""
+    if n <= 250:
+        return [f"127.0.0.{k}" for k in range(2, 2 + n)]
+    return [f"127.1.{k // 250}.{k % 250 + 1}" for k in range(n)]
 
 
 def read_log(path):
@@ -966,7 +1071,7 @@ class Suite:
         p_pages = a.polite_pages
         site = self.gen_site(p_pages, f"site-polite-{p_pages}")
         port = a.port
-        addrs = [f"127.0.0.{k}" for k in range(2, 2 + a.origins)]
+        addrs = loopback_addrs(a.origins)
         urls = [f"http://{x}:{port}/" for x in addrs]
         jobs = []
         for peer in self.peers:
@@ -1006,8 +1111,20 @@ class Suite:
             })
             params = {"download_delay": wait_s, "per_domain": 1, "concurrency": a.scrapy_concurrency}
         params["label"] = ", ".join(f"{k} {v}" for k, v in params.items() if k != "flags")
-        m, entries = self.crawl("polite", crawler, cmd, run_dir, nginx, params)
+        capture = None
+        if a.pcap:
+            os.makedirs(run_dir, exist_ok=True)
+            capture = Capture(os.path.join(run_dir, "requests.pcap"), port)
+            capture.start()
+        try:
+            m, entries = self.crawl("polite", crawler, cmd, run_dir, nginx, params)
+        finally:
+            if capture:
+                capture.stop()
         st = analyze_polite(entries, addrs, p_pages, rate, a.gap_tolerance_ms)
+        if capture:
+            st.update(analyze_wire(capture.request_starts(), addrs, rate))
+            st["wire_dropped"] = capture.dropped
         ok, why = self.completed(crawler, m)
         total = a.origins * p_pages
         ideal_wall = p_pages / rate
@@ -1037,6 +1154,9 @@ class Suite:
                               + "; ".join(st["violation_examples"]))
             if not st["robots_once_per_origin"]:
                 checks.append("robots.txt was not fetched exactly once per origin")
+            if st.get("wire_violations"):
+                checks.append(f"politeness on the wire: {st['wire_violations']} of {st['wire_gaps']} gaps below "
+                              f"{1000 / rate:g} ms (kernel timestamps; smallest {st['wire_min_gap_ms']} ms)")
         row["checks_failed"] = checks
         if not ok:
             self.problem(f"polite {crawler} run {run}: {why}\n{tail(os.path.join(run_dir, 'stderr.log'))}".rstrip())
@@ -1073,6 +1193,15 @@ class Suite:
                   f"{'yes' if r['robots_once_per_origin'] else 'no'} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} | "
                   f"{r['load_before'].split()[0]} → {r['load_after'].split()[0]} | {ex} |")
         print()
+        wired = [r for r in rows if r.get("wire_gaps")]
+        if wired:
+            print("On the wire (tcpdump on lo, the kernel's timestamps of the request packets, no tolerance):\n")
+            print("| crawler | run | request starts | gaps | gaps < interval | smallest gap ms | packets dropped |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            for r in wired:
+                print(f"| {r['crawler']} | {r['run']} | {r['wire_starts']} | {r['wire_gaps']} | {r['wire_violations']} | "
+                      f"{r['wire_min_gap_ms']} | {r['wire_dropped']} |")
+            print()
         print(f"Ideal: each origin needs robots.txt + {a.polite_pages} pages = {a.polite_pages + 1} request starts, "
               f"{a.polite_pages} gaps of {interval:g} ms, so ideal wall = P/RATE = {a.polite_pages / a.rate:g} s and "
               f"ideal pages/s = ORIGINS×RATE = {a.origins * a.rate:g}; % of ideal = pages/s ÷ ideal pages/s "
@@ -1288,6 +1417,9 @@ def parse_args(argv):
     ap.add_argument("--origins", type=int, default=20, help="scenario 2 origins 127.0.0.2... (default 20)")
     ap.add_argument("--rate", type=float, default=5.0, help="scenario 2 requests/s per origin (default 5)")
     ap.add_argument("--polite-concurrency", type=int, default=64, help="scenario 2 politecrawl --concurrency (default 64)")
+    ap.add_argument("--pcap", action="store_true",
+                    help="scenario 2: also capture the requests on lo with tcpdump and check the gaps between "
+                         "request starts with the kernel's timestamps, without tolerance")
     ap.add_argument("--gap-tolerance-ms", type=float, default=10.0,
                     help="scenario 2: a gap below 1000/rate minus this is a violation (default 10)")
     ap.add_argument("--frontier-sizes", default=env("BENCH_FRONTIER_SIZES", "1000000:100000,10000000:100000"),
