@@ -554,3 +554,29 @@ fn progress_says_when_concurrency_is_the_bottleneck() {
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("fetch slots busy"), "{err}");
 }
+
+#[test]
+fn a_crawl_whose_sockets_are_numbered_above_1024_still_fetches() {
+    // A broad crawl holds well over a thousand descriptors (connections in flight and pooled,
+    // the database's files). libcurl built to wait with select() cannot watch a socket numbered
+    // 1024 or above: its agent thread died ("Unrecoverable error in select/poll") and every
+    // request failed. Here the crawler starts with descriptors 3..1100 taken, so every socket
+    // it opens is numbered above 1100.
+    let _shared = shared();
+    let server = fixture_server();
+    let dir = tempdir();
+    let db = dir.path().join("db");
+    let script = r#"ulimit -n 4096 || exit 97
+for i in $(seq 3 1100); do eval "exec $i</dev/null" || exit 98; done
+exec "$0" "$@""#;
+    let out = std::process::Command::new("bash")
+        .args(["-c", script, BIN, "crawl", &format!("{}/", server.origin())])
+        .args(["--db", db.to_str().unwrap(), "--rate", "0", "--no-progress"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let want: std::collections::BTreeMap<String, usize> =
+        expected().iter().map(|e| (e.target.clone(), 1)).collect();
+    assert_eq!(request_counts(&server), want, "{}", stderr(&out));
+}
