@@ -25,8 +25,12 @@ use std::time::{Duration, Instant};
 
 use crate::frontier::{OriginId, SendPermits};
 
-/// Entries older than this are dropped on the next insert, so the map follows active origins.
+/// Entries older than this are dropped at the next sweep, so the map follows active origins.
 const FORGET_AFTER: Duration = Duration::from_secs(120);
+/// The map is swept once it holds this many origins, and then again each time it has doubled
+/// since the last sweep: a sweep is a walk of the whole map, so with 10,000 origins at work it
+/// must not run at every request.
+const SWEEP_FROM: usize = 4096;
 
 /// When one request handed to the HTTP client left, once known: the agent thread's stamp once
 /// curl has sent it, or, for a request that ended without one (refused, failed, dropped), the
@@ -102,8 +106,15 @@ struct OriginSends {
 /// this process may still send to at all.
 #[derive(Debug, Default)]
 pub struct SendGate {
-    origins: Mutex<HashMap<OriginId, OriginSends>>,
+    origins: Mutex<Origins>,
     permits: Option<std::sync::Arc<SendPermits>>,
+}
+
+/// The origins' sends, and the size at which they are next swept.
+#[derive(Debug, Default)]
+struct Origins {
+    by_id: HashMap<OriginId, OriginSends>,
+    sweep_at: usize,
 }
 
 impl SendGate {
@@ -139,12 +150,13 @@ impl SendGate {
             return Ok(SendTicket::untracked());
         }
         let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
-        if origins.len() > 4096 {
-            origins.retain(|_, o| {
+        if origins.by_id.len() >= origins.sweep_at.max(SWEEP_FROM) {
+            origins.by_id.retain(|_, o| {
                 !o.going.is_empty() || o.last.is_some_and(|t| now.duration_since(t) < FORGET_AFTER)
             });
+            origins.sweep_at = 2 * origins.by_id.len();
         }
-        let o = origins.entry(origin).or_default();
+        let o = origins.by_id.entry(origin).or_default();
         let mut last = o.last;
         o.going.retain(|d| match d.left_by() {
             Some(t) => {
