@@ -14,28 +14,52 @@
 //! 2), `upgrade-pages-built` (an upgrade from schema 3 wrote the page log and the tallies, the
 //! database is still schema 3), `recheck-batch-queued` (a recrawl's planning queued one batch
 //! of rechecks, not yet the rest; `POLITECRAWL_RECHECK_BATCH=N` makes batches of N).
+//!
+//! One point fails instead of aborting: `http-client-dies` (from the Nth request on, every
+//! request panics as isahc's does once curl's agent thread has died).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-/// Aborts the process if the environment names this point (and this is the named time).
-pub fn hit(name: &str) {
+/// The point the environment names, and from which time on.
+fn named() -> Option<&'static (String, u64)> {
     static AT: OnceLock<Option<(String, u64)>> = OnceLock::new();
-    static HITS: AtomicU64 = AtomicU64::new(0);
-    let at = AT.get_or_init(|| {
+    AT.get_or_init(|| {
         let v = std::env::var("POLITECRAWL_CRASH_AT").ok()?;
         Some(match v.split_once(':') {
             Some((n, k)) => (n.to_string(), k.parse().unwrap_or(1)),
             None => (v, 1),
         })
-    });
-    let Some((point, nth)) = at else {
-        return;
-    };
-    if point == name && HITS.fetch_add(1, Ordering::Relaxed) + 1 == *nth {
+    })
+    .as_ref()
+}
+
+/// How often the named point has been reached.
+static HITS: AtomicU64 = AtomicU64::new(0);
+
+/// Aborts the process if the environment names this point (and this is the named time).
+pub fn hit(name: &str) {
+    if reached(name) == Some(true) {
         eprintln!("politecrawl: crash point {name} reached, aborting (POLITECRAWL_CRASH_AT)");
         std::process::abort();
     }
+}
+
+/// Counts a pass through `name` when the environment names it: `Some(true)` on the named time,
+/// `Some(false)` before, `None` after it or when another point (or none) is named.
+fn reached(name: &str) -> Option<bool> {
+    let (point, nth) = named()?;
+    if point != name {
+        return None;
+    }
+    let k = HITS.fetch_add(1, Ordering::Relaxed) + 1;
+    (k <= *nth).then_some(k == *nth)
+}
+
+/// Whether the environment names `name` and it has been reached its named number of times:
+/// from then on, every time (a failure that lasts, where [`hit`] aborts).
+pub fn failing_from(name: &str) -> bool {
+    reached(name) != Some(false) && named().is_some_and(|(point, _)| point == name)
 }
 
 /// A positive number from the environment variable `name`, else `default`: the tuning knobs

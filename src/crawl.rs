@@ -254,6 +254,7 @@ pub(crate) fn drive(
             refresh: config.refresh,
             older_than: config.older_than,
         },
+        stop: stop.clone(),
     });
 
     let (job_tx, job_rx) = async_channel::unbounded::<Job>();
@@ -314,5 +315,8 @@ pub(crate) fn drive(
     crate::store::Durable::remove(store.path());
     store.checkpoint()?;
     store.flush()?;
+    if let Some(why) = ctx.fetcher.stopped() {
+        return Err(Error::ClientStopped(why.to_string()));
+    }
     Ok((result, stats))
 }

@@ -127,6 +127,10 @@ pub enum Error {
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
 
+    /// The HTTP client stopped for good in the middle of a crawl (curl's agent thread died).
+    #[error("the HTTP client stopped ({0}); the crawl stopped too, and the URLs it could not fetch are still queued: run the same crawl command again to resume")]
+    ClientStopped(String),
+
     /// A record or report could not be encoded as JSON (a bug: every value we write encodes).
     #[error("cannot encode {what} as JSON: {reason}; this is a bug, please report it")]
     Encode {

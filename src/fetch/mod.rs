@@ -92,6 +92,9 @@ pub struct Fetcher {
     cookies: Option<std::sync::Arc<cookies::Jar>>,
     /// `None` when curl resolves names (behind a proxy).
     dns: Option<std::sync::Arc<dns::Dns>>,
+    /// Why the client can send nothing more, once its agent thread has died (see
+    /// [`Fetcher::stopped`]).
+    stopped: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Fetcher {
@@ -147,7 +150,15 @@ impl Fetcher {
                 false => Some(std::sync::Arc::new(cookies::Jar::open(&config.db)?)),
             },
             dns: dns::Dns::new(config)?.map(std::sync::Arc::new),
+            stopped: std::sync::Arc::default(),
         })
+    }
+
+    /// Why the HTTP client can send nothing more: curl's agent thread (isahc's) ended with an
+    /// error, after which every request panics. The request that found it out is not a failure
+    /// of its URL: the caller leaves it queued and stops the crawl (see `worker::process`).
+    pub fn stopped(&self) -> Option<&str> {
+        self.stopped.get().map(String::as_str)
     }
 
     /// Saves the cookie jar if it changed (the crawl calls it when it stops).
@@ -202,10 +213,20 @@ impl Fetcher {
                 Err(fail(kind, message))
             }
             Ok(Err((kind, message))) => Err(fail(kind, message)),
-            Err(_) => Err(fail(
-                ErrorKind::InvalidResponse,
-                "the HTTP client panicked on malformed headers".into(),
-            )),
+            Err(payload) => {
+                let what = payload
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| payload.downcast_ref::<&str>().copied())
+                    .unwrap_or("");
+                if what.starts_with("agent thread terminated") {
+                    let _ = self.stopped.set(what.to_string());
+                }
+                Err(fail(
+                    ErrorKind::InvalidResponse,
+                    "the HTTP client panicked on malformed headers".into(),
+                ))
+            }
         }
     }
 
@@ -219,6 +240,9 @@ impl Fetcher {
         // isahc answers only once the first body byte (or the end) is in, so a server that
         // sends its headers and then stalls would otherwise hold out until `--timeout`.
         // Dropping the request aborts its transfer; the connection is not reused.
+        if crate::crashpoint::failing_from("http-client-dies") {
+            panic!("agent thread terminated prematurely (POLITECRAWL_CRASH_AT=http-client-dies)");
+        }
         let wait = self.first_byte_timeout;
         let address = self.address(url).await?;
         let mut req = self.client.get(url.as_str());

@@ -45,6 +45,9 @@ pub struct WorkerContext {
     pub bodies: Arc<BodyLog>,
     /// How a recheck's answer times the page's next check (`--refresh`, `--older-than`).
     pub recheck: crate::recrawl::Schedule,
+    /// Raised when the HTTP client stops for good, so the crawl stops instead of failing every
+    /// URL left (see [`Fetcher::stopped`]).
+    pub stop: crate::shutdown::StopSignal,
 }
 
 /// Work handed to a worker.
@@ -166,20 +169,37 @@ pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
                     lease: Some(lease),
                 };
             };
-            Outcome::Page(Box::new(fetch_page(ctx, lease, url, ticket).await))
+            let page = fetch_page(ctx, lease, url, ticket).await;
+            if page.record.status.is_none() && client_stopped(ctx) {
+                return Outcome::NotSent {
+                    origin_id: page.lease.origin_id,
+                    lease: Some(page.lease),
+                };
+            }
+            Outcome::Page(Box::new(page))
         }
         Job::Robots {
             origin_id,
             origin,
             gap,
         } => match fetch_robots(ctx, origin_id, origin, gap).await {
-            Some(out) => Outcome::Robots(out),
-            None => Outcome::NotSent {
+            Some(out) if out.verdict.is_ok() || !client_stopped(ctx) => Outcome::Robots(out),
+            _ => Outcome::NotSent {
                 origin_id,
                 lease: None,
             },
         },
     }
+}
+
+/// Whether the HTTP client has stopped for good; if so, asks the crawl to stop (as SIGTERM
+/// would), so what is left stays queued for the next run rather than failing here.
+fn client_stopped(ctx: &WorkerContext) -> bool {
+    let stopped = ctx.fetcher.stopped().is_some();
+    if stopped {
+        ctx.stop.request(15);
+    }
+    stopped
 }
 
 /// Waits until this origin's previous request left at least `gap` ago (see

@@ -580,3 +580,60 @@ exec "$0" "$@""#;
         expected().iter().map(|e| (e.target.clone(), 1)).collect();
     assert_eq!(request_counts(&server), want, "{}", stderr(&out));
 }
+
+#[test]
+fn a_dead_http_client_stops_the_crawl_and_fails_no_url() {
+    // Once curl's agent thread has died, isahc panics on every request. Those requests are not
+    // failures of their URLs: the crawl stops with an error that says so, they stay queued, and
+    // the next run fetches them. (The crash point makes the 8th request on panic as isahc does.)
+    let _shared = shared();
+    let server = fixture_server();
+    let dir = tempdir();
+    let db = dir.path().join("db");
+    let seed = format!("{}/", server.origin());
+    let args = [
+        "crawl",
+        &seed,
+        "--db",
+        db.to_str().unwrap(),
+        "--rate",
+        "0",
+        "--no-progress",
+    ];
+    let out = Command::new(BIN)
+        .args(args)
+        .env("POLITECRAWL_CRASH_AT", "http-client-dies:8")
+        .current_dir(dir.path())
+        .output()
+        .expect("run politecrawl");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the HTTP client stopped"), "{err}");
+    assert!(
+        err.contains("run the same crawl command again to resume"),
+        "{err}"
+    );
+    let first = server.requests().len();
+    assert_eq!(first, 7, "robots.txt and six pages before the client died");
+
+    let out = run(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let want: std::collections::BTreeMap<String, usize> =
+        expected().iter().map(|e| (e.target.clone(), 1)).collect();
+    assert_eq!(
+        request_counts(&server),
+        want,
+        "every page requested once over both runs"
+    );
+    let store = politecrawl::Store::open(&db, politecrawl::store::OpenMode::Existing).unwrap();
+    let statuses: std::collections::BTreeMap<String, Option<u16>> =
+        stored(&store, &server.origin())
+            .into_iter()
+            .map(|(path, r)| (path, r.status))
+            .collect();
+    let want: std::collections::BTreeMap<String, Option<u16>> = expected()
+        .into_iter()
+        .map(|e| (e.target, Some(e.status)))
+        .collect();
+    assert_eq!(statuses, want, "no URL failed for the dead client");
+}
