@@ -276,6 +276,12 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Whether a request's connection is worth keeping for its origin's next one: not while more
+    /// origins are at work than the client's pool holds (see `Job::Page`).
+    fn keep_alive(&self) -> bool {
+        self.sched.hosts() <= crate::fetch::connection_pool_size(self.config)
+    }
+
     /// Starts every request that may start now; returns when the next may (`None`: nothing is
     /// waiting on time).
     fn dispatch(&mut self, budget: Option<u64>) -> Result<Option<Instant>> {
@@ -358,7 +364,13 @@ impl<'a> Engine<'a> {
                 // Receivers live as long as the engine; a failed send shows as a closed
                 // outcome channel on the next receive.
                 let gap = self.sched.slot(id).map_or(Duration::ZERO, |s| s.gap());
-                let _ = self.jobs.try_send(Job::Page { lease, url, gap });
+                let keep_alive = self.keep_alive();
+                let _ = self.jobs.try_send(Job::Page {
+                    lease,
+                    url,
+                    gap,
+                    keep_alive,
+                });
                 Ok(Some(!recheck))
             }
             Decision::Block(rule) => {

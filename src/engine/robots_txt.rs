@@ -26,6 +26,7 @@ impl Engine<'_> {
             origin_id: id,
             origin: slot.origin.clone(),
             gap: slot.gap(),
+            keep_alive: self.keep_alive(),
         };
         self.in_flight += 1;
         self.stats.robots_fetched += 1;

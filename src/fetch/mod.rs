@@ -113,7 +113,7 @@ impl Fetcher {
             .timeout(config.timeout)
             .redirect_policy(RedirectPolicy::None)
             .max_connections_per_host(config.per_host_concurrency)
-            .connection_cache_size(config.concurrency.max(16) * 2)
+            .connection_cache_size(connection_pool_size(config))
             // We decode ourselves, so the size cap counts decoded bytes.
             .automatic_decompression(false)
             // Names are resolved once per run (`dns`) and IP literals need no lookup. With a
@@ -354,6 +354,15 @@ impl Fetcher {
         self.accept_types.iter().any(|a| accepts(a, mime))
     }
 }
+
+/// How many connections the client keeps open between requests: twice the requests in flight.
+pub fn connection_pool_size(config: &CrawlConfig) -> usize {
+    config.concurrency.max(16) * 2
+}
+
+/// The header that asks the server to close the connection after its answer, sent when the
+/// pool could not keep it until the origin's next request anyway (see `Job::Page`).
+pub const CLOSE: (&str, &str) = ("connection", "close");
 
 /// Writes `bytes` to `path` readable by its owner only (credentials, cookies), replaced
 /// whole and synced.

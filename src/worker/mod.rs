@@ -61,6 +61,11 @@ pub enum Job {
         url: Url,
         /// The origin's gap between request starts.
         gap: Duration,
+        /// Whether the connection should go back to the pool. With more origins at work than
+        /// the pool holds, every connection is evicted before its origin's next request, and
+        /// curl walks the whole pool to evict one at each new connection: 10,000 origins ran
+        /// at 2,500-2,900 pages/s that way. Then the server is asked to close it instead.
+        keep_alive: bool,
     },
     /// Fetch an origin's robots.txt.
     Robots {
@@ -70,6 +75,8 @@ pub enum Job {
         origin: String,
         /// Gap to keep between redirect hops to the same origin.
         gap: Duration,
+        /// As for a page.
+        keep_alive: bool,
     },
 }
 
@@ -162,14 +169,19 @@ pub struct PageOutcome {
 /// robots.txt a verdict.
 pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
     match job {
-        Job::Page { lease, url, gap } => {
+        Job::Page {
+            lease,
+            url,
+            gap,
+            keep_alive,
+        } => {
             let Some(ticket) = wait_for_send_slot(ctx, lease.origin_id, gap).await else {
                 return Outcome::NotSent {
                     origin_id: lease.origin_id,
                     lease: Some(lease),
                 };
             };
-            let page = fetch_page(ctx, lease, url, ticket).await;
+            let page = fetch_page(ctx, lease, url, ticket, keep_alive).await;
             if page.record.status.is_none() && client_stopped(ctx) {
                 return Outcome::NotSent {
                     origin_id: page.lease.origin_id,
@@ -182,7 +194,8 @@ pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
             origin_id,
             origin,
             gap,
-        } => match fetch_robots(ctx, origin_id, origin, gap).await {
+            keep_alive,
+        } => match fetch_robots(ctx, origin_id, origin, gap, keep_alive).await {
             Some(out) if out.verdict.is_ok() || !client_stopped(ctx) => Outcome::Robots(out),
             _ => Outcome::NotSent {
                 origin_id,
@@ -263,6 +276,7 @@ mod tests {
             },
             url: Url::parse("http://a.test/x").unwrap(),
             gap: Duration::ZERO,
+            keep_alive: true,
         };
         match job.internal_error() {
             Outcome::Page(o) => {
@@ -279,6 +293,7 @@ mod tests {
             origin_id: 3,
             origin: "http://a.test".into(),
             gap: Duration::ZERO,
+            keep_alive: true,
         };
         assert!(matches!(
             robots.internal_error(),

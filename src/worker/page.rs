@@ -24,15 +24,19 @@ pub(super) async fn fetch_page(
     lease: Lease,
     url: Url,
     ticket: SendTicket,
+    keep_alive: bool,
 ) -> PageOutcome {
     let mut record = failed_record(&lease.entry, None);
     record.attempts += 1;
     let entry = &lease.entry;
     let revisit = entry.revisit.as_deref();
-    let conditional = revisit.map(conditional_headers).unwrap_or_default();
+    let mut headers = revisit.map(conditional_headers).unwrap_or_default();
+    if !keep_alive {
+        headers.push((crate::fetch::CLOSE.0, crate::fetch::CLOSE.1.to_string()));
+    }
     let result = ctx
         .fetcher
-        .get_with(&url, &conditional, ticket.departure())
+        .get_with(&url, &headers, ticket.departure())
         .await;
     drop(ticket);
     record.fetched_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();

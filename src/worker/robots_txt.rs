@@ -23,6 +23,7 @@ pub(super) async fn fetch_robots(
     origin_id: OriginId,
     origin: String,
     gap: Duration,
+    keep_alive: bool,
 ) -> Option<RobotsOutcome> {
     let start = std::time::Instant::now();
     let mut out = RobotsOutcome {
@@ -40,9 +41,11 @@ pub(super) async fn fetch_robots(
     let mut hops = 0;
     let mut ticket = wait_for_send_slot(ctx, origin_id, gap).await?;
     out.verdict = loop {
+        let close = [(crate::fetch::CLOSE.0, crate::fetch::CLOSE.1.to_string())];
+        let headers: &[_] = if keep_alive { &[] } else { &close };
         let got = ctx
             .fetcher
-            .get_capped(&url, robots::MAX_BYTES, &[], ticket.departure());
+            .get_capped(&url, robots::MAX_BYTES, headers, ticket.departure());
         let f = match got.await {
             Ok(f) => f,
             Err(e) => break Err(e.failure),

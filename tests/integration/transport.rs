@@ -528,3 +528,54 @@ fn cookies_servers_set_are_sent_back_by_path_kept_for_a_resume_and_loaded_from_c
     .map(|(p, c)| (p.to_string(), c.to_string()));
     assert_eq!(got, want);
 }
+
+/// Crawls `n` origins of two pages each with `--concurrency 8` (a pool of 32 connections) and
+/// returns, per request (robots.txt ones only, with `robots_only`), whether it asked the server
+/// to close the connection.
+fn connection_close_asked(n: usize, robots_only: bool) -> Vec<bool> {
+    let servers: Vec<_> = (0..n)
+        .map(|_| {
+            route_server(Arc::new(|r: &Request| match r.path() {
+                "/" => Some(Reply::html(r#"<a href="/b">b</a>"#)),
+                "/b" => Some(Reply::html("b")),
+                _ => None,
+            }))
+        })
+        .collect();
+    let dir = tempdir();
+    let seeds: Vec<String> = servers.iter().map(|s| format!("{}/", s.origin())).collect();
+    let mut config = politecrawl::CrawlConfig::new(dir.path().join("db"), &seeds).unwrap();
+    config.rate = 0.0;
+    config.concurrency = 8;
+    let (summary, _) = super::support::crawl(&config);
+    assert_eq!(summary.run.stored as usize, 2 * n);
+    servers
+        .iter()
+        .flat_map(|s| s.requests())
+        .filter(|r| !robots_only || r.path() == "/robots.txt")
+        .map(|r| header(&r, "connection") == ["close"])
+        .collect()
+}
+
+#[test]
+fn connections_are_kept_only_while_the_pool_can_hold_every_origin_at_work() {
+    // With more origins at work than the pool holds (twice --concurrency, at least 32), every
+    // connection would be evicted before its origin's next request, and curl would walk the
+    // whole pool to evict one at each new connection; the server is asked to close instead.
+    let _shared = shared();
+    let few = connection_close_asked(3, false);
+    assert_eq!(few.len(), 9, "robots.txt and two pages per origin");
+    assert!(
+        few.iter().all(|&close| !close),
+        "3 origins: connections kept"
+    );
+    // All 40 seeds' origins are at work when their robots.txt requests go out (later, as
+    // origins finish, the count falls under the pool's size and connections are kept again).
+    let many = connection_close_asked(40, true);
+    assert_eq!(many.len(), 40);
+    assert!(
+        many.iter().all(|&close| close),
+        "40 origins at work, a pool of 32: every robots.txt request asks to close ({} of 40 did)",
+        many.iter().filter(|&&c| c).count()
+    );
+}
