@@ -566,7 +566,7 @@ fn a_crawl_whose_sockets_are_numbered_above_1024_still_fetches() {
     let server = fixture_server();
     let dir = tempdir();
     let db = dir.path().join("db");
-    let script = r#"ulimit -n 4096 || exit 97
+    let script = r#"ulimit -n 2048 || exit 97
 for i in $(seq 3 1100); do eval "exec $i</dev/null" || exit 98; done
 exec "$0" "$@""#;
     let out = std::process::Command::new("bash")
