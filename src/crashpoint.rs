@@ -39,27 +39,23 @@ static HITS: AtomicU64 = AtomicU64::new(0);
 
 /// Aborts the process if the environment names this point (and this is the named time).
 pub fn hit(name: &str) {
-    if reached(name) == Some(true) {
+    if pass(name).is_some_and(|(k, nth)| k == nth) {
         eprintln!("politecrawl: crash point {name} reached, aborting (POLITECRAWL_CRASH_AT)");
         std::process::abort();
     }
 }
 
-/// Counts a pass through `name` when the environment names it: `Some(true)` on the named time,
-/// `Some(false)` before, `None` after it or when another point (or none) is named.
-fn reached(name: &str) -> Option<bool> {
-    let (point, nth) = named()?;
-    if point != name {
-        return None;
-    }
-    let k = HITS.fetch_add(1, Ordering::Relaxed) + 1;
-    (k <= *nth).then_some(k == *nth)
+/// Whether the environment names `name` and this pass is its named time or a later one: a
+/// failure that lasts, where [`hit`] aborts.
+pub fn failing_from(name: &str) -> bool {
+    pass(name).is_some_and(|(k, nth)| k >= nth)
 }
 
-/// Whether the environment names `name` and it has been reached its named number of times:
-/// from then on, every time (a failure that lasts, where [`hit`] aborts).
-pub fn failing_from(name: &str) -> bool {
-    reached(name) != Some(false) && named().is_some_and(|(point, _)| point == name)
+/// Counts a pass through `name` when the environment names it: (this pass's number, the
+/// named one).
+fn pass(name: &str) -> Option<(u64, u64)> {
+    let (point, nth) = named()?;
+    (point == name).then(|| (HITS.fetch_add(1, Ordering::Relaxed) + 1, *nth))
 }
 
 /// A positive number from the environment variable `name`, else `default`: the tuning knobs

@@ -178,7 +178,6 @@ pub fn run(
     progress: &Progress,
 ) -> Result<Summary> {
     let started = Instant::now();
-    runtime::raise_descriptor_limit();
     let mut frontier = SledFrontier::open(store)?;
     let prior: Option<CrawlConfig> = store.load_config()?;
     let prior_seeds = prior.map(|p| p.seeds).unwrap_or_default();

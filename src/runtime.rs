@@ -46,31 +46,3 @@ pub fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
-
-/// Raises this process's soft limit on open descriptors to its hard limit (at most 65,536).
-/// A broad crawl holds a socket per request in flight and per pooled connection (up to
-/// 3 × `--concurrency`) beside the database's files, past the common soft limit of 1,024;
-/// running out makes connects fail as if the hosts were down. Raising the soft limit up to the
-/// hard one needs no privilege; when it cannot be raised the crawl goes on with what it has.
-pub fn raise_descriptor_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return;
-        }
-        let want = lim.rlim_max.min(65_536);
-        if lim.rlim_cur < want {
-            lim.rlim_cur = want;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                log::debug!(
-                    "could not raise the descriptor limit: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
-        }
-    }
-}

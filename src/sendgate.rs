@@ -58,7 +58,7 @@ impl Departure {
     }
 
     /// At or after when the request went out; `None` while it may still be going.
-    pub fn left_by(&self) -> Option<Instant> {
+    fn left_by(&self) -> Option<Instant> {
         self.metrics
             .as_ref()
             .and_then(|m| m.request_sent_at())

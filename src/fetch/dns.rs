@@ -87,48 +87,41 @@ impl Dns {
         if behind_proxy(config) {
             return Ok(None);
         }
-        let mut opts = ResolverOpts::default();
-        opts.timeout = TIMEOUT;
-        opts.attempts = ATTEMPTS;
-        // The answers are kept here, per host; the resolver's own cache would only repeat it.
-        opts.cache_size = 0;
-        let (resolver, asked) = match &config.dns_server {
+        let (resolver_config, mut opts, asked) = match &config.dns_server {
             Some(raw) => {
                 let server = parse_server(raw).map_err(Error::Config)?;
                 let servers =
                     NameServerConfigGroup::from_ips_clear(&[server.ip()], server.port(), true);
-                let config = ResolverConfig::from_parts(None, vec![], servers);
-                let resolver =
-                    futures_lite::future::block_on(async_std_resolver::resolver(config, opts));
-                (resolver, server.to_string())
+                let resolver_config = ResolverConfig::from_parts(None, vec![], servers);
+                (resolver_config, ResolverOpts::default(), server.to_string())
             }
-            None => {
-                let system = hickory_resolver::system_conf::read_system_conf();
-                let (config, mut system) = match system {
-                    Ok(c) => c,
-                    Err(e) => {
-                        log::warn!(
-                            "cannot read the system's resolver configuration ({e}); curl resolves \
-                             host names itself, so a name that does not exist is not told apart \
-                             from a name server that failed (give --dns-server to choose one)"
-                        );
-                        return Ok(None);
-                    }
-                };
-                system.timeout = TIMEOUT;
-                system.attempts = ATTEMPTS;
-                system.cache_size = 0;
-                let asked = config
-                    .name_servers()
-                    .iter()
-                    .map(|n| n.socket_addr.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let resolver =
-                    futures_lite::future::block_on(async_std_resolver::resolver(config, system));
-                (resolver, asked)
-            }
+            None => match hickory_resolver::system_conf::read_system_conf() {
+                Ok((resolver_config, opts)) => {
+                    let asked = resolver_config
+                        .name_servers()
+                        .iter()
+                        .map(|n| n.socket_addr.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    (resolver_config, opts, asked)
+                }
+                Err(e) => {
+                    log::warn!(
+                        "cannot read the system's resolver configuration ({e}); curl resolves \
+                         host names itself, so a name that does not exist is not told apart \
+                         from a name server that failed (give --dns-server to choose one)"
+                    );
+                    return Ok(None);
+                }
+            },
         };
+        opts.timeout = TIMEOUT;
+        opts.attempts = ATTEMPTS;
+        // The answers are kept here, per host; the resolver's own cache would only repeat it.
+        opts.cache_size = 0;
+        // An async fn that awaits nothing: it only builds the resolver.
+        let resolver =
+            futures_lite::future::block_on(async_std_resolver::resolver(resolver_config, opts));
         Ok(Some(Dns {
             resolver,
             asked,
@@ -145,14 +138,14 @@ impl Dns {
             let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
             hosts.entry(host.to_string()).or_default().clone()
         };
-        let mut answer = slot.lock().await;
-        if answer.is_none() {
-            *answer = Some(self.lookup(host).await?);
-        }
-        match answer.clone() {
-            Some(Answer::Address(ip)) => Ok(ip),
-            Some(Answer::NoSuchHost(message)) => Err((ErrorKind::Dns, message)),
-            None => unreachable!("set above"),
+        let mut kept = slot.lock().await;
+        let answer = match &*kept {
+            Some(answer) => answer.clone(),
+            None => kept.insert(self.lookup(host).await?).clone(),
+        };
+        match answer {
+            Answer::Address(ip) => Ok(ip),
+            Answer::NoSuchHost(message) => Err((ErrorKind::Dns, message)),
         }
     }
 

@@ -101,6 +101,7 @@ impl Fetcher {
     /// Builds the client: connect and whole-request timeouts, a connection pool sized for the
     /// per-host cap, no automatic redirects, and our User-Agent.
     pub fn new(config: &CrawlConfig) -> Result<Self> {
+        raise_descriptor_limit();
         let tls = tls::TlsSettings::new(config)?;
         if config.insecure {
             log::warn!(
@@ -174,10 +175,9 @@ impl Fetcher {
         &self,
         url: &Url,
         headers: &[(&'static str, String)],
-        departure: &Departure,
+        send: SendOptions<'_>,
     ) -> std::result::Result<Fetched, FetchError> {
-        self.get_capped(url, self.max_body, headers, departure)
-            .await
+        self.get_capped(url, self.max_body, headers, send).await
     }
 
     /// [`Fetcher::get_with`] with its own body cap (robots.txt reads 512 KiB whatever `--max-body`).
@@ -186,10 +186,10 @@ impl Fetcher {
         url: &Url,
         cap: u64,
         headers: &[(&'static str, String)],
-        departure: &Departure,
+        send: SendOptions<'_>,
     ) -> std::result::Result<Fetched, FetchError> {
         let start = Instant::now();
-        let outcome = AssertUnwindSafe(self.get_inner(url, cap, headers, departure))
+        let outcome = AssertUnwindSafe(self.get_inner(url, cap, headers, send))
             .catch_unwind()
             .await;
         let fail = |kind: ErrorKind, detail: String| FetchError {
@@ -235,7 +235,7 @@ impl Fetcher {
         url: &Url,
         cap: u64,
         extra: &[(&'static str, String)],
-        departure: &Departure,
+        send: SendOptions<'_>,
     ) -> std::result::Result<Fetched, (ErrorKind, String)> {
         // isahc answers only once the first body byte (or the end) is in, so a server that
         // sends its headers and then stalls would otherwise hold out until `--timeout`.
@@ -255,9 +255,12 @@ impl Fetcher {
         for (name, value) in extra {
             req = req.header(*name, value.as_str());
         }
+        if !send.keep_alive {
+            req = req.header("connection", "close");
+        }
         let mut req = req.build();
         // curl's agent thread stamps it once the request is sent (see `crate::sendgate`).
-        if let Some(metrics) = departure.metrics() {
+        if let Some(metrics) = send.departure.metrics() {
             req.set_ext(metrics.clone());
         }
         if let Some(address) = address {
@@ -360,9 +363,44 @@ pub fn connection_pool_size(config: &CrawlConfig) -> usize {
     config.concurrency.max(16) * 2
 }
 
-/// The header that asks the server to close the connection after its answer, sent when the
-/// pool could not keep it until the origin's next request anyway (see `Job::Page`).
-pub const CLOSE: (&str, &str) = ("connection", "close");
+/// How one request is sent, besides its URL and headers.
+#[derive(Clone, Copy)]
+pub struct SendOptions<'a> {
+    /// Stamped by curl's agent thread when the request has left (see [`crate::sendgate`]).
+    pub departure: &'a Departure,
+    /// `false`: the request asks the server to close the connection after its answer
+    /// (`Connection: close`), since the pool could not keep it until the origin's next request
+    /// anyway (see `Job::Page`).
+    pub keep_alive: bool,
+}
+
+/// Raises this process's soft limit on open descriptors to its hard limit (at most 65,536).
+/// A broad crawl holds a socket per request in flight and per pooled connection (up to
+/// 3 × `--concurrency`) beside the database's files, past the common soft limit of 1,024;
+/// running out makes connects fail as if the hosts were down. Raising the soft limit up to the
+/// hard one needs no privilege; when it cannot be raised the crawl goes on with what it has.
+fn raise_descriptor_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let want = lim.rlim_max.min(65_536);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                log::debug!(
+                    "could not raise the descriptor limit: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
+}
 
 /// Writes `bytes` to `path` readable by its owner only (credentials, cookies), replaced
 /// whole and synced.

@@ -210,7 +210,7 @@ pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
 fn client_stopped(ctx: &WorkerContext) -> bool {
     let stopped = ctx.fetcher.stopped().is_some();
     if stopped {
-        ctx.stop.request(15);
+        ctx.stop.request(libc::SIGTERM);
     }
     stopped
 }

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::discover::discover;
 use super::{failed_record, PageOutcome, WorkerContext};
-use crate::fetch::Fetched;
+use crate::fetch::{Fetched, SendOptions};
 use crate::frontier::Lease;
 use crate::recrawl::{conditional_headers, recheck_outcome, Answer};
 use crate::runtime::run_blocking;
@@ -30,14 +30,12 @@ pub(super) async fn fetch_page(
     record.attempts += 1;
     let entry = &lease.entry;
     let revisit = entry.revisit.as_deref();
-    let mut headers = revisit.map(conditional_headers).unwrap_or_default();
-    if !keep_alive {
-        headers.push((crate::fetch::CLOSE.0, crate::fetch::CLOSE.1.to_string()));
-    }
-    let result = ctx
-        .fetcher
-        .get_with(&url, &headers, ticket.departure())
-        .await;
+    let conditional = revisit.map(conditional_headers).unwrap_or_default();
+    let send = SendOptions {
+        departure: ticket.departure(),
+        keep_alive,
+    };
+    let result = ctx.fetcher.get_with(&url, &conditional, send).await;
     drop(ticket);
     record.fetched_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let (body, found) = match result {

@@ -9,6 +9,7 @@ use url::Url;
 use super::{wait_for_send_slot, RobotsOutcome, WorkerContext};
 use crate::canon;
 use crate::failure::{ErrorKind, Failure};
+use crate::fetch::SendOptions;
 use crate::frontier::OriginId;
 use crate::robots::{self, Policy};
 use crate::runtime::run_blocking;
@@ -41,12 +42,15 @@ pub(super) async fn fetch_robots(
     let mut hops = 0;
     let mut ticket = wait_for_send_slot(ctx, origin_id, gap).await?;
     out.verdict = loop {
-        let close = [(crate::fetch::CLOSE.0, crate::fetch::CLOSE.1.to_string())];
-        let headers: &[_] = if keep_alive { &[] } else { &close };
-        let got = ctx
+        let send = SendOptions {
+            departure: ticket.departure(),
+            keep_alive,
+        };
+        let f = match ctx
             .fetcher
-            .get_capped(&url, robots::MAX_BYTES, headers, ticket.departure());
-        let f = match got.await {
+            .get_capped(&url, robots::MAX_BYTES, &[], send)
+            .await
+        {
             Ok(f) => f,
             Err(e) => break Err(e.failure),
         };

@@ -626,14 +626,9 @@ fn a_dead_http_client_stops_the_crawl_and_fails_no_url() {
         "every page requested once over both runs"
     );
     let store = politecrawl::Store::open(&db, politecrawl::store::OpenMode::Existing).unwrap();
-    let statuses: std::collections::BTreeMap<String, Option<u16>> =
-        stored(&store, &server.origin())
-            .into_iter()
-            .map(|(path, r)| (path, r.status))
-            .collect();
-    let want: std::collections::BTreeMap<String, Option<u16>> = expected()
-        .into_iter()
-        .map(|e| (e.target, Some(e.status)))
-        .collect();
-    assert_eq!(statuses, want, "no URL failed for the dead client");
+    assert_eq!(
+        stored_statuses(&store, &server.origin()),
+        expected_statuses(),
+        "no URL failed for the dead client"
+    );
 }

@@ -134,16 +134,8 @@ fn each_host_is_looked_up_once_nxdomain_is_final_and_servfail_is_retried() {
             .filter(|r| r.host.as_deref() == Some(&format!("{host}:{port}")))
             .count()
     };
-    let want: BTreeMap<String, Option<u16>> = expected()
-        .into_iter()
-        .map(|e| (e.target, Some(e.status)))
-        .collect();
-    let statuses = |host: &str| -> BTreeMap<String, Option<u16>> {
-        stored(&store, &origin(host))
-            .into_iter()
-            .map(|(path, r)| (path, r.status))
-            .collect()
-    };
+    let want = expected_statuses();
+    let statuses = |host: &str| stored_statuses(&store, &origin(host));
     // The good host: the whole site, from one lookup, however many requests.
     assert_eq!(statuses("good.test"), want);
     assert!(

@@ -126,6 +126,23 @@ pub fn stored(store: &Store, origin: &str) -> BTreeMap<String, PageRecord> {
         .collect()
 }
 
+/// The fixture site's status per path, as `fixtures/site-expected.txt` lists it.
+pub fn expected_statuses() -> BTreeMap<String, Option<u16>> {
+    expected()
+        .into_iter()
+        .map(|e| (e.target, Some(e.status)))
+        .collect()
+}
+
+/// The stored status per path of `origin` (None: no response), to compare with
+/// [`expected_statuses`].
+pub fn stored_statuses(store: &Store, origin: &str) -> BTreeMap<String, Option<u16>> {
+    stored(store, origin)
+        .into_iter()
+        .map(|(path, r)| (path, r.status))
+        .collect()
+}
+
 /// Page requests in the server log (robots.txt aside), with how often each was requested.
 pub fn request_counts(server: &SiteServer) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
