@@ -7,7 +7,9 @@
 //! yet), `seen-manifest-switched` (the manifest names it, the replaced runs are not deleted
 //! yet), `queue-group-folded` (a queue checkpoint has written one batch of origin-and-depth
 //! groups' chunks, others not yet; `POLITECRAWL_QUEUE_FOLD_BATCH=1` makes each group a batch),
-//! `queue-chunks-written` (all chunks rewritten, the log not yet dropped), `compact-copied`
+//! `queue-chunks-written` (all chunks rewritten, the log not yet dropped),
+//! `queue-log-part-removed` (one batch of the folded log's values removed, the newer ones
+//! not yet; `POLITECRAWL_QUEUE_LOG_BATCH=1` makes each value a batch), `compact-copied`
 //! (compaction's copies of every body and record are synced, the page log's span not yet
 //! moved to them), `compact-switched` (it is, the old segments are still there),
 //! `upgrade-seen-built` (an upgrade from schema 2 built its run, the database is still schema
@@ -60,7 +62,8 @@ fn pass(name: &str) -> Option<(u64, u64)> {
 
 /// A positive number from the environment variable `name`, else `default`: the tuning knobs
 /// tests turn down (`POLITECRAWL_SEEN_CHECKPOINT`, `POLITECRAWL_QUEUE_CHECKPOINT`,
-/// `POLITECRAWL_QUEUE_FOLD_BATCH`, `POLITECRAWL_RECHECK_BATCH`) to make checkpoints happen often and in small steps.
+/// `POLITECRAWL_QUEUE_FOLD_BATCH`, `POLITECRAWL_QUEUE_LOG_BATCH`, `POLITECRAWL_RECHECK_BATCH`) to make checkpoints happen often and in small steps,
+/// and `POLITECRAWL_PRUNE_EVERY_MS` to drop idle hosts' state sooner.
 pub fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

@@ -281,6 +281,7 @@ pub(crate) fn drive(
 
     let flusher = store.flusher();
     let live_warc = crate::export::live::LiveWarc::start(store, config)?;
+    let forget = |origin: &str| ctx.fetcher.forget_origin(origin);
     let io = EngineIo {
         dir: store.path(),
         jobs: job_tx,
@@ -289,6 +290,7 @@ pub(crate) fn drive(
         stop: stop.clone(),
         progress: progress.clone(),
         round,
+        idle_origins: Some(&forget),
     };
     let mut engine = Engine::new(config, &ctx.scope, frontier, io)?;
     let result = engine.run();

@@ -172,11 +172,17 @@ impl Scheduler {
     }
 
     /// Drops slots that hold no work and whose limits no longer matter, so memory follows the
-    /// active hosts, not every host ever seen.
-    pub fn prune(&mut self, now: Instant) {
+    /// active hosts, not every host ever seen; `dropped` is told each origin dropped, so state
+    /// kept elsewhere per host (the fetcher's DNS answers) can follow too.
+    pub fn prune(&mut self, now: Instant, mut dropped: impl FnMut(&str)) {
         let scheduled = &self.scheduled;
-        self.hosts
-            .retain(|id, s| scheduled.get(id).copied().unwrap_or(false) || !s.is_idle(now));
+        self.hosts.retain(|id, s| {
+            let keep = scheduled.get(id).copied().unwrap_or(false) || !s.is_idle(now);
+            if !keep {
+                dropped(&s.origin);
+            }
+            keep
+        });
         let hosts = &self.hosts;
         self.scheduled
             .retain(|id, on| *on && hosts.contains_key(id));
@@ -337,7 +343,11 @@ mod tests {
         assert_eq!(s.next(now), Next::WaitUntil(now + Duration::from_secs(3)));
         assert_eq!(s.next(now + Duration::from_secs(3)), Next::Start(1));
         s.finished(1);
-        s.prune(now + Duration::from_secs(4));
+        let mut dropped = Vec::new();
+        s.prune(now + Duration::from_secs(4), |o| {
+            dropped.push(o.to_string())
+        });
         assert_eq!(s.hosts(), 0);
+        assert_eq!(dropped, ["http://a"]);
     }
 }

@@ -54,8 +54,9 @@ const MAX_BATCH: usize = 64;
 /// fetched again, like requests in flight; 2–50 ms measured the same CPU per page.
 const COMMIT_EVERY: Duration = Duration::from_millis(5);
 
-/// How often idle host slots are dropped, so memory follows the hosts in use.
-const PRUNE_EVERY: Duration = Duration::from_secs(10);
+/// How often idle host slots are dropped, so memory follows the hosts in use (milliseconds;
+/// tests turn it down with `POLITECRAWL_PRUNE_EVERY_MS`).
+const PRUNE_EVERY_MS: usize = 10_000;
 
 /// What connects the engine to the rest of a run.
 pub struct EngineIo<'a> {
@@ -73,6 +74,10 @@ pub struct EngineIo<'a> {
     pub progress: Progress,
     /// The recrawl round this run works on (see [`crate::recrawl`]), if any.
     pub round: Option<u32>,
+    /// Told each origin whose slot was dropped as idle (no work left, limits rested), so what
+    /// the rest of the run keeps per host (the fetcher's DNS answers) follows the hosts with
+    /// work too.
+    pub idle_origins: Option<&'a dyn Fn(&str)>,
 }
 
 /// The engine's state.
@@ -106,6 +111,7 @@ pub struct Engine<'a> {
     round: Option<u32>,
     /// When the oldest of them arrived.
     pending_since: Option<Instant>,
+    idle_origins: Option<&'a dyn Fn(&str)>,
 }
 
 impl<'a> Engine<'a> {
@@ -124,6 +130,7 @@ impl<'a> Engine<'a> {
             stop,
             progress,
             round,
+            idle_origins,
         } = io;
         let sched = Scheduler::new(
             config.per_host_concurrency,
@@ -152,6 +159,7 @@ impl<'a> Engine<'a> {
             pending_since: None,
             origin_scan: Some(0),
             round,
+            idle_origins,
         };
         engine.register_queued_origins()?;
         Ok(engine)
@@ -161,9 +169,22 @@ impl<'a> Engine<'a> {
     pub fn run(&mut self) -> Result<StopReason> {
         let stored_before = self.frontier.counters()?.stored();
         let mut last_prune = Instant::now();
+        let prune_every = Duration::from_millis(crate::crashpoint::knob(
+            "POLITECRAWL_PRUNE_EVERY_MS",
+            PRUNE_EVERY_MS,
+        ) as u64);
         loop {
-            if last_prune.elapsed() >= PRUNE_EVERY {
-                self.sched.prune(Instant::now());
+            if last_prune.elapsed() >= prune_every {
+                // An outcome waiting for its commit has freed its origin's slot, but the links
+                // it found are not queued yet: settled first, so that origin is not taken for
+                // one without work (and its DNS answer forgotten, to be asked again).
+                self.settle_pending()?;
+                let idle = self.idle_origins;
+                self.sched.prune(Instant::now(), |origin| {
+                    if let Some(idle) = idle {
+                        idle(origin);
+                    }
+                });
                 last_prune = Instant::now();
             }
             let budget = match self.config.max_pages {

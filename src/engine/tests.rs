@@ -111,6 +111,7 @@ pub(super) fn run_with<T: Send>(
         let flusher = store.flusher();
         let io = EngineIo {
             round: None,
+            idle_origins: None,
             dir: store.path(),
             jobs: job_tx,
             outcomes: out_rx,

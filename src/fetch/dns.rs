@@ -43,8 +43,11 @@ pub struct Dns {
     /// Which name servers are asked, for messages.
     asked: String,
     /// One slot per host: a lookup holds it, so concurrent requests to a host wait for the one
-    /// lookup instead of each asking.
+    /// lookup instead of each asking. Only hosts with work keep theirs (see [`Dns::forget`]).
     hosts: Mutex<HashMap<String, Arc<async_lock::Mutex<Option<Answer>>>>>,
+    /// Hosts and ports forgotten since the last request, whose addresses curl may still hold:
+    /// the next request removes them from curl's cache (see [`Dns::take_forgotten`]).
+    forgotten: Mutex<Vec<(String, u16)>>,
 }
 
 impl std::fmt::Debug for Dns {
@@ -126,7 +129,41 @@ impl Dns {
             resolver,
             asked,
             hosts: Mutex::default(),
+            forgotten: Mutex::default(),
         }))
+    }
+
+    /// Forgets `host`'s answer, and asks curl to forget its address on `port`: an origin on
+    /// that host has no work left (the scheduler dropped its slot). Without it, both caches
+    /// grew with every host the crawl ever requested. A host that gets work again is looked up
+    /// again, once. A slot in use (a lookup under way) is kept.
+    pub fn forget(&self, host: &str, port: u16) {
+        {
+            let mut hosts = lock(&self.hosts);
+            if hosts
+                .get(host)
+                .is_some_and(|slot| Arc::strong_count(slot) == 1)
+            {
+                hosts.remove(host);
+            }
+        }
+        // Removing an entry curl does not hold is a no-op for curl, so another origin of the
+        // same host (another port) that is forgotten later still has its entry removed.
+        lock(&self.forgotten).push((host.to_string(), port));
+    }
+
+    /// Keeps `ip` as `host`'s answer, as a lookup would (for tests that ask no name server).
+    #[cfg(test)]
+    pub(crate) fn remember(&self, host: &str, ip: IpAddr) {
+        let slot = async_lock::Mutex::new(Some(Answer::Address(ip)));
+        lock(&self.hosts).insert(host.to_string(), Arc::new(slot));
+    }
+
+    /// The hosts and ports forgotten since the last call, for the next request to remove from
+    /// curl's cache. curl reads a request's entries in order when it starts, so removals go
+    /// before the request's own address (which re-adds a host that got work again).
+    pub fn take_forgotten(&self) -> Vec<(String, u16)> {
+        std::mem::take(&mut *lock(&self.forgotten))
     }
 
     /// The address to connect to for `host` (a name, not an IP literal): the run's answer, or
@@ -134,10 +171,10 @@ impl Dns {
     /// does not exist (kept: every later request to the host fails the same way without
     /// asking), [`ErrorKind::DnsUnavailable`] when the name server failed (asked again next time).
     pub async fn resolve(&self, host: &str) -> std::result::Result<IpAddr, (ErrorKind, String)> {
-        let slot = {
-            let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-            hosts.entry(host.to_string()).or_default().clone()
-        };
+        let slot = lock(&self.hosts)
+            .entry(host.to_string())
+            .or_default()
+            .clone();
         let mut kept = slot.lock().await;
         let answer = match &*kept {
             Some(answer) => answer.clone(),
@@ -191,4 +228,10 @@ impl Dns {
             ))),
         }
     }
+}
+
+/// A plain mutex's contents, also after a panic elsewhere (the maps stay consistent: every
+/// change is one call).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

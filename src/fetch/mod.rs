@@ -328,18 +328,49 @@ impl Fetcher {
         Ok(f)
     }
 
-    /// The address curl is to connect to for `url`'s host, resolved once per run (see
-    /// [`dns`]); `None` for an IP literal, or when curl resolves names itself.
+    /// The address curl is to connect to for `url`'s host, resolved once while the host has
+    /// work (see [`dns`]), after the removals of forgotten hosts from curl's cache; `None` when
+    /// there is neither (an IP literal), or when curl resolves names itself.
     async fn address(
         &self,
         url: &Url,
     ) -> std::result::Result<Option<isahc::config::ResolveMap>, (ErrorKind, String)> {
-        let (Some(dns), Some(url::Host::Domain(host))) = (&self.dns, url.host()) else {
+        let Some(dns) = &self.dns else {
             return Ok(None);
         };
-        let ip = dns.resolve(host).await?;
-        let port = url.port_or_known_default().unwrap_or(80);
-        Ok(Some(isahc::config::ResolveMap::new().add(host, port, ip)))
+        let own = match url.host() {
+            Some(url::Host::Domain(host)) => {
+                let ip = dns.resolve(host).await?;
+                Some((host, url.port_or_known_default().unwrap_or(80), ip))
+            }
+            _ => None,
+        };
+        // After the lookup: taken as late as may be, so a removal reaches curl soon after a
+        // host is forgotten; placed first, since curl applies the entries in order and the
+        // request's own address must stay (its host may be one that got work again).
+        let map = dns
+            .take_forgotten()
+            .into_iter()
+            .fold(isahc::config::ResolveMap::new(), |m, (host, port)| {
+                m.remove(host, port)
+            });
+        let map = match own {
+            Some((host, port, ip)) => map.add(host, port, ip),
+            None => map,
+        };
+        Ok((!map.is_empty()).then_some(map))
+    }
+
+    /// Forgets what is kept for `origin`'s host (its DNS answer, here and in curl): the engine
+    /// dropped the origin's slot, as it has no work left.
+    pub fn forget_origin(&self, origin: &str) {
+        let Some(dns) = &self.dns else { return };
+        let Ok(url) = Url::parse(origin) else { return };
+        if let (Some(url::Host::Domain(host)), Some(port)) =
+            (url.host(), url.port_or_known_default())
+        {
+            dns.forget(host, port);
+        }
     }
 
     /// HTML is always read (its links are needed); other types only when `--accept-type`
@@ -436,5 +467,31 @@ mod tests {
         assert!(accepts("Application/PDF", "application/pdf"));
         assert!(!accepts("image/*", "text/html"));
         assert!(!accepts("text/plain", "text/html"));
+    }
+
+    /// curl applies a request's entries in order: the removals of forgotten hosts go first,
+    /// so a host forgotten and then given work again keeps the address its request adds.
+    #[test]
+    fn forgotten_hosts_leave_curl_before_the_request_adds_its_own() {
+        let mut config = CrawlConfig::new("unused.db", &["http://b.test/"]).unwrap();
+        config.dns_server = Some("127.0.0.1:9".into());
+        config.no_proxy = true;
+        let fetcher = Fetcher::new(&config).unwrap();
+        let dns = fetcher.dns.as_ref().expect("a resolver of our own");
+        let local = std::net::IpAddr::from([127, 0, 0, 1]);
+        dns.remember("a.test", local);
+        dns.remember("b.test", local);
+        fetcher.forget_origin("http://a.test:8080");
+        fetcher.forget_origin("https://b.test");
+        dns.remember("b.test", local);
+        let url = Url::parse("http://b.test/x").unwrap();
+        let map = runtime::block_on(fetcher.address(&url)).unwrap().unwrap();
+        assert_eq!(
+            format!("{map:?}"),
+            r#"ResolveMap(["-a.test:8080", "-b.test:443", "b.test:80:127.0.0.1"])"#
+        );
+        // Handed over once; an IP literal then needs no entry at all.
+        let url = Url::parse("http://127.0.0.1:1/").unwrap();
+        assert!(runtime::block_on(fetcher.address(&url)).unwrap().is_none());
     }
 }

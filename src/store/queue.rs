@@ -226,6 +226,7 @@ pub struct QueueSet {
     floors: HashMap<OriginId, QueueKey>,
     checkpoint_at: usize,
     fold_batch_bytes: usize,
+    log_removal_batch: usize,
     /// Some recheck may be queued (one was in the chunks at open, or was queued since), so
     /// leasing looks at the recheck queues; a crawl that never recrawled skips that seek.
     rechecks: bool,
@@ -245,6 +246,10 @@ impl QueueSet {
             fold_batch_bytes: crate::crashpoint::knob(
                 "POLITECRAWL_QUEUE_FOLD_BATCH",
                 FOLD_BATCH_BYTES,
+            ),
+            log_removal_batch: crate::crashpoint::knob(
+                "POLITECRAWL_QUEUE_LOG_BATCH",
+                LOG_REMOVAL_BATCH,
             ),
             rechecks: false,
         };
@@ -317,9 +322,11 @@ impl QueueSet {
             }
             found = Some((k, e));
         }
-        if let Some(f) = floor {
-            self.floors.insert(origin, f);
-        }
+        // An origin with nothing queued keeps no floor: memory follows the origins with work.
+        match floor {
+            Some(f) => self.floors.insert(origin, f),
+            None => self.floors.remove(&origin),
+        };
         Ok((found, more))
     }
 
@@ -417,13 +424,20 @@ impl QueueSet {
         }
         self.write_fold(&mut batch)?;
         crate::crashpoint::hit("queue-chunks-written");
-        let mut batch = sled::Batch::default();
-        for k in &self.log_keys {
-            batch.remove(&k.to_be_bytes());
+        // The log goes a few values at a time: sled reads back every node a batch touches and
+        // frees none before the batch ends, and the log's values are the checkpoint's whole
+        // overlay. A crash part-way leaves the newest values, whose replay over the written
+        // chunks changes nothing (each key ends as its last change).
+        for keys in self.log_keys.chunks(self.log_removal_batch) {
+            let mut batch = sled::Batch::default();
+            for k in keys {
+                batch.remove(&k.to_be_bytes());
+            }
+            self.log
+                .apply_batch(batch)
+                .map_err(|e| self.db_err("removing the folded queue log", e))?;
+            crate::crashpoint::hit("queue-log-part-removed");
         }
-        self.log
-            .apply_batch(batch)
-            .map_err(|e| self.db_err("removing the folded queue log", e))?;
         self.log_keys.clear();
         self.overlay.clear();
         Ok(())
@@ -755,6 +769,10 @@ struct FoldBatch {
 /// Chunk bytes a checkpoint writes per sled batch: large enough that a batch's fixed cost
 /// fades, small enough that a batch is no memory peak.
 const FOLD_BATCH_BYTES: usize = 1 << 20;
+
+/// Log values removed per sled batch once a checkpoint has written the chunks. In one batch,
+/// a 100,000-host crawl's RSS leapt from ~120 MB to 214 MB for the removal (2026-12-07).
+const LOG_REMOVAL_BATCH: usize = 64;
 
 fn decode_chunk(db: &Path, key: &[u8], value: &[u8]) -> Result<Vec<(u64, QueueEntry)>> {
     let k = to_key(key)?;

@@ -196,3 +196,92 @@ fn a_bad_dns_server_setting_is_refused_before_anything_is_created() {
     );
     assert!(!db.exists(), "nothing created");
 }
+
+/// A host whose work ran out is forgotten, here and in curl, and looked up again when it gets
+/// work again: so DNS answers follow the hosts with work, not every host the crawl has seen.
+/// a.test's pages form a chain (one request every 400 ms); its first page links to b.test's
+/// "/", its last to b.test's "/x", seconds later. Idle slots are dropped every 100 ms here.
+#[test]
+fn a_host_without_work_is_forgotten_and_looked_up_again_when_it_has_some() {
+    let _shared = shared();
+    let route: politecrawl::serve::Route = Arc::new(|req| {
+        let host = req.host.clone()?;
+        let (name, port) = host.split_once(':')?;
+        let b = format!("http://b.test:{port}");
+        let body = match (name, req.target.as_str()) {
+            ("a.test", "/") => format!(r#"<a href="/1">1</a> <a href="{b}/">b</a>"#),
+            ("a.test", "/5") => format!(r#"<a href="{b}/x">b x</a>"#),
+            ("a.test", page) => {
+                let n: u32 = page.strip_prefix('/')?.parse().ok()?;
+                format!(r#"<a href="/{}">next</a>"#, n + 1)
+            }
+            ("b.test", "/" | "/x") => "no links".to_string(),
+            _ => return None,
+        };
+        Some(politecrawl::serve::Reply::html(body))
+    });
+    let server = route_server(route);
+    let port = server.origin().rsplit(':').next().unwrap().to_string();
+    let local = Ipv4Addr::LOCALHOST;
+    let dns = NameServer::start(BTreeMap::from([
+        ("a.test", Zone::Address(local)),
+        ("b.test", Zone::Address(local)),
+    ]));
+    let dir = tempdir();
+    let out = std::process::Command::new(BIN)
+        .args(["crawl", &format!("http://a.test:{port}/"), "--db", "c.db"])
+        .args([
+            "--scope",
+            "any",
+            "--rate",
+            "2.5",
+            "--per-host-concurrency",
+            "1",
+        ])
+        .args([
+            "--dns-server",
+            &dns.addr.to_string(),
+            "--no-proxy",
+            "--no-progress",
+        ])
+        .env("POLITECRAWL_PRUNE_EVERY_MS", "100")
+        .current_dir(dir.path())
+        .output()
+        .expect("run politecrawl");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let mut pages: Vec<String> = server
+        .requests()
+        .iter()
+        .filter(|r| r.target != "/robots.txt")
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.host.as_deref().unwrap_or("").split(':').next().unwrap(),
+                r.target
+            )
+        })
+        .collect();
+    pages.sort();
+    let want = [
+        "a.test /",
+        "a.test /1",
+        "a.test /2",
+        "a.test /3",
+        "a.test /4",
+        "a.test /5",
+    ]
+    .into_iter()
+    .chain(["b.test /", "b.test /x"])
+    .collect::<Vec<_>>();
+    assert_eq!(
+        pages, want,
+        "every page once, b.test's second one after its lookup again"
+    );
+    assert_eq!(
+        dns.asked("b.test"),
+        2,
+        "forgotten while it had no work, asked again for /x"
+    );
+    assert_eq!(dns.asked("a.test"), 1, "busy throughout: asked once");
+}

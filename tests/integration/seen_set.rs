@@ -16,7 +16,7 @@ use crate::support::*;
 
 /// Crawls `generated(PAGES)` into `DIR/c.db` one request at a time, checkpointing the
 /// seen-set every 5 URLs and the queue every 7 changes (each origin-and-depth group written
-/// alone), with extra environment variables.
+/// alone, the log removed one value at a time), with extra environment variables.
 fn checkpointing_crawl(
     seed: Option<&str>,
     dir: &Path,
@@ -31,6 +31,7 @@ fn checkpointing_crawl(
         .env("POLITECRAWL_SEEN_CHECKPOINT", "5")
         .env("POLITECRAWL_QUEUE_CHECKPOINT", "7")
         .env("POLITECRAWL_QUEUE_FOLD_BATCH", "1")
+        .env("POLITECRAWL_QUEUE_LOG_BATCH", "1")
         .current_dir(dir);
     for (k, v) in env {
         cmd.env(k, v);
@@ -53,12 +54,14 @@ fn a_crash_in_a_checkpoint_loses_no_url_and_fetches_nothing_twice() {
     let _timing = shared();
     const PAGES: usize = 150;
     // The second seen-set checkpoint writes a run; the third merges runs and deletes the old
-    // files. A queue checkpoint folds group after group, then drops the log.
+    // files. A queue checkpoint folds group after group, then drops the log, value after
+    // value.
     for point in [
         "seen-run-written:2",
         "seen-manifest-switched:3",
         "queue-group-folded:5",
         "queue-chunks-written:3",
+        "queue-log-part-removed:2",
     ] {
         let server = route_server(Arc::new(generated(PAGES, Duration::ZERO, 100)));
         let dir = tempdir();

@@ -84,6 +84,21 @@ impl ResolveMap {
             .push(format!("{}:{}:{}", host.as_ref(), port, addr.into()));
         self
     }
+
+    /// Remove the mapping for a host and port pair from the client's DNS cache
+    /// when this request starts (curl's `-HOST:PORT` entry). Entries added
+    /// with [`ResolveMap::add`] never expire, so a client that is handed
+    /// addresses for ever more hosts removes those it no longer needs.
+    /// (politecrawl's patch.)
+    pub fn remove<H: AsRef<str>>(mut self, host: H, port: u16) -> Self {
+        self.0.push(format!("-{}:{}", host.as_ref(), port));
+        self
+    }
+
+    /// Whether the map holds no entry. (politecrawl's patch.)
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl SetOpt for ResolveMap {
