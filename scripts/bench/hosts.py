@@ -22,6 +22,10 @@ CPU, peak RSS (os.wait4), DNS questions (one per host is the most there should b
 crawl's RSS (/proc/PID/status VmRSS, sampled every 0.25 s) when a tenth, half and all of the
 hosts had been asked for. Memory that follows the hosts with work is the same at 2,000 hosts
 and at 100,000; memory that follows the hosts ever seen grows between the tenth and the end.
+
+Environment: HOSTS_SAMPLE_S=0.01 samples RSS more often (a short peak shows); HOSTS_DEBUG=1
+prints each name asked a second time, with the time. --keep leaves each run's rss.tsv
+(seconds, hosts asked, RSS MB), logs and database in the temporary directory.
 """
 
 import argparse

@@ -1,4 +1,4 @@
-//! Host names, resolved once per host for the crawl, and DNS failures told apart: a name that
+//! Host names, resolved once per host while it has work, and DNS failures told apart: a name that
 //! does not exist (NXDOMAIN, or no address) is final for every URL of that host, while a name
 //! server that failed or did not answer (SERVFAIL, REFUSED, a timeout) is retried like any
 //! transient failure.
@@ -6,9 +6,10 @@
 //! curl resolves names itself, but it says only "could not resolve host" for both cases and keeps
 //! answers for 60 s, so a broad crawl would ask again every minute per host and could not tell a
 //! dead domain from a flaky resolver. Here hickory's resolver asks (the system's name servers from
-//! `/etc/resolv.conf` and `/etc/hosts`, or `--dns-server`), the answer is kept for the rest of the
-//! run, and curl gets the address with the request (`CURLOPT_RESOLVE`), so it never looks up
-//! on its own. Through a proxy nothing is resolved here: the proxy resolves the names.
+//! `/etc/resolv.conf` and `/etc/hosts`, or `--dns-server`), the answer is kept until the host has
+//! no work left ([`Dns::forget`]), and curl gets the address with the request
+//! (`CURLOPT_RESOLVE`), so it never looks up on its own. Through a proxy nothing is resolved
+//! here: the proxy resolves the names.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
