@@ -140,10 +140,10 @@ impl Scheduler {
 
     /// Drops an origin whatever its state: this process may no longer crawl it (a shared
     /// crawl's shard moved to another worker). Outcomes of its requests still in flight find
-    /// no slot and change nothing here.
-    pub fn forget(&mut self, id: OriginId) {
-        self.hosts.remove(&id);
+    /// no slot and change nothing here. Returns the origin, if it had a slot.
+    pub fn forget(&mut self, id: OriginId) -> Option<String> {
         self.scheduled.remove(&id);
+        self.hosts.remove(&id).map(|s| s.origin)
     }
 
     /// Pauses an origin until `until` (Retry-After, back-off).

@@ -74,9 +74,9 @@ pub struct EngineIo<'a> {
     pub progress: Progress,
     /// The recrawl round this run works on (see [`crate::recrawl`]), if any.
     pub round: Option<u32>,
-    /// Told each origin whose slot was dropped as idle (no work left, limits rested), so what
-    /// the rest of the run keeps per host (the fetcher's DNS answers) follows the hosts with
-    /// work too.
+    /// Told each origin whose slot was dropped (idle: no work left, limits rested; or its
+    /// shard taken by another worker), so what the rest of the run keeps per host (the
+    /// fetcher's DNS answers) follows the hosts with work too.
     pub idle_origins: Option<&'a dyn Fn(&str)>,
 }
 
@@ -285,7 +285,7 @@ impl<'a> Engine<'a> {
                                 self.pages_in_flight -= 1;
                             }
                             // Its shard moved: a refresh brings it back if it is ours again.
-                            self.sched.forget(origin_id);
+                            self.forget_origin(origin_id);
                         }
                     }
                     self.settle_due()?;
@@ -467,12 +467,19 @@ impl<'a> Engine<'a> {
         Ok(None)
     }
 
+    /// Drops an origin this process may no longer crawl, and what the run keeps for its host.
+    fn forget_origin(&mut self, id: OriginId) {
+        if let (Some(origin), Some(idle)) = (self.sched.forget(id), self.idle_origins) {
+            idle(&origin);
+        }
+    }
+
     /// Takes what the frontier learned (origins lost to other workers, work to scan for);
     /// returns when to look again.
     fn refresh(&mut self) -> Result<Option<Instant>> {
         let r = self.frontier.refresh()?;
         for id in r.lost {
-            self.sched.forget(id);
+            self.forget_origin(id);
         }
         if r.rescan {
             self.origin_scan = Some(0);
