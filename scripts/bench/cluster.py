@@ -207,9 +207,7 @@ def main():
         pg.stop()
         if not a.keep:
             suite.rmtree(work)
-    with open(a.jsonl, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
+    suite.write_jsonl(a.jsonl, rows)
     print("| mode | workers | pages | wall s | pages/s | workers CPU ms/page | PostgreSQL CPU s (share) "
           "| PG CPU µs/URL | PG bytes/URL | pages by worker | violations |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")

@@ -122,14 +122,7 @@ http {{
     map $host $next {{ default "/"; include {d}/next.map; }}
     log_format chain '$host $status $request_uri';
     access_log {self.access_log} chain buffer=256k flush=1s;
-    keepalive_timeout 65s;
-    keepalive_requests 1000000;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    server {{
+{suite.http_common(d)}    server {{
         listen 127.0.0.1:{self.port} default_server;
         server_name _;
         log_not_found off;
@@ -262,9 +255,7 @@ def main():
         suite.cleanup_all()
         if not a.keep:
             suite.rmtree(work)
-    with open(a.jsonl, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
+    suite.write_jsonl(a.jsonl, rows)
     print("| hosts | pages | wall s | pages/s | CPU ms/page | RSS at 1/10 of the hosts | at 1/2 | at the end | peak RSS | DNS questions | problems |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:

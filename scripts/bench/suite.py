@@ -270,6 +270,26 @@ def can_connect(addr, port):
         return False
 
 
+def http_common(d):
+    """The http block's lines every nginx of the benchmarks shares: long keep-alive, and
+    temporary paths under its directory d (nginx would otherwise write under /var/lib)."""
+    return f"""    keepalive_timeout 65s;
+    keepalive_requests 1000000;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+"""
+
+
+def write_jsonl(path, rows):
+    """One JSON object per line."""
+    with open(path, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+
+
 class Nginx:
     """One nginx master (daemon off) with its own config, logs and pid file under directory."""
 
@@ -308,14 +328,7 @@ http {{
     sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
-    keepalive_timeout 65s;
-    keepalive_requests 1000000;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    server {{
+{http_common(d)}    server {{
 {listen}        server_name _;
         log_not_found off;
 {body}    }}
