@@ -27,7 +27,6 @@ checks (complete, duplicates, violations).
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
