@@ -283,7 +283,7 @@ crawl_settings! {
     #[arg(long, value_name = "IP")]
     bind_address: Option<String> = None, given Option<String>;
     /// Resolve host names with this name server, IP or IP:PORT, instead of the system's
-    /// (/etc/resolv.conf); either way each host is looked up once per run [default: the system's]
+    /// (/etc/resolv.conf); either way each host is looked up once while it has work [default: the system's]
     #[arg(long, value_name = "IP[:PORT]")]
     dns_server: Option<String> = None, given Option<String>;
 }

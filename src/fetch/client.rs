@@ -46,7 +46,7 @@ impl HttpClient for CurlClient {
             builder = builder.extension(metrics.clone()).metrics(true);
         }
         if let Some(address) = req.ext().get::<isahc::config::ResolveMap>() {
-            // The host's address, resolved once per run (fetch/dns.rs): curl does not look up.
+            // The host's address, resolved once while it has work (fetch/dns.rs): curl does not look up.
             builder = builder.extension(address.clone());
         }
         for (name, values) in req.iter() {

@@ -117,7 +117,7 @@ impl Fetcher {
             .connection_cache_size(connection_pool_size(config))
             // We decode ourselves, so the size cap counts decoded bytes.
             .automatic_decompression(false)
-            // Names are resolved once per run (`dns`) and IP literals need no lookup. With a
+            // Names are resolved once per host with work (`dns`), IP literals need no lookup. With a
             // timeout, curl walks its whole DNS cache at the end of every transfer to prune it:
             // with 10,000 hosts that walk was 27 % of the crawl's CPU.
             .dns_cache(isahc::config::DnsCache::Forever);

@@ -576,9 +576,12 @@ exec "$0" "$@""#;
         .output()
         .expect("run bash");
     assert!(out.status.success(), "{}", stderr(&out));
-    let want: std::collections::BTreeMap<String, usize> =
-        expected().iter().map(|e| (e.target.clone(), 1)).collect();
-    assert_eq!(request_counts(&server), want, "{}", stderr(&out));
+    assert_eq!(
+        request_counts(&server),
+        each_fixture_page_once(),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -618,11 +621,9 @@ fn a_dead_http_client_stops_the_crawl_and_fails_no_url() {
 
     let out = run(&args, dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
-    let want: std::collections::BTreeMap<String, usize> =
-        expected().iter().map(|e| (e.target.clone(), 1)).collect();
     assert_eq!(
         request_counts(&server),
-        want,
+        each_fixture_page_once(),
         "every page requested once over both runs"
     );
     let store = politecrawl::Store::open(&db, politecrawl::store::OpenMode::Existing).unwrap();

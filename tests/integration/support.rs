@@ -143,6 +143,12 @@ pub fn stored_statuses(store: &Store, origin: &str) -> BTreeMap<String, Option<u
         .collect()
 }
 
+/// Every path of the fixture site requested once: what [`request_counts`] shows after a
+/// complete crawl that fetched nothing twice.
+pub fn each_fixture_page_once() -> BTreeMap<String, usize> {
+    expected().into_iter().map(|e| (e.target, 1)).collect()
+}
+
 /// Page requests in the server log (robots.txt aside), with how often each was requested.
 pub fn request_counts(server: &SiteServer) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
