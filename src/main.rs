@@ -419,7 +419,8 @@ fn mirror_cmd(store: &dyn politecrawl::export::Source, args: &ExportArgs) -> Res
     };
     if args.versions == export::Versions::All {
         anyhow::bail!(
-            "a mirror holds one version of each page: drop --versions all (or export the              versions as jsonl, csv or warc)"
+            "a mirror holds one version of each page: drop --versions all \
+             (or export the versions as jsonl, csv or warc)"
         );
     }
     let s = export::mirror::write(store, &filter_of(args), dir)
