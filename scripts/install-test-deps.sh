@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, when it is missing, on Debian or Ubuntu with Rust:
+# system packages with apt-get (through sudo unless run as root), warcio and pywb with pip.
+# Used by scripts/test.sh and .ci/run; installs nothing when everything is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Where warcio and pywb go when the python3 on PATH refuses pip installs (Debian's own python3
+# is "externally managed", PEP 668): a venv of the project's own, which scripts/test.sh puts
+# first on PATH for the tests.
+venv=target/test-python
+export PATH="$PWD/$venv/bin:$PATH"
+python_tools() {
+    python3 -c "import warcio" 2>/dev/null &&
+        command -v wb-manager >/dev/null 2>&1 && command -v wayback >/dev/null 2>&1
+}
+
+need=()
+# curl (surf's backend) is built from source and links the system OpenSSL.
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+# The HTTPS tests run Debian's nginx in a temp dir, with certificates made by `openssl`.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The wire-timing test pins the crawler to a core beside busy loops with taskset.
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+# The cluster tests start their own PostgreSQL 15 in a temp dir (as the postgres user).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+# A venv, should the tools below have to go into one, needs ensurepip.
+python_tools || python3 -c "import ensurepip" 2>/dev/null || need+=(python3-venv)
+if ((${#need[@]})); then
+    echo "installing: ${need[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+# The WARC tests read exports back with warcio, the reference WARC library; the recrawl tests
+# replay a WARC of several versions with pywb, the reference replay tool (which needs warcio).
+pip_install() {
+    python3 -m pip install --quiet "$@" 2>/dev/null && return
+    echo "installing warcio and pywb into $venv" >&2
+    [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"
+    "$venv/bin/python3" -m pip install --quiet warcio pywb
+}
+python3 -c "import warcio" 2>/dev/null || pip_install warcio
+command -v wb-manager >/dev/null 2>&1 && command -v wayback >/dev/null 2>&1 || pip_install pywb
+python_tools || {
+    echo "warcio and pywb are still missing after installing them; see the messages above" >&2
+    exit 1
+}
