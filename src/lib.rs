@@ -1,26 +1,38 @@
 //! politecrawl: a polite, concurrent, resumable web crawler.
 //!
 //! ```text
-//!            crawl · demo                                   status · export
-//!  (crawl.rs sets a run up; main.rs only dispatches)        (read the store when no crawl runs)
+//!            crawl · worker · demo                           status · export
+//!  (crawl.rs sets a run up; main.rs only dispatches)        (read what the crawl stored)
 //!                 │                                                  │
 //!                 ▼                                                  │
 //!  seeds ──► engine thread ──────── Job ────────►  workers (async tasks, --concurrency)
-//!            the only database writer               send gate → fetch → extract → discover
+//!            writes the frontier and the records    send gate → fetch → extract → discover
 //!            scheduler · politeness · retry  ◄── Outcome ──  page record + URLs found, or a
-//!            robots.txt life cycle · leases               robots.txt verdict; never touch sled
+//!            robots.txt life cycle · leases               robots.txt verdict
+//!                 │                                                  │
+//!                 ├──► frontier (the Frontier trait): queue,         │
+//!                 │    seen-set, leases, per-origin state; one of:   │
+//!                 │    SledFrontier, a crawl of its own (--db):      │
+//!                 │      sled trees queue_chunks, queue_log,         │
+//!                 │      delayed, seen_inbox, origins, hosts,        │
+//!                 │      robots; the seen-set's runs in seen/        │
+//!                 │    ClusterFrontier, workers sharing a crawl      │
+//!                 │    (--frontier): PostgreSQL tables crawls,       │
+//!                 │      shards (leases, fencing epochs), workers,   │
+//!                 │      origins, urls, pages (whose store has it)   │
 //!                 │ outcomes: one transaction per batch              │ bodies: appended
-//!                 ▼                                                  ▼
-//!  store: sled trees (frontier: queue, seen_inbox, delayed, origins; pages, bodies, robots, hosts,
-//!         meta) + seen-set runs and body segments beside them; sled and bodies synced every 200 ms
+//!                 ▼ (shared crawl: the store first, then PostgreSQL) ▼
+//!  store (--db, each worker its own): page records in pages/, bodies in bodies/ (segment files);
+//!        sled trees meta, host_pages, recent, recrawl_hosts, seed_origins; synced every 200 ms
 //! ```
 //!
 //! Settings (read once, then passed down):
 //! - [`config`]: the crawl settings, declared once (field, flag, default, override).
+//! - [`config_file`]: crawl flags as a TOML file (`--config`), and a crawl's settings back as one.
 //! - [`canon`]: URL rules: seed parsing, normalization, scope.
 //! - [`error`]: what stops a command; [`failure`]: why one URL failed (data, not an error).
 //!
-//! Engine side (one thread, the only database writer):
+//! Engine side (one thread, the only writer of the frontier and the page records):
 //! - `engine`: the loop that schedules, leases, dispatches jobs and settles outcomes.
 //! - `scheduler`: which origin may start a request now.
 //! - `politeness`: one origin's rate, in-flight cap, pauses and back-off.
@@ -31,8 +43,9 @@
 //! - [`cluster`]: a crawl shared by several workers over PostgreSQL: shards of origins leased
 //!   with fencing epochs, the shared seen-set and queue, [`cluster::ClusterFrontier`] behind the
 //!   same seam, a worker process, and the crawl's status and export.
+//! - [`recrawl`]: rechecks of stored pages (`--recrawl`): rounds, conditional requests, versions.
 //!
-//! Worker side (async tasks, never touching the database):
+//! Worker side (async tasks; of the store they write only bodies):
 //! - `worker`: a leased URL to an outcome: fetch, robots.txt, discovery.
 //! - `fetch`: the one shared HTTP client (surf over curl), timeouts, body caps and decoding.
 //! - `sendgate`: the per-origin gap checked again at the moment a request is sent.
@@ -40,18 +53,22 @@
 //! - [`extract`], [`charset`], `sitemap`: links out of HTML, bytes to text, sitemap entries.
 //!
 //! Persistence:
-//! - [`store`]: the sled database (records, open checks, upgrade, flusher) and the body
-//!   segments. `crashpoint`: named points where tests make the process abort.
+//! - [`store`]: the sled database (records, open checks, upgrade, flusher), the page log and
+//!   the body segments. `crashpoint`: named points where tests make the process abort.
 //!
-//! Commands on top:
+//! Commands on top, and what they share:
 //! - [`crawl`]: sets a run up (new or resumed) and runs it; [`report`]: what a run did.
-//! - [`recrawl`]: rechecks of stored pages (`--recrawl`): rounds, conditional requests, versions.
+//! - [`seeds_file`]: `--seeds-file`, seed URLs streamed from a file or stdin.
 //! - [`status`]: where a crawl stands; [`progress`]: the live numbers of a running one.
 //! - [`export`]: JSON Lines, CSV, WARC and mirror dumps.
 //! - [`allocator`]: mimalloc's settings, shared with the benchmarks.
 //! - [`demo`]: the bundled fixture crawl; [`serve`]: the loopback test-site server.
 //! - [`shutdown`]: the stop signal; `runtime`: the async-runtime seam and the clock;
-//!   `http_status`: reason phrases for the WARC writer and the test server.
+//!   `http_status`: reason phrases for the WARC writer and the test server; `replace_file`:
+//!   small files replaced whole (written beside, then renamed).
+//!
+//! The binary (`src/main.rs`, with `cli.rs`, `shared_cmd.rs` and `terminal.rs`) parses the
+//! command line and calls one of these per subcommand; docs/ARCHITECTURE.md maps every file.
 #![warn(missing_docs)]
 
 // Settings.
