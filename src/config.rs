@@ -82,6 +82,10 @@ macro_rules! crawl_settings {
             /// [`Credentials`]).
             #[serde(skip)]
             pub credentials: Credentials,
+            /// The clock the crawl decides by: the system's, or in tests a manual one (see
+            /// [`Clock`](crate::runtime::Clock)). Never saved, and no flag sets it.
+            #[serde(skip)]
+            pub clock: crate::runtime::Clock,
             $($(#[doc = $doc])* pub $field: $ty,)*
         }
 
@@ -112,7 +116,13 @@ macro_rules! crawl_settings {
                         canon::parse_seed(s.as_ref())
                     })
                     .collect::<Result<Vec<_>>>()?;
-                Ok(CrawlConfig { db: db.into(), seeds, credentials, $($field: $default,)* })
+                Ok(CrawlConfig {
+                    db: db.into(),
+                    seeds,
+                    credentials,
+                    clock: crate::runtime::Clock::system(),
+                    $($field: $default,)*
+                })
             }
 
             /// Every setting as its flag would set it: the flag's long name, its values as

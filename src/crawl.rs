@@ -253,6 +253,7 @@ pub(crate) fn drive(
             refresh: config.refresh,
             older_than: config.older_than,
         },
+        clock: config.clock.clone(),
         stop: stop.clone(),
     });
 

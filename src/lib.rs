@@ -123,5 +123,6 @@ pub use error::{Error, Result};
 pub use failure::{ErrorKind, Failure};
 pub use fetch::request::{Credentials, Login};
 pub use report::{RunCounters, StopReason, Summary};
+pub use runtime::Clock;
 pub use shutdown::StopSignal;
 pub use store::{OpenMode, Store};

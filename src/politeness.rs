@@ -20,13 +20,26 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 
 use crate::frontier::QueueKey;
 use crate::robots::Policy;
-use crate::runtime::unix_ms;
+use crate::runtime::Clock;
 use crate::store::HostRecord;
+
+/// A host's `--rate` limiter, on the crawl's clock.
+type Limiter = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Instant>>;
+
+/// governor reads the crawl's clock, so a manual one moves the rate limit too.
+impl governor::clock::Clock for Clock {
+    type Instant = Instant;
+
+    fn now(&self) -> Instant {
+        Clock::now(self)
+    }
+}
 
 /// Longest back-off delay between starts after 429/503 responses.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -96,13 +109,13 @@ pub struct HostSlot {
     /// The URLs counted in `budget_used` whose outcome is not stored yet (in flight or waiting
     /// for a retry), so a URL's retries are the same page and may go when the budget is spent.
     pub budget_counted: HashSet<QueueKey>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    limiter: Option<Limiter>,
 }
 
 impl HostSlot {
     /// A slot allowing one request start per `interval` (none for unlimited). Burst is 1: a
     /// fresh limiter lets exactly one request through, then spaces the rest.
-    pub fn new(origin: String, interval: Option<Duration>, clock: &DefaultClock) -> Self {
+    pub fn new(origin: String, interval: Option<Duration>, clock: &Clock) -> Self {
         HostSlot {
             origin,
             queued: 0,
@@ -137,7 +150,7 @@ impl HostSlot {
 
     /// Asks to start one request at `now` with at most `cap` in flight. On [`Readiness::Go`]
     /// the caller must start it (or call [`HostSlot::cancel_start`]).
-    pub fn try_start(&mut self, now: Instant, cap: usize, clock: &DefaultClock) -> Readiness {
+    pub fn try_start(&mut self, now: Instant, cap: usize, clock: &Clock) -> Readiness {
         if self.in_flight >= cap {
             return Readiness::Full;
         }
@@ -161,7 +174,7 @@ impl HostSlot {
 
     /// Takes back a start that made no request (a URL blocked by robots.txt): the next real
     /// request keeps its gap from the previous real one, not from this non-request.
-    pub fn cancel_start(&mut self, clock: &DefaultClock) {
+    pub fn cancel_start(&mut self, clock: &Clock) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.last_start = self.prev_start;
         self.limiter = new_limiter(self.base, clock);
@@ -234,7 +247,8 @@ impl HostSlot {
     }
 
     /// The state to persist: pauses and gaps become wall-clock times.
-    pub fn to_record(&self, now: Instant) -> HostRecord {
+    pub fn to_record(&self, clock: &Clock) -> HostRecord {
+        let now = clock.now();
         let next = self
             .pause_until
             .into_iter()
@@ -243,7 +257,7 @@ impl HostSlot {
             .filter(|t| *t > now);
         HostRecord {
             origin: self.origin.clone(),
-            not_before_ms: next.map_or(0, |t| unix_ms() + (t - now).as_millis() as u64),
+            not_before_ms: next.map_or(0, |t| clock.unix_ms() + (t - now).as_millis() as u64),
             backoff_ms: self.backoff.as_millis() as u64,
             throttle_ms: self.throttle.as_millis() as u64,
             pauses: self.pauses,
@@ -253,10 +267,10 @@ impl HostSlot {
     }
 
     /// Restores persisted state (a resumed crawl keeps backing off where it was).
-    pub fn restore(&mut self, rec: &HostRecord, now: Instant) {
-        let wait = rec.not_before_ms.saturating_sub(unix_ms());
+    pub fn restore(&mut self, rec: &HostRecord, clock: &Clock) {
+        let wait = rec.not_before_ms.saturating_sub(clock.unix_ms());
         if wait > 0 {
-            self.pause_until = Some(now + Duration::from_millis(wait));
+            self.pause_until = Some(clock.now() + Duration::from_millis(wait));
         }
         self.backoff = Duration::from_millis(rec.backoff_ms);
         self.throttle = Duration::from_millis(rec.throttle_ms);
@@ -266,10 +280,7 @@ impl HostSlot {
     }
 }
 
-fn new_limiter(
-    interval: Option<Duration>,
-    clock: &DefaultClock,
-) -> Option<DefaultDirectRateLimiter> {
+fn new_limiter(interval: Option<Duration>, clock: &Clock) -> Option<Limiter> {
     interval
         .and_then(Quota::with_period)
         .map(|q| RateLimiter::direct_with_clock(q.allow_burst(NonZeroU32::MIN), clock.clone()))
@@ -307,15 +318,16 @@ mod tests {
         assert!(lim.check().is_ok());
     }
 
-    fn slot(interval: Option<Duration>) -> (HostSlot, DefaultClock) {
-        let clock = DefaultClock::default();
+    /// A slot on a manual clock (it moves only when a test says).
+    fn slot(interval: Option<Duration>) -> (HostSlot, Clock) {
+        let clock = Clock::manual();
         (HostSlot::new("http://a".into(), interval, &clock), clock)
     }
 
     #[test]
     fn cap_and_pause_hold_requests() {
         let (mut s, clock) = slot(None);
-        let now = Instant::now();
+        let now = clock.now();
         assert_eq!(s.try_start(now, 2, &clock), Readiness::Go);
         assert_eq!(s.try_start(now, 2, &clock), Readiness::Go);
         assert_eq!(s.try_start(now, 2, &clock), Readiness::Full);
@@ -328,26 +340,24 @@ mod tests {
     #[test]
     fn a_limited_slot_reports_when_to_come_back() {
         let (mut s, clock) = slot(Some(Duration::from_secs(10)));
-        let now = Instant::now();
+        let now = clock.now();
         assert_eq!(s.try_start(now, 5, &clock), Readiness::Go);
-        match s.try_start(now, 5, &clock) {
-            Readiness::WaitUntil(t) => {
-                let wait = t - now;
-                assert!(
-                    wait > Duration::from_secs(9) && wait <= Duration::from_secs(10),
-                    "{wait:?}"
-                );
-            }
-            other => panic!("expected a wait, got {other:?}"),
-        }
+        let back = now + Duration::from_secs(10);
+        assert_eq!(s.try_start(now, 5, &clock), Readiness::WaitUntil(back));
         assert!(!s.is_idle(now));
+        clock.advance(Duration::from_millis(9_999));
+        let t = clock.now();
+        assert_eq!(s.try_start(t, 5, &clock), Readiness::WaitUntil(back));
+        clock.advance(Duration::from_millis(1));
+        s.in_flight = 0;
+        assert_eq!(s.try_start(back, 5, &clock), Readiness::Go);
     }
 
     #[test]
     fn crawl_delay_lengthens_the_gap() {
         let (mut s, clock) = slot(Some(Duration::from_millis(100)));
         s.crawl_delay = Duration::from_secs(1);
-        let now = Instant::now();
+        let now = clock.now();
         assert_eq!(s.try_start(now, 5, &clock), Readiness::Go);
         s.in_flight = 0;
         let later = now + Duration::from_millis(500);
@@ -423,18 +433,16 @@ mod tests {
 
     #[test]
     fn state_round_trips_through_the_record() {
-        let (mut s, _) = slot(Some(Duration::from_secs(1)));
-        let now = Instant::now();
+        let (mut s, clock) = slot(Some(Duration::from_secs(1)));
+        let now = clock.now();
         s.overloaded(now, Some(Duration::from_secs(30)), Duration::from_secs(600));
-        let rec = s.to_record(now);
-        assert!(rec.not_before_ms >= unix_ms() + 29_000);
-        let (mut t, _) = slot(Some(Duration::from_secs(1)));
-        t.restore(&rec, now);
-        let p = t.pause_until.unwrap() - now;
-        assert!(
-            p > Duration::from_secs(29) && p <= Duration::from_secs(30),
-            "{p:?}"
-        );
+        let rec = s.to_record(&clock);
+        assert_eq!(rec.not_before_ms, clock.unix_ms() + 30_000);
+        // Restored 10 s later: 20 s of the pause are left.
+        clock.advance(Duration::from_secs(10));
+        let mut t = HostSlot::new("http://a".into(), Some(Duration::from_secs(1)), &clock);
+        t.restore(&rec, &clock);
+        assert_eq!(t.pause_until, Some(now + Duration::from_secs(30)));
         assert_eq!(t.retry_after_seen, [30]);
     }
 }

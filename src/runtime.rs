@@ -1,10 +1,14 @@
-//! The async-runtime seam and the wall clock: the one file of the library that names async-std
+//! The async-runtime seam and the clock: the one file of the library that names async-std
 //! (unit tests aside).
 //! async-std is no longer developed upstream; keeping spawn, `block_on`, timers and blocking
 //! work behind these few functions means a move to another runtime touches this file only.
+//! The [`Clock`] a crawl decides by lives here too, so tests inject a manual one instead of
+//! sleeping.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A spawned task; awaiting it gives its output.
 pub(crate) type Task<T> = async_std::task::JoinHandle<T>;
@@ -42,7 +46,125 @@ pub(crate) struct TimedOut;
 
 /// Milliseconds since the Unix epoch: the clock of every time stored in the database.
 pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    ms_since_epoch(SystemTime::now())
+}
+
+fn ms_since_epoch(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The clock a crawl's decisions read (`CrawlConfig::clock`): when the engine may start a
+/// request (back-off, Retry-After, pauses, rate), when a page was fetched, which pages a recrawl
+/// finds due. The system's by default. A [`Clock::manual`] one stands still until told to move,
+/// so a test of a back-off or of `--older-than` moves it instead of sleeping: exact and instant.
+/// What measures the network (latency, timeouts, the send gate's spacing) keeps real time.
+#[derive(Clone, Debug, Default)]
+pub struct Clock(Option<Arc<Manual>>);
+
+/// A manual clock's reading: where it started and how far it was moved since.
+#[derive(Debug)]
+struct Manual {
+    start: Instant,
+    start_wall: SystemTime,
+    moved_ns: AtomicU64,
+}
+
+impl Clock {
+    /// The system's clock.
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock that reads the moment it was made until [`Clock::advance`] moves it. An engine
+    /// on it moves it itself when it has nothing in flight and waits only for time (a back-off,
+    /// a pause, the rate): time passes only while nothing else happens.
+    pub fn manual() -> Clock {
+        Clock(Some(Arc::new(Manual {
+            start: Instant::now(),
+            start_wall: SystemTime::now(),
+            moved_ns: AtomicU64::new(0),
+        })))
+    }
+
+    /// Whether it is a [`Clock::manual`] one.
+    pub fn is_manual(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The monotonic now.
+    pub fn now(&self) -> Instant {
+        match &self.0 {
+            None => Instant::now(),
+            Some(m) => m.start + m.moved(),
+        }
+    }
+
+    /// The wall-clock now.
+    pub fn wall(&self) -> SystemTime {
+        match &self.0 {
+            None => SystemTime::now(),
+            Some(m) => m.start_wall + m.moved(),
+        }
+    }
+
+    /// [`Clock::wall`] in milliseconds since the Unix epoch.
+    pub fn unix_ms(&self) -> u64 {
+        ms_since_epoch(self.wall())
+    }
+
+    /// Moves a manual clock on by `d` (the system's moves by itself: nothing to do).
+    pub fn advance(&self, d: Duration) {
+        if let Some(m) = &self.0 {
+            m.moved_ns.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
+        }
+    }
+
+    /// Moves a manual clock on to `t`, if it is in its future.
+    pub(crate) fn advance_to(&self, t: Instant) {
+        if let Some(m) = &self.0 {
+            let to = t.saturating_duration_since(m.start).as_nanos() as u64;
+            m.moved_ns.fetch_max(to, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Manual {
+    fn moved(&self) -> Duration {
+        Duration::from_nanos(self.moved_ns.load(Ordering::SeqCst))
+    }
+}
+
+/// Two clocks are equal when both are the system's or both are the same manual clock.
+impl PartialEq for Clock {
+    fn eq(&self, other: &Clock) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_only_when_told_and_both_readings_move_together() {
+        let clock = Clock::manual();
+        let (t0, w0) = (clock.now(), clock.wall());
+        assert_eq!((clock.now(), clock.wall()), (t0, w0), "it stands still");
+        clock.advance(Duration::from_millis(1500));
+        assert_eq!(clock.now(), t0 + Duration::from_millis(1500));
+        assert_eq!(clock.wall(), w0 + Duration::from_millis(1500));
+        clock.advance_to(t0 + Duration::from_secs(1)); // in its past: no move
+        assert_eq!(clock.now() - t0, Duration::from_millis(1500));
+        clock.advance_to(t0 + Duration::from_secs(2));
+        assert_eq!(clock.now() - t0, Duration::from_secs(2));
+        assert_eq!(clock.unix_ms(), ms_since_epoch(w0 + Duration::from_secs(2)));
+        assert_eq!(clock.clone(), clock);
+        assert_ne!(Clock::manual(), clock);
+        assert_eq!(Clock::system(), Clock::default());
+    }
 }

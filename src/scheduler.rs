@@ -8,11 +8,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use governor::clock::DefaultClock;
-
 use crate::frontier::OriginId;
 use crate::politeness::{HostSlot, Readiness, RobotsState};
 use crate::robots::Policy;
+use crate::runtime::Clock;
 
 /// The scheduler's answer.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,13 +37,19 @@ pub struct Scheduler {
     interval: Option<Duration>,
     /// `false` with `--ignore-robots`: slots start with an allow-all policy.
     robots_required: bool,
-    clock: DefaultClock,
+    /// The crawl's clock, which the rate limiters read.
+    clock: Clock,
 }
 
 impl Scheduler {
     /// A scheduler allowing `per_host_cap` requests in flight per origin and one start per
-    /// `interval` (none: unlimited).
-    pub fn new(per_host_cap: usize, interval: Option<Duration>, robots_required: bool) -> Self {
+    /// `interval` (none: unlimited) by `clock`.
+    pub fn new(
+        per_host_cap: usize,
+        interval: Option<Duration>,
+        robots_required: bool,
+        clock: Clock,
+    ) -> Self {
         Scheduler {
             robots_required,
             hosts: HashMap::new(),
@@ -53,7 +58,7 @@ impl Scheduler {
             waiting: BinaryHeap::new(),
             per_host_cap,
             interval,
-            clock: DefaultClock::default(),
+            clock,
         }
     }
 
@@ -261,7 +266,7 @@ mod tests {
 
     #[test]
     fn per_host_cap_holds_and_frees_on_finish() {
-        let mut s = Scheduler::new(2, None, false);
+        let mut s = Scheduler::new(2, None, false, Clock::system());
         s.add_queued(1, "http://a", 5);
         let now = Instant::now();
         assert_eq!(s.next(now), Next::Start(1));
@@ -275,7 +280,7 @@ mod tests {
 
     #[test]
     fn a_slow_host_does_not_block_a_ready_one() {
-        let mut s = Scheduler::new(4, Some(Duration::from_secs(60)), false);
+        let mut s = Scheduler::new(4, Some(Duration::from_secs(60)), false, Clock::system());
         s.add_queued(1, "http://slow", 100);
         s.add_queued(2, "http://other", 1);
         let now = Instant::now();
@@ -289,7 +294,7 @@ mod tests {
 
     #[test]
     fn round_robin_across_hosts() {
-        let mut s = Scheduler::new(10, None, false);
+        let mut s = Scheduler::new(10, None, false, Clock::system());
         s.add_queued(1, "http://a", 3);
         s.add_queued(2, "http://b", 3);
         let now = Instant::now();
@@ -307,7 +312,7 @@ mod tests {
 
     #[test]
     fn robots_txt_comes_first_and_holds_the_origin() {
-        let mut s = Scheduler::new(4, None, true);
+        let mut s = Scheduler::new(4, None, true, Clock::system());
         s.add_queued(1, "http://a", 3);
         let now = Instant::now();
         assert_eq!(s.next(now), Next::Robots(1));
@@ -324,7 +329,7 @@ mod tests {
 
     #[test]
     fn a_stale_robots_verdict_is_fetched_again() {
-        let mut s = Scheduler::new(4, None, true);
+        let mut s = Scheduler::new(4, None, true, Clock::system());
         s.add_queued(1, "http://a", 3);
         let now = Instant::now();
         let slot = s.slot(1).unwrap();
@@ -336,7 +341,7 @@ mod tests {
 
     #[test]
     fn pause_defers_a_host_and_idle_slots_are_pruned() {
-        let mut s = Scheduler::new(2, None, false);
+        let mut s = Scheduler::new(2, None, false, Clock::system());
         let now = Instant::now();
         s.add_queued(1, "http://a", 1);
         s.pause(1, now + Duration::from_secs(3));

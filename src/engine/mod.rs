@@ -86,6 +86,8 @@ pub struct Engine<'a> {
     scope: &'a Scope,
     frontier: &'a mut dyn Frontier,
     dir: &'a std::path::Path,
+    /// What every decision of time reads (the config's; see [`crate::runtime::Clock`]).
+    clock: crate::runtime::Clock,
     sched: Scheduler,
     jobs: async_channel::Sender<Job>,
     outcomes: mpsc::Receiver<Outcome>,
@@ -136,6 +138,7 @@ impl<'a> Engine<'a> {
             config.per_host_concurrency,
             config.request_interval(),
             !config.ignore_robots,
+            config.clock.clone(),
         );
         let mut engine = Engine {
             next_due: frontier.next_due()?,
@@ -143,6 +146,7 @@ impl<'a> Engine<'a> {
             scope,
             frontier,
             dir,
+            clock: config.clock.clone(),
             sched,
             jobs,
             outcomes,
@@ -151,6 +155,7 @@ impl<'a> Engine<'a> {
             flusher,
             stop,
             progress,
+            // Progress is shown to people: its pace keeps real time, whatever the clock.
             last_progress: Instant::now() - progress::REFRESH,
             last_live: Instant::now() - progress::LIVE_EVERY,
             drain_until: None,
@@ -168,24 +173,24 @@ impl<'a> Engine<'a> {
     /// Runs until the queue is empty or the page budget is spent.
     pub fn run(&mut self) -> Result<StopReason> {
         let stored_before = self.frontier.counters()?.stored();
-        let mut last_prune = Instant::now();
+        let mut last_prune = self.clock.now();
         let prune_every = Duration::from_millis(crate::crashpoint::knob(
             "POLITECRAWL_PRUNE_EVERY_MS",
             PRUNE_EVERY_MS,
         ) as u64);
         loop {
-            if last_prune.elapsed() >= prune_every {
+            if self.clock.now().duration_since(last_prune) >= prune_every {
                 // An outcome waiting for its commit has freed its origin's slot, but the links
                 // it found are not queued yet: settled first, so that origin is not taken for
                 // one without work (and its DNS answer forgotten, to be asked again).
                 self.settle_pending()?;
                 let idle = self.idle_origins;
-                self.sched.prune(Instant::now(), |origin| {
+                self.sched.prune(self.clock.now(), |origin| {
                     if let Some(idle) = idle {
                         idle(origin);
                     }
                 });
-                last_prune = Instant::now();
+                last_prune = self.clock.now();
             }
             let budget = match self.config.max_pages {
                 // Pages stored in the crawl: this run's on top of what was there, unless other
@@ -210,8 +215,8 @@ impl<'a> Engine<'a> {
             if let Some(signal) = self.stop.requested() {
                 let until = *self
                     .drain_until
-                    .get_or_insert(Instant::now() + self.config.grace);
-                if self.in_flight == 0 || Instant::now() >= until {
+                    .get_or_insert(self.clock.now() + self.config.grace);
+                if self.in_flight == 0 || self.clock.now() >= until {
                     self.settle_pending()?;
                     return Ok(StopReason::Interrupted(signal));
                 }
@@ -260,10 +265,15 @@ impl<'a> Engine<'a> {
     }
 
     /// Settles outcomes as they come, until `wake` (at most [`POLL`], so a stop request or a
-    /// flush failure is seen promptly).
+    /// flush failure is seen promptly). On a manual clock with nothing in flight, no outcome can
+    /// come: the clock moves on to `wake` at once.
     fn wait_for_outcomes(&mut self, wake: Option<Instant>) -> Result<()> {
+        if let (true, 0, Some(t)) = (self.clock.is_manual(), self.in_flight, wake) {
+            self.clock.advance_to(t);
+            return Ok(());
+        }
         let timeout = wake
-            .map(|t| t.saturating_duration_since(Instant::now()))
+            .map(|t| t.saturating_duration_since(self.clock.now()))
             .unwrap_or(POLL)
             .min(POLL);
         match self.outcomes.recv_timeout(timeout) {
@@ -274,7 +284,8 @@ impl<'a> Engine<'a> {
                     match outcome {
                         Outcome::Page(o) => {
                             if let Some(o) = self.on_page(*o)? {
-                                self.pending_since.get_or_insert_with(Instant::now);
+                                let now = self.clock.now();
+                                self.pending_since.get_or_insert(now);
                                 self.pending.push(o);
                             }
                         }
@@ -310,7 +321,7 @@ impl<'a> Engine<'a> {
         while self.in_flight < self.config.concurrency {
             // `--max-pages` holds back new URLs only: rechecks store no new page.
             let new_urls = budget.is_none_or(|b| started < b);
-            match self.sched.next(Instant::now()) {
+            match self.sched.next(self.clock.now()) {
                 Next::Start(id) => {
                     if self.start_page(id, new_urls)? == Some(true) {
                         started += 1;
@@ -447,7 +458,7 @@ impl<'a> Engine<'a> {
         let host = self
             .sched
             .slot(lease.origin_id)
-            .map(|s| s.to_record(Instant::now()));
+            .map(|s| s.to_record(&self.clock));
         let settled = frontier::Settlement {
             lease: &lease,
             record: &record,
@@ -509,9 +520,8 @@ impl<'a> Engine<'a> {
         if !self.sched.add_queued(id, origin, n) {
             return Ok(());
         }
-        let now = Instant::now();
         if let (Some(rec), Some(slot)) = (self.frontier.host(id)?, self.sched.slot(id)) {
-            slot.restore(&rec, now);
+            slot.restore(&rec, &self.clock);
         }
         if let Some(max) = self.config.max_pages_per_host {
             let used = self.frontier.stored_pages(origin, max)?;

@@ -3,7 +3,7 @@
 //! `--robots-give-up`, and a saved verdict restored on resume while it is fresh.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Engine;
 use crate::error::Result;
@@ -13,7 +13,6 @@ use crate::frontier::{Candidate, OriginId};
 use crate::politeness::RobotsState;
 use crate::retry;
 use crate::robots::{self, Policy};
-use crate::runtime::unix_ms;
 use crate::store::{RobotsRecord, RobotsVerdict};
 use crate::worker::{Job, RobotsOutcome};
 
@@ -36,7 +35,7 @@ impl Engine<'_> {
     pub(super) fn on_robots(&mut self, o: RobotsOutcome) -> Result<()> {
         log::debug!("{}: robots.txt {:?}", o.origin, o.verdict);
         let id = o.origin_id;
-        let now_ms = unix_ms();
+        let now_ms = self.clock.unix_ms();
         let give_up = self.config.robots_give_up.as_millis() as u64;
         let record = match o.verdict {
             Ok(verdict) => {
@@ -113,7 +112,7 @@ impl Engine<'_> {
                     );
                     slot.robots_failures = Some((tries, since));
                     slot.robots = RobotsState::Unknown;
-                    slot.pause_until = Some(Instant::now() + delay);
+                    slot.pause_until = Some(self.clock.now() + delay);
                     RobotsVerdict::Unreachable {
                         reason,
                         since_ms: since,
@@ -162,12 +161,13 @@ impl Engine<'_> {
     /// Crawl-delay (capped), until the verdict is a day old.
     pub(super) fn apply_policy(&mut self, id: OriginId, policy: Policy, fetched_at_ms: u64) {
         let max = self.config.max_crawl_delay;
-        let age = Duration::from_millis(unix_ms().saturating_sub(fetched_at_ms));
+        let age = Duration::from_millis(self.clock.unix_ms().saturating_sub(fetched_at_ms));
+        let now = self.clock.now();
         if let Some(slot) = self.sched.slot(id) {
             slot.crawl_delay = policy.crawl_delay.unwrap_or_default().min(max);
             slot.robots_failures = None;
             slot.robots = RobotsState::Known(Arc::new(policy));
-            slot.robots_expires = Some(Instant::now() + robots::TTL.saturating_sub(age));
+            slot.robots_expires = Some(now + robots::TTL.saturating_sub(age));
         }
         self.sched.reschedule(id);
     }
@@ -181,7 +181,7 @@ impl Engine<'_> {
         let Some(rec) = self.frontier.robots(origin)? else {
             return Ok(());
         };
-        if !robots::is_fresh(&rec, unix_ms()) {
+        if !robots::is_fresh(&rec, self.clock.unix_ms()) {
             return Ok(());
         }
         match Policy::from_record(&rec, self.config.product_token()) {

@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 use crate::frontier::{OriginId, Settlement};
 use crate::politeness;
 use crate::retry::{self, Verdict};
-use crate::runtime::unix_ms;
 use crate::store::{HostRecord, UrlState};
 use crate::worker::PageOutcome;
 
@@ -20,7 +19,7 @@ impl Engine<'_> {
         o: PageOutcome,
     ) -> Result<Option<(PageOutcome, Option<HostRecord>)>> {
         let id = o.lease.origin_id;
-        let now = Instant::now();
+        let now = self.clock.now();
         let (cap, max_retry_after) = (
             self.config.per_host_concurrency,
             self.config.max_retry_after,
@@ -34,9 +33,8 @@ impl Engine<'_> {
             }
             match (o.record.status, &verdict) {
                 (Some(429 | 503), _) => {
-                    let retry_after = header(&o.record.headers, "retry-after").and_then(|v| {
-                        politeness::parse_retry_after(v, std::time::SystemTime::now())
-                    });
+                    let retry_after = header(&o.record.headers, "retry-after")
+                        .and_then(|v| politeness::parse_retry_after(v, self.clock.wall()));
                     let until = slot.overloaded(now, retry_after, max_retry_after);
                     log::info!(
                         "{}: answered {} — pausing the host for {:?}",
@@ -48,7 +46,7 @@ impl Engine<'_> {
                 (Some(_), _) => slot.healthy(),
                 (None, _) => {}
             }
-            host = Some(slot.to_record(now));
+            host = Some(slot.to_record(&self.clock));
         }
         match verdict {
             Verdict::HostOverloaded => {
@@ -59,7 +57,7 @@ impl Engine<'_> {
                 Ok(None)
             }
             Verdict::RetryAfter(wait) => {
-                let due = unix_ms() + wait.as_millis() as u64;
+                let due = self.clock.unix_ms() + wait.as_millis() as u64;
                 self.frontier.delay(&o.lease, due, host.as_ref())?;
                 self.pages_in_flight -= 1;
                 self.next_due = Some(self.next_due.map_or(due, |d| d.min(due)));
@@ -83,7 +81,7 @@ impl Engine<'_> {
             || self.in_flight == 0
             || self
                 .pending_since
-                .is_some_and(|t| t.elapsed() >= COMMIT_EVERY);
+                .is_some_and(|t| self.clock.now().duration_since(t) >= COMMIT_EVERY);
         if due {
             self.settle_pending()?;
         }
@@ -168,7 +166,7 @@ impl Engine<'_> {
 
     /// Puts parked retries whose time has come back in the queue.
     pub(super) fn release_due(&mut self) -> Result<()> {
-        let now = unix_ms();
+        let now = self.clock.unix_ms();
         if self.next_due.is_none_or(|d| d > now) {
             return Ok(());
         }
@@ -181,8 +179,9 @@ impl Engine<'_> {
 
     /// When the next parked retry is due, as an instant.
     pub(super) fn next_due_instant(&self) -> Option<Instant> {
-        self.next_due
-            .map(|d| Instant::now() + Duration::from_millis(d.saturating_sub(unix_ms())))
+        self.next_due.map(|d| {
+            self.clock.now() + Duration::from_millis(d.saturating_sub(self.clock.unix_ms()))
+        })
     }
 }
 

@@ -3,6 +3,8 @@
 //! it was given (which URL, in what order, how many at once), so each test asserts from the
 //! worker's side and from the store. The page budget, retry parking and host pauses, batched
 //! commits and the robots.txt life cycle are covered here; `tests/` covers the real fetcher.
+//! The engine runs on a manual clock (see [`Clock`]): a back-off or a pause passes in no time,
+//! and the worker reads on that clock exactly when each job was handed out.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc;
@@ -19,6 +21,7 @@ use crate::frontier::{self, Candidate, Frontier, Lease, SledFrontier};
 use crate::progress::Progress;
 use crate::report::{RunCounters, StopReason};
 use crate::robots::Policy;
+use crate::runtime::Clock;
 use crate::shutdown::StopSignal;
 use crate::store::{OpenMode, RobotsVerdict, Store, UrlState};
 use crate::worker::{self, Job, Outcome, PageOutcome, RobotsOutcome};
@@ -36,6 +39,9 @@ pub(super) struct FakeWorker {
     jobs: async_channel::Receiver<Job>,
     outcomes: mpsc::Sender<Outcome>,
     deadline: Instant,
+    /// The engine's clock, and its reading when the engine started.
+    clock: Clock,
+    start: Instant,
 }
 
 impl FakeWorker {
@@ -59,6 +65,12 @@ impl FakeWorker {
         }
     }
 
+    /// How long after the engine's start it is on the engine's clock. The engine does not move
+    /// its clock while a job is out, so for a job just received this is when it was handed out.
+    pub(super) fn at(&self) -> Duration {
+        self.clock.now() - self.start
+    }
+
     pub(super) fn send(&self, outcome: Outcome) {
         // The engine outlives every job it handed out; a closed channel means it failed, which
         // the test sees in the engine's result.
@@ -67,7 +79,8 @@ impl FakeWorker {
 }
 
 /// A fresh database in a temporary directory with `seeds` queued, and a config for them:
-/// no rate limit and robots.txt ignored (the tests about robots.txt turn it back on).
+/// no rate limit, robots.txt ignored (the tests about robots.txt turn it back on), and a
+/// manual clock.
 pub(super) fn setup(seeds: &[&str]) -> (TempDir, Store, CrawlConfig) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = dir.path().join("db");
@@ -75,6 +88,7 @@ pub(super) fn setup(seeds: &[&str]) -> (TempDir, Store, CrawlConfig) {
     let mut config = CrawlConfig::new(&db, seeds).expect("valid seeds");
     config.rate = 0.0;
     config.ignore_robots = true;
+    config.clock = Clock::manual();
     frontier::add_seeds(&store, &config.seeds).expect("seeds queued");
     (dir, store, config)
 }
@@ -105,6 +119,8 @@ pub(super) fn run_with<T: Send>(
         jobs: job_rx,
         outcomes: out_tx,
         deadline: Instant::now() + TIMEOUT,
+        clock: config.clock.clone(),
+        start: config.clock.now(),
     };
     std::thread::scope(|s| {
         let handle = s.spawn(move || worker(fake));
@@ -218,15 +234,16 @@ pub(super) fn lease_of(job: Job) -> Lease {
 }
 
 /// A fake worker's loop: the first request of the URL ending in `suffix` is answered by
-/// `first`, every other request with a plain 200; returns the jobs it was given, described.
+/// `first`, every other request with a plain 200; returns the jobs it was given, described,
+/// with when each was handed out (ms after the engine's start, on its clock).
 fn first_try_of(
     w: &FakeWorker,
     suffix: &str,
     first: impl Fn(Lease) -> Box<PageOutcome>,
-) -> Vec<String> {
+) -> Vec<(String, u128)> {
     let mut fetched = Vec::new();
     while let Some(job) = w.next() {
-        fetched.push(describe(&job));
+        fetched.push((describe(&job), w.at().as_millis()));
         let lease = lease_of(job);
         let outcome = if lease.entry.url.ends_with(suffix) && lease.entry.attempts == 0 {
             first(lease)
@@ -289,27 +306,22 @@ fn a_transient_failure_is_parked_for_its_back_off_then_fetched_again() {
         "http://a.test/d",
     ]);
     config.concurrency = 1;
-    // The engine thread's (this thread's) jitter: a back-off of 0.2–0.5 s, far longer than the
-    // three other fetches take, so the order below is certain.
-    let seed = (0..1000u64)
-        .find(|&s| {
-            fastrand::seed(s);
-            (0.2..0.5).contains(&fastrand::f64())
-        })
-        .expect("a seed among the first thousand");
-    fastrand::seed(seed);
+    // The engine runs on this thread: its first jitter is the seed's first number.
+    fastrand::seed(7);
+    let back_off = crate::retry::backoff(1, fastrand::Rng::with_seed(7).f64());
     let (result, stats, fetched) = run(&config, &store, |w| {
         first_try_of(&w, "/flaky", |lease| no_response(lease, ErrorKind::Timeout))
     });
     assert_eq!(result.unwrap(), StopReason::Finished);
+    let t = |s: &str, ms: u128| (s.to_string(), ms);
     assert_eq!(
         fetched,
         [
-            "http://a.test/flaky #1",
-            "http://a.test/b #1",
-            "http://a.test/c #1",
-            "http://a.test/d #1",
-            "http://a.test/flaky #2",
+            t("http://a.test/flaky #1", 0),
+            t("http://a.test/b #1", 0),
+            t("http://a.test/c #1", 0),
+            t("http://a.test/d #1", 0),
+            t("http://a.test/flaky #2", back_off.as_millis()),
         ],
         "the timed-out URL waits out its back-off while the queue moves on"
     );
@@ -347,16 +359,18 @@ fn a_503_pauses_its_host_and_requeues_the_url_at_its_place() {
         })
     });
     assert_eq!(result.unwrap(), StopReason::Finished);
+    let t = |s: &str, ms: u128| (s.to_string(), ms);
     assert_eq!(
         fetched,
         [
-            "http://a.test/busy #1",
+            t("http://a.test/busy #1", 0),
             // a.test's turn comes round, but it is paused: b.test's work goes on.
-            "http://b.test/1 #1",
-            "http://b.test/2 #1",
-            // Back at the head of a.test's queue, before the URL queued after it.
-            "http://a.test/busy #2",
-            "http://a.test/2 #1",
+            t("http://b.test/1 #1", 0),
+            t("http://b.test/2 #1", 0),
+            // Back at the head of a.test's queue once Retry-After is over, before the URL
+            // queued after it.
+            t("http://a.test/busy #2", 1000),
+            t("http://a.test/2 #1", 1000),
         ]
     );
     let busy = store
@@ -521,7 +535,7 @@ fn an_unreachable_robots_txt_holds_its_origin_then_fails_its_urls() {
     let (result, stats, jobs) = run(&config, &store, |w| {
         let mut jobs = Vec::new();
         while let Some(job) = w.next() {
-            jobs.push(describe(&job));
+            jobs.push((describe(&job), w.at().as_millis()));
             match job {
                 Job::Robots { .. } => {
                     let refused = Failure {
@@ -538,8 +552,11 @@ fn an_unreachable_robots_txt_holds_its_origin_then_fails_its_urls() {
     assert_eq!(result.unwrap(), StopReason::Finished);
     assert_eq!(
         jobs,
-        ["robots http://c.test", "robots http://c.test"],
-        "robots.txt tried again, and no page requested"
+        [
+            ("robots http://c.test".to_string(), 0),
+            ("robots http://c.test".to_string(), 1000)
+        ],
+        "robots.txt tried again a second later, and no page requested"
     );
     for url in ["http://c.test/1", "http://c.test/2"] {
         let rec = store.find_page(url).unwrap().expect("stored");

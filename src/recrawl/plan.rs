@@ -46,8 +46,8 @@ pub fn prepare(store: &Store, config: &CrawlConfig) -> Result<Option<Prepared>> 
         _ if !config.recrawl => return Ok(None),
         last => Round {
             number: last.map_or(1, |r| r.number + 1),
-            started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            due_before_ms: unix_ms(SystemTime::now()),
+            started_at: humantime::format_rfc3339_seconds(config.clock.wall()).to_string(),
+            due_before_ms: config.clock.unix_ms(),
             ..Round::default()
         },
     };

@@ -45,6 +45,8 @@ pub struct WorkerContext {
     pub bodies: Arc<BodyLog>,
     /// How a recheck's answer times the page's next check (`--refresh`, `--older-than`).
     pub recheck: crate::recrawl::Schedule,
+    /// The crawl's clock, for when a page was fetched (see [`crate::runtime::Clock`]).
+    pub clock: crate::runtime::Clock,
     /// Raised when the HTTP client stops for good, so the crawl stops instead of failing every
     /// URL left (see [`Fetcher::stopped`]).
     pub stop: crate::shutdown::StopSignal,

@@ -3,7 +3,6 @@
 //! (`--recrawl`) asks conditionally and stores nothing new when the answer is the same.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use url::Url;
 
@@ -37,7 +36,7 @@ pub(super) async fn fetch_page(
     };
     let result = ctx.fetcher.get_with(&url, &conditional, send).await;
     drop(ticket);
-    record.fetched_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    record.fetched_at = humantime::format_rfc3339_millis(ctx.clock.wall()).to_string();
     let (body, found) = match result {
         Err(e) => {
             record.elapsed_ms = e.elapsed.as_millis() as u64;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use politecrawl::serve::{Reply, Request, Route, SiteServer};
 use politecrawl::store::versions::Version;
 use politecrawl::store::PageRecord;
-use politecrawl::Store;
+use politecrawl::{Clock, Store};
 
 use crate::support::{assert_tallies_true, crawl, fast_config, route_server, tempdir};
 
@@ -207,21 +207,17 @@ fn a_recrawl_asks_conditionally_and_stores_only_what_changed() {
     assert_tallies_true(&store);
 }
 
-/// A crawl of the site, then one recrawl after /c changed and /d went away.
-/// With `next_second`, the recrawl starts in a later second than the crawl (WARC replay tools
-/// tell captures apart by 14-digit timestamps).
-fn crawled_and_recrawled(
-    dir: &std::path::Path,
-    next_second: bool,
-) -> (SiteServer, std::path::PathBuf) {
+/// A crawl of the site, then one recrawl a second later (on a manual clock) after /c changed
+/// and /d went away: the recrawl's captures are of a later second than the crawl's (WARC replay
+/// tools tell captures apart by 14-digit timestamps).
+fn crawled_and_recrawled(dir: &std::path::Path) -> (SiteServer, std::path::PathBuf) {
     let state = Arc::new(Mutex::new(Site::default()));
     let server = site(Arc::clone(&state));
     let db = dir.join("db");
     let mut config = fast_config(&db, &format!("{}/", server.origin()));
+    config.clock = Clock::manual();
     drop(crawl(&config));
-    if next_second {
-        std::thread::sleep(Duration::from_millis(1100));
-    }
+    config.clock.advance(Duration::from_secs(1));
     *state.lock().unwrap() = Site {
         c_edition: 2,
         d_gone: true,
@@ -282,7 +278,7 @@ with open(sys.argv[1], 'rb') as f:
 fn exports_write_the_latest_versions_or_all_of_them_with_revisit_records() {
     let _shared = crate::support::shared();
     let dir = tempdir();
-    let (server, db) = crawled_and_recrawled(dir.path(), false);
+    let (server, db) = crawled_and_recrawled(dir.path());
     let origin = server.origin();
     let db_arg = db.to_str().unwrap();
     let jsonl = |versions: &str| -> Vec<serde_json::Value> {
@@ -517,7 +513,7 @@ impl Wayback {
 fn pywb_replays_every_version_from_a_versions_all_warc() {
     let _shared = crate::support::shared();
     let dir = tempdir();
-    let (server, db) = crawled_and_recrawled(dir.path(), true);
+    let (server, db) = crawled_and_recrawled(dir.path());
     let origin = server.origin();
     let warc = dir.path().join("all.warc.gz");
     crate::export::export(
@@ -755,13 +751,14 @@ fn adaptive_refresh_brings_changed_pages_back_sooner_than_unchanged_ones() {
     config.recrawl = true;
     config.refresh = politecrawl::recrawl::Refresh::Adaptive;
     config.older_than = Duration::from_secs(2);
+    // The pages must be older than --older-than: a manual clock moves on between the runs.
+    config.clock = Clock::manual();
     drop(crawl(&config)); // the first crawl: nothing stored yet, nothing due
     *state.lock().unwrap() = Site {
         c_edition: 2,
         d_gone: true,
     };
-    // Waiting is the setup here: the pages must be older than --older-than.
-    std::thread::sleep(Duration::from_millis(2100));
+    config.clock.advance(Duration::from_secs(2)); // exactly --older-than: all due
     let (_, store) = crawl(&config);
     let h = history(&store, &origin);
     let interval = |p: &str| h[p].last().unwrap().version.as_ref().unwrap().interval_s;
@@ -773,7 +770,8 @@ fn adaptive_refresh_brings_changed_pages_back_sooner_than_unchanged_ones() {
     );
     drop(store);
 
-    std::thread::sleep(Duration::from_millis(2100));
+    // 2 s on: the changed pages' 2 s are over, not the others' 3 s.
+    config.clock.advance(Duration::from_secs(2));
     let before = server.requests().len();
     let (_, store) = crawl(&config);
     let mut asked: Vec<String> = server.requests()[before..]
