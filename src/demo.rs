@@ -41,8 +41,20 @@ pub fn run(dir: &Path) -> Result<DemoReport> {
     let db = dir.join("demo.db");
     let export_path = dir.join("demo.jsonl");
     if db.exists() {
-        // Only ever delete a directory that is a politecrawl database.
+        // Only ever delete a directory that is a politecrawl database, and in it only what
+        // politecrawl made: a user's file put there stops the demo instead.
         drop(Store::open(&db, OpenMode::Existing)?);
+        let foreign = crate::store::marker::foreign_entries(&db);
+        if !foreign.is_empty() {
+            return Err(Error::NotADatabase {
+                path: db,
+                reason: format!(
+                    "it also holds files politecrawl did not make ({}): move them, or give \
+                     another --dir",
+                    foreign.join(", ")
+                ),
+            });
+        }
         std::fs::remove_dir_all(&db)
             .map_err(|e| Error::io(format!("removing the old {}", db.display()), e))?;
     }

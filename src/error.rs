@@ -37,6 +37,23 @@ pub enum Error {
         reason: String,
     },
 
+    /// Internal to `Store::open`: a copy opened to read only found an older schema, which is
+    /// upgraded in place instead. Never reaches a user.
+    #[error("the database needs an upgrade")]
+    NeedsUpgrade,
+
+    /// A politecrawl database whose sled file does not read back whole: cut, overwritten or
+    /// flipped bytes. Nothing was changed by the command that found it.
+    #[error("database {path} is damaged: {file} {reason}; restore the directory from a backup (the page records and bodies in its pages/ and bodies/ folders are separate files and may be intact)")]
+    Damaged {
+        /// The database directory.
+        path: PathBuf,
+        /// The damaged file.
+        file: PathBuf,
+        /// What was found wrong.
+        reason: String,
+    },
+
     /// The body segments beside the database could not be opened, read or written.
     #[error("database {path}: {action} failed: {cause}; check the path is writable and the disk has space")]
     Bodies {

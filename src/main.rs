@@ -82,7 +82,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Export(args) => export_cmd(args).map(|()| ExitCode::SUCCESS),
         Command::Compact(args) => {
-            let store = Store::open(&args.db, OpenMode::Existing)
+            let store = Store::open(&args.db, OpenMode::ExistingWritable)
                 .with_context(|| format!("compacting {}", args.db.display()))?;
             politecrawl::frontier::recover_bodies(&store)?;
             let c = store.compact_bodies()?;

@@ -21,8 +21,15 @@ pub(crate) fn replace(path: &Path, bytes: &[u8], how: How) -> std::io::Result<()
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
+    // A `.tmp` left there (a crash, or someone else's file or symlink) is removed, and the new
+    // one is created exclusively: an old file's mode (0644) or a symlink's target never
+    // becomes the credentials file's.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     if how.private {
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
@@ -33,4 +40,32 @@ pub(crate) fn replace(path: &Path, bytes: &[u8], how: How) -> std::io::Result<()
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_leftover_tmp_file_or_symlink_never_shapes_a_private_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        let tmp = dir.path().join("credentials.tmp");
+        std::fs::write(&tmp, b"old").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let private = How {
+            private: true,
+            ..How::default()
+        };
+        replace(&path, b"secret", private).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let elsewhere = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, &tmp).unwrap();
+        replace(&path, b"secret2", private).unwrap();
+        assert!(!elsewhere.exists(), "the symlink was followed");
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret2");
+    }
 }

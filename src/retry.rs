@@ -39,7 +39,8 @@ pub fn decide(record: &PageRecord, retries: u32, unit: f64) -> Verdict {
     if record.attempts > retries {
         return Verdict::Final;
     }
-    match (record.status, record.error.as_ref().map(|e| e.kind)) {
+    let status = record.status.map(crate::http_status::acted_as);
+    match (status, record.error.as_ref().map(|e| e.kind)) {
         (Some(429 | 503), _) => Verdict::HostOverloaded,
         (Some(408 | 500..=599), _) => Verdict::RetryAfter(backoff(record.attempts, unit)),
         (None, Some(kind)) if is_transient(kind) => {

@@ -31,7 +31,7 @@ impl Engine<'_> {
                 let latency = Duration::from_millis(o.record.elapsed_ms);
                 slot.observe_latency(latency, cap, status < 400);
             }
-            match (o.record.status, &verdict) {
+            match (o.record.status.map(crate::http_status::acted_as), &verdict) {
                 (Some(429 | 503), _) => {
                     let retry_after = header(&o.record.headers, "retry-after")
                         .and_then(|v| politeness::parse_retry_after(v, self.clock.wall()));

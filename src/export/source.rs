@@ -74,7 +74,8 @@ impl Running {
             cause,
         };
         let pages = PageLog::open(dir, durable.span, false).map_err(io)?;
-        let bodies = BodyLog::open(dir).map_err(io)?;
+        let bodies = BodyLog::open_in_mode(dir.join(crate::store::bodies::DIR), false);
+        let bodies = bodies.map_err(io)?;
         let settings = std::fs::read(dir.join(SETTINGS_FILE))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());

@@ -29,6 +29,9 @@ fn classify_isahc(e: &isahc::Error) -> ErrorKind {
             ErrorKind::InvalidResponse
         }
         I::Io(io) => classify_io_error(io).0,
+        // A header line the client could not parse (vendored isahc's patch): the same bytes
+        // come back on every try.
+        I::Curl(msg) if msg.starts_with("malformed response header") => ErrorKind::InvalidResponse,
         I::Curl(msg) => classify_message(msg),
         _ => classify_message(&e.to_string()),
     }

@@ -6,11 +6,18 @@
 //!   `Location`, a Latin-1 filename) panicked inside the HTTP stack and cost the whole response.
 //!   Here such bytes are percent-encoded (`é` → `%C3%A9`), which is what a browser does with
 //!   them in a `Location` and keeps every other value readable and lossless.
+//! - It gives surf the status code as it came, and surf's `Response::new` panics on a code
+//!   outside its closed list (522 from Cloudflare, 999, ...). Here surf gets its class's
+//!   representative and the real code travels beside it as a [`SentStatus`] extension.
 
 use async_std::io::BufReader;
 use http_client::http_types::{self, Version};
 use http_client::{Config, Error, HttpClient, Request, Response};
 use isahc::config::Configurable;
+
+/// The status code exactly as the server sent it (100-999), on every response of this client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentStatus(pub u16);
 
 /// surf's client over one shared isahc client (its connection pool and settings).
 #[derive(Debug)]
@@ -69,7 +76,9 @@ impl HttpClient for CurlClient {
         })?;
         let res = self.client.send_async(request).await.map_err(Error::from)?;
         let (parts, body) = res.into_parts();
-        let mut response = http_types::Response::new(parts.status.as_u16());
+        let sent = parts.status.as_u16();
+        let mut response = http_types::Response::new(crate::http_status::surf_carrier(sent));
+        response.ext_mut().insert(SentStatus(sent));
         response.set_version(version(parts.version));
         for (name, value) in &parts.headers {
             response.append_header(name.as_str(), ascii(value.as_bytes()).as_str());

@@ -274,7 +274,9 @@ impl Fetcher {
                 (ErrorKind::Timeout, msg)
             })?
             .map_err(|e| classify_client_error(&e))?;
-        let status = u16::from(resp.status());
+        let status = resp
+            .ext::<client::SentStatus>()
+            .map_or_else(|| u16::from(resp.status()), |s| s.0);
         let headers: Vec<(String, String)> = resp
             .iter()
             .flat_map(|(name, values)| {

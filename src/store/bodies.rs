@@ -98,9 +98,21 @@ impl BodyLog {
     /// Opens an append-only log of segments in `dir` (the page records' log uses the same
     /// segments, see [`super::page_log`]).
     pub fn open_in(dir: PathBuf) -> std::io::Result<BodyLog> {
-        std::fs::create_dir_all(&dir)?;
+        BodyLog::open_in_mode(dir, true)
+    }
+
+    /// [`BodyLog::open_in`], or for reading only (`status`, `export`): then nothing is created
+    /// or opened for writing, so another user's read-only database can be read.
+    pub fn open_in_mode(dir: PathBuf, writer: bool) -> std::io::Result<BodyLog> {
+        if writer {
+            std::fs::create_dir_all(&dir)?;
+        }
         let mut newest = 0u32;
-        for entry in std::fs::read_dir(&dir)? {
+        let entries = match std::fs::read_dir(&dir) {
+            Err(e) if !writer && e.kind() == std::io::ErrorKind::NotFound => None,
+            other => Some(other?),
+        };
+        for entry in entries.into_iter().flatten() {
             let name = entry?.file_name();
             let n = name.to_str().and_then(|n| n.strip_suffix(".seg"));
             if let Some(n) = n.and_then(|n| n.parse::<u32>().ok()) {
@@ -108,7 +120,12 @@ impl BodyLog {
             }
         }
         let segment = newest.max(1);
-        let file = open_segment(&dir, segment)?;
+        let file = if writer {
+            open_segment(&dir, segment)?
+        } else {
+            // Never written through: a handle for the length only (an empty log has none).
+            File::open(dir.join(segment_name(segment))).or_else(|_| File::open("/dev/null"))?
+        };
         let len = file.metadata()?.len();
         Ok(BodyLog {
             dir,

@@ -38,6 +38,7 @@ impl Store {
                         let span = *durable.lock().unwrap_or_else(|e| e.into_inner());
                         if let Some(span) = span {
                             let _ = Durable::write(&dir, span);
+                            let _ = Committed::write(&dir, span);
                         }
                     }
                     Err(e) => {
@@ -76,7 +77,7 @@ impl Store {
     pub fn close(self) -> Result<()> {
         let path = self.path.clone();
         drop(self);
-        drop(Store::open(&path, super::OpenMode::Existing)?);
+        drop(Store::open_in_place(&path)?);
         Ok(())
     }
 
@@ -93,6 +94,9 @@ impl Store {
 
 /// The file a running crawl keeps up to date after each flush, in its database directory.
 pub const DURABLE_FILE: &str = "pages-durable.json";
+/// The span sled had on disk at the latest flush of any run, kept after the run: sled
+/// recovers a cut or damaged file to an older state without a word, and this file tells.
+pub const COMMITTED_FILE: &str = "pages-committed.json";
 /// The settings of the running crawl, beside it.
 pub const SETTINGS_FILE: &str = "live-settings.json";
 
@@ -123,6 +127,28 @@ impl Durable {
     pub fn remove(dir: &Path) {
         let _ = std::fs::remove_file(dir.join(DURABLE_FILE));
         let _ = std::fs::remove_file(dir.join(SETTINGS_FILE));
+    }
+}
+
+/// What [`COMMITTED_FILE`] says: sled held at least this span once it was written (it is
+/// written after sled's flush returned).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Committed {
+    /// The page records' span sled had flushed.
+    pub span: Span,
+}
+
+impl Committed {
+    fn write(dir: &Path, span: Span) -> std::io::Result<()> {
+        let json = serde_json::to_vec(&Committed { span }).map_err(std::io::Error::other)?;
+        crate::replace_file::replace(&dir.join(COMMITTED_FILE), &json, Default::default())
+    }
+
+    /// What the file says; `None` when it is missing or unreadable (a database from before
+    /// it, or a crash while it was renamed: only a check is lost).
+    pub(crate) fn read(dir: &Path) -> Option<Committed> {
+        let bytes = std::fs::read(dir.join(COMMITTED_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 }
 

@@ -30,7 +30,9 @@ pub mod bodies;
 pub(crate) mod chunk;
 pub mod compact;
 mod flusher;
-pub use flusher::{Durable, DURABLE_FILE, SETTINGS_FILE};
+pub mod marker;
+mod sled_copy;
+pub use flusher::{Durable, COMMITTED_FILE, DURABLE_FILE, SETTINGS_FILE};
 mod open;
 pub mod page_log;
 pub mod queue;
@@ -109,6 +111,9 @@ pub struct Store {
     /// The committed span as of the latest flush: pages up to it survive any crash (what a
     /// live WARC may write, see [`crate::export::live`]).
     pub(crate) durable: std::sync::Arc<std::sync::Mutex<Option<Span>>>,
+    /// For a store opened to read only: the private copy sled runs on (see `sled_copy.rs`),
+    /// removed when the store is dropped.
+    pub(crate) _sled_copy: Option<sled_copy::SledCopy>,
 }
 
 /// Whether opening may create a new database.
@@ -116,8 +121,11 @@ pub struct Store {
 pub enum OpenMode {
     /// `crawl`: create the directory and database when missing.
     CreateOrOpen,
-    /// `status`, `export`: the database must exist.
+    /// `status`, `export`: the database must exist, and is only read (sled runs on a private
+    /// copy of its files, see `sled_copy.rs`).
     Existing,
+    /// `compact`: the database must exist, and is written in place.
+    ExistingWritable,
     /// `repair`: the database must exist; its seen-set is rebuilt from the queue, the parked
     /// retries and the page records before it is opened.
     Repair,

@@ -6,8 +6,10 @@ use std::path::Path;
 use sled::Tree;
 
 use super::bodies::BodyLog;
+use super::marker::{self, Recognised};
 use super::page_log::{self, PageLog, Span};
 use super::queue::QueueSet;
+use super::sled_copy::SledCopy;
 use super::{
     decode, upgrade, upgrade_pages, OpenMode, Store, KEY_COUNTERS, KEY_SCHEMA, PID_FILE,
     SCHEMA_VERSION, SLED_CACHE_BYTES, SLED_GC_EVERY_MS,
@@ -17,11 +19,43 @@ use crate::seen::{self, Manifest, SeenSet};
 
 impl Store {
     /// Opens (or creates) the database at `path`, checks it is ours and of our schema, and
-    /// records this process as its writer.
+    /// records this process as its writer. [`OpenMode::Existing`] only reads: sled runs on a
+    /// private copy of its files (`sled_copy.rs`), and nothing in `path` is written, unless the
+    /// database is of an older schema, which is then upgraded in place once its copy has read
+    /// back whole.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
-        check_directory(path, mode)?;
+        let recognised = check_directory(path, mode)?;
+        if mode == OpenMode::Existing {
+            let copy = SledCopy::take(path)?;
+            match Store::open_with(path, mode, recognised, Some(copy)) {
+                Err(Error::NeedsUpgrade) => {}
+                other => return other,
+            }
+        }
+        let store = Store::open_with(path, mode, recognised, None)?;
+        if recognised == Some(Recognised::Legacy) {
+            // Made before the marker, and now known to read back as ours.
+            create_marker(path)?;
+        }
+        Ok(store)
+    }
+
+    /// Opens an existing database in place without becoming its writer: sled runs on the
+    /// files themselves and writes its snapshot, which is what [`Store::close`] wants.
+    pub(crate) fn open_in_place(path: &Path) -> Result<Store> {
+        let recognised = check_directory(path, OpenMode::Existing)?;
+        Store::open_with(path, OpenMode::Existing, recognised, None)
+    }
+
+    fn open_with(
+        path: &Path,
+        mode: OpenMode,
+        recognised: Option<Recognised>,
+        copy: Option<SledCopy>,
+    ) -> Result<Store> {
+        let sled_dir = copy.as_ref().map_or(path, |c| c.path());
         let db = sled::Config::new()
-            .path(path)
+            .path(sled_dir)
             .cache_capacity(SLED_CACHE_BYTES)
             .mode(sled::Mode::HighThroughput)
             // sled's own flusher is also what reclaims its log segments: with the queue's
@@ -30,7 +64,14 @@ impl Store {
             // flusher (see `flusher.rs`). Its thread can hold the directory's lock a moment
             // after the store is dropped; `open_sled` waits for that.
             .flush_every_ms(Some(SLED_GC_EVERY_MS));
-        let db = open_sled(path, &db)?;
+        let db = open_sled(path, &db).map_err(|e| match e {
+            Error::NotADatabase { reason, .. } if recognised.is_some() => Error::Damaged {
+                path: path.to_path_buf(),
+                file: path.join("db"),
+                reason,
+            },
+            e => e,
+        })?;
         let tree = |name: &str| {
             db.open_tree(name).map_err(|cause| Error::Db {
                 path: path.to_path_buf(),
@@ -56,7 +97,11 @@ impl Store {
             &db,
             &meta,
             [&seen_inbox, &queue_chunks, &recent, &origins, &robots],
+            recognised.is_some() && holds_records(path),
         )?;
+        if copy.is_some() && found <= upgrade_pages::FROM {
+            return Err(Error::NeedsUpgrade);
+        }
         if found == upgrade::FROM {
             let pages = tree("pages")?;
             upgrade::from_2(
@@ -73,7 +118,7 @@ impl Store {
             upgrade::drop_trees(path, &db, &upgrade::OLD_TREES)?;
             upgrade::drop_trees(path, &db, &upgrade_pages::OLD_TREES)?;
         }
-        let writer = mode != OpenMode::Existing;
+        let writer = mode != OpenMode::Existing && copy.is_none();
         if found == 4 && writer {
             // Schema 5 only adds fields after the old ones (recrawl versions and rechecks),
             // which schema 4 values read without; the number keeps older builds, which would
@@ -93,6 +138,19 @@ impl Store {
             Some(v) => decode("meta/pages_span", &v)?,
             None => Span::default(),
         };
+        if let Some(committed) = super::flusher::Committed::read(path) {
+            if span.end < committed.span.end {
+                return Err(Error::Damaged {
+                    path: path.to_path_buf(),
+                    file: path.join("db"),
+                    reason: format!(
+                        "reads back an older state than its last flush (page records up to \
+                         segment {} offset {}, where {} offset {} were committed)",
+                        span.end.0, span.end.1, committed.span.end.0, committed.span.end.1
+                    ),
+                });
+            }
+        }
         let page_log = PageLog::open(path, span, writer).map_err(|cause| Error::Bodies {
             path: path.to_path_buf(),
             action: "opening the page records' log",
@@ -123,7 +181,8 @@ impl Store {
         };
         let seen_set = SeenSet::open(path, manifest, &seen_inbox, writer)?;
         // Only once the database is known to be ours and of this schema.
-        let body_log = BodyLog::open(path).map_err(|cause| Error::Bodies {
+        let body_log = BodyLog::open_in_mode(path.join(super::bodies::DIR), writer);
+        let body_log = body_log.map_err(|cause| Error::Bodies {
             path: path.to_path_buf(),
             action: "opening the body segments",
             cause,
@@ -147,10 +206,13 @@ impl Store {
             body_log: std::sync::Arc::new(body_log),
             durable: Default::default(),
             db,
+            _sled_copy: copy,
         };
         store.account_dropped_chunks(&dropped)?;
-        // Best effort: the pid only improves the message a second process prints.
-        let _ = std::fs::write(path.join(PID_FILE), std::process::id().to_string());
+        if writer {
+            // Best effort: the pid only improves the message a second process prints.
+            let _ = std::fs::write(path.join(PID_FILE), std::process::id().to_string());
+        }
         Ok(store)
     }
 }
@@ -201,7 +263,15 @@ impl Store {
 /// Checks the schema version of an opened database, or writes ours into a new one; a sled
 /// database holding data but no version is not ours. Returns the version found: ours, or the
 /// one [`upgrade`] converts from.
-fn check_schema(path: &Path, db: &sled::Db, meta: &Tree, others: [&Tree; 5]) -> Result<u32> {
+/// `had_data`: the directory is a known database whose page records are not empty, so an empty
+/// sled file is damage, not a new database.
+fn check_schema(
+    path: &Path,
+    db: &sled::Db,
+    meta: &Tree,
+    others: [&Tree; 5],
+    had_data: bool,
+) -> Result<u32> {
     let db_err = |action, cause| Error::Db {
         path: path.to_path_buf(),
         action,
@@ -211,7 +281,20 @@ fn check_schema(path: &Path, db: &sled::Db, meta: &Tree, others: [&Tree; 5]) -> 
         .get(KEY_SCHEMA)
         .map_err(|e| db_err("reading meta", e))?
     else {
-        if others.iter().any(|t| !t.is_empty()) || !db.is_empty() {
+        let holds_data = others.iter().any(|t| !t.is_empty()) || !db.is_empty();
+        if had_data {
+            let reason = if holds_data {
+                "holds data but no schema version"
+            } else {
+                "reads back empty, yet its page records are not"
+            };
+            return Err(Error::Damaged {
+                path: path.to_path_buf(),
+                file: path.join("db"),
+                reason: reason.into(),
+            });
+        }
+        if holds_data {
             return Err(Error::NotADatabase {
                 path: path.to_path_buf(),
                 reason: "a sled database without a politecrawl schema version".into(),
@@ -239,34 +322,82 @@ fn check_schema(path: &Path, db: &sled::Db, meta: &Tree, others: [&Tree; 5]) -> 
     Ok(found)
 }
 
-/// Refuses directories that are clearly not a sled database before sled writes into them.
-fn check_directory(path: &Path, mode: OpenMode) -> Result<()> {
+/// Refuses what is not a politecrawl database before sled writes into it (sled formats over
+/// any file named `db`), and creates a new one's directory, owner-only (it will hold bodies
+/// and credentials), with its marker. Returns how an existing directory was recognised.
+fn check_directory(path: &Path, mode: OpenMode) -> Result<Option<Recognised>> {
+    let not_ours = |reason: String| Error::NotADatabase {
+        path: path.to_path_buf(),
+        reason,
+    };
     match std::fs::read_dir(path) {
         Ok(mut entries) => {
-            let empty = entries.next().is_none();
-            if !empty && !path.join("db").is_file() {
-                return Err(Error::NotADatabase {
-                    path: path.to_path_buf(),
-                    reason: "the directory holds other files".into(),
-                });
+            if entries.next().is_some() {
+                return marker::recognise(path).map(Some).map_err(not_ours);
             }
-            if empty && mode != OpenMode::CreateOrOpen {
+            if mode != OpenMode::CreateOrOpen {
                 return Err(Error::NoDatabase(path.to_path_buf()));
             }
-            Ok(())
+            create_marker(path)?;
+            Ok(None)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match mode {
-            OpenMode::Existing | OpenMode::Repair => Err(Error::NoDatabase(path.to_path_buf())),
-            OpenMode::CreateOrOpen => Ok(()),
+            OpenMode::Existing | OpenMode::ExistingWritable | OpenMode::Repair => {
+                Err(Error::NoDatabase(path.to_path_buf()))
+            }
+            OpenMode::CreateOrOpen => {
+                create_private_dir(path)?;
+                create_marker(path)?;
+                Ok(None)
+            }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory || path.is_file() => {
-            Err(Error::NotADatabase {
-                path: path.to_path_buf(),
-                reason: "it is a file, not a directory".into(),
-            })
+            Err(not_ours("it is a file, not a directory".into()))
         }
         Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
     }
+}
+
+/// Whether the page records' log of the database at `path` holds any bytes.
+fn holds_records(path: &Path) -> bool {
+    std::fs::read_dir(path.join(page_log::DIR)).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+    })
+}
+
+/// A new database directory, readable by its owner only; its parents as the umask says.
+fn create_private_dir(path: &Path) -> Result<()> {
+    let fail = |e| {
+        let what = format!(
+            "cannot create {} (check the path is writable)",
+            path.display()
+        );
+        Error::io(what, e)
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(fail(e)),
+        _ => Ok(()),
+    }
+}
+
+fn create_marker(path: &Path) -> Result<()> {
+    marker::write(path).map_err(|e| {
+        Error::io(
+            format!(
+                "cannot write {} (check the path is writable and the disk has space)",
+                path.join(marker::FILE).display()
+            ),
+            e,
+        )
+    })
 }
 
 /// Opens sled. A store this process dropped a moment ago can hold the lock while sled's I/O
@@ -293,17 +424,22 @@ fn is_locked(e: &sled::Error) -> bool {
         || io.to_string().contains("could not acquire lock"))
 }
 
+/// The database at `path` is locked by another process: named by its pid when it wrote one.
+pub(super) fn locked(path: &Path) -> Error {
+    let holder = std::fs::read_to_string(path.join(PID_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .map(|pid| format!(" by another politecrawl process (pid {pid})"))
+        .unwrap_or_default();
+    Error::Locked {
+        path: path.to_path_buf(),
+        holder,
+    }
+}
+
 fn open_error(path: &Path, e: sled::Error) -> Error {
     if is_locked(&e) {
-        let holder = std::fs::read_to_string(path.join(PID_FILE))
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-            .map(|pid| format!(" by another politecrawl process (pid {pid})"))
-            .unwrap_or_default();
-        return Error::Locked {
-            path: path.to_path_buf(),
-            holder,
-        };
+        return locked(path);
     }
     if let sled::Error::Corruption { .. } = e {
         return Error::NotADatabase {

@@ -105,7 +105,7 @@ impl PageLog {
     /// compaction left. A reader changes nothing and reads only within the span.
     pub fn open(db_dir: &Path, span: Span, writer: bool) -> std::io::Result<PageLog> {
         let dir = db_dir.join(DIR);
-        let log = BodyLog::open_in(dir)?;
+        let log = BodyLog::open_in_mode(dir, writer)?;
         if writer {
             for s in log.segments()? {
                 if s < span.first {

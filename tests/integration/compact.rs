@@ -32,7 +32,7 @@ fn compact_reclaims_unreferenced_bodies_and_a_crash_in_it_loses_none() {
     let db = dir.path().join("c.db");
     {
         // Bodies written for outcomes that were never stored (as a crash or a retry leaves).
-        let store = Store::open(&db, OpenMode::Existing).unwrap();
+        let store = Store::open(&db, OpenMode::ExistingWritable).unwrap();
         for _ in 0..3 {
             store.write_body(&vec![b'g'; 300_000]).unwrap();
         }

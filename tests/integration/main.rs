@@ -38,6 +38,9 @@ mod live_warc;
 // Misbehaving servers, one table row each (path, raw TCP answer, the record it must end with);
 // retries of transient failures; --accept-type.
 mod hostile;
+// What real servers send outside every list: odd status codes kept as sent and acted on as
+// their class, robots.txt behind one, malformed heads final at once.
+mod real_web;
 // Politeness from the server's side: per-origin gaps and in-flight caps, robots.txt (rules,
 // 4xx, 5xx, unreachable, redirects, not refetched on resume, --ignore-robots), Crawl-delay,
 // Retry-After, sitemaps.

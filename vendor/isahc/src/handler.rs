@@ -76,6 +76,10 @@ pub(crate) struct RequestHandler {
     /// Response headers received so far.
     response_headers: http::HeaderMap,
 
+    /// The first response header line that could not be parsed, which aborted the transfer
+    /// (politecrawl's patch: reported as a malformed response, not as a broken connection).
+    malformed_header: Option<String>,
+
     /// Writing end of the pipe where the response body is written.
     response_body_writer: pipe::PipeWriter,
 
@@ -137,6 +141,7 @@ impl RequestHandler {
             response_status_code: None,
             response_version: None,
             response_headers: http::HeaderMap::new(),
+            malformed_header: None,
             response_body_writer,
             response_body_waker: None,
             metrics: None,
@@ -225,7 +230,13 @@ impl RequestHandler {
             Ok(()) => self.flush_response_headers(),
             Err(e) => {
                 tracing::debug!("curl error: {}", e);
-                self.complete(Err(e.into()));
+                // politecrawl's patch: the header callback refused a line it cannot parse,
+                // which curl reports as a failed write.
+                let error = match self.malformed_header.take() {
+                    Some(line) => Error::Curl(format!("malformed response header line: {line}")),
+                    None => e.into(),
+                };
+                self.complete(Err(error));
             }
         }
     }
@@ -416,8 +427,9 @@ impl curl::easy::Handler for RequestHandler {
             return true;
         }
 
-        // Is this the end of the response header?
-        if data == b"\r\n" {
+        // Is this the end of the response header? (politecrawl's patch: a bare LF too, as
+        // curl and browsers read it.)
+        if data == b"\r\n" || data == b"\n" {
             // We will acknowledge the end of the header, but we can't complete
             // our response future yet. If curl decides to follow a redirect,
             // then this current response is not the final response and not the
@@ -429,6 +441,9 @@ impl curl::easy::Handler for RequestHandler {
         }
 
         // Unknown header line we don't know how to parse.
+        // politecrawl's patch: kept (at most 80 bytes, escaped) to say why it failed.
+        let shown = &data[..data.len().min(80)];
+        self.malformed_header = Some(format!("{:?}", String::from_utf8_lossy(shown).trim_end()));
         false
     }
 
