@@ -320,3 +320,53 @@ fn status_and_export_change_nothing_in_a_sound_database_and_a_new_one_is_private
         "a read-only command wrote to the database"
     );
 }
+
+#[test]
+fn a_database_the_user_may_not_write_is_still_read_by_status_and_export() {
+    use std::os::unix::fs::PermissionsExt;
+    let _timing = shared();
+    let dir = tempdir();
+    let db = crawled(dir.path());
+    // Another user's database: readable by all, writable by its owner only. As root (who may
+    // write anything) the commands run as `nobody`; otherwise the directory is made read-only.
+    // SAFETY: geteuid only reads the process's credentials.
+    let root = unsafe { libc::geteuid() } == 0;
+    for p in std::iter::once(dir.path().to_path_buf()).chain(files_under(dir.path())) {
+        let mode = if p.is_dir() || p == db { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    for d in ["", "pages", "bodies", "seen"] {
+        let p = db.join(d);
+        if p.is_dir() {
+            let mode = if root { 0o755 } else { 0o555 };
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+    let before = snapshot(&db);
+    // The build directory may be one `nobody` cannot enter: a copy of the binary beside.
+    let bin = dir.path().join("politecrawl");
+    std::fs::copy(BIN, &bin).unwrap();
+    let as_reader = |args: &[&str]| {
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "nobody", "--"]).arg(&bin);
+            c
+        } else {
+            std::process::Command::new(BIN)
+        };
+        cmd.args(args).env("TMPDIR", "/tmp").output().unwrap()
+    };
+    let db_arg = db.to_str().unwrap();
+    let out = as_reader(&["status", "--db", db_arg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 queued"));
+    let out = as_reader(&["export", "--db", db_arg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(lines, expected().len());
+    assert_eq!(snapshot(&db), before);
+    // The test dir is removed as its owner: give the writes back.
+    for d in ["", "pages", "bodies", "seen"] {
+        let _ = std::fs::set_permissions(db.join(d), std::fs::Permissions::from_mode(0o755));
+    }
+}
