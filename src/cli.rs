@@ -236,7 +236,7 @@ pub struct StatusArgs {
     /// A shared crawl instead of a database (totals, workers, hosts)
     #[command(flatten)]
     pub shared: SharedArgs,
-    /// Print one JSON object (schema in the README)
+    /// Print one JSON object (schema in docs/GUIDE.md)
     #[arg(long)]
     pub json: bool,
 }

@@ -61,8 +61,8 @@ pub fn default_user_agent() -> String {
 /// Declares the crawl settings once. Each entry gives the setting's doc (also its `--help`
 /// text), its clap `#[arg]`, its field and type in [`CrawlConfig`], its default, and its type
 /// in [`Overrides`] (`Option<T>`, or a list). From that one entry come the saved field, the
-/// flag, the default and the override: adding a setting is adding an entry (and its README
-/// row, which a test checks).
+/// flag, the default and the override: adding a setting is adding an entry (and its row in
+/// docs/GUIDE.md, which a test checks).
 macro_rules! crawl_settings {
     ($(
         $(#[doc = $doc:expr])*

@@ -4,7 +4,7 @@
 //! slot whether a request may start now and, when not, until when to wait, so no worker ever
 //! sleeps on one host's limits.
 //!
-//! Back-off and throttle rules (documented in the README):
+//! Back-off and throttle rules (documented in docs/GUIDE.md):
 //! - 429 or 503 with `Retry-After` (seconds or HTTP-date, capped by `--max-retry-after`): the
 //!   host is paused until then.
 //! - 429 or 503 without it: the host's back-off delay doubles (from its current gap, at least

@@ -1,5 +1,5 @@
 //! Where a crawl stands, read from its database: totals, and counts by HTTP status, host and
-//! error kind. The JSON form is a stable interface (documented in the README).
+//! error kind. The JSON form is a stable interface (documented in docs/GUIDE.md).
 
 use std::collections::BTreeMap;
 use std::fmt;

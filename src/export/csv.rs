@@ -8,7 +8,7 @@ use super::Source;
 use crate::error::{Error, Result};
 use crate::store::versions::Version;
 
-/// The header row; a stable interface (see the README).
+/// The header row; a stable interface (see docs/GUIDE.md).
 pub const COLUMNS: [&str; 14] = [
     "url",
     "state",

@@ -14,7 +14,7 @@ use crate::failure::Failure;
 use crate::store::versions::Version;
 use crate::store::PageRecord;
 
-/// One line of the export. Field names are a stable interface (see the README).
+/// One line of the export. Field names are a stable interface (see docs/GUIDE.md).
 #[derive(Serialize)]
 struct Line<'a> {
     url: &'a str,

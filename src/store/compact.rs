@@ -39,7 +39,8 @@ impl Store {
         // `versions::Revisit::body`), which compaction moves.
         if let Some(r) = self.round()?.filter(|r| r.unfinished()) {
             return Err(Error::Config(format!(
-                "{}: recrawl round {} still has {} rechecks queued, which refer to bodies                  compaction would move; finish it first (politecrawl crawl --db {}), then compact",
+                "{}: recrawl round {} still has {} rechecks queued, which refer to bodies \
+                 compaction would move; finish it first (politecrawl crawl --db {}), then compact",
                 self.path.display(),
                 r.number,
                 r.tally.left(),

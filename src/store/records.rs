@@ -130,7 +130,7 @@ pub struct PageRecord {
     pub headers: Vec<(String, String)>,
     /// The Content-Type header, when present.
     pub content_type: Option<String>,
-    /// Bytes of body stored (after transfer decoding, see the README).
+    /// Bytes of body stored (after transfer decoding, see docs/GUIDE.md).
     pub body_len: u64,
     /// The body was longer than `--max-body` and was cut.
     pub truncated: bool,

@@ -55,8 +55,8 @@ mod seen_set;
 // --recrawl from the server's side: conditional requests honoured or ignored, pages changed
 // and gone, versions, totals and round counts.
 mod recrawl;
-// The README against the binary: every flag `crawl --help` and `export --help` list is
-// documented there.
+// The docs against the code: every flag `crawl --help` and `export --help` list is documented
+// in docs/GUIDE.md, every source file is in ARCHITECTURE's map, one picture, no dated prose.
 mod readme;
 // The real binary interrupted (kill -9, SIGTERM, Ctrl-C, a full disk) and resumed: nothing
 // lost or fetched twice, saved settings and overrides, attempts and back-off kept, a future
