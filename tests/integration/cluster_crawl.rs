@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use politecrawl::cluster::shard_of;
-use politecrawl::serve::SiteServer;
+use politecrawl::serve::{Request, SiteServer};
 
 use crate::pg::Postgres;
 use crate::support::*;
@@ -21,6 +21,67 @@ struct Origins {
     servers: Vec<SiteServer>,
     peaks: Vec<Arc<AtomicUsize>>,
     pages: usize,
+    /// Open unless a test holds page requests at the origins.
+    gate: Arc<Gate>,
+}
+
+/// Page requests (robots.txt goes through) held at the origins until the test releases them,
+/// so a test makes the state it needs certain instead of hoping to catch it in time: the crawl
+/// does not run ahead of a worker still starting, and a worker is stopped while it has a
+/// request at each of its origins.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// Whose page requests are held: `Some(None)` everyone's, `Some(Some(address))` those
+    /// sent from that address; `None`: none.
+    holding: Option<Option<String>>,
+    /// Requests held now (URLs).
+    held: Vec<String>,
+}
+
+impl Gate {
+    /// Holds page requests from `from` (every sender with `None`) from now on.
+    fn hold(&self, from: Option<&str>) {
+        self.state.lock().unwrap().holding = Some(from.map(str::to_string));
+    }
+
+    /// Lets every held request go on.
+    fn release(&self) {
+        self.state.lock().unwrap().holding = None;
+        self.changed.notify_all();
+    }
+
+    /// The requests held now.
+    fn held(&self) -> Vec<String> {
+        self.state.lock().unwrap().held.clone()
+    }
+
+    /// Called by an origin for each request: returns once the request may be answered.
+    fn pass(&self, r: &Request) {
+        if r.path() == "/robots.txt" {
+            return;
+        }
+        let mut st = self.state.lock().unwrap();
+        let held = |st: &GateState| match &st.holding {
+            None => false,
+            Some(None) => true,
+            Some(Some(from)) => *from == sender(r),
+        };
+        if !held(&st) {
+            return;
+        }
+        let url = format!("http://{}{}", r.host.as_deref().unwrap_or("?"), r.target);
+        st.held.push(url.clone());
+        while held(&st) {
+            st = self.changed.wait(st).unwrap();
+        }
+        st.held.retain(|u| *u != url);
+    }
 }
 
 impl Origins {
@@ -37,11 +98,13 @@ impl Origins {
         mut keep: impl FnMut(&str) -> bool,
     ) -> Origins {
         let (mut servers, mut peaks) = (Vec::new(), Vec::new());
+        let gate = Arc::new(Gate::default());
         while servers.len() < k {
             let (active, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-            let (a, p) = (active.clone(), peak.clone());
+            let (a, p, g) = (active.clone(), peak.clone(), gate.clone());
             let site = generated(pages, delay, 200);
             let server = route_server(Arc::new(move |r| {
+                g.pass(r);
                 let now = a.fetch_add(1, Ordering::SeqCst) + 1;
                 p.fetch_max(now, Ordering::SeqCst);
                 let reply = site(r);
@@ -57,6 +120,7 @@ impl Origins {
             servers,
             peaks,
             pages,
+            gate,
         }
     }
 
@@ -366,6 +430,18 @@ fn crawl_created(pg: &Postgres, name: &str) {
     });
 }
 
+/// How many workers have joined crawl `name` (stopped ones too).
+fn workers_joined(pg: &Postgres, name: &str) -> i64 {
+    let Ok(mut c) = postgres::Client::connect(&pg.url(), postgres::NoTls) else {
+        return 0;
+    };
+    c.query_one(
+        "SELECT count(*) FROM workers w JOIN crawls c ON c.id = w.crawl WHERE c.name = $1",
+        &[&name],
+    )
+    .map_or(0, |r| r.get(0))
+}
+
 /// One JSON Lines export of every worker's store: the URLs, sorted.
 fn exported(pg: &Postgres, crawl: &str, workers: &[&Worker], cwd: &Path) -> Vec<String> {
     let url = pg.url();
@@ -529,19 +605,34 @@ fn a_killed_worker_s_shards_are_taken_over_and_the_crawl_completes_without_loss(
 #[test]
 fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits_are_refused() {
     let _timing = exclusive();
-    // Answers slower than the 100 ms gap (one request at a time per origin): the stop catches
-    // w2 with a request in flight to each of the two origins in its half of the shards (w1
-    // keeps 0–3), whose answers come back after it lost them.
+    // Answers slower than the 100 ms gap (one request at a time per origin), two origins in
+    // w2's half of the shards (w1 keeps 0–3).
     let origins = Origins::split_slow(4, (2, 2), 24, Duration::from_millis(300));
+    // Nothing is crawled before w2 has joined: the crawl (~7 s) would otherwise go on while
+    // w2 starts, however long that takes on a loaded machine, and could end before the
+    // shards were shared (this wait once timed out so).
+    origins.gate.hold(None);
     let (pg, dir, mut w1) = begin("stall", &origins, FAST);
     let mut w2 = Worker::join(dir.path(), &pg, "stall", "w2", FAST);
+    until("w2 to join", || workers_joined(&pg, "stall") == 2);
+    origins.gate.release();
     until("the shards to be shared", || {
         let held = shards_held(&pg, "stall", dir.path());
         held.len() == 2 && held.iter().all(|n| *n == 4)
     });
     origins.until_requested(4);
+    // The stop catches w2 with a request at each of its origins, held there: with one
+    // request at a time per origin, none of its requests is then between its lease check and
+    // the wire (a stop there sends it after SIGCONT, which once made a duplicate ordered
+    // w1-then-w2). Their answers come back after it lost the shards.
+    origins.gate.hold(Some(&address_of("w2")));
+    until("a request of w2 held at each of its origins", || {
+        origins.gate.held().len() == 2
+    });
+    let in_flight = origins.gate.held();
     w2.signal("-STOP");
     let stopped_at = Instant::now();
+    origins.gate.release();
     // Past the 2 s lease: w1 takes every shard and goes on.
     until("w1 to hold every shard", || {
         shards_held(&pg, "stall", dir.path()) == [8, 0]
@@ -549,7 +640,6 @@ fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits
     let seen = origins.requests();
     until("w1 to crawl on", || origins.requests() >= seen + 4);
     w2.signal("-CONT");
-    let continued_at = Instant::now();
     finish(&mut [&mut w1, &mut w2], 60);
     assert!(
         w2.stderr()
@@ -561,10 +651,10 @@ fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits
         exported(&pg, "stall", &[&w1, &w2], dir.path()),
         origins.all_urls()
     );
-    // A URL requested twice was in flight at w2 when it stopped: its first request came
-    // before the stop, and after it only the new holder asked. The server stamps a request
-    // when it reads it, which can be a moment after the stop for one written just before; a
-    // request of w2's read before it continued was written before it stopped.
+    // A URL requested twice was w2's when it stopped (in flight, or answered and not yet
+    // committed): its first request came before the stop, and after it only the new holder
+    // asked.
+    let mut twice = Vec::new();
     for s in &origins.servers {
         let mut by_url: BTreeMap<String, Vec<(Instant, String)>> = BTreeMap::new();
         for r in s
@@ -573,17 +663,17 @@ fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits
             .filter(|r| r.path() != "/robots.txt")
         {
             by_url
-                .entry(r.target.clone())
+                .entry(format!("{}{}", s.origin(), r.target))
                 .or_default()
                 .push((r.at, sender(&r)));
         }
         for (url, times) in by_url.iter().filter(|(_, t)| t.len() > 1) {
+            twice.push(url.clone());
             assert_eq!(times.len(), 2, "{url} requested {} times", times.len());
             assert!(
-                times[0].0 < continued_at,
-                "{url}: the first request {:?} after the stop, when w2 had continued ({:?})",
-                times[0].0.duration_since(stopped_at),
-                continued_at.duration_since(stopped_at)
+                times[0].0 < stopped_at,
+                "{url}: the first request {:?} after the stop",
+                times[0].0.duration_since(stopped_at)
             );
             assert_eq!(
                 (times[0].1.as_str(), times[1].1.as_str()),
@@ -591,6 +681,9 @@ fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits
                 "{url}: first by the stalled worker, then by the one that took its shard over"
             );
         }
+    }
+    for url in &in_flight {
+        assert!(twice.contains(url), "{url} was in flight at w2: {twice:?}");
     }
     origins.assert_polite(FAST.gap);
 }
