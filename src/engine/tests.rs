@@ -400,36 +400,36 @@ fn outcomes_answered_together_are_all_stored_and_their_links_fetched_once() {
     config.concurrency = N;
     config.per_host_concurrency = N;
     let pages: Vec<String> = (0..N).map(|i| format!("http://a.test/p{i}")).collect();
-    let (result, stats, (fetched, bursts)) = run(&config, &store, |w| {
-        let (mut fetched, mut bursts) = (Vec::new(), Vec::new());
-        while let Some(first) = w.next() {
-            let mut burst = vec![first];
-            while let Some(job) = w.within(QUIET) {
-                burst.push(job);
-            }
-            bursts.push(burst.len());
-            // Answered back to back, so they reach the engine together.
-            for job in burst {
-                fetched.push(job_url(&job));
-                let lease = lease_of(job);
-                let found: Vec<&str> = if lease.entry.url == "http://a.test/" {
-                    pages.iter().map(String::as_str).collect()
-                } else {
-                    let i = lease.entry.url.strip_prefix("http://a.test/p");
-                    let i: usize = i.and_then(|i| i.parse().ok()).unwrap_or(0);
-                    let next = &pages[(i + 1) % N];
-                    vec!["http://a.test/", "http://a.test/shared", next]
-                };
-                w.send(Outcome::Page(page(lease, 200, &found)));
-            }
+    let (result, stats, (fetched, burst)) = run(&config, &store, |w| {
+        let mut fetched = Vec::new();
+        let mut answer = |job: Job| {
+            fetched.push(job_url(&job));
+            let lease = lease_of(job);
+            let found: Vec<&str> = if lease.entry.url == "http://a.test/" {
+                pages.iter().map(String::as_str).collect()
+            } else {
+                let i = lease.entry.url.strip_prefix("http://a.test/p");
+                let i: usize = i.and_then(|i| i.parse().ok()).unwrap_or(0);
+                let next = &pages[(i + 1) % N];
+                vec!["http://a.test/", "http://a.test/shared", next]
+            };
+            w.send(Outcome::Page(page(lease, 200, &found)));
+        };
+        answer(w.next().expect("the seed"));
+        // The links of /, each held until all have come: the engine must hand them all out
+        // without hearing back from any (a wait bounded by TIMEOUT, not by a guess of how
+        // fast the engine sends them). Then answered back to back, so they reach the engine
+        // together.
+        let burst: Vec<Job> = (0..N).map_while(|_| w.next()).collect();
+        let burst_len = burst.len();
+        burst.into_iter().for_each(&mut answer);
+        while let Some(job) = w.next() {
+            answer(job);
         }
-        (fetched, bursts)
+        (fetched, burst_len)
     });
     assert_eq!(result.unwrap(), StopReason::Finished);
-    assert!(
-        bursts.contains(&N),
-        "the links of / all went out at once: {bursts:?}"
-    );
+    assert_eq!(burst, N, "the links of / all went out at once");
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for url in &fetched {
         *counts.entry(url.clone()).or_default() += 1;
