@@ -139,6 +139,13 @@ impl Scope {
         }
     }
 
+    /// The host names (or IP literals, as URLs write them) of the seeds' origins.
+    pub fn seed_hosts(&self) -> impl Iterator<Item = String> + '_ {
+        self.hosts
+            .iter()
+            .filter_map(|origin| Url::parse(origin).ok()?.host_str().map(str::to_string))
+    }
+
     /// Whether a discovered (already normalized) URL is followed.
     pub fn allows(&self, url: &Url) -> bool {
         let s = url.as_str();

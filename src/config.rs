@@ -244,6 +244,11 @@ crawl_settings! {
     /// `--no-cookies=false` turns it off on a resume
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     no_cookies: bool = false, given Option<bool>;
+    /// Also fetch hosts at loopback, private, link-local (cloud metadata), CGNAT, unique-local
+    /// and other non-public addresses; without it only the kinds of address the seeds
+    /// themselves are at may be reached; `--allow-private=false` turns it off on a resume
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    allow_private: bool = false, given Option<bool>;
     /// Send requests through this proxy: http://, https://, socks5:// or socks5h:// (the proxy
     /// resolves names), socks4://; a login in it is kept apart, never in the saved settings
     /// [default: curl's http_proxy, https_proxy, ALL_PROXY and NO_PROXY variables]

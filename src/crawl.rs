@@ -239,8 +239,10 @@ pub(crate) fn drive(
     round: Option<u32>,
 ) -> Result<(Result<StopReason>, crate::report::RunCounters)> {
     let parse_slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let addresses =
+        crate::fetch::address::AddressRule::new(config.allow_private, scope.seed_hosts());
     let ctx = Arc::new(WorkerContext {
-        fetcher: Fetcher::new(config)?,
+        fetcher: Fetcher::new(config)?.with_address_rule(addresses),
         scope,
         max_depth: config.max_depth,
         requisites: config.requisites,

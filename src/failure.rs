@@ -45,6 +45,9 @@ pub enum ErrorKind {
     TlsNameMismatch,
     /// The name server failed or did not answer (SERVFAIL, REFUSED, a timeout): asked again.
     DnsUnavailable,
+    /// The host is at a loopback, private, link-local or other non-public address that no seed
+    /// is at (state `blocked`, never requested; `--allow-private` lifts it).
+    PrivateAddress,
 }
 
 impl ErrorKind {
@@ -69,6 +72,7 @@ impl ErrorKind {
             ErrorKind::TlsExpired => "tls_expired",
             ErrorKind::TlsNameMismatch => "tls_name_mismatch",
             ErrorKind::DnsUnavailable => "dns_unavailable",
+            ErrorKind::PrivateAddress => "private_address",
         }
     }
 
@@ -93,6 +97,7 @@ impl ErrorKind {
             ErrorKind::TlsExpired => "the server's certificate is expired or not yet valid",
             ErrorKind::TlsNameMismatch => "the server's certificate is for another host name",
             ErrorKind::DnsUnavailable => "the name server failed or did not answer",
+            ErrorKind::PrivateAddress => "not fetched: the host is at a non-public address",
         }
     }
 }

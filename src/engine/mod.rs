@@ -418,7 +418,12 @@ impl<'a> Engine<'a> {
             }
             Decision::GiveUp(failure) => {
                 self.sched.cancel_start(id);
-                self.settle_without_request(lease, UrlState::Failed, failure)
+                let state = match failure.kind {
+                    // Its host was refused, not tried: never requested, as robots.txt blocks.
+                    ErrorKind::PrivateAddress => UrlState::Blocked,
+                    _ => UrlState::Failed,
+                };
+                self.settle_without_request(lease, state, failure)
             }
         }
     }

@@ -65,9 +65,13 @@ impl Engine<'_> {
                 // `retry::is_transient`) gives the host up after one retry (a handshake or a
                 // lookup can fail once), not after --robots-give-up; a certificate that failed
                 // its check (untrusted, expired, another name) at once. A 5xx or 429 waits it out.
+                // A refused address is refused again: as final as a certificate.
                 let certificate = matches!(
                     failure.kind,
-                    ErrorKind::TlsUntrusted | ErrorKind::TlsExpired | ErrorKind::TlsNameMismatch
+                    ErrorKind::TlsUntrusted
+                        | ErrorKind::TlsExpired
+                        | ErrorKind::TlsNameMismatch
+                        | ErrorKind::PrivateAddress
                 );
                 let lasting = failure.kind != ErrorKind::HttpStatus
                     && !retry::is_transient(failure.kind)

@@ -13,6 +13,7 @@
 //! named by `classify`. With `--accept-type`, bodies of other types (HTML aside) are not
 //! downloaded at all.
 
+pub mod address;
 mod body;
 mod classify;
 mod client;
@@ -92,6 +93,8 @@ pub struct Fetcher {
     cookies: Option<std::sync::Arc<cookies::Jar>>,
     /// `None` when curl resolves names (behind a proxy).
     dns: Option<std::sync::Arc<dns::Dns>>,
+    /// Which addresses may be reached (see [`address`]); everything until a crawl sets its own.
+    addresses: std::sync::Arc<address::AddressRule>,
     /// Why the client can send nothing more, once its agent thread has died (see
     /// [`Fetcher::stopped`]).
     stopped: std::sync::Arc<std::sync::OnceLock<String>>,
@@ -151,8 +154,16 @@ impl Fetcher {
                 false => Some(std::sync::Arc::new(cookies::Jar::open(&config.db)?)),
             },
             dns: dns::Dns::new(config)?.map(std::sync::Arc::new),
+            addresses: std::sync::Arc::new(address::AddressRule::allow_all()),
             stopped: std::sync::Arc::default(),
         })
+    }
+
+    /// The fetcher with the crawl's address rule: requests to addresses it refuses fail as
+    /// `private_address` before anything is sent.
+    pub fn with_address_rule(mut self, rule: address::AddressRule) -> Self {
+        self.addresses = std::sync::Arc::new(rule);
+        self
     }
 
     /// Why the HTTP client can send nothing more: curl's agent thread (isahc's) ended with an
@@ -337,15 +348,28 @@ impl Fetcher {
         &self,
         url: &Url,
     ) -> std::result::Result<Option<isahc::config::ResolveMap>, (ErrorKind, String)> {
+        let refused = |why: String| (ErrorKind::PrivateAddress, why);
+        let host = url.host_str().unwrap_or("");
         let Some(dns) = &self.dns else {
+            // Behind a proxy, which resolves names: only what the URL itself says.
+            self.addresses.check_literal(host).map_err(refused)?;
             return Ok(None);
         };
         let own = match url.host() {
-            Some(url::Host::Domain(host)) => {
-                let ip = dns.resolve(host).await?;
-                Some((host, url.port_or_known_default().unwrap_or(80), ip))
+            Some(url::Host::Domain(name)) => {
+                let ip = dns.resolve(name).await?;
+                self.addresses.check(name, ip).map_err(refused)?;
+                Some((name, url.port_or_known_default().unwrap_or(80), ip))
             }
-            _ => None,
+            Some(url::Host::Ipv4(ip)) => {
+                self.addresses.check(host, ip.into()).map_err(refused)?;
+                None
+            }
+            Some(url::Host::Ipv6(ip)) => {
+                self.addresses.check(host, ip.into()).map_err(refused)?;
+                None
+            }
+            None => None,
         };
         // After the lookup: taken as late as may be, so a removal reaches curl soon after a
         // host is forgotten; placed first, since curl applies the entries in order and the

@@ -40,6 +40,10 @@ pub(super) async fn fetch_page(
     let (body, found) = match result {
         Err(e) => {
             record.elapsed_ms = e.elapsed.as_millis() as u64;
+            if e.failure.kind == crate::failure::ErrorKind::PrivateAddress {
+                // Refused before anything was sent, as robots.txt refuses a URL.
+                record.state = UrlState::Blocked;
+            }
             record.error = Some(e.failure);
             if let Some(r) = revisit {
                 let old = old_digest(ctx, r).await;

@@ -285,3 +285,74 @@ fn a_host_without_work_is_forgotten_and_looked_up_again_when_it_has_some() {
     );
     assert_eq!(dns.asked("a.test"), 1, "busy throughout: asked once");
 }
+
+#[test]
+fn links_to_private_link_local_and_nat_addresses_are_blocked_unless_a_seed_is_at_one() {
+    let _shared = shared();
+    // The seed's name is at loopback: loopback stays reachable (a crawl of one's own server
+    // works), the other kinds of non-public address do not.
+    let port_cell = Arc::new(std::sync::OnceLock::<String>::new());
+    let known = port_cell.clone();
+    let server = route_server(Arc::new(move |r| match r.path() {
+        "/" => Some(politecrawl::serve::Reply::html(format!(
+            r#"<a href="/page">p</a>
+               <a href="http://intranet.test/">intranet</a>
+               <a href="http://metadata.test/latest/meta-data/">metadata</a>
+               <a href="http://cgnat.test/">cgnat</a>
+               <a href="http://also-loopback.test:{}/x">loopback too</a>"#,
+            known.get().map_or("", String::as_str)
+        ))),
+        "/page" | "/x" => Some(politecrawl::serve::Reply::html("fine")),
+        _ => None,
+    }));
+    let port = server.origin().rsplit(':').next().unwrap().to_string();
+    port_cell.set(port.clone()).unwrap();
+    let dns = NameServer::start(BTreeMap::from([
+        ("site.test", Zone::Address(Ipv4Addr::LOCALHOST)),
+        (
+            "also-loopback.test",
+            Zone::Address(Ipv4Addr::new(127, 0, 0, 1)),
+        ),
+        ("intranet.test", Zone::Address(Ipv4Addr::new(10, 0, 0, 5))),
+        (
+            "metadata.test",
+            Zone::Address(Ipv4Addr::new(169, 254, 169, 254)),
+        ),
+        ("cgnat.test", Zone::Address(Ipv4Addr::new(100, 64, 0, 1))),
+    ]));
+    let dir = tempdir();
+    let seed = format!("http://site.test:{port}/");
+    let mut config = fast_config(&dir.path().join("db"), &seed);
+    config.dns_server = Some(dns.addr.to_string());
+    config.no_proxy = true;
+    config.scope = politecrawl::ScopeKind::Any;
+    config.connect_timeout = Duration::from_secs(5);
+    let (_summary, store) = crawl(&config);
+    let records: BTreeMap<String, _> = store
+        .pages()
+        .map(|r| r.unwrap())
+        .map(|r| (r.url.clone(), r))
+        .collect();
+    for (url, kind) in [
+        ("http://intranet.test/", "private"),
+        ("http://metadata.test/latest/meta-data/", "link-local"),
+        ("http://cgnat.test/", "carrier-grade NAT"),
+    ] {
+        let r = records
+            .get(url)
+            .unwrap_or_else(|| panic!("{url} not stored: {:?}", records.keys()));
+        assert_eq!(r.state, UrlState::Blocked, "{url}");
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.kind, ErrorKind::PrivateAddress, "{url}");
+        assert!(
+            e.message.contains(kind) && e.message.contains("--allow-private"),
+            "{}",
+            e.message
+        );
+        assert_eq!(r.status, None, "{url}: never requested");
+    }
+    assert_eq!(records[&format!("{seed}page")].state, UrlState::Done);
+    // Another name at loopback, as the seed is: reached.
+    let also = &records[&format!("http://also-loopback.test:{port}/x")];
+    assert_eq!(also.state, UrlState::Done, "{also:?}");
+}

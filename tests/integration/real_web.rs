@@ -370,3 +370,68 @@ fn a_database_the_user_may_not_write_is_still_read_by_status_and_export() {
         let _ = std::fs::set_permissions(db.join(d), std::fs::Permissions::from_mode(0o755));
     }
 }
+
+#[test]
+fn behind_a_proxy_links_to_loopback_in_any_spelling_are_blocked_unless_allowed() {
+    use crate::proxy::HttpProxy;
+    let _timing = shared();
+    // The proxy answers for every site itself: the seed is a public name it alone reaches.
+    let page = r#"<a href="http://127.0.0.1:9/a">a</a> <a href="http://localhost:9/b">b</a>
+        <a href="http://[::1]:9/c">c</a> <a href="http://2130706433:9/d">d</a>
+        <a href="http://0x7f.1:9/e">e</a> <a href="http://10.1.2.3/f">f</a>
+        <a href="http://169.254.169.254/latest/meta-data/">g</a>"#;
+    let proxy = HttpProxy::start(Arc::new(move |r| match r.url.ends_with("/robots.txt") {
+        true => (404, "text/plain".into(), Vec::new()),
+        false => (200, "text/html".into(), page.as_bytes().to_vec()),
+    }));
+    let refused = [
+        "http://127.0.0.1:9/a",
+        "http://localhost:9/b",
+        "http://[::1]:9/c",
+        "http://127.0.0.1:9/d",
+        "http://127.0.0.1:9/e",
+        "http://10.1.2.3/f",
+        "http://169.254.169.254/latest/meta-data/",
+    ];
+    for allow in [false, true] {
+        let dir = tempdir();
+        let mut config = fast_config(&dir.path().join("db"), "http://public.example/");
+        config.proxy = Some(proxy.url());
+        config.scope = politecrawl::ScopeKind::Any;
+        config.allow_private = allow;
+        config.retries = 0;
+        let before = proxy.requests().len();
+        let (_summary, store) = crawl(&config);
+        let asked: Vec<String> = proxy.requests()[before..]
+            .iter()
+            .map(|r| r.url.clone())
+            .collect();
+        let records: BTreeMap<String, _> = store
+            .pages()
+            .map(|r| r.unwrap())
+            .map(|r| (r.url.clone(), r))
+            .collect();
+        for url in refused {
+            let r = records
+                .get(url)
+                .unwrap_or_else(|| panic!("{url}: {:?}", records.keys()));
+            let sent = asked
+                .iter()
+                .any(|a| a.starts_with(url.trim_end_matches('/')));
+            if allow {
+                assert!(sent, "{url} with --allow-private: {asked:?}");
+                assert_ne!(r.state, UrlState::Blocked, "{url}");
+            } else {
+                assert!(!sent, "{url} reached the proxy: {asked:?}");
+                assert_eq!(r.state, UrlState::Blocked, "{url}");
+                let kind = r.error.as_ref().map(|e| e.kind);
+                assert_eq!(
+                    kind,
+                    Some(ErrorKind::PrivateAddress),
+                    "{url}: {:?}",
+                    r.error
+                );
+            }
+        }
+    }
+}
