@@ -317,3 +317,61 @@ pub fn assert_tallies_true(store: &politecrawl::Store) {
     let kept: std::collections::BTreeMap<_, _> = store.host_tallies().map(|t| t.unwrap()).collect();
     assert_eq!(kept, tallies, "kept host tallies");
 }
+
+/// Has the kernel stamp each segment arriving at `listener`'s connections (`SO_TIMESTAMPNS`;
+/// read the stamps with [`recv_stamped`]): on loopback a segment is stamped as the sender's
+/// write delivers it, so a server's own scheduling on a loaded machine cannot blur when a
+/// request came. Set on the listener, before any connection: accepted sockets inherit it, so
+/// even a request that arrives before `accept` returns is stamped.
+pub fn stamp_arrivals(listener: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and a c_int option of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_TIMESTAMPNS: {}", std::io::Error::last_os_error());
+}
+
+/// Reads into `buf` with `recvmsg`, returning the byte count and the kernel's timestamp of
+/// the data read (none when the kernel gave none).
+pub fn recv_stamped(
+    conn: &std::net::TcpStream,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, Option<i128>)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 16];
+    // SAFETY: msghdr is plain data; every pointer set below outlives the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: a valid socket and a msghdr pointing at live buffers.
+    let n = unsafe { libc::recvmsg(std::os::fd::AsRawFd::as_raw_fd(conn), &mut msg, 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: the CMSG_* walk stays inside `control`, as the kernel filled it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                stamp = Some(ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, stamp))
+}
