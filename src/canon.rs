@@ -91,9 +91,22 @@ pub struct Scope {
     include: Option<RegexSet>,
     exclude: Option<RegexSet>,
     max_url_length: usize,
+    /// The trap rules on paths (see [`crate::traps`]); none in a scope built without them.
+    rules: Option<crate::traps::PathRules>,
 }
 
 impl Scope {
+    /// The scope with the trap rules on paths: a URL they refuse is out of it.
+    pub fn with_path_rules(mut self, rules: crate::traps::PathRules) -> Self {
+        self.rules = Some(rules);
+        self
+    }
+
+    /// How many URLs each trap rule kept out so far.
+    pub fn trap_counts(&self) -> crate::traps::TrapCounts {
+        self.rules.as_ref().map(|r| r.counts()).unwrap_or_default()
+    }
+
     /// The scope of `kind` around `seeds`, filtered by the `include` and `exclude` regexes and
     /// the longest URL followed.
     pub fn new<'a>(
@@ -126,6 +139,7 @@ impl Scope {
             include: set(include)?,
             exclude: set(exclude)?,
             max_url_length,
+            rules: None,
         })
     }
 
@@ -162,6 +176,8 @@ impl Scope {
         host_ok
             && self.include.as_ref().is_none_or(|set| set.is_match(s))
             && !self.exclude.as_ref().is_some_and(|set| set.is_match(s))
+            // Last, so only URLs in scope otherwise are counted under a rule.
+            && self.rules.as_ref().is_none_or(|r| r.refuses(url).is_none())
     }
 }
 

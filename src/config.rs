@@ -24,6 +24,10 @@ pub const DEFAULT_RATE: f64 = 1.0;
 pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
 /// Default longest URL queued; longer ones are almost always traps or junk.
 pub const DEFAULT_MAX_URL_LENGTH: usize = 2048;
+/// `--max-path-segments`: Heritrix's `TooManyPathSegmentsDecideRule` default.
+pub const DEFAULT_MAX_PATH_SEGMENTS: usize = 20;
+/// `--max-query-params`: more than a faceted page's filters, sort and page together.
+pub const DEFAULT_MAX_QUERY_PARAMS: usize = 10;
 /// Default time allowed to open a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time allowed for a whole request, body included.
@@ -188,6 +192,13 @@ crawl_settings! {
     /// Longer discovered URLs are dropped [default: 2048]
     #[arg(long, value_name = "N")]
     max_url_length: usize = DEFAULT_MAX_URL_LENGTH, given Option<usize>;
+    /// Discovered URLs with more path segments are not queued (a trap rule, counted) [default: 20]
+    #[arg(long, value_name = "N")]
+    max_path_segments: usize = DEFAULT_MAX_PATH_SEGMENTS, given Option<usize>;
+    /// Discovered URLs with more query parameters are not queued (a trap rule, counted)
+    /// [default: 10]
+    #[arg(long, value_name = "N")]
+    max_query_params: usize = DEFAULT_MAX_QUERY_PARAMS, given Option<usize>;
     /// User-Agent header; its first word is the robots.txt product token
     /// [default: politecrawl/VERSION (+project URL)]
     #[arg(long, value_name = "UA")]
@@ -550,6 +561,7 @@ impl CrawlConfig {
     /// earlier runs of the same database) under `--scope`, `--include` and `--exclude`.
     pub fn scope(&self, earlier_seeds: &[Url]) -> Result<Scope> {
         let seeds = self.seeds.iter().chain(earlier_seeds);
+        let rules = crate::traps::PathRules::new(self.max_path_segments, self.max_query_params);
         Scope::new(
             self.scope,
             seeds,
@@ -557,6 +569,7 @@ impl CrawlConfig {
             &self.exclude,
             self.max_url_length,
         )
+        .map(|scope| scope.with_path_rules(rules))
     }
 
     /// Time between two request starts to one origin, or `None` when unlimited.

@@ -297,7 +297,8 @@ pub(crate) fn drive(
     };
     let mut engine = Engine::new(config, &ctx.scope, frontier, io)?;
     let result = engine.run();
-    let stats = engine.stats;
+    let mut stats = engine.stats;
+    stats.traps = ctx.scope.trap_counts();
     // Closing the job channel lets every worker finish its current fetch and exit. After a
     // stop whose grace ran out, fetches still running are left behind (their leases stay in
     // the database and are fetched again on resume) rather than waited for.

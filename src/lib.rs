@@ -38,6 +38,8 @@
 //! - `politeness`: one origin's rate, in-flight cap, pauses and back-off.
 //! - `retry`: which failures get another try, and when.
 //! - `seen`: the seen-set: fingerprint runs, the inbox of new ones, the memo in front.
+//! - [`traps`]: requests spent on nothing: the seen-set's dedupe key (session IDs, tracking
+//!   parameters, parameter order) and the trap rules on paths.
 //! - [`frontier`]: the queue, seen-set and leases behind the [`frontier::Frontier`] seam the engine
 //!   talks to; [`frontier::SledFrontier`] keeps them in the crawl's sled database.
 //! - [`cluster`]: a crawl shared by several workers over PostgreSQL: shards of origins leased
@@ -87,6 +89,7 @@ pub mod recrawl;
 mod retry;
 mod scheduler;
 mod seen;
+pub mod traps;
 
 // Worker side.
 pub mod charset;

@@ -46,6 +46,8 @@ pub struct RunCounters {
     pub retried: u64,
     /// Rechecks of stored pages settled (`--recrawl`; not in `stored`).
     pub checked: u64,
+    /// Discovered URLs the trap rules on paths kept out of the queue, by rule.
+    pub traps: crate::traps::TrapCounts,
     /// robots.txt fetches made (not in the report).
     #[serde(skip)]
     pub robots_fetched: u64,
@@ -96,6 +98,17 @@ impl std::fmt::Display for Summary {
         )?;
         if let Some(r) = &self.round {
             write!(f, "; recrawl round {}: {}", r.number, r.tally)?;
+        }
+        let t = &self.run.traps;
+        if t.total() > 0 {
+            write!(
+                f,
+                "; trap rules kept out {} links (repeated_segment {}, too_many_segments {}, too_many_params {})",
+                t.total(),
+                t.repeated_segment,
+                t.too_many_segments,
+                t.too_many_params
+            )?;
         }
         Ok(())
     }

@@ -31,7 +31,7 @@ use crate::frontier::{
     Candidate, Enqueued, Frontier, Lease, OriginId, OriginScan, QueueEntry, QueueKey, Refresh,
     SendPermits, Settlement,
 };
-use crate::seen::{fingerprint, SeenMemo};
+use crate::seen::{key_of, SeenMemo};
 use crate::shutdown::StopSignal;
 use crate::store::queue::seq_of_key;
 use crate::store::{decode, encode, Counters, HostRecord, RobotsRecord, Store, UrlState};
@@ -161,14 +161,14 @@ impl<'a> ClusterFrontier<'a> {
     fn unknown(&self, entries: Vec<QueueEntry>) -> Vec<QueueEntry> {
         entries
             .into_iter()
-            .filter(|e| !self.memo.covers(fingerprint(&e.url), u32::MAX))
+            .filter(|e| !self.memo.covers(key_of(&e.url), u32::MAX))
             .collect()
     }
 
     /// Remembers entries now committed to `urls` (no move-up here: depth 0 covers any find).
     fn committed(&mut self, entries: &[QueueEntry]) {
         for e in entries {
-            self.memo.insert(fingerprint(&e.url), 0);
+            self.memo.insert(key_of(&e.url), 0);
         }
     }
 
@@ -399,7 +399,7 @@ impl<'a> ClusterFrontier<'a> {
             found.extend(
                 s.found
                     .iter()
-                    .filter(|c| !self.memo.covers(fingerprint(c.url.as_str()), u32::MAX))
+                    .filter(|c| !self.memo.covers(key_of(c.url.as_str()), u32::MAX))
                     .map(Candidate::entry),
             );
             if let Some(h) = s.host {

@@ -126,7 +126,7 @@ impl Prefetch {
     ) -> Result<Prefetch> {
         let mut pre = Prefetch::default();
         for c in candidates {
-            let fp = seen::fingerprint(c.url.as_str());
+            let fp = seen::key_of(c.url.as_str());
             if memo.covers(fp, c.depth) || pre.seen.contains_key(&fp) {
                 continue;
             }
@@ -309,7 +309,7 @@ fn enqueue_tx(
     };
     for c in candidates {
         let url = c.url.as_str();
-        let fp = seen::fingerprint(url);
+        let fp = seen::key_of(url);
         if memo.covers(fp, c.depth) {
             continue;
         }
@@ -350,7 +350,7 @@ fn push_tx(
     let key = queue_key(origin_id, entry.depth, seq);
     queue.insert(key, entry.clone());
     writes.put(Entry {
-        fp: seen::fingerprint(&entry.url),
+        fp: seen::key_of(&entry.url),
         depth: entry.depth,
         seq,
     });

@@ -69,6 +69,13 @@ pub fn fingerprint(url: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(url.as_bytes())
 }
 
+/// The seen-set's key of a URL: the fingerprint of its dedupe key (session IDs, tracking
+/// parameters and the order of query parameters left out, see [`crate::traps::dedupe_key`]),
+/// so `/p?b=2&a=1&utm_source=x` is seen once `/p?a=1&b=2` is.
+pub fn key_of(url: &str) -> u64 {
+    fingerprint(&crate::traps::dedupe_key(url))
+}
+
 /// The runs in use, oldest first, and the number the next run file gets.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {

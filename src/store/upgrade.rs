@@ -215,7 +215,7 @@ fn entries<'a>(path: &'a Path, t: Derived<'a>) -> impl Iterator<Item = Result<En
     let stored = t.stored.map(|page| {
         let (url, depth) = page?;
         Ok(Entry {
-            fp: seen::fingerprint(&url),
+            fp: seen::key_of(&url),
             depth,
             seq: NOT_QUEUED,
         })
@@ -232,7 +232,7 @@ fn queued_entry(key: &[u8], url: &str) -> Result<Entry> {
         });
     }
     Ok(Entry {
-        fp: seen::fingerprint(url),
+        fp: seen::key_of(url),
         depth: u32::from_be_bytes(key[8..12].try_into().unwrap_or_default()),
         seq: u64::from_be_bytes(key[12..20].try_into().unwrap_or_default()),
     })

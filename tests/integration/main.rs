@@ -41,6 +41,9 @@ mod hostile;
 // What real servers send outside every list: odd status codes kept as sent and acted on as
 // their class, robots.txt behind one, malformed heads final at once.
 mod real_web;
+// Requests not spent on duplicates and traps: the dedupe key (session IDs, tracking
+// parameters, parameter order) and the trap rules on paths, from the server's log.
+mod traps;
 // Politeness from the server's side: per-origin gaps and in-flight caps, robots.txt (rules,
 // 4xx, 5xx, unreachable, redirects, not refetched on resume, --ignore-robots), Crawl-delay,
 // Retry-After, sitemaps.

@@ -1,0 +1,301 @@
+//! Requests that would be spent on nothing: URL spaces with no end and copies of one page under
+//! many URLs. Two defences, on by default (issue "Polite means not wasteful"):
+//!
+//! - **The dedupe key** (Heritrix's canonicalisation rules, applied to the seen-set key, never
+//!   to the URL fetched): session IDs (`;jsessionid=`, `?sid=`, `PHPSESSID`, ColdFusion's
+//!   `CFID`/`CFTOKEN`, ...), tracking parameters (`utm_*`, `gclid`, `fbclid`, ...) and the
+//!   order of query parameters do not make a new URL. The URL queued and fetched is the first
+//!   one found, as the page wrote it: sorting the *requested* URL breaks sites (Browsertrix
+//!   crawler issue 982).
+//! - **Path rules** (Heritrix's `PathologicalPathDecideRule` and
+//!   `TooManyPathSegmentsDecideRule`, Nutch's repeated-segment filter): a path segment repeated
+//!   more than twice (`/docs/a/docs/a/docs/a/`, the mark of a relative-link bug), more than
+//!   `--max-path-segments` segments, more than `--max-query-params` query parameters. A URL one
+//!   of them refuses is not queued, and counted under the rule's name.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use url::Url;
+
+/// Query parameters that always carry a session: the same page for every visitor.
+const SESSION_PARAMS: &[&str] = &[
+    "jsessionid",
+    "phpsessid",
+    "cfid",
+    "cftoken",
+    "zenid",
+    "oscsid",
+];
+
+/// Names that carry a session when their value looks like one (16 or more letters, digits or
+/// dashes, as Heritrix's `sid=` rule asks 32 hex digits): `?sid=2` may well name a page.
+const SESSION_LIKE_PARAMS: &[&str] = &["sid", "sessionid", "session_id", "sessid", "s"];
+
+/// Query parameters that say where a visitor came from, not what the page is.
+const TRACKING_PARAMS: &[&str] = &[
+    "gclid",
+    "gclsrc",
+    "dclid",
+    "fbclid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "_gl",
+    "yclid",
+    "igshid",
+    "twclid",
+    "ttclid",
+    "li_fat_id",
+    "wickedid",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "ref_src",
+];
+
+/// Whether a `name=value` parameter is dropped from the dedupe key.
+fn is_dropped_param(pair: &str) -> bool {
+    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+    let lower = name.to_ascii_lowercase();
+    let session_like = || {
+        value.len() >= 16
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    lower.starts_with("utm_")
+        || lower.starts_with("aspsessionid")
+        || SESSION_PARAMS.contains(&lower.as_str())
+        || TRACKING_PARAMS.contains(&lower.as_str())
+        || (SESSION_LIKE_PARAMS.contains(&lower.as_str()) && session_like())
+}
+
+/// The key the seen-set knows `url` by: the URL less session IDs (in the path or the query)
+/// and tracking parameters, with its query parameters sorted. Borrowed when the URL is its own
+/// key (no `;` in the path, no query): most URLs.
+pub fn dedupe_key(url: &str) -> Cow<'_, str> {
+    let (before_query, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    // A path parameter (`/cart;jsessionid=ABC`) sits after the last `;` of a segment.
+    let path_has_param = before_query
+        .find("://")
+        .map(|i| &before_query[i + 3..])
+        .is_some_and(|rest| rest.contains(';'));
+    if query.is_none() && !path_has_param {
+        return Cow::Borrowed(url);
+    }
+    let mut key = String::with_capacity(url.len());
+    if path_has_param {
+        key.push_str(&strip_path_sessions(before_query));
+    } else {
+        key.push_str(before_query);
+    }
+    if let Some(q) = query {
+        let mut pairs: Vec<&str> = q
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .filter(|p| !is_dropped_param(p))
+            .collect();
+        pairs.sort_unstable();
+        if !pairs.is_empty() {
+            key.push('?');
+            key.push_str(&pairs.join("&"));
+        }
+    }
+    Cow::Owned(key)
+}
+
+/// `/a;jsessionid=X/b;foo=1` → `/a/b;foo=1`: only session parameters go.
+fn strip_path_sessions(before_query: &str) -> String {
+    let (scheme_host, path) = match before_query.find("://") {
+        Some(i) => match before_query[i + 3..].find('/') {
+            Some(j) => before_query.split_at(i + 3 + j),
+            None => (before_query, ""),
+        },
+        None => ("", before_query),
+    };
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|segment| {
+            let mut parts = segment.split(';');
+            let head = parts.next().unwrap_or("");
+            let kept: Vec<&str> = parts.filter(|p| !is_dropped_param(p)).collect();
+            std::iter::once(head)
+                .chain(kept)
+                .collect::<Vec<_>>()
+                .join(";")
+        })
+        .collect();
+    format!("{scheme_host}{}", segments.join("/"))
+}
+
+/// The path rules' names, as counted and shown.
+pub const RULES: [&str; 3] = ["repeated_segment", "too_many_segments", "too_many_params"];
+
+/// How many discovered URLs each path rule kept out of the queue (a URL found on several
+/// pages is counted each time it is found).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TrapCounts {
+    /// A path segment repeated more than twice.
+    pub repeated_segment: u64,
+    /// More than `--max-path-segments` segments.
+    pub too_many_segments: u64,
+    /// More than `--max-query-params` query parameters.
+    pub too_many_params: u64,
+}
+
+impl TrapCounts {
+    /// All rules together.
+    pub fn total(&self) -> u64 {
+        self.repeated_segment + self.too_many_segments + self.too_many_params
+    }
+}
+
+/// The path rules and how many URLs each refused in this run.
+#[derive(Debug)]
+pub struct PathRules {
+    max_segments: usize,
+    max_params: usize,
+    refused: [AtomicU64; 3],
+}
+
+impl PathRules {
+    /// The rules with their limits (`--max-path-segments`, `--max-query-params`).
+    pub fn new(max_segments: usize, max_params: usize) -> PathRules {
+        PathRules {
+            max_segments,
+            max_params,
+            refused: Default::default(),
+        }
+    }
+
+    /// The rule that refuses `url`, if any (and counts it).
+    pub fn refuses(&self, url: &Url) -> Option<&'static str> {
+        let rule = self.rule_for(url)?;
+        self.refused[rule].fetch_add(1, Ordering::Relaxed);
+        Some(RULES[rule])
+    }
+
+    fn rule_for(&self, url: &Url) -> Option<usize> {
+        let segments: Vec<&str> = url
+            .path_segments()
+            .map(|s| s.filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        if repeats_a_segment(&segments) {
+            return Some(0);
+        }
+        if segments.len() > self.max_segments {
+            return Some(1);
+        }
+        let params = url
+            .query()
+            .map_or(0, |q| q.split('&').filter(|p| !p.is_empty()).count());
+        (params > self.max_params).then_some(2)
+    }
+
+    /// How many URLs each rule refused so far.
+    pub fn counts(&self) -> TrapCounts {
+        let n = |i: usize| self.refused[i].load(Ordering::Relaxed);
+        TrapCounts {
+            repeated_segment: n(0),
+            too_many_segments: n(1),
+            too_many_params: n(2),
+        }
+    }
+}
+
+/// Whether one segment occurs more than twice in a path (`/docs/a/docs/a/docs/`): the mark of
+/// a relative link resolved against itself again and again. Real paths repeat a name at most
+/// twice (`/en/docs/en/`) in the corpora measured.
+fn repeats_a_segment(segments: &[&str]) -> bool {
+    if segments.len() < 3 {
+        return false;
+    }
+    let mut seen: std::collections::HashMap<&str, u8> = std::collections::HashMap::new();
+    segments.iter().any(|s| {
+        let n = seen.entry(s).or_default();
+        *n += 1;
+        *n > 2
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_tracking_and_order_do_not_make_a_new_key() {
+        let same = [
+            "http://a.test/p?x=1&y=2",
+            "http://a.test/p?y=2&x=1",
+            "http://a.test/p?x=1&utm_source=news&y=2&gclid=abc",
+            "http://a.test/p?sid=93a8f0c1d2e3f4a5&x=1&y=2",
+            "http://a.test/p?PHPSESSID=1&y=2&x=1&fbclid=z",
+        ];
+        for url in same {
+            assert_eq!(dedupe_key(url), "http://a.test/p?x=1&y=2", "{url}");
+        }
+        assert_eq!(
+            dedupe_key("http://a.test/cart;jsessionid=0AB12/item;v=2?utm_medium=x"),
+            "http://a.test/cart/item;v=2"
+        );
+        assert_eq!(
+            dedupe_key("http://a.test/p?utm_campaign=x"),
+            "http://a.test/p"
+        );
+        // Most URLs are their own key, borrowed.
+        assert!(matches!(
+            dedupe_key("http://a.test/docs/x.html"),
+            Cow::Borrowed(_)
+        ));
+        // Parameters that name the page stay, in their order of value.
+        assert_ne!(
+            dedupe_key("http://a.test/p?id=1"),
+            dedupe_key("http://a.test/p?id=2")
+        );
+        assert_eq!(
+            dedupe_key("http://a.test/p?session=1"),
+            "http://a.test/p?session=1"
+        );
+        assert_eq!(dedupe_key("http://a.test/p?sid=2"), "http://a.test/p?sid=2");
+    }
+
+    #[test]
+    fn path_rules_refuse_repeats_depth_and_parameter_floods() {
+        let rules = PathRules::new(20, 10);
+        let url = |s: &str| Url::parse(s).unwrap();
+        assert_eq!(
+            rules.refuses(&url("http://a.test/docs/a/docs/a/docs/a/")),
+            Some("repeated_segment")
+        );
+        assert_eq!(rules.refuses(&url("http://a.test/docs/a/docs/a/")), None);
+        assert_eq!(rules.refuses(&url("http://a.test/en/docs/en/x")), None);
+        let deep = format!(
+            "http://a.test/{}",
+            (0..21).map(|i| format!("s{i}/")).collect::<String>()
+        );
+        assert_eq!(rules.refuses(&url(&deep)), Some("too_many_segments"));
+        let q = (0..11)
+            .map(|i| format!("p{i}=1"))
+            .collect::<Vec<_>>()
+            .join("&");
+        assert_eq!(
+            rules.refuses(&url(&format!("http://a.test/s?{q}"))),
+            Some("too_many_params")
+        );
+        assert_eq!(rules.refuses(&url("http://a.test/s?a=1&b=2")), None);
+        let counts = rules.counts();
+        assert_eq!(
+            (
+                counts.repeated_segment,
+                counts.too_many_segments,
+                counts.too_many_params
+            ),
+            (1, 1, 1)
+        );
+    }
+}

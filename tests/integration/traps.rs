@@ -1,0 +1,81 @@
+//! Requests not spent on duplicates and traps, from the server's side: URLs that differ only
+//! by session IDs, tracking parameters or parameter order are fetched once (as first found),
+//! and the path rules keep a relative-link loop, a deep path and a parameter flood out.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use politecrawl::serve::Reply;
+
+use crate::support::*;
+
+#[test]
+fn session_ids_tracking_parameters_and_order_cost_one_request_and_traps_none() {
+    let _timing = shared();
+    let deep: String = (0..25).map(|i| format!("d{i}/")).collect();
+    let flood = (0..12)
+        .map(|i| format!("f{i}=1"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let home = format!(
+        r#"<a href="/p?a=1&b=2">p</a> <a href="/p?b=2&a=1">same</a>
+           <a href="/p?a=1&utm_source=news&b=2&gclid=x1">tracked</a>
+           <a href="/p?sid=0123456789abcdef0123&a=1&b=2">session</a>
+           <a href="/cart;jsessionid=0AB12CD34EF56789">cart</a> <a href="/cart">cart again</a>
+           <a href="/docs/a/">docs</a> <a href="/{deep}">deep</a> <a href="/s?{flood}">flood</a>
+           <a href="/p?a=2&b=2">another page</a>"#
+    );
+    let server = route_server(Arc::new(move |r| match r.path() {
+        "/" => Some(Reply::html(home.clone())),
+        // A relative link resolved against itself: /docs/a/docs/a/docs/a/... forever.
+        p if p.starts_with("/docs/") => Some(Reply::html(r#"<a href="docs/a/">more</a>"#)),
+        _ => Some(Reply::html("a page")),
+    }));
+    let dir = tempdir();
+    let config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
+    let (summary, _store) = crawl(&config);
+    let mut asked: BTreeMap<String, usize> = BTreeMap::new();
+    for r in page_requests(&server) {
+        *asked.entry(r.target).or_default() += 1;
+    }
+    let p_family = asked
+        .keys()
+        .filter(|k| k.starts_with("/p?") && k.contains("b=2"))
+        .count();
+    assert_eq!(
+        p_family, 2,
+        "one request for /p?a=1&b=2 in any form, one for a=2: {asked:?}"
+    );
+    assert_eq!(
+        asked.get("/p?a=1&b=2"),
+        Some(&1),
+        "fetched as first found: {asked:?}"
+    );
+    let carts = asked.keys().filter(|k| k.starts_with("/cart")).count();
+    assert_eq!(carts, 1, "{asked:?}");
+    assert_eq!(asked.get("/docs/a/"), Some(&1));
+    assert_eq!(
+        asked.get("/docs/a/docs/a/"),
+        Some(&1),
+        "a segment twice is allowed"
+    );
+    assert!(!asked.contains_key("/docs/a/docs/a/docs/a/"), "{asked:?}");
+    assert!(
+        !asked.keys().any(|k| k.starts_with("/d0/")),
+        "the deep path: {asked:?}"
+    );
+    assert!(
+        !asked.keys().any(|k| k.starts_with("/s?")),
+        "the flood: {asked:?}"
+    );
+    let t = summary.run.traps;
+    assert_eq!(
+        (t.repeated_segment, t.too_many_segments, t.too_many_params),
+        (1, 1, 1),
+        "{t:?}"
+    );
+    assert!(
+        summary.to_string().contains("trap rules kept out 3 links"),
+        "{summary}"
+    );
+}
