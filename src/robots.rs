@@ -86,6 +86,8 @@ impl Policy {
     /// verdict records why), as RFC 9309 asks parsers to be lenient.
     pub fn parse(body: &[u8], token: &str) -> Self {
         let body = &body[..body.len().min(MAX_BYTES as usize)];
+        let normal = for_matching(body);
+        let body = normal.as_slice();
         match Robot::new(token, body) {
             Ok(robot) => Policy {
                 crawl_delay: robot
@@ -135,7 +137,7 @@ impl Policy {
             Rules::AllowAll => Decision::Allow,
             Rules::GiveUp(reason) => Decision::GiveUp(reason.clone()),
             Rules::Parsed { robot, body, token } => {
-                if robot.allowed(url.as_str()) {
+                if robot.allowed(&upper_hex(url.as_str())) {
                     Decision::Allow
                 } else {
                     Decision::Block(explain(body, token, url))
@@ -143,6 +145,53 @@ impl Policy {
             }
         }
     }
+}
+
+/// The file as the rules are matched (RFC 9309 §2.1, §2.2.2): `Allow`/`Disallow` lines before
+/// the first `User-agent` line belong to no group and are dropped (a parser that took them into
+/// the first group would block what the file does not), and percent-encoded octets in rules
+/// are upper-cased, as the URL's are when it is matched, so `/%aa` matches `/%AA`.
+fn for_matching(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut grouped = false;
+    for line in body.split_inclusive(|&b| b == b'\n') {
+        let text = String::from_utf8_lossy(line);
+        let key = text.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        match key.as_str() {
+            "user-agent" => grouped = true,
+            "allow" | "disallow" if !grouped => continue,
+            "allow" | "disallow" => {
+                out.extend_from_slice(upper_hex(&text).as_bytes());
+                continue;
+            }
+            _ => {}
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+/// `s` with every `%xx` escape's hex digits upper-cased (RFC 3986 §2.1: they are equivalent).
+fn upper_hex(s: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = s.as_bytes();
+    let escape_at = |i: usize| {
+        bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit()
+    };
+    let lower = |i: usize| {
+        escape_at(i) && (bytes[i + 1].is_ascii_lowercase() || bytes[i + 2].is_ascii_lowercase())
+    };
+    if !(0..bytes.len()).any(lower) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = bytes.to_vec();
+    for i in (0..bytes.len()).filter(|&i| escape_at(i)) {
+        out[i + 1].make_ascii_uppercase();
+        out[i + 2].make_ascii_uppercase();
+    }
+    std::borrow::Cow::Owned(String::from_utf8(out).expect("only ASCII hex digits changed"))
 }
 
 /// Names the rule that blocks `url`: the longest `Disallow` pattern of the group that applies
@@ -186,7 +235,7 @@ fn explain(body: &[u8], token: &str, url: &Url) -> String {
 
 fn single_rule_blocks(pattern: &str, url: &Url) -> bool {
     let one = format!("User-agent: *\nDisallow: {pattern}\n");
-    Robot::new("x", one.as_bytes()).is_ok_and(|r| !r.allowed(url.as_str()))
+    Robot::new("x", one.as_bytes()).is_ok_and(|r| !r.allowed(&upper_hex(url.as_str())))
 }
 
 /// The verdict for a robots.txt response status (after redirects).
@@ -209,6 +258,30 @@ pub fn is_fresh(rec: &RobotsRecord, now_ms: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_before_any_user_agent_belong_to_no_group() {
+        let body = b"Disallow: /everything\nUser-agent: *\nDisallow: /private\n";
+        let p = Policy::parse(body, "politecrawl");
+        let url = |path: &str| Url::parse(&format!("http://e.com{path}")).unwrap();
+        assert_eq!(p.decide(&url("/everything")), Decision::Allow);
+        assert!(matches!(p.decide(&url("/private/x")), Decision::Block(_)));
+    }
+
+    #[test]
+    fn percent_escapes_compare_without_regard_to_hex_case() {
+        let url = |path: &str| Url::parse(&format!("http://e.com{path}")).unwrap();
+        let p = Policy::parse(b"User-agent: *\nDisallow: /%aa\n", "politecrawl");
+        assert!(matches!(p.decide(&url("/%AA/x")), Decision::Block(_)));
+        assert!(matches!(p.decide(&url("/%aa/x")), Decision::Block(_)));
+        let p = Policy::parse(b"User-agent: *\nDisallow: /%C3%A9t%C3%A9\n", "politecrawl");
+        match p.decide(&url("/%c3%a9t%c3%a9/page")) {
+            Decision::Block(rule) => assert!(rule.contains("/%C3%A9t%C3%A9"), "{rule}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(upper_hex("/a%2fb%zz%"), "/a%2Fb%zz%");
+        assert!(matches!(upper_hex("/plain"), std::borrow::Cow::Borrowed(_)));
+    }
 
     fn decide(body: &str, url: &str) -> Decision {
         Policy::parse(body.as_bytes(), "politecrawl").decide(&Url::parse(url).unwrap())
