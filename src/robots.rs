@@ -156,7 +156,12 @@ fn for_matching(body: &[u8]) -> Vec<u8> {
     let mut grouped = false;
     for line in body.split_inclusive(|&b| b == b'\n') {
         let text = String::from_utf8_lossy(line);
-        let key = text.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        let key = text
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match key.as_str() {
             "user-agent" => grouped = true,
             "allow" | "disallow" if !grouped => continue,
