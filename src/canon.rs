@@ -80,6 +80,9 @@ pub enum ScopeKind {
     Domain,
     /// Any http(s) URL (bound the crawl with --max-depth/--max-pages/--include)
     Any,
+    /// Only URLs under a seed's directory (wget's --no-parent): its scheme, host, port and
+    /// path up to the last `/`
+    Prefix,
 }
 
 /// The set of URLs a crawl follows, built once from the config.
@@ -88,6 +91,8 @@ pub struct Scope {
     kind: ScopeKind,
     hosts: HashSet<String>,
     domains: HashSet<String>,
+    /// `--scope prefix`: each seed origin's directories (path up to its last `/`).
+    prefixes: std::collections::HashMap<String, Vec<String>>,
     include: Option<RegexSet>,
     exclude: Option<RegexSet>,
     max_url_length: usize,
@@ -126,7 +131,14 @@ impl Scope {
         };
         let mut hosts = HashSet::new();
         let mut domains = HashSet::new();
+        let mut prefixes: std::collections::HashMap<String, Vec<String>> = Default::default();
         for seed in seeds {
+            let path = seed.path();
+            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            let dirs = prefixes.entry(origin_key(seed)).or_default();
+            if !dirs.iter().any(|d| d == dir) {
+                dirs.push(dir.to_string());
+            }
             hosts.insert(origin_key(seed));
             if let Some(h) = seed.host_str() {
                 domains.insert(registrable_domain(h));
@@ -136,6 +148,7 @@ impl Scope {
             kind,
             hosts,
             domains,
+            prefixes,
             include: set(include)?,
             exclude: set(exclude)?,
             max_url_length,
@@ -143,9 +156,14 @@ impl Scope {
         })
     }
 
-    /// Adds a seed's origin (`https://host:port`) to the hosts and domains in scope.
+    /// Adds a seed's origin (`https://host:port`) to the hosts and domains in scope (under
+    /// `--scope prefix`, its whole host: a seeds file's seeds are kept by origin only).
     pub fn add_origin(&mut self, origin: &str) {
         if let Ok(u) = Url::parse(origin) {
+            self.prefixes
+                .entry(origin_key(&u))
+                .or_default()
+                .push("/".into());
             self.hosts.insert(origin_key(&u));
             if let Some(h) = u.host_str() {
                 self.domains.insert(registrable_domain(h));
@@ -172,6 +190,10 @@ impl Scope {
             ScopeKind::Domain => url
                 .host_str()
                 .is_some_and(|h| self.domains.contains(&registrable_domain(h))),
+            ScopeKind::Prefix => self
+                .prefixes
+                .get(&origin_key(url))
+                .is_some_and(|dirs| dirs.iter().any(|d| url.path().starts_with(d.as_str()))),
         };
         host_ok
             && self.include.as_ref().is_none_or(|set| set.is_match(s))
@@ -273,6 +295,28 @@ mod tests {
             ["http://www.example.co.uk/", "http://a.test:8080/"].map(|s| parse_seed(s).unwrap());
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         Scope::new(kind, &seeds, &strings(include), &strings(exclude), 40).unwrap()
+    }
+
+    #[test]
+    fn prefix_scope_keeps_to_each_seeds_directory() {
+        let seeds = ["http://a.test/docs/guide/index.html", "http://b.test/blog"]
+            .map(|s| parse_seed(s).unwrap());
+        let s = Scope::new(ScopeKind::Prefix, &seeds, &[], &[], 200).unwrap();
+        let url = |u: &str| Url::parse(u).unwrap();
+        assert!(s.allows(&url("http://a.test/docs/guide/intro.html")));
+        assert!(s.allows(&url("http://a.test/docs/guide/sub/x.html?q=1")));
+        assert!(
+            !s.allows(&url("http://a.test/docs/other.html")),
+            "the parent"
+        );
+        assert!(!s.allows(&url("http://a.test/")));
+        assert!(
+            !s.allows(&url("https://a.test/docs/guide/intro.html")),
+            "another origin"
+        );
+        // A seed without a trailing slash names a file in its parent directory, as wget reads it.
+        assert!(s.allows(&url("http://b.test/anything")));
+        assert!(!s.allows(&url("http://c.test/docs/guide/")));
     }
 
     #[test]

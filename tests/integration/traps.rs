@@ -79,3 +79,49 @@ fn session_ids_tracking_parameters_and_order_cost_one_request_and_traps_none() {
         "{summary}"
     );
 }
+
+#[test]
+fn scope_prefix_keeps_the_crawl_under_the_seeds_directory() {
+    let _timing = shared();
+    let server = fixture_server();
+    let dir = tempdir();
+    let seed = format!("{}/docs/guide/intro.html", server.origin());
+    let args = [
+        "crawl", &seed, "--db", "p.db", "--rate", "0", "--scope", "prefix",
+    ];
+    let out = run(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let paths: Vec<String> = page_requests(&server)
+        .iter()
+        .map(|r| r.target.clone())
+        .collect();
+    assert!(
+        paths.iter().all(|p| p.starts_with("/docs/guide/")),
+        "outside /docs/guide/: {paths:?}"
+    );
+    // intro.html links ../install.html (the parent: not followed) and advanced.html.
+    assert!(
+        paths.contains(&"/docs/guide/advanced.html".to_string()),
+        "{paths:?}"
+    );
+    // The same crawl without the prefix scope leaves the directory.
+    let server2 = fixture_server();
+    let seed = format!("{}/docs/guide/intro.html", server2.origin());
+    let out = run(
+        &[
+            "crawl",
+            &seed,
+            "--db",
+            "h.db",
+            "--rate",
+            "0",
+            "--max-pages",
+            "20",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(page_requests(&server2)
+        .iter()
+        .any(|r| r.target == "/docs/install.html"));
+}
