@@ -1,6 +1,6 @@
 //! A small static-site HTTP/1.1 server: serves a directory (or the site embedded in the
-//! binary), records every request with its arrival time, and lets tests answer chosen paths
-//! themselves. `politecrawl serve` and `politecrawl demo` use it; so does every crawl test, which
+//! binary), records every request with its arrival time (the kernel's, see [`Arrivals`]), and
+//! lets tests answer chosen paths themselves. `politecrawl serve` and `politecrawl demo` use it; so does every crawl test, which
 //! asserts politeness and dedupe from this server's request log.
 //!
 //! In `.html` files `{{origin}}` becomes `http://HOST` and `{{host}}` becomes `HOST`, where HOST
@@ -32,7 +32,8 @@ pub struct Request {
     pub user_agent: Option<String>,
     /// All headers, names lowercase.
     pub headers: Vec<(String, String)>,
-    /// When the request head was read.
+    /// When the request head arrived: the kernel's receive time of its last segment where the
+    /// system gives one (see [`stamp_arrivals`]), else when the server read it.
     pub at: Instant,
     /// The address it came from (which of several senders, when they bind their own).
     pub peer: Option<std::net::SocketAddr>,
@@ -123,10 +124,13 @@ impl SiteServer {
         let addr = listener.local_addr()?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        // Best effort: without the kernel's stamps a request is timed when it is read.
+        let _ = stamp_arrivals(&listener);
         let shared = Arc::new(Shared {
             site,
             route,
             log: Arc::clone(&log),
+            arrivals: Arrivals::new(),
         });
         let stop2 = Arc::clone(&stop);
         let accept = std::thread::Builder::new()
@@ -193,18 +197,146 @@ struct Shared {
     site: Site,
     route: Option<Route>,
     log: Arc<Mutex<Vec<Request>>>,
+    arrivals: Arrivals,
+}
+
+/// Has the kernel stamp every segment arriving at the listener's connections with its receive
+/// time (`SO_TIMESTAMPNS`; a [`StampedStream`] reads the stamps). On loopback a segment is
+/// stamped as the sender's write delivers it, so when a request came is the sender's timing,
+/// not the server thread's: on a loaded machine that thread may get the CPU tens of
+/// milliseconds later, which made two requests sent 25 ms apart look 15 ms apart. Set on the
+/// listener before any connection, so accepted sockets inherit it.
+pub fn stamp_arrivals(listener: &TcpListener) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket and a c_int option of the right size.
+        let rc = unsafe {
+            libc::setsockopt(
+                listener.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = listener;
+    Ok(())
+}
+
+/// A connection read with `recvmsg`, keeping the kernel's receive time of the latest data read
+/// (see [`stamp_arrivals`]).
+pub struct StampedStream {
+    stream: TcpStream,
+    last: Option<i128>,
+}
+
+impl StampedStream {
+    /// Reads `stream`.
+    pub fn new(stream: TcpStream) -> StampedStream {
+        StampedStream { stream, last: None }
+    }
+
+    /// The kernel's receive time of the latest data read (CLOCK_REALTIME, nanoseconds since
+    /// the Unix epoch), if it gave one.
+    pub fn last(&self) -> Option<i128> {
+        self.last
+    }
+}
+
+impl Read for StampedStream {
+    #[cfg(target_os = "linux")]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut control = [0u64; 16];
+        // SAFETY: msghdr is plain data; every pointer set below outlives the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: a valid socket and a msghdr pointing at live buffers.
+        let n = unsafe { libc::recvmsg(self.stream.as_raw_fd(), &mut msg, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the CMSG_* walk stays inside `control`, as the kernel filled it.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    self.last = Some(ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128);
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Ok(n as usize)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read(buf)
+    }
+}
+
+/// Turns the kernel's receive times (wall clock) into instants, from one reading of both
+/// clocks: every request is off by the same amount, so the gaps between them are exact.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrivals {
+    instant: Instant,
+    realtime_ns: i128,
+}
+
+impl Arrivals {
+    /// Both clocks, read now.
+    pub fn new() -> Arrivals {
+        let realtime = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        Arrivals {
+            instant: Instant::now(),
+            realtime_ns: realtime.map_or(0, |d| d.as_nanos() as i128),
+        }
+    }
+
+    /// The instant of a kernel receive time, or now when there is none.
+    pub fn instant(&self, stamp_ns: Option<i128>) -> Instant {
+        match stamp_ns {
+            Some(ns) if ns >= self.realtime_ns => {
+                self.instant + Duration::from_nanos((ns - self.realtime_ns) as u64)
+            }
+            _ => Instant::now(),
+        }
+    }
+}
+
+impl Default for Arrivals {
+    fn default() -> Arrivals {
+        Arrivals::new()
+    }
 }
 
 fn serve_connection(conn: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::Result<()> {
     conn.set_read_timeout(Some(IDLE))?;
     conn.set_nodelay(true)?;
-    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut reader = BufReader::new(StampedStream::new(conn.try_clone()?));
     let peer = conn.peer_addr().ok();
     let mut writer = conn;
     loop {
         let Some(head) = read_head(&mut reader)? else {
             return Ok(());
         };
+        // A request head is one small write (no client here pipelines): the latest data read.
+        let at = shared.arrivals.instant(reader.get_ref().last());
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
@@ -226,6 +358,7 @@ fn serve_connection(conn: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::
             .unwrap_or(0);
         io::copy(&mut (&mut reader).take(body_len), &mut io::sink())?;
         req.peer = peer;
+        req.at = at;
         if let Ok(mut log) = shared.log.lock() {
             log.push(req.clone());
         }
@@ -249,7 +382,7 @@ fn serve_connection(conn: TcpStream, shared: &Shared, stop: &AtomicBool) -> io::
 }
 
 /// Reads up to the blank line ending a request head; `None` at a clean end of stream.
-fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Vec<u8>>> {
+fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Vec<u8>>> {
     let mut head = Vec::with_capacity(512);
     loop {
         let n = reader.read_until(b'\n', &mut head)?;

@@ -9,10 +9,12 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use politecrawl::serve::{stamp_arrivals, Arrivals, StampedStream};
+
 /// A request as the HTTP proxy received it.
 #[derive(Clone, Debug)]
 pub struct Proxied {
-    /// When its first bytes arrived, as the kernel stamped them (see `stamp_arrivals`), so
+    /// When it arrived, as the kernel stamped it (see `serve::stamp_arrivals`), so
     /// gaps between requests are the crawler's, not the proxy's scheduling on a loaded
     /// machine (user-space stamps once showed 207 ms for a 250 ms gap there).
     pub at: Instant,
@@ -50,16 +52,16 @@ pub struct HttpProxy {
 impl HttpProxy {
     pub fn start(answer: Answer) -> HttpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        crate::support::stamp_arrivals(&listener);
+        stamp_arrivals(&listener).expect("SO_TIMESTAMPNS");
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let log2 = log.clone();
-        let clock = Arrivals::new();
+        let arrivals = Arrivals::new();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 let (answer, log) = (answer.clone(), log2.clone());
-                std::thread::spawn(move || serve_proxy(conn, &answer, &log, clock));
+                std::thread::spawn(move || serve_proxy(conn, &answer, &log, arrivals));
             }
         });
         HttpProxy { port, log }
@@ -74,59 +76,21 @@ impl HttpProxy {
     }
 }
 
-/// Turns the kernel's receive stamps (CLOCK_REALTIME) into instants: one pair of readings of
-/// both clocks, so every request is off by the same amount and gaps are exact.
-#[derive(Clone, Copy)]
-struct Arrivals {
-    instant: Instant,
-    realtime_ns: i128,
-}
-
-impl Arrivals {
-    fn new() -> Arrivals {
-        let realtime = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-        Arrivals {
-            instant: Instant::now(),
-            realtime_ns: realtime.map_or(0, |d| d.as_nanos() as i128),
-        }
-    }
-
-    fn instant(&self, stamp_ns: i128) -> Instant {
-        let from_start = Duration::from_nanos((stamp_ns - self.realtime_ns).max(0) as u64);
-        self.instant + from_start
-    }
-}
-
-/// A connection read with `recvmsg`, keeping the kernel's stamp of the latest data read.
-struct StampedConn {
-    conn: TcpStream,
-    last: Option<i128>,
-}
-
-impl Read for StampedConn {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let (n, stamp) = crate::support::recv_stamped(&self.conn, buf)?;
-        self.last = stamp.or(self.last);
-        Ok(n)
-    }
-}
-
-fn serve_proxy(mut conn: TcpStream, answer: &Answer, log: &Mutex<Vec<Proxied>>, clock: Arrivals) {
+fn serve_proxy(
+    mut conn: TcpStream,
+    answer: &Answer,
+    log: &Mutex<Vec<Proxied>>,
+    arrivals: Arrivals,
+) {
     conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let mut reader = BufReader::new(StampedConn {
-        conn: conn.try_clone().unwrap(),
-        last: None,
-    });
+    let mut reader = BufReader::new(StampedStream::new(conn.try_clone().unwrap()));
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
         // curl does not pipeline: the request line came in the latest data read.
-        let at = reader
-            .get_ref()
-            .last
-            .map_or_else(Instant::now, |ns| clock.instant(ns));
+        let at = arrivals.instant(reader.get_ref().last());
         let url = line.split_whitespace().nth(1).unwrap_or("").to_string();
         let mut headers = Vec::new();
         loop {

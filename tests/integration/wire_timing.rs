@@ -3,14 +3,17 @@
 //! CPU-bound on purpose (pinned to one core beside busy loops) and with one and with several
 //! requests in flight per origin.
 //!
-//! The server takes its timestamps from the kernel (`SO_TIMESTAMPNS`): on loopback a segment is
-//! stamped as the sender's write delivers it, so the server's own scheduling cannot blur them.
+//! The server takes its timestamps from the kernel (`serve::stamp_arrivals`): on loopback a
+//! segment is stamped as the sender's write delivers it, so the server's own scheduling cannot
+//! blur them.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use politecrawl::serve::{stamp_arrivals, StampedStream};
 
 use crate::support::*;
 
@@ -32,7 +35,7 @@ struct StampServer {
 impl StampServer {
     fn start(pages: usize, delay: Duration) -> StampServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        stamp_arrivals(&listener);
+        stamp_arrivals(&listener).expect("SO_TIMESTAMPNS");
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let l = log.clone();
@@ -58,18 +61,21 @@ impl StampServer {
 
 fn serve(mut conn: TcpStream, pages: usize, delay: Duration, log: &Mutex<Vec<Stamped>>) {
     let mut buf = vec![0u8; 16 * 1024];
+    let Ok(mut reader) = conn.try_clone().map(StampedStream::new) else {
+        return;
+    };
     loop {
         // One request head (curl does not pipeline): the stamp of its first bytes.
         let (mut have, mut first) = (0usize, None);
         let head_end = loop {
-            let Ok((n, stamp)) = recv_stamped(&conn, &mut buf[have..]) else {
+            let Ok(n) = reader.read(&mut buf[have..]) else {
                 return;
             };
             if n == 0 {
                 return;
             }
             if have == 0 {
-                first = stamp;
+                first = reader.last();
             }
             have += n;
             if let Some(p) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
