@@ -398,12 +398,29 @@ fn finish(workers: &mut [&mut Worker], secs: u64) {
 }
 
 /// Waits until `cond` holds (at most 30 s).
-fn until(what: &str, mut cond: impl FnMut() -> bool) {
+fn until(what: &str, cond: impl FnMut() -> bool) {
+    until_or(what, cond, String::new);
+}
+
+/// [`until`], saying `state()` when it times out.
+fn until_or(what: &str, mut cond: impl FnMut() -> bool, state: impl Fn() -> String) {
     let limit = Instant::now() + Duration::from_secs(30);
     while !cond() {
-        assert!(Instant::now() < limit, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < limit,
+            "timed out waiting for {what}\n{}",
+            state()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// What the workers of a cluster test said, for a timed-out wait.
+fn said(workers: &[&Worker]) -> String {
+    let each = workers
+        .iter()
+        .map(|w| format!("{}:\n{}", w.log.display(), w.stderr()));
+    each.collect::<Vec<_>>().join("\n")
 }
 
 /// A PostgreSQL of the test's own, a temp dir, and the first worker of crawl `name` on
@@ -616,10 +633,11 @@ fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits
     let mut w2 = Worker::join(dir.path(), &pg, "stall", "w2", FAST);
     until("w2 to join", || workers_joined(&pg, "stall") == 2);
     origins.gate.release();
-    until("the shards to be shared", || {
+    let shared = || {
         let held = shards_held(&pg, "stall", dir.path());
         held.len() == 2 && held.iter().all(|n| *n == 4)
-    });
+    };
+    until_or("the shards to be shared", shared, || said(&[&w1, &w2]));
     origins.until_requested(4);
     // The stop catches w2 with a request at each of its origins, held there: with one
     // request at a time per origin, none of its requests is then between its lease check and
@@ -634,9 +652,8 @@ fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits
     let stopped_at = Instant::now();
     origins.gate.release();
     // Past the 2 s lease: w1 takes every shard and goes on.
-    until("w1 to hold every shard", || {
-        shards_held(&pg, "stall", dir.path()) == [8, 0]
-    });
+    let all = || shards_held(&pg, "stall", dir.path()) == [8, 0];
+    until_or("w1 to hold every shard", all, || said(&[&w1, &w2]));
     let seen = origins.requests();
     until("w1 to crawl on", || origins.requests() >= seen + 4);
     w2.signal("-CONT");
