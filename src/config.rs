@@ -179,6 +179,10 @@ crawl_settings! {
     /// Do not follow links further than N hops from a seed (seeds are depth 0)
     #[arg(long, value_name = "N")]
     max_depth: Option<u32> = None, given Option<u32>;
+    /// Stop this run cleanly after this long (requests in flight finish within --grace); the
+    /// rest stays queued for the next run [default: no limit]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    max_time: Option<Duration> = None, given Option<Duration>;
     /// Stop once N URL outcomes (done + failed) are stored in this database, across runs
     #[arg(long, value_name = "N")]
     max_pages: Option<u64> = None, given Option<u64>;

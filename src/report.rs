@@ -18,14 +18,17 @@ pub enum StopReason {
     MaxPages,
     /// A stop was requested (by this signal number); the rest stays queued.
     Interrupted(i32),
+    /// `--max-time` passed: requests in flight were let finish; the rest stays queued.
+    MaxTime,
 }
 
 impl StopReason {
-    /// `finished`, `max_pages` or `interrupted`, as the report says it.
+    /// `finished`, `max_pages`, `max_time` or `interrupted`, as the report says it.
     pub fn as_str(self) -> &'static str {
         match self {
             StopReason::Finished => "finished",
             StopReason::MaxPages => "max_pages",
+            StopReason::MaxTime => "max_time",
             StopReason::Interrupted(_) => "interrupted",
         }
     }
@@ -82,6 +85,7 @@ impl std::fmt::Display for Summary {
             match self.stop {
                 StopReason::Finished => "crawl finished",
                 StopReason::MaxPages => "page budget reached",
+                StopReason::MaxTime => "time limit reached",
                 StopReason::Interrupted(_) => "crawl stopped",
             },
             self.run.stored,

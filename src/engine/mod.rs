@@ -174,6 +174,8 @@ impl<'a> Engine<'a> {
     pub fn run(&mut self) -> Result<StopReason> {
         let stored_before = self.frontier.counters()?.stored();
         let mut last_prune = self.clock.now();
+        // `--max-time`: from here, on the crawl's clock (so a test moves it, not waits).
+        let time_up = self.config.max_time.map(|d| self.clock.now() + d);
         let prune_every = Duration::from_millis(crate::crashpoint::knob(
             "POLITECRAWL_PRUNE_EVERY_MS",
             PRUNE_EVERY_MS,
@@ -212,13 +214,19 @@ impl<'a> Engine<'a> {
                 self.register_queued_origins()?;
             }
             self.report_progress()?;
-            if let Some(signal) = self.stop.requested() {
+            let out_of_time = time_up.is_some_and(|t| self.clock.now() >= t);
+            let stop = match self.stop.requested() {
+                Some(signal) => Some(StopReason::Interrupted(signal)),
+                None => out_of_time.then_some(StopReason::MaxTime),
+            };
+            if let Some(reason) = stop {
+                // As for a signal: nothing new starts, what is in flight may finish.
                 let until = *self
                     .drain_until
                     .get_or_insert(self.clock.now() + self.config.grace);
                 if self.in_flight == 0 || self.clock.now() >= until {
                     self.settle_pending()?;
-                    return Ok(StopReason::Interrupted(signal));
+                    return Ok(reason);
                 }
                 self.wait_for_outcomes(Some(until))?;
                 continue;
@@ -260,7 +268,9 @@ impl<'a> Engine<'a> {
                     return Ok(StopReason::Finished);
                 }
             }
-            self.wait_for_outcomes(wake.into_iter().chain(refresh_at).min())?;
+            // Woken at the time limit too, which is not work: it never keeps the crawl going.
+            let wait = wake.into_iter().chain(refresh_at).chain(time_up).min();
+            self.wait_for_outcomes(wait)?;
         }
     }
 

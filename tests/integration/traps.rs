@@ -125,3 +125,57 @@ fn scope_prefix_keeps_the_crawl_under_the_seeds_directory() {
         .iter()
         .any(|r| r.target == "/docs/install.html"));
 }
+
+#[test]
+fn max_time_stops_a_run_cleanly_and_the_next_run_goes_on_without_fetching_twice() {
+    let _timing = shared();
+    // 60 pages at 50 ms each, one at a time: 3 s of work, cut at 1 s.
+    let server = route_server(Arc::new(generated(
+        60,
+        std::time::Duration::from_millis(50),
+        10,
+    )));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let first = [
+        "crawl",
+        &seed,
+        "--db",
+        "t.db",
+        "--rate",
+        "0",
+        "--concurrency",
+        "1",
+        "--max-time",
+        "1s",
+    ];
+    let out = run(&first, dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("time limit reached"), "{err}");
+    let before = page_requests(&server).len();
+    assert!(
+        before > 1 && before < 61,
+        "{before} requests in the first run"
+    );
+    // The limit is saved with the crawl: every run stops after 1 s, each going on from the
+    // last, until the crawl is done.
+    let mut runs = 1;
+    loop {
+        let out = run(&["crawl", "--db", "t.db"], dir.path());
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        runs += 1;
+        if err.contains("crawl finished") {
+            break;
+        }
+        assert!(err.contains("time limit reached") && runs < 70, "{err}");
+    }
+    assert!(runs >= 3, "3 s of work in runs of 1 s: {runs} runs");
+    let mut asked: BTreeMap<String, usize> = BTreeMap::new();
+    for r in page_requests(&server) {
+        *asked.entry(r.target).or_default() += 1;
+    }
+    assert_eq!(asked.len(), 61, "/ and 60 pages");
+    assert!(asked.values().all(|n| *n == 1), "fetched twice: {asked:?}");
+}
