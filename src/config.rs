@@ -24,6 +24,8 @@ pub const DEFAULT_RATE: f64 = 1.0;
 pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
 /// Default longest URL queued; longer ones are almost always traps or junk.
 pub const DEFAULT_MAX_URL_LENGTH: usize = 2048;
+/// `--min-free-disk`: room for a few flushes of bodies and sled's log after the stop.
+pub const DEFAULT_MIN_FREE_DISK: u64 = 256 * 1024 * 1024;
 /// `--max-path-segments`: Heritrix's `TooManyPathSegmentsDecideRule` default.
 pub const DEFAULT_MAX_PATH_SEGMENTS: usize = 20;
 /// `--max-query-params`: more than a faceted page's filters, sort and page together.
@@ -183,6 +185,10 @@ crawl_settings! {
     /// rest stays queued for the next run [default: no limit]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     max_time: Option<Duration> = None, given Option<Duration>;
+    /// Stop cleanly (resumable) when the database's disk has less free space than this; 0 = no
+    /// check [default: 256MiB]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    min_free_disk: u64 = DEFAULT_MIN_FREE_DISK, given Option<u64>;
     /// Stop once N URL outcomes (done + failed) are stored in this database, across runs
     #[arg(long, value_name = "N")]
     max_pages: Option<u64> = None, given Option<u64>;

@@ -303,6 +303,13 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
             );
             Ok(ExitCode::from((128 + signal).clamp(0, 255) as u8))
         }
+        StopReason::DiskLow => {
+            eprintln!(
+                "to resume once there is room: politecrawl crawl --db {}",
+                shell_quote(&c.db.display().to_string())
+            );
+            Ok(ExitCode::FAILURE)
+        }
         _ => Ok(ExitCode::SUCCESS),
     }
 }

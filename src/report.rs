@@ -20,6 +20,9 @@ pub enum StopReason {
     Interrupted(i32),
     /// `--max-time` passed: requests in flight were let finish; the rest stays queued.
     MaxTime,
+    /// The database's disk had less free space than `--min-free-disk`: stopped as on a
+    /// signal, before the disk filled; the rest stays queued.
+    DiskLow,
 }
 
 impl StopReason {
@@ -29,6 +32,7 @@ impl StopReason {
             StopReason::Finished => "finished",
             StopReason::MaxPages => "max_pages",
             StopReason::MaxTime => "max_time",
+            StopReason::DiskLow => "disk_low",
             StopReason::Interrupted(_) => "interrupted",
         }
     }
@@ -86,6 +90,7 @@ impl std::fmt::Display for Summary {
                 StopReason::Finished => "crawl finished",
                 StopReason::MaxPages => "page budget reached",
                 StopReason::MaxTime => "time limit reached",
+                StopReason::DiskLow => "crawl stopped: the database's disk is nearly full",
                 StopReason::Interrupted(_) => "crawl stopped",
             },
             self.run.stored,

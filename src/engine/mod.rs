@@ -54,6 +54,9 @@ const MAX_BATCH: usize = 64;
 /// fetched again, like requests in flight; 2–50 ms measured the same CPU per page.
 const COMMIT_EVERY: Duration = Duration::from_millis(5);
 
+/// How often the free space on the database's disk is read (`--min-free-disk`): one statvfs.
+const DISK_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// How often idle host slots are dropped, so memory follows the hosts in use (milliseconds;
 /// tests turn it down with `POLITECRAWL_PRUNE_EVERY_MS`).
 const PRUNE_EVERY_MS: usize = 10_000;
@@ -102,6 +105,8 @@ pub struct Engine<'a> {
     last_live: Instant,
     /// When requests in flight must be done by, once a stop was requested.
     drain_until: Option<Instant>,
+    /// The free space found under `--min-free-disk`, once found: the run stops.
+    disk_low: Option<u64>,
     /// What this run did.
     pub stats: RunCounters,
     /// Where the scan for origins with queued work (on a resume) continues; `None`: done.
@@ -159,6 +164,7 @@ impl<'a> Engine<'a> {
             last_progress: Instant::now() - progress::REFRESH,
             last_live: Instant::now() - progress::LIVE_EVERY,
             drain_until: None,
+            disk_low: None,
             stats: RunCounters::default(),
             pending: Vec::new(),
             pending_since: None,
@@ -170,12 +176,34 @@ impl<'a> Engine<'a> {
         Ok(engine)
     }
 
+    /// `--min-free-disk`: the free bytes on the database's disk when under the floor. A disk
+    /// whose space cannot be read is not a reason to stop.
+    fn check_free_disk(&self) -> Option<u64> {
+        let floor = self.config.min_free_disk;
+        if floor == 0 {
+            return None;
+        }
+        let free = fs2::available_space(self.dir).ok()?;
+        if free >= floor {
+            return None;
+        }
+        log::warn!(
+            "{}: only {} free on its disk (--min-free-disk {}): stopping, so nothing is lost to \
+             a full disk; free some space and run the same command to resume",
+            self.dir.display(),
+            bytesize::ByteSize(free),
+            bytesize::ByteSize(floor)
+        );
+        Some(free)
+    }
+
     /// Runs until the queue is empty or the page budget is spent.
     pub fn run(&mut self) -> Result<StopReason> {
         let stored_before = self.frontier.counters()?.stored();
         let mut last_prune = self.clock.now();
         // `--max-time`: from here, on the crawl's clock (so a test moves it, not waits).
         let time_up = self.config.max_time.map(|d| self.clock.now() + d);
+        let mut next_disk_check = self.clock.now();
         let prune_every = Duration::from_millis(crate::crashpoint::knob(
             "POLITECRAWL_PRUNE_EVERY_MS",
             PRUNE_EVERY_MS,
@@ -215,8 +243,13 @@ impl<'a> Engine<'a> {
             }
             self.report_progress()?;
             let out_of_time = time_up.is_some_and(|t| self.clock.now() >= t);
+            if self.disk_low.is_none() && self.clock.now() >= next_disk_check {
+                next_disk_check = self.clock.now() + DISK_CHECK_EVERY;
+                self.disk_low = self.check_free_disk();
+            }
             let stop = match self.stop.requested() {
                 Some(signal) => Some(StopReason::Interrupted(signal)),
+                None if self.disk_low.is_some() => Some(StopReason::DiskLow),
                 None => out_of_time.then_some(StopReason::MaxTime),
             };
             if let Some(reason) = stop {

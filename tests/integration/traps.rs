@@ -179,3 +179,36 @@ fn max_time_stops_a_run_cleanly_and_the_next_run_goes_on_without_fetching_twice(
     assert_eq!(asked.len(), 61, "/ and 60 pages");
     assert!(asked.values().all(|n| *n == 1), "fetched twice: {asked:?}");
 }
+
+#[test]
+fn a_disk_below_the_free_space_floor_stops_the_crawl_resumably_before_it_fills() {
+    let _timing = shared();
+    let server = fixture_server();
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    // No disk here has 1 PB free: the floor is under water from the start.
+    let low = [
+        "crawl",
+        &seed,
+        "--db",
+        "d.db",
+        "--rate",
+        "0",
+        "--min-free-disk",
+        "1PB",
+    ];
+    let out = run(&low, dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--min-free-disk") && err.contains("to resume"),
+        "{err}"
+    );
+    let before = page_requests(&server).len();
+    assert!(before <= 16, "at most what was in flight: {before}");
+    // With room (the default floor), the same database goes on and finishes, nothing twice.
+    let args = ["crawl", "--db", "d.db", "--min-free-disk", "0"];
+    let out = run(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(request_counts(&server), each_fixture_page_once());
+}
