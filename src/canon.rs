@@ -206,7 +206,7 @@ impl Scope {
 /// Parses one seed as the user typed it; only absolute http(s) URLs are accepted.
 pub fn parse_seed(raw: &str) -> Result<Url> {
     let bad = |reason: &str| Error::BadSeed {
-        url: raw.to_string(),
+        url: crate::secrets::hide_password(raw),
         reason: reason.to_string(),
     };
     let url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;

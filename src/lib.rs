@@ -67,7 +67,8 @@
 //! - [`demo`]: the bundled fixture crawl; [`serve`]: the loopback test-site server.
 //! - [`shutdown`]: the stop signal; `runtime`: the async-runtime seam and the clock;
 //!   `http_status`: reason phrases for the WARC writer and the test server; `replace_file`:
-//!   small files replaced whole (written beside, then renamed).
+//!   small files replaced whole (written beside, then renamed); `secrets`: which header values
+//!   are credentials, and passwords masked in URLs shown.
 //!
 //! The binary (`src/main.rs`, with `cli.rs`, `shared_cmd.rs` and `terminal.rs`) parses the
 //! command line and calls one of these per subcommand; docs/ARCHITECTURE.md maps every file.
@@ -115,6 +116,7 @@ pub mod progress;
 mod replace_file;
 pub mod report;
 mod runtime;
+mod secrets;
 pub mod seeds_file;
 pub mod serve;
 pub mod shutdown;
@@ -124,7 +126,7 @@ pub use canon::ScopeKind;
 pub use config::{CrawlConfig, Overrides};
 pub use error::{Error, Result};
 pub use failure::{ErrorKind, Failure};
-pub use fetch::request::{Credentials, Login};
+pub use fetch::request::{Credentials, Headers, Login};
 pub use report::{RunCounters, StopReason, Summary};
 pub use runtime::Clock;
 pub use shutdown::StopSignal;

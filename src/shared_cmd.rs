@@ -20,11 +20,32 @@ use crate::terminal;
 /// `crawl --frontier URL --crawl NAME`: creates the crawl (its settings and seeds in
 /// PostgreSQL) when new, then works on it as one worker.
 pub fn crawl(args: &CrawlArgs, db: &Path, frontier: &str, name: &str) -> Result<ExitCode> {
+    let has_login = |raw: &str| {
+        url::Url::parse(raw.trim())
+            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+    };
     let unsupported = [
         (args.seeds_file.is_some(), "--seeds-file"),
         (args.user.is_some(), "--user/--password"),
         (args.cookies.is_some(), "--cookies"),
         (args.report.is_some(), "--report"),
+        // Credentials are kept in one store's credentials file only; these would have to be in
+        // the shared settings, which every worker and `status` read.
+        (
+            args.seeds.iter().any(|s| has_login(s)),
+            "a seed with user:password@",
+        ),
+        (
+            args.settings.proxy.as_deref().is_some_and(has_login),
+            "--proxy with a login",
+        ),
+        (
+            !politecrawl::Headers::from(args.settings.headers.clone())
+                .secrets()
+                .is_empty(),
+            "--header with a credential (Cookie, or a name with key, token, secret, auth or \
+             session)",
+        ),
     ];
     if let Some((_, flag)) = unsupported.iter().find(|(given, _)| *given) {
         return Err(politecrawl::Error::Config(format!(

@@ -1,11 +1,13 @@
 //! Reaching the shared frontier's PostgreSQL from a `--frontier` URL: the URL checked before
-//! anything is sent, a bounded connect, and errors that name the URL (its password hidden) and
-//! what to check.
+//! anything is sent, its password taken where libpq would find it when it gives none
+//! ([`super::pgpass`]), a bounded connect, and errors that name the URL (its password hidden)
+//! and what to check.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::secrets::hide_password;
 
 /// How long a connection attempt may take before it counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -13,6 +15,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// What to check when the server cannot be reached.
 const REACH_HINT: &str = "check that the server runs and that the --frontier URL names the right \
      host, port or socket directory (?host=/run/postgresql), user and database";
+
+/// What to do when the server wants a password it was not given, or another one.
+const PASSWORD_HINT: &str = "give the role's password in PGPASSWORD or in a password file \
+     (~/.pgpass or PGPASSFILE, mode 0600, lines host:port:database:user:password), rather \
+     than in the URL, where other users see it in ps";
 
 /// What to check when the server refused a statement.
 pub(crate) const STATEMENT_HINT: &str =
@@ -27,7 +34,8 @@ pub struct FrontierUrl {
 
 impl FrontierUrl {
     /// Checks a `postgres://` or `postgresql://` URL (a unix socket directory goes in
-    /// `?host=/path`); nothing is sent yet.
+    /// `?host=/path`); nothing is sent yet. Without a password in it, the password is
+    /// `PGPASSWORD`'s or the password file's (`PGPASSFILE`, `~/.pgpass`), as libpq's would be.
     pub fn parse(url: &str) -> Result<FrontierUrl> {
         let shown = hide_password(url);
         let bad = |reason: String| {
@@ -49,6 +57,18 @@ impl FrontierUrl {
                 config.user(&user);
             }
         }
+        if config.get_password().is_some() {
+            log::warn!(
+                "the --frontier URL holds a password, which other users of this machine can \
+                 read (ps, /proc): give it in PGPASSWORD or ~/.pgpass instead"
+            );
+        } else if let Some(password) =
+            super::pgpass::password(&super::pgpass::Target::of(&config), |k| {
+                std::env::var(k).ok()
+            })
+        {
+            config.password(password);
+        }
         config
             .application_name("politecrawl")
             .connect_timeout(CONNECT_TIMEOUT);
@@ -62,9 +82,15 @@ impl FrontierUrl {
 
     /// Opens a connection.
     pub fn connect(&self) -> Result<postgres::Client> {
-        self.config
-            .connect(postgres::NoTls)
-            .map_err(|e| self.error("connecting", &e, REACH_HINT))
+        self.config.connect(postgres::NoTls).map_err(|e| {
+            // The client says "invalid configuration", its source "password missing".
+            let missing = std::error::Error::source(&e)
+                .is_some_and(|s| s.to_string().contains("password missing"));
+            let password =
+                missing || e.code() == Some(&postgres::error::SqlState::INVALID_PASSWORD);
+            let hint = if password { PASSWORD_HINT } else { REACH_HINT };
+            self.error("connecting", &e, hint)
+        })
     }
 
     /// An error of a statement sent over this URL's connection.
@@ -98,30 +124,6 @@ impl FrontierUrl {
     }
 }
 
-/// `url` with any password replaced by `***`, for messages and `status`. By hand: the `url`
-/// crate refuses the empty host of a unix-socket URL (`postgres://u:p@/db?host=/run`).
-fn hide_password(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
-    };
-    let authority_end = url[start..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| start + i);
-    let authority = &url[start..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_string();
-    };
-    match authority[..at].find(':') {
-        Some(colon) => format!(
-            "{}{}***{}",
-            &url[..start],
-            &authority[..=colon],
-            &url[start + at..]
-        ),
-        None => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +137,13 @@ mod tests {
             "postgres://u:***@/crawls?host=/run/pg"
         );
         assert_eq!(hide_password("postgres://u@h/db"), "postgres://u@h/db");
+        let query =
+            FrontierUrl::parse("postgres://u@/crawls?host=/run/pg&password=s3cret").unwrap();
+        assert_eq!(
+            query.shown(),
+            "postgres://u@/crawls?host=/run/pg&password=***"
+        );
+        assert_eq!(query.config.get_password(), Some(&b"s3cret"[..]));
         let socket = FrontierUrl::parse("postgres:///crawls?host=/run/postgresql").unwrap();
         assert_eq!(socket.config.get_dbname(), Some("crawls"));
         for bad in [
@@ -148,6 +157,13 @@ mod tests {
                 "{e}"
             );
             assert!(!e.contains(":p@"), "the password is hidden: {e}");
+        }
+        for bad in [
+            "postgres://u@h:notaport/crawls?password=s3cret",
+            "postgres://u@h/crawls?password=s3cret&nosuchoption=1",
+        ] {
+            let e = FrontierUrl::parse(bad).unwrap_err().to_string();
+            assert!(!e.contains("s3cret"), "the password is hidden: {e}");
         }
     }
 }

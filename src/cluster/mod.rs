@@ -8,7 +8,8 @@
 //! PostgreSQL (an existing, trusted engine rather than a protocol of our own); page records and
 //! bodies stay in each worker's own store, and PostgreSQL says which store holds each page.
 //!
-//! - [`connect`]: the `--frontier` URL and its errors;
+//! - [`connect`]: the `--frontier` URL and its errors; [`pgpass`]: its password from libpq's
+//!   `PGPASSWORD` or password file;
 //! - [`schema`]: the tables and their version;
 //! - [`crawls`]: crawls by name, with their settings and shard count;
 //! - [`queue`]: the shared seen-set and queue, written in batches;
@@ -21,6 +22,7 @@ pub mod connect;
 pub mod crawls;
 pub mod export;
 pub mod frontier;
+pub mod pgpass;
 pub mod queue;
 pub mod schema;
 pub mod shards;

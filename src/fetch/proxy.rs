@@ -19,11 +19,11 @@ const SCHEMES: [&str; 6] = ["http", "https", "socks4", "socks4a", "socks5", "soc
 
 /// Checks a `--proxy` URL; returns it without its userinfo, and the login that was in it.
 pub fn parse(raw: &str) -> Result<(String, Option<Login>)> {
-    let bad = |why: &str| Error::Config(format!("--proxy {raw:?}: {why}"));
+    let shown = crate::secrets::hide_password(raw.trim());
+    let bad = |why: &str| Error::Config(format!("--proxy {shown:?}: {why}"));
     if !raw.contains("://") {
         return Err(bad(&format!(
-            "give its scheme: http://{0} (or socks5h://{0})",
-            raw.trim()
+            "give its scheme: http://{shown} (or socks5h://{shown})"
         )));
     }
     let mut url = Url::parse(raw.trim()).map_err(|e| bad(&e.to_string()))?;
@@ -56,7 +56,7 @@ pub fn apply(
         let (url, _) = parse(raw)?;
         let uri: isahc::http::Uri = url
             .parse()
-            .map_err(|e| Error::Config(format!("--proxy {raw:?}: {e}")))?;
+            .map_err(|e| Error::Config(format!("--proxy {url:?}: {e}")))?;
         b = b.proxy(uri);
         if let Some(l) = login {
             b = b
@@ -107,6 +107,15 @@ mod tests {
         ] {
             let e = parse(raw).unwrap_err().to_string();
             assert!(e.contains(words), "{raw}: {e}");
+        }
+        // A refused proxy's password is never shown.
+        for raw in [
+            "pu:s3cret@proxy:3128",
+            "ftp://pu:s3cret@p:21",
+            "http://pu:s3cret@proxy:notaport",
+        ] {
+            let e = parse(raw).unwrap_err().to_string();
+            assert!(e.contains("pu:***@") && !e.contains("s3cret"), "{raw}: {e}");
         }
     }
 }

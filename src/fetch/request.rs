@@ -7,6 +7,12 @@
 //! not crawl settings: the saved settings go into `status --json`, run reports and the WARC
 //! `warcinfo`, so credentials live in their own file, `DIR/credentials` (mode 0600), which
 //! nothing exports; URLs are stored without their userinfo.
+//!
+//! So do the values of `--header`s that carry credentials (`Cookie`, `X-Api-Key`, see
+//! [`crate::secrets::is_secret_header`]): [`Headers`] serializes, prints and shows them as
+//! `<redacted>`, [`Credentials`] keeps their values for a resume, and a WARC request record
+//! shows the header with its value redacted (like the `Authorization` of `--user`, which it does
+//! not show at all, the record is rebuilt from the settings, not copied off the wire).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::secrets::{is_secret_header, REDACTED};
 
 /// The credentials file inside the database directory.
 pub const CREDENTIALS: &str = "credentials";
@@ -81,13 +88,117 @@ pub fn default_headers(user_agent: &str, given: &[String]) -> Vec<(String, Strin
     headers
 }
 
-/// HTTP Basic credentials by origin (`https://host:port`).
+/// The `--header` lines of a crawl (`Name: value`, as typed). The value of a header that
+/// carries a credential is `<redacted>` wherever the lines leave the process: serialized (the
+/// saved settings, `status --json`, the run report, `live-settings.json`, warcinfo, a shared
+/// crawl's settings in PostgreSQL), printed with `{:?}`, or shown as a flag (`config`, recorded
+/// overrides). In memory they hold the values sent; a crawl read back from its settings gets
+/// them from its credentials file ([`Headers::fill`]).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Headers(Vec<String>);
+
+impl Headers {
+    /// The lines, credential values replaced by `<redacted>`.
+    pub fn redacted(&self) -> Vec<String> {
+        self.0.iter().map(|line| redact(line)).collect()
+    }
+
+    /// The credential headers whose values are in hand (lowercase name, value), in order.
+    pub fn secrets(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter_map(|line| parse_header(line).ok())
+            .filter(|(name, value)| is_secret_header(name) && value != REDACTED)
+            .collect()
+    }
+
+    /// Puts back the values of `<redacted>` lines from `secrets` (as [`Headers::secrets`] gave
+    /// them): the k-th redacted header of a name takes the k-th value of that name.
+    pub fn fill(&mut self, secrets: &[(String, String)]) {
+        fill_redacted(&mut self.0, secrets);
+    }
+
+    /// The name of the first credential header whose value is still `<redacted>`: its value was
+    /// never given to this crawl (settings copied from another, or a credentials file deleted).
+    pub fn unfilled(&self) -> Option<String> {
+        self.0
+            .iter()
+            .filter_map(|line| parse_header(line).ok())
+            .find(|(name, value)| value == REDACTED && is_secret_header(name))
+            .map(|(name, _)| name)
+    }
+}
+
+/// Puts back the values of the `<redacted>` credential headers among `lines` from `secrets`
+/// (as [`Headers::secrets`] gave them): the k-th credential header of a name takes the k-th
+/// value of that name. A header left `<redacted>` had no value there.
+pub fn fill_redacted(lines: &mut [String], secrets: &[(String, String)]) {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for line in lines {
+        let Ok((name, value)) = parse_header(line) else {
+            continue;
+        };
+        if !is_secret_header(&name) {
+            continue;
+        }
+        let k = seen.entry(name.clone()).or_default();
+        let found = secrets.iter().filter(|(n, _)| *n == name).nth(*k);
+        *k += 1;
+        if let (REDACTED, Some((_, v))) = (value.as_str(), found) {
+            let typed = line.split_once(':').map_or("", |(n, _)| n.trim());
+            *line = format!("{typed}: {v}");
+        }
+    }
+}
+
+/// `Name: <redacted>` for a credential header, else the line as it is.
+fn redact(line: &str) -> String {
+    match line.split_once(':') {
+        Some((name, _)) if is_secret_header(name) => format!("{}: {REDACTED}", name.trim()),
+        _ => line.to_string(),
+    }
+}
+
+impl From<Vec<String>> for Headers {
+    fn from(lines: Vec<String>) -> Self {
+        Headers(lines)
+    }
+}
+
+impl std::ops::Deref for Headers {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// Never writes a credential's value (see [`Headers`]).
+impl Serialize for Headers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.redacted().serialize(s)
+    }
+}
+
+/// Never prints a credential's value.
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.redacted().fmt(f)
+    }
+}
+
+/// HTTP Basic credentials by origin (`https://host:port`), the proxy's login, and the values of
+/// credential `--header`s.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
     by_origin: BTreeMap<String, Login>,
     /// The login of `--proxy`, when its URL had one.
     #[serde(default)]
     pub proxy: Option<Login>,
+    /// The values of the crawl's credential `--header`s (lowercase name, value), in order (see
+    /// [`Headers::secrets`]).
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
 }
 
 /// One user name and password.
@@ -115,9 +226,11 @@ impl std::fmt::Debug for Credentials {
             .map(|(o, l)| (o.as_str(), l.user.as_str()))
             .collect();
         let proxy = self.proxy.as_ref().map(|l| l.user.as_str());
+        let headers: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         write!(
             f,
-            "Credentials({users:?}, proxy {proxy:?}, passwords hidden)"
+            "Credentials({users:?}, proxy {proxy:?}, headers {headers:?}, passwords and values \
+             hidden)"
         )
     }
 }
@@ -215,6 +328,59 @@ mod tests {
         let names: Vec<&str> = sent.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["accept", "accept-encoding", "user-agent"]);
         assert_eq!(sent[0].1, "text/plain", "the given Accept replaces ours");
+    }
+
+    #[test]
+    fn credential_header_values_never_leave_the_process_yet_come_back_for_a_resume() {
+        let given: Vec<String> = [
+            "X-Team: crawl",
+            "Cookie: sid=S1cret",
+            "X-Api-Key: S2cret",
+            "cookie: b=S3cret",
+        ]
+        .map(String::from)
+        .into();
+        let headers = Headers::from(given.clone());
+        let json = serde_json::to_string(&headers).unwrap();
+        let shown = [
+            json.clone(),
+            format!("{headers:?}"),
+            headers.redacted().join("\n"),
+        ];
+        for shown in &shown {
+            assert!(!shown.contains("cret"), "{shown}");
+            assert!(shown.contains("X-Api-Key: <redacted>"), "{shown}");
+            assert!(shown.contains("X-Team: crawl"), "{shown}");
+        }
+        // What is sent has the values; the credentials file gets them, in order.
+        let sent = default_headers("bot/1", &headers);
+        assert!(sent.contains(&("x-api-key".into(), "S2cret".into())));
+        let secrets = headers.secrets();
+        assert_eq!(
+            secrets,
+            [
+                ("cookie".to_string(), "sid=S1cret".to_string()),
+                ("x-api-key".into(), "S2cret".into()),
+                ("cookie".into(), "b=S3cret".into()),
+            ]
+        );
+        let creds = Credentials {
+            headers: secrets.clone(),
+            ..Credentials::default()
+        };
+        assert!(!format!("{creds:?}").contains("cret"));
+        // Read back: redacted until filled from the credentials file, each value in its place.
+        let mut back: Headers = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.unfilled().as_deref(), Some("cookie"));
+        back.fill(&secrets[..2]);
+        assert_eq!(
+            back.unfilled().as_deref(),
+            Some("cookie"),
+            "the second cookie"
+        );
+        back.fill(&secrets);
+        assert_eq!(back[..], given[..]);
+        assert_eq!(back.unfilled(), None);
     }
 
     #[test]

@@ -129,6 +129,39 @@ impl Postgres {
             self.socket_dir().display()
         )
     }
+
+    /// Adds role `role`, which must log in with `password` (SCRAM), owning a new database `db`;
+    /// returns its URL without the password. Every other role still logs in without one.
+    pub fn add_login(&self, role: &str, password: &str, db: &str) -> String {
+        let mut admin = postgres::Client::connect(&self.url(), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {db} OWNER {role}"))
+            .unwrap();
+        let hba = self.data().join("pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(&hba, format!("local all {role} scram-sha-256\n{rest}")).unwrap();
+        sh(as_owner(&bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .arg("reload"));
+        let url = format!(
+            "postgres://{role}@/{db}?host={}",
+            self.socket_dir().display()
+        );
+        // A reload is a signal: wait until the server asks the role for its password.
+        let asked = (0..100).any(|_| {
+            let refused = postgres::Client::connect(&url, postgres::NoTls).is_err();
+            if !refused {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            refused
+        });
+        assert!(asked, "the server still lets {role} in without a password");
+        url
+    }
 }
 
 impl Drop for Postgres {
