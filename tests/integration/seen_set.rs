@@ -332,7 +332,12 @@ fn a_schema_2_database_of_the_previous_release_is_upgraded_and_resumed_without_r
         assert!(out.status.success(), "{}", stderr(&out));
         let store = Store::open(&dir.path().join("schema2.db"), OpenMode::Existing).unwrap();
         let stored: Vec<String> = store.pages().map(|r| r.unwrap().url).collect();
-        assert_eq!(stored.len(), expected().len(), "the crawl finished");
+        // The old release queued /search.html?page=2&q=rust beside ?q=rust&page=2 (its seen-set
+        // knew URLs by their text); a URL queued before the upgrade stays queued, so both are
+        // stored, where a crawl of this release stores only the first (site-expected.txt).
+        let swapped = "http://127.7.0.2:8917/search.html?page=2&q=rust";
+        let want = expected().len() + usize::from(stored.iter().any(|u| u == swapped));
+        assert_eq!(stored.len(), want, "the crawl finished");
         let counts = request_counts(&server);
         for url in &before {
             let path = url.trim_start_matches("http://127.7.0.2:8917");
