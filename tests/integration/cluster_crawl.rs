@@ -433,7 +433,10 @@ fn begin(name: &str, origins: &Origins, pace: Pace) -> (Postgres, tempfile::Temp
     (pg, dir, w1)
 }
 
-/// Waits until crawl `name` exists in the shared frontier.
+/// Waits until crawl `name` exists in the shared frontier and its first worker is at work
+/// (it has renewed its leases), so it holds every shard and is first in `status`, and a worker
+/// joining now takes its shards from it. A worker started sooner could join before the first
+/// had finished starting (on a loaded machine it did) and take shards 0–3 itself.
 fn crawl_created(pg: &Postgres, name: &str) {
     let url = pg.url();
     until("the crawl to be created", || {
@@ -445,15 +448,21 @@ fn crawl_created(pg: &Postgres, name: &str) {
             .flatten()
             .is_some()
     });
+    until("the first worker to tick", || {
+        workers_ticking(pg, name) == 1
+    });
 }
 
-/// How many workers have joined crawl `name` (stopped ones too).
-fn workers_joined(pg: &Postgres, name: &str) -> i64 {
+/// How many workers of crawl `name` have renewed their leases since they joined: they are
+/// past their start-up, and the others count them live (a row alone is not: a worker still
+/// starting does not tick, and no shard is given to it).
+fn workers_ticking(pg: &Postgres, name: &str) -> i64 {
     let Ok(mut c) = postgres::Client::connect(&pg.url(), postgres::NoTls) else {
         return 0;
     };
     c.query_one(
-        "SELECT count(*) FROM workers w JOIN crawls c ON c.id = w.crawl WHERE c.name = $1",
+        "SELECT count(*) FROM workers w JOIN crawls c ON c.id = w.crawl
+         WHERE c.name = $1 AND w.heartbeat_at > w.started_at",
         &[&name],
     )
     .map_or(0, |r| r.get(0))
@@ -625,13 +634,13 @@ fn a_worker_stalled_past_its_lease_sends_nothing_for_lost_shards_and_its_commits
     // Answers slower than the 100 ms gap (one request at a time per origin), two origins in
     // w2's half of the shards (w1 keeps 0–3).
     let origins = Origins::split_slow(4, (2, 2), 24, Duration::from_millis(300));
-    // Nothing is crawled before w2 has joined: the crawl (~7 s) would otherwise go on while
-    // w2 starts, however long that takes on a loaded machine, and could end before the
+    // Nothing is crawled before w2 is up (ticking): the crawl (~7 s) would otherwise go on
+    // while w2 starts, however long that takes on a loaded machine, and could end before the
     // shards were shared (this wait once timed out so).
     origins.gate.hold(None);
     let (pg, dir, mut w1) = begin("stall", &origins, FAST);
     let mut w2 = Worker::join(dir.path(), &pg, "stall", "w2", FAST);
-    until("w2 to join", || workers_joined(&pg, "stall") == 2);
+    until("w2 to tick", || workers_ticking(&pg, "stall") == 2);
     origins.gate.release();
     let shared = || {
         let held = shards_held(&pg, "stall", dir.path());
@@ -770,9 +779,14 @@ fn max_pages_is_the_shared_crawls_total_not_each_workers() {
         "--no-progress",
     ];
     args.extend(flags.iter().map(|s| s.to_string()));
+    // Nothing is crawled before w2 is up (ticking): alone, w1 spends the budget in ~5 s, which
+    // a loaded machine once took to start w2 ("both workers crawled" failed).
+    origins.gate.hold(None);
     let mut w1 = Worker::spawn(dir.path(), "w1", &args);
     crawl_created(&pg, "budget");
     let mut w2 = Worker::join(dir.path(), &pg, "budget", "w2", SLOW);
+    until("w2 to tick", || workers_ticking(&pg, "budget") == 2);
+    origins.gate.release();
     finish(&mut [&mut w1, &mut w2], 60);
     let stored = exported(&pg, "budget", &[&w1, &w2], dir.path()).len();
     let senders: std::collections::BTreeSet<String> = origins
