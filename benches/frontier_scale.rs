@@ -137,7 +137,7 @@ fn run(a: &Args) -> Result<String, String> {
                 url,
                 depth: 0,
                 referrer: None,
-                sitemap: false,
+                sitemap: frontier::SitemapRole::Page,
                 redirect_chain: Vec::new(),
             });
             i += 1;
@@ -285,6 +285,7 @@ fn page_record(url: &str, len: usize) -> PageRecord {
         http_version: Some("HTTP/1.1".into()),
         stored_at_us: None,
         version: None,
+        links_dropped: 0,
     }
 }
 

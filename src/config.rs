@@ -22,6 +22,9 @@ pub const DEFAULT_PER_HOST_CONCURRENCY: usize = 2;
 pub const DEFAULT_RATE: f64 = 1.0;
 /// Default cap on a stored body; the rest of the body is read no further.
 pub const DEFAULT_MAX_BODY: u64 = 10 * 1024 * 1024;
+/// Default cap on the URLs taken from one response: the 50,000 a sitemap may hold
+/// (sitemaps.org), and far more links than any real page has.
+pub const DEFAULT_MAX_LINKS: usize = 50_000;
 /// Default longest URL queued; longer ones are almost always traps or junk.
 pub const DEFAULT_MAX_URL_LENGTH: usize = 2048;
 /// `--min-free-disk`: room for a few flushes of bodies and sled's log after the stop.
@@ -199,6 +202,11 @@ crawl_settings! {
     /// Body bytes stored per page; longer bodies are cut and marked truncated [default: 10MiB]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_body: u64 = DEFAULT_MAX_BODY, given Option<u64>;
+    /// URLs taken from one response: an HTML page's links (Link headers included) or a
+    /// sitemap's entries; the rest are dropped and counted in the record's links_dropped, so
+    /// memory stays bounded whatever one server sends [default: 50000]
+    #[arg(long, value_name = "N")]
+    max_links: usize = DEFAULT_MAX_LINKS, given Option<usize>;
     /// Longer discovered URLs are dropped [default: 2048]
     #[arg(long, value_name = "N")]
     max_url_length: usize = DEFAULT_MAX_URL_LENGTH, given Option<usize>;
@@ -519,6 +527,9 @@ impl CrawlConfig {
         }
         if self.rate > 0.0 && self.rate < 1.0 / 86_400.0 {
             return bad("--rate below one request a day is not useful; use a larger value");
+        }
+        if self.max_links == 0 {
+            return bad("--max-links must be at least 1");
         }
         if self.max_url_length < 16 {
             return bad("--max-url-length must be at least 16");

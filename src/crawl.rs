@@ -249,6 +249,7 @@ pub(crate) fn drive(
         parse_slots: async_lock::Semaphore::new(parse_slots),
         token: config.product_token().to_string(),
         max_redirects: config.max_redirects,
+        max_links: config.max_links,
         send_gate: crate::sendgate::SendGate::with_permits(frontier.send_permits()),
         bodies: store.body_log(),
         recheck: crate::recrawl::Schedule {

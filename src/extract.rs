@@ -32,6 +32,8 @@ pub struct Extracted {
     pub links: Vec<Url>,
     /// The page asked robots not to follow its links (`<meta name=robots content=nofollow>`).
     pub nofollow: bool,
+    /// Link targets past the cap of [`extract_links_at_most`], as written (repeats included).
+    pub dropped: u64,
 }
 
 /// Extracts the links of `html`, fetched from `page_url`. Links are resolved against the first
@@ -39,6 +41,18 @@ pub struct Extracted {
 /// `requisites`, what the page needs to display offline comes too: images (`src` and every
 /// `srcset` candidate), scripts, stylesheets, icons, video posters.
 pub fn extract_links(html: &str, page_url: &Url, requisites: bool) -> Extracted {
+    extract_links_at_most(html, page_url, requisites, usize::MAX)
+}
+
+/// [`extract_links`], taking at most `max` distinct links: the targets past them are counted
+/// in [`Extracted::dropped`], not resolved, so what a page costs past its parse is bounded
+/// however many links it holds (`--max-links`).
+pub fn extract_links_at_most(
+    html: &str,
+    page_url: &Url,
+    requisites: bool,
+    max: usize,
+) -> Extracted {
     let doc = parse(html);
     // One walk in the order scraper's `select` uses, matching by element name: a selector list
     // of every link element costs more per element than a `match`, and `<base>` is found in the
@@ -54,6 +68,7 @@ pub fn extract_links(html: &str, page_url: &Url, requisites: bool) -> Extracted 
                 return Extracted {
                     links: Vec::new(),
                     nofollow: true,
+                    dropped: 0,
                 };
             }
             "meta" => targets.extend(refresh_target(el)),
@@ -71,7 +86,12 @@ pub fn extract_links(html: &str, page_url: &Url, requisites: bool) -> Extracted 
     // The same href written twice resolves the same way: only its first time is resolved.
     let mut raw_seen = HashSet::new();
     let mut seen = HashSet::new();
-    for target in targets {
+    let total = targets.len();
+    for (i, target) in targets.into_iter().enumerate() {
+        if out.links.len() == max {
+            out.dropped = (total - i) as u64;
+            break;
+        }
         if !raw_seen.insert(target) {
             continue;
         }
@@ -270,6 +290,20 @@ mod tests {
     }
 
     #[test]
+    fn links_past_the_cap_are_counted_not_taken() {
+        let base = Url::parse("http://e.com/").unwrap();
+        let html =
+            r#"<a href=a>1</a><a href=a>again</a><a href=b>2</a><a href=c>3</a><a href=a>4</a>"#;
+        let got = extract_links_at_most(html, &base, false, 2);
+        let links: Vec<&str> = got.links.iter().map(Url::as_str).collect();
+        assert_eq!(links, ["http://e.com/a", "http://e.com/b"]);
+        assert_eq!(got.dropped, 2, "the targets after the second distinct link");
+        let all = extract_links_at_most(html, &base, false, 3);
+        assert_eq!((all.links.len(), all.dropped), (3, 1));
+        assert_eq!(extract_links(html, &base, false).dropped, 0);
+    }
+
+    #[test]
     fn meta_robots_nofollow_drops_every_link() {
         let base = Url::parse("http://e.com/").unwrap();
         let got = extract_links(
@@ -281,7 +315,8 @@ mod tests {
             got,
             Extracted {
                 links: vec![],
-                nofollow: true
+                nofollow: true,
+                dropped: 0,
             }
         );
         let got = extract_links(

@@ -48,6 +48,9 @@ pub enum ErrorKind {
     /// The host is at a loopback, private, link-local or other non-public address that no seed
     /// is at (state `blocked`, never requested; `--allow-private` lifts it).
     PrivateAddress,
+    /// A sitemap named by a sitemap that a sitemap index named: sitemaps.org has one level of
+    /// index (state `blocked`, never requested).
+    NestedSitemap,
 }
 
 impl ErrorKind {
@@ -73,6 +76,7 @@ impl ErrorKind {
             ErrorKind::TlsNameMismatch => "tls_name_mismatch",
             ErrorKind::DnsUnavailable => "dns_unavailable",
             ErrorKind::PrivateAddress => "private_address",
+            ErrorKind::NestedSitemap => "nested_sitemap",
         }
     }
 
@@ -98,6 +102,7 @@ impl ErrorKind {
             ErrorKind::TlsNameMismatch => "the server's certificate is for another host name",
             ErrorKind::DnsUnavailable => "the name server failed or did not answer",
             ErrorKind::PrivateAddress => "not fetched: the host is at a non-public address",
+            ErrorKind::NestedSitemap => "not fetched: a sitemap index nested in another",
         }
     }
 }

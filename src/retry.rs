@@ -81,7 +81,7 @@ mod tests {
                 depth: 0,
                 referrer: None,
                 attempts,
-                sitemap: false,
+                sitemap: crate::frontier::SitemapRole::Page,
                 redirect_chain: vec![],
                 revisit: None,
             },

@@ -21,7 +21,7 @@ use crate::canon::Scope;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::failure::{ErrorKind, Failure};
-use crate::frontier::{self, Frontier, OriginId};
+use crate::frontier::{self, Frontier, OriginId, QueueEntry, SitemapRole};
 use crate::politeness::RobotsState;
 use crate::progress::{self, Progress};
 use crate::report::{RunCounters, StopReason};
@@ -421,6 +421,11 @@ impl<'a> Engine<'a> {
                 return self.settle_without_request(lease, UrlState::Failed, failure);
             }
         };
+        if lease.entry.sitemap == SitemapRole::Refused {
+            self.sched.cancel_start(id);
+            let failure = nested_sitemap(&lease.entry);
+            return self.settle_without_request(lease, UrlState::Blocked, failure);
+        }
         let decision = match self.sched.slot(id).map(|s| s.robots.clone()) {
             Some(RobotsState::Known(policy)) => policy.decide(&url),
             _ => Decision::Allow,
@@ -578,5 +583,18 @@ impl<'a> Engine<'a> {
             }
         }
         self.restore_robots(id, origin)
+    }
+}
+
+/// Why a sitemap at a second level of index is not fetched: sitemaps.org lets an index list
+/// sitemaps, not other indexes, so the crawl follows one level and records the rest (a server
+/// nesting indexes without end once made 14,562 requests in 15 s).
+fn nested_sitemap(entry: &QueueEntry) -> Failure {
+    let named_by = entry.referrer.as_deref().unwrap_or("a sitemap");
+    Failure {
+        kind: ErrorKind::NestedSitemap,
+        message: format!(
+            "named by {named_by}, itself a sitemap named by a sitemap index: sitemaps.org has one level of index"
+        ),
     }
 }

@@ -9,7 +9,7 @@ use super::Engine;
 use crate::error::Result;
 use crate::failure::ErrorKind;
 use crate::fetch::tls;
-use crate::frontier::{Candidate, OriginId};
+use crate::frontier::{Candidate, OriginId, SitemapRole};
 use crate::politeness::RobotsState;
 use crate::retry;
 use crate::robots::{self, Policy};
@@ -151,7 +151,7 @@ impl Engine<'_> {
                 url,
                 depth: 0,
                 referrer: None,
-                sitemap: true,
+                sitemap: SitemapRole::Named,
                 redirect_chain: Vec::new(),
             })
             .collect();

@@ -164,7 +164,7 @@ pub(super) fn page(lease: Lease, status: u16, found: &[&str]) -> Box<PageOutcome
             url: Url::parse(u).expect("a test URL"),
             depth: lease.entry.depth + 1,
             referrer: Some(lease.entry.url.clone()),
-            sitemap: false,
+            sitemap: frontier::SitemapRole::Page,
             redirect_chain: Vec::new(),
         })
         .collect();

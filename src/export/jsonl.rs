@@ -36,6 +36,7 @@ struct Line<'a> {
     body_base64: Option<String>,
     truncated: bool,
     body_skipped: bool,
+    links_dropped: u64,
     redirect_chain: &'a [String],
     error: Option<ErrorOut<'a>>,
     version: u32,
@@ -96,6 +97,7 @@ fn line<'a>(rec: &'a PageRecord, body: &'a [u8]) -> Line<'a> {
         body_base64: b64,
         truncated: rec.truncated,
         body_skipped: rec.body_skipped,
+        links_dropped: rec.links_dropped,
         redirect_chain: &rec.redirect_chain,
         error: rec
             .error

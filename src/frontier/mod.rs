@@ -34,7 +34,7 @@ use crate::canon;
 use crate::error::{Error, Result};
 use crate::seen::{self, Entry, SeenMemo, SeenSet};
 pub use crate::store::queue::{
-    depth_of_key, origin_of_key, queue_key, OriginId, QueueEntry, QueueKey, RECHECKS,
+    depth_of_key, origin_of_key, queue_key, OriginId, QueueEntry, QueueKey, SitemapRole, RECHECKS,
 };
 use crate::store::queue::{Op, QueueSet, QueueWrites};
 use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
@@ -62,8 +62,8 @@ pub struct Candidate {
     pub depth: u32,
     /// Where it was found.
     pub referrer: Option<String>,
-    /// It is a sitemap.
-    pub sitemap: bool,
+    /// Whether it is a sitemap, and at which level.
+    pub sitemap: SitemapRole,
     /// The redirects that led to it.
     pub redirect_chain: Vec<String>,
 }
@@ -85,7 +85,7 @@ impl Candidate {
             url,
             depth: 0,
             referrer: None,
-            sitemap: false,
+            sitemap: SitemapRole::Page,
             redirect_chain: Vec::new(),
         }
     }

@@ -82,7 +82,7 @@ pub fn recover_bodies(store: &Store) -> Result<u64> {
                         depth: rec.depth,
                         referrer: rec.referrer.clone(),
                         attempts: rec.attempts,
-                        sitemap: false,
+                        sitemap: super::SitemapRole::Page,
                         redirect_chain: rec.redirect_chain.clone(),
                         revisit: revisit.clone().map(Box::new),
                     };

@@ -24,7 +24,7 @@ fn cand(u: &str, depth: u32) -> Candidate {
         url: Url::parse(u).unwrap(),
         depth,
         referrer: None,
-        sitemap: false,
+        sitemap: SitemapRole::Page,
         redirect_chain: vec![],
     }
 }
@@ -50,6 +50,7 @@ fn record(url: &str) -> PageRecord {
         http_version: Some("HTTP/1.1".into()),
         stored_at_us: None,
         version: None,
+        links_dropped: 0,
     }
 }
 

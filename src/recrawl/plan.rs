@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::Schedule;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
-use crate::frontier::{queue_rechecks, QueueEntry};
+use crate::frontier::{queue_rechecks, QueueEntry, SitemapRole};
 use crate::store::page_log::StoredPage;
 use crate::store::rounds::Round;
 use crate::store::versions::{sha1, History, Prior, Revisit, Version};
@@ -164,7 +164,7 @@ fn recheck_of(page: &StoredPage, round: u32, schedule: &Schedule) -> Option<Queu
         depth: rec.depth,
         referrer: rec.referrer.clone(),
         attempts: 0,
-        sitemap: false,
+        sitemap: SitemapRole::Page,
         redirect_chain: Vec::new(),
         revisit: Some(Box::new(Revisit {
             round,

@@ -6,7 +6,8 @@
 //! entry), so chunks sort like the entries they hold. In the value (postcard, integers as
 //! varints): the referrers used, once each; then per entry its sequence number as a delta
 //! from the previous one, its URL front-coded against the previous URL (bytes shared, then the
-//! rest), the referrer's index (0: none), attempts, the sitemap flag and any redirect chain.
+//! rest), the referrer's index (0: none), attempts, the sitemap role (one byte, 0 or 1 when it
+//! was a flag) and any redirect chain.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +34,7 @@ struct PackedEntry {
     rest: String,
     referrer: u32,
     attempts: u32,
-    sitemap: bool,
+    sitemap: super::queue::SitemapRole,
     redirect_chain: Vec<String>,
 }
 
@@ -148,7 +149,7 @@ mod tests {
             depth: 3,
             referrer: referrer.map(str::to_string),
             attempts: 2,
-            sitemap: false,
+            sitemap: crate::store::queue::SitemapRole::Page,
             redirect_chain: vec![],
             revisit: None,
         }

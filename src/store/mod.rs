@@ -552,6 +552,7 @@ mod tests {
             http_version: None,
             stored_at_us: None,
             version: None,
+            links_dropped: 0,
         };
         assert_eq!(decode::<PageRecord>("k", &encode(&r)).unwrap(), r);
         assert!(decode::<PageRecord>("k", b"\xff\xff").is_err());

@@ -63,8 +63,8 @@ pub struct QueueEntry {
     pub referrer: Option<String>,
     /// Requests already made for this URL.
     pub attempts: u32,
-    /// It is a sitemap (read for URLs, queued by `--sitemaps`), not a page.
-    pub sitemap: bool,
+    /// Whether it is a sitemap (read for URLs, queued by `--sitemaps`), and at which level.
+    pub sitemap: SitemapRole,
     /// The redirects that led to it, first hop first.
     pub redirect_chain: Vec<String>,
     /// For a recheck of a stored URL (`--recrawl`): what the conditional request and the
@@ -82,9 +82,47 @@ impl QueueEntry {
             depth,
             referrer: None,
             attempts: 0,
-            sitemap: false,
+            sitemap: SitemapRole::Page,
             redirect_chain: Vec::new(),
             revisit: None,
+        }
+    }
+}
+
+/// What a queued URL is fetched as: a page, or a sitemap at its level. The sitemaps.org protocol
+/// has one level of index (an index lists sitemaps, not other indexes), so a sitemap named by a
+/// sitemap that an index named is [`SitemapRole::Refused`]: stored `blocked`
+/// (`nested_sitemap`), never requested, however far a server nests them.
+///
+/// Encoded as one byte (postcard writes a variant's index), whose 0 and 1 are the `false` and
+/// `true` of the flag it replaced: queues written before it read unchanged, their sitemaps as
+/// [`SitemapRole::Named`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SitemapRole {
+    /// A page: its links are followed.
+    #[default]
+    Page,
+    /// A sitemap robots.txt names: its pages are queued, and so are the sitemaps it lists
+    /// when it is an index (as [`SitemapRole::Indexed`]).
+    Named,
+    /// A sitemap an index lists: its pages are queued; sitemaps it lists are refused.
+    Indexed,
+    /// A sitemap named by an [`SitemapRole::Indexed`] one: a second level of index, which
+    /// the protocol does not have. Stored `blocked`, never requested.
+    Refused,
+}
+
+impl SitemapRole {
+    /// It is read as a sitemap, not parsed as a page.
+    pub fn is_sitemap(self) -> bool {
+        self != SitemapRole::Page
+    }
+
+    /// The role of a sitemap that a sitemap of this role lists.
+    pub fn child(self) -> SitemapRole {
+        match self {
+            SitemapRole::Page | SitemapRole::Named => SitemapRole::Indexed,
+            SitemapRole::Indexed | SitemapRole::Refused => SitemapRole::Refused,
         }
     }
 }
@@ -820,6 +858,40 @@ mod tests {
 
     fn entry(url: String, depth: u32) -> QueueEntry {
         QueueEntry::new(url, depth)
+    }
+
+    /// An entry written when the sitemap role was a flag reads with the role the flag meant;
+    /// a role written now reads back as itself.
+    #[test]
+    fn entries_written_with_the_sitemap_flag_read_as_roles() {
+        #[derive(Serialize)]
+        struct Before {
+            url: String,
+            depth: u32,
+            referrer: Option<String>,
+            attempts: u32,
+            sitemap: bool,
+            redirect_chain: Vec<String>,
+        }
+        for (flag, role) in [(false, SitemapRole::Page), (true, SitemapRole::Named)] {
+            let old = Before {
+                url: "http://a.test/s.xml".into(),
+                depth: 0,
+                referrer: Some("http://a.test/".into()),
+                attempts: 1,
+                sitemap: flag,
+                redirect_chain: vec![],
+            };
+            let read = decode_entry("test", &crate::store::encode(&old)).unwrap();
+            assert_eq!((read.url.as_str(), read.sitemap), (old.url.as_str(), role));
+        }
+        for role in [SitemapRole::Indexed, SitemapRole::Refused] {
+            let e = QueueEntry {
+                sitemap: role,
+                ..entry("http://a.test/x.xml".into(), 0)
+            };
+            assert_eq!(decode_entry("test", &encode_entry(&e)).unwrap(), e);
+        }
     }
 
     /// Random puts (appends, and re-puts of queued keys in the middle of chunks) and removals

@@ -19,7 +19,8 @@ pub struct Counters {
     pub done: u64,
     /// URLs stored as failed (error status or no response).
     pub failed: u64,
-    /// URLs not fetched because robots.txt disallows them.
+    /// URLs never requested because a rule refuses them: robots.txt, or one of the crawler's
+    /// own (a sitemap nested past one level of index, a non-public address).
     pub blocked: u64,
     /// Body bytes stored.
     pub bytes: u64,
@@ -164,6 +165,11 @@ pub struct PageRecord {
     /// a first capture outside a recrawl (version 1). Stored after `stored_at_us`.
     #[serde(skip)]
     pub version: Option<super::versions::Version>,
+    /// URLs the response named past `--max-links` (an HTML page's link targets as written,
+    /// repeats included, or a sitemap's entries), not taken: 0 when none was dropped. Stored
+    /// after `version`, when not 0.
+    #[serde(skip)]
+    pub links_dropped: u64,
 }
 
 /// What was learned from an origin's robots.txt, cached so a resumed crawl does not fetch it
@@ -273,6 +279,7 @@ impl PageRecord {
             http_version: None,
             stored_at_us: None,
             version: None,
+            links_dropped: 0,
         }
     }
 }

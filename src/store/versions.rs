@@ -282,7 +282,7 @@ mod tests {
             depth: 1,
             referrer: Some("http://a.test/".into()),
             attempts: 0,
-            sitemap: false,
+            sitemap: crate::store::queue::SitemapRole::Page,
             redirect_chain: vec![],
             revisit: revisit.map(Box::new),
         }

@@ -10,7 +10,7 @@ use crate::canon;
 use crate::extract;
 use crate::failure::{ErrorKind, Failure};
 use crate::fetch::Fetched;
-use crate::frontier::{Candidate, QueueEntry};
+use crate::frontier::{Candidate, QueueEntry, SitemapRole};
 use crate::runtime::run_blocking;
 use crate::store::bodies::BodyRef;
 use crate::store::{PageRecord, UrlState};
@@ -18,43 +18,44 @@ use crate::store::{PageRecord, UrlState};
 /// What a parse job hands back: the URLs found, and the body's place when the job wrote it.
 pub(super) type Parsed = (Vec<Candidate>, Option<std::io::Result<Option<BodyRef>>>);
 
-/// Reads a sitemap's URLs: pages one level deeper than the sitemap, nested sitemaps at its
-/// depth. Only in-scope URLs are kept.
+/// Reads a sitemap's URLs, at most `--max-links` of them (the rest are counted on the
+/// record): pages one level deeper than the sitemap, the sitemaps an index lists at its depth
+/// with the role its level gives them (see [`SitemapRole`]). Only in-scope URLs are kept.
 async fn read_sitemap(
     ctx: &Arc<WorkerContext>,
     url: &Url,
-    depth: u32,
+    entry: &QueueEntry,
     f: &mut Fetched,
+    record: &mut PageRecord,
 ) -> Vec<Candidate> {
     // The body moves to the parse thread and comes back, rather than being copied.
     let (body, base, ctx2) = (std::mem::take(&mut f.body), url.clone(), Arc::clone(ctx));
+    let (depth, child) = (entry.depth, entry.sitemap.child());
     let _slot = ctx.parse_slots.acquire().await;
-    let (found, body) = run_blocking(move || {
-        let Ok(xml) = crate::sitemap::decode(&body) else {
-            return (Vec::new(), body);
-        };
-        let map = crate::sitemap::parse(&xml);
+    let (found, dropped, body) = run_blocking(move || {
+        let map = crate::sitemap::read(&body, ctx2.max_links);
         let referrer = Some(base.to_string());
-        let pages = map.pages.iter().map(|u| (u, depth + 1, false));
-        let maps = map.sitemaps.iter().map(|u| (u, depth, true));
+        let pages = map.pages.iter().map(|u| (u, depth + 1, SitemapRole::Page));
+        let maps = map.sitemaps.iter().map(|u| (u, depth, child));
         let found = pages
             .chain(maps)
-            .filter(|(_, d, is_map)| *is_map || ctx2.max_depth.is_none_or(|m| *d <= m))
-            .filter_map(|(u, d, is_map)| {
+            .filter(|(_, d, role)| role.is_sitemap() || ctx2.max_depth.is_none_or(|m| *d <= m))
+            .filter_map(|(u, d, role)| {
                 let u = canon::resolve(&base, u).filter(|u| ctx2.scope.allows(u))?;
                 Some(Candidate {
                     url: u,
                     depth: d,
                     referrer: referrer.clone(),
-                    sitemap: is_map,
+                    sitemap: role,
                     redirect_chain: Vec::new(),
                 })
             })
             .collect();
-        (found, body)
+        (found, map.dropped, body)
     })
     .await;
     f.body = body;
+    record.links_dropped = dropped;
     found
 }
 
@@ -68,9 +69,9 @@ pub(super) async fn discover(
     record: &mut PageRecord,
 ) -> Parsed {
     let status = f.status;
-    if entry.sitemap && (200..300).contains(&status) {
+    if entry.sitemap.is_sitemap() && (200..300).contains(&status) {
         record.state = UrlState::Done;
-        return (read_sitemap(ctx, url, entry.depth, f).await, None);
+        return (read_sitemap(ctx, url, entry, f, record).await, None);
     }
     if status >= 400 {
         record.state = UrlState::Failed;
@@ -96,8 +97,11 @@ pub(super) async fn discover(
         .headers
         .iter()
         .filter(|(k, _)| k.eq_ignore_ascii_case("link"));
-    let mut links: Vec<Url> = extract::link_header_targets(link_headers.map(|(_, v)| v.as_str()))
+    let targets = extract::link_header_targets(link_headers.map(|(_, v)| v.as_str()));
+    record.links_dropped = targets.len().saturating_sub(ctx.max_links) as u64;
+    let mut links: Vec<Url> = targets
         .into_iter()
+        .take(ctx.max_links)
         .filter_map(|t| canon::resolve(url, t))
         .collect();
     let content_type = f.header("content-type").map(str::to_string);
@@ -111,16 +115,20 @@ pub(super) async fn discover(
     let body = std::mem::take(&mut f.body);
     let ctx2 = Arc::clone(ctx);
     // The body is written on the same blocking thread, sparing a second hop off the executor.
-    let (found, body, written) = run_blocking(move || {
+    let (found, dropped, body, written) = run_blocking(move || {
         let written = ctx2.bodies.append(&body).map(Some);
         let text = crate::charset::decode_html(&body, content_type.as_deref());
-        links.extend(extract::extract_links(&text, &page, ctx2.requisites).links);
+        // Link headers first; the page's links fill what is left of --max-links.
+        let room = ctx2.max_links.saturating_sub(links.len());
+        let page_links = extract::extract_links_at_most(&text, &page, ctx2.requisites, room);
         drop(text);
+        links.extend(page_links.links);
         let found = candidates(&ctx2, links, child_depth, &page);
-        (found, body, written)
+        (found, page_links.dropped, body, written)
     })
     .await;
     f.body = body;
+    record.links_dropped += dropped;
     (found, Some(written))
 }
 
@@ -135,7 +143,7 @@ fn candidates(ctx: &WorkerContext, links: Vec<Url>, depth: u32, page: &Url) -> V
             url,
             depth,
             referrer: Some(referrer.clone()),
-            sitemap: false,
+            sitemap: SitemapRole::Page,
             redirect_chain: Vec::new(),
         })
         .collect()
@@ -189,11 +197,12 @@ fn redirect(
     if !ctx.scope.allows(&target) {
         return Vec::new();
     }
+    // A redirected sitemap is still a sitemap, at the same level.
     vec![Candidate {
         url: target,
         depth: entry.depth,
         referrer: Some(url.to_string()),
-        sitemap: false,
+        sitemap: entry.sitemap,
         redirect_chain: chain,
     }]
 }

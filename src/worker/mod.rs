@@ -39,6 +39,8 @@ pub struct WorkerContext {
     pub token: String,
     /// Redirect hops followed from one URL.
     pub max_redirects: usize,
+    /// URLs taken from one response (`--max-links`).
+    pub max_links: usize,
     /// Keeps each origin's gap at the moment requests are sent.
     pub send_gate: crate::sendgate::SendGate,
     /// Where bodies are written, before their outcome goes to the engine.
@@ -265,7 +267,7 @@ mod tests {
             depth: 2,
             referrer: None,
             attempts: 1,
-            sitemap: false,
+            sitemap: crate::frontier::SitemapRole::Page,
             redirect_chain: vec![],
             revisit: None,
         };

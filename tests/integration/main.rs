@@ -41,6 +41,10 @@ mod hostile;
 // What real servers send outside every list: odd status codes kept as sent and acted on as
 // their class, robots.txt behind one, malformed heads final at once.
 mod real_web;
+// Limits one server cannot talk the crawler past: sitemap indexes nested without end (one level
+// followed, the rest stored blocked), --max-links per response, a cookie flood and a saved jar
+// over the limits (the Cookie header stays under 8 KB).
+mod real_web_limits;
 // Requests not spent on duplicates and traps: the dedupe key (session IDs, tracking
 // parameters, parameter order) and the trap rules on paths, from the server's log.
 mod traps;

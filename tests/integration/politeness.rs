@@ -328,21 +328,13 @@ fn ignore_robots_skips_robots_txt_entirely() {
 #[test]
 fn sitemaps_named_in_robots_txt_are_read_with_indexes_and_gzip() {
     let _timing = shared();
-    use std::io::Write;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(
+    let gz = gzip(
         br#"<urlset><url><loc>/only-in-gz</loc></url><url><loc>http://example.com/off-site</loc></url></urlset>"#,
-    )
-    .unwrap();
-    let gz = gz.finish().unwrap();
+    );
     let server = route_server(Arc::new(move |r| {
         let host = r.host.clone().unwrap_or_default();
         Some(match r.path() {
-            "/robots.txt" => Reply::new(
-                200,
-                "text/plain",
-                format!("Sitemap: http://{host}/index.xml\n"),
-            ),
+            "/robots.txt" => robots_naming_sitemap(r, "/index.xml"),
             "/index.xml" => Reply::new(
                 200,
                 "application/xml",

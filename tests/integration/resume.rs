@@ -450,7 +450,7 @@ fn a_resume_over_many_origins_fetches_every_queued_url_once() {
                 url: url::Url::parse(&url(h)).unwrap(),
                 depth: 0,
                 referrer: None,
-                sitemap: false,
+                sitemap: frontier::SitemapRole::Page,
                 redirect_chain: Vec::new(),
             })
             .collect();

@@ -317,3 +317,18 @@ pub fn assert_tallies_true(store: &politecrawl::Store) {
     let kept: std::collections::BTreeMap<_, _> = store.host_tallies().map(|t| t.unwrap()).collect();
     assert_eq!(kept, tallies, "kept host tallies");
 }
+
+/// `bytes` gzip-compressed (a `.xml.gz` sitemap).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// A robots.txt allowing everything and naming the sitemap at `path` of the request's host
+/// (robots.txt names sitemaps by absolute URL).
+pub fn robots_naming_sitemap(r: &Request, path: &str) -> Reply {
+    let host = r.host.as_deref().unwrap_or_default();
+    Reply::new(200, "text/plain", format!("Sitemap: http://{host}{path}\n"))
+}
