@@ -34,7 +34,6 @@ import os
 import socket
 import struct
 import sys
-import tempfile
 import threading
 import time
 
@@ -240,21 +239,17 @@ def main():
         if not os.access(exe, os.X_OK):
             print(f"hosts.py: {exe} is not an executable (cargo build --release; apt install nginx)", file=sys.stderr)
             return 2
-    work = tempfile.mkdtemp(prefix="politecrawl-hosts-")
     rows, failed = [], False
     try:
-        for hosts in [int(h) for h in a.hosts.split(",") if h]:
-            for r in range(1, a.runs + 1):
-                row = one_run(a, hosts, r, work)
-                rows.append(row)
-                failed |= bool(row["problems"])
+        with suite.work_dir("politecrawl-hosts-", a.keep) as work:
+            for hosts in [int(h) for h in a.hosts.split(",") if h]:
+                for r in range(1, a.runs + 1):
+                    row = one_run(a, hosts, r, work)
+                    rows.append(row)
+                    failed |= bool(row["problems"])
     except suite.Fatal as e:
         print(f"hosts.py: {e}", file=sys.stderr)
         return 2
-    finally:
-        suite.cleanup_all()
-        if not a.keep:
-            suite.rmtree(work)
     suite.write_jsonl(a.jsonl, rows)
     print("| hosts | pages | wall s | pages/s | CPU ms/page | RSS at 1/10 of the hosts | at 1/2 | at the end | peak RSS | DNS questions | problems |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")

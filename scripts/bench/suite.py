@@ -63,6 +63,7 @@ or when the environment is not usable (port taken, nginx missing, ...).
 """
 
 import argparse
+import contextlib
 import datetime
 import glob
 import json
@@ -193,6 +194,20 @@ def cleanup_all():
         stop_process(p, grace=5.0)
 
 
+@contextlib.contextmanager
+def work_dir(prefix, keep=False):
+    """A temporary directory for a script's crawls; on the way out, even on an error, every
+    process the script started and has not reaped is stopped and, unless keep, the directory
+    removed."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield work
+    finally:
+        cleanup_all()
+        if not keep:
+            rmtree(work)
+
+
 class Measured:
     def __init__(self, **kw):
         self.__dict__.update(kw)
@@ -281,6 +296,17 @@ def http_common(d):
     uwsgi_temp_path {d}/tmp/uwsgi;
     scgi_temp_path {d}/tmp/scgi;
 """
+
+
+def git_rev():
+    """HEAD's short hash, with "+dirty" when what the binary is built from has changes."""
+    rc, rev = sh(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], timeout=30)
+    rev = rev.strip() if rc == 0 else "unknown"
+    rc, st = sh(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no", "--",
+                 "src", "Cargo.toml", "Cargo.lock", "build.rs", "benches"], timeout=30)
+    if rc == 0 and st.strip():
+        rev += "+dirty"
+    return rev
 
 
 def write_jsonl(path, rows):
@@ -636,7 +662,7 @@ class Suite:
         if not self.nginx_exe:
             raise Fatal("nginx is not installed (bash scripts/bench/run.sh installs it)")
         self.peers = [p for p in a.peers if self.peer_available(p)]
-        self.git = self.git_rev()
+        self.git = git_rev()
 
     # ---------------- environment
     def peer_available(self, p):
@@ -662,15 +688,6 @@ class Suite:
                 raise Fatal(f"no working politecrawl binary at {path}")
             log(f"{path} missing or not runnable (being rebuilt?); waiting")
             time.sleep(5)
-
-    def git_rev(self):
-        rc, rev = sh(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], timeout=30)
-        rev = rev.strip() if rc == 0 else "unknown"
-        rc, st = sh(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no", "--",
-                     "src", "Cargo.toml", "Cargo.lock", "build.rs", "benches"], timeout=30)
-        if rc == 0 and st.strip():
-            rev += "+dirty"
-        return rev
 
     def versions(self):
         v = {}
