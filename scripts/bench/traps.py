@@ -143,8 +143,8 @@ def one_crawl(a, work, n, run, crawler, label, limit, command):
         "run": run, "cmd": cmd, "rc": m.rc, "completed": ok, "why": why,
         "stopped_at_limit": m.timed_out, "wall_s": round(m.wall, 2), "cpu_s": round(m.cpu, 2),
         "peak_rss_mb": round(m.rss_mb, 1), "load_before": load_before, "load_after": suite.loadavg(),
-        **{k: report[k] for k in ("real_total", "real_found", "requests", "wasted", "waste_ratio", "by_class",
-                                  "by_kind", "missing")},
+        **{k: report[k] for k in ("real_total", "real_found", "requests", "last_real_at", "wasted", "waste_ratio",
+                                  "by_class", "by_kind", "missing")},
         "requests_per_real_page": round(report["requests"] / report["real_found"], 2) if report["real_found"] else None,
     }
     if crawler == "scrapy":
@@ -188,13 +188,15 @@ def tables(rows, header):
     print(f"- machine: nproc {header['nproc']}, load average at start {header['loadavg']}")
     print("- versions: " + "; ".join(f"{k} {v}" for k, v in header["versions"].items()))
     print(f"- trap site: {rows[0]['real_total']} real pages (scripts/bench/trapsite.py, a fresh one per crawl)\n")
-    print("| crawler | settings | run | real pages found | requests | duplicates | traps | wasted | requests per real page | wall s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| crawler | settings | run | real pages found | requests | duplicates | traps | wasted | requests per real page "
+          "| last real page at request | wall s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         wall = f"{r['wall_s']:.1f}" if "wall_s" in r else "–"
         found = f"{r['real_found']} of {r['real_total']} ({pct(r['real_found'] / r['real_total'])})"
+        last = f"{r['last_real_at']:,}" if "last_real_at" in r else "–"
         print(f"| {r['crawler']} | {r['label']} | {r.get('run', '–')} | {found} | {r['requests']:,} | {r['by_class']['duplicate']:,} | "
-              f"{r['by_class']['trap']:,} | {pct(r['waste_ratio'])} | {r['requests_per_real_page']} | {wall} |")
+              f"{r['by_class']['trap']:,} | {pct(r['waste_ratio'])} | {r['requests_per_real_page']} | {last} | {wall} |")
     kinds = [f"duplicate/{k}" for k in trapsite.DUP_KINDS] + [f"trap/{k}" for k in TRAP_KINDS]
     kinds = [k for k in kinds if any(r["by_kind"].get(k) for r in rows)]
     print("\nWasted requests by kind (kinds no crawl reached left out):\n")

@@ -60,7 +60,7 @@ class Tally:
 
     def __init__(self, log_path=None):
         self.lock = threading.Lock()
-        self.first, self.seen, self.counts, self.requests = {}, set(), {}, 0
+        self.first, self.seen, self.counts, self.requests, self.last_real_at = {}, set(), {}, 0, 0
         self.log = open(log_path, "w", buffering=1) if log_path else None
 
     def count(self, target, page, robots=False):
@@ -72,7 +72,7 @@ class Tally:
                 cls, kind = "trap", page.trap
             elif page.id not in self.first:
                 cls, kind = "real", ""
-                self.first[page.id] = target
+                self.first[page.id], self.last_real_at = target, self.requests
             elif target in self.seen:
                 cls, kind = "duplicate", "repeat"
             else:
@@ -92,6 +92,7 @@ class Tally:
                         for c in ("real", "duplicate", "trap", "robots")}
             wasted = by_class["duplicate"] + by_class["trap"]
             return {"real_total": len(REAL), "real_found": len(self.first), "requests": self.requests,
+                    "last_real_at": self.last_real_at,
                     "wasted": wasted, "waste_ratio": round(wasted / self.requests, 4) if self.requests else None,
                     "by_class": by_class, "by_kind": dict(sorted(self.counts.items())),
                     "found": sorted(self.first, key=REAL.index), "missing": [p for p in REAL if p not in self.first]}
@@ -115,7 +116,8 @@ def check(strip_variants=False):
         if not page.trap and tally.first[page.id] == target:
             todo += [urljoin("http://h" + target, h)[len("http://h"):].split("#", 1)[0] for h, _ in page.links]
     r = tally.report()
-    return {k: r[k] for k in ("requests", "real_found", "real_total", "wasted", "waste_ratio", "by_kind", "missing")}
+    return {k: r[k] for k in ("requests", "real_found", "real_total", "last_real_at", "wasted", "waste_ratio", "by_kind",
+                              "missing")}
 
 
 class Handler(BaseHTTPRequestHandler):
