@@ -115,12 +115,12 @@ pub struct CrawlArgs {
     #[command(flatten)]
     pub settings: Overrides,
     /// HTTP Basic user name, sent only to the seeds' origins (kept in DIR/credentials, mode
-    /// 0600, for resumes; never exported)
-    #[arg(long, value_name = "USER", requires = "password")]
+    /// 0600, for resumes; never exported); needs --password, on the command line or in --config
+    #[arg(long, value_name = "USER")]
     pub user: Option<String>,
     /// Password for --user; `-` reads it from the environment variable POLITECRAWL_PASSWORD,
     /// which keeps it out of the process list
-    #[arg(long, value_name = "PASS", requires = "user")]
+    #[arg(long, value_name = "PASS")]
     pub password: Option<String>,
     /// Read more seed URLs from this file, one per line (`-`: stdin; `#` comments and blank
     /// lines ignored; a bad line is reported with its number and skipped)
@@ -262,7 +262,8 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
     pub format: FormatArg,
     /// Output file ('-' or absent: standard output; WARC needs a file name unless '-'); files
-    /// are written beside their name and renamed when complete
+    /// are written beside their name under a unique temporary one and renamed when complete
+    /// (removed on failure or Ctrl-C/SIGTERM)
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Only URLs with this HTTP status (repeatable)
@@ -288,6 +289,10 @@ pub struct ExportArgs {
     /// and every check; WARC revisit records) [default: latest]
     #[arg(long, value_enum, default_value_t = politecrawl::export::Versions::Latest, hide_default_value = true)]
     pub versions: politecrawl::export::Versions,
+    /// Leave out a record whose body does not read back (a cut or overwritten body segment),
+    /// naming each on stderr and counting them at the end, instead of stopping at the first
+    #[arg(long)]
+    pub skip_damaged: bool,
 }
 
 /// `--format` values.

@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::canon::{self, Scope, ScopeKind};
 use crate::error::{Error, Result};
-use crate::fetch::request::Credentials;
+use crate::fetch::request::{Credentials, Headers};
 use crate::recrawl::Refresh;
 
 /// Default number of fetches in flight across all hosts.
@@ -219,7 +219,7 @@ crawl_settings! {
     max_query_params: usize = DEFAULT_MAX_QUERY_PARAMS, given Option<usize>;
     /// User-Agent header; its first word is the robots.txt product token
     /// [default: politecrawl/VERSION (+project URL)]
-    #[arg(long, value_name = "UA")]
+    #[arg(long, value_name = "UA", value_parser = parse_user_agent)]
     user_agent: String = default_user_agent(), given Option<String>;
     /// Time allowed to connect [default: 10s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -266,9 +266,11 @@ crawl_settings! {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     ignore_robots: bool = false, given Option<bool>;
     /// Send this header with every request, 'Name: value' (repeatable); not Host, User-Agent
-    /// (--user-agent), Authorization (--user/--password) or Accept-Encoding
+    /// (--user-agent), Authorization (--user/--password) or Accept-Encoding. The value of a
+    /// Cookie, Proxy-Authorization or *key*, *token*, *secret*, *auth* or *session* header is kept
+    /// in DIR/credentials and shown as `<redacted>`
     #[arg(long = "header", value_name = "HEADER")]
-    headers: Vec<String> = Vec::new(), given Vec<String>;
+    headers: Headers = Headers::default(), given Vec<String>;
     /// Neither keep nor send cookies (by default what servers set is sent back, RFC 6265);
     /// `--no-cookies=false` turns it off on a resume
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
@@ -374,6 +376,18 @@ impl Merge<Vec<String>> for Vec<String> {
     }
 }
 
+/// `--header`: a non-empty given list replaces the saved one; shown with credential values
+/// `<redacted>`, as the change is recorded in the database.
+impl Merge<Vec<String>> for Headers {
+    fn merge(&mut self, given: &Vec<String>) -> Option<Vec<String>> {
+        if given.is_empty() || given[..] == self[..] {
+            return None;
+        }
+        *self = Headers::from(given.clone());
+        Some(self.redacted())
+    }
+}
+
 /// A setting's value as it would be typed on the command line.
 trait Shown {
     /// What its flag takes: one value, or a switch (`bool`).
@@ -462,6 +476,15 @@ impl Flag for Vec<String> {
     }
 }
 
+impl Flag for Headers {
+    fn values(&self) -> Vec<String> {
+        self.redacted()
+    }
+    fn kind(&self) -> FlagKind {
+        FlagKind::List
+    }
+}
+
 /// The long flag of the setting `field`, as clap knows it (`accept_types` is `--accept-type`).
 fn long_name(field: &str) -> String {
     let cmd = <Overrides as clap::Args>::augment_args(clap::Command::new("crawl"));
@@ -489,6 +512,18 @@ pub fn absolute_path(s: &str) -> Result<String, String> {
     std::path::absolute(s)
         .map(|p| p.to_string_lossy().into_owned())
         .map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Checks a `--user-agent` as typed: a header value cannot hold CR, LF or another control
+/// character (a request carrying one is refused by the client, or splits into two headers), so
+/// it is refused with the arguments, before any database is made.
+pub fn parse_user_agent(s: &str) -> Result<String, String> {
+    match s.chars().find(|c| c.is_control() && *c != '\t') {
+        Some(c) => Err(format!(
+            "{c:?} is not allowed in a User-Agent (no line breaks or control characters)"
+        )),
+        None => Ok(s.to_string()),
+    }
 }
 
 /// Parses a size as typed: `10MiB`, `500KB` or a number of bytes.
@@ -534,6 +569,8 @@ impl CrawlConfig {
         if self.max_url_length < 16 {
             return bad("--max-url-length must be at least 16");
         }
+        parse_user_agent(&self.user_agent)
+            .map_err(|e| Error::Config(format!("--user-agent: {e}")))?;
         if self.product_token().is_empty() {
             return bad("--user-agent must start with a product token, e.g. mybot/1.0");
         }
@@ -547,8 +584,15 @@ impl CrawlConfig {
             }
             crate::fetch::proxy::parse(p)?;
         }
-        for h in &self.headers {
+        for h in self.headers.iter() {
             crate::fetch::request::parse_header(h).map_err(Error::Config)?;
+        }
+        if let Some(name) = self.headers.unfilled() {
+            return Err(Error::Config(format!(
+                "--header {name}: its value is kept in the crawl's credentials file, which does \
+                 not hold it (settings from another crawl, or the file deleted): give --header \
+                 '{name}: VALUE' again"
+            )));
         }
         if let Some(server) = &self.dns_server {
             crate::fetch::dns::parse_server(server).map_err(Error::Config)?;
@@ -641,6 +685,31 @@ mod tests {
                 "--accept-type=image/* --accept-type=text/html"
             ]
         );
+    }
+
+    #[test]
+    fn credential_headers_are_redacted_in_every_form_settings_take() {
+        let mut c = CrawlConfig::new("db", &["http://a.test/"]).unwrap();
+        let o = Overrides {
+            headers: vec!["X-Team: crawl".into(), "X-Api-Key: S2cret".into()],
+            ..Overrides::default()
+        };
+        let changed = c.apply(&o).join(" ");
+        let json = serde_json::to_string(&c).unwrap();
+        let flags = crate::config_file::render(&c);
+        for shown in [&changed, &json, &format!("{c:?}"), &flags] {
+            assert!(!shown.contains("S2cret"), "{shown}");
+            assert!(shown.contains("X-Api-Key: <redacted>"), "{shown}");
+            assert!(shown.contains("X-Team: crawl"), "{shown}");
+        }
+        c.validate().unwrap();
+        // Read back from the settings, the value must come from the credentials file.
+        let mut back: CrawlConfig = serde_json::from_str(&json).unwrap();
+        let e = back.validate().unwrap_err().to_string();
+        assert!(e.contains("give --header 'x-api-key: VALUE' again"), "{e}");
+        back.headers.fill(&c.headers.secrets());
+        back.validate().unwrap();
+        assert_eq!(back.headers, c.headers);
     }
 
     #[test]

@@ -101,16 +101,33 @@ pub fn to_args(
             }
         }
         // Each key through the flag's own parser now, so a bad value is named with its line.
+        // Alone, a key that needs another (`user` needs `password`) always misses it: whether
+        // the other is given is for the parse of the whole command line with the file.
         let probe = [OsString::from("crawl"), OsString::from("--db=.")]
             .into_iter()
             .chain(these.iter().cloned());
-        if let Err(e) = command.clone().try_get_matches_from(probe) {
+        let probed = command.clone().try_get_matches_from(probe);
+        if let Err(e) = probed.or_else(|e| match e.kind() {
+            clap::error::ErrorKind::MissingRequiredArgument => Ok(Default::default()),
+            _ => Err(e),
+        }) {
+            // clap's message up to its usage notes, a value's line breaks shown escaped.
             let words = e.to_string();
-            let first = words
-                .lines()
+            let first: String = words
+                .split("\n\n")
                 .next()
                 .unwrap_or("")
-                .trim_start_matches("error: ");
+                .trim()
+                .trim_start_matches("error: ")
+                .chars()
+                .flat_map(|c| {
+                    if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    }
+                })
+                .collect();
             return Err(Error::Config(format!("{place}: {key}: {first}")));
         }
         args.extend(these);

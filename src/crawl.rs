@@ -50,8 +50,14 @@ fn plan(db: &Path, new_seeds: Vec<Url>, overrides: &Overrides, store: &Store) ->
     let resumed = saved.is_some();
     let mut config = saved.unwrap_or_default();
     config.db = db.to_path_buf();
+    // The saved settings show credential headers `<redacted>`: their values are with the
+    // logins. So does `config`'s output, given back as a --config file: the same values.
+    let secrets = Credentials::load(db)?.headers;
+    config.headers.fill(&secrets);
+    let mut overrides = overrides.clone();
+    crate::fetch::request::fill_redacted(&mut overrides.headers, &secrets);
     add_new_seeds(&mut config.seeds, new_seeds);
-    let overridden = config.apply(overrides);
+    let overridden = config.apply(&overrides);
     config.validate()?;
     if resumed && !overridden.is_empty() {
         store.record_overrides(&overridden)?;
@@ -65,7 +71,8 @@ fn plan(db: &Path, new_seeds: Vec<Url>, overrides: &Overrides, store: &Store) ->
 }
 
 /// The logins of this run: those saved in `db`, then the seeds' userinfo, then `login` for
-/// every seed's origin; saved back when they changed.
+/// every seed's origin; and the values of the credential headers in force. Saved back when
+/// they changed.
 fn logins(
     db: &Path,
     config: &CrawlConfig,
@@ -80,6 +87,7 @@ fn logins(
             all.set(seed, login.clone());
         }
     }
+    all.headers = config.headers.secrets();
     if all != saved {
         all.save(db)?;
     }

@@ -65,6 +65,18 @@ pub enum Error {
         cause: std::io::Error,
     },
 
+    /// A stored body does not read back: its segment file was cut, overwritten or removed.
+    /// Nothing was changed by the command that found it.
+    #[error("the body of {url} in {} is damaged ({reason}); export the other records with --skip-damaged, or restore the database from a backup", segment.display())]
+    DamagedBody {
+        /// The body segment file.
+        segment: PathBuf,
+        /// The URL whose body it is.
+        url: String,
+        /// What was found wrong.
+        reason: String,
+    },
+
     /// The database was written by a different schema version of politecrawl.
     #[error("database {path} has schema version {found}, this politecrawl reads version {expected}; use the matching politecrawl release")]
     SchemaVersion {

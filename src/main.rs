@@ -208,6 +208,15 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
     let Some(db) = args.db.clone() else {
         anyhow::bail!("no --db: give it on the command line or as `db = \"DIR\"` in --config");
     };
+    // Checked here, not by clap, so one of them may come from --config and the other not.
+    if args.user.is_some() != args.password.is_some() {
+        return Err(politecrawl::Error::Config(
+            "--user and --password go together: give both (on the command line or as `user` \
+             and `password` in --config)"
+                .into(),
+        )
+        .into());
+    }
     if let (Some(frontier), Some(name)) = (&args.frontier, &args.crawl) {
         return shared_cmd::crawl(&args, &db, frontier, name);
     }
@@ -354,9 +363,14 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
     }
     match args.out.as_deref().filter(|_| !to_stdout) {
         None => {
-            export::write_stdout(store, format, &filter)?;
+            if export::write_stdout(store, format, &filter)?.is_none() {
+                // The reader has what it wanted (`export | head`): stop quietly, as cat does.
+                return Ok(());
+            }
         }
         Some(path) => {
+            // Ctrl-C or SIGTERM removes the unfinished temporary file before exiting.
+            terminal::remove_partial_on_signal()?;
             let (n, files) = export::write_file(store, format, &filter, path, args.max_file_size)
                 .with_context(|| format!("exporting to {}", path.display()))?;
             let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
@@ -368,6 +382,7 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
             eprintln!("exported {n} {what} to {}", names.join(", "));
         }
     }
+    damaged_note(&filter);
     if let Some(t) = filter.read_up_to.get() {
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(t);
         let at = humantime::format_rfc3339_micros(at);
@@ -417,6 +432,19 @@ fn filter_of(args: &ExportArgs) -> Filter {
         since_us: args.since,
         versions: args.versions,
         read_up_to: Default::default(),
+        skip_damaged: args.skip_damaged,
+        damaged: Default::default(),
+    }
+}
+
+/// `--skip-damaged`: how many records were left out (each was named as it was met).
+fn damaged_note(filter: &Filter) {
+    let n = filter.damaged.get();
+    if n > 0 {
+        eprintln!(
+            "skipped {n} record{} whose body is damaged (--skip-damaged); the rest were exported",
+            if n == 1 { "" } else { "s" }
+        );
     }
 }
 
@@ -430,21 +458,35 @@ fn mirror_cmd(store: &dyn politecrawl::export::Source, args: &ExportArgs) -> Res
              (or export the versions as jsonl, csv or warc)"
         );
     }
-    let s = export::mirror::write(store, &filter_of(args), dir)
+    let filter = filter_of(args);
+    let s = export::mirror::write(store, &filter, dir)
         .with_context(|| format!("mirroring into {}", dir.display()))?;
+    let mut notes = vec![format!("{} links made local", s.links_local)];
+    if s.renamed > 0 {
+        notes.push(format!(
+            "{} under a name with a hash of their URL: an earlier URL had their file name",
+            s.renamed
+        ));
+    }
+    if s.skipped > 0 {
+        notes.push(format!(
+            "{} URLs skipped: a file and a directory would share a name",
+            s.skipped
+        ));
+    }
+    if s.symlinks > 0 {
+        notes.push(format!(
+            "{} URLs not written: a symlink inside {} stands in their path (never followed)",
+            s.symlinks,
+            dir.display()
+        ));
+    }
     eprintln!(
-        "mirrored {} files into {} ({} links made local{})",
+        "mirrored {} files into {} ({})",
         s.files,
         dir.display(),
-        s.links_local,
-        if s.skipped > 0 {
-            format!(
-                ", {} URLs skipped: a file and a directory would share a name",
-                s.skipped
-            )
-        } else {
-            String::new()
-        }
+        notes.join("; ")
     );
+    damaged_note(&filter);
     Ok(())
 }

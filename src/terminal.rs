@@ -1,5 +1,6 @@
 //! What the terminal shows and hears while a crawl runs: the progress bar (or plain progress
-//! lines when stderr is not a terminal), and Ctrl-C/SIGTERM turned into the crawl's stop signal.
+//! lines when stderr is not a terminal), and Ctrl-C/SIGTERM turned into the crawl's stop signal
+//! (or, during an export to a file, into removing its unfinished temporary file).
 
 use anyhow::{Context, Result};
 use politecrawl::progress::Progress;
@@ -92,6 +93,22 @@ pub fn watch_signals(stop: StopSignal) -> Result<()> {
                 eprintln!("second signal: exiting now; the crawl resumes from its last flush");
                 std::process::exit(128 + signal);
             }
+        }
+    });
+    Ok(())
+}
+
+/// During an export to a file: SIGINT/SIGTERM remove the unfinished temporary file (see
+/// `politecrawl::export::partial`), then exit as the signal asks (128 + its number).
+pub fn remove_partial_on_signal() -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("cannot install the Ctrl-C/SIGTERM handler")?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            politecrawl::export::partial::remove_unfinished();
+            eprintln!("\nstopped: the unfinished export was removed");
+            std::process::exit(128 + signal);
         }
     });
     Ok(())

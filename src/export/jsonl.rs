@@ -54,7 +54,9 @@ pub fn write(store: &dyn Source, filter: &Filter, out: &mut dyn Write) -> Result
     let mut n = 0;
     for page in super::records(store, filter) {
         let page = page?;
-        let body = store.body_of(&page)?;
+        let Some(body) = super::body(store, &page, filter)? else {
+            continue;
+        };
         let line = line(&page.record, &body);
         serde_json::to_writer(&mut *out, &line)
             .map_err(|e| Error::io("writing JSON Lines", e.into()))?;

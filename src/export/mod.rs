@@ -3,10 +3,12 @@
 //! in the order stored, one body at a time, so memory stays flat whatever the crawl's size; every
 //! format takes the same [`Filter`].
 
+pub mod beneath;
 pub mod csv;
 pub mod jsonl;
 pub mod live;
 pub mod mirror;
+pub mod partial;
 pub mod source;
 pub mod warc;
 
@@ -62,6 +64,10 @@ pub struct Filter {
     /// The latest store time among the records read so far, whatever the filter: where the
     /// export reaches, for the next `--since`.
     pub read_up_to: std::cell::Cell<Option<u64>>,
+    /// Leave out a record whose body is damaged (`--skip-damaged`) instead of stopping.
+    pub skip_damaged: bool,
+    /// The records left out so far for a damaged body.
+    pub damaged: std::cell::Cell<u64>,
 }
 
 impl Filter {
@@ -116,6 +122,20 @@ pub fn records<'a>(
     err.map(Err).into_iter().chain(pages)
 }
 
+/// The body of `page`; `None` for a damaged one when `filter` skips those (it is named in a
+/// warning and counted in `filter.damaged`).
+pub fn body(store: &dyn Source, page: &StoredPage, filter: &Filter) -> Result<Option<Vec<u8>>> {
+    match store.body_of(page) {
+        Ok(body) => Ok(Some(body)),
+        Err(e @ Error::DamagedBody { .. }) if filter.skip_damaged => {
+            log::warn!("skipped: {e}");
+            filter.damaged.set(filter.damaged.get() + 1);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes the records of `store` passing `filter` in `format` (not WARC, which writes files:
 /// see [`warc::write_files`]); returns the number of records.
 pub fn export(
@@ -132,9 +152,10 @@ pub fn export(
 }
 
 /// Writes the export (any format but the mirror) to `path`. JSON Lines and CSV are written
-/// beside it and renamed once complete and synced, so a failed export never leaves half a file
-/// where a finished one is expected; WARC goes through [`warc::write_files`] (numbered files past
-/// `max_file_size`). Returns the records written and the files made.
+/// beside it (a [`partial::Partial`]) and renamed once complete and synced, so a failed or
+/// stopped export never leaves half a file where a finished one is expected, nor any file of
+/// its own; WARC goes through [`warc::write_files`] (numbered files past `max_file_size`).
+/// Returns the records written and the files made.
 pub fn write_file(
     store: &dyn Source,
     format: Format,
@@ -145,34 +166,63 @@ pub fn write_file(
     if format == Format::Warc {
         return warc::write_files(store, filter, path, max_file_size, &warc::Info::of(store)?);
     }
-    let tmp = path.with_extension("partial");
-    let file = std::fs::File::create(&tmp)
-        .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
+    let (tmp, file) = partial::Partial::create(path)?;
     let mut w = std::io::BufWriter::new(file);
     let n = export(store, format, filter, &mut w)?;
-    w.into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let what = format!("renaming {} to {}", tmp.display(), path.display());
-        Error::io(what, e)
-    })?;
-    Ok((n, vec![path.to_path_buf()]))
+    let file = w
+        .into_inner()
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e.into_error()))?;
+    Ok((n, vec![tmp.finish(file)?]))
 }
 
 /// Writes the export (any format but the mirror) to standard output; returns the records
-/// written.
-pub fn write_stdout(store: &dyn Source, format: Format, filter: &Filter) -> Result<u64> {
+/// written, or `None` when the reader closed the pipe (`export | head`): the export stops
+/// there, as `cat` does, which is no failure.
+pub fn write_stdout(store: &dyn Source, format: Format, filter: &Filter) -> Result<Option<u64>> {
     let stdout = std::io::stdout();
-    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut w = std::io::BufWriter::new(Pipe {
+        inner: stdout.lock(),
+        closed: false,
+    });
     let n = match format {
-        Format::Warc => warc::write(store, filter, &mut w, &warc::Info::of(store)?)?.0,
-        _ => export(store, format, filter, &mut w)?,
+        Format::Warc => warc::write(store, filter, &mut w, &warc::Info::of(store)?).map(|r| r.0),
+        _ => export(store, format, filter, &mut w),
     };
-    w.flush()
-        .map_err(|e| Error::io("writing to standard output", e))?;
-    Ok(n)
+    let flushed = w.flush();
+    if w.get_ref().closed {
+        return Ok(None);
+    }
+    let n = n?;
+    flushed.map_err(|e| Error::io("writing to standard output", e))?;
+    Ok(Some(n))
+}
+
+/// Standard output, noting when its reader went away.
+struct Pipe<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> Pipe<W> {
+    fn note<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if r.as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            self.closed = true;
+        }
+        r
+    }
+}
+
+impl<W: Write> Write for Pipe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.note(r)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.note(r)
+    }
 }
 
 #[cfg(test)]
@@ -205,16 +255,18 @@ mod tests {
         let text = std::fs::read_to_string(&out).unwrap();
         assert_eq!(text.lines().count(), 1);
         assert!(text.contains("\"url\":\"http://a.test/\""), "{text}");
-        assert!(
-            !out.with_extension("partial").exists(),
-            "nothing left beside it"
-        );
+        let beside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".partial"))
+            .collect();
+        assert!(beside.is_empty(), "nothing left beside it: {beside:?}");
 
         // Into a directory that does not exist: a clear error, and no file at all.
         let bad = dir.path().join("missing").join("pages.csv");
         let err = write_file(&store, Format::Csv, &Filter::default(), &bad, None).unwrap_err();
         assert!(err.to_string().contains("cannot create"), "{err}");
-        assert!(!bad.exists() && !bad.with_extension("partial").exists());
+        assert!(!bad.exists() && !bad.parent().unwrap().exists());
     }
 
     #[test]

@@ -100,10 +100,8 @@ impl Source for Running {
     fn body_of(&self, page: &StoredPage) -> Result<Vec<u8>> {
         match &page.body {
             None => Ok(Vec::new()),
-            Some(r) => self.bodies.read(r).map_err(|cause| Error::Bodies {
-                path: self.dir.clone(),
-                action: "reading a page body",
-                cause,
+            Some(r) => self.bodies.read(r).map_err(|cause| {
+                crate::store::body_read_error(&self.dir, &self.bodies, r, &page.record.url, cause)
             }),
         }
     }

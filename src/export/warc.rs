@@ -12,7 +12,8 @@
 //! `Content-Length` of the stored (decoded) body; the original coding is kept as
 //! `X-Politecrawl-Original-Content-Encoding`, so a replay tool is never told to decode twice.
 //! A body cut at `--max-body` is marked `WARC-Truncated: length`. The request block is rebuilt
-//! from what every request sends (method, target, Host, User-Agent, Accept headers). The
+//! from what every request sends (method, target, Host, User-Agent, Accept headers, the
+//! `--header`s with credential values `<redacted>`; no Basic login, no jar cookie). The
 //! remote IP is not recorded by the HTTP client, so `WARC-IP-Address` is omitted.
 
 use std::io::{self, Write};
@@ -22,6 +23,7 @@ use flate2::write::GzEncoder;
 use sha1::{Digest, Sha1};
 use url::{Position, Url};
 
+use super::partial::Partial;
 use super::Filter;
 use super::Source;
 use crate::error::{Error, Result};
@@ -38,7 +40,8 @@ pub struct Info {
     /// The User-Agent the requests were sent with.
     pub user_agent: String,
     /// The headers every request sent besides Host (the `--header`s among them); never
-    /// credentials.
+    /// credentials: a credential header's value is `<redacted>`, always (a WARC is made to be
+    /// shared; its response record needs no login to replay).
     pub request_headers: Vec<(String, String)>,
     /// The crawl ran with `--insecure`: no server certificate was checked, so a reader cannot
     /// take an https capture as proof of who served it.
@@ -59,7 +62,7 @@ impl Info {
             settings: serde_json::to_string(config).ok(),
             request_headers: crate::fetch::request::default_headers(
                 &config.user_agent,
-                &config.headers,
+                &config.headers.redacted(),
             ),
             user_agent: config.user_agent.clone(),
             insecure: config.insecure,
@@ -107,7 +110,8 @@ pub fn write(
 
 /// Writes `path`, or with `max_file_size` numbered files `STEM-00000.warc.gz`, … each starting
 /// a new file once the current one reaches the size (a request/response pair is never split).
-/// Files are written beside their names and renamed when complete. Returns the files.
+/// Files are written beside their names (see [`Partial`]) and renamed when complete. Returns
+/// the files.
 pub fn write_files(
     store: &dyn Source,
     filter: &Filter,
@@ -166,18 +170,18 @@ fn responses<'a>(
     super::records(store, filter).filter_map(move |page| match page {
         Err(e) => Some(Err(e)),
         Ok(page) if page.record.status.is_none() => None,
-        Ok(page) => Some(store.body_of(&page).map(|b| (page.record, b))),
+        Ok(page) => super::body(store, &page, filter)
+            .transpose()
+            .map(|b| b.map(|b| (page.record, b))),
     })
 }
 
-type Part = (PathBuf, Counting<io::BufWriter<std::fs::File>>, String);
+type Part = (Partial, Counting<io::BufWriter<std::fs::File>>, String);
 
 /// Creates `p`'s temporary file and writes its warcinfo record; returns the part with the
 /// warcinfo's record id.
 fn open_part(p: PathBuf, info: &Info) -> Result<Part> {
-    let tmp = partial(&p);
-    let f = std::fs::File::create(&tmp)
-        .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+    let (tmp, f) = Partial::create(&p)?;
     let mut w = Counting {
         inner: io::BufWriter::new(f),
         bytes: 0,
@@ -187,25 +191,12 @@ fn open_part(p: PathBuf, info: &Info) -> Result<Part> {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     let id = warcinfo(&mut w, &file_name, info).map_err(io_err)?;
-    Ok((p, w, id))
+    Ok((tmp, w, id))
 }
 
-fn partial(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(".partial");
-    PathBuf::from(s)
-}
-
-fn finish(p: PathBuf, w: Counting<io::BufWriter<std::fs::File>>) -> Result<PathBuf> {
-    let tmp = partial(&p);
-    let f = w
-        .inner
-        .into_inner()
-        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e.into_error()))?;
-    f.sync_all()
-        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, &p).map_err(|e| Error::io(format!("renaming to {}", p.display()), e))?;
-    Ok(p)
+fn finish(p: Partial, w: Counting<io::BufWriter<std::fs::File>>) -> Result<PathBuf> {
+    let f = w.inner.into_inner().map_err(|e| io_err(e.into_error()))?;
+    p.finish(f)
 }
 
 fn io_err(e: io::Error) -> Error {

@@ -280,7 +280,18 @@ impl BodyLog {
         let file = self.reader_for(r.segment)?;
         let len = usize::try_from(r.len).map_err(std::io::Error::other)?;
         let mut buf = vec![0u8; len];
-        file.read_exact_at(&mut buf, r.offset)?;
+        file.read_exact_at(&mut buf, r.offset)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "the file ends before the body does: bytes {}..{}",
+                        r.offset,
+                        r.offset + r.len
+                    ),
+                ),
+                _ => e,
+            })?;
         if crc32fast::hash(&buf) != r.crc {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,

@@ -265,11 +265,15 @@ impl Store {
         })
     }
 
-    /// The body of a stored page (empty when it has none).
+    /// The body of a stored page (empty when it has none); one that does not read back whole
+    /// is [`Error::DamagedBody`], naming its segment file and the page's URL.
     pub fn body_of(&self, page: &StoredPage) -> Result<Vec<u8>> {
-        page.body
-            .as_ref()
-            .map_or(Ok(Vec::new()), |r| self.read_body(r))
+        let Some(r) = &page.body else {
+            return Ok(Vec::new());
+        };
+        self.body_log.read(r).map_err(|cause| {
+            body_read_error(&self.path, &self.body_log, r, &page.record.url, cause)
+        })
     }
 
     /// Writes a body to the segments (see [`bodies`]), for an outcome about to be
@@ -520,6 +524,30 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> 
 /// Encodes a value for storage. Encoding plain structs into a Vec cannot fail.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).expect("postcard encodes plain structs into a Vec")
+}
+
+/// Why a body did not read back: cut, overwritten or missing (damaged data, named with its
+/// segment file and URL), or the disk's own failure.
+pub(crate) fn body_read_error(
+    db: &Path,
+    bodies: &BodyLog,
+    r: &BodyRef,
+    url: &str,
+    cause: std::io::Error,
+) -> Error {
+    use std::io::ErrorKind::{InvalidData, NotFound, UnexpectedEof};
+    match cause.kind() {
+        UnexpectedEof | InvalidData | NotFound => Error::DamagedBody {
+            segment: bodies.segment_path(r.segment),
+            url: url.to_string(),
+            reason: cause.to_string(),
+        },
+        _ => Error::Bodies {
+            path: db.to_path_buf(),
+            action: "reading a page body",
+            cause,
+        },
+    }
 }
 
 #[cfg(test)]

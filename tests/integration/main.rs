@@ -45,6 +45,10 @@ mod real_web;
 // followed, the rest stored blocked), --max-links per response, a cookie flood and a saved jar
 // over the limits (the Cookie header stays under 8 KB).
 mod real_web_limits;
+// What a user finds on disk after a crawl of the real web: a mirror where two URLs never share a
+// file and no symlink is followed, config-file logins, a bad User-Agent refused before any
+// write, an export's own temporary file (gone on SIGTERM), `export | head`, cut body segments.
+mod real_web_files;
 // Requests not spent on duplicates and traps: the dedupe key (session IDs, tracking
 // parameters, parameter order) and the trap rules on paths, from the server's log.
 mod traps;
@@ -75,6 +79,10 @@ mod tls;
 // What requests carry, from the server's side: --header, Basic credentials for their own
 // origin only (never across a redirect or into exports, reports or logs), kept for a resume.
 mod transport;
+// Secrets: credential --headers sent and kept for a resume but redacted in every file and
+// output; the --frontier password from PGPASSWORD or a password file; passwords masked in
+// every message (frontier, seed, proxy, seeds file).
+mod secrets;
 // Request starts on the wire, stamped by the kernel at the server: never closer than the gap,
 // with the crawler pinned to a core beside busy loops, one or several requests in flight.
 mod wire_timing;

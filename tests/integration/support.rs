@@ -24,6 +24,44 @@ pub fn run(args: &[&str], cwd: &Path) -> std::process::Output {
         .expect("run politecrawl")
 }
 
+/// The values of header `name` (lowercase) in a request the server recorded.
+pub fn header<'a>(r: &'a Request, name: &str) -> Vec<&'a str> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// Which of `secrets` occurs in `bytes`, if any.
+pub fn leak(bytes: &[u8], secrets: &[&str]) -> Option<String> {
+    secrets
+        .iter()
+        .find(|s| bytes.windows(s.len()).any(|w| w == s.as_bytes()))
+        .map(|s| s.to_string())
+}
+
+/// Asserts that no file of database `db` but its credentials file holds any of `secrets`, and
+/// that only its owner may read that one.
+pub fn assert_secrets_only_in_credentials(db: &Path, secrets: &[&str]) {
+    for file in files_under(db) {
+        if file.file_name().is_some_and(|n| n == "credentials") {
+            continue;
+        }
+        let found = leak(&std::fs::read(&file).unwrap(), secrets);
+        assert_eq!(found, None, "{} holds a secret", file.display());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(db.join("credentials"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner reads the credentials");
+    }
+}
+
 /// A command's stderr as text.
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -318,7 +356,7 @@ pub fn assert_tallies_true(store: &politecrawl::Store) {
     assert_eq!(kept, tallies, "kept host tallies");
 }
 
-/// `bytes` gzip-compressed (a `.xml.gz` sitemap).
+/// `bytes`, gzip-compressed.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -326,9 +364,8 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
-/// A robots.txt allowing everything and naming the sitemap at `path` of the request's host
-/// (robots.txt names sitemaps by absolute URL).
+/// A robots.txt that names the sitemap at `path` of the requested host.
 pub fn robots_naming_sitemap(r: &Request, path: &str) -> Reply {
-    let host = r.host.as_deref().unwrap_or_default();
+    let host = r.host.clone().unwrap_or_default();
     Reply::new(200, "text/plain", format!("Sitemap: http://{host}{path}\n"))
 }

@@ -12,7 +12,10 @@ use base64::Engine as _;
 use politecrawl::serve::{Reply, Request};
 
 use super::proxy::{HttpProxy, Proxied, Socks5Proxy};
-use super::support::{exclusive, files_under, route_server, run, shared, stderr, tempdir, BIN};
+use super::support::{
+    assert_secrets_only_in_credentials, exclusive, header, route_server, run, shared, stderr,
+    tempdir, BIN,
+};
 
 const PASSWORD: &str = "s3cret-Pw";
 
@@ -22,14 +25,6 @@ fn basic(user: &str, password: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(pair)
     )
-}
-
-fn header<'a>(r: &'a Request, name: &str) -> Vec<&'a str> {
-    r.headers
-        .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-        .collect()
 }
 
 /// Runs the binary with `POLITECRAWL_PASSWORD` set.
@@ -155,26 +150,7 @@ fn basic_auth_goes_only_to_its_origin_and_never_into_exports_reports_or_logs() {
             "{what} holds the password"
         );
     }
-    let db = d.join("auth.db");
-    for file in files_under(&db) {
-        if file.file_name().is_some_and(|n| n == "credentials") {
-            continue;
-        }
-        let bytes = std::fs::read(&file).unwrap();
-        let found = bytes
-            .windows(PASSWORD.len())
-            .any(|w| w == PASSWORD.as_bytes());
-        assert!(!found, "{} holds the password", file.display());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(db.join("credentials"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600, "only its owner reads the credentials");
-    }
+    assert_secrets_only_in_credentials(&d.join("auth.db"), &[PASSWORD]);
 
     // A resume without --user still logs in (the saved login).
     let before = site.requests().len();
