@@ -77,7 +77,7 @@ impl Departure {
 pub struct SendTicket(Arc<Departure>);
 
 impl SendTicket {
-    /// A ticket no origin's gap follows (a robots.txt redirect to another origin).
+    /// A ticket no gap follows (`--rate 0`).
     pub fn untracked() -> SendTicket {
         SendTicket(Arc::default())
     }
@@ -102,6 +102,17 @@ struct OriginSends {
     going: Vec<Arc<Departure>>,
 }
 
+/// The key an origin's sends are spaced by: a hash of its serialization
+/// (`https://host:port`), not the frontier's origin id, so that a request to an origin the
+/// frontier does not hold (a robots.txt redirect to another host) keeps that origin's gap
+/// too, together with the crawl's own requests to it.
+pub type GateKey = u64;
+
+/// The gate's key for `origin` (as [`crate::canon::origin_key`] writes it).
+pub fn gate_key(origin: &str) -> GateKey {
+    xxhash_rust::xxh3::xxh3_64(origin.as_bytes())
+}
+
 /// The latest departures per origin, and (a crawl shared by several workers) which origins
 /// this process may still send to at all.
 #[derive(Debug, Default)]
@@ -113,7 +124,7 @@ pub struct SendGate {
 /// The origins' sends, and the size at which they are next swept.
 #[derive(Debug, Default)]
 struct Origins {
-    by_id: HashMap<OriginId, OriginSends>,
+    by_key: HashMap<GateKey, OriginSends>,
     sweep_at: usize,
 }
 
@@ -142,7 +153,7 @@ impl SendGate {
     /// With no gap (`--rate 0`) nothing is spaced and nothing is tracked.
     pub fn try_send(
         &self,
-        origin: OriginId,
+        origin: GateKey,
         gap: Duration,
         now: Instant,
     ) -> Result<SendTicket, Duration> {
@@ -150,13 +161,13 @@ impl SendGate {
             return Ok(SendTicket::untracked());
         }
         let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
-        if origins.by_id.len() >= origins.sweep_at.max(SWEEP_FROM) {
-            origins.by_id.retain(|_, o| {
+        if origins.by_key.len() >= origins.sweep_at.max(SWEEP_FROM) {
+            origins.by_key.retain(|_, o| {
                 !o.going.is_empty() || o.last.is_some_and(|t| now.duration_since(t) < FORGET_AFTER)
             });
-            origins.sweep_at = 2 * origins.by_id.len();
+            origins.sweep_at = 2 * origins.by_key.len();
         }
-        let o = origins.by_id.entry(origin).or_default();
+        let o = origins.by_key.entry(origin).or_default();
         let mut last = o.last;
         o.going.retain(|d| match d.left_by() {
             Some(t) => {

@@ -89,6 +89,8 @@ pub struct Fetcher {
     accept_types: std::sync::Arc<[String]>,
     tls: std::sync::Arc<tls::TlsSettings>,
     credentials: std::sync::Arc<request::Credentials>,
+    /// The credential `--header`s, sent to the seeds' origins only.
+    seed_headers: std::sync::Arc<SeedHeaders>,
     /// `None` with `--no-cookies`.
     cookies: Option<std::sync::Arc<cookies::Jar>>,
     /// `None` when curl resolves names (behind a proxy).
@@ -98,6 +100,27 @@ pub struct Fetcher {
     /// Why the client can send nothing more, once its agent thread has died (see
     /// [`Fetcher::stopped`]).
     stopped: std::sync::Arc<std::sync::OnceLock<String>>,
+}
+
+/// The `--header`s that carry a credential (`Cookie`, `X-Api-Key`, see
+/// [`crate::secrets::is_secret_header`]) and the origins they may go to: the seeds', as for a
+/// `--user` login. The other `--header`s go with every request; these would hand a session or a
+/// key to every host a crawl reaches (`--scope any`, a redirect, a robots.txt moved to an
+/// intranet host).
+#[derive(Debug, Default)]
+struct SeedHeaders {
+    origins: std::collections::HashSet<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl SeedHeaders {
+    /// The credential headers to send with a request to `url`.
+    fn for_url(&self, url: &Url) -> &[(String, String)] {
+        if self.headers.is_empty() || !self.origins.contains(&crate::canon::origin_key(url)) {
+            return &[];
+        }
+        &self.headers
+    }
 }
 
 impl Fetcher {
@@ -132,7 +155,12 @@ impl Fetcher {
             Some(Ok(ip)) => builder.interface(ip),
             _ => builder,
         };
-        let builder = request::default_headers(&config.user_agent, &config.headers)
+        let (to_seeds, to_all): (Vec<String>, Vec<String>) =
+            config.headers.iter().cloned().partition(|line| {
+                request::parse_header(line)
+                    .is_ok_and(|(name, _)| crate::secrets::is_secret_header(&name))
+            });
+        let builder = request::default_headers(&config.user_agent, &to_all)
             .into_iter()
             .fold(builder, |b, (name, value)| b.default_header(name, value));
         let builder = proxy::apply(config, config.credentials.proxy.as_ref(), builder)?;
@@ -149,6 +177,13 @@ impl Fetcher {
             accept_types: config.accept_types.clone().into(),
             tls: std::sync::Arc::new(tls),
             credentials: std::sync::Arc::new(config.credentials.clone()),
+            seed_headers: std::sync::Arc::new(SeedHeaders {
+                origins: config.seeds.iter().map(crate::canon::origin_key).collect(),
+                headers: to_seeds
+                    .iter()
+                    .filter_map(|line| request::parse_header(line).ok())
+                    .collect(),
+            }),
             cookies: match config.no_cookies {
                 true => None,
                 false => Some(std::sync::Arc::new(cookies::Jar::open(&config.db)?)),
@@ -259,6 +294,9 @@ impl Fetcher {
         let mut req = self.client.get(url.as_str());
         if let Some(auth) = self.credentials.authorization(url) {
             req = req.header("authorization", auth);
+        }
+        for (name, value) in self.seed_headers.for_url(url) {
+            req = req.header(name.as_str(), value.as_str());
         }
         if let Some(cookie) = self.cookies.as_ref().and_then(|j| j.header_for(url)) {
             req = req.header("cookie", cookie);

@@ -179,7 +179,8 @@ pub async fn process(ctx: &Arc<WorkerContext>, job: Job) -> Outcome {
             gap,
             keep_alive,
         } => {
-            let Some(ticket) = wait_for_send_slot(ctx, lease.origin_id, gap).await else {
+            let key = crate::sendgate::gate_key(&crate::canon::origin_key(&url));
+            let Some(ticket) = wait_for_send_slot(ctx, lease.origin_id, key, gap).await else {
                 return Outcome::NotSent {
                     origin_id: lease.origin_id,
                     lease: Some(lease),
@@ -219,23 +220,22 @@ fn client_stopped(ctx: &WorkerContext) -> bool {
     stopped
 }
 
-/// Waits until this origin's previous request left at least `gap` ago (see
+/// Waits until the previous request to the origin `key` names left at least `gap` ago (see
 /// [`crate::sendgate`]); immediate unless the executor stalled after the hand-out or the
 /// previous request is still on its way out. The ticket goes with the request.
-/// Returns `None`, sending nothing, once this process may no longer send to the origin.
+/// Returns `None`, sending nothing, once this process may no longer send for `origin` (the
+/// frontier's origin whose job this is; `key` is another origin's for a robots.txt redirect).
 async fn wait_for_send_slot(
     ctx: &WorkerContext,
     origin: OriginId,
+    key: crate::sendgate::GateKey,
     gap: Duration,
 ) -> Option<SendTicket> {
     loop {
         if !ctx.send_gate.permitted(origin) {
             return None;
         }
-        match ctx
-            .send_gate
-            .try_send(origin, gap, std::time::Instant::now())
-        {
+        match ctx.send_gate.try_send(key, gap, std::time::Instant::now()) {
             Ok(ticket) => return Some(ticket),
             Err(wait) => sleep(wait).await,
         }

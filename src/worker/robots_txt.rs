@@ -1,5 +1,5 @@
-//! Fetching an origin's robots.txt: up to five redirects (a hop back to the same origin keeps
-//! its gap), the verdict per RFC 9309 by status, and the rules parsed off the executor.
+//! Fetching an origin's robots.txt: up to five redirects (each hop keeps the gap of the origin
+//! it goes to), the verdict per RFC 9309 by status, and the rules parsed off the executor.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +13,11 @@ use crate::fetch::SendOptions;
 use crate::frontier::OriginId;
 use crate::robots::{self, Policy};
 use crate::runtime::run_blocking;
-use crate::sendgate::SendTicket;
+use crate::sendgate::gate_key;
 use crate::store::RobotsVerdict;
 
-/// Fetches `origin/robots.txt`, following up to five redirects (a hop back to the same origin
-/// keeps the origin's gap), and reads its verdict per RFC 9309. `None`: nothing was sent, as
+/// Fetches `origin/robots.txt`, following up to five redirects (each hop keeps the gap of the
+/// origin it goes to), and reads its verdict per RFC 9309. `None`: nothing was sent, as
 /// this process may no longer send to the origin (see [`crate::sendgate`]).
 pub(super) async fn fetch_robots(
     ctx: &Arc<WorkerContext>,
@@ -40,7 +40,7 @@ pub(super) async fn fetch_robots(
         return Some(out);
     };
     let mut hops = 0;
-    let mut ticket = wait_for_send_slot(ctx, origin_id, gap).await?;
+    let mut ticket = wait_for_send_slot(ctx, origin_id, gate_key(&origin), gap).await?;
     out.verdict = loop {
         let send = SendOptions {
             departure: ticket.departure(),
@@ -52,6 +52,16 @@ pub(super) async fn fetch_robots(
             .await
         {
             Ok(f) => f,
+            // RFC 9309 2.3.1.2: a redirect not followed leaves robots.txt unavailable, which
+            // allows everything. A hop into an address the crawl may not reach is one such.
+            Err(e) if hops > 0 && e.failure.kind == ErrorKind::PrivateAddress => {
+                break Ok(RobotsVerdict::AllowAll {
+                    reason: format!(
+                        "robots.txt redirects to {url}, not followed: {}",
+                        e.failure.message
+                    ),
+                })
+            }
             Err(e) => break Err(e.failure),
         };
         if (300..400).contains(&f.status) {
@@ -65,14 +75,13 @@ pub(super) async fn fetch_robots(
                 });
             };
             hops += 1;
-            // A hop on the same origin keeps its gap; one elsewhere is that origin's only
-            // request until the verdict is in.
-            ticket = if canon::origin_key(&next) == canon::origin_key(&url) {
-                drop(ticket);
-                wait_for_send_slot(ctx, origin_id, gap).await?
-            } else {
-                SendTicket::untracked()
-            };
+            // Every hop keeps the gap of the origin it goes to, shared with the crawl's own
+            // requests there (an `http://` robots.txt moved to `https://` is the usual case);
+            // the fetcher refuses a private address and sends credential headers only to the
+            // seeds' origins, wherever the hop leads.
+            drop(ticket);
+            let target = gate_key(&canon::origin_key(&next));
+            ticket = wait_for_send_slot(ctx, origin_id, target, gap).await?;
             url = next;
             continue;
         }

@@ -49,6 +49,9 @@ mod real_web_limits;
 // file and no symlink is followed, config-file logins, a bad User-Agent refused before any
 // write, an export's own temporary file (gone on SIGTERM), `export | head`, cut body segments.
 mod real_web_files;
+// robots.txt redirects: the target's gap, credential headers to the seeds only, refused
+// addresses not followed.
+mod real_web_robots;
 // Requests not spent on duplicates and traps: the dedupe key (session IDs, tracking
 // parameters, parameter order) and the trap rules on paths, from the server's log.
 mod traps;
