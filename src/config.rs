@@ -188,6 +188,11 @@ crawl_settings! {
     /// rest stays queued for the next run [default: no limit]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     max_time: Option<Duration> = None, given Option<Duration>;
+    /// Stop cleanly once the bodies stored in this database reach this size (`500MB`, `2GiB`),
+    /// across runs; requests in flight finish, so it may pass by up to --concurrency bodies
+    /// [default: no limit]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_bytes: Option<u64> = None, given Option<u64>;
     /// Stop cleanly (resumable) when the database's disk has less free space than this; 0 = no
     /// check [default: 256MiB]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]

@@ -20,18 +20,23 @@ pub enum StopReason {
     Interrupted(i32),
     /// `--max-time` passed: requests in flight were let finish; the rest stays queued.
     MaxTime,
+    /// The bodies stored reached `--max-bytes`: requests in flight were let finish; the rest
+    /// stays queued.
+    MaxBytes,
     /// The database's disk had less free space than `--min-free-disk`: stopped as on a
     /// signal, before the disk filled; the rest stays queued.
     DiskLow,
 }
 
 impl StopReason {
-    /// `finished`, `max_pages`, `max_time` or `interrupted`, as the report says it.
+    /// `finished`, `max_pages`, `max_time`, `max_bytes`, `disk_low` or `interrupted`, as the
+    /// report says it.
     pub fn as_str(self) -> &'static str {
         match self {
             StopReason::Finished => "finished",
             StopReason::MaxPages => "max_pages",
             StopReason::MaxTime => "max_time",
+            StopReason::MaxBytes => "max_bytes",
             StopReason::DiskLow => "disk_low",
             StopReason::Interrupted(_) => "interrupted",
         }
@@ -47,6 +52,8 @@ pub struct RunCounters {
     pub done: u64,
     /// Of which failed.
     pub failed: u64,
+    /// Body bytes of the outcomes stored (what `--max-bytes` counts, with the database's).
+    pub bytes: u64,
     /// URLs blocked by robots.txt.
     pub blocked: u64,
     /// Requests re-queued for another try (429/503 and transient failures).
@@ -90,6 +97,7 @@ impl std::fmt::Display for Summary {
                 StopReason::Finished => "crawl finished",
                 StopReason::MaxPages => "page budget reached",
                 StopReason::MaxTime => "time limit reached",
+                StopReason::MaxBytes => "byte budget reached",
                 StopReason::DiskLow => "crawl stopped: the database's disk is nearly full",
                 StopReason::Interrupted(_) => "crawl stopped",
             },

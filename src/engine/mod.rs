@@ -199,7 +199,8 @@ impl<'a> Engine<'a> {
 
     /// Runs until the queue is empty or the page budget is spent.
     pub fn run(&mut self) -> Result<StopReason> {
-        let stored_before = self.frontier.counters()?.stored();
+        let before = self.frontier.counters()?;
+        let (stored_before, bytes_before) = (before.stored(), before.bytes);
         let mut last_prune = self.clock.now();
         // `--max-time`: from here, on the crawl's clock (so a test moves it, not waits).
         let time_up = self.config.max_time.map(|d| self.clock.now() + d);
@@ -243,6 +244,10 @@ impl<'a> Engine<'a> {
             }
             self.report_progress()?;
             let out_of_time = time_up.is_some_and(|t| self.clock.now() >= t);
+            let out_of_bytes = self
+                .config
+                .max_bytes
+                .is_some_and(|max| bytes_before + self.stats.bytes >= max);
             if self.disk_low.is_none() && self.clock.now() >= next_disk_check {
                 next_disk_check = self.clock.now() + DISK_CHECK_EVERY;
                 self.disk_low = self.check_free_disk();
@@ -250,7 +255,8 @@ impl<'a> Engine<'a> {
             let stop = match self.stop.requested() {
                 Some(signal) => Some(StopReason::Interrupted(signal)),
                 None if self.disk_low.is_some() => Some(StopReason::DiskLow),
-                None => out_of_time.then_some(StopReason::MaxTime),
+                None if out_of_time => Some(StopReason::MaxTime),
+                None => out_of_bytes.then_some(StopReason::MaxBytes),
             };
             if let Some(reason) = stop {
                 // As for a signal: nothing new starts, what is in flight may finish.

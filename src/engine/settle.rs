@@ -145,6 +145,12 @@ impl Engine<'_> {
                 continue;
             }
             self.stats.stored += 1;
+            self.stats.bytes += o
+                .body
+                .as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map_or(0, |b| b.len);
             match o.record.state {
                 UrlState::Done => self.stats.done += 1,
                 _ => self.stats.failed += 1,

@@ -181,6 +181,79 @@ fn max_time_stops_a_run_cleanly_and_the_next_run_goes_on_without_fetching_twice(
 }
 
 #[test]
+fn max_bytes_stops_once_the_stored_bodies_reach_it_across_runs() {
+    let _timing = shared();
+    // 40 pages of ~1,000 bytes, one request at a time: the budget is met exactly.
+    let server = route_server(Arc::new(generated(40, std::time::Duration::ZERO, 1_000)));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let bodies = |db: &str| -> Vec<u64> {
+        let store =
+            politecrawl::Store::open(&dir.path().join(db), politecrawl::store::OpenMode::Existing)
+                .unwrap();
+        store.pages().map(|r| r.unwrap().body_len).collect()
+    };
+    let args = |max: &'static str| {
+        [
+            "crawl",
+            &seed,
+            "--db",
+            "b.db",
+            "--rate",
+            "0",
+            "--concurrency",
+            "1",
+            "--max-bytes",
+            max,
+        ]
+        .map(String::from)
+    };
+    let first = args("10KB");
+    let out = run(&first.each_ref().map(String::as_str), dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("byte budget reached"), "{err}");
+    let sizes = bodies("b.db");
+    let total: u64 = sizes.iter().sum();
+    // One request at a time, so the last body stored is the one that crossed the line: without
+    // the largest, the rest is under it.
+    let largest = sizes.iter().max().unwrap();
+    assert!(
+        total - largest < 10_000 && total >= 10_000,
+        "stopped at the first body past 10 KB: {sizes:?}"
+    );
+    assert_eq!(
+        page_requests(&server).len(),
+        sizes.len(),
+        "nothing more asked"
+    );
+
+    // Saved with the crawl and counted across runs: a resume stops at once, a larger budget
+    // goes on from there, fetching nothing twice.
+    let out = run(&["crawl", "--db", "b.db"], dir.path());
+    assert!(
+        stderr(&out).contains("byte budget reached"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(page_requests(&server).len(), sizes.len());
+    let more = args("20KB");
+    let out = run(&more.each_ref().map(String::as_str), dir.path());
+    assert!(
+        stderr(&out).contains("byte budget reached"),
+        "{}",
+        stderr(&out)
+    );
+    let total: u64 = bodies("b.db").iter().sum();
+    assert!((20_000..22_000).contains(&total), "{total}");
+    let asked = page_requests(&server);
+    let mut targets: Vec<&str> = asked.iter().map(|r| r.target.as_str()).collect();
+    targets.sort();
+    targets.dedup();
+    assert_eq!(targets.len(), asked.len(), "fetched twice: {asked:?}");
+}
+
+#[test]
 fn a_disk_below_the_free_space_floor_stops_the_crawl_resumably_before_it_fills() {
     let _timing = shared();
     let server = fixture_server();
