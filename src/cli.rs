@@ -129,6 +129,15 @@ pub struct CrawlArgs {
     /// With --seeds-file: refuse the whole file if any line is not a seed URL
     #[arg(long, requires = "seeds_file")]
     pub strict: bool,
+    /// Request the URLs stored as failed again, this run (a DNS, TLS or timeout failure is
+    /// final for a crawl; this is how to give them another chance): each is asked once more
+    /// as a recheck, and a success is stored as its new version, its links followed
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// With --retry-failed: only failures of these kinds (comma-separated: dns, tls, timeout,
+    /// connect, reset, http_status, ...; the `kind` of `status` and the exports)
+    #[arg(long, value_name = "KINDS", requires = "retry_failed", value_delimiter = ',', value_parser = parse_error_kind)]
+    pub kind: Vec<politecrawl::ErrorKind>,
     /// Load the cookies of this Netscape cookies.txt (curl's, wget's, a browser export's) into
     /// the crawl's jar before starting
     #[arg(long, value_name = "FILE")]
@@ -336,4 +345,18 @@ pub struct DemoArgs {
     /// Where to write demo.db and demo.jsonl
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
+}
+
+/// An error kind as `status` and the exports name it (`dns`, `tls_expired`, `http_status`).
+fn parse_error_kind(s: &str) -> Result<politecrawl::ErrorKind, String> {
+    serde_json::from_value(serde_json::Value::String(s.trim().to_string())).map_err(|_| {
+        format!(
+            "{s:?} is not an error kind; kinds: {}",
+            politecrawl::ErrorKind::ALL
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }

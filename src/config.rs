@@ -95,6 +95,10 @@ macro_rules! crawl_settings {
             /// [`Clock`](crate::runtime::Clock)). Never saved, and no flag sets it.
             #[serde(skip)]
             pub clock: crate::runtime::Clock,
+            /// `crawl --retry-failed [--kind ...]`: this run requests the URLs stored as failed
+            /// again (of these kinds; all when empty). One run's choice: never saved.
+            #[serde(skip)]
+            pub retry_failed: Option<Vec<crate::failure::ErrorKind>>,
             $($(#[doc = $doc])* pub $field: $ty,)*
         }
 
@@ -130,6 +134,7 @@ macro_rules! crawl_settings {
                     seeds,
                     credentials,
                     clock: crate::runtime::Clock::system(),
+                    retry_failed: None,
                     $($field: $default,)*
                 })
             }

@@ -120,6 +120,9 @@ pub struct Inputs {
     pub seeds_file: Option<PathBuf>,
     /// `--strict`: a seeds file with a bad line is refused whole.
     pub strict: bool,
+    /// `--retry-failed [--kind ...]`: the failed URLs to request again this run (all kinds
+    /// when empty).
+    pub retry_failed: Option<Vec<crate::failure::ErrorKind>>,
 }
 
 /// Starts or resumes the crawl in `db` (see the module doc).
@@ -155,6 +158,7 @@ pub fn start(
     let store = Store::open(db, OpenMode::CreateOrOpen)?;
     let mut plan = plan(db, new_seeds, overrides, &store)?;
     plan.config.credentials = logins(db, &plan.config, given.credentials, login)?;
+    plan.config.retry_failed.clone_from(&inputs.retry_failed);
     if let Some(file) = seeds_file {
         plan.seeds_file = Some(file.load(&store)?);
     }

@@ -51,9 +51,38 @@ pub enum ErrorKind {
     /// A sitemap named by a sitemap that a sitemap index named: sitemaps.org has one level of
     /// index (state `blocked`, never requested).
     NestedSitemap,
+    /// Queued, then out of the crawl's scope or filters as they stand when it was leased: an
+    /// `--exclude`, `--include`, `--scope` or trap-rule setting changed on a resume (state
+    /// `blocked`, never requested).
+    OutOfScope,
 }
 
 impl ErrorKind {
+    /// Every kind, in the order `status` lists them.
+    pub const ALL: [ErrorKind; 21] = [
+        ErrorKind::HttpStatus,
+        ErrorKind::Timeout,
+        ErrorKind::Connect,
+        ErrorKind::Dns,
+        ErrorKind::DnsUnavailable,
+        ErrorKind::Tls,
+        ErrorKind::TlsUntrusted,
+        ErrorKind::TlsExpired,
+        ErrorKind::TlsNameMismatch,
+        ErrorKind::Reset,
+        ErrorKind::InvalidResponse,
+        ErrorKind::Decode,
+        ErrorKind::RedirectLoop,
+        ErrorKind::TooManyRedirects,
+        ErrorKind::UnsupportedRedirect,
+        ErrorKind::RobotsDisallowed,
+        ErrorKind::RobotsUnreachable,
+        ErrorKind::PrivateAddress,
+        ErrorKind::NestedSitemap,
+        ErrorKind::OutOfScope,
+        ErrorKind::Other,
+    ];
+
     /// The snake_case name used in exports and status.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,6 +106,7 @@ impl ErrorKind {
             ErrorKind::DnsUnavailable => "dns_unavailable",
             ErrorKind::PrivateAddress => "private_address",
             ErrorKind::NestedSitemap => "nested_sitemap",
+            ErrorKind::OutOfScope => "out_of_scope",
         }
     }
 
@@ -103,6 +133,7 @@ impl ErrorKind {
             ErrorKind::DnsUnavailable => "the name server failed or did not answer",
             ErrorKind::PrivateAddress => "not fetched: the host is at a non-public address",
             ErrorKind::NestedSitemap => "not fetched: a sitemap index nested in another",
+            ErrorKind::OutOfScope => "not fetched: out of the crawl's scope or filters now",
         }
     }
 }

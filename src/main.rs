@@ -218,6 +218,12 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
         .into());
     }
     if let (Some(frontier), Some(name)) = (&args.frontier, &args.crawl) {
+        if args.retry_failed {
+            anyhow::bail!(
+                "--retry-failed is not supported with --frontier yet (it plans a recrawl round, \
+                 as --recrawl does); retry the failed URLs of a crawl of its own"
+            );
+        }
         return shared_cmd::crawl(&args, &db, frontier, name);
     }
     let stop = StopSignal::new();
@@ -251,6 +257,7 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
         cookies: args.cookies.clone(),
         seeds_file: args.seeds_file.clone(),
         strict: args.strict,
+        retry_failed: args.retry_failed.then(|| args.kind.clone()),
     };
     let result = politecrawl::crawl::start(
         &db,

@@ -427,6 +427,19 @@ impl<'a> Engine<'a> {
                 return self.settle_without_request(lease, UrlState::Failed, failure);
             }
         };
+        if !recheck && lease.entry.depth > 0 && !self.scope.allows(&url) {
+            // Queued under other settings (an `--exclude` added on a resume, say): the scope
+            // as it stands now decides, before anything is sent. Seeds always go.
+            self.sched.cancel_start(id);
+            let failure = Failure {
+                kind: ErrorKind::OutOfScope,
+                message: format!(
+                    "{} (the scope and filters as they stand now)",
+                    ErrorKind::OutOfScope.describe()
+                ),
+            };
+            return self.settle_without_request(lease, UrlState::Blocked, failure);
+        }
         if lease.entry.sitemap == SitemapRole::Refused {
             self.sched.cancel_start(id);
             let failure = nested_sitemap(&lease.entry);

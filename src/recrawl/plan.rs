@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::Schedule;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
+use crate::failure::ErrorKind;
 use crate::frontier::{queue_rechecks, QueueEntry, SitemapRole};
 use crate::store::page_log::StoredPage;
 use crate::store::rounds::Round;
@@ -31,19 +32,31 @@ pub struct Prepared {
 /// Sets up the recrawl of this run: continues the latest round when it is unfinished, or,
 /// with `--recrawl`, plans a new one when any page is due. `None`: no round is running (no
 /// `--recrawl`, or nothing due).
+///
+/// `crawl --retry-failed` plans a round of its own, of the URLs whose latest record is failed
+/// (of the kinds asked), whatever their age: the same rechecks, so a success is stored as a new
+/// version and its links followed, a failure again leaves the record as it was.
 pub fn prepare(store: &Store, config: &CrawlConfig) -> Result<Option<Prepared>> {
     let last = store.round()?;
+    let wanted = config.recrawl || config.retry_failed.is_some();
     let round = match last {
-        Some(r) if !r.planned && config.recrawl => r,
+        Some(r) if !r.planned && wanted => r,
         Some(r) if r.unfinished() => {
+            if config.retry_failed.is_some() {
+                log::warn!(
+                    "--retry-failed: recrawl round {} is not finished; this run finishes it, \
+                     give --retry-failed again after",
+                    r.number
+                );
+            }
             return Ok(Some(Prepared {
                 round: r.number,
                 queued: 0,
                 left: r.tally.left(),
                 continued: true,
-            }))
+            }));
         }
-        _ if !config.recrawl => return Ok(None),
+        _ if !wanted => return Ok(None),
         last => Round {
             number: last.map_or(1, |r| r.number + 1),
             started_at: humantime::format_rfc3339_seconds(config.clock.wall()).to_string(),
@@ -56,9 +69,18 @@ pub fn prepare(store: &Store, config: &CrawlConfig) -> Result<Option<Prepared>> 
         refresh: config.refresh,
         older_than: config.older_than,
     };
-    let round = plan(store, round, &schedule)?;
+    let select = match &config.retry_failed {
+        Some(kinds) => Select::Failed(kinds),
+        None => Select::Due,
+    };
+    let round = plan(store, round, &schedule, &select)?;
     if round.tally.queued == 0 {
-        log::info!("recrawl: no stored page was checked longer ago than its interval");
+        match select {
+            Select::Failed(_) => log::warn!("--retry-failed: no failed URL to request again"),
+            Select::Due => {
+                log::info!("recrawl: no stored page was checked longer ago than its interval")
+            }
+        }
         return Ok(None);
     }
     Ok(Some(Prepared {
@@ -72,7 +94,7 @@ pub fn prepare(store: &Store, config: &CrawlConfig) -> Result<Option<Prepared>> 
 /// Goes through the page log from where `round` left off, queueing every due page, a batch per
 /// transaction with the round's progress; returns the round as saved (nothing is saved for a
 /// new round with nothing due).
-fn plan(store: &Store, mut round: Round, schedule: &Schedule) -> Result<Round> {
+fn plan(store: &Store, mut round: Round, schedule: &Schedule, select: &Select) -> Result<Round> {
     let history = History::read(store.stored())?;
     let batch_size = crate::crashpoint::knob("POLITECRAWL_RECHECK_BATCH", BATCH);
     let mut batch = Vec::new();
@@ -92,7 +114,11 @@ fn plan(store: &Store, mut round: Round, schedule: &Schedule) -> Result<Round> {
                 store.path().display()
             )));
         }
-        if !history.is_latest(&page.record) || !is_due(&page, schedule, round.due_before_ms) {
+        let chosen = match select {
+            Select::Due => is_due(&page, schedule, round.due_before_ms),
+            Select::Failed(kinds) => is_failed_of(&page, kinds),
+        };
+        if !history.is_latest(&page.record) || !chosen {
             continue;
         }
         if let Some(entry) = recheck_of(&page, round.number, schedule) {
@@ -111,6 +137,28 @@ fn plan(store: &Store, mut round: Round, schedule: &Schedule) -> Result<Round> {
         queue_rechecks(store, &batch, &round)?;
     }
     Ok(round)
+}
+
+/// Which stored pages a round rechecks.
+enum Select<'a> {
+    /// Those whose latest check is older than their interval (`--recrawl`).
+    Due,
+    /// Those stored as failed, of these kinds (all when empty: `--retry-failed`).
+    Failed(&'a [ErrorKind]),
+}
+
+/// Whether the page is stored as failed with one of `kinds` (any kind when empty). A failure
+/// by status has the kind `http_status`.
+fn is_failed_of(page: &StoredPage, kinds: &[ErrorKind]) -> bool {
+    let rec = &page.record;
+    if rec.state != UrlState::Failed {
+        return false;
+    }
+    let kind = match &rec.error {
+        Some(e) => e.kind,
+        None => ErrorKind::HttpStatus,
+    };
+    kinds.is_empty() || kinds.contains(&kind)
 }
 
 /// Whether the page's latest check is older than its interval at `due_before_ms`.

@@ -3,6 +3,8 @@
 //! and the path rules keep a relative-link loop, a deep path and a parameter flood out.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::Arc;
 
 use politecrawl::serve::Reply;
@@ -251,6 +253,151 @@ fn max_bytes_stops_once_the_stored_bodies_reach_it_across_runs() {
     targets.sort();
     targets.dedup();
     assert_eq!(targets.len(), asked.len(), "fetched twice: {asked:?}");
+}
+
+#[test]
+fn retry_failed_requests_the_failed_urls_again_of_the_kinds_asked() {
+    let _timing = shared();
+    // The first run: /gone answers 404, /bad a malformed head (both final at once). Later the
+    // server is mended: both answer, and /gone links a page not seen before.
+    let mended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let m = mended.clone();
+    let server = RawServer::start(Arc::new(move |target: &str, conn: &mut TcpStream| {
+        let fixed = m.load(std::sync::atomic::Ordering::SeqCst);
+        let page = |conn: &mut TcpStream, body: &str| {
+            write_response(conn, 200, "text/html", body.as_bytes())
+        };
+        match target {
+            "/robots.txt" => write_response(conn, 404, "text/plain", b""),
+            "/" => page(conn, r#"<a href="/gone">g</a><a href="/bad">b</a>"#),
+            "/gone" if !fixed => write_response(conn, 404, "text/html", b"no"),
+            "/gone" => page(conn, r#"<a href="/new">n</a>"#),
+            "/bad" if !fixed => conn
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent Type: text/html\r\nContent-Length: 2\r\n\r\nok",
+                )
+                .is_ok(),
+            _ => page(conn, "fine"),
+        }
+    }));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let out = run(&["crawl", &seed, "--db", "r.db", "--rate", "0"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let asked = |t: &str| server.requests().iter().filter(|r| *r == t).count();
+    assert_eq!((asked("/gone"), asked("/bad")), (1, 1), "final at once");
+    mended.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    // A resume asks for nothing failed.
+    let out = run(&["crawl", "--db", "r.db"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!((asked("/gone"), asked("/bad")), (1, 1));
+    // Only the kind asked: /gone's 404 (http_status), and its link is followed.
+    let retry = [
+        "crawl",
+        "--db",
+        "r.db",
+        "--retry-failed",
+        "--kind",
+        "http_status",
+    ];
+    let out = run(&retry, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!((asked("/gone"), asked("/bad"), asked("/new")), (2, 1, 1));
+    // Then every kind: /bad (invalid_response).
+    let out = run(&["crawl", "--db", "r.db", "--retry-failed"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!((asked("/gone"), asked("/bad"), asked("/new")), (2, 2, 1));
+    // Nothing failed is left: nothing is asked, and the user is told.
+    let out = run(&["crawl", "--db", "r.db", "--retry-failed"], dir.path());
+    assert!(stderr(&out).contains("no failed URL"), "{}", stderr(&out));
+    assert_eq!(
+        (asked("/gone"), asked("/bad"), asked("/"), asked("/new")),
+        (2, 2, 1, 1)
+    );
+    let status = run(&["status", "--db", "r.db", "--json"], dir.path());
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        (json["failed"].as_u64(), json["done"].as_u64()),
+        (Some(0), Some(4)),
+        "{json}"
+    );
+    // A kind that does not exist is refused with the list.
+    let out = run(
+        &["crawl", "--db", "r.db", "--retry-failed", "--kind", "dsn"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("\"dsn\" is not an error kind; kinds: http_status"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_exclude_added_on_a_resume_drops_what_is_already_queued() {
+    let _timing = shared();
+    let server = route_server(Arc::new(|r| match r.path() {
+        "/" => Some(Reply::html(
+            (1..=4)
+                .map(|i| format!(r#"<a href="/a/{i}">a</a><a href="/b/{i}">b</a>"#))
+                .collect::<String>(),
+        )),
+        _ => Some(Reply::html("leaf")),
+    }));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let first = [
+        "crawl",
+        &seed,
+        "--db",
+        "x.db",
+        "--rate",
+        "0",
+        "--max-pages",
+        "1",
+    ];
+    let out = run(&first, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        page_requests(&server).len(),
+        1,
+        "only the seed: 8 links queued"
+    );
+
+    let resume = [
+        "crawl",
+        "--db",
+        "x.db",
+        "--max-pages",
+        "100",
+        "--exclude",
+        "/b/",
+    ];
+    let out = run(&resume, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut asked: Vec<String> = page_requests(&server)
+        .into_iter()
+        .map(|r| r.target)
+        .collect();
+    asked.sort();
+    assert_eq!(asked, ["/", "/a/1", "/a/2", "/a/3", "/a/4"]);
+    let store = politecrawl::Store::open(
+        &dir.path().join("x.db"),
+        politecrawl::store::OpenMode::Existing,
+    )
+    .unwrap();
+    let records = stored(&store, &server.origin());
+    for i in 1..=4 {
+        let r = &records[&format!("/b/{i}")];
+        assert_eq!(r.state, politecrawl::store::UrlState::Blocked, "{r:?}");
+        assert_eq!(
+            r.error.as_ref().unwrap().kind,
+            politecrawl::ErrorKind::OutOfScope
+        );
+    }
+    assert_eq!(store.counters().unwrap().queued, 0);
 }
 
 #[test]
