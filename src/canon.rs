@@ -178,13 +178,47 @@ impl Scope {
             .filter_map(|origin| Url::parse(origin).ok()?.host_str().map(str::to_string))
     }
 
-    /// Whether a discovered (already normalized) URL is followed.
-    pub fn allows(&self, url: &Url) -> bool {
+    /// Why the scope refuses `url`, in words naming the setting (`None`: it is followed). The
+    /// same checks as [`Scope::allows`], in its order; for `politecrawl explain`.
+    pub fn refusal(&self, url: &Url) -> Option<String> {
         let s = url.as_str();
         if s.len() > self.max_url_length {
-            return false;
+            return Some(format!(
+                "longer than --max-url-length ({} > {} bytes)",
+                s.len(),
+                self.max_url_length
+            ));
         }
-        let host_ok = match self.kind {
+        let kind = match self.kind {
+            ScopeKind::Any => "any",
+            ScopeKind::Host => "host",
+            ScopeKind::Domain => "domain",
+            ScopeKind::Prefix => "prefix",
+        };
+        if !self.allows_host(url) {
+            return Some(format!(
+                "out of --scope {kind}: not on a seed's {}",
+                match self.kind {
+                    ScopeKind::Domain => "registrable domain",
+                    ScopeKind::Prefix => "origin under its directory",
+                    _ => "origin",
+                }
+            ));
+        }
+        if self.include.as_ref().is_some_and(|set| !set.is_match(s)) {
+            return Some("matches no --include".into());
+        }
+        if let Some(set) = &self.exclude {
+            if let Some(i) = set.matches(s).iter().next() {
+                return Some(format!("matches --exclude {:?}", set.patterns()[i]));
+            }
+        }
+        let rule = self.rules.as_ref().and_then(|r| r.refuses(url))?;
+        Some(format!("refused by the trap rule {rule}"))
+    }
+
+    fn allows_host(&self, url: &Url) -> bool {
+        match self.kind {
             ScopeKind::Any => true,
             ScopeKind::Host => self.hosts.contains(&origin_key(url)),
             ScopeKind::Domain => url
@@ -194,8 +228,16 @@ impl Scope {
                 .prefixes
                 .get(&origin_key(url))
                 .is_some_and(|dirs| dirs.iter().any(|d| url.path().starts_with(d.as_str()))),
-        };
-        host_ok
+        }
+    }
+
+    /// Whether a discovered (already normalized) URL is followed.
+    pub fn allows(&self, url: &Url) -> bool {
+        let s = url.as_str();
+        if s.len() > self.max_url_length {
+            return false;
+        }
+        self.allows_host(url)
             && self.include.as_ref().is_none_or(|set| set.is_match(s))
             && !self.exclude.as_ref().is_some_and(|set| set.is_match(s))
             // Last, so only URLs in scope otherwise are counted under a rule.

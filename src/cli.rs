@@ -42,6 +42,13 @@ pub enum Command {
     #[command(after_help = "Examples:\n  politecrawl status --db example.db\n  \
         politecrawl status --db example.db --json | jq .by_status")]
     Status(StatusArgs),
+    /// Say what happened to one URL and why: its record, the dedupe key, the scope, filter or
+    /// trap rule that refuses it, and the robots.txt rule that applies
+    #[command(
+        after_help = "Examples:\n  politecrawl explain https://example.com/private/x --db example.db\n  \
+        politecrawl explain 'https://example.com/p?sid=0123456789abcdef0123' --db example.db --json"
+    )]
+    Explain(ExplainArgs),
     /// Write the stored pages as a dump: JSON Lines, CSV or WARC
     #[command(
         after_help = "Examples:\n  politecrawl export --db example.db --format jsonl --out pages.jsonl\n  \
@@ -229,6 +236,20 @@ fn parse_since(s: &str) -> Result<u64, String> {
                 .map(|d| d.as_micros() as u64)
                 .map_err(|_| format!("{s:?} is before 1970"))
         })
+}
+
+/// Flags of `explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The URL, absolute
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Database directory
+    #[arg(long, value_name = "DIR")]
+    pub db: PathBuf,
+    /// Print one JSON object (`url`, `dedupe_key`, `record`, `scope`, `robots`, `verdict`)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `status`.

@@ -61,7 +61,8 @@
 //! Commands on top, and what they share:
 //! - [`crawl`]: sets a run up (new or resumed) and runs it; [`report`]: what a run did.
 //! - [`seeds_file`]: `--seeds-file`, seed URLs streamed from a file or stdin.
-//! - [`status`]: where a crawl stands; [`progress`]: the live numbers of a running one.
+//! - [`status`]: where a crawl stands; [`progress`]: the live numbers of a running one;
+//!   [`explain`]: what happened to one URL, and which rule decided.
 //! - [`export`]: JSON Lines, CSV, WARC and mirror dumps.
 //! - [`allocator`]: mimalloc's settings, shared with the benchmarks.
 //! - [`demo`]: the bundled fixture crawl; [`serve`]: the loopback test-site server.
@@ -110,6 +111,7 @@ pub mod store;
 pub mod allocator;
 pub mod crawl;
 pub mod demo;
+pub mod explain;
 pub mod export;
 mod http_status;
 pub mod progress;

@@ -60,6 +60,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker(args) => shared_cmd::worker(&args),
+        Command::Explain(args) => {
+            let store = Store::open(&args.db, OpenMode::Existing)?;
+            let e = politecrawl::explain::explain(&store, &args.url)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                print!("{e}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status(args) => {
             if let (Some(frontier), Some(name)) = (&args.shared.frontier, &args.shared.crawl) {
                 return shared_cmd::status(frontier, name, args.json);

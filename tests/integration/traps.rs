@@ -401,6 +401,94 @@ fn an_exclude_added_on_a_resume_drops_what_is_already_queued() {
 }
 
 #[test]
+fn explain_names_the_rule_that_decided_for_one_url() {
+    let _timing = shared();
+    let server = route_server(Arc::new(|r| match r.path() {
+        "/robots.txt" => Some(Reply::new(
+            200,
+            "text/plain",
+            "User-agent: *\nDisallow: /private/\n",
+        )),
+        "/" => Some(Reply::html(
+            r#"<a href="/private/x">p</a><a href="/p?a=1&sid=0123456789abcdef0123">s</a>
+               <a href="/gone">g</a><a href="/skip/me">x</a>"#,
+        )),
+        "/gone" => Some(Reply::new(404, "text/html", "no")),
+        _ => Some(Reply::html("leaf")),
+    }));
+    let dir = tempdir();
+    let o = server.origin();
+    let seed = format!("{o}/");
+    let out = run(
+        &[
+            "crawl",
+            &seed,
+            "--db",
+            "e.db",
+            "--rate",
+            "0",
+            "--exclude",
+            "/skip/",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let explain = |url: &str| {
+        let out = run(&["explain", url, "--db", "e.db"], dir.path());
+        assert!(out.status.success(), "{url}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let e = explain(&format!("{o}/private/x"));
+    assert!(
+        e.contains("verdict   stored blocked (robots_disallowed): Disallow: /private/"),
+        "{e}"
+    );
+    assert!(
+        e.contains("robots    disallowed: Disallow: /private/"),
+        "{e}"
+    );
+    let e = explain(&format!("{o}/gone"));
+    assert!(
+        e.contains("stored failed (http_status)") && e.contains("found on"),
+        "{e}"
+    );
+    let e = explain(&format!("{o}/skip/me#frag"));
+    assert!(
+        e.contains(&format!("url       {o}/skip/me\n"))
+            && e.contains("verdict   not queued: matches --exclude \"/skip/\""),
+        "{e}"
+    );
+    let e = explain(&format!("{o}/docs/a/docs/a/docs/a/x"));
+    assert!(
+        e.contains("not queued: refused by the trap rule repeated_segment"),
+        "{e}"
+    );
+    let e = explain("http://elsewhere.test/");
+    assert!(e.contains("not queued: out of --scope host"), "{e}");
+    // The session-ID copy: known by its key, which the stored page has.
+    let out = run(
+        &[
+            "explain",
+            &format!("{o}/p?sid=fedcba9876543210fedc&a=1"),
+            "--db",
+            "e.db",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["dedupe_key"], format!("{o}/p?a=1"), "{json}");
+    assert!(json["record"].is_null(), "{json}");
+    let out = run(&["explain", "not a url", "--db", "e.db"], dir.path());
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not an absolute http(s) URL"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn a_disk_below_the_free_space_floor_stops_the_crawl_resumably_before_it_fills() {
     let _timing = shared();
     let server = fixture_server();
