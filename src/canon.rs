@@ -178,43 +178,35 @@ impl Scope {
             .filter_map(|origin| Url::parse(origin).ok()?.host_str().map(str::to_string))
     }
 
-    /// Why the scope refuses `url`, in words naming the setting (`None`: it is followed). The
-    /// same checks as [`Scope::allows`], in its order; for `politecrawl explain`.
+    /// Why the scope refuses `url`, in words naming the setting (`None`: it is followed); for
+    /// `politecrawl explain`.
     pub fn refusal(&self, url: &Url) -> Option<String> {
+        self.check(url).err().map(|r| r.describe(self))
+    }
+
+    /// The first check `url` fails, in [`Scope::allows`]' order. Cheap: nothing is formatted
+    /// until a refusal is described (most links a page has are refused by the scope).
+    pub fn check(&self, url: &Url) -> Result<(), Refusal> {
         let s = url.as_str();
         if s.len() > self.max_url_length {
-            return Some(format!(
-                "longer than --max-url-length ({} > {} bytes)",
-                s.len(),
-                self.max_url_length
-            ));
+            return Err(Refusal::TooLong(s.len()));
         }
-        let kind = match self.kind {
-            ScopeKind::Any => "any",
-            ScopeKind::Host => "host",
-            ScopeKind::Domain => "domain",
-            ScopeKind::Prefix => "prefix",
-        };
         if !self.allows_host(url) {
-            return Some(format!(
-                "out of --scope {kind}: not on a seed's {}",
-                match self.kind {
-                    ScopeKind::Domain => "registrable domain",
-                    ScopeKind::Prefix => "origin under its directory",
-                    _ => "origin",
-                }
-            ));
+            return Err(Refusal::OutOfScope);
         }
         if self.include.as_ref().is_some_and(|set| !set.is_match(s)) {
-            return Some("matches no --include".into());
+            return Err(Refusal::NoInclude);
         }
         if let Some(set) = &self.exclude {
             if let Some(i) = set.matches(s).iter().next() {
-                return Some(format!("matches --exclude {:?}", set.patterns()[i]));
+                return Err(Refusal::Exclude(i));
             }
         }
-        let rule = self.rules.as_ref().and_then(|r| r.refuses(url))?;
-        Some(format!("refused by the trap rule {rule}"))
+        // Last, so only URLs in scope otherwise are counted under a rule.
+        match self.rules.as_ref().and_then(|r| r.refuses(url)) {
+            Some(rule) => Err(Refusal::Trap(rule)),
+            None => Ok(()),
+        }
     }
 
     fn allows_host(&self, url: &Url) -> bool {
@@ -233,15 +225,60 @@ impl Scope {
 
     /// Whether a discovered (already normalized) URL is followed.
     pub fn allows(&self, url: &Url) -> bool {
-        let s = url.as_str();
-        if s.len() > self.max_url_length {
-            return false;
+        self.check(url).is_ok()
+    }
+}
+
+/// Which check of the [`Scope`] refused a URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Longer than `--max-url-length` (its length).
+    TooLong(usize),
+    /// Not on a seed's origin, domain or directory (`--scope`).
+    OutOfScope,
+    /// Matches no `--include`.
+    NoInclude,
+    /// Matches this `--exclude` (its index).
+    Exclude(usize),
+    /// Refused by this trap rule on paths.
+    Trap(&'static str),
+}
+
+impl Refusal {
+    /// The reason's name, as the skip report and `explain` give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::TooLong(_) => "max_url_length",
+            Refusal::OutOfScope => "out_of_scope",
+            Refusal::NoInclude => "include",
+            Refusal::Exclude(_) => "exclude",
+            Refusal::Trap(rule) => rule,
         }
-        self.allows_host(url)
-            && self.include.as_ref().is_none_or(|set| set.is_match(s))
-            && !self.exclude.as_ref().is_some_and(|set| set.is_match(s))
-            // Last, so only URLs in scope otherwise are counted under a rule.
-            && self.rules.as_ref().is_none_or(|r| r.refuses(url).is_none())
+    }
+
+    /// In words naming the setting.
+    pub fn describe(self, scope: &Scope) -> String {
+        match self {
+            Refusal::TooLong(n) => format!(
+                "longer than --max-url-length ({n} > {} bytes)",
+                scope.max_url_length
+            ),
+            Refusal::OutOfScope => {
+                let (kind, what) = match scope.kind {
+                    ScopeKind::Any => ("any", "origin"),
+                    ScopeKind::Host => ("host", "origin"),
+                    ScopeKind::Domain => ("domain", "registrable domain"),
+                    ScopeKind::Prefix => ("prefix", "origin under its directory"),
+                };
+                format!("out of --scope {kind}: not on a seed's {what}")
+            }
+            Refusal::NoInclude => "matches no --include".into(),
+            Refusal::Exclude(i) => {
+                let pattern = scope.exclude.as_ref().and_then(|s| s.patterns().get(i));
+                format!("matches --exclude {:?}", pattern.map_or("", String::as_str))
+            }
+            Refusal::Trap(rule) => format!("refused by the trap rule {rule}"),
+        }
     }
 }
 

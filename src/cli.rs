@@ -319,6 +319,11 @@ pub struct ExportArgs {
     /// and every check; WARC revisit records) [default: latest]
     #[arg(long, value_enum, default_value_t = politecrawl::export::Versions::Latest, hide_default_value = true)]
     pub versions: politecrawl::export::Versions,
+    /// Write the skip report instead of pages: the URLs found and not followed, with why
+    /// (`url`, `reason`, `detail`, `found_on`, `depth`; a bounded sample, see the guide), as
+    /// JSON Lines
+    #[arg(long)]
+    pub skipped: bool,
     /// Leave out a record whose body does not read back (a cut or overwritten body segment),
     /// naming each on stderr and counting them at the end, instead of stopping at the first
     #[arg(long)]
@@ -326,7 +331,7 @@ pub struct ExportArgs {
 }
 
 /// `--format` values.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     /// JSON Lines: one object per stored URL, body included
     Jsonl,

@@ -256,6 +256,7 @@ pub(crate) fn drive(
     let ctx = Arc::new(WorkerContext {
         fetcher: Fetcher::new(config)?.with_address_rule(addresses),
         scope,
+        skips: crate::skips::SkipLog::open(store.path())?,
         max_depth: config.max_depth,
         requisites: config.requisites,
         parse_slots: async_lock::Semaphore::new(parse_slots),
@@ -312,6 +313,7 @@ pub(crate) fn drive(
     let result = engine.run();
     let mut stats = engine.stats;
     stats.traps = ctx.scope.trap_counts();
+    ctx.skips.finish();
     // Closing the job channel lets every worker finish its current fetch and exit. After a
     // stop whose grace ran out, fetches still running are left behind (their leases stay in
     // the database and are fetched again on resume) rather than waited for.

@@ -5,7 +5,8 @@
 //! origin's robots.txt. This reads them all, read-only, and says which decided.
 //!
 //! A URL that was never queued keeps no record of its own (a page links thousands that the
-//! scope refuses), so for it the rules are evaluated as the crawl's saved settings stand now.
+//! scope refuses): when the skip report sampled it (see [`crate::skips`]) its reason then is
+//! given, and the rules are evaluated as the crawl's saved settings stand now.
 
 use serde::Serialize;
 use url::Url;
@@ -27,6 +28,9 @@ pub struct Explanation {
     pub record: Option<PageRecord>,
     /// Why the scope, the filters or a trap rule refuse it now; `None`: followed.
     pub scope: Option<String>,
+    /// The skip report's entry for it, when it was sampled (the reason then, and where it was
+    /// found).
+    pub skipped: Option<crate::skips::Skip>,
     /// What the origin's robots.txt, as last fetched, says of it.
     pub robots: String,
     /// The decision in one sentence.
@@ -55,6 +59,9 @@ pub fn explain(store: &Store, raw: &str) -> Result<Explanation> {
     let record = store.find_page(url.as_str())?;
     let scope_refusal = scope.refusal(&url);
     let robots = robots_of(store, &url, &config)?;
+    let skipped = crate::skips::read(store.path())?
+        .into_iter()
+        .find(|s| s.url == url.as_str());
     let verdict = match (&record, &scope_refusal) {
         (Some(r), _) => {
             let what = match (&r.status, &r.error) {
@@ -65,6 +72,17 @@ pub fn explain(store: &Store, raw: &str) -> Result<Explanation> {
                 (None, None) => r.state.as_str().to_string(),
             };
             format!("stored {what}")
+        }
+        (None, _) if skipped.is_some() => {
+            let s = skipped.as_ref().expect("matched");
+            format!(
+                "not queued: {}{}",
+                s.detail,
+                s.found_on
+                    .as_deref()
+                    .map(|p| format!(" (found on {p})"))
+                    .unwrap_or_default()
+            )
         }
         (None, Some(why)) => format!("not queued: {why}"),
         (None, None) => match &dedupe_key {
@@ -80,6 +98,7 @@ pub fn explain(store: &Store, raw: &str) -> Result<Explanation> {
         dedupe_key,
         record,
         scope: scope_refusal,
+        skipped,
         robots,
         verdict,
     })

@@ -38,6 +38,7 @@
 //! - `politeness`: one origin's rate, in-flight cap, pauses and back-off.
 //! - `retry`: which failures get another try, and when.
 //! - `seen`: the seen-set: fingerprint runs, the inbox of new ones, the memo in front.
+//! - [`skips`]: the skip report: the URLs not followed, sampled and counted by reason.
 //! - [`traps`]: requests spent on nothing: the seen-set's dedupe key (session IDs, tracking
 //!   parameters, parameter order) and the trap rules on paths.
 //! - [`frontier`]: the queue, seen-set and leases behind the [`frontier::Frontier`] seam the engine
@@ -91,6 +92,7 @@ pub mod recrawl;
 mod retry;
 mod scheduler;
 mod seen;
+pub mod skips;
 pub mod traps;
 
 // Worker side.

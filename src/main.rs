@@ -351,6 +351,9 @@ fn shell_quote(s: &str) -> String {
 }
 
 fn export_cmd(args: ExportArgs) -> Result<()> {
+    if args.skipped {
+        return skipped_cmd(&args);
+    }
     let store: Box<dyn politecrawl::export::Source> =
         match (&args.shared.frontier, &args.shared.crawl) {
             (Some(frontier), Some(name)) => {
@@ -452,6 +455,56 @@ fn filter_of(args: &ExportArgs) -> Filter {
         skip_damaged: args.skip_damaged,
         damaged: Default::default(),
     }
+}
+
+/// `export --skipped`: the skip report of each `--db`, as JSON Lines.
+fn skipped_cmd(args: &ExportArgs) -> Result<()> {
+    if args.format != FormatArg::Jsonl {
+        anyhow::bail!("--skipped writes JSON Lines: drop --format, or give --format jsonl");
+    }
+    let mut lines = Vec::new();
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for db in &args.db {
+        if !db.is_dir() {
+            anyhow::bail!("{}: no such database directory", db.display());
+        }
+        if let Err(why) = politecrawl::store::marker::recognise(db) {
+            anyhow::bail!("{}: {why}", db.display());
+        }
+        for skip in politecrawl::skips::read(db)? {
+            lines.extend(serde_json::to_vec(&skip)?);
+            lines.push(b'\n');
+        }
+        for (reason, n) in politecrawl::skips::counts(db) {
+            *counts.entry(reason).or_default() += n;
+        }
+    }
+    match args.out.as_deref().filter(|p| *p != Path::new("-")) {
+        None => {
+            use std::io::Write;
+            match std::io::stdout().lock().write_all(&lines) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                other => other.context("writing to standard output")?,
+            }
+        }
+        Some(path) => {
+            terminal::remove_partial_on_signal()?;
+            let (tmp, mut file) = export::partial::Partial::create(path)?;
+            std::io::Write::write_all(&mut file, &lines)
+                .with_context(|| format!("writing {}", path.display()))?;
+            tmp.finish(file)?;
+        }
+    }
+    let counted: Vec<String> = counts.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    eprintln!(
+        "skip report: URLs not followed, counted by reason: {}",
+        if counted.is_empty() {
+            "none".to_string()
+        } else {
+            counted.join(", ")
+        }
+    );
+    Ok(())
 }
 
 /// `--skip-damaged`: how many records were left out (each was named as it was met).

@@ -40,6 +40,8 @@ pub const OWN: &[&str] = &[
     "credentials",
     "cookies.json",
     "cluster.json",
+    "skipped.jsonl",
+    "skipped-counts.json",
 ];
 
 /// Whether a directory entry's name is one politecrawl makes (`snap.` is a prefix: sled names
@@ -147,6 +149,8 @@ mod tests {
             crate::fetch::request::CREDENTIALS,
             crate::fetch::cookies::FILE,
             crate::cluster::worker::IDENTITY_FILE,
+            crate::skips::SAMPLE_FILE,
+            crate::skips::COUNTS_FILE,
         ] {
             assert!(OWN.contains(&name), "{name}");
         }

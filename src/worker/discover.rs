@@ -41,7 +41,7 @@ async fn read_sitemap(
             .chain(maps)
             .filter(|(_, d, role)| role.is_sitemap() || ctx2.max_depth.is_none_or(|m| *d <= m))
             .filter_map(|(u, d, role)| {
-                let u = canon::resolve(&base, u).filter(|u| ctx2.scope.allows(u))?;
+                let u = canon::resolve(&base, u).filter(|u| followed(&ctx2, u, &base, d))?;
                 Some(Candidate {
                     url: u,
                     depth: d,
@@ -89,7 +89,11 @@ pub(super) async fn discover(
         );
     }
     let child_depth = entry.depth + 1;
-    if ctx.max_depth.is_some_and(|m| child_depth > m) {
+    if let Some(max) = ctx.max_depth.filter(|m| child_depth > *m) {
+        if extract::is_html(f.header("content-type")) {
+            ctx.skips
+                .too_deep(url, entry.referrer.as_deref(), entry.depth, max);
+        }
         return (Vec::new(), None);
     }
     // `Link: <…>; rel=next` (and canonical, alternate, prev) count like links, on any response.
@@ -138,7 +142,7 @@ fn candidates(ctx: &WorkerContext, links: Vec<Url>, depth: u32, page: &Url) -> V
     let referrer = page.to_string();
     links
         .into_iter()
-        .filter(|u| ctx.scope.allows(u))
+        .filter(|u| followed(ctx, u, page, depth))
         .map(|url| Candidate {
             url,
             depth,
@@ -147,6 +151,18 @@ fn candidates(ctx: &WorkerContext, links: Vec<Url>, depth: u32, page: &Url) -> V
             redirect_chain: Vec::new(),
         })
         .collect()
+}
+
+/// Whether the scope follows `url`, found on `page` at `depth`; a URL it refuses goes to the
+/// skip report with the reason.
+fn followed(ctx: &WorkerContext, url: &Url, page: &Url, depth: u32) -> bool {
+    match ctx.scope.check(url) {
+        Ok(()) => true,
+        Err(why) => {
+            ctx.skips.refused(&ctx.scope, url, why, page, depth);
+            false
+        }
+    }
 }
 
 /// A 3xx: its target is queued like a link (same depth: a redirect is not a link hop), carrying
@@ -194,7 +210,7 @@ fn redirect(
         let msg = format!("more than {} redirects in a row", ctx.max_redirects);
         return fail(ErrorKind::TooManyRedirects, msg);
     }
-    if !ctx.scope.allows(&target) {
+    if !followed(ctx, &target, url, entry.depth) {
         return Vec::new();
     }
     // A redirected sitemap is still a sitemap, at the same level.

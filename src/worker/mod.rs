@@ -29,6 +29,8 @@ pub struct WorkerContext {
     pub fetcher: Fetcher,
     /// Which discovered URLs are followed.
     pub scope: Scope,
+    /// Where the URLs not followed are sampled and counted, with why (see [`crate::skips`]).
+    pub skips: crate::skips::SkipLog,
     /// Links deeper than this are not followed.
     pub max_depth: Option<u32>,
     /// Page requisites (images, scripts, stylesheets) are followed too (`--requisites`).

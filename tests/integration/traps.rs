@@ -489,6 +489,107 @@ fn explain_names_the_rule_that_decided_for_one_url() {
 }
 
 #[test]
+fn the_skip_report_samples_and_counts_every_url_not_followed() {
+    let _timing = shared();
+    // The home page: 30 links off the site (the sample keeps 20 of them per page origin), one
+    // excluded, one a trap; /d1 is at the depth limit, so its links are not followed.
+    let home: String = (0..30)
+        .map(|i| format!(r#"<a href="http://elsewhere.test/{i}">x</a>"#))
+        .chain([
+            r#"<a href="/skip/me">s</a>"#.to_string(),
+            r#"<a href="/t/a/t/a/t/a/x">t</a>"#.to_string(),
+            r#"<a href="/d1">d</a>"#.to_string(),
+        ])
+        .collect();
+    let server = route_server(Arc::new(move |r| match r.path() {
+        "/" => Some(Reply::html(home.clone())),
+        "/d1" => Some(Reply::html(r#"<a href="/d2">deeper</a>"#)),
+        _ => Some(Reply::html("leaf")),
+    }));
+    let dir = tempdir();
+    let o = server.origin();
+    let seed = format!("{o}/");
+    let crawl = [
+        "crawl",
+        &seed,
+        "--db",
+        "s.db",
+        "--rate",
+        "0",
+        "--exclude",
+        "/skip/",
+        "--max-depth",
+        "1",
+    ];
+    let out = run(&crawl, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let asked: Vec<String> = page_requests(&server)
+        .into_iter()
+        .map(|r| r.target)
+        .collect();
+    assert!(!asked
+        .iter()
+        .any(|t| t == "/d2" || t.starts_with("/skip") || t.starts_with("/t/")));
+
+    let out = run(&["export", "--db", "s.db", "--skipped"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let skips: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |reason: &str| -> Vec<&serde_json::Value> {
+        skips.iter().filter(|s| s["reason"] == reason).collect()
+    };
+    assert_eq!(
+        of("out_of_scope").len(),
+        20,
+        "sampled: 20 per reason and page origin"
+    );
+    assert_eq!(of("out_of_scope")[0]["found_on"], seed.as_str());
+    let excluded = of("exclude");
+    assert_eq!(excluded.len(), 1);
+    assert_eq!(excluded[0]["url"], format!("{o}/skip/me"));
+    assert_eq!(excluded[0]["detail"], "matches --exclude \"/skip/\"");
+    assert_eq!(
+        of("repeated_segment")[0]["url"],
+        format!("{o}/t/a/t/a/t/a/x")
+    );
+    let deep = of("max_depth");
+    assert_eq!(deep.len(), 1, "{skips:?}");
+    assert_eq!(
+        (deep[0]["url"].as_str(), deep[0]["depth"].as_u64()),
+        (Some(&*format!("{o}/d1")), Some(1))
+    );
+    // Every refusal counted, the sampled and the others.
+    assert!(
+        err.contains("exclude 1, max_depth 1, out_of_scope 30, repeated_segment 1"),
+        "{err}"
+    );
+    // explain gives the reason sampled, and where the URL was found.
+    let out = run(
+        &["explain", &format!("{o}/skip/me"), "--db", "s.db"],
+        dir.path(),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "not queued: matches --exclude \"/skip/\" (found on {seed})"
+        )),
+        "{text}"
+    );
+    // A resume adds no line for what was sampled already.
+    let out = run(&["crawl", "--db", "s.db"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = run(&["export", "--db", "s.db", "--skipped"], dir.path());
+    assert_eq!(
+        String::from_utf8(again.stdout).unwrap().lines().count(),
+        skips.len()
+    );
+}
+
+#[test]
 fn a_disk_below_the_free_space_floor_stops_the_crawl_resumably_before_it_fills() {
     let _timing = shared();
     let server = fixture_server();
