@@ -93,6 +93,12 @@ pub struct Scope {
     domains: HashSet<String>,
     /// `--scope prefix`: each seed origin's directories (path up to its last `/`).
     prefixes: std::collections::HashMap<String, Vec<String>>,
+    /// Origins whose seeds-file lines said `scope=prefix`, with their directories: whatever the
+    /// crawl's `--scope`, only URLs under one of them are followed there, unless another seed
+    /// of that origin has no such limit (it is then in `whole`).
+    restricted: std::collections::HashMap<String, Vec<String>>,
+    /// Origins with a seed not limited to its directory.
+    whole: HashSet<String>,
     include: Option<RegexSet>,
     exclude: Option<RegexSet>,
     max_url_length: usize,
@@ -130,6 +136,7 @@ impl Scope {
                 .map_err(|e| Error::Config(format!("bad --include/--exclude regex: {e}")))
         };
         let mut hosts = HashSet::new();
+        let mut whole = HashSet::new();
         let mut domains = HashSet::new();
         let mut prefixes: std::collections::HashMap<String, Vec<String>> = Default::default();
         for seed in seeds {
@@ -140,6 +147,7 @@ impl Scope {
                 dirs.push(dir.to_string());
             }
             hosts.insert(origin_key(seed));
+            whole.insert(origin_key(seed));
             if let Some(h) = seed.host_str() {
                 domains.insert(registrable_domain(h));
             }
@@ -149,6 +157,8 @@ impl Scope {
             hosts,
             domains,
             prefixes,
+            restricted: Default::default(),
+            whole,
             include: set(include)?,
             exclude: set(exclude)?,
             max_url_length,
@@ -156,15 +166,29 @@ impl Scope {
         })
     }
 
-    /// Adds a seed's origin (`https://host:port`) to the hosts and domains in scope (under
-    /// `--scope prefix`, its whole host: a seeds file's seeds are kept by origin only).
-    pub fn add_origin(&mut self, origin: &str) {
+    /// Adds a seeds file's seed origin (`https://host:port`) to the hosts and domains in scope:
+    /// its whole host, or with `dirs` (its lines said `scope=prefix`) only under those
+    /// directories, whatever `--scope` is.
+    pub fn add_origin(&mut self, origin: &str, dirs: &[String]) {
         if let Ok(u) = Url::parse(origin) {
-            self.prefixes
-                .entry(origin_key(&u))
-                .or_default()
-                .push("/".into());
-            self.hosts.insert(origin_key(&u));
+            let key = origin_key(&u);
+            if dirs.is_empty() {
+                self.prefixes
+                    .entry(key.clone())
+                    .or_default()
+                    .push("/".into());
+                self.whole.insert(key.clone());
+            } else {
+                self.prefixes
+                    .entry(key.clone())
+                    .or_default()
+                    .extend(dirs.iter().cloned());
+                self.restricted
+                    .entry(key.clone())
+                    .or_default()
+                    .extend(dirs.iter().cloned());
+            }
+            self.hosts.insert(key);
             if let Some(h) = u.host_str() {
                 self.domains.insert(registrable_domain(h));
             }
@@ -210,6 +234,18 @@ impl Scope {
     }
 
     fn allows_host(&self, url: &Url) -> bool {
+        if !self.restricted.is_empty() {
+            let key = origin_key(url);
+            if let Some(dirs) = self
+                .restricted
+                .get(&key)
+                .filter(|_| !self.whole.contains(&key))
+            {
+                if !dirs.iter().any(|d| url.path().starts_with(d.as_str())) {
+                    return false;
+                }
+            }
+        }
         match self.kind {
             ScopeKind::Any => true,
             ScopeKind::Host => self.hosts.contains(&origin_key(url)),

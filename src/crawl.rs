@@ -195,7 +195,8 @@ pub fn run(
     let prior_seeds = prior.map(|p| p.seeds).unwrap_or_default();
     let mut scope = config.scope(&prior_seeds)?;
     for origin in store.seed_origins() {
-        scope.add_origin(&origin?);
+        let (origin, dirs) = origin?;
+        scope.add_origin(&origin, &dirs);
     }
     frontier.add_seeds(&config.seeds)?;
     let mut saved = config.clone();

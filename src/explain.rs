@@ -52,7 +52,8 @@ pub fn explain(store: &Store, raw: &str) -> Result<Explanation> {
         .ok_or_else(|| Error::Config(format!("{} holds no crawl yet", store.path().display())))?;
     let mut scope = config.scope(&[])?;
     for origin in store.seed_origins() {
-        scope.add_origin(&origin?);
+        let (origin, dirs) = origin?;
+        scope.add_origin(&origin, &dirs);
     }
     let key = crate::traps::dedupe_key(url.as_str());
     let dedupe_key = (key != url.as_str()).then(|| key.into_owned());

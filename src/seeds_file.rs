@@ -94,7 +94,7 @@ impl SeedsFile {
     pub fn load(self, store: &Store) -> Result<Loaded> {
         let mut loaded = Loaded::default();
         let mut batch = Vec::with_capacity(BATCH);
-        let mut origins = HashSet::new();
+        let mut origins: HashSet<(String, Option<String>)> = HashSet::new();
         let flush = |batch: &mut Vec<Url>, loaded: &mut Loaded| -> Result<()> {
             loaded.queued += crate::frontier::add_seeds(store, batch)?.len() as u64;
             batch.clear();
@@ -109,11 +109,12 @@ impl SeedsFile {
                     loaded.bad += 1;
                     log::warn!("--seeds-file {} line {}: {e}; skipped", self.name, i + 1);
                 }
-                Some(Ok(url)) => {
+                Some(Ok((url, prefix))) => {
                     loaded.seeds += 1;
                     let origin = canon::origin_key(&url);
-                    if origins.insert(origin.clone()) {
-                        store.add_seed_origin(&origin)?;
+                    let dir = prefix.then(|| directory_of(&url));
+                    if origins.insert((origin.clone(), dir.clone())) {
+                        store.add_seed_origin(&origin, dir.as_deref())?;
                     }
                     batch.push(url);
                     if batch.len() >= BATCH {
@@ -127,13 +128,40 @@ impl SeedsFile {
     }
 }
 
-/// `None` for a blank or comment line; else the seed or why it is not one.
-fn parse_line(line: &str) -> Option<std::result::Result<Url, String>> {
+/// `None` for a blank or comment line; else the seed, with whether its line says
+/// `scope=prefix` (only URLs under its directory are followed on its origin), or why it is not
+/// one.
+fn parse_line(line: &str) -> Option<std::result::Result<(Url, bool), String>> {
     let t = line.trim();
     if t.is_empty() || t.starts_with('#') {
         return None;
     }
-    Some(canon::parse_seed(t).map_err(|e| e.to_string()))
+    let mut words = t.split_whitespace();
+    let url = words.next()?;
+    let mut prefix = false;
+    for word in words {
+        match word {
+            "scope=prefix" => prefix = true,
+            "scope=host" => prefix = false,
+            other => {
+                return Some(Err(format!(
+                    "{other:?} after the URL: a line is a URL, optionally followed by \
+                     scope=prefix (only URLs under its directory) or scope=host"
+                )))
+            }
+        }
+    }
+    Some(
+        canon::parse_seed(url)
+            .map(|u| (u, prefix))
+            .map_err(|e| e.to_string()),
+    )
+}
+
+/// A seed's directory: its path up to its last `/` (`/docs/intro.html` → `/docs/`).
+fn directory_of(url: &Url) -> String {
+    let path = url.path();
+    path[..path.rfind('/').map_or(0, |i| i + 1)].to_string()
 }
 
 #[cfg(test)]
@@ -145,9 +173,19 @@ mod tests {
         assert!(parse_line("  # a comment").is_none());
         assert!(parse_line("   ").is_none());
         assert_eq!(
-            parse_line(" https://a.test/x ").unwrap().unwrap().as_str(),
+            parse_line(" https://a.test/x ")
+                .unwrap()
+                .unwrap()
+                .0
+                .as_str(),
             "https://a.test/x"
         );
+        let (u, prefix) = parse_line("https://a.test/docs/x.html  scope=prefix")
+            .unwrap()
+            .unwrap();
+        assert_eq!((directory_of(&u).as_str(), prefix), ("/docs/", true));
+        let e = parse_line("https://a.test/ depth=2").unwrap().unwrap_err();
+        assert!(e.contains("\"depth=2\" after the URL"), "{e}");
         assert!(parse_line("ftp://a.test/").unwrap().is_err());
         assert!(parse_line("a.test").unwrap().is_err());
     }

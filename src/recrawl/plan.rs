@@ -42,6 +42,13 @@ pub fn prepare(store: &Store, config: &CrawlConfig) -> Result<Option<Prepared>> 
     let round = match last {
         Some(r) if !r.planned && wanted => r,
         Some(r) if r.unfinished() => {
+            if !r.planned {
+                log::warn!(
+                    "round {} was cut short while it was being planned: what it queued is \
+                     checked now; give the same --recrawl or --retry-failed again to plan the rest",
+                    r.number
+                );
+            }
             if config.retry_failed.is_some() {
                 log::warn!(
                     "--retry-failed: recrawl round {} is not finished; this run finishes it, \

@@ -320,18 +320,44 @@ impl Store {
     }
 
     /// Keeps the origin of a `--seeds-file` seed for the crawl's scope.
-    pub fn add_seed_origin(&self, origin: &str) -> Result<()> {
+    pub fn add_seed_origin(&self, origin: &str, dir: Option<&str>) -> Result<()> {
+        // The value: empty for the whole origin (as every entry before `scope=prefix` lines
+        // were read), else the directories its seeds are limited to, one a line. A seed of the
+        // whole origin lifts the limit for good.
+        let err = |e| self.db_err("keeping a seed's origin", e);
+        let old = self.seed_origins.get(origin.as_bytes()).map_err(err)?;
+        let new = match (old.as_deref(), dir) {
+            (Some([]), _) | (_, None) => Vec::new(),
+            (None, Some(d)) => d.as_bytes().to_vec(),
+            (Some(dirs), Some(d)) => {
+                let text = String::from_utf8_lossy(dirs);
+                if text.lines().any(|l| l == d) {
+                    return Ok(());
+                }
+                format!("{text}\n{d}").into_bytes()
+            }
+        };
+        if old.as_deref() == Some(&new[..]) {
+            return Ok(());
+        }
         self.seed_origins
-            .insert(origin.as_bytes(), &[])
+            .insert(origin.as_bytes(), new)
             .map(|_| ())
-            .map_err(|e| self.db_err("keeping a seed's origin", e))
+            .map_err(err)
     }
 
-    /// The origins of every `--seeds-file` seed so far.
-    pub fn seed_origins(&self) -> impl Iterator<Item = Result<String>> + '_ {
-        self.seed_origins.iter().keys().map(|k| {
-            k.map(|k| String::from_utf8_lossy(&k).into_owned())
-                .map_err(|e| self.db_err("reading the seeds' origins", e))
+    /// The origins of every `--seeds-file` seed so far, each with the directories its seeds
+    /// are limited to (`scope=prefix` lines; none: the whole origin).
+    pub fn seed_origins(&self) -> impl Iterator<Item = Result<(String, Vec<String>)>> + '_ {
+        self.seed_origins.iter().map(|kv| {
+            kv.map(|(k, v)| {
+                let dirs = String::from_utf8_lossy(&v)
+                    .lines()
+                    .map(str::to_string)
+                    .collect();
+                (String::from_utf8_lossy(&k).into_owned(), dirs)
+            })
+            .map_err(|e| self.db_err("reading the seeds' origins", e))
         })
     }
 

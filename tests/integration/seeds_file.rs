@@ -121,3 +121,74 @@ fn seeds_from_a_file_are_crawled_each_in_its_own_scope_and_bad_lines_are_named()
     assert_eq!(paths(&e), ["/", "/a", "/robots.txt"]);
     assert_eq!(paths(&a).len(), 3, "A's pages were not fetched again");
 }
+
+#[test]
+fn a_seed_line_with_scope_prefix_keeps_its_origin_under_its_directory() {
+    let _timing = shared();
+    let docs = route_server(Arc::new(|r| match r.path() {
+        "/docs/intro.html" => Some(Reply::html(
+            r#"<a href="/docs/more.html">m</a><a href="/blog/x">b</a><a href="/">home</a>"#,
+        )),
+        "/docs/more.html" | "/blog/x" | "/" => Some(Reply::html("<p>leaf</p>")),
+        _ => None,
+    }));
+    let whole = site(vec!["/b".into()]);
+    let dir = tempdir();
+    let list = format!(
+        "{}/docs/intro.html scope=prefix\n{}/\n",
+        docs.origin(),
+        whole.origin()
+    );
+    std::fs::write(dir.path().join("seeds.txt"), list).unwrap();
+    let args = [
+        "crawl",
+        "--seeds-file",
+        "seeds.txt",
+        "--db",
+        "p.db",
+        "--rate",
+        "0",
+    ];
+    let out = run(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        paths(&docs),
+        ["/docs/intro.html", "/docs/more.html", "/robots.txt"],
+        "only under /docs/ on the prefix seed's origin"
+    );
+    assert_eq!(
+        paths(&whole),
+        ["/", "/a", "/b", "/robots.txt"],
+        "the whole site"
+    );
+    let out = run(&["export", "--db", "p.db", "--skipped"], dir.path());
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        report.contains(&format!(
+            r#""url":"{}/blog/x","reason":"out_of_scope""#,
+            docs.origin()
+        )),
+        "{report}"
+    );
+    // A bad word after a URL is named, and the line skipped.
+    std::fs::write(
+        dir.path().join("bad.txt"),
+        format!("{}/ depth=2\n", whole.origin()),
+    )
+    .unwrap();
+    let args = [
+        "crawl",
+        "--seeds-file",
+        "bad.txt",
+        "--db",
+        "p.db",
+        "--strict",
+    ];
+    let out = run(&args, dir.path());
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("\"depth=2\" after the URL"),
+        "{}",
+        stderr(&out)
+    );
+}
