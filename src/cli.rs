@@ -293,6 +293,15 @@ pub struct ExportArgs {
     /// naming each on stderr and counting them at the end, instead of stopping at the first
     #[arg(long)]
     pub skip_damaged: bool,
+    /// JSON Lines and CSV: write these fields only, `url` first (comma-separated, repeatable):
+    /// the format's own (status, content_type, body, …) and, computed from each HTML body,
+    /// title, text, markdown, links, lang, canonical, description
+    #[arg(long, value_name = "NAMES")]
+    pub fields: Vec<String>,
+    /// JSON Lines and CSV: add a field NAME holding the text of every element matching the CSS
+    /// selector (a list), or with @attr that attribute of each (repeatable)
+    #[arg(long, value_name = "NAME=CSS[@attr]")]
+    pub select: Vec<String>,
 }
 
 /// `--format` values.
