@@ -261,7 +261,8 @@ pub struct ExportArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
     pub format: FormatArg,
-    /// Output file ('-' or absent: standard output; WARC needs a file name unless '-'); files
+    /// Output file ('-' or absent: standard output; WARC needs a file name unless '-', WACZ and
+    /// CDXJ a file name); files
     /// are written beside their name under a unique temporary one and renamed when complete
     /// (removed on failure or Ctrl-C/SIGTERM)
     #[arg(long, value_name = "FILE")]
@@ -313,6 +314,11 @@ pub enum FormatArg {
     Csv,
     /// WARC 1.1 (gzip per record): request and response records, for warcio and pywb
     Warc,
+    /// WACZ 1.1.1 (--out FILE.wacz): the WARC, its CDXJ index, a pages list and a datapackage in
+    /// one ZIP, for ReplayWeb.page and pywb
+    Wacz,
+    /// The WARC and its CDXJ index (--out NAME.cdxj writes NAME.warc.gz beside it), for pywb
+    Cdxj,
     /// A browsable copy laid out like `wget -m -E` under the --out directory, links rewritten
     Mirror,
 }

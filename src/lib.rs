@@ -62,7 +62,8 @@
 //! - [`crawl`]: sets a run up (new or resumed) and runs it; [`report`]: what a run did.
 //! - [`seeds_file`]: `--seeds-file`, seed URLs streamed from a file or stdin.
 //! - [`status`]: where a crawl stands; [`progress`]: the live numbers of a running one.
-//! - [`export`]: JSON Lines and CSV (with fields computed from the bodies), WARC and mirror dumps.
+//! - [`export`]: JSON Lines and CSV (with fields computed from the bodies), WARC, WACZ, CDXJ
+//!   and mirror dumps.
 //! - [`allocator`]: mimalloc's settings, shared with the benchmarks.
 //! - [`demo`]: the bundled fixture crawl; [`serve`]: the loopback test-site server.
 //! - [`shutdown`]: the stop signal; `runtime`: the async-runtime seam and the clock;

@@ -356,6 +356,8 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
         FormatArg::Jsonl => Format::Jsonl,
         FormatArg::Csv => Format::Csv,
         FormatArg::Warc => Format::Warc,
+        FormatArg::Wacz => Format::Wacz,
+        FormatArg::Cdxj => Format::Cdxj,
         FormatArg::Mirror => return mirror_cmd(store, &args),
     };
     let filter = filter_of(&args);
@@ -367,6 +369,11 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
     let to_stdout = args.out.as_deref().is_none_or(|p| p == Path::new("-"));
     if format == Format::Warc && args.out.is_none() {
         anyhow::bail!("--format warc needs --out FILE.warc.gz (or --out - for standard output)");
+    }
+    if matches!(format, Format::Wacz | Format::Cdxj) && to_stdout {
+        anyhow::bail!(
+            "--format wacz needs --out FILE.wacz, --format cdxj --out NAME.cdxj (NAME.warc.gz is written beside it)"
+        );
     }
     if args.max_file_size.is_some() && (format != Format::Warc || to_stdout) {
         anyhow::bail!("--max-file-size applies to --format warc written to a file");
@@ -385,7 +392,7 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
                 export::write_file(store, format, &filter, &fields, path, args.max_file_size)
                     .with_context(|| format!("exporting to {}", path.display()))?;
             let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            let what = if format == Format::Warc {
+            let what = if matches!(format, Format::Warc | Format::Wacz | Format::Cdxj) {
                 "URLs"
             } else {
                 "records"

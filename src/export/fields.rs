@@ -308,6 +308,15 @@ impl Values {
     }
 }
 
+/// The `<title>` of an HTML record's body, decoded by its charset (the WACZ pages list).
+pub fn title_of(rec: &PageRecord, body: &[u8]) -> Option<String> {
+    if !extract::is_html(rec.content_type.as_deref()) {
+        return None;
+    }
+    let html = charset::decode_html(body, rec.content_type.as_deref());
+    title(&extract::parse(&html))
+}
+
 /// Runs of whitespace as one space, trimmed: text as a reader sees it.
 fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

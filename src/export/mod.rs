@@ -4,6 +4,7 @@
 //! format takes the same [`Filter`].
 
 pub mod beneath;
+pub mod cdxj;
 pub mod csv;
 pub mod fields;
 pub mod jsonl;
@@ -11,6 +12,7 @@ pub mod live;
 pub mod mirror;
 pub mod partial;
 pub mod source;
+pub mod wacz;
 pub mod warc;
 
 use std::io::Write;
@@ -33,6 +35,10 @@ pub enum Format {
     Csv,
     /// WARC 1.1 request/response records, gzip per record.
     Warc,
+    /// WACZ 1.1.1: the WARC, its CDXJ index, a pages list and a datapackage in one ZIP.
+    Wacz,
+    /// The WARC and its CDXJ index, as two files.
+    Cdxj,
 }
 
 /// Which of a URL's records an export writes (`--versions`; see [`crate::recrawl`]).
@@ -160,7 +166,10 @@ pub fn export_fields(
     match format {
         Format::Jsonl => jsonl::write(store, filter, fields, out),
         Format::Csv => csv::write(store, filter, fields, out),
-        Format::Warc => warc::write(store, filter, out, &warc::Info::default()).map(|(n, _)| n),
+        Format::Warc => warc::write(store, filter, out, &warc::Info::default()),
+        Format::Wacz | Format::Cdxj => Err(Error::Config(
+            "--format wacz and cdxj write files: give --out FILE".into(),
+        )),
     }
 }
 
@@ -177,8 +186,13 @@ pub fn write_file(
     path: &Path,
     max_file_size: Option<u64>,
 ) -> Result<(u64, Vec<std::path::PathBuf>)> {
-    if format == Format::Warc {
-        return warc::write_files(store, filter, path, max_file_size, &warc::Info::of(store)?);
+    match format {
+        Format::Warc => {
+            return warc::write_files(store, filter, path, max_file_size, &warc::Info::of(store)?)
+        }
+        Format::Wacz => return wacz::write_file(store, filter, path, &warc::Info::of(store)?),
+        Format::Cdxj => return cdxj::write_files(store, filter, path, &warc::Info::of(store)?),
+        Format::Jsonl | Format::Csv => {}
     }
     let (tmp, file) = partial::Partial::create(path)?;
     let mut w = std::io::BufWriter::new(file);
@@ -204,7 +218,7 @@ pub fn write_stdout(
         closed: false,
     });
     let n = match format {
-        Format::Warc => warc::write(store, filter, &mut w, &warc::Info::of(store)?).map(|r| r.0),
+        Format::Warc => warc::write(store, filter, &mut w, &warc::Info::of(store)?),
         _ => export_fields(store, format, filter, fields, &mut w),
     };
     let flushed = w.flush();

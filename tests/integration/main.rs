@@ -36,6 +36,9 @@ mod export;
 // `export --fields` and `--select`: known answers on a Latin-1 page, `<noscript>` links and a
 // page that is not HTML, read back with jq and pandas.
 mod fields;
+// `export --format wacz` and `cdxj`: `wacz validate` accepts the package, its index is
+// cdxj-indexer's, pywb replays every page from its WARC and index byte-identical.
+mod wacz;
 // `crawl --warc`: live WARC files, rotated, every page once after kill -9 and torn records.
 mod live_warc;
 // Misbehaving servers, one table row each (path, raw TCP answer, the record it must end with);
