@@ -2,7 +2,8 @@
 //! validate` (Webrecorder's py-wacz) accepts the package, its index is byte for byte what
 //! `cdxj-indexer` makes of its WARC, its pages list holds the HTML pages with their titles, and
 //! pywb, serving the package's own WARC and index, replays every page byte-identical to the
-//! stored body.
+//! stored body; and ReplayWeb.page in headless Chromium shows a crawled page from it (a
+//! screenshot is left in the target directory's `tmp/replayweb-about.png`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -212,4 +213,64 @@ fn a_cdxj_export_writes_the_warc_and_its_index() {
         assert!(!out.status.success());
         assert!(stderr(&out).contains("needs --out"), "{}", stderr(&out));
     }
+}
+
+/// ReplayWeb.page's `ui.js` and `sw.js`: the `replaywebpage` npm package, unpacked by
+/// scripts/install-test-deps.sh into `target/test-node/package`.
+fn replayweb_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-node/package")
+}
+
+#[test]
+fn replayweb_page_in_headless_chromium_shows_a_crawled_page() {
+    let _shared = shared();
+    let dir = tempdir();
+    let (server, db) = crawled(dir.path());
+    let wacz = dir.path().join("crawl.wacz");
+    crate::export::export(
+        dir.path(),
+        &[
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            "wacz",
+            "--out",
+            wacz.to_str().unwrap(),
+        ],
+    );
+    let rwp = replayweb_dir();
+    assert!(
+        rwp.join("ui.js").exists() && rwp.join("sw.js").exists(),
+        "ReplayWeb.page is missing from {} (scripts/install-test-deps.sh puts it there)",
+        rwp.display()
+    );
+    // The test artifact: what the browser showed.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replayweb-about.png");
+    let _ = std::fs::remove_file(&shot);
+    let url = format!("{}/about.html", server.origin());
+    let requests = server.requests().len();
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/replayweb.py"))
+        .args([rwp.to_str().unwrap(), wacz.to_str().unwrap(), &url])
+        .arg(&shot)
+        .output()
+        .expect("python3 with playwright (pip install playwright; .ci/run installs it)");
+    assert!(out.status.success(), "replayweb.py: {}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("About Acme Widgets")
+            && text.contains("We are a small family business that makes widgets"),
+        "ReplayWeb.page showed: {text}"
+    );
+    assert_eq!(
+        server.requests().len(),
+        requests,
+        "replayed from the package, not fetched from the site"
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{}",
+        shot.display()
+    );
 }
