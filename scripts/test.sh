@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need when it is missing
 # (scripts/install-test-deps.sh: gcc, pkg-config, libssl-dev, nginx, openssl, taskset,
-# PostgreSQL 15, warcio, pywb), then runs the whole suite. Arguments go to `cargo test`
+# PostgreSQL 15, jq, Chromium, warcio, pywb, wacz, pandas, Playwright, ReplayWeb.page), then runs
+# the whole suite. Arguments go to `cargo test`
 # (`scripts/test.sh recrawl` runs the recrawl tests only).
 set -euo pipefail
 cd "$(dirname "$0")/.."

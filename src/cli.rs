@@ -291,7 +291,8 @@ pub struct ExportArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
     pub format: FormatArg,
-    /// Output file ('-' or absent: standard output; WARC needs a file name unless '-'); files
+    /// Output file ('-' or absent: standard output; WARC needs a file name unless '-', WACZ and
+    /// CDXJ a file name); files
     /// are written beside their name under a unique temporary one and renamed when complete
     /// (removed on failure or Ctrl-C/SIGTERM)
     #[arg(long, value_name = "FILE")]
@@ -328,6 +329,15 @@ pub struct ExportArgs {
     /// naming each on stderr and counting them at the end, instead of stopping at the first
     #[arg(long)]
     pub skip_damaged: bool,
+    /// JSON Lines and CSV: write these fields only, `url` first (comma-separated, repeatable):
+    /// the format's own (status, content_type, body, …) and, computed from each HTML body,
+    /// title, text, markdown, links, lang, canonical, description
+    #[arg(long, value_name = "NAMES")]
+    pub fields: Vec<String>,
+    /// JSON Lines and CSV: add a field NAME holding the text of every element matching the CSS
+    /// selector (a list), or with @attr that attribute of each (repeatable)
+    #[arg(long, value_name = "NAME=CSS[@attr]")]
+    pub select: Vec<String>,
 }
 
 /// `--format` values.
@@ -339,6 +349,11 @@ pub enum FormatArg {
     Csv,
     /// WARC 1.1 (gzip per record): request and response records, for warcio and pywb
     Warc,
+    /// WACZ 1.1.1 (--out FILE.wacz): the WARC, its CDXJ index, a pages list and a datapackage in
+    /// one ZIP, for ReplayWeb.page and pywb
+    Wacz,
+    /// The WARC and its CDXJ index (--out NAME.cdxj writes NAME.warc.gz beside it), for pywb
+    Cdxj,
     /// A browsable copy laid out like `wget -m -E` under the --out directory, links rewritten
     Mirror,
 }

@@ -53,7 +53,12 @@ pub fn extract_links_at_most(
     requisites: bool,
     max: usize,
 ) -> Extracted {
-    let doc = parse(html);
+    links_in(&parse(html), page_url, requisites, max)
+}
+
+/// [`extract_links_at_most`] on a page already parsed with [`parse`] (the export parses a page
+/// once for all its `--fields`).
+pub fn links_in(doc: &Html, page_url: &Url, requisites: bool, max: usize) -> Extracted {
     // One walk in the order scraper's `select` uses, matching by element name: a selector list
     // of every link element costs more per element than a `match`, and `<base>` is found in the
     // same walk (it applies to links before it too, so targets are resolved after).
@@ -107,7 +112,7 @@ pub fn extract_links_at_most(
 /// Parses a page as a browser with scripts off would, which is what a crawler is: the contents of
 /// `<noscript>` are markup (`<noscript><iframe src="toc.html">` is a link), not text as
 /// `Html::parse_document` (scripting on) makes them.
-fn parse(html: &str) -> Html {
+pub fn parse(html: &str) -> Html {
     let opts = ParseOpts {
         tree_builder: TreeBuilderOpts {
             scripting_enabled: false,

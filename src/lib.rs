@@ -64,7 +64,8 @@
 //! - [`seeds_file`]: `--seeds-file`, seed URLs streamed from a file or stdin.
 //! - [`status`]: where a crawl stands; [`progress`]: the live numbers of a running one;
 //!   [`explain`]: what happened to one URL, and which rule decided.
-//! - [`export`]: JSON Lines, CSV, WARC and mirror dumps.
+//! - [`export`]: JSON Lines and CSV (with fields computed from the bodies), WARC, WACZ, CDXJ
+//!   and mirror dumps.
 //! - [`allocator`]: mimalloc's settings, shared with the benchmarks.
 //! - [`demo`]: the bundled fixture crawl; [`serve`]: the loopback test-site server.
 //! - [`shutdown`]: the stop signal; `runtime`: the async-runtime seam and the clock;

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use cli::{Cli, Command, CrawlArgs, ExportArgs, FormatArg, StateArg};
+use politecrawl::export::fields::Fields;
 use politecrawl::export::{self, Filter, Format};
 use politecrawl::progress::Progress;
 use politecrawl::serve::{Site, SiteServer};
@@ -367,23 +368,39 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
             },
         };
     let store = &*store;
+    let picks = !(args.fields.is_empty() && args.select.is_empty());
+    if picks && !matches!(args.format, FormatArg::Jsonl | FormatArg::Csv) {
+        anyhow::bail!("--fields and --select apply to --format jsonl and csv");
+    }
     let format = match args.format {
         FormatArg::Jsonl => Format::Jsonl,
         FormatArg::Csv => Format::Csv,
         FormatArg::Warc => Format::Warc,
+        FormatArg::Wacz => Format::Wacz,
+        FormatArg::Cdxj => Format::Cdxj,
         FormatArg::Mirror => return mirror_cmd(store, &args),
     };
     let filter = filter_of(&args);
+    let fields = match format {
+        Format::Jsonl => Fields::parse(&args.fields, &args.select, &export::jsonl::FIELDS)?,
+        Format::Csv => Fields::parse(&args.fields, &args.select, &export::csv::COLUMNS)?,
+        _ => Fields::default(),
+    };
     let to_stdout = args.out.as_deref().is_none_or(|p| p == Path::new("-"));
     if format == Format::Warc && args.out.is_none() {
         anyhow::bail!("--format warc needs --out FILE.warc.gz (or --out - for standard output)");
+    }
+    if matches!(format, Format::Wacz | Format::Cdxj) && to_stdout {
+        anyhow::bail!(
+            "--format wacz needs --out FILE.wacz, --format cdxj --out NAME.cdxj (NAME.warc.gz is written beside it)"
+        );
     }
     if args.max_file_size.is_some() && (format != Format::Warc || to_stdout) {
         anyhow::bail!("--max-file-size applies to --format warc written to a file");
     }
     match args.out.as_deref().filter(|_| !to_stdout) {
         None => {
-            if export::write_stdout(store, format, &filter)?.is_none() {
+            if export::write_stdout(store, format, &filter, &fields)?.is_none() {
                 // The reader has what it wanted (`export | head`): stop quietly, as cat does.
                 return Ok(());
             }
@@ -391,10 +408,11 @@ fn export_cmd(args: ExportArgs) -> Result<()> {
         Some(path) => {
             // Ctrl-C or SIGTERM removes the unfinished temporary file before exiting.
             terminal::remove_partial_on_signal()?;
-            let (n, files) = export::write_file(store, format, &filter, path, args.max_file_size)
-                .with_context(|| format!("exporting to {}", path.display()))?;
+            let (n, files) =
+                export::write_file(store, format, &filter, &fields, path, args.max_file_size)
+                    .with_context(|| format!("exporting to {}", path.display()))?;
             let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            let what = if format == Format::Warc {
+            let what = if matches!(format, Format::Warc | Format::Wacz | Format::Cdxj) {
                 "URLs"
             } else {
                 "records"

@@ -4,12 +4,15 @@
 //! format takes the same [`Filter`].
 
 pub mod beneath;
+pub mod cdxj;
 pub mod csv;
+pub mod fields;
 pub mod jsonl;
 pub mod live;
 pub mod mirror;
 pub mod partial;
 pub mod source;
+pub mod wacz;
 pub mod warc;
 
 use std::io::Write;
@@ -32,6 +35,10 @@ pub enum Format {
     Csv,
     /// WARC 1.1 request/response records, gzip per record.
     Warc,
+    /// WACZ 1.1.1: the WARC, its CDXJ index, a pages list and a datapackage in one ZIP.
+    Wacz,
+    /// The WARC and its CDXJ index, as two files.
+    Cdxj,
 }
 
 /// Which of a URL's records an export writes (`--versions`; see [`crate::recrawl`]).
@@ -144,10 +151,25 @@ pub fn export(
     filter: &Filter,
     out: &mut dyn Write,
 ) -> Result<u64> {
+    export_fields(store, format, filter, &fields::Fields::default(), out)
+}
+
+/// [`export`] with `--fields` and `--select` (JSON Lines and CSV; the other formats write
+/// whole records and ignore them).
+pub fn export_fields(
+    store: &dyn Source,
+    format: Format,
+    filter: &Filter,
+    fields: &fields::Fields,
+    out: &mut dyn Write,
+) -> Result<u64> {
     match format {
-        Format::Jsonl => jsonl::write(store, filter, out),
-        Format::Csv => csv::write(store, filter, out),
-        Format::Warc => warc::write(store, filter, out, &warc::Info::default()).map(|(n, _)| n),
+        Format::Jsonl => jsonl::write(store, filter, fields, out),
+        Format::Csv => csv::write(store, filter, fields, out),
+        Format::Warc => warc::write(store, filter, out, &warc::Info::default()),
+        Format::Wacz | Format::Cdxj => Err(Error::Config(
+            "--format wacz and cdxj write files: give --out FILE".into(),
+        )),
     }
 }
 
@@ -160,15 +182,21 @@ pub fn write_file(
     store: &dyn Source,
     format: Format,
     filter: &Filter,
+    fields: &fields::Fields,
     path: &Path,
     max_file_size: Option<u64>,
 ) -> Result<(u64, Vec<std::path::PathBuf>)> {
-    if format == Format::Warc {
-        return warc::write_files(store, filter, path, max_file_size, &warc::Info::of(store)?);
+    match format {
+        Format::Warc => {
+            return warc::write_files(store, filter, path, max_file_size, &warc::Info::of(store)?)
+        }
+        Format::Wacz => return wacz::write_file(store, filter, path, &warc::Info::of(store)?),
+        Format::Cdxj => return cdxj::write_files(store, filter, path, &warc::Info::of(store)?),
+        Format::Jsonl | Format::Csv => {}
     }
     let (tmp, file) = partial::Partial::create(path)?;
     let mut w = std::io::BufWriter::new(file);
-    let n = export(store, format, filter, &mut w)?;
+    let n = export_fields(store, format, filter, fields, &mut w)?;
     let file = w
         .into_inner()
         .map_err(|e| Error::io(format!("writing {}", path.display()), e.into_error()))?;
@@ -178,15 +206,20 @@ pub fn write_file(
 /// Writes the export (any format but the mirror) to standard output; returns the records
 /// written, or `None` when the reader closed the pipe (`export | head`): the export stops
 /// there, as `cat` does, which is no failure.
-pub fn write_stdout(store: &dyn Source, format: Format, filter: &Filter) -> Result<Option<u64>> {
+pub fn write_stdout(
+    store: &dyn Source,
+    format: Format,
+    filter: &Filter,
+    fields: &fields::Fields,
+) -> Result<Option<u64>> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(Pipe {
         inner: stdout.lock(),
         closed: false,
     });
     let n = match format {
-        Format::Warc => warc::write(store, filter, &mut w, &warc::Info::of(store)?).map(|r| r.0),
-        _ => export(store, format, filter, &mut w),
+        Format::Warc => warc::write(store, filter, &mut w, &warc::Info::of(store)?),
+        _ => export_fields(store, format, filter, fields, &mut w),
     };
     let flushed = w.flush();
     if w.get_ref().closed {
@@ -250,7 +283,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = one_page_store(dir.path());
         let out = dir.path().join("pages.jsonl");
-        let (n, files) = write_file(&store, Format::Jsonl, &Filter::default(), &out, None).unwrap();
+        let (n, files) = write_file(
+            &store,
+            Format::Jsonl,
+            &Filter::default(),
+            &Default::default(),
+            &out,
+            None,
+        )
+        .unwrap();
         assert_eq!((n, files), (1, vec![out.clone()]));
         let text = std::fs::read_to_string(&out).unwrap();
         assert_eq!(text.lines().count(), 1);
@@ -264,7 +305,15 @@ mod tests {
 
         // Into a directory that does not exist: a clear error, and no file at all.
         let bad = dir.path().join("missing").join("pages.csv");
-        let err = write_file(&store, Format::Csv, &Filter::default(), &bad, None).unwrap_err();
+        let err = write_file(
+            &store,
+            Format::Csv,
+            &Filter::default(),
+            &Default::default(),
+            &bad,
+            None,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("cannot create"), "{err}");
         assert!(!bad.exists() && !bad.parent().unwrap().exists());
     }

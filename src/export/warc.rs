@@ -86,26 +86,42 @@ impl Default for Info {
     }
 }
 
-/// Writes one WARC stream to `out`; returns (URLs written, compressed bytes written).
-pub fn write(
+/// Writes one WARC stream to `out`; returns the URLs written.
+pub fn write(store: &dyn Source, filter: &Filter, out: &mut dyn Write, info: &Info) -> Result<u64> {
+    write_with(
+        store,
+        filter,
+        out,
+        info,
+        "politecrawl.warc.gz",
+        |_, _, _| {},
+    )
+}
+
+/// Writes one WARC stream named `filename` to `out`, telling `each` where every capture's
+/// response or revisit record went (for an index); returns the URLs written.
+pub fn write_with(
     store: &dyn Source,
     filter: &Filter,
     out: &mut dyn Write,
     info: &Info,
-) -> Result<(u64, u64)> {
+    filename: &str,
+    mut each: impl FnMut(&PageRecord, &[u8], &Span),
+) -> Result<u64> {
     let mut w = Counting {
         inner: out,
         bytes: 0,
     };
-    let info_id = warcinfo(&mut w, "politecrawl.warc.gz", info).map_err(io_err)?;
+    let info_id = warcinfo(&mut w, filename, info).map_err(io_err)?;
     let mut n = 0;
     for item in responses(store, filter) {
         let (rec, body) = item?;
-        capture(&mut w, &rec, &body, info, &info_id).map_err(io_err)?;
+        let span = capture(&mut w, &rec, &body, info, &info_id).map_err(io_err)?;
+        each(&rec, &body, &span);
         n += 1;
     }
     w.flush().map_err(io_err)?;
-    Ok((n, w.bytes))
+    Ok(n)
 }
 
 /// Writes `path`, or with `max_file_size` numbered files `STEM-00000.warc.gz`, … each starting
@@ -281,16 +297,32 @@ pub(super) fn warcinfo(w: &mut dyn Write, filename: &str, info: &Info) -> io::Re
     Ok(id)
 }
 
+/// Where the record a replay tool looks up for a capture (its `response`, or its `revisit`)
+/// lies in the file, and what an index says of it (see [`super::cdxj`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// The offset of the record's gzip member in the file.
+    pub offset: u64,
+    /// The gzip member's length.
+    pub length: u64,
+    /// Its `WARC-Date`.
+    pub date: String,
+    /// Its `WARC-Payload-Digest` (`sha1:` base32), when it has one.
+    pub digest: Option<String>,
+    /// A `revisit` record.
+    pub revisit: bool,
+}
+
 /// The WARC records of one stored record: a `revisit` for a check that found the content
 /// unchanged (`identical-payload-digest`) or not modified (`server-not-modified`), else a
-/// `request` and a `response`.
-pub(super) fn capture(
-    w: &mut dyn Write,
+/// `request` and a `response`. Returns where the revisit or the response lies.
+pub(super) fn capture<W: Write>(
+    w: &mut Counting<W>,
     rec: &PageRecord,
     body: &[u8],
     info: &Info,
     info_id: &str,
-) -> io::Result<()> {
+) -> io::Result<Span> {
     let v = Version::of(rec);
     let profile = match v.change {
         Change::Unchanged => "identical-payload-digest",
@@ -315,12 +347,21 @@ pub(super) fn capture(
     if let Some(date) = &v.content_date {
         headers.push(("WARC-Refers-To-Date", date.clone()));
     }
-    if let Some(d) = v.digest {
-        headers.push(("WARC-Payload-Digest", digest_text(&d)));
+    let payload = v.digest.map(|d| digest_text(&d));
+    if let Some(d) = &payload {
+        headers.push(("WARC-Payload-Digest", d.clone()));
     }
     headers.push(("WARC-Block-Digest", digest(&block)));
     headers.push(("Content-Type", "application/http;msgtype=response".into()));
-    record(w, &headers, &block)
+    let offset = w.bytes;
+    record(w, &headers, &block)?;
+    Ok(Span {
+        offset,
+        length: w.bytes - offset,
+        date: date_of(rec),
+        digest: payload,
+        revisit: true,
+    })
 }
 
 fn date_of(rec: &PageRecord) -> String {
@@ -331,14 +372,14 @@ fn date_of(rec: &PageRecord) -> String {
     }
 }
 
-/// The request and response records of one URL.
-pub(super) fn pair(
-    w: &mut dyn Write,
+/// The request and response records of one URL; returns where the response lies.
+pub(super) fn pair<W: Write>(
+    w: &mut Counting<W>,
     rec: &PageRecord,
     body: &[u8],
     info: &Info,
     info_id: &str,
-) -> io::Result<()> {
+) -> io::Result<Span> {
     let (req_id, resp_id) = (new_id(), new_id());
     let date = date_of(rec);
     let request = request_block(&rec.url, &info.request_headers, protocol(rec));
@@ -358,21 +399,30 @@ pub(super) fn pair(
     )?;
     let mut response = response_head(rec, Some(body.len()));
     response.extend_from_slice(body);
+    let payload = digest(body);
     let mut headers = vec![
         ("WARC-Type", "response".into()),
         ("WARC-Target-URI", rec.url.clone()),
-        ("WARC-Date", date),
+        ("WARC-Date", date.clone()),
         ("WARC-Record-ID", resp_id),
         ("WARC-Concurrent-To", req_id),
         ("WARC-Warcinfo-ID", info_id.into()),
         ("WARC-Block-Digest", digest(&response)),
-        ("WARC-Payload-Digest", digest(body)),
+        ("WARC-Payload-Digest", payload.clone()),
         ("Content-Type", "application/http;msgtype=response".into()),
     ];
     if rec.truncated {
         headers.push(("WARC-Truncated", "length".into()));
     }
-    record(w, &headers, &response)
+    let offset = w.bytes;
+    record(w, &headers, &response)?;
+    Ok(Span {
+        offset,
+        length: w.bytes - offset,
+        date,
+        digest: Some(payload),
+        revisit: false,
+    })
 }
 
 /// The protocol the exchange used, for both status lines: `HTTP/1.1` when the record does not

@@ -33,6 +33,12 @@ mod crawl_fixture;
 // Exports read back with other tools: WARC with warcio (and --max-file-size splits), CSV with a
 // CSV reader, the filters, and the mirror (links resolve, nothing written outside it).
 mod export;
+// `export --fields` and `--select`: known answers on a Latin-1 page, `<noscript>` links and a
+// page that is not HTML, read back with jq and pandas.
+mod fields;
+// `export --format wacz` and `cdxj`: `wacz validate` accepts the package, its index is
+// cdxj-indexer's, pywb replays every page from its WARC and index byte-identical.
+mod wacz;
 // `crawl --warc`: live WARC files, rotated, every page once after kill -9 and torn records.
 mod live_warc;
 // Misbehaving servers, one table row each (path, raw TCP answer, the record it must end with);

@@ -439,7 +439,7 @@ fn exports_write_the_latest_versions_or_all_of_them_with_revisit_records() {
 }
 
 /// pywb's `wayback` on a collection of one WARC file, stopped when dropped.
-struct Wayback {
+pub(super) struct Wayback {
     child: std::process::Child,
     port: u16,
 }
@@ -453,20 +453,32 @@ impl Drop for Wayback {
 
 impl Wayback {
     fn start(root: &std::path::Path, warc: &std::path::Path) -> Wayback {
-        let wb = |args: &[&str]| {
-            let out = std::process::Command::new("wb-manager")
-                .args(args)
-                .current_dir(root)
-                .output()
-                .expect("pywb's wb-manager (pip install pywb; .ci/run installs it)");
-            assert!(
-                out.status.success(),
-                "wb-manager {args:?}: {}",
-                crate::support::stderr(&out)
-            );
-        };
-        wb(&["init", "coll"]);
-        wb(&["add", "coll", warc.to_str().unwrap()]);
+        Wayback::init(root);
+        Wayback::manager(root, &["add", "coll", warc.to_str().unwrap()]);
+        Wayback::serve(root)
+    }
+
+    /// Makes the collection `coll` under `root` (its `archive/` and `indexes/` folders empty).
+    pub(super) fn init(root: &std::path::Path) -> std::path::PathBuf {
+        Wayback::manager(root, &["init", "coll"]);
+        root.join("collections").join("coll")
+    }
+
+    fn manager(root: &std::path::Path, args: &[&str]) {
+        let out = std::process::Command::new("wb-manager")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .expect("pywb's wb-manager (pip install pywb; .ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "wb-manager {args:?}: {}",
+            crate::support::stderr(&out)
+        );
+    }
+
+    /// Serves the collections under `root` (made with [`Wayback::init`]).
+    pub(super) fn serve(root: &std::path::Path) -> Wayback {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -492,20 +504,29 @@ impl Wayback {
     }
 
     /// (status, body) of a GET on the replay server.
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(super) fn get(&self, path: &str) -> (u16, String) {
+        let (status, body) = self.get_bytes(path);
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// (status, body bytes) of a GET on the replay server.
+    pub(super) fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(raw.len(), |i| i + 4);
+        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
         let status = head
             .split(' ')
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
-        (status, body.to_string())
+        (status, raw[end..].to_vec())
     }
 }
 
