@@ -322,23 +322,15 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("{summary}");
+    let db = shell_quote(&c.db.display().to_string());
     match summary.stop {
-        StopReason::Interrupted(signal) => {
-            eprintln!(
-                "to resume: politecrawl crawl --db {}",
-                shell_quote(&c.db.display().to_string())
-            );
-            Ok(ExitCode::from((128 + signal).clamp(0, 255) as u8))
-        }
+        StopReason::Interrupted(_) => eprintln!("to resume: politecrawl crawl --db {db}"),
         StopReason::DiskLow => {
-            eprintln!(
-                "to resume once there is room: politecrawl crawl --db {}",
-                shell_quote(&c.db.display().to_string())
-            );
-            Ok(ExitCode::FAILURE)
+            eprintln!("to resume once there is room: politecrawl crawl --db {db}")
         }
-        _ => Ok(ExitCode::SUCCESS),
+        _ => {}
     }
+    Ok(ExitCode::from(summary.stop.exit_code()))
 }
 
 fn shell_quote(s: &str) -> String {

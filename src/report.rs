@@ -29,6 +29,21 @@ pub enum StopReason {
 }
 
 impl StopReason {
+    /// The process's exit code for a run that stopped so, the same for a crawl of its own and a
+    /// worker of a shared one: 0 for a run that did what it was asked (finished, or stopped at
+    /// a limit it was given), 1 when the disk ran low (nothing lost, but the crawl cannot go on
+    /// until there is room), 128 + the signal's number when one stopped it, as shells report.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            StopReason::Finished
+            | StopReason::MaxPages
+            | StopReason::MaxTime
+            | StopReason::MaxBytes => 0,
+            StopReason::DiskLow => 1,
+            StopReason::Interrupted(signal) => (128 + signal).clamp(0, 255) as u8,
+        }
+    }
+
     /// `finished`, `max_pages`, `max_time`, `max_bytes`, `disk_low` or `interrupted`, as the
     /// report says it.
     pub fn as_str(self) -> &'static str {

@@ -91,19 +91,25 @@ fn work(join: &Join<'_>, no_progress: bool, every: Duration) -> Result<ExitCode>
     display.finish();
     let summary = result?;
     eprintln!("{summary}");
-    match summary.stop {
-        StopReason::Interrupted(signal) => {
-            eprintln!(
-                "this worker left crawl {:?}; the others go on. To rejoin: politecrawl worker \
-                 --frontier URL --crawl {} --db {}",
-                join.crawl,
-                join.crawl,
-                join.db.display()
-            );
-            Ok(ExitCode::from((128 + signal).clamp(0, 255) as u8))
-        }
-        _ => Ok(ExitCode::SUCCESS),
+    if matches!(
+        summary.stop,
+        StopReason::Interrupted(_) | StopReason::DiskLow
+    ) {
+        eprintln!(
+            "this worker left crawl {:?}; the others go on. To rejoin{}: politecrawl worker \
+             --frontier URL --crawl {} --db {}",
+            join.crawl,
+            if summary.stop == StopReason::DiskLow {
+                " once there is room"
+            } else {
+                ""
+            },
+            join.crawl,
+            join.db.display()
+        );
     }
+    // The same codes as a crawl of its own (see `StopReason::exit_code`).
+    Ok(ExitCode::from(summary.stop.exit_code()))
 }
 
 /// `status --frontier URL --crawl NAME [--json]`.

@@ -873,3 +873,33 @@ fn bad_frontier_input_gets_a_clear_error_and_changes_nothing() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_worker_whose_disk_runs_low_stops_with_the_exit_code_of_a_crawl() {
+    let _timing = shared();
+    let pg = Postgres::start();
+    let server = fixture_server();
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let args = [
+        "crawl",
+        &seed,
+        "--frontier",
+        &pg.url(),
+        "--crawl",
+        "low",
+        "--db",
+        "w.db",
+        "--min-free-disk",
+        "1PB",
+        "--no-progress",
+    ];
+    let out = run(&args, dir.path());
+    let err = stderr(&out);
+    // As `crawl` alone: 1, resumable (a worker once said 0 here, as if it had finished).
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nearly full") && err.contains("once there is room"),
+        "{err}"
+    );
+}
