@@ -206,6 +206,9 @@ pub struct WorkerArgs {
     /// Send this worker's requests from this local IP address
     #[arg(long, value_name = "IP")]
     pub bind_address: Option<String>,
+    /// Write this worker's JSON run report here at the end (its run, and its store's status)
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// No progress bar; print a plain progress line every --progress-every instead
     #[arg(long)]
     pub no_progress: bool,

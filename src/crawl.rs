@@ -168,16 +168,27 @@ pub fn start(
     }
     let summary = run(&plan.config, &store, stop, progress)?;
     if let Some(path) = report {
-        let r = Report::new(&store, &summary, started)?;
-        let json = serde_json::to_vec_pretty(&r).map_err(|e| Error::Encode {
-            what: "the run report",
-            reason: e.to_string(),
-        })?;
-        std::fs::write(path, json)
-            .map_err(|e| Error::io(format!("writing the report {}", path.display()), e))?;
+        write_report(&store, &summary, started, path)?;
     }
     store.close()?;
     Ok((plan, summary))
+}
+
+/// Writes the run report (`--report FILE`) of a run that started at `started` and ended with
+/// `summary`, with `store`'s status: a crawl's own, or a worker's store in a shared crawl.
+pub(crate) fn write_report(
+    store: &Store,
+    summary: &Summary,
+    started: std::time::SystemTime,
+    path: &Path,
+) -> Result<()> {
+    let r = Report::new(store, summary, started)?;
+    let json = serde_json::to_vec_pretty(&r).map_err(|e| Error::Encode {
+        what: "the run report",
+        reason: e.to_string(),
+    })?;
+    std::fs::write(path, json)
+        .map_err(|e| Error::io(format!("writing the report {}", path.display()), e))
 }
 
 /// Runs a crawl of `config` on an open store until the queue is empty, the page budget is

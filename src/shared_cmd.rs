@@ -28,7 +28,6 @@ pub fn crawl(args: &CrawlArgs, db: &Path, frontier: &str, name: &str) -> Result<
         (args.seeds_file.is_some(), "--seeds-file"),
         (args.user.is_some(), "--user/--password"),
         (args.cookies.is_some(), "--cookies"),
-        (args.report.is_some(), "--report"),
         // Credentials are kept in one store's credentials file only; these would have to be in
         // the shared settings, which every worker and `status` read.
         (
@@ -65,6 +64,7 @@ pub fn crawl(args: &CrawlArgs, db: &Path, frontier: &str, name: &str) -> Result<
         create: Some((config, args.shards.unwrap_or(DEFAULT_SHARDS))),
         lease: args.shard_lease,
         bind,
+        report: args.report.as_deref(),
     };
     work(&join, args.no_progress, args.progress_every)
 }
@@ -78,6 +78,7 @@ pub fn worker(args: &WorkerArgs) -> Result<ExitCode> {
         create: None,
         lease: args.shard_lease,
         bind: args.bind_address.clone(),
+        report: args.report.as_deref(),
     };
     work(&join, args.no_progress, args.progress_every)
 }

@@ -114,6 +114,8 @@ pub struct Join<'a> {
     pub lease: Duration,
     /// `--bind-address`: this worker's own (never saved in the shared settings).
     pub bind: Option<String>,
+    /// `--report FILE`: this worker's run report, written at the end (also after Ctrl-C).
+    pub report: Option<&'a Path>,
 }
 
 /// Checks the `--frontier` URL and reaches the crawl (creating it for `crawl`); nothing is
@@ -169,6 +171,7 @@ fn refuse_unsupported(config: &CrawlConfig) -> Result<()> {
 /// the shards back at the end (a clean stop), so the other workers take them at once.
 pub fn run(join: &Join<'_>, stop: &StopSignal, progress: &Progress) -> Result<Summary> {
     let started = Instant::now();
+    let started_wall = std::time::SystemTime::now();
     let (url, crawl, mut config) = open_crawl(join)?;
     config.db = join.db.to_path_buf();
     if join.bind.is_some() {
@@ -212,12 +215,17 @@ pub fn run(join: &Join<'_>, stop: &StopSignal, progress: &Progress) -> Result<Su
     let totals = frontier.totals_now()?;
     let stop_reason = result?;
     frontier.leave()?;
-    store.close()?;
-    Ok(Summary {
+    let summary = Summary {
         run: stats,
         totals,
         round: None,
         elapsed: started.elapsed(),
         stop: stop_reason,
-    })
+    };
+    if let Some(path) = join.report {
+        // This worker's run, and its own store's status (`status --frontier` has the crawl's).
+        crate::crawl::write_report(&store, &summary, started_wall, path)?;
+    }
+    store.close()?;
+    Ok(summary)
 }

@@ -893,6 +893,8 @@ fn a_worker_whose_disk_runs_low_stops_with_the_exit_code_of_a_crawl() {
         "--min-free-disk",
         "1PB",
         "--no-progress",
+        "--report",
+        "w.json",
     ];
     let out = run(&args, dir.path());
     let err = stderr(&out);
@@ -902,4 +904,9 @@ fn a_worker_whose_disk_runs_low_stops_with_the_exit_code_of_a_crawl() {
         err.contains("nearly full") && err.contains("once there is room"),
         "{err}"
     );
+    // --report works with --frontier: this worker's run, and its own store's status.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+    assert_eq!(report["stop"], "disk_low", "{report}");
+    assert_eq!(report["status"]["db"], "w.db", "{report}");
 }
