@@ -209,6 +209,10 @@ pub struct WorkerArgs {
     /// Write this worker's JSON run report here at the end (its run, and its store's status)
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Load the cookies of this Netscape cookies.txt into this worker's jar before starting
+    /// (each worker keeps its own jar)
+    #[arg(long, value_name = "FILE")]
+    pub cookies: Option<PathBuf>,
     /// No progress bar; print a plain progress line every --progress-every instead
     #[arg(long)]
     pub no_progress: bool,

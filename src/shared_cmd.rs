@@ -27,7 +27,6 @@ pub fn crawl(args: &CrawlArgs, db: &Path, frontier: &str, name: &str) -> Result<
     let unsupported = [
         (args.seeds_file.is_some(), "--seeds-file"),
         (args.user.is_some(), "--user/--password"),
-        (args.cookies.is_some(), "--cookies"),
         // Credentials are kept in one store's credentials file only; these would have to be in
         // the shared settings, which every worker and `status` read.
         (
@@ -65,6 +64,7 @@ pub fn crawl(args: &CrawlArgs, db: &Path, frontier: &str, name: &str) -> Result<
         lease: args.shard_lease,
         bind,
         report: args.report.as_deref(),
+        cookies: args.cookies.as_deref(),
     };
     work(&join, args.no_progress, args.progress_every)
 }
@@ -79,6 +79,7 @@ pub fn worker(args: &WorkerArgs) -> Result<ExitCode> {
         lease: args.shard_lease,
         bind: args.bind_address.clone(),
         report: args.report.as_deref(),
+        cookies: args.cookies.as_deref(),
     };
     work(&join, args.no_progress, args.progress_every)
 }

@@ -116,6 +116,9 @@ pub struct Join<'a> {
     pub bind: Option<String>,
     /// `--report FILE`: this worker's run report, written at the end (also after Ctrl-C).
     pub report: Option<&'a Path>,
+    /// `--cookies FILE`: a cookies.txt merged into this worker's jar before it starts (each
+    /// worker keeps its own jar, in its store).
+    pub cookies: Option<&'a Path>,
 }
 
 /// Checks the `--frontier` URL and reaches the crawl (creating it for `crawl`); nothing is
@@ -186,6 +189,13 @@ pub fn run(join: &Join<'_>, stop: &StopSignal, progress: &Progress) -> Result<Su
     // reached PostgreSQL (each commit is synced here first), which still has their URLs
     // queued: cut the page log back so the store reads clean (the copies recovery queues in
     // this store's own queue are never leased from it).
+    if let Some(file) = join.cookies {
+        let n = crate::fetch::cookies::import(join.db, file)?;
+        log::info!(
+            "{}: {n} cookies taken into this worker's jar",
+            file.display()
+        );
+    }
     let lost = crate::frontier::recover_bodies(&store)?;
     if lost > 0 {
         log::info!("{lost} records cut by the last stop were dropped from this worker's store");

@@ -910,3 +910,44 @@ fn a_worker_whose_disk_runs_low_stops_with_the_exit_code_of_a_crawl() {
     assert_eq!(report["stop"], "disk_low", "{report}");
     assert_eq!(report["status"]["db"], "w.db", "{report}");
 }
+
+#[test]
+fn a_worker_sends_the_cookies_it_was_given() {
+    let _timing = shared();
+    let pg = Postgres::start();
+    let server = route_server(Arc::new(|r| match r.path() {
+        "/" => Some(politecrawl::serve::Reply::html(r#"<a href="/b">b</a>"#)),
+        "/b" => Some(politecrawl::serve::Reply::html("b")),
+        _ => None,
+    }));
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("cookies.txt"),
+        "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tpre\tset\n",
+    )
+    .unwrap();
+    let seed = format!("{}/", server.origin());
+    let args = [
+        "crawl",
+        &seed,
+        "--frontier",
+        &pg.url(),
+        "--crawl",
+        "ck",
+        "--db",
+        "w.db",
+        "--rate",
+        "0",
+        "--cookies",
+        "cookies.txt",
+        "--no-progress",
+    ];
+    let out = run(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let requests = server.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path()).collect();
+    assert_eq!(paths, ["/robots.txt", "/", "/b"]);
+    for r in &requests {
+        assert_eq!(header(r, "cookie"), ["pre=set"], "{}", r.target);
+    }
+}
