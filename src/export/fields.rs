@@ -399,6 +399,9 @@ const TEXT_WIDTH: usize = 1 << 16;
 
 fn text(html: &str) -> String {
     html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
+        // A table's cells one after another, each on its own lines: laid out side by side at
+        // this width, one row of a wide table took megabytes of padding.
+        .raw_mode(true)
         .string_from_read(html.as_bytes(), TEXT_WIDTH)
         .map(|t| {
             // Lines padded to the width by tables end in spaces: trim them.
@@ -531,6 +534,21 @@ mod tests {
             "{md:?}"
         );
         assert_eq!(v.selects, [vec!["9.99", "12.00"], vec!["A1", "B2"], vec![]]);
+    }
+
+    #[test]
+    fn a_wide_table_is_text_cell_by_cell_not_padded_into_columns() {
+        let cell = "word ".repeat(2000);
+        let rows = "<tr><td>c</td><td>d</td></tr>".repeat(50);
+        let t = text(&format!(
+            "<table><tr><td>{cell}</td><td>b</td></tr>{rows}</table>"
+        ));
+        assert!(t.len() < 2 * cell.len(), "{} bytes", t.len());
+        assert!(
+            t.contains("\nb\n") && t.contains("c\nd"),
+            "{}",
+            &t[t.len() - 20..]
+        );
     }
 
     #[test]
