@@ -233,7 +233,12 @@ impl Fields {
             match c {
                 Computed::Title => v.title = title(&doc),
                 Computed::Text => v.text = Some(text(&html)),
-                Computed::Markdown => v.markdown = Some(markdown(&html)),
+                Computed::Markdown => {
+                    let page = base
+                        .as_ref()
+                        .and_then(|b| absolute(&html, &page_base(&doc, b)));
+                    v.markdown = Some(markdown(page.as_deref().unwrap_or(&html)))
+                }
                 Computed::Links => {
                     v.links = base.as_ref().map(|b| {
                         extract::links_in(&doc, b, false, usize::MAX)
@@ -394,6 +399,9 @@ const TEXT_WIDTH: usize = 1 << 16;
 
 fn text(html: &str) -> String {
     html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
+        // A table's cells one after another, each on its own lines: laid out side by side at
+        // this width, one row of a wide table took megabytes of padding.
+        .raw_mode(true)
         .string_from_read(html.as_bytes(), TEXT_WIDTH)
         .map(|t| {
             // Lines padded to the width by tables end in spaces: trim them.
@@ -405,6 +413,44 @@ fn text(html: &str) -> String {
                 .to_string()
         })
         .unwrap_or_default()
+}
+
+/// Where the page's relative links point from: its first `<base href>`, else its own URL.
+fn page_base(doc: &Html, url: &Url) -> Url {
+    first(doc, "base")
+        .and_then(|b| b.value().attr("href"))
+        .and_then(|h| url.join(h.trim()).ok())
+        .unwrap_or_else(|| url.clone())
+}
+
+/// The page with its links and images made absolute, so its Markdown still points somewhere
+/// once out of the site (`[a](/x)` → `[a](https://example.com/x)`); `None` if lol_html cannot
+/// rewrite it (the Markdown then keeps the links as written).
+fn absolute(html: &str, base: &Url) -> Option<String> {
+    use lol_html::{element, rewrite_str, RewriteStrSettings};
+    let join = |attr: &'static str| {
+        move |el: &mut lol_html::html_content::Element<'_, '_>| {
+            if let Some(u) = el
+                .get_attribute(attr)
+                .and_then(|v| base.join(v.trim()).ok())
+            {
+                // Setting a value lol_html just parsed cannot fail.
+                el.set_attribute(attr, u.as_str()).ok();
+            }
+            Ok(())
+        }
+    };
+    rewrite_str(
+        html,
+        RewriteStrSettings {
+            element_content_handlers: vec![
+                element!("a[href]", join("href")),
+                element!("img[src]", join("src")),
+            ],
+            ..RewriteStrSettings::new()
+        },
+    )
+    .ok()
 }
 
 fn markdown(html: &str) -> String {
@@ -479,8 +525,8 @@ mod tests {
         let md = v.markdown.clone().unwrap();
         assert!(md.starts_with("# Heading\n"), "{md:?}");
         assert!(
-            md.contains("First **para** with [a link](other.html)."),
-            "{md:?}"
+            md.contains("First **para** with [a link](http://a.test/dir/other.html)."),
+            "links made absolute: {md:?}"
         );
         assert!(md.contains("*   one") || md.contains("- one") || md.contains("* one"));
         assert!(
@@ -488,6 +534,21 @@ mod tests {
             "{md:?}"
         );
         assert_eq!(v.selects, [vec!["9.99", "12.00"], vec!["A1", "B2"], vec![]]);
+    }
+
+    #[test]
+    fn a_wide_table_is_text_cell_by_cell_not_padded_into_columns() {
+        let cell = "word ".repeat(2000);
+        let rows = "<tr><td>c</td><td>d</td></tr>".repeat(50);
+        let t = text(&format!(
+            "<table><tr><td>{cell}</td><td>b</td></tr>{rows}</table>"
+        ));
+        assert!(t.len() < 2 * cell.len(), "{} bytes", t.len());
+        assert!(
+            t.contains("\nb\n") && t.contains("c\nd"),
+            "{}",
+            &t[t.len() - 20..]
+        );
     }
 
     #[test]

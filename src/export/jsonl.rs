@@ -18,12 +18,13 @@ use crate::store::PageRecord;
 
 /// The names of a line's own fields, in the order written, for `--fields` (`body` stands for
 /// `body_base64` too).
-pub const FIELDS: [&str; 21] = [
+pub const FIELDS: [&str; 22] = [
     "url",
     "final_url",
     "state",
     "status",
     "http_version",
+    "ip",
     "fetched_at",
     "stored_at",
     "elapsed_ms",
@@ -50,6 +51,7 @@ struct Line<'a> {
     state: &'static str,
     status: Option<u16>,
     http_version: Option<&'a str>,
+    ip: Option<&'a str>,
     fetched_at: &'a str,
     stored_at: Option<String>,
     elapsed_ms: u64,
@@ -182,6 +184,7 @@ fn line<'a>(rec: &'a PageRecord, body: &'a [u8], with_body: bool) -> Line<'a> {
         state: rec.state.as_str(),
         status: rec.status,
         http_version: rec.http_version.as_deref(),
+        ip: rec.ip.as_deref(),
         stored_at: rec.stored_at_us.map(|t| {
             let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(t);
             humantime::format_rfc3339_micros(at).to_string()

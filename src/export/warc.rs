@@ -13,8 +13,9 @@
 //! `X-Politecrawl-Original-Content-Encoding`, so a replay tool is never told to decode twice.
 //! A body cut at `--max-body` is marked `WARC-Truncated: length`. The request block is rebuilt
 //! from what every request sends (method, target, Host, User-Agent, Accept headers, the
-//! `--header`s with credential values `<redacted>`; no Basic login, no jar cookie). The
-//! remote IP is not recorded by the HTTP client, so `WARC-IP-Address` is omitted.
+//! `--header`s with credential values `<redacted>`; no Basic login, no jar cookie). Each record
+//! of a capture carries `WARC-IP-Address`, the address curl connected to, when the record has
+//! it (not for records stored before it was kept).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -344,6 +345,7 @@ pub(super) fn capture<W: Write>(
         ),
         ("WARC-Refers-To-Target-URI", rec.url.clone()),
     ];
+    headers.extend(ip_header(rec));
     if let Some(date) = &v.content_date {
         headers.push(("WARC-Refers-To-Date", date.clone()));
     }
@@ -383,20 +385,18 @@ pub(super) fn pair<W: Write>(
     let (req_id, resp_id) = (new_id(), new_id());
     let date = date_of(rec);
     let request = request_block(&rec.url, &info.request_headers, protocol(rec));
-    record(
-        w,
-        &[
-            ("WARC-Type", "request".into()),
-            ("WARC-Target-URI", rec.url.clone()),
-            ("WARC-Date", date.clone()),
-            ("WARC-Record-ID", req_id.clone()),
-            ("WARC-Concurrent-To", resp_id.clone()),
-            ("WARC-Warcinfo-ID", info_id.into()),
-            ("WARC-Block-Digest", digest(&request)),
-            ("Content-Type", "application/http;msgtype=request".into()),
-        ],
-        &request,
-    )?;
+    let mut headers = vec![
+        ("WARC-Type", "request".into()),
+        ("WARC-Target-URI", rec.url.clone()),
+        ("WARC-Date", date.clone()),
+        ("WARC-Record-ID", req_id.clone()),
+        ("WARC-Concurrent-To", resp_id.clone()),
+        ("WARC-Warcinfo-ID", info_id.into()),
+    ];
+    headers.extend(ip_header(rec));
+    headers.push(("WARC-Block-Digest", digest(&request)));
+    headers.push(("Content-Type", "application/http;msgtype=request".into()));
+    record(w, &headers, &request)?;
     let mut response = response_head(rec, Some(body.len()));
     response.extend_from_slice(body);
     let payload = digest(body);
@@ -407,10 +407,13 @@ pub(super) fn pair<W: Write>(
         ("WARC-Record-ID", resp_id),
         ("WARC-Concurrent-To", req_id),
         ("WARC-Warcinfo-ID", info_id.into()),
+    ];
+    headers.extend(ip_header(rec));
+    headers.extend([
         ("WARC-Block-Digest", digest(&response)),
         ("WARC-Payload-Digest", payload.clone()),
         ("Content-Type", "application/http;msgtype=response".into()),
-    ];
+    ]);
     if rec.truncated {
         headers.push(("WARC-Truncated", "length".into()));
     }
@@ -423,6 +426,11 @@ pub(super) fn pair<W: Write>(
         digest: Some(payload),
         revisit: false,
     })
+}
+
+/// `WARC-IP-Address`, when the record knows the address (WARC 1.1 §5.11).
+fn ip_header(rec: &PageRecord) -> Option<(&'static str, String)> {
+    rec.ip.clone().map(|ip| ("WARC-IP-Address", ip))
 }
 
 /// The protocol the exchange used, for both status lines: `HTTP/1.1` when the record does not

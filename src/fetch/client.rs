@@ -9,6 +9,8 @@
 //! - It gives surf the status code as it came, and surf's `Response::new` panics on a code
 //!   outside its closed list (522 from Cloudflare, 999, ...). Here surf gets its class's
 //!   representative and the real code travels beside it as a [`SentStatus`] extension.
+//! - It drops the address curl connected to (`CURLINFO_PRIMARY_IP`), which WARC records as
+//!   `WARC-IP-Address`; here it travels as a [`PeerAddr`] extension.
 
 use async_std::io::BufReader;
 use http_client::http_types::{self, Version};
@@ -18,6 +20,10 @@ use isahc::config::Configurable;
 /// The status code exactly as the server sent it (100-999), on every response of this client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SentStatus(pub u16);
+
+/// The address the response came from: the server's, or the proxy's behind `--proxy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
 
 /// surf's client over one shared isahc client (its connection pool and settings).
 #[derive(Debug)]
@@ -75,10 +81,14 @@ impl HttpClient for CurlClient {
             )
         })?;
         let res = self.client.send_async(request).await.map_err(Error::from)?;
+        let peer = isahc::ResponseExt::remote_addr(&res);
         let (parts, body) = res.into_parts();
         let sent = parts.status.as_u16();
         let mut response = http_types::Response::new(crate::http_status::surf_carrier(sent));
         response.ext_mut().insert(SentStatus(sent));
+        if let Some(peer) = peer {
+            response.ext_mut().insert(PeerAddr(peer));
+        }
         response.set_version(version(parts.version));
         for (name, value) in &parts.headers {
             response.append_header(name.as_str(), ascii(value.as_bytes()).as_str());

@@ -46,6 +46,8 @@ pub struct Fetched {
     pub status: u16,
     /// The protocol version of the response (`HTTP/1.1`, `HTTP/2`), when the client says.
     pub http_version: Option<&'static str>,
+    /// The address the response came from (the proxy's behind `--proxy`), when curl says.
+    pub ip: Option<std::net::IpAddr>,
     /// Headers in the order received (names lowercase).
     pub headers: Vec<(String, String)>,
     /// Body bytes, decoded from any `Content-Encoding` (gzip, deflate, br).
@@ -350,6 +352,7 @@ impl Fetcher {
         let mut f = Fetched {
             status,
             http_version: resp.version().map(client::version_text),
+            ip: resp.ext::<client::PeerAddr>().map(|p| p.0.ip()),
             body: Vec::new(),
             truncated: false,
             body_skipped: false,

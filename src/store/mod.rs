@@ -604,6 +604,7 @@ mod tests {
                 message: "404 Not Found".into(),
             }),
             http_version: None,
+            ip: None,
             stored_at_us: None,
             version: None,
             links_dropped: 0,

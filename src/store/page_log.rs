@@ -6,8 +6,8 @@
 //!
 //! A frame is `len: u32 LE ++ crc32(payload): u32 LE ++ payload`, the payload a postcard
 //! [`StoredPage`] followed by the record's later fields, each postcard too (today: the HTTP
-//! version, the time it was stored, its place among the URL's versions, then the links it
-//! dropped). A field is read only when bytes remain, so frames written before it existed
+//! version, the time it was stored, its place among the URL's versions, the links it
+//! dropped, then the address the response came from). A field is read only when bytes remain, so frames written before it existed
 //! still read, with the field empty: a field is added at the end, never in between. Only the engine thread appends, so frames are in commit order and the
 //! committed records are a prefix of the log: the [`Span`] in `meta/pages_span`, written in the
 //! same transaction as the outcomes, says where it ends. Frames past it (a transaction that
@@ -63,7 +63,10 @@ pub(crate) fn decode_frame(payload: &[u8]) -> std::result::Result<StoredPage, po
         (page.record.version, rest) = postcard::take_from_bytes(rest)?;
     }
     if !rest.is_empty() {
-        (page.record.links_dropped, _) = postcard::take_from_bytes(rest)?;
+        (page.record.links_dropped, rest) = postcard::take_from_bytes(rest)?;
+    }
+    if !rest.is_empty() {
+        (page.record.ip, _) = postcard::take_from_bytes(rest)?;
     }
     Ok(page)
 }
@@ -141,11 +144,17 @@ impl PageLog {
         // A copy (compaction) keeps its time; a new record gets the next one.
         let stored = record.stored_at_us.unwrap_or_else(|| self.next_stamp());
         payload.extend_from_slice(&super::encode(&Some(stored)));
-        if record.version.is_some() || record.links_dropped > 0 {
+        // Each later field is written when it or one after it has a value (a reader takes
+        // them in order and stops where the frame ends).
+        let ip = record.ip.is_some();
+        if record.version.is_some() || record.links_dropped > 0 || ip {
             payload.extend_from_slice(&super::encode(&record.version));
         }
-        if record.links_dropped > 0 {
+        if record.links_dropped > 0 || ip {
             payload.extend_from_slice(&super::encode(&record.links_dropped));
+        }
+        if ip {
+            payload.extend_from_slice(&super::encode(&record.ip));
         }
         let len = u32::try_from(payload.len()).map_err(std::io::Error::other)?;
         let mut frame = Vec::with_capacity(HEADER + payload.len());
@@ -403,6 +412,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_address_alone_is_appended_with_the_fields_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PageLog::open(dir.path(), Span::default(), true).unwrap();
+        let mut record = PageRecord::blank("http://a.test/");
+        record.ip = Some("127.0.0.1".into());
+        let (pos, payload) = log.append(&record, None).unwrap();
+        let read = decode_frame(&payload).unwrap().record;
+        assert_eq!(read.ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!((read.version, read.links_dropped), (None, 0));
+        assert_eq!(log.payload_at(pos), Some(payload));
+    }
+
+    #[test]
     fn frames_without_the_later_fields_still_read() {
         let mut record = PageRecord::blank("http://a.test/");
         record.status = Some(200);
@@ -426,6 +448,10 @@ mod tests {
         record.links_dropped = 391_000;
         new.extend_from_slice(&crate::store::encode(&record.version));
         new.extend_from_slice(&crate::store::encode(&record.links_dropped));
+        assert_eq!(decode_frame(&new).unwrap().record, record);
+        // Then the address the response came from.
+        record.ip = Some("2001:db8::1".into());
+        new.extend_from_slice(&crate::store::encode(&record.ip));
         assert_eq!(decode_frame(&new).unwrap().record, record);
         // A damaged trailer is an error, not a silent `None`.
         let mut bad = old;

@@ -170,6 +170,11 @@ pub struct PageRecord {
     /// after `version`, when not 0.
     #[serde(skip)]
     pub links_dropped: u64,
+    /// The address the response came from (`127.0.0.1`, `2001:db8::1`; the proxy's behind
+    /// `--proxy`): the WARC export's `WARC-IP-Address`. Stored after `links_dropped`, when
+    /// known; `None` without a response and for records from before it was kept.
+    #[serde(skip)]
+    pub ip: Option<String>,
 }
 
 /// What was learned from an origin's robots.txt, cached so a resumed crawl does not fetch it
@@ -277,6 +282,7 @@ impl PageRecord {
             attempts: 0,
             error: None,
             http_version: None,
+            ip: None,
             stored_at_us: None,
             version: None,
             links_dropped: 0,

@@ -96,6 +96,7 @@ fn describe(record: &mut PageRecord, f: &Fetched) {
     record.elapsed_ms = f.elapsed.as_millis() as u64;
     record.status = Some(f.status);
     record.http_version = f.http_version.map(str::to_string);
+    record.ip = f.ip.map(|ip| ip.to_string());
     record.content_type = f.header("content-type").map(str::to_string);
     record.truncated = f.truncated;
     record.body_skipped = f.body_skipped;

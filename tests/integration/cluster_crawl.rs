@@ -489,6 +489,45 @@ fn exported(pg: &Postgres, crawl: &str, workers: &[&Worker], cwd: &Path) -> Vec<
     urls
 }
 
+/// `export --format wacz` of a shared crawl, checked with `wacz validate`: the URLs of its
+/// index, sorted.
+fn exported_wacz(pg: &Postgres, crawl: &str, workers: &[&Worker], cwd: &Path) -> Vec<String> {
+    let url = pg.url();
+    let mut args = vec!["export", "--frontier", &url[..], "--crawl", crawl];
+    let dbs: Vec<String> = workers.iter().map(|w| w.db.display().to_string()).collect();
+    for db in &dbs {
+        args.extend(["--db", db]);
+    }
+    args.extend(["--format", "wacz", "--out", "shared.wacz"]);
+    let out = run(&args, cwd);
+    assert!(out.status.success(), "export: {}", stderr(&out));
+    let check = std::process::Command::new("wacz")
+        .args(["validate", "-f", "shared.wacz"])
+        .current_dir(cwd)
+        .output()
+        .expect("wacz (pip install wacz; .ci/run installs it)");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let script = "import sys, zipfile, json\n\
+        for l in zipfile.ZipFile(sys.argv[1]).read('indexes/index.cdxj').decode().splitlines():\n    \
+        print(json.loads(l.split(' ', 2)[2])['url'])";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, "shared.wacz"])
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut urls: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    urls.sort();
+    urls
+}
+
 /// How many of the crawl's origins are in shards `worker` holds now (none before it joined).
 fn origins_held(pg: &Postgres, worker: &Worker) -> i64 {
     let Ok(Some(id)) = politecrawl::cluster::worker::Identity::read(&worker.db) else {
@@ -562,6 +601,11 @@ fn three_workers_on_four_origins_store_every_url_once_and_keep_each_origins_rate
     assert_eq!(text.matches(" 0 queued, 13 done,").count(), 4, "{text}");
     assert_eq!(
         exported(&pg, "four", &[&w1, &w2, &w3], dir.path()),
+        origins.all_urls()
+    );
+    // A WACZ of the shared crawl: valid, each URL captured once.
+    assert_eq!(
+        exported_wacz(&pg, "four", &[&w1, &w2, &w3], dir.path()),
         origins.all_urls()
     );
     let counts = origins.counts();

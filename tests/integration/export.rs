@@ -518,3 +518,67 @@ fn a_running_crawl_exports_what_it_flushed_and_since_pulls_exactly_the_rest() {
         "the first part is a prefix, in stored order"
     );
 }
+
+#[test]
+fn warc_records_name_the_address_the_response_came_from() {
+    // Seeded by name: the address in the records is the one curl connected to, not the URL's.
+    let server = route_server(std::sync::Arc::new(|r: &politecrawl::serve::Request| {
+        Some(match r.path() {
+            "/" => politecrawl::serve::Reply::html(r#"<a href="/a">a</a>"#),
+            "/a" => politecrawl::serve::Reply::html("<p>a</p>"),
+            _ => politecrawl::serve::Reply::new(404, "text/plain", "no"),
+        })
+    }));
+    let dir = tempdir();
+    let db = dir.path().join("ip.db");
+    let port = server.addr().port();
+    crawl(&fast_config(&db, &format!("http://localhost:{port}/")));
+    let warc = dir.path().join("ip.warc.gz");
+    export(
+        dir.path(),
+        &[
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            "warc",
+            "--out",
+            warc.to_str().unwrap(),
+        ],
+    );
+    let script = r#"
+import sys
+from warcio.archiveiterator import ArchiveIterator
+for rec in ArchiveIterator(open(sys.argv[1], 'rb')):
+    if rec.rec_type in ('request', 'response'):
+        print(rec.rec_type, rec.rec_headers.get_header('WARC-Target-URI'),
+              rec.rec_headers.get_header('WARC-IP-Address'))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, warc.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let pages = server
+        .requests()
+        .iter()
+        .filter(|r| r.path() != "/robots.txt")
+        .count();
+    assert_eq!(lines.len(), 2 * pages, "{lines:?}");
+    for l in &lines {
+        assert!(l.ends_with(" 127.0.0.1"), "{l}");
+        assert!(l.contains(&format!("http://localhost:{port}/")), "{l}");
+    }
+    // JSON Lines says it too.
+    let out = export(
+        dir.path(),
+        &["--db", db.to_str().unwrap(), "--fields", "ip,status"],
+    );
+    for l in String::from_utf8(out.stdout).unwrap().lines() {
+        assert!(l.contains(r#""ip":"127.0.0.1""#), "{l}");
+    }
+}

@@ -141,10 +141,9 @@ fn fields_and_selects_have_the_known_answers_in_json_lines_and_csv() {
         index["text"]
     );
     assert!(
-        index["markdown"]
-            .as_str()
-            .unwrap()
-            .starts_with("# Index\n\nSee [the Latin-1 page](latin1.html)"),
+        index["markdown"].as_str().unwrap().starts_with(&format!(
+            "# Index\n\nSee [the Latin-1 page]({origin}/latin1.html)"
+        )),
         "{}",
         index["markdown"]
     );

@@ -274,3 +274,67 @@ fn replayweb_page_in_headless_chromium_shows_a_crawled_page() {
         shot.display()
     );
 }
+
+#[test]
+fn a_running_crawl_exports_a_valid_wacz_of_what_it_flushed() {
+    let _shared = shared();
+    const PAGES: usize = 200;
+    let server = route_server(std::sync::Arc::new(generated(
+        PAGES,
+        std::time::Duration::from_millis(15),
+        800,
+    )));
+    let dir = tempdir();
+    let d = dir.path();
+    let mut child = Command::new(BIN)
+        .args(["crawl", &format!("{}/", server.origin())])
+        .args([
+            "--db",
+            "run.db",
+            "--rate",
+            "0",
+            "--concurrency",
+            "2",
+            "--no-progress",
+        ])
+        .current_dir(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while page_requests(&server).len() < 60 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let done = crate::export::export(
+        d,
+        &["--db", "run.db", "--format", "wacz", "--out", "run.wacz"],
+    );
+    assert!(
+        stderr(&done).contains("a crawl is running on"),
+        "{}",
+        stderr(&done)
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still running during the export"
+    );
+    let out = Command::new("wacz")
+        .args(["validate", "-f", "run.wacz"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let files = d.join("unzipped");
+    unzip(&d.join("run.wacz"), &files);
+    let index = std::fs::read_to_string(files.join("indexes/index.cdxj")).unwrap();
+    same_index(&index, &cdxj_indexer(&files.join("archive/data.warc.gz")));
+    let n = index.lines().count();
+    assert!(n > 0 && n < PAGES, "a part of the crawl: {n}");
+    assert!(child.wait().unwrap().success());
+}
