@@ -2,7 +2,9 @@
 //! pywb open directly: one ZIP holding
 //!
 //! - `archive/data.warc.gz`: the WARC export ([`super::warc`]);
-//! - `indexes/index.cdxj`: its CDXJ index, sorted, as `cdxj-indexer` writes it ([`super::cdxj`]);
+//! - `indexes/index.cdx`: its CDXJ index, sorted, as `cdxj-indexer` writes it ([`super::cdxj`]);
+//!   named `.cdx` as py-wacz names its own, the one name both pywb (`wb-manager add
+//!   --unpack-wacz`) and ReplayWeb.page take;
 //! - `pages/pages.jsonl`: the HTML pages that answered 2xx, each with its `<title>`;
 //! - `datapackage.json`: a Frictionless data package naming each of those with its size and
 //!   `sha256:`, and `datapackage-digest.json`: the sha256 of `datapackage.json`.
@@ -108,7 +110,7 @@ pub fn write_file(
         t.into_bytes()
     };
     for (entry, bytes) in [
-        ("indexes/index.cdxj", text(&index)),
+        ("indexes/index.cdx", text(&index)),
         ("pages/pages.jsonl", text(&pages)),
     ] {
         let len = bytes.len() as u64;

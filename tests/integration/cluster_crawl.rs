@@ -512,7 +512,7 @@ fn exported_wacz(pg: &Postgres, crawl: &str, workers: &[&Worker], cwd: &Path) ->
         String::from_utf8_lossy(&check.stdout)
     );
     let script = "import sys, zipfile, json\n\
-        for l in zipfile.ZipFile(sys.argv[1]).read('indexes/index.cdxj').decode().splitlines():\n    \
+        for l in zipfile.ZipFile(sys.argv[1]).read('indexes/index.cdx').decode().splitlines():\n    \
         print(json.loads(l.split(' ', 2)[2])['url'])";
     let out = std::process::Command::new("python3")
         .args(["-c", script, "shared.wacz"])

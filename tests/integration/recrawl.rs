@@ -464,7 +464,7 @@ impl Wayback {
         root.join("collections").join("coll")
     }
 
-    fn manager(root: &std::path::Path, args: &[&str]) {
+    pub(super) fn manager(root: &std::path::Path, args: &[&str]) {
         let out = std::process::Command::new("wb-manager")
             .args(args)
             .current_dir(root)

@@ -111,7 +111,7 @@ fn a_wacz_export_passes_wacz_validate_and_pywb_replays_its_pages() {
         entries,
         [
             ("archive/data.warc.gz".to_string(), true),
-            ("indexes/index.cdxj".into(), true),
+            ("indexes/index.cdx".into(), true),
             ("pages/pages.jsonl".into(), true),
             ("datapackage.json".into(), true),
             ("datapackage-digest.json".into(), true),
@@ -120,7 +120,7 @@ fn a_wacz_export_passes_wacz_validate_and_pywb_replays_its_pages() {
     );
     let warc = files.join("archive/data.warc.gz");
     crate::export::warcio(&["check", warc.to_str().unwrap()]);
-    let index = std::fs::read_to_string(files.join("indexes/index.cdxj")).unwrap();
+    let index = std::fs::read_to_string(files.join("indexes/index.cdx")).unwrap();
     // The index is what cdxj-indexer writes for the WARC.
     same_index(&index, &cdxj_indexer(&warc));
 
@@ -157,17 +157,15 @@ fn a_wacz_export_passes_wacz_validate_and_pywb_replays_its_pages() {
         .values()
         .all(|p| p["ts"].as_str().unwrap().ends_with('Z')));
 
-    // pywb serving the package's own WARC and index (no index of its own) replays every page
-    // byte for byte as stored.
+    // pywb takes the package itself (`wb-manager add --unpack-wacz`: its WARC and its index,
+    // which pywb takes only under a `.cdx` name) and replays every page byte for byte as stored.
     let root = dir.path().join("pywb");
     std::fs::create_dir(&root).unwrap();
-    let coll = Wayback::init(&root);
-    std::fs::copy(&warc, coll.join("archive/data.warc.gz")).unwrap();
-    std::fs::copy(
-        files.join("indexes/index.cdxj"),
-        coll.join("indexes/index.cdxj"),
-    )
-    .unwrap();
+    Wayback::init(&root);
+    Wayback::manager(
+        &root,
+        &["add", "coll", wacz.to_str().unwrap(), "--unpack-wacz"],
+    );
     let wayback = Wayback::serve(&root);
     for (url, body) in &html {
         let ts = &listed[url]["ts"].as_str().unwrap();
@@ -332,7 +330,7 @@ fn a_running_crawl_exports_a_valid_wacz_of_what_it_flushed() {
     );
     let files = d.join("unzipped");
     unzip(&d.join("run.wacz"), &files);
-    let index = std::fs::read_to_string(files.join("indexes/index.cdxj")).unwrap();
+    let index = std::fs::read_to_string(files.join("indexes/index.cdx")).unwrap();
     same_index(&index, &cdxj_indexer(&files.join("archive/data.warc.gz")));
     let n = index.lines().count();
     assert!(n > 0 && n < PAGES, "a part of the crawl: {n}");
