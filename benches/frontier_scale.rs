@@ -286,6 +286,7 @@ fn page_record(url: &str, len: usize) -> PageRecord {
         stored_at_us: None,
         version: None,
         links_dropped: 0,
+        duplicate: None,
     }
 }
 

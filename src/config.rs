@@ -217,6 +217,17 @@ crawl_settings! {
     /// [default: 10]
     #[arg(long, value_name = "N")]
     max_query_params: usize = DEFAULT_MAX_QUERY_PARAMS, given Option<usize>;
+    /// A page whose body is byte for byte that of a page stored before in this crawl is
+    /// recorded as its duplicate (duplicate_of) and its links are not followed (a trap rule,
+    /// counted); `--duplicate-content=false` turns it off [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    duplicate_content: bool = true, given Option<bool>;
+    /// Query parameters left out of the seen-set's key, so a URL differing only in them is not
+    /// fetched again (repeatable; NAME drops any value, NAME=VALUE that value only; a given
+    /// list replaces the defaults, `--dedupe-drop=` drops none)
+    /// [default: print, printable, share, replytocom, format=print, output=print, view=print]
+    #[arg(long, value_name = "PARAM")]
+    dedupe_drop: Vec<String> = crate::traps::default_dedupe_drop(), given Vec<String>;
     /// User-Agent header; its first word is the robots.txt product token
     /// [default: politecrawl/VERSION (+project URL)]
     #[arg(long, value_name = "UA", value_parser = parse_user_agent)]

@@ -119,6 +119,13 @@ impl std::fmt::Display for Summary {
                 t.too_many_params
             )?;
         }
+        if t.duplicate_content > 0 {
+            write!(
+                f,
+                "; {} pages were copies, their links not followed (duplicate_content {})",
+                t.duplicate_content, t.duplicate_content
+            )?;
+        }
         Ok(())
     }
 }

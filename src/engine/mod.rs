@@ -119,6 +119,8 @@ pub struct Engine<'a> {
     /// When the oldest of them arrived.
     pending_since: Option<Instant>,
     idle_origins: Option<&'a dyn Fn(&str)>,
+    /// The rules that judge fetched pages (see [`crate::copies`]).
+    copies: crate::copies::Copies,
 }
 
 impl<'a> Engine<'a> {
@@ -171,6 +173,7 @@ impl<'a> Engine<'a> {
             origin_scan: Some(0),
             round,
             idle_origins,
+            copies: crate::copies::Copies::new(config),
         };
         engine.register_queued_origins()?;
         Ok(engine)

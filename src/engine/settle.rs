@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Engine, COMMIT_EVERY, MAX_BATCH};
+use crate::copies::Verdict as Judged;
 use crate::error::{Error, Result};
 use crate::frontier::{OriginId, Settlement};
 use crate::politeness;
@@ -117,6 +118,10 @@ impl Engine<'_> {
         }
         for (o, _) in pages.iter_mut() {
             crate::recrawl::finish_record(&o.lease.entry, &mut o.record, self.round);
+            match self.copies.judge(o, &mut *self.frontier)? {
+                Judged::Page => {}
+                Judged::Duplicate => self.stats.traps.duplicate_content += 1,
+            }
         }
         let batch: Vec<Settlement<'_>> = pages
             .iter()

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::store::versions::Version;
 
 /// The header row; a stable interface (see docs/GUIDE.md).
-pub const COLUMNS: [&str; 14] = [
+pub const COLUMNS: [&str; 16] = [
     "url",
     "state",
     "status",
@@ -24,6 +24,8 @@ pub const COLUMNS: [&str; 14] = [
     "error",
     "version",
     "change",
+    "duplicate_of",
+    "duplicate_kind",
 ];
 
 /// Streams the CSV export to `out`; returns the number of rows (header aside).
@@ -54,6 +56,8 @@ pub fn write(store: &dyn Source, filter: &Filter, out: &mut dyn Write) -> Result
             message,
             &v.number.to_string(),
             v.change.as_str(),
+            rec.duplicate.as_ref().map_or("", |d| d.of.as_str()),
+            rec.duplicate.as_ref().map_or("", |d| d.kind.as_str()),
         ])
         .map_err(err)?;
         n += 1;

@@ -51,6 +51,7 @@ fn record(url: &str) -> PageRecord {
         stored_at_us: None,
         version: None,
         links_dropped: 0,
+        duplicate: None,
     }
 }
 

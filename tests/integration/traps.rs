@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use politecrawl::serve::Reply;
+use politecrawl::serve::{Reply, SiteServer};
 
 use crate::support::*;
 
@@ -211,4 +211,145 @@ fn a_disk_below_the_free_space_floor_stops_the_crawl_resumably_before_it_fills()
     let out = run(&args, dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(request_counts(&server), each_fixture_page_once());
+}
+
+/// Two directories that answer the same bytes: the second is recorded as a duplicate of the
+/// first, and its relative link (another URL, the same text) is never requested.
+fn mirrored_directories() -> SiteServer {
+    route_server(Arc::new(|r| match r.path() {
+        "/" => Some(Reply::html(r#"<a href="/x/">x</a> <a href="/y/">y</a>"#)),
+        "/x/" | "/y/" => Some(Reply::html(
+            r#"<p>Same page</p><a href="more.html">more</a>"#,
+        )),
+        _ => Some(Reply::html("a page")),
+    }))
+}
+
+#[test]
+fn a_page_with_the_body_of_another_is_a_duplicate_and_its_links_are_not_followed() {
+    let _timing = shared();
+    let server = mirrored_directories();
+    let dir = tempdir();
+    let origin = server.origin();
+    let mut config = fast_config(&dir.path().join("db"), &format!("{origin}/"));
+    // One at a time, so /x/ is stored first.
+    config.per_host_concurrency = 1;
+    let (summary, store) = crawl(&config);
+    let asked = request_counts(&server);
+    assert_eq!(asked.get("/x/more.html"), Some(&1), "{asked:?}");
+    assert!(!asked.contains_key("/y/more.html"), "{asked:?}");
+    assert_eq!(summary.run.traps.duplicate_content, 1, "{summary}");
+    assert!(
+        summary.to_string().contains("duplicate_content 1"),
+        "{summary}"
+    );
+    let pages = stored(&store, &origin);
+    let copy = pages["/y/"].duplicate.as_ref().expect("/y/ is a copy");
+    assert_eq!(
+        (copy.of.as_str(), copy.kind.as_str()),
+        (format!("{origin}/x/").as_str(), "content")
+    );
+    assert!(pages["/x/"].duplicate.is_none());
+    drop(store);
+
+    // Exports say so: JSON Lines and CSV name the original; WARC writes a revisit.
+    let out = crate::export::export(dir.path(), &["--db", "db", "--format", "jsonl"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let y = lines
+        .iter()
+        .find(|l| l["url"] == format!("{origin}/y/"))
+        .unwrap();
+    assert_eq!(y["duplicate_of"], format!("{origin}/x/"));
+    assert_eq!(y["duplicate_kind"], "content");
+    let out = crate::export::export(dir.path(), &["--db", "db", "--format", "csv"]);
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        csv.lines().any(|l| l.starts_with(&format!("{origin}/y/,"))
+            && l.ends_with(&format!(",{origin}/x/,content"))),
+        "{csv}"
+    );
+    let warc = dir.path().join("all.warc.gz");
+    crate::export::export(
+        dir.path(),
+        &[
+            "--db",
+            "db",
+            "--format",
+            "warc",
+            "--out",
+            warc.to_str().unwrap(),
+        ],
+    );
+    crate::export::warcio(&["check", warc.to_str().unwrap()]);
+    let script = r#"
+import sys
+from warcio.archiveiterator import ArchiveIterator
+with open(sys.argv[1], 'rb') as f:
+    for rec in ArchiveIterator(f):
+        h = rec.rec_headers
+        if rec.rec_type == 'revisit':
+            print(h.get_header('WARC-Target-URI'), h.get_header('WARC-Profile'),
+                  h.get_header('WARC-Refers-To-Target-URI'), h.get_header('WARC-Payload-Digest'))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&warc)
+        .output()
+        .unwrap();
+    let revisits = String::from_utf8_lossy(&out.stdout);
+    let want = format!(
+        "{origin}/y/ http://netpreserve.org/warc/1.1/revisit/identical-payload-digest {origin}/x/ sha1:"
+    );
+    assert_eq!(revisits.lines().count(), 1, "{revisits}");
+    assert!(revisits.starts_with(&want), "{revisits}");
+
+    // The rule turned off: both copies' links are followed.
+    let server = mirrored_directories();
+    let mut config = fast_config(&dir.path().join("off"), &format!("{}/", server.origin()));
+    config.duplicate_content = false;
+    let (summary, _store) = crawl(&config);
+    let asked = request_counts(&server);
+    assert_eq!(asked.get("/y/more.html"), Some(&1), "{asked:?}");
+    assert_eq!(summary.run.traps.duplicate_content, 0);
+}
+
+#[test]
+fn digests_last_across_runs_of_one_crawl() {
+    let _timing = shared();
+    let server = mirrored_directories();
+    let dir = tempdir();
+    let db = dir.path().join("db");
+    let mut config = fast_config(&db, &format!("{}/x/", server.origin()));
+    config.max_depth = Some(0);
+    drop(crawl(&config));
+    // A later run reaches the copy: it is known as one, its link not followed.
+    let mut config = fast_config(&db, &format!("{}/y/", server.origin()));
+    config.max_depth = Some(1);
+    let (summary, _store) = crawl(&config);
+    let asked = request_counts(&server);
+    assert_eq!(asked.get("/y/"), Some(&1), "{asked:?}");
+    assert!(!asked.contains_key("/y/more.html"), "{asked:?}");
+    assert_eq!(summary.run.traps.duplicate_content, 1);
+}
+
+#[test]
+fn print_and_share_variants_are_not_fetched_again() {
+    let _timing = shared();
+    let server = route_server(Arc::new(|r| match r.path() {
+        "/" => Some(Reply::html(
+            r#"<a href="/p">p</a> <a href="/p?print=1">print</a> <a href="/p?share=twitter">tweet</a>
+               <a href="/p?format=print">printable</a> <a href="/p?replytocom=17#respond">reply</a>
+               <a href="/q?format=pdf">a PDF is another page</a>"#,
+        )),
+        // Each variant's body differs (a timestamp, a share widget): only the key can tell.
+        _ => Some(Reply::html(format!("<p>{}</p>", r.target))),
+    }));
+    let dir = tempdir();
+    let config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
+    drop(crawl(&config));
+    let asked: Vec<String> = request_counts(&server).into_keys().collect();
+    assert_eq!(asked, ["/", "/p", "/q?format=pdf"]);
 }
