@@ -119,11 +119,12 @@ impl std::fmt::Display for Summary {
                 t.too_many_params
             )?;
         }
-        if t.duplicate_content > 0 {
+        let copies = t.duplicate_content + t.soft_404;
+        if copies > 0 {
             write!(
                 f,
-                "; {} pages were copies, their links not followed (duplicate_content {})",
-                t.duplicate_content, t.duplicate_content
+                "; {copies} pages were copies, their links not followed (duplicate_content {}, soft_404 {})",
+                t.duplicate_content, t.soft_404
             )?;
         }
         Ok(())

@@ -209,6 +209,10 @@ pub struct TrapCounts {
     pub too_many_params: u64,
     /// Pages stored as duplicates of a page with the same body (links not followed).
     pub duplicate_content: u64,
+    /// Pages stored as soft 404s: answering like a path that cannot exist (links not followed).
+    pub soft_404: u64,
+    /// Soft-404 probes answered (paths that cannot exist, asked on purpose).
+    pub soft_404_probes: u64,
 }
 
 impl TrapCounts {

@@ -118,9 +118,12 @@ impl Engine<'_> {
         }
         for (o, _) in pages.iter_mut() {
             crate::recrawl::finish_record(&o.lease.entry, &mut o.record, self.round);
-            match self.copies.judge(o, &mut *self.frontier)? {
+            let t = &mut self.stats.traps;
+            match self.copies.judge(o, &mut *self.frontier, self.scope)? {
                 Judged::Page => {}
-                Judged::Duplicate => self.stats.traps.duplicate_content += 1,
+                Judged::Duplicate => t.duplicate_content += 1,
+                Judged::Soft404 => t.soft_404 += 1,
+                Judged::Probe => t.soft_404_probes += 1,
             }
         }
         let batch: Vec<Settlement<'_>> = pages

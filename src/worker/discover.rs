@@ -125,8 +125,8 @@ pub(super) async fn discover(
     let ok = (200..300).contains(&status);
     let (found, dropped, body, written, sign) = run_blocking(move || {
         let written = ctx2.bodies.append(&body).map(Some);
-        let sign = ok.then(|| Sign::of(&body));
         let text = crate::charset::decode_html(&body, content_type.as_deref());
+        let sign = ok.then(|| Sign::of(&body, Some(&text)));
         // Link headers first; the page's links fill what is left of --max-links.
         let room = ctx2.max_links.saturating_sub(links.len());
         let page_links = extract::extract_links_at_most(&text, &page, ctx2.requisites, room);

@@ -153,7 +153,7 @@ async fn write_body(
     }
     let log = Arc::clone(&ctx.bodies);
     run_blocking(move || {
-        let sign = sign.then(|| Sign::of(&body));
+        let sign = sign.then(|| Sign::of(&body, None));
         (log.append(&body).map(Some), sign)
     })
     .await

@@ -353,3 +353,110 @@ fn print_and_share_variants_are_not_fetched_again() {
     let asked: Vec<String> = request_counts(&server).into_keys().collect();
     assert_eq!(asked, ["/", "/p", "/q?format=pdf"]);
 }
+
+/// A help area that answers 200 for any path under /help/, with a link one level deeper (five
+/// levels, to stay finite with the rule off); the root answers 404 for what does not exist.
+fn soft_404_site() -> SiteServer {
+    route_server(Arc::new(|r| {
+        let path = r.path().to_string();
+        match path.as_str() {
+            "/" => Some(Reply::html(
+                r#"<title>Home</title><a href="/help/">help</a>"#,
+            )),
+            "/help/" => Some(Reply::html(
+                r#"<title>Help</title><a href="/help/article-1">one</a> <a href="/help/search/cookies">search</a>"#,
+            )),
+            "/help/article-1" => Some(Reply::html("<title>Article 1</title><p>How to.</p>")),
+            p if p.starts_with("/help/") => {
+                let more = if p.matches('/').count() < 7 {
+                    format!(r#"<a href="{p}/more">more</a>"#)
+                } else {
+                    String::new()
+                };
+                Some(Reply::html(format!(
+                    "<title>Sorry, we could not find {p}</title><p>Try these:</p>{more}"
+                )))
+            }
+            _ => Some(Reply::new(404, "text/html", "<title>Not found</title>")),
+        }
+    }))
+}
+
+#[test]
+fn a_directory_that_answers_200_for_anything_is_probed_and_its_soft_404s_not_followed() {
+    let _timing = shared();
+    let server = soft_404_site();
+    let dir = tempdir();
+    let origin = server.origin();
+    let mut config = fast_config(&dir.path().join("db"), &format!("{origin}/"));
+    config.per_host_concurrency = 1;
+    let (summary, store) = crawl(&config);
+    let asked: Vec<String> = request_counts(&server).into_keys().collect();
+    // Two pages of /help/ with one title (less their paths) have /help/ probed, next; the
+    // pages answering like the probe lead nowhere.
+    let probes: Vec<&String> = asked
+        .iter()
+        .filter(|p| p.contains("/politecrawl-404-"))
+        .collect();
+    assert_eq!(probes.len(), 1, "{asked:?}");
+    assert!(probes[0].starts_with("/help/politecrawl-404-"), "{asked:?}");
+    for p in ["/help/article-1", "/help/search/cookies/more/more"] {
+        assert!(asked.contains(&p.to_string()), "{p}: {asked:?}");
+    }
+    assert!(
+        !asked.contains(&"/help/search/cookies/more/more/more".to_string()),
+        "a soft 404's links: {asked:?}"
+    );
+    let t = summary.run.traps;
+    assert_eq!((t.soft_404, t.soft_404_probes), (1, 1), "{summary}");
+    assert!(summary.to_string().contains("soft_404 1"), "{summary}");
+    let pages = stored(&store, &origin);
+    let copy = pages["/help/search/cookies/more/more"]
+        .duplicate
+        .as_ref()
+        .unwrap();
+    assert_eq!(copy.kind.as_str(), "soft_404");
+    assert_eq!(&copy.of, &format!("{origin}{}", probes[0]));
+    assert!(pages["/help/article-1"].duplicate.is_none());
+
+    // The rule turned off: no probe, and the soft 404s lead on.
+    let server = soft_404_site();
+    let mut config = fast_config(&dir.path().join("off"), &format!("{}/", server.origin()));
+    config.soft_404 = false;
+    drop(crawl(&config));
+    let asked: Vec<String> = request_counts(&server).into_keys().collect();
+    assert!(!asked.iter().any(|p| p.contains("politecrawl-404")));
+    assert!(
+        asked.contains(&"/help/search/cookies/more/more".to_string()),
+        "{asked:?}"
+    );
+}
+
+#[test]
+fn a_probe_obeys_robots_txt() {
+    let _timing = shared();
+    let server = route_server(Arc::new(|r| match r.path() {
+        "/robots.txt" => Some(Reply::new(
+            200,
+            "text/plain",
+            "User-agent: *\nDisallow: /politecrawl-404-\n",
+        )),
+        "/" => Some(Reply::html(r#"<title>Shop</title><a href="/a">a</a>"#)),
+        _ => Some(Reply::html("<title>Shop</title>a page")),
+    }));
+    let dir = tempdir();
+    let config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
+    let (summary, store) = crawl(&config);
+    let asked: Vec<String> = request_counts(&server).into_keys().collect();
+    assert_eq!(asked, ["/", "/a"]);
+    let probe = store
+        .pages()
+        .map(|r| r.unwrap())
+        .find(|r| r.url.contains("politecrawl-404-"));
+    assert_eq!(
+        probe.map(|r| r.state.as_str()),
+        Some("blocked"),
+        "asked, blocked by robots.txt"
+    );
+    assert_eq!(summary.run.traps.soft_404_probes, 0);
+}
