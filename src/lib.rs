@@ -42,6 +42,7 @@
 //!   parameters, parameter order) and the trap rules on paths.
 //! - [`copies`]: pages that copy others, judged once fetched: duplicate content by body
 //!   digest, soft 404s against a probe; their links are not followed.
+//! - [`shapes`]: pattern budgets: a URL shape whose pages stop leading anywhere else is closed.
 //! - [`frontier`]: the queue, seen-set and leases behind the [`frontier::Frontier`] seam the engine
 //!   talks to; [`frontier::SledFrontier`] keeps them in the crawl's sled database.
 //! - [`cluster`]: a crawl shared by several workers over PostgreSQL: shards of origins leased
@@ -93,6 +94,7 @@ pub mod recrawl;
 mod retry;
 mod scheduler;
 mod seen;
+pub mod shapes;
 pub mod traps;
 
 // Worker side.

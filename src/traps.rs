@@ -213,12 +213,16 @@ pub struct TrapCounts {
     pub soft_404: u64,
     /// Soft-404 probes answered (paths that cannot exist, asked on purpose).
     pub soft_404_probes: u64,
+    /// Discovered URLs not queued: their shape's pages had stopped leading anywhere else.
+    pub pattern_budget: u64,
+    /// Pages whose shape was not tracked (over the caps of [`crate::shapes`]).
+    pub shapes_untracked: u64,
 }
 
 impl TrapCounts {
-    /// All path rules together (URLs kept out of the queue).
+    /// All rules that keep discovered URLs out of the queue together.
     pub fn total(&self) -> u64 {
-        self.repeated_segment + self.too_many_segments + self.too_many_params
+        self.repeated_segment + self.too_many_segments + self.too_many_params + self.pattern_budget
     }
 
     /// These counts with the path rules' taken from `paths` (which the scope counts).

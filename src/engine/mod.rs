@@ -121,6 +121,8 @@ pub struct Engine<'a> {
     idle_origins: Option<&'a dyn Fn(&str)>,
     /// The rules that judge fetched pages (see [`crate::copies`]).
     copies: crate::copies::Copies,
+    /// Shapes closed to their own links (see [`crate::shapes`]).
+    shapes: crate::shapes::PatternBudget,
 }
 
 impl<'a> Engine<'a> {
@@ -174,6 +176,7 @@ impl<'a> Engine<'a> {
             round,
             idle_origins,
             copies: crate::copies::Copies::new(config),
+            shapes: crate::shapes::PatternBudget::new(config.pattern_budget),
         };
         engine.register_queued_origins()?;
         Ok(engine)

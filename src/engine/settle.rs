@@ -123,7 +123,16 @@ impl Engine<'_> {
                 Judged::Page => {}
                 Judged::Duplicate => t.duplicate_content += 1,
                 Judged::Soft404 => t.soft_404 += 1,
-                Judged::Probe => t.soft_404_probes += 1,
+                Judged::Probe => {
+                    t.soft_404_probes += 1;
+                    continue;
+                }
+            }
+            if o.lease.entry.revisit.is_none() {
+                if let Ok(page) = url::Url::parse(&o.record.url) {
+                    t.pattern_budget += self.shapes.filter(&page, &mut o.found);
+                    t.shapes_untracked = self.shapes.untracked;
+                }
             }
         }
         let batch: Vec<Settlement<'_>> = pages

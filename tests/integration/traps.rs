@@ -460,3 +460,55 @@ fn a_probe_obeys_robots_txt() {
     );
     assert_eq!(summary.run.traps.soft_404_probes, 0);
 }
+
+/// A calendar whose every month links the next (up to 300, to stay finite with the rule off),
+/// and an events page (another shape) naming month 150.
+fn endless_calendar() -> SiteServer {
+    route_server(Arc::new(|r| {
+        let target = r.target.clone();
+        match target.as_str() {
+            "/" => Some(Reply::html(
+                r#"<a href="/cal?month=1">calendar</a> <a href="/events">events</a>"#,
+            )),
+            "/events" => Some(Reply::html(r#"<a href="/cal?month=150">the big day</a>"#)),
+            t => {
+                let n: u32 = t.strip_prefix("/cal?month=")?.parse().ok()?;
+                let next = if n < 300 {
+                    format!(r#"<a href="/cal?month={}">next</a>"#, n + 1)
+                } else {
+                    String::new()
+                };
+                Some(Reply::html(format!("<p>Month {n}</p>{next}")))
+            }
+        }
+    }))
+}
+
+#[test]
+fn a_shape_whose_pages_lead_nowhere_else_stops_feeding_itself() {
+    let _timing = shared();
+    let server = endless_calendar();
+    let dir = tempdir();
+    let mut config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
+    config.per_host_concurrency = 1;
+    config.pattern_budget = 10;
+    let (summary, _store) = crawl(&config);
+    let asked = request_counts(&server);
+    let months: Vec<&String> = asked.keys().filter(|k| k.starts_with("/cal?")).collect();
+    // Ten months (of the walks from 1 and from 150) led nowhere else: their next months are
+    // not queued. Month 150, linked from another shape, is still fetched.
+    assert!(months.len() <= 13, "{months:?}");
+    assert!(asked.contains_key("/cal?month=2"), "{asked:?}");
+    assert!(!asked.contains_key("/cal?month=20"), "{asked:?}");
+    assert_eq!(asked.get("/cal?month=150"), Some(&1), "{asked:?}");
+    assert!(summary.run.traps.pattern_budget >= 1, "{summary}");
+    assert!(summary.to_string().contains("pattern_budget"), "{summary}");
+
+    // The rule turned off: the whole calendar.
+    let server = endless_calendar();
+    let mut config = fast_config(&dir.path().join("off"), &format!("{}/", server.origin()));
+    config.pattern_budget = 0;
+    let (summary, _store) = crawl(&config);
+    assert_eq!(request_counts(&server).get("/cal?month=300"), Some(&1));
+    assert_eq!(summary.run.traps.pattern_budget, 0);
+}
