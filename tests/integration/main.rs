@@ -49,8 +49,9 @@ mod real_web_limits;
 // file and no symlink is followed, config-file logins, a bad User-Agent refused before any
 // write, an export's own temporary file (gone on SIGTERM), `export | head`, cut body segments.
 mod real_web_files;
-// Requests not spent on duplicates and traps: the dedupe key (session IDs, tracking
-// parameters, parameter order) and the trap rules on paths, from the server's log.
+// Requests not spent on duplicates and traps: the dedupe key (session IDs, tracking and
+// print/share parameters, parameter order), the trap rules on paths, duplicate content, soft
+// 404s and pattern budgets, from the server's log.
 mod traps;
 // Politeness from the server's side: per-origin gaps and in-flight caps, robots.txt (rules,
 // 4xx, 5xx, unreachable, redirects, not refetched on resume, --ignore-robots), Crawl-delay,
