@@ -60,8 +60,19 @@ pub struct PatternBudget {
 /// A URL's shape, hashed (see the module doc).
 pub fn shape_of(url: &Url) -> u64 {
     let mut s = url.origin().ascii_serialization();
+    // The path as the seen-set knows it: a session ID in it (`/list;jsessionid=…`), new in
+    // every response, would make every link a new shape.
+    let key = crate::traps::dedupe_key(url.as_str());
+    let path = key
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or("/");
+    let (path, query) = match path.split_once('?') {
+        Some((p, _)) => (p, true),
+        None => (path, false),
+    };
     let mut digits = false;
-    for c in url.path().chars() {
+    for c in path.chars() {
         if c.is_ascii_digit() {
             if !digits {
                 s.push('N');
@@ -73,8 +84,7 @@ pub fn shape_of(url: &Url) -> u64 {
         }
     }
     // Session IDs and tracking parameters alone do not make a query (see crate::traps).
-    let key = crate::traps::dedupe_key(url.as_str());
-    if key.contains('?') {
+    if query {
         s.push('?');
     }
     xxhash_rust::xxh3::xxh3_64(s.as_bytes())
@@ -187,6 +197,10 @@ mod tests {
         assert_eq!(
             s("http://a.test/shop"),
             s("http://a.test/shop?utm_source=x")
+        );
+        assert_eq!(
+            s("http://a.test/list;jsessionid=0AB12CD34EF56789?page=2"),
+            s("http://a.test/list?page=3")
         );
         assert_ne!(s("http://a.test/cal/1/"), s("http://b.test/cal/1/"));
         assert_ne!(

@@ -1,10 +1,11 @@
 //! Requests that would be spent on nothing: URL spaces with no end and copies of one page under
-//! many URLs. Two defences, on by default (issue "Polite means not wasteful"):
+//! many URLs. Two defences decided from the URL alone, on by default (issue "Polite means not
+//! wasteful"); [`crate::copies`] judges fetched pages, [`crate::shapes`] budgets URL shapes:
 //!
 //! - **The dedupe key** (Heritrix's canonicalisation rules, applied to the seen-set key, never
 //!   to the URL fetched): session IDs (`;jsessionid=`, `?sid=`, `PHPSESSID`, ColdFusion's
-//!   `CFID`/`CFTOKEN`, ...), tracking parameters (`utm_*`, `gclid`, `fbclid`, ...) and the
-//!   order of query parameters do not make a new URL. The URL queued and fetched is the first
+//!   `CFID`/`CFTOKEN`, ...), tracking parameters (`utm_*`, `gclid`, `fbclid`, ...), print and
+//!   share views (`--dedupe-drop`) and the order of query parameters do not make a new URL. The URL queued and fetched is the first
 //!   one found, as the page wrote it: sorting the *requested* URL breaks sites (Browsertrix
 //!   crawler issue 982).
 //! - **Path rules** (Heritrix's `PathologicalPathDecideRule` and
