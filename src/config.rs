@@ -226,9 +226,10 @@ crawl_settings! {
     /// counted); `--duplicate-content=false` turns it off [default: true]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     duplicate_content: bool = true, given Option<bool>;
-    /// Ask each origin, and each top-level directory answering 200, for a path that cannot
-    /// exist; pages of a directory whose probe answered 2xx that answer like it are recorded as
-    /// soft 404s and their links are not followed (a trap rule, counted);
+    /// Ask a directory (an origin's root or top-level one) whose pages share a title, or whose
+    /// page's title names its own path, for a path that cannot exist; its pages that answer like
+    /// a 2xx probe are recorded as soft 404s and their links are not followed (a trap rule,
+    /// counted);
     /// `--soft-404=false` turns it off [default: true]
     #[arg(long = "soft-404", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     soft_404: bool = true, given Option<bool>;

@@ -11,7 +11,8 @@
 //! - **Soft 404s** (`--soft-404`): some servers answer 200 for paths that do not exist, often
 //!   with more links to paths that do not exist. When two pages of one directory (an origin's
 //!   root or top-level directory: `/kb/` for `/kb/a/b`) answer with the same `<title>` once
-//!   each page's own path is taken out of it, the crawl asks that directory for a path that
+//!   each page's own path is taken out of it, or one page's title names its own path (as
+//!   generated error pages do), the crawl asks that directory for a path that
 //!   cannot exist (`/kb/politecrawl-404-<random>`), as search engines do. The probe is an
 //!   ordinary queued URL (robots.txt, the rate and the budget apply), queued at depth 0 so it
 //!   goes before the directory's other queued URLs. When it answers 2xx, a page of that
@@ -266,15 +267,27 @@ impl Copies {
         if self.soft_404 {
             if let Some(title) = &sign.title {
                 let alike = xxhash_rust::xxh3::xxh3_64(without_path(title, &url).as_bytes());
-                self.notice(&url, dir, alike, o, scope);
+                // A title naming the page's own path ("we could not find /kb/x") is what a
+                // generated error page says: probe at the first one.
+                let echoes = url.path().len() >= 4 && title.contains(url.path());
+                self.notice(&url, dir, alike, echoes, o, scope);
             }
         }
         Ok(Verdict::Page)
     }
 
     /// Keeps a page's title (its hash) in its directory; the second page with one seen
-    /// before has the directory's probe queued with its links, unless the caps are reached.
-    fn notice(&mut self, url: &Url, dir: String, title: u64, o: &mut PageOutcome, scope: &Scope) {
+    /// before, or a page whose title echoes its path, has the directory's probe queued with
+    /// its links, unless the caps are reached.
+    fn notice(
+        &mut self,
+        url: &Url,
+        dir: String,
+        title: u64,
+        echoes: bool,
+        o: &mut PageOutcome,
+        scope: &Scope,
+    ) {
         if !self.dirs.contains_key(&dir) && self.dirs.len() >= PROBES_PER_RUN {
             return;
         }
@@ -283,7 +296,7 @@ impl Copies {
         if !matches!(known.probe, Probe::None) {
             return;
         }
-        if !known.titles.contains(&title) {
+        if !echoes && !known.titles.contains(&title) {
             if known.titles.len() == TITLES_KEPT {
                 known.titles.remove(0);
             }

@@ -8,7 +8,8 @@
 //! values are left out: a facet space varies the set of parameters, not only their values.
 //! A fetched page of shape S *led somewhere* when, among the URLs it found that this run had
 //! not met before, some are of another shape whose space is still open, at least as many as
-//! of S itself. When the last `--pattern-budget` pages of S led nowhere, S is *closed*: URLs of
+//! of S itself. When the last `--pattern-budget` pages of S led nowhere (a third of them, when
+//! no page of S ever led anywhere: a facet space), S is *closed*: URLs of
 //! shape S found on pages of shape S are no longer queued (counted as `pattern_budget`).
 //! Found on a page of another shape they still are, so a real page inside a closed space is
 //! still reached from outside it (a list page from an item, an event day from its month), and
@@ -41,6 +42,8 @@ const MET_SLOTS: usize = 1 << 18;
 struct Shape {
     /// Pages fetched in a row that led nowhere.
     idle: u32,
+    /// Whether a page of it ever led somewhere.
+    led: bool,
     /// No longer fed by its own pages.
     closed: bool,
 }
@@ -142,10 +145,16 @@ impl PatternBudget {
         let window = self.window;
         let state = self.shapes.entry(own).or_default();
         if other > 0 && other >= same {
-            *state = Shape::default();
+            *state = Shape {
+                led: true,
+                ..Shape::default()
+            };
         } else {
+            // A shape none of whose pages ever led anywhere else (a facet space: each page
+            // links more facets than anything new) closes after a third of the window.
             state.idle += 1;
-            state.closed |= state.idle >= window;
+            let early = !state.led && state.idle >= window.div_ceil(3);
+            state.closed |= state.idle >= window || early;
         }
         refused
     }
@@ -211,17 +220,28 @@ mod tests {
 
     #[test]
     fn a_calendar_closes_and_a_listing_stays_open() {
-        let mut b = PatternBudget::new(3);
+        let mut b = PatternBudget::new(6);
         let month = |n: u32| format!("http://a.test/events?month={n}");
-        // Each month links the next: the same shape only.
-        for n in 0..3 {
+        let url = |s: &str| Url::parse(s).unwrap();
+        // A month with an event leads somewhere; then six months link only the next.
+        let mut found = vec![cand(&month(1)), cand("http://a.test/events/e/1")];
+        assert_eq!(b.filter(&url(&month(0)), &mut found), 0);
+        for n in 1..7 {
             let mut found = vec![cand(&month(n + 1))];
-            assert_eq!(b.filter(&Url::parse(&month(n)).unwrap(), &mut found), 0);
+            assert_eq!(b.filter(&url(&month(n)), &mut found), 0, "month {n}");
             assert_eq!(found.len(), 1);
         }
-        let mut found = vec![cand(&month(4)), cand("http://a.test/events/e/1")];
-        assert_eq!(b.filter(&Url::parse(&month(3)).unwrap(), &mut found), 1);
+        let mut found = vec![cand(&month(8)), cand("http://a.test/events/e/2")];
+        assert_eq!(b.filter(&url(&month(7)), &mut found), 1);
         assert_eq!(found.len(), 1, "closed: its next month is not queued");
+        // A shape none of whose pages ever led anywhere closes after a third of the window.
+        let facet = |c: &str| format!("http://a.test/shop?color={c}");
+        let mut found = vec![cand(&facet("b")), cand(&facet("c"))];
+        assert_eq!(b.filter(&url(&facet("a")), &mut found), 0);
+        let mut found = vec![cand(&facet("d")), cand(&facet("e"))];
+        assert_eq!(b.filter(&url(&facet("b")), &mut found), 0);
+        let mut found = vec![cand(&facet("f"))];
+        assert_eq!(b.filter(&url(&facet("c")), &mut found), 1);
         // From another shape, a month is still queued.
         let mut found = vec![cand(&month(99))];
         assert_eq!(
