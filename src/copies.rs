@@ -72,6 +72,20 @@ impl Sign {
     }
 }
 
+/// A run's random part of probe paths: 12 letters and digits from a generator of its own,
+/// seeded from the time and the process, so the thread's generator (whose sequence retry
+/// jitter tests fix with a seed) is left alone.
+fn probe_token() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut rng = fastrand::Rng::with_seed(now ^ (u64::from(std::process::id()) << 32));
+    std::iter::repeat_with(|| rng.alphanumeric())
+        .take(12)
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
 /// The text of the first `<title>` element (in the first 32 KiB), whitespace collapsed.
 fn title_of(html: &str) -> Option<String> {
     let mut end = TITLE_WITHIN.min(html.len());
@@ -197,10 +211,7 @@ impl Copies {
         Copies {
             duplicate_content: config.duplicate_content,
             soft_404: config.soft_404,
-            token: std::iter::repeat_with(fastrand::alphanumeric)
-                .take(12)
-                .collect::<String>()
-                .to_ascii_lowercase(),
+            token: probe_token(),
             dirs: HashMap::new(),
             per_origin: HashMap::new(),
         }
