@@ -221,15 +221,15 @@ crawl_settings! {
     /// [default: 10]
     #[arg(long, value_name = "N")]
     max_query_params: usize = DEFAULT_MAX_QUERY_PARAMS, given Option<usize>;
-    /// A page whose body is byte for byte that of a page stored before in this crawl is
-    /// recorded as its duplicate (duplicate_of) and its links are not followed (a trap rule,
+    /// A page whose body is byte for byte that of a page of the same origin stored before in
+    /// this crawl is recorded as its duplicate (duplicate_of) and its links are not followed (a trap rule,
     /// counted); `--duplicate-content=false` turns it off [default: true]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     duplicate_content: bool = true, given Option<bool>;
-    /// Ask a directory (an origin's root or top-level one) whose pages share a title, or whose
-    /// page's title names its own path, for a path that cannot exist; its pages that answer like
-    /// a 2xx probe are recorded as soft 404s and their links are not followed (a trap rule,
-    /// counted);
+    /// When a page's title names its own path (as generated error pages do), ask its directory
+    /// (the origin's root or a top-level one) for a path that cannot exist; its pages that
+    /// answer like a 2xx probe are recorded as soft 404s and their links are not followed (a
+    /// trap rule, counted);
     /// `--soft-404=false` turns it off [default: true]
     #[arg(long = "soft-404", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     soft_404: bool = true, given Option<bool>;

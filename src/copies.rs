@@ -4,24 +4,24 @@
 //! costs one request instead of opening a whole second tree of URLs.
 //!
 //! - **Duplicate content** (`--duplicate-content`): a page whose body's SHA-1 is that of a page
-//!   stored before in this crawl is recorded as its duplicate (`duplicate_of`; a WARC export
-//!   writes a `revisit` record with the `identical-payload-digest` profile). The digest →
-//!   first URL map is the store's `digests` tree, so it lasts across resumes. A shared crawl's
+//!   of the same origin stored before in this crawl is recorded as its duplicate (`duplicate_of`; a WARC export
+//!   writes a `revisit` record with the `identical-payload-digest` profile). Per origin: a
+//!   host serving the same pages as another (a mirror, a test site on two ports) is crawled
+//!   too. The digest → first URL map is the store's `digests` tree, so it lasts across
+//!   resumes. A shared crawl's
 //!   worker knows the digests of the pages in its own store only.
 //! - **Soft 404s** (`--soft-404`): some servers answer 200 for paths that do not exist, often
-//!   with more links to paths that do not exist. When two pages of one directory (an origin's
-//!   root or top-level directory: `/kb/` for `/kb/a/b`) answer with the same `<title>` once
-//!   each page's own path is taken out of it, or one page's title names its own path (as
-//!   generated error pages do), the crawl asks that directory for a path that
+//!   with more links to paths that do not exist ("we could not find /kb/x, try these"). When a
+//!   page's `<title>` names its own path, as such generated error pages do, the crawl asks its
+//!   directory (the origin's root or top-level directory: `/kb/` for `/kb/a/b`) for a path that
 //!   cannot exist (`/kb/politecrawl-404-<random>`), as search engines do. The probe is an
 //!   ordinary queued URL (robots.txt, the rate and the budget apply), queued at depth 0 so it
 //!   goes before the directory's other queued URLs. When it answers 2xx, a page of that
 //!   directory that answers like it is recorded as a soft 404 of the probe (`duplicate_kind`
 //!   `soft_404`), its links not followed: the same body, or, when the probe's title named the
-//!   probe's own path (an error page that echoes what was asked), the same title without the
-//!   path and a length within 15 %. A directory whose pages never share a title is not
-//!   probed, so most sites never see a probe; one whose soft 404s all differ in title is not
-//!   caught. Probe answers are kept in memory for the run; each run probes with a new path.
+//!   probe's own path too, the same title without the path and a length within 15 %. Soft 404s
+//!   whose bodies are all alike are duplicate content already. Probe answers are kept in
+//!   memory for the run; each run probes with a new path.
 //!
 //! The worker computes a page's [`Sign`] beside its parse (one SHA-1 pass over the body); the
 //! engine judges it when it settles the outcome, through the [`Frontier`] seam, so both
@@ -43,8 +43,8 @@ pub const PROBE_PREFIX: &str = "politecrawl-404-";
 /// Directories probed per origin at most: a site with more keeps the rest unprobed.
 const PROBES_PER_ORIGIN: usize = 32;
 
-/// Directories known in one run at most (titles and probe, about 200 bytes each), so memory
-/// stays bounded on a crawl of many origins: later directories are not probed.
+/// Directories probed in one run at most (about 200 bytes each), so memory stays bounded on a
+/// crawl of many origins: later directories are not probed.
 const PROBES_PER_RUN: usize = 100_000;
 
 /// Bytes of a page searched for its `<title>`.
@@ -135,22 +135,9 @@ fn is_probe(url: &Url) -> bool {
         .is_some_and(|last| last.starts_with(PROBE_PREFIX))
 }
 
-/// What is known of one directory: the titles its pages answered with (hashes, the latest
-/// few), and its probe.
-#[derive(Debug, Default)]
-struct Dir {
-    titles: Vec<u64>,
-    probe: Probe,
-}
-
-/// Titles of a directory's pages kept to notice two alike.
-const TITLES_KEPT: usize = 8;
-
-/// A directory's probe: not asked, asked, or answered (with what a 2xx answer looked like).
-#[derive(Debug, Default)]
+/// A directory's probe: asked, or answered (with what a 2xx answer looked like).
+#[derive(Debug)]
 enum Probe {
-    #[default]
-    None,
     Asked,
     Answered(Option<ProbeAnswer>),
 }
@@ -186,8 +173,8 @@ pub struct Copies {
     soft_404: bool,
     /// This run's random part of probe paths.
     token: String,
-    /// What is known of each directory, by its URL.
-    dirs: HashMap<String, Dir>,
+    /// Each probed directory's probe, by the directory's URL.
+    probes: HashMap<String, Probe>,
     /// Directories probed per origin.
     per_origin: HashMap<String, usize>,
 }
@@ -212,14 +199,14 @@ impl Copies {
             duplicate_content: config.duplicate_content,
             soft_404: config.soft_404,
             token: probe_token(),
-            dirs: HashMap::new(),
+            probes: HashMap::new(),
             per_origin: HashMap::new(),
         }
     }
 
     /// Judges a final page outcome before it is stored: a copy gets its `duplicate` and loses
-    /// its links; a page of a directory not yet probed gets its probe queued first among its
-    /// links (when `scope` allows it). Rechecks (`--recrawl`) are left alone: the same URL's
+    /// its links; a page whose title names its path gets its directory's probe queued first
+    /// among its links (when `scope` allows it and it was not asked yet). Rechecks (`--recrawl`) are left alone: the same URL's
     /// versions are compared by [`crate::recrawl`].
     pub fn judge(
         &mut self,
@@ -245,8 +232,8 @@ impl Copies {
                     (without != *t).then_some(without)
                 }),
             });
-            if let Some(dir) = self.dirs.get_mut(&probe_dir(&url)) {
-                dir.probe = Probe::Answered(answer);
+            if let Some(probe) = self.probes.get_mut(&probe_dir(&url)) {
+                *probe = Probe::Answered(answer);
             }
             o.found.clear();
             return Ok(Verdict::Probe);
@@ -255,7 +242,7 @@ impl Copies {
             return Ok(Verdict::Page);
         };
         let dir = probe_dir(&url);
-        if let Some(Probe::Answered(Some(probe))) = self.dirs.get(&dir).map(|d| &d.probe) {
+        if let Some(Probe::Answered(Some(probe))) = self.probes.get(&dir) {
             if probe.matches(sign, &url) {
                 o.record.duplicate = Some(Duplicate {
                     of: probe.url.clone(),
@@ -276,58 +263,36 @@ impl Copies {
             }
         }
         if self.soft_404 {
-            if let Some(title) = &sign.title {
-                let alike = xxhash_rust::xxh3::xxh3_64(without_path(title, &url).as_bytes());
-                // A title naming the page's own path ("we could not find /kb/x") is what a
-                // generated error page says: probe at the first one.
-                let echoes = url.path().len() >= 4 && title.contains(url.path());
-                self.notice(&url, dir, alike, echoes, o, scope);
+            // A title naming the page's own path ("we could not find /kb/x") is what a
+            // generated error page says: its directory is probed.
+            let echoes = |t: &String| url.path().len() >= 4 && t.contains(url.path());
+            if sign.title.as_ref().is_some_and(echoes) {
+                self.probe(&url, dir, o, scope);
             }
         }
         Ok(Verdict::Page)
     }
 
-    /// Keeps a page's title (its hash) in its directory; the second page with one seen
-    /// before, or a page whose title echoes its path, has the directory's probe queued with
-    /// its links, unless the caps are reached.
-    fn notice(
-        &mut self,
-        url: &Url,
-        dir: String,
-        title: u64,
-        echoes: bool,
-        o: &mut PageOutcome,
-        scope: &Scope,
-    ) {
-        if !self.dirs.contains_key(&dir) && self.dirs.len() >= PROBES_PER_RUN {
+    /// Queues the probe of `dir` with the page's links, first, unless it was asked already
+    /// or the caps are reached.
+    fn probe(&mut self, url: &Url, dir: String, o: &mut PageOutcome, scope: &Scope) {
+        if self.probes.contains_key(&dir) || self.probes.len() >= PROBES_PER_RUN {
             return;
         }
         let origin = url.origin().ascii_serialization();
-        let known = self.dirs.entry(dir.clone()).or_default();
-        if !matches!(known.probe, Probe::None) {
-            return;
-        }
-        if !echoes && !known.titles.contains(&title) {
-            if known.titles.len() == TITLES_KEPT {
-                known.titles.remove(0);
-            }
-            known.titles.push(title);
-            return;
-        }
         let n = self.per_origin.entry(origin).or_default();
         if *n >= PROBES_PER_ORIGIN {
             return;
         }
         *n += 1;
-        known.titles = Vec::new();
         let probe = Url::parse(&format!("{dir}{PROBE_PREFIX}{}", self.token))
             .ok()
             .filter(|p| scope.allows(p));
         let Some(probe) = probe else {
-            known.probe = Probe::Answered(None);
+            self.probes.insert(dir, Probe::Answered(None));
             return;
         };
-        known.probe = Probe::Asked;
+        self.probes.insert(dir, Probe::Asked);
         // Depth 0: the origin's queue leases the lowest depth first, so the probe goes next.
         o.found.insert(
             0,

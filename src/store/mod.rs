@@ -17,7 +17,7 @@
 //! | `hosts`    | origin id (u64)             | [`HostRecord`]: politeness state        |
 //! | `meta`     | `recrawl_round`             | the latest recrawl [`rounds::Round`]     |
 //! | `recrawl_hosts` | origin                 | [`rounds::HostRound`]: its counts in the latest round |
-//! | `digests`  | SHA-1 of a body (20 bytes)  | the URL first stored with it (see [`crate::traps`]) |
+//! | `digests`  | SHA-1 of a body (20 bytes) ++ origin | the URL of that origin first stored with it (see [`crate::copies`]) |
 //!
 //! The seen-set lives mostly outside sled, in sorted run files under `seen/` (see
 //! `seen` (src/seen/)). Page records live outside sled in append-only segment files under
@@ -373,14 +373,17 @@ impl Store {
             .map_err(|e| self.db_err("writing robots", e))
     }
 
-    /// The URL first stored with this body digest, when it is not `url`; otherwise records
-    /// `url` as that page and returns `None`. Written outside the outcome's transaction: a
-    /// crash before the commit leaves `url` the digest's page, and `url`, still queued, is
-    /// fetched again and claims it again (a page is never a copy of itself).
+    /// The URL of `url`'s origin first stored with this body digest, when it is not `url`;
+    /// otherwise records `url` as that page and returns `None`. Written outside the outcome's
+    /// transaction: a crash before the commit leaves `url` the digest's page, and `url`, still
+    /// queued, is fetched again and claims it again (a page is never a copy of itself).
     pub fn claim_digest(&self, digest: &[u8; 20], url: &str) -> Result<Option<String>> {
+        // Per origin: a host serving another's pages (a mirror) is crawled in its own right.
+        let mut key = digest.to_vec();
+        key.extend_from_slice(origin_of_url(url).as_bytes());
         let old = self
             .digests
-            .compare_and_swap(digest, None as Option<&[u8]>, Some(url.as_bytes()))
+            .compare_and_swap(key, None as Option<&[u8]>, Some(url.as_bytes()))
             .map_err(|e| self.db_err("writing a body digest", e))?;
         Ok(match old {
             Ok(()) => None,

@@ -441,14 +441,14 @@ fn a_probe_obeys_robots_txt() {
             "text/plain",
             "User-agent: *\nDisallow: /politecrawl-404-\n",
         )),
-        "/" => Some(Reply::html(r#"<title>Shop</title><a href="/a">a</a>"#)),
-        _ => Some(Reply::html("<title>Shop</title>a page")),
+        "/" => Some(Reply::html(r#"<a href="/item">item</a>"#)),
+        p => Some(Reply::html(format!("<title>We could not find {p}</title>"))),
     }));
     let dir = tempdir();
     let config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
     let (summary, store) = crawl(&config);
     let asked: Vec<String> = request_counts(&server).into_keys().collect();
-    assert_eq!(asked, ["/", "/a"]);
+    assert_eq!(asked, ["/", "/item"]);
     let probe = store
         .pages()
         .map(|r| r.unwrap())
