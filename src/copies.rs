@@ -93,16 +93,22 @@ fn title_of(html: &str) -> Option<String> {
         end -= 1;
     }
     let head = &html[..end];
-    let lower = head.to_ascii_lowercase();
-    let open = lower.find("<title")?;
-    let start = open + lower[open..].find('>')? + 1;
-    let stop = start + lower[start..].find("</title")?;
+    let open = find_ascii_ci(head.as_bytes(), b"<title")?;
+    let start = open + head[open..].find('>')? + 1;
+    let stop = start + find_ascii_ci(&head.as_bytes()[start..], b"</title")?;
     Some(
         head[start..stop]
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" "),
     )
+}
+
+/// Where `needle` (ASCII, lowercase) first occurs in `hay`, ignoring ASCII case: no lowercased
+/// copy of every page's head.
+fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// A title with the page's own path (and its last segment) taken out: "Sorry, we could not
