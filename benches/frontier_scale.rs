@@ -287,6 +287,7 @@ fn page_record(url: &str, len: usize) -> PageRecord {
         version: None,
         links_dropped: 0,
         ip: None,
+        duplicate: None,
     }
 }
 

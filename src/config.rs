@@ -33,6 +33,10 @@ pub const DEFAULT_MIN_FREE_DISK: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_PATH_SEGMENTS: usize = 20;
 /// `--max-query-params`: more than a faceted page's filters, sort and page together.
 pub const DEFAULT_MAX_QUERY_PARAMS: usize = 10;
+/// `--pattern-budget`: pages of a shape in a row that led nowhere before it is closed; 0, off,
+/// by default: on the bundled fixture site 10 cuts a 20-page chain (each page links only the
+/// next), and a site whose pages are all of one shape (`/n/N`) loses its last pages.
+pub const DEFAULT_PATTERN_BUDGET: u32 = 0;
 /// Default time allowed to open a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time allowed for a whole request, body included.
@@ -227,6 +231,30 @@ crawl_settings! {
     /// [default: 10]
     #[arg(long, value_name = "N")]
     max_query_params: usize = DEFAULT_MAX_QUERY_PARAMS, given Option<usize>;
+    /// A page whose body is byte for byte that of a page of the same origin stored before in
+    /// this crawl is recorded as its duplicate (duplicate_of) and its links are not followed (a trap rule,
+    /// counted); `--duplicate-content=false` turns it off [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    duplicate_content: bool = true, given Option<bool>;
+    /// When a page's title names its own path (as generated error pages do), ask its directory
+    /// (the origin's root or a top-level one) for a path that cannot exist; its pages that
+    /// answer like a 2xx probe are recorded as soft 404s and their links are not followed (a
+    /// trap rule, counted);
+    /// `--soft-404=false` turns it off [default: true]
+    #[arg(long = "soft-404", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    soft_404: bool = true, given Option<bool>;
+    /// A URL shape (origin and path, digits left out, and whether it has a query) whose last N
+    /// fetched pages led to nothing new of another shape is closed: its own pages' links of
+    /// that shape are no longer queued (a trap rule, counted). Off by default: it also cuts a
+    /// chain of pages each linking only the next, and sites of one shape [default: 0, off]
+    #[arg(long, value_name = "N")]
+    pattern_budget: u32 = DEFAULT_PATTERN_BUDGET, given Option<u32>;
+    /// Query parameters left out of the seen-set's key, so a URL differing only in them is not
+    /// fetched again (repeatable; NAME drops any value, NAME=VALUE that value only; a given
+    /// list replaces the defaults, `--dedupe-drop=` drops none)
+    /// [default: print, printable, share, replytocom, format=print, output=print, view=print]
+    #[arg(long, value_name = "PARAM")]
+    dedupe_drop: Vec<String> = crate::traps::default_dedupe_drop(), given Vec<String>;
     /// User-Agent header; its first word is the robots.txt product token
     /// [default: politecrawl/VERSION (+project URL)]
     #[arg(long, value_name = "UA", value_parser = parse_user_agent)]

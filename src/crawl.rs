@@ -201,6 +201,7 @@ pub fn run(
     progress: &Progress,
 ) -> Result<Summary> {
     let started = Instant::now();
+    crate::traps::set_dedupe_drop(&config.dedupe_drop);
     let mut frontier = SledFrontier::open(store)?;
     let prior: Option<CrawlConfig> = store.load_config()?;
     let prior_seeds = prior.map(|p| p.seeds).unwrap_or_default();
@@ -262,6 +263,8 @@ pub(crate) fn drive(
     progress: &Progress,
     round: Option<u32>,
 ) -> Result<(Result<StopReason>, crate::report::RunCounters)> {
+    // Both backends come here: the seen-set's key follows this crawl's --dedupe-drop.
+    crate::traps::set_dedupe_drop(&config.dedupe_drop);
     let parse_slots = std::thread::available_parallelism().map_or(2, |n| n.get());
     let addresses =
         crate::fetch::address::AddressRule::new(config.allow_private, scope.seed_hosts());
@@ -324,7 +327,7 @@ pub(crate) fn drive(
     let mut engine = Engine::new(config, &ctx.scope, frontier, io)?;
     let result = engine.run();
     let mut stats = engine.stats;
-    stats.traps = ctx.scope.trap_counts();
+    stats.traps = stats.traps.with_path_rules(ctx.scope.trap_counts());
     ctx.skips.finish();
     // Closing the job channel lets every worker finish its current fetch and exit. After a
     // stop whose grace ran out, fetches still running are left behind (their leases stay in

@@ -23,7 +23,7 @@
 //!                 │ outcomes: one transaction per batch              │ bodies: appended
 //!                 ▼ (shared crawl: the store first, then PostgreSQL) ▼
 //!  store (--db, each worker its own): page records in pages/, bodies in bodies/ (segment files);
-//!        sled trees meta, host_pages, recent, recrawl_hosts, seed_origins; synced every 200 ms
+//!        sled trees meta, host_pages, recent, recrawl_hosts, seed_origins, digests; synced every 200 ms
 //! ```
 //!
 //! Settings (read once, then passed down):
@@ -41,6 +41,9 @@
 //! - [`skips`]: the skip report: the URLs not followed, sampled and counted by reason.
 //! - [`traps`]: requests spent on nothing: the seen-set's dedupe key (session IDs, tracking
 //!   parameters, parameter order) and the trap rules on paths.
+//! - [`copies`]: pages that copy others, judged once fetched: duplicate content by body
+//!   digest, soft 404s against a probe; their links are not followed.
+//! - [`shapes`]: pattern budgets: a URL shape whose pages stop leading anywhere else is closed.
 //! - [`frontier`]: the queue, seen-set and leases behind the [`frontier::Frontier`] seam the engine
 //!   talks to; [`frontier::SledFrontier`] keeps them in the crawl's sled database.
 //! - [`cluster`]: a crawl shared by several workers over PostgreSQL: shards of origins leased
@@ -86,6 +89,7 @@ pub mod failure;
 
 // Engine side.
 pub mod cluster;
+pub mod copies;
 mod engine;
 pub mod frontier;
 mod politeness;
@@ -93,6 +97,7 @@ pub mod recrawl;
 mod retry;
 mod scheduler;
 mod seen;
+pub mod shapes;
 pub mod skips;
 pub mod traps;
 

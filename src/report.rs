@@ -135,11 +135,20 @@ impl std::fmt::Display for Summary {
         if t.total() > 0 {
             write!(
                 f,
-                "; trap rules kept out {} links (repeated_segment {}, too_many_segments {}, too_many_params {})",
+                "; trap rules kept out {} links (repeated_segment {}, too_many_segments {}, too_many_params {}, pattern_budget {})",
                 t.total(),
                 t.repeated_segment,
                 t.too_many_segments,
-                t.too_many_params
+                t.too_many_params,
+                t.pattern_budget
+            )?;
+        }
+        let copies = t.duplicate_content + t.soft_404;
+        if copies > 0 {
+            write!(
+                f,
+                "; {copies} pages were copies, their links not followed (duplicate_content {}, soft_404 {})",
+                t.duplicate_content, t.soft_404
             )?;
         }
         Ok(())

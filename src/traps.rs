@@ -1,10 +1,11 @@
 //! Requests that would be spent on nothing: URL spaces with no end and copies of one page under
-//! many URLs. Two defences, on by default (issue "Polite means not wasteful"):
+//! many URLs. Two defences decided from the URL alone, on by default (issue "Polite means not
+//! wasteful"); [`crate::copies`] judges fetched pages, [`crate::shapes`] budgets URL shapes:
 //!
 //! - **The dedupe key** (Heritrix's canonicalisation rules, applied to the seen-set key, never
 //!   to the URL fetched): session IDs (`;jsessionid=`, `?sid=`, `PHPSESSID`, ColdFusion's
-//!   `CFID`/`CFTOKEN`, ...), tracking parameters (`utm_*`, `gclid`, `fbclid`, ...) and the
-//!   order of query parameters do not make a new URL. The URL queued and fetched is the first
+//!   `CFID`/`CFTOKEN`, ...), tracking parameters (`utm_*`, `gclid`, `fbclid`, ...), print and
+//!   share views (`--dedupe-drop`) and the order of query parameters do not make a new URL. The URL queued and fetched is the first
 //!   one found, as the page wrote it: sorting the *requested* URL breaks sites (Browsertrix
 //!   crawler issue 982).
 //! - **Path rules** (Heritrix's `PathologicalPathDecideRule` and
@@ -55,10 +56,70 @@ const TRACKING_PARAMS: &[&str] = &[
     "ref_src",
 ];
 
+/// Parameters that ask for another view of the same page (`--dedupe-drop`'s defaults): a
+/// printer-friendly copy, a share button's link (WordPress's Jetpack `?share=twitter`), a
+/// comment reply form (WordPress's `?replytocom=`, which Yoast strips for the same reason).
+/// Heritrix leaves them to its duplicate-content check, which spends a request on each.
+const VIEW_PARAMS: &[&str] = &[
+    "print",
+    "printable",
+    "share",
+    "replytocom",
+    "format=print",
+    "output=print",
+    "view=print",
+];
+
+/// `--dedupe-drop`'s default list.
+pub fn default_dedupe_drop() -> Vec<String> {
+    VIEW_PARAMS.iter().map(|p| p.to_string()).collect()
+}
+
+/// The crawl's `--dedupe-drop` list, lowercased: (name, value or any). Process-wide, as the
+/// seen-set's key is computed in many places that know no settings; `None` until a crawl sets
+/// it: the defaults.
+static DEDUPE_DROP: std::sync::RwLock<Option<Vec<DropParam>>> = std::sync::RwLock::new(None);
+
+/// One `--dedupe-drop` entry: a name, and the one value it drops (any when `None`).
+type DropParam = (String, Option<String>);
+
+/// Sets the `--dedupe-drop` list for this process (see [`dedupe_key`]); empty entries are
+/// ignored, so `--dedupe-drop=` drops none.
+pub fn set_dedupe_drop(list: &[String]) {
+    let parsed = list
+        .iter()
+        .map(|p| p.trim().to_ascii_lowercase())
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (p, None),
+        })
+        .collect();
+    // A poisoned lock only means a panic elsewhere while it was held; the list is whole.
+    *DEDUPE_DROP.write().unwrap_or_else(|e| e.into_inner()) = Some(parsed);
+}
+
+/// Whether `--dedupe-drop` (or its defaults) names this parameter.
+fn is_view_param(name: &str, value: &str) -> bool {
+    let list = DEDUPE_DROP.read().unwrap_or_else(|e| e.into_inner());
+    let matches =
+        |n: &str, v: Option<&str>| n == name && v.is_none_or(|v| v.eq_ignore_ascii_case(value));
+    match list.as_ref() {
+        Some(list) => list.iter().any(|(n, v)| matches(n, v.as_deref())),
+        None => VIEW_PARAMS.iter().any(|p| match p.split_once('=') {
+            Some((n, v)) => matches(n, Some(v)),
+            None => matches(p, None),
+        }),
+    }
+}
+
 /// Whether a `name=value` parameter is dropped from the dedupe key.
 fn is_dropped_param(pair: &str) -> bool {
     let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
     let lower = name.to_ascii_lowercase();
+    if is_view_param(&lower, value) {
+        return true;
+    }
     let session_like = || {
         value.len() >= 16
             && value
@@ -137,7 +198,8 @@ fn strip_path_sessions(before_query: &str) -> String {
 pub const RULES: [&str; 3] = ["repeated_segment", "too_many_segments", "too_many_params"];
 
 /// How many discovered URLs each path rule kept out of the queue (a URL found on several
-/// pages is counted each time it is found).
+/// pages is counted each time it is found), and how many fetched pages the rules of
+/// [`crate::copies`] found to be copies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TrapCounts {
     /// A path segment repeated more than twice.
@@ -146,12 +208,32 @@ pub struct TrapCounts {
     pub too_many_segments: u64,
     /// More than `--max-query-params` query parameters.
     pub too_many_params: u64,
+    /// Pages stored as duplicates of a page with the same body (links not followed).
+    pub duplicate_content: u64,
+    /// Pages stored as soft 404s: answering like a path that cannot exist (links not followed).
+    pub soft_404: u64,
+    /// Soft-404 probes answered (paths that cannot exist, asked on purpose).
+    pub soft_404_probes: u64,
+    /// Discovered URLs not queued: their shape's pages had stopped leading anywhere else.
+    pub pattern_budget: u64,
+    /// Pages whose shape was not tracked (over the caps of [`crate::shapes`]).
+    pub shapes_untracked: u64,
 }
 
 impl TrapCounts {
-    /// All rules together.
+    /// All rules that keep discovered URLs out of the queue together.
     pub fn total(&self) -> u64 {
-        self.repeated_segment + self.too_many_segments + self.too_many_params
+        self.repeated_segment + self.too_many_segments + self.too_many_params + self.pattern_budget
+    }
+
+    /// These counts with the path rules' taken from `paths` (which the scope counts).
+    pub fn with_path_rules(self, paths: TrapCounts) -> TrapCounts {
+        TrapCounts {
+            repeated_segment: paths.repeated_segment,
+            too_many_segments: paths.too_many_segments,
+            too_many_params: paths.too_many_params,
+            ..self
+        }
     }
 }
 
@@ -204,6 +286,7 @@ impl PathRules {
             repeated_segment: n(0),
             too_many_segments: n(1),
             too_many_params: n(2),
+            ..TrapCounts::default()
         }
     }
 }
@@ -262,6 +345,20 @@ mod tests {
             "http://a.test/p?session=1"
         );
         assert_eq!(dedupe_key("http://a.test/p?sid=2"), "http://a.test/p?sid=2");
+        // Print and share views of a page (the default --dedupe-drop list).
+        for url in [
+            "http://a.test/p?x=1&print=1",
+            "http://a.test/p?share=twitter&x=1",
+            "http://a.test/p?x=1&replytocom=42",
+            "http://a.test/p?x=1&format=print",
+            "http://a.test/p?VIEW=Print&x=1",
+        ] {
+            assert_eq!(dedupe_key(url), "http://a.test/p?x=1", "{url}");
+        }
+        assert_eq!(
+            dedupe_key("http://a.test/p?format=pdf"),
+            "http://a.test/p?format=pdf"
+        );
     }
 
     #[test]

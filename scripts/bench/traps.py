@@ -4,7 +4,7 @@
 counted from the server's side.
 
     python3 scripts/bench/traps.py [--crawlers politecrawl,wget2,scrapy] [--budget 3000]
-        [--wget2-limits 20,120] [--runs N] [--bin target/release/politecrawl] [--rev REV]
+        [--wget2-limits 20,120] [--runs N] [--bin target/release/politecrawl] [--args FLAGS] [--rev REV]
         [--jsonl PATH] [--goal] [--keep]
 
 python3 stdlib only, reusing suite.py's process helpers (each crawler in its own process group;
@@ -12,7 +12,7 @@ wall time, CPU and peak RSS from wait4) and scrapy_spider.py. Every crawl gets a
 (its own process on 127.0.0.1, a free port), so its counts are that crawl's alone. Crawls:
 
   politecrawl  the release binary: crawl URL --db DIR --rate 0 --max-pages BUDGET --no-progress,
-               defaults otherwise
+               defaults otherwise (--args adds flags: a rule turned off, to measure it)
   wget2        wget2 --recursive --level=inf -q -P DIR URL, defaults otherwise (robots.txt
                obeyed); it has no page budget, so it is stopped (SIGTERM) after each of
                --wget2-limits seconds, one crawl each
@@ -104,9 +104,10 @@ def jobs(a):
     out = []
     for crawler in a.crawlers:
         if crawler == "politecrawl":
-            out.append((crawler, f"--rate 0 --max-pages {a.budget}", a.timeout, lambda url, d: [
+            extra = a.args.split()
+            out.append((crawler, " ".join([f"--rate 0 --max-pages {a.budget}"] + extra), a.timeout, lambda url, d: [
                 a.bin, "crawl", url, "--db", os.path.join(d, "db"), "--rate", "0",
-                "--max-pages", str(a.budget), "--no-progress"]))
+                "--max-pages", str(a.budget), "--no-progress", *extra]))
         elif crawler == "wget2":
             for limit in a.wget2_limits:
                 out.append((crawler, f"--recursive --level=inf, stopped after {limit:g} s", limit, lambda url, d: [
@@ -238,6 +239,7 @@ def parse_args(argv):
     ap.add_argument("--wget2-limits", default="20,120", help="wget2's time limits in seconds, one crawl each (default 20,120)")
     ap.add_argument("--runs", type=int, default=1, help="crawls of each kind (default 1)")
     ap.add_argument("--timeout", type=float, default=900.0, help="politecrawl's and Scrapy's limit, seconds (default 900)")
+    ap.add_argument("--args", default="", help="more politecrawl flags, e.g. '--dedupe-drop=' (a rule turned off)")
     ap.add_argument("--bin", default=os.path.join(suite.REPO, "target", "release", "politecrawl"))
     ap.add_argument("--rev", help="what --bin was built from, for the record (default: this checkout's HEAD, +dirty)")
     ap.add_argument("--jsonl", default=os.path.join(HERE, f"results-traps-{datetime.date.today()}.jsonl"))

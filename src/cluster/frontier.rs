@@ -701,6 +701,10 @@ impl Frontier for ClusterFrontier<'_> {
         self.release(lease);
     }
 
+    fn claim_digest(&mut self, digest: &[u8; 20], url: &str) -> Result<Option<String>> {
+        self.store.claim_digest(digest, url)
+    }
+
     fn refresh(&mut self) -> Result<Refresh> {
         let now = Instant::now();
         let mut r = Refresh::default();

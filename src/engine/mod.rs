@@ -119,6 +119,10 @@ pub struct Engine<'a> {
     /// When the oldest of them arrived.
     pending_since: Option<Instant>,
     idle_origins: Option<&'a dyn Fn(&str)>,
+    /// The rules that judge fetched pages (see [`crate::copies`]).
+    copies: crate::copies::Copies,
+    /// Shapes closed to their own links (see [`crate::shapes`]).
+    shapes: crate::shapes::PatternBudget,
 }
 
 impl<'a> Engine<'a> {
@@ -171,6 +175,8 @@ impl<'a> Engine<'a> {
             origin_scan: Some(0),
             round,
             idle_origins,
+            copies: crate::copies::Copies::new(config),
+            shapes: crate::shapes::PatternBudget::new(config.pattern_budget),
         };
         engine.register_queued_origins()?;
         Ok(engine)

@@ -28,6 +28,7 @@ struct MemFrontier {
     robots: HashMap<String, RobotsRecord>,
     counters: Counters,
     seq: u64,
+    digests: HashMap<[u8; 20], String>,
 }
 
 impl MemFrontier {
@@ -206,6 +207,14 @@ impl Frontier for MemFrontier {
 
     fn abandon(&mut self, lease: &Lease) {
         self.leased.remove(&lease.key);
+    }
+
+    fn claim_digest(&mut self, digest: &[u8; 20], url: &str) -> Result<Option<String>> {
+        let first = self
+            .digests
+            .entry(*digest)
+            .or_insert_with(|| url.to_string());
+        Ok(Some(first.clone()).filter(|f| f != url))
     }
 }
 

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Engine, COMMIT_EVERY, MAX_BATCH};
+use crate::copies::Verdict as Judged;
 use crate::error::{Error, Result};
 use crate::frontier::{OriginId, Settlement};
 use crate::politeness;
@@ -117,6 +118,22 @@ impl Engine<'_> {
         }
         for (o, _) in pages.iter_mut() {
             crate::recrawl::finish_record(&o.lease.entry, &mut o.record, self.round);
+            let t = &mut self.stats.traps;
+            match self.copies.judge(o, &mut *self.frontier, self.scope)? {
+                Judged::Page => {}
+                Judged::Duplicate => t.duplicate_content += 1,
+                Judged::Soft404 => t.soft_404 += 1,
+                Judged::Probe => {
+                    t.soft_404_probes += 1;
+                    continue;
+                }
+            }
+            if o.lease.entry.revisit.is_none() {
+                if let Ok(page) = url::Url::parse(&o.record.url) {
+                    t.pattern_budget += self.shapes.filter(&page, &mut o.found);
+                    t.shapes_untracked = self.shapes.untracked;
+                }
+            }
         }
         let batch: Vec<Settlement<'_>> = pages
             .iter()

@@ -173,6 +173,7 @@ pub(super) fn page(lease: Lease, status: u16, found: &[&str]) -> Box<PageOutcome
         record,
         body: Ok(None),
         found,
+        sign: None,
     })
 }
 
@@ -189,6 +190,7 @@ pub(super) fn no_response(lease: Lease, kind: ErrorKind) -> Box<PageOutcome> {
         record,
         body: Ok(None),
         found: Vec::new(),
+        sign: None,
     })
 }
 

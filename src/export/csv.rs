@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::store::versions::Version;
 
 /// The header row; a stable interface (see docs/GUIDE.md).
-pub const COLUMNS: [&str; 14] = [
+pub const COLUMNS: [&str; 16] = [
     "url",
     "state",
     "status",
@@ -27,6 +27,8 @@ pub const COLUMNS: [&str; 14] = [
     "error",
     "version",
     "change",
+    "duplicate_of",
+    "duplicate_kind",
 ];
 
 /// Streams the CSV export to `out`; returns the number of rows (header aside).
@@ -84,7 +86,7 @@ pub fn write(
 }
 
 /// A record's own cells, in the order of [`COLUMNS`].
-fn row(rec: &crate::store::PageRecord) -> [String; 14] {
+fn row(rec: &crate::store::PageRecord) -> [String; 16] {
     {
         let v = Version::of(rec);
         let (kind, message) = rec
@@ -106,6 +108,11 @@ fn row(rec: &crate::store::PageRecord) -> [String; 14] {
             message.into(),
             v.number.to_string(),
             v.change.as_str().into(),
+            rec.duplicate.as_ref().map_or("", |d| d.of.as_str()).into(),
+            rec.duplicate
+                .as_ref()
+                .map_or("", |d| d.kind.as_str())
+                .into(),
         ]
     }
 }

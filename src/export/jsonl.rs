@@ -71,6 +71,8 @@ struct Line<'a> {
     error: Option<ErrorOut<'a>>,
     version: u32,
     change: &'static str,
+    duplicate_of: Option<&'a str>,
+    duplicate_kind: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -211,5 +213,7 @@ fn line<'a>(rec: &'a PageRecord, body: &'a [u8], with_body: bool) -> Line<'a> {
             }),
         version: v.number,
         change: v.change.as_str(),
+        duplicate_of: rec.duplicate.as_ref().map(|d| d.of.as_str()),
+        duplicate_kind: rec.duplicate.as_ref().map(|d| d.kind.as_str()),
     }
 }

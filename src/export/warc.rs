@@ -4,7 +4,8 @@
 //! settings); then, for every URL that got a response (redirects and error statuses included),
 //! a `request` record and a `response` record linked by `WARC-Concurrent-To`, with
 //! `WARC-Block-Digest` and `WARC-Payload-Digest` as `sha1:` base32. A recrawl's checks that
-//! found the content the same are `revisit` records instead (`capture`).
+//! found the content the same are `revisit` records instead (`capture`), and so are pages whose
+//! body is another URL's (duplicate content), referring to that URL.
 //!
 //! The crawler keeps the response's status, headers and decoded body, not the raw bytes on the
 //! wire. So the response block is the status line and headers as received, except that
@@ -29,7 +30,7 @@ use super::Filter;
 use super::Source;
 use crate::error::{Error, Result};
 use crate::store::versions::{Change, Version};
-use crate::store::PageRecord;
+use crate::store::{DuplicateKind, PageRecord};
 
 /// What the `warcinfo` record says.
 #[derive(Clone, Debug)]
@@ -325,9 +326,15 @@ pub(super) fn capture<W: Write>(
     info_id: &str,
 ) -> io::Result<Span> {
     let v = Version::of(rec);
-    let profile = match v.change {
-        Change::Unchanged => "identical-payload-digest",
-        Change::NotModified => "server-not-modified",
+    // A page with the body of another URL's (duplicate content, see `crate::copies`) refers
+    // to that URL's capture, as a recheck that found its content unchanged refers to its own.
+    let copy_of = rec
+        .duplicate
+        .as_ref()
+        .filter(|d| d.kind == DuplicateKind::Content && rec.version.is_none());
+    let profile = match (v.change, copy_of) {
+        (_, Some(_)) | (Change::Unchanged, _) => "identical-payload-digest",
+        (Change::NotModified, _) => "server-not-modified",
         _ => return pair(w, rec, body, info, info_id),
     };
     // The block is the response's status line and headers only (WARC 1.1 §6.7): the payload is
@@ -343,13 +350,20 @@ pub(super) fn capture<W: Write>(
             "WARC-Profile",
             format!("http://netpreserve.org/warc/1.1/revisit/{profile}"),
         ),
-        ("WARC-Refers-To-Target-URI", rec.url.clone()),
+        (
+            "WARC-Refers-To-Target-URI",
+            copy_of.map_or_else(|| rec.url.clone(), |d| d.of.clone()),
+        ),
     ];
     headers.extend(ip_header(rec));
     if let Some(date) = &v.content_date {
         headers.push(("WARC-Refers-To-Date", date.clone()));
     }
-    let payload = v.digest.map(|d| digest_text(&d));
+    let payload = match copy_of {
+        Some(_) => Some(crate::store::versions::sha1(body)),
+        None => v.digest,
+    }
+    .map(|d| digest_text(&d));
     if let Some(d) = &payload {
         headers.push(("WARC-Payload-Digest", d.clone()));
     }

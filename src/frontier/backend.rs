@@ -76,6 +76,11 @@ pub trait Frontier {
     /// [`Frontier::send_permits`]), so the URL stays queued as it was.
     fn abandon(&mut self, lease: &Lease);
 
+    /// The page first stored with this body digest, when it is not `url` (which then becomes
+    /// that page): duplicate content (see [`crate::traps`]). Kept in the store this process
+    /// writes, so a shared crawl's workers each know the digests of their own pages.
+    fn claim_digest(&mut self, digest: &[u8; 20], url: &str) -> Result<Option<String>>;
+
     /// What changed that the engine cannot see coming, checked every turn of its loop. A
     /// frontier that is the whole crawl (the default) has nothing to say; a shared one reports
     /// origins it may no longer hand out (their shard moved to another worker) and asks for a
@@ -264,5 +269,9 @@ impl Frontier for SledFrontier<'_> {
 
     fn abandon(&mut self, lease: &Lease) {
         self.leases.release(&lease.key);
+    }
+
+    fn claim_digest(&mut self, digest: &[u8; 20], url: &str) -> Result<Option<String>> {
+        self.store.claim_digest(digest, url)
     }
 }

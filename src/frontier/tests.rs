@@ -52,6 +52,7 @@ fn record(url: &str) -> PageRecord {
         version: None,
         links_dropped: 0,
         ip: None,
+        duplicate: None,
     }
 }
 

@@ -17,6 +17,7 @@
 //! | `hosts`    | origin id (u64)             | [`HostRecord`]: politeness state        |
 //! | `meta`     | `recrawl_round`             | the latest recrawl [`rounds::Round`]     |
 //! | `recrawl_hosts` | origin                 | [`rounds::HostRound`]: its counts in the latest round |
+//! | `digests`  | SHA-1 of a body (20 bytes) ++ origin | the URL of that origin first stored with it (see [`crate::copies`]) |
 //!
 //! The seen-set lives mostly outside sled, in sorted run files under `seen/` (see
 //! `seen` (src/seen/)). Page records live outside sled in append-only segment files under
@@ -55,12 +56,12 @@ pub use flusher::Flusher;
 use page_log::{PageLog, Span, StoredPage};
 use queue::{Op, QueueSet};
 pub use records::{
-    Breakdown, Counters, HostRecord, HostTally, OverrideRecord, PageRecord, RobotsRecord,
-    RobotsVerdict, UrlState,
+    Breakdown, Counters, Duplicate, DuplicateKind, HostRecord, HostTally, OverrideRecord,
+    PageRecord, RobotsRecord, RobotsVerdict, UrlState,
 };
 
 /// On-disk format version; bumped whenever a record layout changes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Name of the file in the database directory where the writer records its pid, so a second
 /// process can say who holds the lock.
@@ -108,6 +109,8 @@ pub struct Store {
     pub(crate) seed_origins: Tree,
     /// Each origin's counts in the latest recrawl round (see [`rounds`]).
     pub(crate) recrawl_hosts: Tree,
+    /// Each body digest's first page, for duplicate content (see [`Store::claim_digest`]).
+    pub(crate) digests: Tree,
     /// The committed span as of the latest flush: pages up to it survive any crash (what a
     /// live WARC may write, see [`crate::export::live`]).
     pub(crate) durable: std::sync::Arc<std::sync::Mutex<Option<Span>>>,
@@ -396,6 +399,27 @@ impl Store {
             .map_err(|e| self.db_err("writing robots", e))
     }
 
+    /// The URL of `url`'s origin first stored with this body digest, when it is not `url`;
+    /// otherwise records `url` as that page and returns `None`. Written outside the outcome's
+    /// transaction: a crash before the commit leaves `url` the digest's page, and `url`, still
+    /// queued, is fetched again and claims it again (a page is never a copy of itself).
+    pub fn claim_digest(&self, digest: &[u8; 20], url: &str) -> Result<Option<String>> {
+        // Per origin: a host serving another's pages (a mirror) is crawled in its own right.
+        let mut key = digest.to_vec();
+        key.extend_from_slice(origin_of_url(url).as_bytes());
+        let old = self
+            .digests
+            .compare_and_swap(key, None as Option<&[u8]>, Some(url.as_bytes()))
+            .map_err(|e| self.db_err("writing a body digest", e))?;
+        Ok(match old {
+            Ok(()) => None,
+            Err(e) => e
+                .current
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .filter(|first| first != url),
+        })
+    }
+
     /// Every cached robots.txt verdict, by origin.
     pub fn all_robots(&self) -> impl Iterator<Item = Result<(String, RobotsRecord)>> + '_ {
         self.robots.iter().map(move |kv| {
@@ -608,6 +632,7 @@ mod tests {
             stored_at_us: None,
             version: None,
             links_dropped: 0,
+            duplicate: None,
         };
         assert_eq!(decode::<PageRecord>("k", &encode(&r)).unwrap(), r);
         assert!(decode::<PageRecord>("k", b"\xff\xff").is_err());

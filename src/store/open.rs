@@ -119,10 +119,11 @@ impl Store {
             upgrade::drop_trees(path, &db, &upgrade_pages::OLD_TREES)?;
         }
         let writer = mode != OpenMode::Existing && copy.is_none();
-        if found == 4 && writer {
-            // Schema 5 only adds fields after the old ones (recrawl versions and rechecks),
-            // which schema 4 values read without; the number keeps older builds, which would
-            // drop those fields, out.
+        if (4..SCHEMA_VERSION).contains(&found) && writer {
+            // Schemas 5 and 6 only add fields after the old ones (5: recrawl versions and
+            // rechecks; 6: what a page is a copy of) and a tree (6: `digests`), which older
+            // values read without; the number keeps older builds, which would drop those
+            // fields, out.
             meta.insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
                 .map_err(|cause| Error::Db {
                     path: path.to_path_buf(),
@@ -202,6 +203,7 @@ impl Store {
             hosts: tree("hosts")?,
             seed_origins: tree("seed_origins")?,
             recrawl_hosts: tree("recrawl_hosts")?,
+            digests: tree("digests")?,
             page_log: std::sync::Arc::new(page_log),
             body_log: std::sync::Arc::new(body_log),
             durable: Default::default(),

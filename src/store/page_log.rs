@@ -7,7 +7,7 @@
 //! A frame is `len: u32 LE ++ crc32(payload): u32 LE ++ payload`, the payload a postcard
 //! [`StoredPage`] followed by the record's later fields, each postcard too (today: the HTTP
 //! version, the time it was stored, its place among the URL's versions, the links it
-//! dropped, then the address the response came from). A field is read only when bytes remain, so frames written before it existed
+//! dropped, then the address the response came from, then what it is a copy of). A field is read only when bytes remain, so frames written before it existed
 //! still read, with the field empty: a field is added at the end, never in between. Only the engine thread appends, so frames are in commit order and the
 //! committed records are a prefix of the log: the [`Span`] in `meta/pages_span`, written in the
 //! same transaction as the outcomes, says where it ends. Frames past it (a transaction that
@@ -66,7 +66,10 @@ pub(crate) fn decode_frame(payload: &[u8]) -> std::result::Result<StoredPage, po
         (page.record.links_dropped, rest) = postcard::take_from_bytes(rest)?;
     }
     if !rest.is_empty() {
-        (page.record.ip, _) = postcard::take_from_bytes(rest)?;
+        (page.record.ip, rest) = postcard::take_from_bytes(rest)?;
+    }
+    if !rest.is_empty() {
+        (page.record.duplicate, _) = postcard::take_from_bytes(rest)?;
     }
     Ok(page)
 }
@@ -144,17 +147,20 @@ impl PageLog {
         // A copy (compaction) keeps its time; a new record gets the next one.
         let stored = record.stored_at_us.unwrap_or_else(|| self.next_stamp());
         payload.extend_from_slice(&super::encode(&Some(stored)));
-        // Each later field is written when it or one after it has a value (a reader takes
-        // them in order and stops where the frame ends).
+        // A field is written when it or one after it is set (see the module doc).
         let ip = record.ip.is_some();
-        if record.version.is_some() || record.links_dropped > 0 || ip {
+        let copy = record.duplicate.is_some();
+        if record.version.is_some() || record.links_dropped > 0 || ip || copy {
             payload.extend_from_slice(&super::encode(&record.version));
         }
-        if record.links_dropped > 0 || ip {
+        if record.links_dropped > 0 || ip || copy {
             payload.extend_from_slice(&super::encode(&record.links_dropped));
         }
-        if ip {
+        if ip || copy {
             payload.extend_from_slice(&super::encode(&record.ip));
+        }
+        if copy {
+            payload.extend_from_slice(&super::encode(&record.duplicate));
         }
         let len = u32::try_from(payload.len()).map_err(std::io::Error::other)?;
         let mut frame = Vec::with_capacity(HEADER + payload.len());

@@ -175,6 +175,40 @@ pub struct PageRecord {
     /// known; `None` without a response and for records from before it was kept.
     #[serde(skip)]
     pub ip: Option<String>,
+    /// The page is a copy of another (same body as a page stored before, or the answer the
+    /// origin gives for paths that cannot exist): its links were not followed. Stored after
+    /// `ip`, when set.
+    #[serde(skip)]
+    pub duplicate: Option<Duplicate>,
+}
+
+/// What a stored page is a copy of (see [`crate::traps`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Duplicate {
+    /// The URL of the page it copies: the first page stored with the same body, or the probe
+    /// of a path that cannot exist.
+    pub of: String,
+    /// Which rule found it.
+    pub kind: DuplicateKind,
+}
+
+/// Which rule found a copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DuplicateKind {
+    /// Its body's SHA-1 is that of a page stored before in this crawl (`duplicate_content`).
+    Content,
+    /// It answers like the origin's probe of a path that cannot exist (`soft_404`).
+    Soft404,
+}
+
+impl DuplicateKind {
+    /// The name used in exports and counts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DuplicateKind::Content => "content",
+            DuplicateKind::Soft404 => "soft_404",
+        }
+    }
 }
 
 /// What was learned from an origin's robots.txt, cached so a resumed crawl does not fetch it
@@ -286,6 +320,7 @@ impl PageRecord {
             stored_at_us: None,
             version: None,
             links_dropped: 0,
+            duplicate: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use url::Url;
 
 use super::WorkerContext;
 use crate::canon;
+use crate::copies::Sign;
 use crate::extract;
 use crate::failure::{ErrorKind, Failure};
 use crate::fetch::Fetched;
@@ -15,8 +16,13 @@ use crate::runtime::run_blocking;
 use crate::store::bodies::BodyRef;
 use crate::store::{PageRecord, UrlState};
 
-/// What a parse job hands back: the URLs found, and the body's place when the job wrote it.
-pub(super) type Parsed = (Vec<Candidate>, Option<std::io::Result<Option<BodyRef>>>);
+/// What a parse job hands back: the URLs found, the body's place when the job wrote it, and
+/// the sign of a 2xx page's body (see [`crate::copies`]).
+pub(super) type Parsed = (
+    Vec<Candidate>,
+    Option<std::io::Result<Option<BodyRef>>>,
+    Option<Sign>,
+);
 
 /// Reads a sitemap's URLs, at most `--max-links` of them (the rest are counted on the
 /// record): pages one level deeper than the sitemap, the sitemaps an index lists at its depth
@@ -71,7 +77,7 @@ pub(super) async fn discover(
     let status = f.status;
     if entry.sitemap.is_sitemap() && (200..300).contains(&status) {
         record.state = UrlState::Done;
-        return (read_sitemap(ctx, url, entry, f, record).await, None);
+        return (read_sitemap(ctx, url, entry, f, record).await, None, None);
     }
     if status >= 400 {
         record.state = UrlState::Failed;
@@ -79,12 +85,13 @@ pub(super) async fn discover(
             kind: ErrorKind::HttpStatus,
             message: format!("the server answered {status}"),
         });
-        return (Vec::new(), None);
+        return (Vec::new(), None, None);
     }
     record.state = UrlState::Done;
     if (300..400).contains(&status) {
         return (
             redirect(ctx, url, entry, f.header("location"), record),
+            None,
             None,
         );
     }
@@ -94,7 +101,7 @@ pub(super) async fn discover(
             ctx.skips
                 .too_deep(url, entry.referrer.as_deref(), entry.depth, max);
         }
-        return (Vec::new(), None);
+        return (Vec::new(), None, None);
     }
     // `Link: <…>; rel=next` (and canonical, alternate, prev) count like links, on any response.
     let link_headers = f
@@ -111,7 +118,7 @@ pub(super) async fn discover(
     let content_type = f.header("content-type").map(str::to_string);
     let html = extract::is_html(content_type.as_deref());
     if !html || f.body.is_empty() {
-        return (candidates(ctx, links, child_depth, url), None);
+        return (candidates(ctx, links, child_depth, url), None, None);
     }
     let _slot = ctx.parse_slots.acquire().await;
     let page = url.clone();
@@ -119,21 +126,23 @@ pub(super) async fn discover(
     let body = std::mem::take(&mut f.body);
     let ctx2 = Arc::clone(ctx);
     // The body is written on the same blocking thread, sparing a second hop off the executor.
-    let (found, dropped, body, written) = run_blocking(move || {
+    let ok = (200..300).contains(&status);
+    let (found, dropped, body, written, sign) = run_blocking(move || {
         let written = ctx2.bodies.append(&body).map(Some);
         let text = crate::charset::decode_html(&body, content_type.as_deref());
+        let sign = ok.then(|| Sign::of(&body, Some(&text)));
         // Link headers first; the page's links fill what is left of --max-links.
         let room = ctx2.max_links.saturating_sub(links.len());
         let page_links = extract::extract_links_at_most(&text, &page, ctx2.requisites, room);
         drop(text);
         links.extend(page_links.links);
         let found = candidates(&ctx2, links, child_depth, &page);
-        (found, page_links.dropped, body, written)
+        (found, page_links.dropped, body, written, sign)
     })
     .await;
     f.body = body;
     record.links_dropped += dropped;
-    (found, Some(written))
+    (found, Some(written), sign)
 }
 
 /// The in-scope ones of `links` found on `page`, as candidates at `depth` (duplicates are

@@ -103,6 +103,7 @@ impl Job {
                     record,
                     body: Ok(None),
                     found: Vec::new(),
+                    sign: None,
                 }))
             }
             Job::Robots {
@@ -169,6 +170,8 @@ pub struct PageOutcome {
     pub body: std::io::Result<Option<BodyRef>>,
     /// In-scope URLs found, not yet deduplicated.
     pub found: Vec<Candidate>,
+    /// What a 2xx body is judged by (see [`crate::copies`]); none for other answers.
+    pub sign: Option<crate::copies::Sign>,
 }
 
 /// Runs a job. Never fails: a URL that cannot be fetched is a failed record, an unreachable

@@ -8,6 +8,7 @@ use url::Url;
 
 use super::discover::discover;
 use super::{failed_record, PageOutcome, WorkerContext};
+use crate::copies::Sign;
 use crate::fetch::{Fetched, SendOptions};
 use crate::frontier::Lease;
 use crate::recrawl::{conditional_headers, recheck_outcome, Answer};
@@ -37,7 +38,7 @@ pub(super) async fn fetch_page(
     let result = ctx.fetcher.get_with(&url, &conditional, send).await;
     drop(ticket);
     record.fetched_at = humantime::format_rfc3339_millis(ctx.clock.wall()).to_string();
-    let (body, found) = match result {
+    let (body, found, sign) = match result {
         Err(e) => {
             record.elapsed_ms = e.elapsed.as_millis() as u64;
             if e.failure.kind == crate::failure::ErrorKind::PrivateAddress {
@@ -49,7 +50,7 @@ pub(super) async fn fetch_page(
                 let old = old_digest(ctx, r).await;
                 recheck_outcome(r, &mut record, None, (None, old), &ctx.recheck);
             }
-            (Ok(None), Vec::new())
+            (Ok(None), Vec::new(), None)
         }
         Ok(mut fetched) => {
             describe(&mut record, &fetched);
@@ -68,19 +69,23 @@ pub(super) async fn fetch_page(
                     record,
                     body: Ok(None),
                     found: Vec::new(),
+                    sign: None,
                 };
             }
-            let (found, written) = discover(ctx, &url, entry, &mut fetched, &mut record).await;
+            let (found, written, sign) =
+                discover(ctx, &url, entry, &mut fetched, &mut record).await;
             record.body_len = fetched.body.len() as u64;
             record.headers = fetched.headers;
             if let Some((r, a, digests)) = answer {
                 recheck_outcome(r, &mut record, Some(a), digests, &ctx.recheck);
             }
-            let body = match written {
-                Some(written) => written,
-                None => write_body(ctx, fetched.body).await,
+            // A body the parse did not see (not HTML) is signed where it is written.
+            let wants_sign = sign.is_none() && (200..300).contains(&fetched.status);
+            let (body, sign) = match written {
+                Some(written) => (written, sign),
+                None => write_body(ctx, fetched.body, wants_sign).await,
             };
-            (body, found)
+            (body, found, sign)
         }
     };
     PageOutcome {
@@ -88,6 +93,7 @@ pub(super) async fn fetch_page(
         record,
         body,
         found,
+        sign,
     }
 }
 
@@ -136,11 +142,20 @@ async fn old_digest(ctx: &WorkerContext, r: &Revisit) -> Option<[u8; 20]> {
     }
 }
 
-/// Writes a body on a blocking thread (see [`crate::store::bodies`]).
-async fn write_body(ctx: &WorkerContext, body: Vec<u8>) -> std::io::Result<Option<BodyRef>> {
+/// Writes a body on a blocking thread (see [`crate::store::bodies`]), with its sign when
+/// asked.
+async fn write_body(
+    ctx: &WorkerContext,
+    body: Vec<u8>,
+    sign: bool,
+) -> (std::io::Result<Option<BodyRef>>, Option<Sign>) {
     if body.is_empty() {
-        return Ok(None);
+        return (Ok(None), None);
     }
     let log = Arc::clone(&ctx.bodies);
-    run_blocking(move || log.append(&body).map(Some)).await
+    run_blocking(move || {
+        let sign = sign.then(|| Sign::of(&body, None));
+        (log.append(&body).map(Some), sign)
+    })
+    .await
 }

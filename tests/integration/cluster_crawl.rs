@@ -995,3 +995,75 @@ fn a_worker_sends_the_cookies_it_was_given() {
         assert_eq!(header(r, "cookie"), ["pre=set"], "{}", r.target);
     }
 }
+
+/// The rules on fetched pages live in the engine both backends share: a shared crawl's worker
+/// leaves a copy's links, a soft 404's links and a closed shape's links unfollowed too.
+#[test]
+fn a_shared_crawl_applies_duplicate_content_soft_404s_and_pattern_budgets() {
+    let _timing = exclusive();
+    let server = crate::support::route_server(Arc::new(|r| {
+        let path = r.path().to_string();
+        let html = |s: String| Some(politecrawl::serve::Reply::html(s));
+        match path.as_str() {
+            "/" => html(
+                r#"<a href="/x/">x</a> <a href="/y/">y</a> <a href="/help/">help</a>
+                   <a href="/cal?month=1">calendar</a>"#
+                    .into(),
+            ),
+            "/x/" | "/y/" => html(r#"<p>Same</p><a href="more.html">more</a>"#.into()),
+            "/help/" => html(r#"<title>Help</title><a href="/help/a">a</a>"#.into()),
+            "/cal" => {
+                let n: u32 = r.target.strip_prefix("/cal?month=")?.parse().ok()?;
+                html(format!(r#"<a href="/cal?month={}">next</a>"#, n + 1))
+            }
+            p if p.starts_with("/help/") => html(format!(
+                r#"<title>Sorry, we could not find {p}</title><a href="{p}/more">more</a>"#
+            )),
+            _ => html("a page".into()),
+        }
+    }));
+    let pg = Postgres::start();
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let args: Vec<String> = [
+        "crawl",
+        &seed,
+        "--frontier",
+        &pg.url(),
+        "--crawl",
+        "rules",
+        "--shards",
+        "2",
+        "--rate",
+        "0",
+        "--per-host-concurrency",
+        "1",
+        "--pattern-budget",
+        "5",
+        "--max-pages",
+        "200",
+        "--no-progress",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut w1 = Worker::spawn(dir.path(), "w1", &args);
+    finish(&mut [&mut w1], 90);
+    let asked: Vec<String> = server
+        .requests()
+        .into_iter()
+        .map(|r| r.target)
+        .filter(|t| t != "/robots.txt")
+        .collect();
+    let has = |t: &str| asked.iter().any(|a| a == t);
+    assert!(has("/x/more.html") && !has("/y/more.html"), "{asked:?}");
+    assert!(
+        asked
+            .iter()
+            .any(|a| a.starts_with("/help/politecrawl-404-")),
+        "{asked:?}"
+    );
+    assert!(!has("/help/a/more/more/more"), "{asked:?}");
+    let months = asked.iter().filter(|a| a.starts_with("/cal?")).count();
+    assert!(months <= 7, "{asked:?}");
+}

@@ -58,8 +58,10 @@ mod real_web_files;
 // robots.txt redirects: the target's gap, credential headers to the seeds only, refused
 // addresses not followed.
 mod real_web_robots;
-// Requests not spent on duplicates and traps: the dedupe key (session IDs, tracking
-// parameters, parameter order) and the trap rules on paths, from the server's log.
+// Requests not spent on duplicates and traps: the dedupe key (session IDs, tracking and
+// print/share parameters, parameter order), the trap rules on paths, duplicate content, soft
+// 404s and pattern budgets, --max-bytes, --retry-failed, scope checked at lease, explain and
+// the skip report, from the server's log.
 mod traps;
 // Politeness from the server's side: per-origin gaps and in-flight caps, robots.txt (rules,
 // 4xx, 5xx, unreachable, redirects, not refetched on resume, --ignore-robots), Crawl-delay,
