@@ -5,7 +5,8 @@
 //! - `indexes/index.cdx`: its CDXJ index, sorted, as `cdxj-indexer` writes it ([`super::cdxj`]);
 //!   named `.cdx` as py-wacz names its own, the one name both pywb (`wb-manager add
 //!   --unpack-wacz`) and ReplayWeb.page take;
-//! - `pages/pages.jsonl`: the HTML pages that answered 2xx, each with its `<title>`;
+//! - `pages/pages.jsonl`: the HTML pages that answered 2xx, each with its `<title>` (not the
+//!   copies of another page, whose records are revisits);
 //! - `datapackage.json`: a Frictionless data package naming each of those with its size and
 //!   `sha256:`, and `datapackage-digest.json`: the sha256 of `datapackage.json`.
 //!

@@ -117,6 +117,9 @@ pub struct Store {
     /// For a store opened to read only: the private copy sled runs on (see `sled_copy.rs`),
     /// removed when the store is dropped.
     pub(crate) _sled_copy: Option<sled_copy::SledCopy>,
+    /// Last, so it is dropped after every handle on sled above: waits until sled's lock on the
+    /// database is given up (see [`open::Released`]).
+    pub(crate) _released: Option<open::Released>,
 }
 
 /// Whether opening may create a new database.

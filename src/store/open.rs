@@ -209,6 +209,9 @@ impl Store {
             durable: Default::default(),
             db,
             _sled_copy: copy,
+            _released: writer.then(|| Released {
+                db_file: path.join("db"),
+            }),
         };
         store.account_dropped_chunks(&dropped)?;
         if writer {
@@ -453,5 +456,34 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
         path: path.to_path_buf(),
         action: "opening",
         cause: e,
+    }
+}
+
+/// Dropped after the store's sled handles: waits (a bounded while) until sled has given up its
+/// lock on the database file. sled's own threads hold its file for a moment after the last
+/// handle goes, and a command run right after a crawl in another process (`export` after a
+/// test's crawl, a script's next step) would otherwise find the database in use by this one.
+#[derive(Debug)]
+pub(crate) struct Released {
+    pub(crate) db_file: std::path::PathBuf,
+}
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        let Ok(file) = std::fs::File::open(&self.db_file) else {
+            return;
+        };
+        // A lock of our own on another descriptor is granted only once sled's is gone. Up to
+        // two seconds: a handle kept elsewhere (a clone of the Db) is not waited for longer.
+        for _ in 0..400 {
+            // SAFETY: flock on a descriptor this function owns; no memory is involved.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+                // SAFETY: as above.
+                unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }

@@ -124,13 +124,16 @@ fn a_wacz_export_passes_wacz_validate_and_pywb_replays_its_pages() {
     // The index is what cdxj-indexer writes for the WARC.
     same_index(&index, &cdxj_indexer(&warc));
 
-    // The pages list: every HTML page that answered 200, with its title.
+    // The pages list: every HTML page that answered 200, with its title; not the copies of
+    // another page (duplicate content: a revisit record in the WARC).
     let store = politecrawl::Store::open(&db, politecrawl::OpenMode::Existing).unwrap();
     let html: BTreeMap<String, Vec<u8>> = store
         .pages()
         .map(|r| r.unwrap())
         .filter(|r| {
-            r.status == Some(200) && politecrawl::extract::is_html(r.content_type.as_deref())
+            r.status == Some(200)
+                && politecrawl::extract::is_html(r.content_type.as_deref())
+                && r.duplicate.is_none()
         })
         .map(|r| {
             let body = store.find_body(&r.url).unwrap().unwrap_or_default();
