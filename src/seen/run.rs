@@ -212,7 +212,8 @@ impl Run {
     /// counts against the header (a lookup checks only the block it reads). A crawl does this
     /// before its first request, so it reads [`VERIFY_SLICE`] blocks at a time and decodes no
     /// entry: the runs hold 20 bytes per URL (2 GB at 100 M URLs), and one read and one
-    /// allocation per 4 KiB block made this a second of every resume's start at 60 M.
+    /// allocation per 4 KiB block made this half a second of every resume's start at 47 M
+    /// (docs/BENCHMARKS.md, 3e).
     pub fn verify(&self) -> Result<(), RunError> {
         let blocks = self.firsts.len();
         let mut slice = vec![0u8; VERIFY_SLICE.min(blocks.max(1)) * BLOCK];
