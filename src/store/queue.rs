@@ -12,7 +12,8 @@
 //!   changes as one value, in the same transaction as the outcome, so after a crash the
 //!   overlay is rebuilt from it at open, and nothing is lost or applied twice.
 //!
-//! A checkpoint (when the overlay holds [`CHECKPOINT_OPS`] changes) folds the overlay into the
+//! A checkpoint (when the overlay holds [`CHECKPOINT_OPS`] changes, or 1/16 more after a reopen
+//! that found one due: see `QueueSet::open_at`) folds the overlay into the
 //! chunks one origin-and-depth group at a time, whole groups written together in atomic sled
 //! batches of ~1 MiB, and then removes the log values. A crash in between is harmless: the log
 //! still holds every change, so the rebuilt overlay says the final word on every key the
