@@ -10,8 +10,9 @@
 //!   queues URLs writes their entries as one value of the `seen_inbox` tree, in the same
 //!   transaction as the outcome that found them, so a crash keeps both or neither; in memory
 //!   they are a hash map, rebuilt from the tree at open;
-//! - **a checkpoint** (when the inbox holds [`CHECKPOINT_ENTRIES`]) writes the inbox as a new
-//!   run (synced before anything refers to it), merged with the newest runs while they are less
+//! - **a checkpoint** (when the inbox holds [`CHECKPOINT_ENTRIES`], or 1/16 more after a
+//!   reopen that found one due: see `SeenSet::open_at`) writes the inbox as a new run (synced
+//!   before anything refers to it), merged with the newest runs while they are less
 //!   than [`MERGE_RATIO`] times bigger, so there are O(log n) runs; then one transaction
 //!   switches the manifest and empties the inbox tree; old files are deleted once that is on
 //!   disk. A crash at any point leaves the old manifest with its inbox, or the new one: files
@@ -94,6 +95,9 @@ pub struct SeenSet {
     inbox: HashMap<u64, (u32, u64)>,
     inbox_keys: Vec<u64>,
     checkpoint_at: usize,
+    /// Inbox size at which the next checkpoint is due: `checkpoint_at`, or a little more when
+    /// the inbox read at open already held that many (see [`SeenSet::open_at`]).
+    due_at: usize,
 }
 
 impl SeenSet {
@@ -106,6 +110,23 @@ impl SeenSet {
         manifest: Manifest,
         inbox: &sled::Tree,
         writer: bool,
+    ) -> Result<SeenSet> {
+        let every = crashpoint::knob("POLITECRAWL_SEEN_CHECKPOINT", CHECKPOINT_ENTRIES);
+        SeenSet::open_at(db_dir, manifest, inbox, writer, every)
+    }
+
+    /// [`SeenSet::open`], checkpointing every `checkpoint_at` entries. An inbox that reads back
+    /// already due (the process was killed before or during its checkpoint, which can merge
+    /// the largest runs) is not folded at the first transaction after the open, a crawl's
+    /// seeds, before its first request, but once it has grown by 1/16 of a checkpoint more,
+    /// as for the queue (`QueueSet::open_at`). Until then the inbox's map may outgrow the room
+    /// it was made with (~6.5 MiB more at most, given back at that checkpoint).
+    pub(crate) fn open_at(
+        db_dir: &Path,
+        manifest: Manifest,
+        inbox: &sled::Tree,
+        writer: bool,
+        checkpoint_at: usize,
     ) -> Result<SeenSet> {
         let dir = db_dir.join(DIR);
         let mut runs = Vec::with_capacity(manifest.runs.len());
@@ -122,7 +143,8 @@ impl SeenSet {
             runs,
             inbox: HashMap::with_capacity(INBOX_CAPACITY),
             inbox_keys: Vec::new(),
-            checkpoint_at: crashpoint::knob("POLITECRAWL_SEEN_CHECKPOINT", CHECKPOINT_ENTRIES),
+            checkpoint_at,
+            due_at: checkpoint_at,
         };
         for kv in inbox.iter() {
             let (k, v) = kv.map_err(|cause| Error::Db {
@@ -136,6 +158,7 @@ impl SeenSet {
             })?);
             set.record(key, &unpack(&v)?);
         }
+        set.due_at = checkpoint_at.max(set.inbox.len() + checkpoint_at / 16);
         if writer {
             set.remove_unnamed_files()?;
         }
@@ -167,6 +190,7 @@ impl SeenSet {
     #[cfg(test)]
     pub(crate) fn set_checkpoint_at(&mut self, n: usize) {
         self.checkpoint_at = n.max(1);
+        self.due_at = self.checkpoint_at;
     }
 
     /// Run files in use.
@@ -182,7 +206,7 @@ impl SeenSet {
 
     /// Whether the inbox is due to be folded into a run.
     pub fn needs_checkpoint(&self) -> bool {
-        self.inbox.len() >= self.checkpoint_at
+        self.inbox.len() >= self.due_at
     }
 
     /// Folds the inbox into a run (see the module doc): the new run is synced, then the
@@ -265,6 +289,7 @@ impl SeenSet {
         self.runs.push(new_run);
         self.manifest = manifest;
         self.inbox = HashMap::with_capacity(INBOX_CAPACITY);
+        self.due_at = self.checkpoint_at;
         Ok(())
     }
 
@@ -401,4 +426,56 @@ pub(crate) fn rebuild(
         runs: vec![name],
         next: next + 1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(from: u64, n: u64) -> Vec<Entry> {
+        (from..from + n)
+            .map(|i| Entry {
+                fp: i * 7 + 1,
+                depth: 0,
+                seq: i,
+            })
+            .collect()
+    }
+
+    /// An inbox left due by a kill -9 is not folded at the first transaction after the reopen
+    /// (a crawl's seeds, before its first request), but once it has grown by a sixteenth of a
+    /// checkpoint; after that checkpoint, every `checkpoint_at` entries again.
+    #[test]
+    fn an_inbox_left_due_by_a_crash_waits_for_more_entries_after_the_reopen() {
+        let d = tempfile::Builder::new()
+            .prefix("seen-due")
+            .tempdir()
+            .unwrap();
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let (meta, inbox) = (db.open_tree("m").unwrap(), db.open_tree("i").unwrap());
+        inbox
+            .insert(1u64.to_be_bytes(), pack(&entries(0, 10)))
+            .unwrap();
+        let open = || SeenSet::open_at(d.path(), Manifest::default(), &inbox, true, 64).unwrap();
+        let mut s = open();
+        assert!(!s.needs_checkpoint(), "an ordinary reopen: 10 of 64");
+        drop(s);
+
+        // Killed with its checkpoint due: 70 entries in the inbox, due at 70 + 64 / 16.
+        inbox
+            .insert(2u64.to_be_bytes(), pack(&entries(10, 60)))
+            .unwrap();
+        s = open();
+        assert!(!s.needs_checkpoint(), "not due right after the reopen");
+        s.record(3, &entries(70, 3));
+        assert!(!s.needs_checkpoint(), "73 entries");
+        s.record(4, &entries(73, 1));
+        assert!(s.needs_checkpoint(), "74 entries");
+        s.checkpoint(&db, &meta, &inbox).unwrap();
+        assert_eq!(s.lookup(1).unwrap(), Some((0, 0)), "kept in the run");
+        s.record(5, &entries(200, 63));
+        assert!(!s.needs_checkpoint(), "63 entries after the checkpoint");
+        s.record(6, &entries(263, 1));
+        assert!(s.needs_checkpoint(), "64 entries after the checkpoint");
+    }
 }
