@@ -47,9 +47,13 @@ impl SledCopy {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        // Named with this process's id, so the copy of one killed before it could remove it
+        // (kill -9 of an export) is known as nobody's and removed by the next read.
+        let tmp = std::env::temp_dir();
+        sweep_stale(&tmp);
         let dir = tempfile::Builder::new()
-            .prefix("politecrawl-read-")
-            .tempdir()
+            .prefix(&format!("{PREFIX}{}-", std::process::id()))
+            .tempdir_in(&tmp)
             .map_err(|e| Error::io("cannot create a temporary directory (set TMPDIR)", e))?;
         let entries = std::fs::read_dir(db_dir)
             .map_err(|e| Error::io(format!("cannot read {}", db_dir.display()), e))?;
@@ -69,6 +73,35 @@ impl SledCopy {
     /// Where sled opens the copy.
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// The start of a private copy's directory name, followed by its process's id and `-`.
+const PREFIX: &str = "politecrawl-read-";
+
+/// Removes the private copies in `tmp` whose process is gone (killed before it could remove its
+/// own). Only names this module makes are touched, and only when the process they name no
+/// longer exists; anything it cannot remove is left as it is.
+fn sweep_stale(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -93,4 +126,29 @@ fn copy(from: &Path, to: &PathBuf) -> Result<()> {
         return Ok(());
     }
     std::fs::copy(from, to).map(drop).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_copies_of_processes_that_are_gone_are_swept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let gone = tmp.path().join(format!("{PREFIX}999999999-abc"));
+        let ours = tmp
+            .path()
+            .join(format!("{PREFIX}{}-def", std::process::id()));
+        let old_style = tmp.path().join(format!("{PREFIX}Xy12ab"));
+        let other = tmp.path().join("someone-else-999999999-x");
+        for d in [&gone, &ours, &old_style, &other] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("db"), b"x").unwrap();
+        }
+        sweep_stale(tmp.path());
+        assert!(!gone.exists(), "pid 999999999 is past any pid_max: gone");
+        for kept in [&ours, &old_style, &other] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
+    }
 }
