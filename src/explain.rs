@@ -60,9 +60,7 @@ pub fn explain(store: &Store, raw: &str) -> Result<Explanation> {
     let record = store.find_page(url.as_str())?;
     let scope_refusal = scope.refusal(&url);
     let robots = robots_of(store, &url, &config)?;
-    let skipped = crate::skips::read(store.path())?
-        .into_iter()
-        .find(|s| s.url == url.as_str());
+    let skipped = crate::skips::read(store.path())?.find(|s| s.url == url.as_str());
     let verdict = match (&record, &scope_refusal) {
         (Some(r), _) => {
             let what = match (&r.status, &r.error) {

@@ -469,11 +469,10 @@ fn filter_of(args: &ExportArgs) -> Filter {
 
 /// `export --skipped`: the skip report of each `--db`, as JSON Lines.
 fn skipped_cmd(args: &ExportArgs) -> Result<()> {
+    use std::io::Write;
     if args.format != FormatArg::Jsonl {
         anyhow::bail!("--skipped writes JSON Lines: drop --format, or give --format jsonl");
     }
-    let mut lines = Vec::new();
-    let mut counts = std::collections::BTreeMap::<String, u64>::new();
     for db in &args.db {
         if !db.is_dir() {
             anyhow::bail!("{}: no such database directory", db.display());
@@ -481,29 +480,45 @@ fn skipped_cmd(args: &ExportArgs) -> Result<()> {
         if let Err(why) = politecrawl::store::marker::recognise(db) {
             anyhow::bail!("{}: {why}", db.display());
         }
+    }
+    // Streamed, one sampled skip at a time, to standard output or a file of its own beside
+    // --out (renamed when complete, as every export's).
+    let file = match args.out.as_deref().filter(|p| *p != Path::new("-")) {
+        Some(path) => {
+            terminal::remove_partial_on_signal()?;
+            Some((path, export::partial::Partial::create(path)?))
+        }
+        None => None,
+    };
+    let mut out: std::io::BufWriter<Box<dyn Write>> = std::io::BufWriter::new(match &file {
+        Some((_, (_, f))) => Box::new(f.try_clone()?),
+        None => Box::new(std::io::stdout().lock()),
+    });
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    let mut written = Ok(());
+    for db in &args.db {
         for skip in politecrawl::skips::read(db)? {
-            lines.extend(serde_json::to_vec(&skip)?);
-            lines.push(b'\n');
+            if written.is_ok() {
+                written = serde_json::to_writer(&mut out, &skip)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| out.write_all(b"\n"));
+            }
         }
         for (reason, n) in politecrawl::skips::counts(db) {
             *counts.entry(reason).or_default() += n;
         }
     }
-    match args.out.as_deref().filter(|p| *p != Path::new("-")) {
-        None => {
-            use std::io::Write;
-            match std::io::stdout().lock().write_all(&lines) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-                other => other.context("writing to standard output")?,
-            }
+    let written = written.and_then(|()| out.flush());
+    drop(out);
+    match (written, file) {
+        // The reader has what it wanted (`export --skipped | head`): stop quietly, as cat does.
+        (Err(e), None) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        (Err(e), None) => return Err(e).context("writing to standard output"),
+        (Err(e), Some((path, _))) => {
+            return Err(e).with_context(|| format!("writing {}", path.display()))
         }
-        Some(path) => {
-            terminal::remove_partial_on_signal()?;
-            let (tmp, mut file) = export::partial::Partial::create(path)?;
-            std::io::Write::write_all(&mut file, &lines)
-                .with_context(|| format!("writing {}", path.display()))?;
-            tmp.finish(file)?;
-        }
+        (Ok(()), Some((_, (tmp, f)))) => drop(tmp.finish(f)?),
+        (Ok(()), None) => {}
     }
     let counted: Vec<String> = counts.iter().map(|(r, n)| format!("{r} {n}")).collect();
     eprintln!(

@@ -81,31 +81,23 @@ impl SkipLog {
     pub fn open(dir: &Path) -> Result<SkipLog> {
         let mut inner = Inner::default();
         let path = dir.join(SAMPLE_FILE);
-        if let Ok(f) = std::fs::File::open(&path) {
-            for line in std::io::BufReader::new(f).lines() {
-                let line = line.map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-                // A line cut by a crash, or damaged, is left out.
-                let Ok(skip) = serde_json::from_str::<Skip>(&line) else {
-                    continue;
-                };
-                let origin = skip
-                    .found_on
-                    .as_deref()
-                    .and_then(|u| Url::parse(u).ok())
-                    .map_or(0, |u| origin_hash(&u));
-                inner
-                    .sampled
-                    .entry(skip.reason)
-                    .or_default()
-                    .entry(origin)
-                    .or_default()
-                    .push(crate::seen::fingerprint(&skip.url));
-                inner.samples += 1;
-            }
+        // A damaged line is left out: nothing the crawl needs is in this file.
+        for skip in read(dir)? {
+            let origin = skip
+                .found_on
+                .as_deref()
+                .and_then(|u| Url::parse(u).ok())
+                .map_or(0, |u| origin_hash(&u));
+            inner
+                .sampled
+                .entry(skip.reason)
+                .or_default()
+                .entry(origin)
+                .or_default()
+                .push(crate::seen::fingerprint(&skip.url));
+            inner.samples += 1;
         }
-        if let Ok(bytes) = std::fs::read(dir.join(COUNTS_FILE)) {
-            inner.counts = serde_json::from_slice(&bytes).unwrap_or_default();
-        }
+        inner.counts = counts(dir);
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -249,17 +241,20 @@ fn origin_hash(url: &Url) -> u64 {
 
 /// The sampled skips of the crawl in `dir`, in the order taken (for `export --skipped` and
 /// `explain`); a line cut by a crash is left out.
-pub fn read(dir: &Path) -> Result<Vec<Skip>> {
+/// Streamed, so memory does not follow the sample's size; a line that does not read back (cut
+/// by a crash, damaged) is left out, and a read error ends the stream.
+pub fn read(dir: &Path) -> Result<impl Iterator<Item = Skip>> {
     let path = dir.join(SAMPLE_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
     };
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
+    Ok(file
+        .into_iter()
+        .flat_map(|f| std::io::BufReader::new(f).split(b'\n'))
+        .map_while(std::io::Result::ok)
+        .filter_map(|line| serde_json::from_slice(&line).ok()))
 }
 
 /// The refusals counted by reason in `dir`, all finished runs.
@@ -296,7 +291,7 @@ mod tests {
             }
         }
         log.finish();
-        let skips = read(dir.path()).unwrap();
+        let skips: Vec<Skip> = read(dir.path()).unwrap().collect();
         assert_eq!(skips.len(), PER_ORIGIN, "distinct, and per origin at most");
         assert_eq!(
             skips[0].detail,
@@ -311,10 +306,19 @@ mod tests {
         let u = Url::parse("http://b.test/0").unwrap();
         log.refused(&scope, &u, Refusal::OutOfScope, &page, 1);
         log.finish();
-        assert_eq!(read(dir.path()).unwrap().len(), PER_ORIGIN);
+        assert_eq!(read(dir.path()).unwrap().count(), PER_ORIGIN);
         assert_eq!(
             counts(dir.path())["out_of_scope"],
             3 * (PER_ORIGIN as u64 + 5) + 1
         );
+        // A damaged line (not UTF-8, cut) is left out; the crawl still opens its report.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(SAMPLE_FILE))
+            .unwrap();
+        f.write_all(b"\xff\xfe{\"url\n{\"url\":\"x\"").unwrap();
+        drop(f);
+        SkipLog::open(dir.path()).unwrap().finish();
+        assert_eq!(read(dir.path()).unwrap().count(), PER_ORIGIN);
     }
 }
