@@ -61,8 +61,8 @@ pub fn explain(store: &Store, raw: &str) -> Result<Explanation> {
     let scope_refusal = scope.refusal(&url);
     let robots = robots_of(store, &url, &config)?;
     let skipped = crate::skips::read(store.path())?.find(|s| s.url == url.as_str());
-    let verdict = match (&record, &scope_refusal) {
-        (Some(r), _) => {
+    let verdict = match (&record, &skipped, &scope_refusal) {
+        (Some(r), _, _) => {
             let what = match (&r.status, &r.error) {
                 (_, Some(e)) => {
                     format!("{} ({}): {}", r.state.as_str(), e.kind.as_str(), e.message)
@@ -72,19 +72,16 @@ pub fn explain(store: &Store, raw: &str) -> Result<Explanation> {
             };
             format!("stored {what}")
         }
-        (None, _) if skipped.is_some() => {
-            let s = skipped.as_ref().expect("matched");
-            format!(
-                "not queued: {}{}",
-                s.detail,
-                s.found_on
-                    .as_deref()
-                    .map(|p| format!(" (found on {p})"))
-                    .unwrap_or_default()
-            )
-        }
-        (None, Some(why)) => format!("not queued: {why}"),
-        (None, None) => match &dedupe_key {
+        (None, Some(s), _) => format!(
+            "not queued: {}{}",
+            s.detail,
+            s.found_on
+                .as_deref()
+                .map(|p| format!(" (found on {p})"))
+                .unwrap_or_default()
+        ),
+        (None, None, Some(why)) => format!("not queued: {why}"),
+        (None, None, None) => match &dedupe_key {
             Some(k) => format!(
                 "not stored under this URL: queued, not found yet, or known by its dedupe key \
                  {k} under another URL (`politecrawl export` lists the stored ones)"

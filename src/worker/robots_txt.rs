@@ -1,5 +1,5 @@
-//! Fetching an origin's robots.txt: up to five redirects (each hop keeps the gap of the origin
-//! it goes to), the verdict per RFC 9309 by status, and the rules parsed off the executor.
+//! Fetching an origin's robots.txt: up to five redirects (each hop waits at the send gate of the
+//! host it goes to, with this origin's gap), the verdict per RFC 9309 by status, and the rules parsed off the executor.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +16,8 @@ use crate::runtime::run_blocking;
 use crate::sendgate::gate_key;
 use crate::store::RobotsVerdict;
 
-/// Fetches `origin/robots.txt`, following up to five redirects (each hop keeps the gap of the
-/// origin it goes to), and reads its verdict per RFC 9309. `None`: nothing was sent, as
+/// Fetches `origin/robots.txt`, following up to five redirects (each hop waits at the send
+/// gate of the host it goes to, with this origin's gap), and reads its verdict per RFC 9309. `None`: nothing was sent, as
 /// this process may no longer send to the origin (see [`crate::sendgate`]).
 pub(super) async fn fetch_robots(
     ctx: &Arc<WorkerContext>,
@@ -75,8 +75,9 @@ pub(super) async fn fetch_robots(
                 });
             };
             hops += 1;
-            // Every hop keeps the gap of the origin it goes to, shared with the crawl's own
-            // requests there (an `http://` robots.txt moved to `https://` is the usual case);
+            // Every hop waits at the send gate of the host it goes to, with this origin's gap
+            // (the target's own Crawl-delay is not known yet), so it is spaced from the crawl's
+            // own requests there (an `http://` robots.txt moved to `https://` is the usual case);
             // the fetcher refuses a private address and sends credential headers only to the
             // seeds' origins, wherever the hop leads.
             drop(ticket);
