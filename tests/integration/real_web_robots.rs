@@ -1,6 +1,6 @@
 //! robots.txt redirects from the server's side (RFC 9309 allows following them, across hosts):
-//! each hop is spaced by the crawl's gap from the crawl's own requests to the host it goes to
-//! there; credential `--header`s go to the seeds' origins only; a hop into an address the crawl
+//! each hop is spaced by the crawl's gap from the crawl's own requests to the host it goes
+//! to; credential `--header`s go to the seeds' origins only; a hop into an address the crawl
 //! may not reach is not followed, and leaves robots.txt unavailable (everything allowed).
 
 use std::sync::Arc;
