@@ -33,10 +33,14 @@ pub const DEFAULT_MIN_FREE_DISK: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_PATH_SEGMENTS: usize = 20;
 /// `--max-query-params`: more than a faceted page's filters, sort and page together.
 pub const DEFAULT_MAX_QUERY_PARAMS: usize = 10;
-/// `--pattern-budget`: pages of a shape in a row that led nowhere before it is closed; 0, off,
-/// by default: on the bundled fixture site 10 cuts a 20-page chain (each page links only the
+/// `--pattern-budget`: pages of a query or date shape in a row that led nowhere before it is
+/// closed. 5 closes the trap site's calendars and facets after a few requests (BENCHMARKS 7);
+/// a real listing leads to its items and stays open.
+pub const DEFAULT_PATTERN_BUDGET: u32 = 5;
+/// `--path-pattern-budget`: the same for shapes that differ only in path numbers; 0, off, by
+/// default: on the bundled fixture site 10 cuts a 20-page chain (each page links only the
 /// next), and a site whose pages are all of one shape (`/n/N`) loses its last pages.
-pub const DEFAULT_PATTERN_BUDGET: u32 = 0;
+pub const DEFAULT_PATH_PATTERN_BUDGET: u32 = 0;
 /// Default time allowed to open a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time allowed for a whole request, body included.
@@ -243,12 +247,17 @@ crawl_settings! {
     /// `--soft-404=false` turns it off [default: true]
     #[arg(long = "soft-404", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     soft_404: bool = true, given Option<bool>;
-    /// A URL shape (origin and path, digits left out, and whether it has a query) whose last N
-    /// fetched pages led to nothing new of another shape is closed: its own pages' links of
-    /// that shape are no longer queued (a trap rule, counted). Off by default: it also cuts a
-    /// chain of pages each linking only the next, and sites of one shape [default: 0, off]
+    /// A URL shape with a query or a date in its path (origin and path, digits left out, and
+    /// whether it has a query) whose last N fetched pages led to nothing new of another shape
+    /// is closed: its own pages' links of that shape are no longer queued (a trap rule,
+    /// counted); 0 turns it off [default: 5]
     #[arg(long, value_name = "N")]
     pattern_budget: u32 = DEFAULT_PATTERN_BUDGET, given Option<u32>;
+    /// The same rule for shapes that differ only in numbers in the path (`/chain/05.html`).
+    /// Off by default: it also cuts a chain of pages each linking only the next, and sites of
+    /// one shape [default: 0, off]
+    #[arg(long, value_name = "N")]
+    path_pattern_budget: u32 = DEFAULT_PATH_PATTERN_BUDGET, given Option<u32>;
     /// Query parameters left out of the seen-set's key, so a URL differing only in them is not
     /// fetched again (repeatable; NAME drops any value, NAME=VALUE that value only; a given
     /// list replaces the defaults, `--dedupe-drop=` drops none)

@@ -323,6 +323,7 @@ pub(crate) fn drive(
         progress: progress.clone(),
         round,
         idle_origins: Some(&forget),
+        skips: Some(&ctx.skips),
     };
     let mut engine = Engine::new(config, &ctx.scope, frontier, io)?;
     let result = engine.run();

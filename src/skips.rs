@@ -121,6 +121,22 @@ impl SkipLog {
         );
     }
 
+    /// Counts a link a closed URL shape kept out of the queue (see [`crate::shapes`]), and
+    /// samples it.
+    pub fn pattern_budget(&self, url: &Url, page: &Url, depth: u32) {
+        self.note(
+            "pattern_budget",
+            url.as_str(),
+            || {
+                "found on a page of its own URL shape, a shape whose last pages led nowhere new \
+                 (--pattern-budget, --path-pattern-budget)"
+                    .into()
+            },
+            page,
+            depth,
+        );
+    }
+
     /// Counts a page whose links were not followed for `--max-depth`, and samples it.
     pub fn too_deep(&self, page: &Url, referrer: Option<&str>, depth: u32, max: u32) {
         let mut inner = self.lock();

@@ -81,6 +81,8 @@ pub struct EngineIo<'a> {
     /// shard taken by another worker), so what the rest of the run keeps per host (the
     /// fetcher's DNS answers) follows the hosts with work too.
     pub idle_origins: Option<&'a dyn Fn(&str)>,
+    /// The skip report, told the links a pattern budget keeps out (see [`crate::skips`]).
+    pub skips: Option<&'a crate::skips::SkipLog>,
 }
 
 /// The engine's state.
@@ -123,6 +125,7 @@ pub struct Engine<'a> {
     copies: crate::copies::Copies,
     /// Shapes closed to their own links (see [`crate::shapes`]).
     shapes: crate::shapes::PatternBudget,
+    skips: Option<&'a crate::skips::SkipLog>,
 }
 
 impl<'a> Engine<'a> {
@@ -142,6 +145,7 @@ impl<'a> Engine<'a> {
             progress,
             round,
             idle_origins,
+            skips,
         } = io;
         let sched = Scheduler::new(
             config.per_host_concurrency,
@@ -176,7 +180,11 @@ impl<'a> Engine<'a> {
             round,
             idle_origins,
             copies: crate::copies::Copies::new(config),
-            shapes: crate::shapes::PatternBudget::new(config.pattern_budget),
+            shapes: crate::shapes::PatternBudget::new(
+                config.pattern_budget,
+                config.path_pattern_budget,
+            ),
+            skips,
         };
         engine.register_queued_origins()?;
         Ok(engine)

@@ -130,7 +130,13 @@ impl Engine<'_> {
             }
             if o.lease.entry.revisit.is_none() {
                 if let Ok(page) = url::Url::parse(&o.record.url) {
-                    t.pattern_budget += self.shapes.filter(&page, &mut o.found);
+                    let skips = self.skips;
+                    let depth = o.lease.entry.depth;
+                    t.pattern_budget += self.shapes.filter(&page, &mut o.found, |c| {
+                        if let Some(log) = skips {
+                            log.pattern_budget(&c.url, &page, depth);
+                        }
+                    });
                     t.shapes_untracked = self.shapes.untracked;
                 }
             }

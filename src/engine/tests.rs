@@ -128,6 +128,7 @@ pub(super) fn run_with<T: Send>(
         let io = EngineIo {
             round: None,
             idle_origins: None,
+            skips: None,
             dir: store.path(),
             jobs: job_tx,
             outcomes: out_rx,

@@ -921,3 +921,99 @@ fn a_shape_whose_pages_lead_nowhere_else_stops_feeding_itself() {
     assert_eq!(request_counts(&server).get("/cal?month=300"), Some(&1));
     assert_eq!(summary.run.traps.pattern_budget, 0);
 }
+
+/// A site with three walks of one shape each, every page linking only the next: a calendar by
+/// query (`/cal?month=N`, up to 300), a calendar by date in the path (`/d/YYYY/MM/`, up to
+/// 300 months), and a 40-page chain of numbered pages (`/chain/N.html`).
+fn three_walks() -> SiteServer {
+    route_server(Arc::new(|r| {
+        let t = r.target.clone();
+        let link = |href: String| format!(r#"<p>a page</p><a href="{href}">next</a>"#);
+        if t == "/" {
+            return Some(Reply::html(
+                r#"<a href="/cal?month=1">cal</a> <a href="/d/2026/01/">days</a> <a href="/chain/1.html">chain</a>"#,
+            ));
+        }
+        if let Some(n) = t.strip_prefix("/cal?month=") {
+            let n: u32 = n.parse().ok().filter(|n| *n <= 300)?;
+            return Some(Reply::html(link(format!("/cal?month={}", n + 1))));
+        }
+        if let Some(ym) = t.strip_prefix("/d/") {
+            let (y, m) = ym.trim_end_matches('/').split_once('/')?;
+            let month = y.parse::<u32>().ok()? * 12 + m.parse::<u32>().ok()? - 1;
+            (month < 2026 * 12 + 300).then_some(())?;
+            let next = month + 1;
+            return Some(Reply::html(link(format!(
+                "/d/{}/{:02}/",
+                next / 12,
+                next % 12 + 1
+            ))));
+        }
+        let n: u32 = t
+            .strip_prefix("/chain/")?
+            .strip_suffix(".html")?
+            .parse()
+            .ok()?;
+        (n <= 40).then_some(())?;
+        Some(Reply::html(if n < 40 {
+            link(format!("/chain/{}.html", n + 1))
+        } else {
+            "<p>the end</p>".into()
+        }))
+    }))
+}
+
+#[test]
+fn by_default_calendars_stop_and_numbered_chains_are_crawled_whole() {
+    let _timing = shared();
+    let server = three_walks();
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let config = fast_config(&dir.path().join("db"), &seed);
+    assert_eq!(config.pattern_budget, 5, "on by default");
+    assert_eq!(config.path_pattern_budget, 0, "off by default");
+    let (summary, _store) = crawl(&config);
+    let asked = request_counts(&server);
+    let count = |prefix: &str| asked.keys().filter(|k| k.starts_with(prefix)).count();
+    // Each calendar stops after a few months (the window, and what was in flight when it
+    // closed); the chain's 40 pages are all fetched, once each.
+    assert!(count("/cal?") <= 10, "{asked:?}");
+    assert!(count("/d/") <= 10, "{asked:?}");
+    assert_eq!(count("/chain/"), 40, "{asked:?}");
+    assert!(asked.iter().all(|(_, n)| *n == 1), "{asked:?}");
+    assert!(summary.run.traps.pattern_budget >= 2, "{summary}");
+    // The skip report names the rule for each link kept out (counted whole, sampled).
+    let counts = politecrawl::skips::counts(&config.db);
+    assert_eq!(
+        counts.get("pattern_budget").copied(),
+        Some(summary.run.traps.pattern_budget),
+        "{counts:?}"
+    );
+    let sample: Vec<_> = politecrawl::skips::read(&config.db)
+        .unwrap()
+        .filter(|s| s.reason == "pattern_budget")
+        .collect();
+    assert!(
+        sample.iter().any(|s| s.url.contains("/cal?month="))
+            && sample.iter().any(|s| s.url.contains("/d/")),
+        "{sample:?}"
+    );
+
+    // With a budget for numbered paths too, the chain is cut like a calendar.
+    let server = three_walks();
+    let mut config = fast_config(&dir.path().join("paths"), &format!("{}/", server.origin()));
+    config.path_pattern_budget = 5;
+    crawl(&config);
+    let asked = request_counts(&server);
+    let chain = asked.keys().filter(|k| k.starts_with("/chain/")).count();
+    assert!(chain < 40, "{asked:?}");
+
+    // And with both off, every walk is followed to its end.
+    let server = three_walks();
+    let mut config = fast_config(&dir.path().join("off"), &format!("{}/", server.origin()));
+    config.pattern_budget = 0;
+    crawl(&config);
+    let asked = request_counts(&server);
+    assert!(asked.contains_key("/cal?month=300"), "{asked:?}");
+    assert!(asked.contains_key("/d/2050/12/"), "{asked:?}");
+}
