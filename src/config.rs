@@ -240,6 +240,12 @@ crawl_settings! {
     /// counted); `--duplicate-content=false` turns it off [default: true]
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     duplicate_content: bool = true, given Option<bool>;
+    /// A page whose `<link rel=canonical>` names a URL differing from its own only in the
+    /// query (a sort order, a filter, a session) is recorded as a copy of that URL
+    /// (duplicate_of), its links not followed, the canonical URL queued (a trap rule,
+    /// counted); `--canonical=false` turns it off [default: true]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    canonical: bool = true, given Option<bool>;
     /// When a page's title names its own path (as generated error pages do), ask its directory
     /// (the origin's root or a top-level one) for a path that cannot exist; its pages that
     /// answer like a 2xx probe are recorded as soft 404s and their links are not followed (a

@@ -10,6 +10,10 @@
 //!   too. The digest → first URL map is the store's `digests` tree, so it lasts across
 //!   resumes. A shared crawl's
 //!   worker knows the digests of the pages in its own store only.
+//! - **Canonical links** (`--canonical`): a page whose `<link rel=canonical>` names its own
+//!   path with another query (`/list?sort=price` naming `/list`) is recorded as a copy of that
+//!   URL (`duplicate_kind` `canonical`) and only the canonical URL among its links is queued.
+//!   Another path is left alone: broken templates name the home page from every page.
 //! - **Soft 404s** (`--soft-404`): some servers answer 200 for paths that do not exist, often
 //!   with more links to paths that do not exist ("we could not find /kb/x, try these"). When a
 //!   page's `<title>` names its own path, as such generated error pages do, the crawl asks its
@@ -59,6 +63,8 @@ pub struct Sign {
     pub len: u64,
     /// An HTML page's `<title>`, whitespace collapsed.
     pub title: Option<String>,
+    /// An HTML page's `<link rel=canonical>` target.
+    pub canonical: Option<Url>,
 }
 
 impl Sign {
@@ -68,6 +74,7 @@ impl Sign {
             digest: crate::store::versions::sha1(body),
             len: body.len() as u64,
             title: html.and_then(title_of),
+            canonical: None,
         }
     }
 }
@@ -134,6 +141,16 @@ fn probe_dir(url: &Url) -> String {
     }
 }
 
+/// Whether `url` is a variant of `canonical` by its query alone: the same origin and path, and
+/// another dedupe key (a canonical link naming the page itself, or differing only in a
+/// session ID or a tracking parameter, is no copy). Only the query, because a canonical link
+/// to another path is what broken templates write (every page naming the home page).
+fn variant(canonical: &Url, url: &Url) -> bool {
+    canonical.origin() == url.origin()
+        && canonical.path() == url.path()
+        && crate::traps::dedupe_key(canonical.as_str()) != crate::traps::dedupe_key(url.as_str())
+}
+
 /// Whether a URL is a soft-404 probe.
 fn is_probe(url: &Url) -> bool {
     url.path_segments()
@@ -176,6 +193,7 @@ impl ProbeAnswer {
 #[derive(Debug)]
 pub struct Copies {
     duplicate_content: bool,
+    canonical: bool,
     soft_404: bool,
     /// This run's random part of probe paths.
     token: String,
@@ -194,6 +212,8 @@ pub enum Verdict {
     Duplicate,
     /// It answers like a path that cannot exist.
     Soft404,
+    /// Its canonical link names the same path with another query.
+    Canonical,
     /// A soft-404 probe's answer, now known.
     Probe,
 }
@@ -203,6 +223,7 @@ impl Copies {
     pub fn new(config: &crate::config::CrawlConfig) -> Copies {
         Copies {
             duplicate_content: config.duplicate_content,
+            canonical: config.canonical,
             soft_404: config.soft_404,
             token: probe_token(),
             probes: HashMap::new(),
@@ -257,6 +278,21 @@ impl Copies {
                 o.found.clear();
                 return Ok(Verdict::Soft404);
             }
+        }
+        if let Some(of) = sign
+            .canonical
+            .as_ref()
+            .filter(|c| self.canonical && variant(c, &url))
+        {
+            o.record.duplicate = Some(Duplicate {
+                of: of.to_string(),
+                kind: DuplicateKind::Canonical,
+            });
+            // The page it names is queued; nothing else it links. Judged before the
+            // digest, which it does not claim: the page it names, fetched later with the
+            // same body, is the original.
+            o.found.retain(|c| c.url == *of);
+            return Ok(Verdict::Canonical);
         }
         if self.duplicate_content {
             if let Some(first) = frontier.claim_digest(&sign.digest, &o.record.url)? {
@@ -345,6 +381,7 @@ mod tests {
             digest: [1; 20],
             len,
             title: Some(title.into()),
+            canonical: None,
         };
         let page = u("http://a.test/kb/search/cookies");
         assert!(answer.matches(&sign("Sorry, /kb/search/cookies is not here", 1100), &page));
@@ -354,6 +391,7 @@ mod tests {
             digest: [0; 20],
             len: 5,
             title: None,
+            canonical: None,
         };
         assert!(answer.matches(&same, &page));
     }

@@ -34,6 +34,9 @@ pub struct Extracted {
     pub nofollow: bool,
     /// Link targets past the cap of [`extract_links_at_most`], as written (repeats included).
     pub dropped: u64,
+    /// The first `<link rel=canonical>`'s target, resolved: the URL the page names as its own
+    /// (see [`crate::copies`]).
+    pub canonical: Option<Url>,
 }
 
 /// Extracts the links of `html`, fetched from `page_url`. Links are resolved against the first
@@ -63,6 +66,7 @@ pub fn links_in(doc: &Html, page_url: &Url, requisites: bool, max: usize) -> Ext
     // of every link element costs more per element than a `match`, and `<base>` is found in the
     // same walk (it applies to links before it too, so targets are resolved after).
     let mut base_href = None;
+    let mut canonical_href = None;
     let mut targets = Vec::new();
     for node in doc.tree.nodes() {
         let Some(el) = ElementRef::wrap(node) else {
@@ -71,13 +75,16 @@ pub fn links_in(doc: &Html, page_url: &Url, requisites: bool, max: usize) -> Ext
         match el.value().name() {
             "meta" if is_robots_nofollow(el) => {
                 return Extracted {
-                    links: Vec::new(),
                     nofollow: true,
-                    dropped: 0,
+                    ..Extracted::default()
                 };
             }
             "meta" => targets.extend(refresh_target(el)),
             "base" if base_href.is_none() => base_href = el.value().attr("href"),
+            "link" if canonical_href.is_none() && has_rel(el, "canonical") => {
+                canonical_href = el.value().attr("href");
+                link_targets(el, requisites, &mut targets)
+            }
             "a" | "area" | "link" | "iframe" | "frame" | "img" | "source" | "script" | "video" => {
                 link_targets(el, requisites, &mut targets)
             }
@@ -87,7 +94,10 @@ pub fn links_in(doc: &Html, page_url: &Url, requisites: bool, max: usize) -> Ext
     let base = base_href
         .and_then(|h| page_url.join(h.trim()).ok())
         .unwrap_or_else(|| page_url.clone());
-    let mut out = Extracted::default();
+    let mut out = Extracted {
+        canonical: canonical_href.and_then(|h| canon::resolve(&base, h)),
+        ..Extracted::default()
+    };
     // The same href written twice resolves the same way: only its first time is resolved.
     let mut raw_seen = HashSet::new();
     let mut seen = HashSet::new();
@@ -107,6 +117,14 @@ pub fn links_in(doc: &Html, page_url: &Url, requisites: bool, max: usize) -> Ext
         }
     }
     out
+}
+
+/// Whether an element's `rel` holds `value` (ASCII case ignored).
+fn has_rel(el: ElementRef<'_>, value: &str) -> bool {
+    el.value().attr("rel").is_some_and(|rel| {
+        rel.split_ascii_whitespace()
+            .any(|r| r.eq_ignore_ascii_case(value))
+    })
 }
 
 /// Parses a page as a browser with scripts off would, which is what a crawler is: the contents of
@@ -273,6 +291,20 @@ mod tests {
     }
 
     #[test]
+    fn the_first_canonical_is_the_pages_own_url() {
+        let page = Url::parse("http://e.com/dir/p.html?sort=new").unwrap();
+        let got = extract_links(
+            r#"<base href="/b/"><link rel="alternate canonical" href="p.html">
+            <link rel="canonical" href="/other.html">"#,
+            &page,
+            false,
+        );
+        assert_eq!(got.canonical.unwrap().as_str(), "http://e.com/b/p.html");
+        let none = extract_links(r#"<a rel="canonical" href="a.html">a</a>"#, &page, false);
+        assert_eq!(none.canonical, None, "only a <link> names it");
+    }
+
+    #[test]
     fn skips_nofollow_non_http_and_duplicates() {
         let got = links(
             r##"<a rel="nofollow" href="secret.html">x</a><a rel="external NoFollow" href="s2.html">y</a>
@@ -322,6 +354,7 @@ mod tests {
                 links: vec![],
                 nofollow: true,
                 dropped: 0,
+                canonical: None,
             }
         );
         let got = extract_links(

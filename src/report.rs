@@ -143,12 +143,12 @@ impl std::fmt::Display for Summary {
                 t.pattern_budget
             )?;
         }
-        let copies = t.duplicate_content + t.soft_404;
+        let copies = t.duplicate_content + t.soft_404 + t.canonical;
         if copies > 0 {
             write!(
                 f,
-                "; {copies} pages were copies, their links not followed (duplicate_content {}, soft_404 {})",
-                t.duplicate_content, t.soft_404
+                "; {copies} pages were copies, their links not followed (duplicate_content {}, soft_404 {}, canonical {})",
+                t.duplicate_content, t.soft_404, t.canonical
             )?;
         }
         Ok(())

@@ -212,6 +212,9 @@ pub struct TrapCounts {
     pub duplicate_content: u64,
     /// Pages stored as soft 404s: answering like a path that cannot exist (links not followed).
     pub soft_404: u64,
+    /// Pages stored as copies of the URL their `<link rel=canonical>` names, which differs
+    /// from theirs only in the query (links not followed).
+    pub canonical: u64,
     /// Soft-404 probes answered (paths that cannot exist, asked on purpose).
     pub soft_404_probes: u64,
     /// Discovered URLs not queued: their shape's pages had stopped leading anywhere else.

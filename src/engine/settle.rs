@@ -123,6 +123,7 @@ impl Engine<'_> {
                 Judged::Page => {}
                 Judged::Duplicate => t.duplicate_content += 1,
                 Judged::Soft404 => t.soft_404 += 1,
+                Judged::Canonical => t.canonical += 1,
                 Judged::Probe => {
                     t.soft_404_probes += 1;
                     continue;

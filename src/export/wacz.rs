@@ -6,7 +6,7 @@
 //!   named `.cdx` as py-wacz names its own, the one name both pywb (`wb-manager add
 //!   --unpack-wacz`) and ReplayWeb.page take;
 //! - `pages/pages.jsonl`: the HTML pages that answered 2xx, each with its `<title>` (not the
-//!   copies of another page, whose records are revisits);
+//!   copies of another page: revisits, soft 404s, variants by a canonical link);
 //! - `datapackage.json`: a Frictionless data package naming each of those with its size and
 //!   `sha256:`, and `datapackage-digest.json`: the sha256 of `datapackage.json`.
 //!
@@ -157,10 +157,14 @@ pub fn write_file(
     Ok((n, vec![tmp.finish(file)?]))
 }
 
-/// The pages-list line of a capture: an HTML page that answered 2xx (not a revisit).
+/// The pages-list line of a capture: an HTML page that answered 2xx (not a copy).
 fn page(rec: &PageRecord, body: &[u8], span: &Span) -> Option<String> {
     let ok = rec.status.is_some_and(|s| (200..300).contains(&s));
-    if span.revisit || !ok || !crate::extract::is_html(rec.content_type.as_deref()) {
+    if span.revisit
+        || rec.duplicate.is_some()
+        || !ok
+        || !crate::extract::is_html(rec.content_type.as_deref())
+    {
         return None;
     }
     let line = Page {

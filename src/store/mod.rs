@@ -61,7 +61,7 @@ pub use records::{
 };
 
 /// On-disk format version; bumped whenever a record layout changes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Name of the file in the database directory where the writer records its pid, so a second
 /// process can say who holds the lock.

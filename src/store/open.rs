@@ -120,10 +120,10 @@ impl Store {
         }
         let writer = mode != OpenMode::Existing && copy.is_none();
         if (4..SCHEMA_VERSION).contains(&found) && writer {
-            // Schemas 5 and 6 only add fields after the old ones (5: recrawl versions and
-            // rechecks; 6: what a page is a copy of) and a tree (6: `digests`), which older
-            // values read without; the number keeps older builds, which would drop those
-            // fields, out.
+            // Schemas 5, 6 and 7 only add fields after the old ones (5: recrawl versions and
+            // rechecks; 6: what a page is a copy of), a tree (6: `digests`) and a value (7: a
+            // copy by its canonical link), which older values read without; the number keeps
+            // older builds, which would drop those fields or not read that value, out.
             meta.insert(KEY_SCHEMA, &SCHEMA_VERSION.to_be_bytes())
                 .map_err(|cause| Error::Db {
                     path: path.to_path_buf(),

@@ -199,6 +199,9 @@ pub enum DuplicateKind {
     Content,
     /// It answers like the origin's probe of a path that cannot exist (`soft_404`).
     Soft404,
+    /// Its `<link rel=canonical>` names a URL that differs from its own only in the query
+    /// (`canonical`, schema 7).
+    Canonical,
 }
 
 impl DuplicateKind {
@@ -207,6 +210,7 @@ impl DuplicateKind {
         match self {
             DuplicateKind::Content => "content",
             DuplicateKind::Soft404 => "soft_404",
+            DuplicateKind::Canonical => "canonical",
         }
     }
 }

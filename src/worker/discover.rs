@@ -130,10 +130,13 @@ pub(super) async fn discover(
     let (found, dropped, body, written, sign) = run_blocking(move || {
         let written = ctx2.bodies.append(&body).map(Some);
         let text = crate::charset::decode_html(&body, content_type.as_deref());
-        let sign = ok.then(|| Sign::of(&body, Some(&text)));
+        let mut sign = ok.then(|| Sign::of(&body, Some(&text)));
         // Link headers first; the page's links fill what is left of --max-links.
         let room = ctx2.max_links.saturating_sub(links.len());
         let page_links = extract::extract_links_at_most(&text, &page, ctx2.requisites, room);
+        if let Some(sign) = sign.as_mut() {
+            sign.canonical = page_links.canonical;
+        }
         drop(text);
         links.extend(page_links.links);
         let found = candidates(&ctx2, links, child_depth, &page);

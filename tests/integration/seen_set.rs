@@ -305,7 +305,10 @@ fn a_schema_2_database_of_the_previous_release_is_upgraded_and_resumed_without_r
         let from_2 = crash_at != Some("upgrade-pages-built");
         assert_eq!(err.contains("from schema 2 to 3"), from_2, "{err}");
         assert!(
-            err.contains("from schema 3 to 6") && err.contains("upgraded"),
+            err.contains(&format!(
+                "from schema 3 to {}",
+                politecrawl::store::SCHEMA_VERSION
+            )) && err.contains("upgraded"),
             "{err}"
         );
         assert!(

@@ -1017,3 +1017,70 @@ fn by_default_calendars_stop_and_numbered_chains_are_crawled_whole() {
     assert!(asked.contains_key("/cal?month=300"), "{asked:?}");
     assert!(asked.contains_key("/d/2050/12/"), "{asked:?}");
 }
+
+/// A listing whose sort orders name the listing as their canonical URL, and a page whose
+/// canonical link names another path (as a broken template's every page names the home page).
+fn canonical_site() -> SiteServer {
+    route_server(Arc::new(|r| {
+        let canon = |href: &str, body: &str| {
+            Reply::html(format!(
+                r#"<html><head><link rel="canonical" href="{href}"></head><body>{body}</body></html>"#
+            ))
+        };
+        Some(match r.target.as_str() {
+            "/" => {
+                Reply::html(r#"<a href="/list?sort=price">by price</a> <a href="/about">about</a>"#)
+            }
+            "/list" => canon("/list", "<p>all</p><a href=\"/item/1\">1</a>"),
+            "/list?sort=price" => canon(
+                "/list",
+                r#"<p>by price</p><a href="/item/1">1</a><a href="/list?sort=price&page=2">2</a><a href="/list?sort=name">name</a>"#,
+            ),
+            "/about" => canon("/", r#"<p>about us</p><a href="/team">team</a>"#),
+            _ => Reply::html("<p>a page</p>"),
+        })
+    }))
+}
+
+#[test]
+fn a_page_whose_canonical_link_names_it_without_its_query_is_a_copy() {
+    let _timing = shared();
+    let server = canonical_site();
+    let dir = tempdir();
+    let origin = server.origin();
+    let config = fast_config(&dir.path().join("db"), &format!("{origin}/"));
+    let (summary, store) = crawl(&config);
+    let asked = request_counts(&server);
+    // The sort order is fetched once; the listing it names is queued and fetched; the sort
+    // order's other links (its next page, another order) are not followed.
+    assert_eq!(asked.get("/list?sort=price"), Some(&1), "{asked:?}");
+    assert_eq!(asked.get("/list"), Some(&1), "{asked:?}");
+    assert_eq!(asked.get("/item/1"), Some(&1), "{asked:?}");
+    assert!(!asked.contains_key("/list?sort=price&page=2"), "{asked:?}");
+    assert!(!asked.contains_key("/list?sort=name"), "{asked:?}");
+    // A canonical link to another path is no copy: /about's links are followed.
+    assert_eq!(asked.get("/team"), Some(&1), "{asked:?}");
+    assert_eq!(summary.run.traps.canonical, 1, "{summary}");
+    assert!(summary.to_string().contains("canonical 1"), "{summary}");
+    let pages = stored(&store, &origin);
+    let copy = pages["/list?sort=price"]
+        .duplicate
+        .as_ref()
+        .expect("a copy");
+    assert_eq!(
+        (copy.of.as_str(), copy.kind.as_str()),
+        (format!("{origin}/list").as_str(), "canonical")
+    );
+    assert!(pages["/about"].duplicate.is_none());
+    assert!(pages["/list"].duplicate.is_none(), "naming itself");
+    drop(store);
+
+    // Turned off, the sort order's links are followed.
+    let server = canonical_site();
+    let mut config = fast_config(&dir.path().join("off"), &format!("{}/", server.origin()));
+    config.canonical = false;
+    let (summary, _store) = crawl(&config);
+    let asked = request_counts(&server);
+    assert_eq!(asked.get("/list?sort=name"), Some(&1), "{asked:?}");
+    assert_eq!(summary.run.traps.canonical, 0);
+}
