@@ -537,3 +537,109 @@ fn a_retry_of_failed_urls_killed_midway_is_finished_by_the_next_run() {
         json["recrawl"]
     );
 }
+
+/// A site whose `/` links 30 pages under `/a/` and 30 under `/b/`, each answered after 20 ms.
+fn two_halves() -> SiteServer {
+    route_server(Arc::new(|r| match r.path() {
+        "/" => Some(Reply::html(
+            (0..30)
+                .map(|i| format!(r#"<a href="/a/{i}">a</a><a href="/b/{i}">b</a>"#))
+                .collect::<String>(),
+        )),
+        _ => Some(Reply::html("<p>a page</p>").delayed(Duration::from_millis(20))),
+    }))
+}
+
+#[test]
+fn an_exclude_added_after_kill_9_drops_what_is_queued_and_what_was_in_flight() {
+    let _timing = shared();
+    let server = two_halves();
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let args = [
+        seed.as_str(),
+        "--db",
+        "x.db",
+        "--rate",
+        "0",
+        "--concurrency",
+        "2",
+    ];
+    let mut child = spawn_crawl(&args, dir.path());
+    assert!(wait_for_requests(&server, 11, &mut child), "killed midway");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before: Vec<String> = page_requests(&server)
+        .into_iter()
+        .map(|r| r.target)
+        .collect();
+
+    let out = run(&["crawl", "--db", "x.db", "--exclude", "/b/"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after: Vec<String> = page_requests(&server)
+        .into_iter()
+        .skip(before.len())
+        .map(|r| r.target)
+        .collect();
+    assert!(after.iter().all(|t| !t.starts_with("/b/")), "{after:?}");
+    let store = Store::open(&dir.path().join("x.db"), OpenMode::Existing).unwrap();
+    let records = stored(&store, &server.origin());
+    for i in 0..30 {
+        let (a, b) = (&records[&format!("/a/{i}")], &records[&format!("/b/{i}")]);
+        assert_eq!(a.state, UrlState::Done, "{a:?}");
+        let fetched = before.contains(&format!("/b/{i}")) && b.state == UrlState::Done;
+        let dropped = b.state == UrlState::Blocked
+            && b.error.as_ref().map(|e| e.kind) == Some(ErrorKind::OutOfScope);
+        // Stored before the kill, or dropped as out of scope; never requested after it.
+        assert!(fetched || dropped, "/b/{i}: {b:?}");
+    }
+    assert!(
+        records.values().any(|r| r.state == UrlState::Blocked),
+        "some /b/ page was still queued at the kill"
+    );
+    assert_eq!(store.counters().unwrap().queued, 0);
+}
+
+#[test]
+fn max_bytes_holds_across_a_kill_9() {
+    let _timing = shared();
+    let server = route_server(Arc::new(generated(60, Duration::from_millis(5), 1_000)));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let args = [
+        seed.as_str(),
+        "--db",
+        "m.db",
+        "--rate",
+        "0",
+        "--concurrency",
+        "1",
+        "--max-bytes",
+        "30KB",
+    ];
+    let mut child = spawn_crawl(&args, dir.path());
+    assert!(wait_for_requests(&server, 10, &mut child), "killed midway");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // The resume keeps the saved budget: the bodies stored in both runs stop just past it.
+    let out = run(&["crawl", "--db", "m.db"], dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("byte budget reached"), "{err}");
+    let store = Store::open(&dir.path().join("m.db"), OpenMode::Existing).unwrap();
+    let sizes: Vec<u64> = store.pages().map(|r| r.unwrap().body_len).collect();
+    let total: u64 = sizes.iter().sum();
+    let largest = sizes.iter().max().unwrap();
+    assert!(
+        total >= 30_000 && total - largest < 30_000,
+        "stopped at the first body past 30 KB over both runs: {sizes:?}"
+    );
+    // Nothing asked past the budget: requests after the kill are the pages the resume stored
+    // and those fetched but not yet committed at the kill, asked again.
+    let mut asked = BTreeMap::new();
+    for r in page_requests(&server) {
+        *asked.entry(r.target).or_insert(0) += 1;
+    }
+    assert_eq!(asked.len(), sizes.len(), "{asked:?}");
+    assert!(asked.values().all(|n| *n <= 2), "{asked:?}");
+}
