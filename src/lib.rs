@@ -133,10 +133,10 @@ pub mod shutdown;
 pub mod status;
 
 pub use canon::ScopeKind;
+pub use config::request::{Credentials, Headers, Login};
 pub use config::{CrawlConfig, Overrides};
 pub use error::{Error, Result};
 pub use failure::{ErrorKind, Failure};
-pub use fetch::request::{Credentials, Headers, Login};
 pub use report::{RunCounters, StopReason, Summary};
 pub use runtime::Clock;
 pub use shutdown::StopSignal;

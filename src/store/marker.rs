@@ -146,7 +146,7 @@ mod tests {
     fn the_names_owned_above_the_store_are_the_owners_names() {
         for name in [
             crate::progress::LIVE_FILE,
-            crate::fetch::request::CREDENTIALS,
+            crate::config::request::CREDENTIALS,
             crate::fetch::cookies::FILE,
             crate::cluster::worker::IDENTITY_FILE,
             crate::skips::SAMPLE_FILE,

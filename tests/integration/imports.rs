@@ -35,16 +35,6 @@ use syn::visit::Visit;
 /// that uses it, a parent's helper its children reach back for). The goal is an empty list: a
 /// circle opened takes its imports out, and the test says when one is left over.
 const ALLOWED: &[(&str, &str)] = &[
-    // config ↔ fetch::{dns, proxy, tls}: `CrawlConfig::validate` calls their parsers, which
-    // read `CrawlConfig`; and `CrawlConfig` holds fetch::request's `Credentials`.
-    ("config", "fetch::dns"),
-    ("config", "fetch::proxy"),
-    ("config", "fetch::request"),
-    ("config", "fetch::tls"),
-    // fetch ↔ its children: the files of credentials and cookies are written by a helper of
-    // fetch/mod.rs.
-    ("fetch::cookies", "fetch"),
-    ("fetch::request", "fetch"),
     // store::chunk ↔ store::queue: a chunk packs the queue's entries.
     ("store::chunk", "store::queue"),
     // store ↔ its children: the postcard helpers, file names and `Store` of store/mod.rs.
@@ -80,8 +70,6 @@ const ALLOWED: &[(&str, &str)] = &[
 /// The same between top-level modules, a folder counted whole (`config → recrawl → config` is a
 /// circle here though no file of `recrawl` both uses `config` and is used by it).
 const ALLOWED_TOP: &[(&str, &str)] = &[
-    // config ↔ fetch, as between files.
-    ("config", "fetch"),
     // config → recrawl (the `Refresh` of `--refresh`) → config (recrawl::plan reads it).
     ("config", "recrawl"),
     // copies ↔ worker, as between files.
