@@ -5,6 +5,7 @@
 
 pub(crate) mod dns;
 pub(crate) mod proxy;
+pub(crate) mod refresh;
 pub(crate) mod request;
 pub(crate) mod tls;
 
@@ -16,7 +17,7 @@ use url::Url;
 
 use crate::canon::{self, Scope, ScopeKind};
 use crate::error::{Error, Result};
-use crate::recrawl::Refresh;
+use refresh::Refresh;
 use request::{Credentials, Headers};
 
 /// Default number of fetches in flight across all hosts.

@@ -28,25 +28,13 @@ mod plan;
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::config::refresh::Refresh;
 pub use check::{conditional_headers, recheck_outcome, Answer};
 pub use plan::{prepare, Prepared};
 
 use crate::frontier::QueueEntry;
 use crate::store::versions::{Change, Version};
 use crate::store::PageRecord;
-
-/// How a page's next check is timed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Refresh {
-    /// Every page again once `--older-than` has passed since its latest check.
-    #[default]
-    Fixed,
-    /// Sooner for pages that changed at their latest check, later for those that did not.
-    Adaptive,
-}
 
 /// How rechecks are timed: the mode and `--older-than`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
