@@ -33,7 +33,7 @@ use crate::frontier::{
 };
 use crate::seen::{key_of, SeenMemo};
 use crate::shutdown::StopSignal;
-use crate::store::queue::seq_of_key;
+use crate::store::entry::seq_of_key;
 use crate::store::{decode, encode, Counters, HostRecord, RobotsRecord, Store, UrlState};
 
 /// URLs of one origin read ahead per lease query.

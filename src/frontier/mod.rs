@@ -33,10 +33,11 @@ use url::Url;
 use crate::canon;
 use crate::error::{Error, Result};
 use crate::seen::{self, Entry, SeenMemo, SeenSet};
-pub use crate::store::queue::{
+use crate::store::entry::Op;
+pub use crate::store::entry::{
     depth_of_key, origin_of_key, queue_key, OriginId, QueueEntry, QueueKey, SitemapRole, RECHECKS,
 };
-use crate::store::queue::{Op, QueueSet, QueueWrites};
+use crate::store::queue::{QueueSet, QueueWrites};
 use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
 
 /// A URL handed to a worker. Leases live in the engine's memory ([`Leases`]): the URL stays in

@@ -29,7 +29,9 @@
 
 pub mod bodies;
 pub(crate) mod chunk;
+mod codec;
 pub mod compact;
+pub mod entry;
 mod flusher;
 pub mod marker;
 mod sled_copy;
@@ -52,9 +54,11 @@ use sled::Tree;
 use crate::error::{Error, Result};
 use crate::seen::{Entry, SeenSet};
 use bodies::{BodyLog, BodyRef};
+pub(crate) use codec::{decode, encode};
+use entry::Op;
 pub use flusher::Flusher;
 use page_log::{PageLog, Span, StoredPage};
-use queue::{Op, QueueSet};
+use queue::QueueSet;
 pub use records::{
     Breakdown, Counters, Duplicate, DuplicateKind, HostRecord, HostTally, OverrideRecord,
     PageRecord, RobotsRecord, RobotsVerdict, UrlState,
@@ -564,19 +568,6 @@ pub fn origin_of_url(url: &str) -> String {
     url::Url::parse(url)
         .map(|u| crate::canon::origin_key(&u))
         .unwrap_or_default()
-}
-
-/// Decodes a postcard value, naming the key when the bytes are damaged.
-pub(crate) fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| Error::Corrupt {
-        key: key.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// Encodes a value for storage. Encoding plain structs into a Vec cannot fail.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    postcard::to_stdvec(value).expect("postcard encodes plain structs into a Vec")
 }
 
 /// Why a body did not read back: cut, overwritten or missing (damaged data, named with its

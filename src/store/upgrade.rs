@@ -17,7 +17,8 @@ use std::path::Path;
 
 use sled::Tree;
 
-use super::queue::{self, QueueEntry, QueueSet};
+use super::entry::{self, QueueEntry};
+use super::queue::{self, QueueSet};
 use super::{decode, PageRecord, KEY_SCHEMA};
 use crate::crashpoint;
 use crate::error::{Error, Result};
@@ -209,7 +210,7 @@ fn entries<'a>(path: &'a Path, t: Derived<'a>) -> impl Iterator<Item = Result<En
     };
     let parked = t.delayed.iter().map(move |kv| {
         let (k, v) = kv.map_err(|cause| db_err(path, "reading parked retries", cause))?;
-        let e: QueueEntry = queue::decode_entry("delayed", &v)?;
+        let e: QueueEntry = entry::decode_entry("delayed", &v)?;
         queued_entry(k.get(8..).unwrap_or_default(), &e.url)
     });
     let stored = t.stored.map(|page| {

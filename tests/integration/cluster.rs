@@ -3,7 +3,7 @@
 use politecrawl::cluster::queue::{Settled, SharedQueue};
 use politecrawl::cluster::shards::ShardLeases;
 use politecrawl::cluster::{crawls, schema, FrontierUrl};
-use politecrawl::store::queue::QueueEntry;
+use politecrawl::store::entry::QueueEntry;
 use politecrawl::Error;
 
 use crate::pg::Postgres;
