@@ -45,10 +45,12 @@
 //!   digest, soft 404s against a probe; their links are not followed.
 //! - [`shapes`]: pattern budgets: a URL shape whose pages stop leading anywhere else is closed.
 //! - [`frontier`]: the queue, seen-set and leases behind the [`frontier::Frontier`] seam the engine
-//!   talks to; [`frontier::SledFrontier`] keeps them in the crawl's sled database.
-//! - [`cluster`]: a crawl shared by several workers over PostgreSQL: shards of origins leased
-//!   with fencing epochs, the shared seen-set and queue, [`cluster::ClusterFrontier`] behind the
-//!   same seam, a worker process, and the crawl's status and export.
+//!   talks to; [`frontier::SledFrontier`] keeps them in the crawl's sled database,
+//!   [`frontier::postgres`] in PostgreSQL: shards of origins leased with fencing epochs, the
+//!   shared seen-set and queue.
+//! - [`cluster`]: a crawl shared by several workers over PostgreSQL: crawls by name,
+//!   [`cluster::ClusterFrontier`] behind the same seam, a worker process, and the crawl's status
+//!   and export.
 //! - [`recrawl`]: rechecks of stored pages (`--recrawl`): rounds, conditional requests, versions.
 //!
 //! Worker side (async tasks; of the store they write only bodies):

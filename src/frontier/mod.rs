@@ -15,6 +15,7 @@
 //! inflate depths (and `--max-depth` cuts at the true link distance).
 
 mod backend;
+pub mod postgres;
 mod rechecks;
 mod recover;
 mod scan;
