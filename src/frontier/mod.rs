@@ -20,13 +20,14 @@ mod rechecks;
 mod recover;
 mod scan;
 mod settle;
+pub mod sled;
 mod tally;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, HashSet};
 
-use sled::transaction::{
+use ::sled::transaction::{
     ConflictableTransactionError, Transactional, TransactionalTree, UnabortableTransactionError,
 };
 use url::Url;
@@ -38,8 +39,8 @@ use crate::store::entry::Op;
 pub use crate::store::entry::{
     depth_of_key, origin_of_key, queue_key, OriginId, QueueEntry, QueueKey, SitemapRole, RECHECKS,
 };
-use crate::store::queue::{QueueSet, QueueWrites};
 use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
+use sled::queue::{QueueSet, QueueWrites};
 
 /// A URL handed to a worker. Leases live in the engine's memory ([`Leases`]): the URL stays in
 /// `queue` until its outcome is settled, so a crash simply hands it out again.
@@ -104,7 +105,7 @@ pub struct Enqueued {
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
 
-fn storage(e: sled::Error) -> ConflictableTransactionError<Error> {
+fn storage(e: ::sled::Error) -> ConflictableTransactionError<Error> {
     UnabortableTransactionError::from(e).into()
 }
 
@@ -506,7 +507,7 @@ pub fn lease_key(
     }))
 }
 
-pub use backend::{Frontier, Refresh, SendPermits, SledFrontier};
+pub use backend::{Frontier, Refresh, SendPermits};
 pub use rechecks::queue_rechecks;
 pub use recover::recover_bodies;
 pub use scan::{
@@ -514,3 +515,4 @@ pub use scan::{
     stored_pages, OriginScan,
 };
 pub use settle::{delay, next_due, release_due, requeue, settle, settle_batch, Settlement};
+pub use sled::SledFrontier;

@@ -6,7 +6,7 @@
 //! |------------|-----------------------------|-----------------------------------------|
 //! | `meta`     | `schema_version`, `counters`, `config`, `overrides`, `seen_runs` | u32 / postcard / JSON / JSON / postcard |
 //! | `seen_inbox` | sequence number (u64)     | the seen-set entries of one transaction (see `seen` (src/seen/)) |
-//! | `queue_chunks` | origin id (u64) ++ depth (u32) ++ seq (u64) of its first entry | queued entries of one origin and depth, packed (see [`queue`]) |
+//! | `queue_chunks` | origin id (u64) ++ depth (u32) ++ seq (u64) of its first entry | queued entries of one origin and depth, packed (see [`crate::frontier::sled::queue`]) |
 //! | `queue_log` | sequence number (u64)      | the queue changes of one transaction, until a checkpoint folds them into chunks |
 //! | `delayed`  | due unix ms (u64) ++ queue key | [`QueueEntry`](crate::frontier::QueueEntry) waiting for a retry |
 //! | `origins`  | `n` ++ origin / `i` ++ id   | id (u64) / origin string                |
@@ -28,7 +28,6 @@
 //! transaction; see [`crate::frontier`].
 
 pub mod bodies;
-pub(crate) mod chunk;
 mod codec;
 pub mod compact;
 pub mod entry;
@@ -38,7 +37,6 @@ mod sled_copy;
 pub use flusher::{Durable, COMMITTED_FILE, DURABLE_FILE, SETTINGS_FILE};
 mod open;
 pub mod page_log;
-pub mod queue;
 mod records;
 pub mod rounds;
 mod upgrade;
@@ -52,13 +50,13 @@ use sled::transaction::TransactionError;
 use sled::Tree;
 
 use crate::error::{Error, Result};
+use crate::frontier::sled::queue::QueueSet;
 use crate::seen::{Entry, SeenSet};
 use bodies::{BodyLog, BodyRef};
 pub(crate) use codec::{decode, encode};
 use entry::Op;
 pub use flusher::Flusher;
 use page_log::{PageLog, Span, StoredPage};
-use queue::QueueSet;
 pub use records::{
     Breakdown, Counters, Duplicate, DuplicateKind, HostRecord, HostTally, OverrideRecord,
     PageRecord, RobotsRecord, RobotsVerdict, UrlState,

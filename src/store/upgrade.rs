@@ -18,10 +18,10 @@ use std::path::Path;
 use sled::Tree;
 
 use super::entry::{self, QueueEntry};
-use super::queue::{self, QueueSet};
 use super::{decode, PageRecord, KEY_SCHEMA};
 use crate::crashpoint;
 use crate::error::{Error, Result};
+use crate::frontier::sled::queue::{self, QueueSet};
 use crate::seen::{self, Entry, Manifest};
 
 /// The schema this build upgrades from.

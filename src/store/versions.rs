@@ -306,8 +306,11 @@ mod tests {
         ];
         assert_eq!(decode_ops(&encode_ops(&ops)).unwrap(), ops);
         let entries = vec![(5, plain.clone()), (6, re.clone()), (9, plain.clone())];
-        let bytes = crate::store::chunk::encode(&entries);
-        assert_eq!(crate::store::chunk::decode(5, 1, &bytes).unwrap(), entries);
+        let bytes = crate::frontier::sled::chunk::encode(&entries);
+        assert_eq!(
+            crate::frontier::sled::chunk::decode(5, 1, &bytes).unwrap(),
+            entries
+        );
         // A revisit pointing past the list is damage, not a panic.
         let mut bad = crate::store::encode(&vec![([1u8; 20], Some(plain.clone()))]);
         bad.extend_from_slice(&crate::store::encode(&vec![(4u32, revisit())]));

@@ -33,11 +33,11 @@ use sled::transaction::{
 };
 
 use super::chunk;
-use super::entry::{
+use crate::error::{Error, Result};
+use crate::store::entry::{
     decode_entry, decode_ops, encode_entry, encode_ops, origin_of_key, queue_key, Op, OriginId,
     QueueEntry, QueueKey, RECHECKS,
 };
-use crate::error::{Error, Result};
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
 
