@@ -24,6 +24,7 @@ use url::Url;
 
 use super::crawls::ClusterCrawl;
 use crate::error::{Error, Result};
+use crate::frontier::entry::seq_of_key;
 use crate::frontier::postgres::connect::FrontierUrl;
 use crate::frontier::postgres::queue::{outcome, Queued, Settled, SharedQueue};
 use crate::frontier::postgres::shards::ShardLeases;
@@ -33,7 +34,6 @@ use crate::frontier::{
 };
 use crate::seen::{key_of, SeenMemo};
 use crate::shutdown::StopSignal;
-use crate::store::entry::seq_of_key;
 use crate::store::{decode, encode, Counters, HostRecord, RobotsRecord, Store, UrlState};
 
 /// URLs of one origin read ahead per lease query.

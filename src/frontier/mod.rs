@@ -15,6 +15,7 @@
 //! inflate depths (and `--max-depth` cuts at the true link distance).
 
 mod backend;
+pub mod entry;
 pub mod postgres;
 mod rechecks;
 mod recover;
@@ -35,11 +36,11 @@ use url::Url;
 use crate::canon;
 use crate::error::{Error, Result};
 use crate::seen::{self, Entry, SeenMemo, SeenSet};
-use crate::store::entry::Op;
-pub use crate::store::entry::{
+use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
+use entry::Op;
+pub use entry::{
     depth_of_key, origin_of_key, queue_key, OriginId, QueueEntry, QueueKey, SitemapRole, RECHECKS,
 };
-use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
 use sled::queue::{QueueSet, QueueWrites};
 
 /// A URL handed to a worker. Leases live in the engine's memory ([`Leases`]): the URL stays in

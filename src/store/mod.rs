@@ -30,7 +30,6 @@
 pub mod bodies;
 mod codec;
 pub mod compact;
-pub mod entry;
 mod flusher;
 pub mod marker;
 mod sled_copy;
@@ -50,11 +49,11 @@ use sled::transaction::TransactionError;
 use sled::Tree;
 
 use crate::error::{Error, Result};
+use crate::frontier::entry::Op;
 use crate::frontier::sled::queue::QueueSet;
 use crate::seen::{Entry, SeenSet};
 use bodies::{BodyLog, BodyRef};
 pub(crate) use codec::{decode, encode};
-use entry::Op;
 pub use flusher::Flusher;
 use page_log::{PageLog, Span, StoredPage};
 pub use records::{

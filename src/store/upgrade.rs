@@ -17,10 +17,10 @@ use std::path::Path;
 
 use sled::Tree;
 
-use super::entry::{self, QueueEntry};
 use super::{decode, PageRecord, KEY_SCHEMA};
 use crate::crashpoint;
 use crate::error::{Error, Result};
+use crate::frontier::entry::{self, QueueEntry};
 use crate::frontier::sled::queue::{self, QueueSet};
 use crate::seen::{self, Entry, Manifest};
 

@@ -106,7 +106,7 @@ impl Version {
     }
 }
 
-/// What a queued recheck carries (in [`super::entry::QueueEntry::revisit`]): the conditional
+/// What a queued recheck carries (in [`crate::frontier::QueueEntry::revisit`]): the conditional
 /// request's validators, and what the answer is compared with and counted against.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revisit {
@@ -254,7 +254,7 @@ pub fn sha1(bytes: &[u8]) -> [u8; 20] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::entry::{decode_entry, decode_ops, encode_entry, encode_ops, QueueEntry};
+    use crate::frontier::entry::{decode_entry, decode_ops, encode_entry, encode_ops, QueueEntry};
 
     fn revisit() -> Revisit {
         Revisit {
@@ -282,7 +282,7 @@ mod tests {
             depth: 1,
             referrer: Some("http://a.test/".into()),
             attempts: 0,
-            sitemap: crate::store::entry::SitemapRole::Page,
+            sitemap: crate::frontier::entry::SitemapRole::Page,
             redirect_chain: vec![],
             revisit: revisit.map(Box::new),
         }

@@ -4,7 +4,7 @@ use politecrawl::cluster::{crawls, FrontierUrl};
 use politecrawl::frontier::postgres::queue::{Settled, SharedQueue};
 use politecrawl::frontier::postgres::schema;
 use politecrawl::frontier::postgres::shards::ShardLeases;
-use politecrawl::store::entry::QueueEntry;
+use politecrawl::frontier::QueueEntry;
 use politecrawl::Error;
 
 use crate::pg::Postgres;

@@ -746,7 +746,9 @@ fn the_circle_check_can_fail() {
         "p/mod.rs".into(),
         "mod c; pub use c::{C, Thing}; pub struct P; use ::c::X; fn f() { ::c::g(); }".into(),
     );
-    assert!(!Graph::read(&extern_path, "lib.rs").edges().contains_key(&key("p")));
+    assert!(!Graph::read(&extern_path, "lib.rs")
+        .edges()
+        .contains_key(&key("p")));
 
     // c using a (outside a test) closes a → p::c → a; it is named, with the path of each step.
     let mut closed = files.clone();

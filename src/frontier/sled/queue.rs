@@ -34,7 +34,7 @@ use sled::transaction::{
 
 use super::chunk;
 use crate::error::{Error, Result};
-use crate::store::entry::{
+use crate::frontier::entry::{
     decode_entry, decode_ops, encode_entry, encode_ops, origin_of_key, queue_key, Op, OriginId,
     QueueEntry, QueueKey, RECHECKS,
 };
@@ -682,7 +682,7 @@ fn key_of(group: [u8; 12], seq: u64) -> QueueKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::entry::SitemapRole;
+    use crate::frontier::entry::SitemapRole;
     use serde::Serialize;
 
     fn entry(url: String, depth: u32) -> QueueEntry {

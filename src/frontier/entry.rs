@@ -1,6 +1,6 @@
-//! The queue's vocabulary: origin ids, queue keys, queued entries and their encoding. A leaf
-//! of the store (it reads only the codec and what a recheck carries), so the queue, its chunks
-//! and the frontier share it without importing each other.
+//! The frontier's vocabulary: origin ids, queue keys, queued entries and their encoding. A leaf
+//! (it reads only the store's codec and what a recheck carries), so both backends, the sled
+//! queue's chunks and the store share it without importing each other.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +42,7 @@ pub struct QueueEntry {
     /// comparison need. Encoded after the entry's other fields (see [`encode_entry`]), so
     /// values written before it existed still read.
     #[serde(skip)]
-    pub revisit: Option<Box<super::versions::Revisit>>,
+    pub revisit: Option<Box<crate::store::versions::Revisit>>,
 }
 
 impl QueueEntry {
@@ -121,7 +121,7 @@ pub fn decode_entry(name: &str, bytes: &[u8]) -> Result<QueueEntry> {
 /// field it does not know of, so this is how a list of entries keeps them).
 pub(crate) fn revisits_of<'a>(
     entries: impl Iterator<Item = Option<&'a QueueEntry>>,
-) -> Vec<(u32, super::versions::Revisit)> {
+) -> Vec<(u32, crate::store::versions::Revisit)> {
     entries
         .enumerate()
         .filter_map(|(i, e)| Some((i as u32, (**e?.revisit.as_ref()?).clone())))
@@ -137,7 +137,7 @@ pub(crate) fn restore_revisits<'a>(
     if rest.is_empty() {
         return Ok(());
     }
-    let revisits: Vec<(u32, super::versions::Revisit)> = crate::store::decode(name, rest)?;
+    let revisits: Vec<(u32, crate::store::versions::Revisit)> = crate::store::decode(name, rest)?;
     let mut revisits = revisits.into_iter().peekable();
     for (i, e) in entries.enumerate() {
         if revisits.peek().is_some_and(|(at, _)| *at as usize == i) {
