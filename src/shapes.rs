@@ -131,7 +131,7 @@ impl PatternBudget {
                 refused += 1;
                 return false;
             }
-            let key = crate::seen::key_of(c.url.as_str()).max(1);
+            let key = crate::frontier::entry::key_of(c.url.as_str()).max(1);
             let slot = &mut self.met[key as usize % MET_SLOTS];
             let new = *slot != key;
             *slot = key;

@@ -24,7 +24,9 @@ use url::Url;
 
 use super::crawls::ClusterCrawl;
 use crate::error::{Error, Result};
+use crate::frontier::entry::key_of;
 use crate::frontier::entry::seq_of_key;
+use crate::frontier::memo::SeenMemo;
 use crate::frontier::postgres::connect::FrontierUrl;
 use crate::frontier::postgres::queue::{outcome, Queued, Settled, SharedQueue};
 use crate::frontier::postgres::shards::ShardLeases;
@@ -32,7 +34,6 @@ use crate::frontier::{
     Candidate, Enqueued, Frontier, Lease, OriginId, OriginScan, QueueEntry, QueueKey, Refresh,
     SendPermits, Settlement,
 };
-use crate::seen::{key_of, SeenMemo};
 use crate::shutdown::StopSignal;
 use crate::store::{decode, encode, Counters, HostRecord, RobotsRecord, Store, UrlState};
 

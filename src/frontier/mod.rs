@@ -9,13 +9,14 @@
 //! Queue keys are `origin id ++ depth ++ sequence number`, all big-endian: a prefix scan yields
 //! one origin's shallowest URL first, then discovery order (breadth-first per origin), and the
 //! scheduler can pick any ready origin without scanning past the URLs of a slow one. The
-//! seen-set (`seen` (src/seen/)) holds each URL's fingerprint with the depth and sequence number
+//! seen-set (`sled::seen`) holds each URL's fingerprint with the depth and sequence number
 //! of its queue key, so a URL found again at a smaller depth while still queued moves up to
 //! that depth: concurrent workers finishing out of order do not
 //! inflate depths (and `--max-depth` cuts at the true link distance).
 
 mod backend;
 pub mod entry;
+pub(crate) mod memo;
 pub mod postgres;
 mod rechecks;
 mod recover;
@@ -35,13 +36,14 @@ use url::Url;
 
 use crate::canon;
 use crate::error::{Error, Result};
-use crate::seen::{self, Entry, SeenMemo, SeenSet};
 use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
 use entry::Op;
 pub use entry::{
     depth_of_key, origin_of_key, queue_key, OriginId, QueueEntry, QueueKey, SitemapRole, RECHECKS,
 };
+use memo::SeenMemo;
 use sled::queue::{QueueSet, QueueWrites};
+use sled::seen::{self, Entry, SeenSet};
 
 /// A URL handed to a worker. Leases live in the engine's memory ([`Leases`]): the URL stays in
 /// `queue` until its outcome is settled, so a crash simply hands it out again.
@@ -130,7 +132,7 @@ impl Prefetch {
     ) -> Result<Prefetch> {
         let mut pre = Prefetch::default();
         for c in candidates {
-            let fp = seen::key_of(c.url.as_str());
+            let fp = entry::key_of(c.url.as_str());
             if memo.covers(fp, c.depth) || pre.seen.contains_key(&fp) {
                 continue;
             }
@@ -313,7 +315,7 @@ fn enqueue_tx(
     };
     for c in candidates {
         let url = c.url.as_str();
-        let fp = seen::key_of(url);
+        let fp = entry::key_of(url);
         if memo.covers(fp, c.depth) {
             continue;
         }
@@ -354,7 +356,7 @@ fn push_tx(
     let key = queue_key(origin_id, entry.depth, seq);
     queue.insert(key, entry.clone());
     writes.put(Entry {
-        fp: seen::key_of(&entry.url),
+        fp: entry::key_of(&entry.url),
         depth: entry.depth,
         seq,
     });

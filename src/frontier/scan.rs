@@ -62,7 +62,7 @@ pub fn queued_by_origin(store: &Store) -> Result<BTreeMap<OriginId, (String, u64
 
 /// Whether `url` was ever queued in this database.
 pub fn is_seen(store: &Store, url: &str) -> Result<bool> {
-    let fp = crate::seen::key_of(url);
+    let fp = crate::frontier::entry::key_of(url);
     Ok(store.seen_set().lookup(fp)?.is_some())
 }
 

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::error::Result;
-use crate::seen::SeenMemo;
+use crate::frontier::memo::SeenMemo;
 use crate::store::bodies::{position_key, BodyRef};
 use crate::store::versions::{Revisit, Version};
 use crate::store::{encode, HostRecord, PageRecord, Store};

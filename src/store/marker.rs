@@ -30,7 +30,7 @@ pub const OWN: &[&str] = &[
     super::PID_FILE,
     super::page_log::DIR,
     super::bodies::DIR,
-    crate::seen::DIR,
+    crate::frontier::sled::seen::DIR,
     super::flusher::DURABLE_FILE,
     super::flusher::COMMITTED_FILE,
     super::flusher::SETTINGS_FILE,
@@ -84,7 +84,7 @@ pub fn recognise(dir: &Path) -> Result<Recognised, String> {
         super::PID_FILE,
         super::page_log::DIR,
         super::bodies::DIR,
-        crate::seen::DIR,
+        crate::frontier::sled::seen::DIR,
     ];
     if ours.iter().any(|name| dir.join(name).exists()) {
         Ok(Recognised::Legacy)

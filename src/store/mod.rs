@@ -5,7 +5,7 @@
 //! | tree       | key                         | value                                   |
 //! |------------|-----------------------------|-----------------------------------------|
 //! | `meta`     | `schema_version`, `counters`, `config`, `overrides`, `seen_runs` | u32 / postcard / JSON / JSON / postcard |
-//! | `seen_inbox` | sequence number (u64)     | the seen-set entries of one transaction (see `seen` (src/seen/)) |
+//! | `seen_inbox` | sequence number (u64)     | the seen-set entries of one transaction (see `frontier::sled::seen`) |
 //! | `queue_chunks` | origin id (u64) ++ depth (u32) ++ seq (u64) of its first entry | queued entries of one origin and depth, packed (see [`crate::frontier::sled::queue`]) |
 //! | `queue_log` | sequence number (u64)      | the queue changes of one transaction, until a checkpoint folds them into chunks |
 //! | `delayed`  | due unix ms (u64) ++ queue key | [`QueueEntry`](crate::frontier::QueueEntry) waiting for a retry |
@@ -20,7 +20,7 @@
 //! | `digests`  | SHA-1 of a body (20 bytes) ++ origin | the URL of that origin first stored with it (see [`crate::copies`]) |
 //!
 //! The seen-set lives mostly outside sled, in sorted run files under `seen/` (see
-//! `seen` (src/seen/)). Page records live outside sled in append-only segment files under
+//! `frontier::sled::seen`). Page records live outside sled in append-only segment files under
 //! `pages/` (see [`page_log`]), so a stored page costs no sled key; `status` reads the kept
 //! tallies instead of the records. Bodies live apart from records so exports without bodies
 //! and filters never read them, in their own segment files (see [`bodies`]). Every change that
@@ -51,7 +51,7 @@ use sled::Tree;
 use crate::error::{Error, Result};
 use crate::frontier::entry::Op;
 use crate::frontier::sled::queue::QueueSet;
-use crate::seen::{Entry, SeenSet};
+use crate::frontier::sled::seen::{Entry, SeenSet};
 use bodies::{BodyLog, BodyRef};
 pub(crate) use codec::{decode, encode};
 pub use flusher::Flusher;

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::frontier::sled::queue::QueueSet;
-use crate::seen::{self, Manifest, SeenSet};
+use crate::frontier::sled::seen::{self, Manifest, SeenSet};
 
 impl Store {
     /// Opens (or creates) the database at `path`, checks it is ours and of our schema, and

@@ -22,7 +22,7 @@ use crate::crashpoint;
 use crate::error::{Error, Result};
 use crate::frontier::entry::{self, QueueEntry};
 use crate::frontier::sled::queue::{self, QueueSet};
-use crate::seen::{self, Entry, Manifest};
+use crate::frontier::sled::seen::{self, Entry, Manifest};
 
 /// The schema this build upgrades from.
 pub(super) const FROM: u32 = 2;
@@ -216,7 +216,7 @@ fn entries<'a>(path: &'a Path, t: Derived<'a>) -> impl Iterator<Item = Result<En
     let stored = t.stored.map(|page| {
         let (url, depth) = page?;
         Ok(Entry {
-            fp: seen::key_of(&url),
+            fp: entry::key_of(&url),
             depth,
             seq: NOT_QUEUED,
         })
@@ -233,7 +233,7 @@ fn queued_entry(key: &[u8], url: &str) -> Result<Entry> {
         });
     }
     Ok(Entry {
-        fp: seen::key_of(url),
+        fp: entry::key_of(url),
         depth: u32::from_be_bytes(key[8..12].try_into().unwrap_or_default()),
         seq: u64::from_be_bytes(key[12..20].try_into().unwrap_or_default()),
     })

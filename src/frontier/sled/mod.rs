@@ -4,6 +4,7 @@
 
 pub mod chunk;
 pub mod queue;
+pub(crate) mod seen;
 
 use url::Url;
 
@@ -14,7 +15,7 @@ use super::{
     Leases, OriginId, OriginScan, QueueKey, Settlement,
 };
 use crate::error::Result;
-use crate::seen::SeenMemo;
+use crate::frontier::memo::SeenMemo;
 use crate::store::{Counters, HostRecord, RobotsRecord, Store};
 
 /// The frontier in the crawl's own sled database (see [`crate::store`] for its trees): leases
