@@ -29,12 +29,10 @@ mod plan;
 use std::time::Duration;
 
 pub use crate::config::refresh::Refresh;
-pub use check::{conditional_headers, recheck_outcome, Answer};
+pub use check::{conditional_headers, finish_record, recheck_outcome, Answer};
 pub use plan::{prepare, Prepared};
 
-use crate::frontier::QueueEntry;
-use crate::store::versions::{Change, Version};
-use crate::store::PageRecord;
+use crate::store::versions::Version;
 
 /// How rechecks are timed: the mode and `--older-than`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,25 +66,6 @@ impl Schedule {
             }
         }
     }
-}
-
-/// Gives a record about to be stored its version, where the worker did not: a recheck that
-/// ended without a request (robots.txt now disallows it, its host gave up) is a failed check;
-/// a page stored for the first time while round `round` runs is that round's new page.
-pub fn finish_record(entry: &QueueEntry, record: &mut PageRecord, round: Option<u32>) {
-    if record.version.is_some() {
-        return;
-    }
-    record.version = match (&entry.revisit, round) {
-        (Some(r), _) => Some(check::check_version(
-            r,
-            Change::CheckFailed,
-            None,
-            r.interval_s,
-        )),
-        (None, Some(n)) => Some(Version::first(n)),
-        (None, None) => None,
-    };
 }
 
 #[cfg(test)]

@@ -52,8 +52,6 @@ const ALLOWED: &[(&str, &str)] = &[
     ("export::jsonl", "export"),
     ("export::wacz", "export"),
     ("export::warc", "export"),
-    // recrawl ↔ recrawl::check: a check reads the round's `Schedule` of recrawl/mod.rs.
-    ("recrawl::check", "recrawl"),
     // worker ↔ its children: the context and helpers of worker/mod.rs.
     ("worker::discover", "worker"),
     ("worker::page", "worker"),
