@@ -23,7 +23,7 @@ pub fn normalize(mut url: Url) -> Option<Url> {
     }
     url.set_fragment(None);
     // Userinfo is a login, not part of the resource: it is never stored or exported (a seed's
-    // is taken as its origin's credentials first, see `fetch::request`).
+    // is taken as its origin's credentials first, see `config::request`).
     if !url.username().is_empty() || url.password().is_some() {
         let _ = url.set_username("");
         let _ = url.set_password(None);

@@ -3,6 +3,12 @@
 //! command line: the binary flattens [`Overrides`] into its clap types, tests build a
 //! [`CrawlConfig`] directly, and after it is built nothing looks at flags again.
 
+pub(crate) mod dns;
+pub(crate) mod proxy;
+pub(crate) mod refresh;
+pub(crate) mod request;
+pub(crate) mod tls;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,8 +17,8 @@ use url::Url;
 
 use crate::canon::{self, Scope, ScopeKind};
 use crate::error::{Error, Result};
-use crate::fetch::request::{Credentials, Headers};
-use crate::recrawl::Refresh;
+use refresh::Refresh;
+use request::{Credentials, Headers};
 
 /// Default number of fetches in flight across all hosts.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -630,15 +636,15 @@ impl CrawlConfig {
         if self.timeout.is_zero() || self.connect_timeout.is_zero() || self.read_timeout.is_zero() {
             return bad("--timeout, --connect-timeout and --read-timeout must be above zero");
         }
-        crate::fetch::tls::check_files(self)?;
+        tls::check_files(&self.ca_certs, &self.client_cert, &self.client_key)?;
         if let Some(p) = &self.proxy {
             if self.no_proxy {
                 return bad("--proxy and --no-proxy contradict each other: give one");
             }
-            crate::fetch::proxy::parse(p)?;
+            proxy::parse(p)?;
         }
         for h in self.headers.iter() {
-            crate::fetch::request::parse_header(h).map_err(Error::Config)?;
+            request::parse_header(h).map_err(Error::Config)?;
         }
         if let Some(name) = self.headers.unfilled() {
             return Err(Error::Config(format!(
@@ -648,7 +654,7 @@ impl CrawlConfig {
             )));
         }
         if let Some(server) = &self.dns_server {
-            crate::fetch::dns::parse_server(server).map_err(Error::Config)?;
+            dns::parse_server(server).map_err(Error::Config)?;
         }
         if let Some(ip) = &self.bind_address {
             if ip.parse::<std::net::IpAddr>().is_err() {

@@ -15,10 +15,10 @@ use std::time::Instant;
 use futures_lite::FutureExt;
 use url::Url;
 
+use crate::config::request::{Credentials, Login};
 use crate::config::{CrawlConfig, Overrides};
 use crate::engine::{Engine, EngineIo};
 use crate::error::{Error, Result};
-use crate::fetch::request::{Credentials, Login};
 use crate::fetch::Fetcher;
 use crate::frontier::{Frontier, SledFrontier};
 use crate::progress::Progress;
@@ -55,7 +55,7 @@ fn plan(db: &Path, new_seeds: Vec<Url>, overrides: &Overrides, store: &Store) ->
     let secrets = Credentials::load(db)?.headers;
     config.headers.fill(&secrets);
     let mut overrides = overrides.clone();
-    crate::fetch::request::fill_redacted(&mut overrides.headers, &secrets);
+    crate::config::request::fill_redacted(&mut overrides.headers, &secrets);
     add_new_seeds(&mut config.seeds, new_seeds);
     let overridden = config.apply(&overrides);
     config.validate()?;
@@ -139,7 +139,7 @@ pub fn start(
     let mut overrides = overrides.clone();
     let mut given = CrawlConfig::new(db, seeds)?;
     if let Some(raw) = overrides.proxy.take() {
-        let (url, login) = crate::fetch::proxy::parse(&raw)?;
+        let (url, login) = crate::config::proxy::parse(&raw)?;
         overrides.proxy = Some(url);
         given.credentials.proxy = login;
     }

@@ -37,7 +37,6 @@
 //! - `scheduler`: which origin may start a request now.
 //! - `politeness`: one origin's rate, in-flight cap, pauses and back-off.
 //! - `retry`: which failures get another try, and when.
-//! - `seen`: the seen-set: fingerprint runs, the inbox of new ones, the memo in front.
 //! - [`skips`]: the skip report: the URLs not followed, sampled and counted by reason.
 //! - [`traps`]: requests spent on nothing: the seen-set's dedupe key (session IDs, tracking
 //!   parameters, parameter order) and the trap rules on paths.
@@ -45,10 +44,13 @@
 //!   digest, soft 404s against a probe; their links are not followed.
 //! - [`shapes`]: pattern budgets: a URL shape whose pages stop leading anywhere else is closed.
 //! - [`frontier`]: the queue, seen-set and leases behind the [`frontier::Frontier`] seam the engine
-//!   talks to; [`frontier::SledFrontier`] keeps them in the crawl's sled database.
-//! - [`cluster`]: a crawl shared by several workers over PostgreSQL: shards of origins leased
-//!   with fencing epochs, the shared seen-set and queue, [`cluster::ClusterFrontier`] behind the
-//!   same seam, a worker process, and the crawl's status and export.
+//!   talks to; [`frontier::SledFrontier`] keeps them in the crawl's sled database (the
+//!   seen-set as fingerprint runs and an inbox of new ones, a memo in front),
+//!   [`frontier::postgres`] in PostgreSQL: shards of origins leased with fencing epochs, the
+//!   shared seen-set and queue.
+//! - [`cluster`]: a crawl shared by several workers over PostgreSQL: crawls by name,
+//!   [`cluster::ClusterFrontier`] behind the same seam, a worker process, and the crawl's status
+//!   and export.
 //! - [`recrawl`]: rechecks of stored pages (`--recrawl`): rounds, conditional requests, versions.
 //!
 //! Worker side (async tasks; of the store they write only bodies):
@@ -96,7 +98,6 @@ mod politeness;
 pub mod recrawl;
 mod retry;
 mod scheduler;
-mod seen;
 pub mod shapes;
 pub mod skips;
 pub mod traps;
@@ -133,10 +134,10 @@ pub mod shutdown;
 pub mod status;
 
 pub use canon::ScopeKind;
+pub use config::request::{Credentials, Headers, Login};
 pub use config::{CrawlConfig, Overrides};
 pub use error::{Error, Result};
 pub use failure::{ErrorKind, Failure};
-pub use fetch::request::{Credentials, Headers, Login};
 pub use report::{RunCounters, StopReason, Summary};
 pub use runtime::Clock;
 pub use shutdown::StopSignal;

@@ -16,6 +16,17 @@ pub(crate) struct How {
     pub private: bool,
 }
 
+/// Writes `bytes` to `path` readable by its owner only (credentials, cookies), replaced
+/// whole and synced.
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> crate::error::Result<()> {
+    let how = How {
+        durable: true,
+        private: true,
+    };
+    replace(path, bytes, how)
+        .map_err(|e| crate::error::Error::io(format!("writing {}", path.display()), e))
+}
+
 /// Replaces `path` with `bytes`.
 pub(crate) fn replace(path: &Path, bytes: &[u8], how: How) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();

@@ -1,6 +1,6 @@
 //! What counts as a secret, and how the crawler shows one: header values that carry credentials
 //! (kept in the database's credentials file and shown `<redacted>` everywhere else, see
-//! [`crate::fetch::request::Headers`]), and passwords in URLs (`user:pass@`, `?password=`),
+//! [`crate::config::request::Headers`]), and passwords in URLs (`user:pass@`, `?password=`),
 //! masked as `***` in every message.
 
 /// What a credential header's value is shown as: in the saved settings, `status`, `config`, the

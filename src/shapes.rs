@@ -216,7 +216,7 @@ impl PatternBudget {
                 return true;
             }
             let (shape, _) = shape_of(&c.url);
-            let key = crate::seen::key_of(c.url.as_str()).max(1);
+            let key = crate::frontier::entry::key_of(c.url.as_str()).max(1);
             let slot = &mut self.met[key as usize % MET_SLOTS];
             let new = *slot != key;
             if shape == own {
@@ -256,7 +256,7 @@ impl PatternBudget {
     /// Notes the URLs found as met.
     fn mark_met(&mut self, found: &[Candidate]) {
         for c in found {
-            let key = crate::seen::key_of(c.url.as_str()).max(1);
+            let key = crate::frontier::entry::key_of(c.url.as_str()).max(1);
             self.met[key as usize % MET_SLOTS] = key;
         }
     }

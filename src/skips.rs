@@ -94,7 +94,7 @@ impl SkipLog {
                 .or_default()
                 .entry(origin)
                 .or_default()
-                .push(crate::seen::fingerprint(&skip.url));
+                .push(crate::frontier::entry::fingerprint(&skip.url));
             inner.samples += 1;
         }
         inner.counts = counts(dir);
@@ -222,7 +222,7 @@ impl Inner {
         if self.samples >= MAX_SAMPLES || self.failed.is_some() {
             return;
         }
-        let fp = crate::seen::fingerprint(url);
+        let fp = crate::frontier::entry::fingerprint(url);
         if !self.sampled.contains_key(reason) {
             self.sampled.insert(reason.to_string(), HashMap::new());
         }

@@ -1,10 +1,10 @@
 //! Crawls registered in the shared frontier: created by `crawl --frontier … --crawl NAME` with
 //! its settings and shard count, joined by name by every other command.
 
-use super::connect::{FrontierUrl, STATEMENT_HINT};
-use super::schema;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
+use crate::frontier::postgres::connect::{FrontierUrl, STATEMENT_HINT};
+use crate::frontier::postgres::schema;
 
 /// Shards a crawl's origins are spread over unless `--shards` says otherwise: enough that a
 /// handful of workers each get several (so one joining or leaving moves a small share), few

@@ -7,12 +7,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::connect::{FrontierUrl, STATEMENT_HINT};
 use super::crawls;
 use super::worker::Identity;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::export::Source;
+use crate::frontier::postgres::connect::{FrontierUrl, STATEMENT_HINT};
 use crate::store::page_log::StoredPage;
 use crate::store::versions::History;
 

@@ -22,18 +22,19 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use super::connect::FrontierUrl;
 use super::crawls::ClusterCrawl;
-use super::queue::{outcome, Queued, Settled, SharedQueue};
-use super::shards::ShardLeases;
 use crate::error::{Error, Result};
+use crate::frontier::entry::key_of;
+use crate::frontier::entry::seq_of_key;
+use crate::frontier::memo::SeenMemo;
+use crate::frontier::postgres::connect::FrontierUrl;
+use crate::frontier::postgres::queue::{outcome, Queued, Settled, SharedQueue};
+use crate::frontier::postgres::shards::ShardLeases;
 use crate::frontier::{
     Candidate, Enqueued, Frontier, Lease, OriginId, OriginScan, QueueEntry, QueueKey, Refresh,
     SendPermits, Settlement,
 };
-use crate::seen::{key_of, SeenMemo};
 use crate::shutdown::StopSignal;
-use crate::store::queue::seq_of_key;
 use crate::store::{decode, encode, Counters, HostRecord, RobotsRecord, Store, UrlState};
 
 /// URLs of one origin read ahead per lease query.
@@ -176,12 +177,21 @@ impl<'a> ClusterFrontier<'a> {
     fn queue_entries(&mut self, entries: &[QueueEntry]) -> Result<Vec<Enqueued>> {
         let queue = &mut self.queue;
         let added = self.pg.run(|c, url| {
-            let mut tx = c
-                .transaction()
-                .map_err(|e| url.error("queueing URLs", &e, super::connect::STATEMENT_HINT))?;
+            let mut tx = c.transaction().map_err(|e| {
+                url.error(
+                    "queueing URLs",
+                    &e,
+                    crate::frontier::postgres::connect::STATEMENT_HINT,
+                )
+            })?;
             let added = queue.add(&mut tx, url, entries)?;
-            tx.commit()
-                .map_err(|e| url.error("queueing URLs", &e, super::connect::STATEMENT_HINT))?;
+            tx.commit().map_err(|e| {
+                url.error(
+                    "queueing URLs",
+                    &e,
+                    crate::frontier::postgres::connect::STATEMENT_HINT,
+                )
+            })?;
             Ok(added)
         })?;
         self.committed(entries);
@@ -325,7 +335,11 @@ impl<'a> ClusterFrontier<'a> {
         let (queue, shards) = (&self.queue, &self.shards);
         let done = self.pg.run(|c, url| {
             let err = |e: postgres::Error| {
-                url.error("putting a URL back", &e, super::connect::STATEMENT_HINT)
+                url.error(
+                    "putting a URL back",
+                    &e,
+                    crate::frontier::postgres::connect::STATEMENT_HINT,
+                )
             };
             let mut tx = c.transaction().map_err(err)?;
             shards.fence(&mut tx, url, &[shard])?;
@@ -409,7 +423,11 @@ impl<'a> ClusterFrontier<'a> {
         let (queue, fence) = (&mut self.queue, &self.shards);
         let added = self.pg.run(|c, url| {
             let err = |e: postgres::Error| {
-                url.error("storing outcomes", &e, super::connect::STATEMENT_HINT)
+                url.error(
+                    "storing outcomes",
+                    &e,
+                    crate::frontier::postgres::connect::STATEMENT_HINT,
+                )
             };
             let mut tx = c.transaction().map_err(err)?;
             fence.fence(&mut tx, url, &shards)?;
@@ -459,9 +477,13 @@ impl Pg {
             "SET idle_in_transaction_session_timeout = {}",
             idle.as_millis().max(1)
         );
-        client
-            .batch_execute(&set)
-            .map_err(|e| url.error("setting up the session", &e, super::connect::STATEMENT_HINT))?;
+        client.batch_execute(&set).map_err(|e| {
+            url.error(
+                "setting up the session",
+                &e,
+                crate::frontier::postgres::connect::STATEMENT_HINT,
+            )
+        })?;
         Ok(client)
     }
 

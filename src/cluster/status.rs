@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use super::connect::{FrontierUrl, STATEMENT_HINT};
 use super::crawls;
-use super::queue::SharedQueue;
 use crate::error::Result;
+use crate::frontier::postgres::connect::{FrontierUrl, STATEMENT_HINT};
+use crate::frontier::postgres::queue::SharedQueue;
 use crate::store::{decode, Counters, HostRecord};
 
 /// Origins listed at most (the busiest first); the totals count every one.

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::connect::FrontierUrl;
 use super::frontier::ClusterFrontier;
 use super::{crawls, ClusterCrawl};
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
+use crate::frontier::postgres::connect::FrontierUrl;
 use crate::frontier::Frontier;
 use crate::progress::Progress;
 use crate::report::Summary;

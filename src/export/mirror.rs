@@ -191,7 +191,7 @@ fn path_key(p: &Path) -> u64 {
 impl Plan {
     /// Gives `url` its place: its own path when free, else the first free alternative.
     fn add(&mut self, url: &Url, html: bool) {
-        let key = crate::seen::fingerprint(url.as_str());
+        let key = crate::frontier::entry::fingerprint(url.as_str());
         if self.places.contains_key(&key) {
             return;
         }
@@ -227,7 +227,9 @@ impl Plan {
 
     /// The path of `url`'s copy, when it has one.
     fn path(&self, url: &Url) -> Option<PathBuf> {
-        let place = self.places.get(&crate::seen::fingerprint(url.as_str()))?;
+        let place = self
+            .places
+            .get(&crate::frontier::entry::fingerprint(url.as_str()))?;
         place_path(url, *place)
     }
 }
@@ -281,7 +283,7 @@ pub fn write(store: &dyn Source, filter: &Filter, dir: &Path) -> Result<MirrorSu
         let Ok(url) = Url::parse(&rec.url) else {
             continue;
         };
-        let key = crate::seen::fingerprint(url.as_str());
+        let key = crate::frontier::entry::fingerprint(url.as_str());
         let Some(place) = plan.places.get(&key).copied().filter(|p| !p.written) else {
             continue;
         };

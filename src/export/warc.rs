@@ -62,7 +62,7 @@ impl Info {
     pub fn of_config(config: &crate::config::CrawlConfig) -> Info {
         Info {
             settings: serde_json::to_string(config).ok(),
-            request_headers: crate::fetch::request::default_headers(
+            request_headers: crate::config::request::default_headers(
                 &config.user_agent,
                 &config.headers.redacted(),
             ),
@@ -79,7 +79,7 @@ impl Default for Info {
             software: format!("politecrawl/{}", env!("CARGO_PKG_VERSION")),
             settings: None,
             user_agent: crate::config::default_user_agent(),
-            request_headers: crate::fetch::request::default_headers(
+            request_headers: crate::config::request::default_headers(
                 &crate::config::default_user_agent(),
                 &[],
             ),
@@ -533,7 +533,7 @@ mod tests {
             head,
             "HTTP/1.1 200 OK\r\nX-Politecrawl-Original-Content-Encoding: gzip\r\ncontent-type: text/html\r\nContent-Length: 5\r\n\r\n"
         );
-        let headers = crate::fetch::request::default_headers("ua", &["X-Team: t".into()]);
+        let headers = crate::config::request::default_headers("ua", &["X-Team: t".into()]);
         let req = request_block("http://a.test:81/p?q=1", &headers, "HTTP/1.1");
         let req = String::from_utf8(req).unwrap();
         assert_eq!(

@@ -189,7 +189,7 @@ impl Jar {
                 reason: e.to_string(),
             })?
         };
-        super::write_private(&self.path, &json)?;
+        crate::replace_file::write_private(&self.path, &json)?;
         *saved = (Instant::now(), false);
         Ok(())
     }

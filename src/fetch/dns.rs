@@ -12,7 +12,7 @@
 //! here: the proxy resolves the names.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,16 +74,6 @@ fn behind_proxy(config: &CrawlConfig) -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
-/// Parses `--dns-server`: an IP address, with a port or not (53).
-pub fn parse_server(raw: &str) -> std::result::Result<SocketAddr, String> {
-    let raw = raw.trim();
-    raw.parse::<SocketAddr>()
-        .or_else(|_| raw.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-        .map_err(|_| {
-            format!("--dns-server {raw:?}: give an IP address, with a port or not (192.0.2.53, 127.0.0.1:5353, [::1]:53)")
-        })
-}
-
 impl Dns {
     /// The crawl's resolver, or `None` when names are left to curl: behind a proxy, or when the
     /// system's resolver configuration cannot be read (said once, and curl resolves as before).
@@ -93,7 +83,7 @@ impl Dns {
         }
         let (resolver_config, mut opts, asked) = match &config.dns_server {
             Some(raw) => {
-                let server = parse_server(raw).map_err(Error::Config)?;
+                let server = crate::config::dns::parse_server(raw).map_err(Error::Config)?;
                 let servers =
                     NameServerConfigGroup::from_ips_clear(&[server.ip()], server.port(), true);
                 let resolver_config = ResolverConfig::from_parts(None, vec![], servers);

@@ -20,7 +20,6 @@ mod client;
 pub mod cookies;
 pub mod dns;
 pub mod proxy;
-pub mod request;
 pub mod tls;
 
 use std::panic::AssertUnwindSafe;
@@ -30,6 +29,7 @@ use futures_lite::FutureExt;
 use isahc::config::{Configurable, RedirectPolicy};
 use url::Url;
 
+use crate::config::request;
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
 use crate::failure::{ErrorKind, Failure};
@@ -498,17 +498,6 @@ fn raise_descriptor_limit() {
             }
         }
     }
-}
-
-/// Writes `bytes` to `path` readable by its owner only (credentials, cookies), replaced
-/// whole and synced.
-pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let how = crate::replace_file::How {
-        durable: true,
-        private: true,
-    };
-    crate::replace_file::replace(path, bytes, how)
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// Whether an `--accept-type` pattern (`text/html`, `image/*`, `*/*`) matches a MIME type.

@@ -41,7 +41,7 @@ impl TlsSettings {
     /// Checks the certificate files the crawl names and writes the CA bundle when there is a
     /// `--ca-cert`.
     pub fn new(config: &CrawlConfig) -> Result<Self> {
-        check_files(config)?;
+        crate::config::tls::check_files(&config.ca_certs, &config.client_cert, &config.client_key)?;
         let ca_bundle = if config.ca_certs.is_empty() {
             None
         } else {
@@ -167,40 +167,6 @@ pub fn hint(kind: ErrorKind) -> &'static str {
     }
 }
 
-/// Every certificate file the crawl names must be readable; `--ca-cert` files must hold PEM
-/// certificates. Checked before anything is fetched, with the flag named.
-pub(crate) fn check_files(config: &CrawlConfig) -> Result<()> {
-    for path in &config.ca_certs {
-        let text = read(path, "--ca-cert")?;
-        if !text.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(Error::Config(format!(
-                "--ca-cert {path}: no PEM certificate in it (a line -----BEGIN CERTIFICATE----- \
-                 was expected; convert a DER file with `openssl x509 -inform der -in FILE`)"
-            )));
-        }
-    }
-    if config.client_key.is_some() && config.client_cert.is_none() {
-        return Err(Error::Config(
-            "--client-key needs --client-cert (the certificate the key belongs to)".into(),
-        ));
-    }
-    for (path, flag) in [
-        (&config.client_cert, "--client-cert"),
-        (&config.client_key, "--client-key"),
-    ] {
-        if let Some(path) = path {
-            read(path, flag)?;
-        }
-    }
-    Ok(())
-}
-
-fn read(path: &str, flag: &str) -> Result<String> {
-    std::fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .map_err(|e| Error::Config(format!("{flag} {path}: cannot read it: {e}")))
-}
-
 /// Writes the system's CA bundle (when this system has one) followed by the `--ca-cert` files
 /// into `db/ca-bundle.pem`, replaced atomically.
 fn write_bundle(db: &Path, ca_certs: &[String]) -> Result<PathBuf> {
@@ -213,7 +179,7 @@ fn write_bundle(db: &Path, ca_certs: &[String]) -> Result<PathBuf> {
         }
     }
     for path in ca_certs {
-        pem.extend_from_slice(read(path, "--ca-cert")?.as_bytes());
+        pem.extend_from_slice(crate::config::tls::read(path, "--ca-cert")?.as_bytes());
         pem.push(b'\n');
     }
     let target = db.join(BUNDLE);

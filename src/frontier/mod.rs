@@ -9,35 +9,41 @@
 //! Queue keys are `origin id ++ depth ++ sequence number`, all big-endian: a prefix scan yields
 //! one origin's shallowest URL first, then discovery order (breadth-first per origin), and the
 //! scheduler can pick any ready origin without scanning past the URLs of a slow one. The
-//! seen-set (`seen` (src/seen/)) holds each URL's fingerprint with the depth and sequence number
+//! seen-set (`sled::seen`) holds each URL's fingerprint with the depth and sequence number
 //! of its queue key, so a URL found again at a smaller depth while still queued moves up to
 //! that depth: concurrent workers finishing out of order do not
 //! inflate depths (and `--max-depth` cuts at the true link distance).
 
 mod backend;
+pub mod entry;
+pub(crate) mod memo;
+pub mod postgres;
 mod rechecks;
 mod recover;
 mod scan;
 mod settle;
+pub mod sled;
 mod tally;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, HashSet};
 
-use sled::transaction::{
+use ::sled::transaction::{
     ConflictableTransactionError, Transactional, TransactionalTree, UnabortableTransactionError,
 };
 use url::Url;
 
 use crate::canon;
 use crate::error::{Error, Result};
-use crate::seen::{self, Entry, SeenMemo, SeenSet};
-pub use crate::store::queue::{
+use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
+use entry::Op;
+pub use entry::{
     depth_of_key, origin_of_key, queue_key, OriginId, QueueEntry, QueueKey, SitemapRole, RECHECKS,
 };
-use crate::store::queue::{Op, QueueSet, QueueWrites};
-use crate::store::{decode, encode, Counters, Store, KEY_COUNTERS};
+use memo::SeenMemo;
+use sled::queue::{QueueSet, QueueWrites};
+use sled::seen::{self, Entry, SeenSet};
 
 /// A URL handed to a worker. Leases live in the engine's memory ([`Leases`]): the URL stays in
 /// `queue` until its outcome is settled, so a crash simply hands it out again.
@@ -102,7 +108,7 @@ pub struct Enqueued {
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
 
-fn storage(e: sled::Error) -> ConflictableTransactionError<Error> {
+fn storage(e: ::sled::Error) -> ConflictableTransactionError<Error> {
     UnabortableTransactionError::from(e).into()
 }
 
@@ -126,7 +132,7 @@ impl Prefetch {
     ) -> Result<Prefetch> {
         let mut pre = Prefetch::default();
         for c in candidates {
-            let fp = seen::key_of(c.url.as_str());
+            let fp = entry::key_of(c.url.as_str());
             if memo.covers(fp, c.depth) || pre.seen.contains_key(&fp) {
                 continue;
             }
@@ -309,7 +315,7 @@ fn enqueue_tx(
     };
     for c in candidates {
         let url = c.url.as_str();
-        let fp = seen::key_of(url);
+        let fp = entry::key_of(url);
         if memo.covers(fp, c.depth) {
             continue;
         }
@@ -350,7 +356,7 @@ fn push_tx(
     let key = queue_key(origin_id, entry.depth, seq);
     queue.insert(key, entry.clone());
     writes.put(Entry {
-        fp: seen::key_of(&entry.url),
+        fp: entry::key_of(&entry.url),
         depth: entry.depth,
         seq,
     });
@@ -504,7 +510,7 @@ pub fn lease_key(
     }))
 }
 
-pub use backend::{Frontier, Refresh, SendPermits, SledFrontier};
+pub use backend::{Frontier, Refresh, SendPermits};
 pub use rechecks::queue_rechecks;
 pub use recover::recover_bodies;
 pub use scan::{
@@ -512,3 +518,4 @@ pub use scan::{
     stored_pages, OriginScan,
 };
 pub use settle::{delay, next_due, release_due, requeue, settle, settle_batch, Settlement};
+pub use sled::SledFrontier;

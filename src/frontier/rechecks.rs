@@ -7,7 +7,7 @@ use sled::transaction::Transactional;
 use super::tally::host_round;
 use super::{origin_id_tx, read_counters, write_counters, Prefetch, QueueEntry, QueueTx};
 use crate::error::Result;
-use crate::store::queue::{queue_key, RECHECKS};
+use crate::frontier::entry::{queue_key, RECHECKS};
 use crate::store::rounds::{Round, KEY_ROUND};
 use crate::store::{encode, origin_of_url, Store};
 

@@ -10,8 +10,8 @@ use super::{
 };
 
 use crate::error::{Error, Result};
+use crate::frontier::entry::{queue_key, RECHECKS};
 use crate::store::page_log::{decode_recent, StoredPage};
-use crate::store::queue::{queue_key, RECHECKS};
 use crate::store::versions::Revisit;
 use crate::store::{origin_of_url, Store};
 

@@ -30,7 +30,7 @@ pub fn origins_with_work(store: &Store, from: OriginId, max: usize) -> Result<Or
         let Some(id) = queue.next_origin(from)? else {
             return Ok((out, None));
         };
-        let host = crate::store::queue::host_of(id);
+        let host = crate::frontier::entry::host_of(id);
         if !out.iter().any(|(h, _)| *h == host) {
             out.push((host, origin_name(store, host)?));
         }
@@ -49,7 +49,9 @@ pub fn queued_by_origin(store: &Store) -> Result<BTreeMap<OriginId, (String, u64
     for kv in store.queue_set().iter()? {
         let (k, _) = kv?;
         if let Some(id) = origin_of_key(&k) {
-            *counts.entry(crate::store::queue::host_of(id)).or_default() += 1;
+            *counts
+                .entry(crate::frontier::entry::host_of(id))
+                .or_default() += 1;
         }
     }
     counts
@@ -60,7 +62,7 @@ pub fn queued_by_origin(store: &Store) -> Result<BTreeMap<OriginId, (String, u64
 
 /// Whether `url` was ever queued in this database.
 pub fn is_seen(store: &Store, url: &str) -> Result<bool> {
-    let fp = crate::seen::key_of(url);
+    let fp = crate::frontier::entry::key_of(url);
     Ok(store.seen_set().lookup(fp)?.is_some())
 }
 

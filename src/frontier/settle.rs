@@ -11,7 +11,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::error::Result;
-use crate::seen::SeenMemo;
+use crate::frontier::memo::SeenMemo;
 use crate::store::bodies::{position_key, BodyRef};
 use crate::store::versions::{Revisit, Version};
 use crate::store::{encode, HostRecord, PageRecord, Store};
@@ -215,7 +215,7 @@ pub fn requeue(store: &Store, lease: &Lease, host: &HostRecord) -> Result<()> {
 pub fn delay(store: &Store, lease: &Lease, due_ms: u64, host: Option<&HostRecord>) -> Result<()> {
     let mut entry = lease.entry.clone();
     entry.attempts += 1;
-    let entry = crate::store::queue::encode_entry(&entry);
+    let entry = crate::frontier::entry::encode_entry(&entry);
     let host = host.map(encode);
     let key = [&due_ms.to_be_bytes()[..], &lease.key[..]].concat();
     let mut qs = store.queue_set();
@@ -265,7 +265,7 @@ pub fn release_due(store: &Store, now_ms: u64) -> Result<Vec<(OriginId, String)>
                         key: "delayed".into(),
                         reason: format!("key of {} bytes", k.len()),
                     })?;
-            Ok((key, crate::store::queue::decode_entry("delayed", v)?))
+            Ok((key, crate::frontier::entry::decode_entry("delayed", v)?))
         })
         .collect::<Result<_>>()?;
     let mut qs = store.queue_set();
@@ -283,7 +283,7 @@ pub fn release_due(store: &Store, now_ms: u64) -> Result<Vec<(OriginId, String)>
     store.queue_committed(&mut qs, qkey, ops)?;
     drop(qs);
     due.iter()
-        .filter_map(|(k, _)| origin_of_key(&k[8..]).map(crate::store::queue::host_of))
+        .filter_map(|(k, _)| origin_of_key(&k[8..]).map(crate::frontier::entry::host_of))
         .map(|id| Ok((id, origin_name(store, id)?)))
         .collect()
 }

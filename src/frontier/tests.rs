@@ -436,11 +436,13 @@ fn a_schema_2_database_is_upgraded_in_place_and_keeps_every_url() {
         seen.insert(stored_url.as_bytes(), &[0u8; 20]).unwrap();
         seen.insert(parked_url.as_bytes(), &[0u8; 20]).unwrap();
         pages_back_to_schema_3(&s);
-        s.meta.remove(crate::seen::KEY_MANIFEST).unwrap();
+        s.meta
+            .remove(crate::frontier::sled::seen::KEY_MANIFEST)
+            .unwrap();
         s.meta.insert(KEY_SCHEMA, &2u32.to_be_bytes()).unwrap();
         s.seen_inbox.clear().unwrap();
         s.flush().unwrap();
-        std::fs::remove_dir_all(d.join(crate::seen::DIR)).ok();
+        std::fs::remove_dir_all(d.join(crate::frontier::sled::seen::DIR)).ok();
     }
     let s = Store::open(&d, OpenMode::Existing).unwrap();
     let version = s.meta.get(KEY_SCHEMA).unwrap().unwrap();
@@ -647,7 +649,7 @@ fn a_crawl_refuses_a_run_with_a_flipped_byte_at_open_and_status_still_opens() {
         add_candidates(&s, &cands(&urls, 1)).unwrap();
         s.checkpoint().unwrap();
     }
-    let run = std::fs::read_dir(d.join(crate::seen::DIR))
+    let run = std::fs::read_dir(d.join(crate::frontier::sled::seen::DIR))
         .unwrap()
         .next()
         .unwrap()

@@ -2,6 +2,7 @@
 //! [`crate::recrawl`]).
 
 use super::Schedule;
+use crate::frontier::QueueEntry;
 use crate::store::versions::{Change, Revisit, Version};
 use crate::store::PageRecord;
 
@@ -101,4 +102,18 @@ pub fn recheck_outcome(
     } else {
         check_version(r, change, old, interval_s)
     });
+}
+
+/// Gives a record about to be stored its version, where the worker did not: a recheck that
+/// ended without a request (robots.txt now disallows it, its host gave up) is a failed check;
+/// a page stored for the first time while round `round` runs is that round's new page.
+pub fn finish_record(entry: &QueueEntry, record: &mut PageRecord, round: Option<u32>) {
+    if record.version.is_some() {
+        return;
+    }
+    record.version = match (&entry.revisit, round) {
+        (Some(r), _) => Some(check_version(r, Change::CheckFailed, None, r.interval_s)),
+        (None, Some(n)) => Some(Version::first(n)),
+        (None, None) => None,
+    };
 }

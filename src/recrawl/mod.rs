@@ -28,25 +28,11 @@ mod plan;
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-pub use check::{conditional_headers, recheck_outcome, Answer};
+pub use crate::config::refresh::Refresh;
+pub use check::{conditional_headers, finish_record, recheck_outcome, Answer};
 pub use plan::{prepare, Prepared};
 
-use crate::frontier::QueueEntry;
-use crate::store::versions::{Change, Version};
-use crate::store::PageRecord;
-
-/// How a page's next check is timed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Refresh {
-    /// Every page again once `--older-than` has passed since its latest check.
-    #[default]
-    Fixed,
-    /// Sooner for pages that changed at their latest check, later for those that did not.
-    Adaptive,
-}
+use crate::store::versions::Version;
 
 /// How rechecks are timed: the mode and `--older-than`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,25 +66,6 @@ impl Schedule {
             }
         }
     }
-}
-
-/// Gives a record about to be stored its version, where the worker did not: a recheck that
-/// ended without a request (robots.txt now disallows it, its host gave up) is a failed check;
-/// a page stored for the first time while round `round` runs is that round's new page.
-pub fn finish_record(entry: &QueueEntry, record: &mut PageRecord, round: Option<u32>) {
-    if record.version.is_some() {
-        return;
-    }
-    record.version = match (&entry.revisit, round) {
-        (Some(r), _) => Some(check::check_version(
-            r,
-            Change::CheckFailed,
-            None,
-            r.interval_s,
-        )),
-        (None, Some(n)) => Some(Version::first(n)),
-        (None, None) => None,
-    };
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub const OWN: &[&str] = &[
     super::PID_FILE,
     super::page_log::DIR,
     super::bodies::DIR,
-    crate::seen::DIR,
+    crate::frontier::sled::seen::DIR,
     super::flusher::DURABLE_FILE,
     super::flusher::COMMITTED_FILE,
     super::flusher::SETTINGS_FILE,
@@ -84,7 +84,7 @@ pub fn recognise(dir: &Path) -> Result<Recognised, String> {
         super::PID_FILE,
         super::page_log::DIR,
         super::bodies::DIR,
-        crate::seen::DIR,
+        crate::frontier::sled::seen::DIR,
     ];
     if ours.iter().any(|name| dir.join(name).exists()) {
         Ok(Recognised::Legacy)
@@ -146,7 +146,7 @@ mod tests {
     fn the_names_owned_above_the_store_are_the_owners_names() {
         for name in [
             crate::progress::LIVE_FILE,
-            crate::fetch::request::CREDENTIALS,
+            crate::config::request::CREDENTIALS,
             crate::fetch::cookies::FILE,
             crate::cluster::worker::IDENTITY_FILE,
             crate::skips::SAMPLE_FILE,

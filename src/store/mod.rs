@@ -5,8 +5,8 @@
 //! | tree       | key                         | value                                   |
 //! |------------|-----------------------------|-----------------------------------------|
 //! | `meta`     | `schema_version`, `counters`, `config`, `overrides`, `seen_runs` | u32 / postcard / JSON / JSON / postcard |
-//! | `seen_inbox` | sequence number (u64)     | the seen-set entries of one transaction (see `seen` (src/seen/)) |
-//! | `queue_chunks` | origin id (u64) ++ depth (u32) ++ seq (u64) of its first entry | queued entries of one origin and depth, packed (see [`queue`]) |
+//! | `seen_inbox` | sequence number (u64)     | the seen-set entries of one transaction (see `frontier::sled::seen`) |
+//! | `queue_chunks` | origin id (u64) ++ depth (u32) ++ seq (u64) of its first entry | queued entries of one origin and depth, packed (see [`crate::frontier::sled::queue`]) |
 //! | `queue_log` | sequence number (u64)      | the queue changes of one transaction, until a checkpoint folds them into chunks |
 //! | `delayed`  | due unix ms (u64) ++ queue key | [`QueueEntry`](crate::frontier::QueueEntry) waiting for a retry |
 //! | `origins`  | `n` ++ origin / `i` ++ id   | id (u64) / origin string                |
@@ -20,7 +20,7 @@
 //! | `digests`  | SHA-1 of a body (20 bytes) ++ origin | the URL of that origin first stored with it (see [`crate::copies`]) |
 //!
 //! The seen-set lives mostly outside sled, in sorted run files under `seen/` (see
-//! `seen` (src/seen/)). Page records live outside sled in append-only segment files under
+//! `frontier::sled::seen`). Page records live outside sled in append-only segment files under
 //! `pages/` (see [`page_log`]), so a stored page costs no sled key; `status` reads the kept
 //! tallies instead of the records. Bodies live apart from records so exports without bodies
 //! and filters never read them, in their own segment files (see [`bodies`]). Every change that
@@ -28,7 +28,7 @@
 //! transaction; see [`crate::frontier`].
 
 pub mod bodies;
-pub(crate) mod chunk;
+mod codec;
 pub mod compact;
 mod flusher;
 pub mod marker;
@@ -36,7 +36,6 @@ mod sled_copy;
 pub use flusher::{Durable, COMMITTED_FILE, DURABLE_FILE, SETTINGS_FILE};
 mod open;
 pub mod page_log;
-pub mod queue;
 mod records;
 pub mod rounds;
 mod upgrade;
@@ -50,11 +49,13 @@ use sled::transaction::TransactionError;
 use sled::Tree;
 
 use crate::error::{Error, Result};
-use crate::seen::{Entry, SeenSet};
+use crate::frontier::entry::Op;
+use crate::frontier::sled::queue::QueueSet;
+use crate::frontier::sled::seen::{Entry, SeenSet};
 use bodies::{BodyLog, BodyRef};
+pub(crate) use codec::{decode, encode};
 pub use flusher::Flusher;
 use page_log::{PageLog, Span, StoredPage};
-use queue::{Op, QueueSet};
 pub use records::{
     Breakdown, Counters, Duplicate, DuplicateKind, HostRecord, HostTally, OverrideRecord,
     PageRecord, RobotsRecord, RobotsVerdict, UrlState,
@@ -564,19 +565,6 @@ pub fn origin_of_url(url: &str) -> String {
     url::Url::parse(url)
         .map(|u| crate::canon::origin_key(&u))
         .unwrap_or_default()
-}
-
-/// Decodes a postcard value, naming the key when the bytes are damaged.
-pub(crate) fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| Error::Corrupt {
-        key: key.to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// Encodes a value for storage. Encoding plain structs into a Vec cannot fail.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    postcard::to_stdvec(value).expect("postcard encodes plain structs into a Vec")
 }
 
 /// Why a body did not read back: cut, overwritten or missing (damaged data, named with its

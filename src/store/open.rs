@@ -8,14 +8,14 @@ use sled::Tree;
 use super::bodies::BodyLog;
 use super::marker::{self, Recognised};
 use super::page_log::{self, PageLog, Span};
-use super::queue::QueueSet;
 use super::sled_copy::SledCopy;
 use super::{
     decode, upgrade, upgrade_pages, OpenMode, Store, KEY_COUNTERS, KEY_SCHEMA, PID_FILE,
     SCHEMA_VERSION, SLED_CACHE_BYTES, SLED_GC_EVERY_MS,
 };
 use crate::error::{Error, Result};
-use crate::seen::{self, Manifest, SeenSet};
+use crate::frontier::sled::queue::QueueSet;
+use crate::frontier::sled::seen::{self, Manifest, SeenSet};
 
 impl Store {
     /// Opens (or creates) the database at `path`, checks it is ours and of our schema, and

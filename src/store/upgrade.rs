@@ -17,11 +17,12 @@ use std::path::Path;
 
 use sled::Tree;
 
-use super::queue::{self, QueueEntry, QueueSet};
 use super::{decode, PageRecord, KEY_SCHEMA};
 use crate::crashpoint;
 use crate::error::{Error, Result};
-use crate::seen::{self, Entry, Manifest};
+use crate::frontier::entry::{self, QueueEntry};
+use crate::frontier::sled::queue::{self, QueueSet};
+use crate::frontier::sled::seen::{self, Entry, Manifest};
 
 /// The schema this build upgrades from.
 pub(super) const FROM: u32 = 2;
@@ -209,13 +210,13 @@ fn entries<'a>(path: &'a Path, t: Derived<'a>) -> impl Iterator<Item = Result<En
     };
     let parked = t.delayed.iter().map(move |kv| {
         let (k, v) = kv.map_err(|cause| db_err(path, "reading parked retries", cause))?;
-        let e: QueueEntry = queue::decode_entry("delayed", &v)?;
+        let e: QueueEntry = entry::decode_entry("delayed", &v)?;
         queued_entry(k.get(8..).unwrap_or_default(), &e.url)
     });
     let stored = t.stored.map(|page| {
         let (url, depth) = page?;
         Ok(Entry {
-            fp: seen::key_of(&url),
+            fp: entry::key_of(&url),
             depth,
             seq: NOT_QUEUED,
         })
@@ -232,7 +233,7 @@ fn queued_entry(key: &[u8], url: &str) -> Result<Entry> {
         });
     }
     Ok(Entry {
-        fp: seen::key_of(url),
+        fp: entry::key_of(url),
         depth: u32::from_be_bytes(key[8..12].try_into().unwrap_or_default()),
         seq: u64::from_be_bytes(key[12..20].try_into().unwrap_or_default()),
     })

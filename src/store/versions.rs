@@ -106,7 +106,7 @@ impl Version {
     }
 }
 
-/// What a queued recheck carries (in [`super::queue::QueueEntry::revisit`]): the conditional
+/// What a queued recheck carries (in [`crate::frontier::QueueEntry::revisit`]): the conditional
 /// request's validators, and what the answer is compared with and counted against.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revisit {
@@ -254,7 +254,7 @@ pub fn sha1(bytes: &[u8]) -> [u8; 20] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::queue::{decode_entry, decode_ops, encode_entry, encode_ops, QueueEntry};
+    use crate::frontier::entry::{decode_entry, decode_ops, encode_entry, encode_ops, QueueEntry};
 
     fn revisit() -> Revisit {
         Revisit {
@@ -282,7 +282,7 @@ mod tests {
             depth: 1,
             referrer: Some("http://a.test/".into()),
             attempts: 0,
-            sitemap: crate::store::queue::SitemapRole::Page,
+            sitemap: crate::frontier::entry::SitemapRole::Page,
             redirect_chain: vec![],
             revisit: revisit.map(Box::new),
         }
@@ -306,8 +306,11 @@ mod tests {
         ];
         assert_eq!(decode_ops(&encode_ops(&ops)).unwrap(), ops);
         let entries = vec![(5, plain.clone()), (6, re.clone()), (9, plain.clone())];
-        let bytes = crate::store::chunk::encode(&entries);
-        assert_eq!(crate::store::chunk::decode(5, 1, &bytes).unwrap(), entries);
+        let bytes = crate::frontier::sled::chunk::encode(&entries);
+        assert_eq!(
+            crate::frontier::sled::chunk::decode(5, 1, &bytes).unwrap(),
+            entries
+        );
         // A revisit pointing past the list is damage, not a panic.
         let mut bad = crate::store::encode(&vec![([1u8; 20], Some(plain.clone()))]);
         bad.extend_from_slice(&crate::store::encode(&vec![(4u32, revisit())]));

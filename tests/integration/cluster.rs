@@ -1,9 +1,10 @@
 //! The shared frontier over PostgreSQL, against a server of the test's own (see `pg.rs`).
 
-use politecrawl::cluster::queue::{Settled, SharedQueue};
-use politecrawl::cluster::shards::ShardLeases;
-use politecrawl::cluster::{crawls, schema, FrontierUrl};
-use politecrawl::store::queue::QueueEntry;
+use politecrawl::cluster::{crawls, FrontierUrl};
+use politecrawl::frontier::postgres::queue::{Settled, SharedQueue};
+use politecrawl::frontier::postgres::schema;
+use politecrawl::frontier::postgres::shards::ShardLeases;
+use politecrawl::frontier::QueueEntry;
 use politecrawl::Error;
 
 use crate::pg::Postgres;
@@ -340,7 +341,7 @@ fn a_url_found_by_two_workers_is_queued_once_and_leased_in_depth_order_within_he
         [(id_a, a.to_string())],
         "only the held shard's origins"
     );
-    let urls = |q: Vec<politecrawl::cluster::queue::Queued>| -> Vec<String> {
+    let urls = |q: Vec<politecrawl::frontier::postgres::queue::Queued>| -> Vec<String> {
         q.into_iter().map(|(_, e)| e.url).collect()
     };
     let first = q1.first(c1, &url, id_a, &[], 10).unwrap();

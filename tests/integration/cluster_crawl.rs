@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use politecrawl::cluster::shard_of;
+use politecrawl::frontier::postgres::shard_of;
 use politecrawl::serve::{Request, SiteServer};
 
 use crate::pg::Postgres;

@@ -299,7 +299,7 @@ impl Credentials {
             what: "the credentials",
             reason: e.to_string(),
         })?;
-        super::write_private(&path, &json)
+        crate::replace_file::write_private(&path, &json)
     }
 }
 

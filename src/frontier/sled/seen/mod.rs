@@ -19,14 +19,13 @@
 //!   no manifest names are leftovers, deleted at the next open.
 //!
 //! A lookup asks the inbox, then each run newest first (one 4 KiB block read each); the
-//! bounded [`SeenMemo`] in front of it spares most of them. Memory: the inbox (at most one
+//! bounded [`SeenMemo`](crate::frontier::memo::SeenMemo) in front of it spares most of them. Memory: the inbox (at most one
 //! checkpoint's entries) and 8 bytes per 204 URLs for the runs' block indexes.
 //!
 //! The seen-set holds nothing the other trees do not: every URL ever queued is queued, parked
 //! for a retry, or has a page record. So a damaged or missing run costs no URL: [`rebuild`]
 //! (`politecrawl repair`, and the upgrade from schema 2) derives the set again from those.
 
-mod memo;
 pub mod run;
 
 use std::collections::HashMap;
@@ -35,7 +34,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sled::transaction::Transactional;
 
-pub use memo::SeenMemo;
 pub use run::Entry;
 use run::{Run, RunError};
 
@@ -63,19 +61,6 @@ const REBUILD_CHUNK: usize = 1 << 20;
 
 /// The key in `meta` naming the runs in use.
 pub(crate) const KEY_MANIFEST: &[u8] = b"seen_runs";
-
-/// 64 bits of a URL's xxh3 hash: a false "seen" needs a collision, about 1 in 3,700 for a
-/// whole 100 M URL crawl.
-pub fn fingerprint(url: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(url.as_bytes())
-}
-
-/// The seen-set's key of a URL: the fingerprint of its dedupe key (session IDs, tracking
-/// parameters and the order of query parameters left out, see [`crate::traps::dedupe_key`]),
-/// so `/p?b=2&a=1&utm_source=x` is seen once `/p?a=1&b=2` is.
-pub fn key_of(url: &str) -> u64 {
-    fingerprint(&crate::traps::dedupe_key(url))
-}
 
 /// The runs in use, oldest first, and the number the next run file gets.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,8 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::queue::QueueEntry;
 use crate::error::{Error, Result};
+use crate::frontier::entry::QueueEntry;
 
 /// A chunk stops taking appended URLs once its encoding reaches this size (it is sealed):
 /// appending rewrites the whole value, so this bounds what one URL costs to add.
@@ -34,7 +34,7 @@ struct PackedEntry {
     rest: String,
     referrer: u32,
     attempts: u32,
-    sitemap: super::queue::SitemapRole,
+    sitemap: crate::frontier::entry::SitemapRole,
     redirect_chain: Vec<String>,
 }
 
@@ -71,7 +71,7 @@ pub fn encode(entries: &[(u64, QueueEntry)]) -> Vec<u8> {
         entries: packed,
     });
     // Rechecks' revisits follow the packed entries, so chunks written before them still read.
-    let revisits = super::queue::revisits_of(entries.iter().map(|(_, e)| Some(e)));
+    let revisits = crate::frontier::entry::revisits_of(entries.iter().map(|(_, e)| Some(e)));
     if !revisits.is_empty() {
         bytes.extend_from_slice(&crate::store::encode(&revisits));
     }
@@ -119,7 +119,7 @@ pub fn decode(first_seq: u64, depth: u32, bytes: &[u8]) -> Result<Vec<(u64, Queu
         ));
     }
     let entries = out.iter_mut().map(|(_, e)| Some(e));
-    super::queue::restore_revisits("queue chunk", rest, entries)?;
+    crate::frontier::entry::restore_revisits("queue chunk", rest, entries)?;
     Ok(out)
 }
 
@@ -149,7 +149,7 @@ mod tests {
             depth: 3,
             referrer: referrer.map(str::to_string),
             attempts: 2,
-            sitemap: crate::store::queue::SitemapRole::Page,
+            sitemap: crate::frontier::entry::SitemapRole::Page,
             redirect_chain: vec![],
             revisit: None,
         }

@@ -15,7 +15,7 @@ use postgres::GenericClient;
 use super::connect::{FrontierUrl, STATEMENT_HINT};
 use super::shard_of;
 use crate::error::{Error, Result};
-use crate::store::queue::{decode_entry, encode_entry, queue_key, QueueEntry, QueueKey};
+use crate::frontier::entry::{decode_entry, encode_entry, queue_key, QueueEntry, QueueKey};
 use crate::store::Counters;
 
 /// A `urls` row's state.

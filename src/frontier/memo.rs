@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn covers_only_at_the_remembered_depth_or_deeper() {
         let mut m = SeenMemo::default();
-        let k = crate::seen::fingerprint("http://a.test/x");
+        let k = crate::frontier::entry::fingerprint("http://a.test/x");
         assert!(!m.covers(k, 9), "unknown URLs go to the database");
         m.insert(k, 3);
         assert!(m.covers(k, 3));
@@ -115,18 +115,21 @@ mod tests {
         assert!(!m.covers(k, 2), "a shallower find may move the URL up");
         m.insert(k, 1);
         assert!(m.covers(k, 1));
-        assert!(!m.covers(crate::seen::fingerprint("http://a.test/y"), 9));
+        assert!(!m.covers(crate::frontier::entry::fingerprint("http://a.test/y"), 9));
     }
 
     #[test]
     fn memory_stays_within_two_generations() {
         let mut m = SeenMemo::with_generation(100);
         for i in 0..10_000 {
-            m.insert(crate::seen::fingerprint(&format!("http://a.test/{i}")), 1);
+            m.insert(
+                crate::frontier::entry::fingerprint(&format!("http://a.test/{i}")),
+                1,
+            );
             assert!(m.len() <= 200, "{} entries after {i} inserts", m.len());
         }
         // The newest are still known, the oldest were forgotten (and go to the database).
-        assert!(m.covers(crate::seen::fingerprint("http://a.test/9999"), 1));
-        assert!(!m.covers(crate::seen::fingerprint("http://a.test/0"), 1));
+        assert!(m.covers(crate::frontier::entry::fingerprint("http://a.test/9999"), 1));
+        assert!(!m.covers(crate::frontier::entry::fingerprint("http://a.test/0"), 1));
     }
 }
