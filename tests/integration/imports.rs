@@ -46,12 +46,6 @@ const ALLOWED: &[(&str, &str)] = &[
     ("store::records", "store::versions"),
     // store::open ↔ store::sled_copy: the lock check and the private copy ask each other.
     ("store::sled_copy", "store::open"),
-    // export ↔ its formats: each format takes the `Filter` of export/mod.rs.
-    ("export::cdxj", "export"),
-    ("export::csv", "export"),
-    ("export::jsonl", "export"),
-    ("export::wacz", "export"),
-    ("export::warc", "export"),
     // worker ↔ its children: the context and helpers of worker/mod.rs.
     ("worker::discover", "worker"),
     ("worker::page", "worker"),
