@@ -46,12 +46,8 @@ const ALLOWED: &[(&str, &str)] = &[
     ("store::records", "store::versions"),
     // store::open ↔ store::sled_copy: the lock check and the private copy ask each other.
     ("store::sled_copy", "store::open"),
-    // worker ↔ its children: the context and helpers of worker/mod.rs.
-    ("worker::discover", "worker"),
-    ("worker::page", "worker"),
-    ("worker::robots_txt", "worker"),
-    // copies ↔ worker: the worker signs a body for copies, copies judges a worker's outcome.
-    ("copies", "worker"),
+    // copies ↔ worker::job: the worker signs a body for copies, copies judges a worker's outcome.
+    ("copies", "worker::job"),
 ];
 
 /// The same between top-level modules, a folder counted whole (`config → recrawl → config` was a
