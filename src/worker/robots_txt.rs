@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::{wait_for_send_slot, RobotsOutcome, WorkerContext};
+use super::job::wait_for_send_slot;
+use super::{RobotsOutcome, WorkerContext};
 use crate::canon;
 use crate::failure::{ErrorKind, Failure};
 use crate::fetch::SendOptions;
