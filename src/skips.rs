@@ -75,6 +75,18 @@ struct Inner {
     failed: Option<String>,
 }
 
+/// Whether a file's last byte is there and is not a newline.
+fn cut_short(f: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if f.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
 impl SkipLog {
     /// Opens the report of `dir`: the sample taken so far is read back (so it stays bounded
     /// and distinct across runs) and appended to.
@@ -98,11 +110,18 @@ impl SkipLog {
             inner.samples += 1;
         }
         inner.counts = counts(dir);
-        let out = std::fs::OpenOptions::new()
+        let opening = |e| Error::io(format!("opening {}", path.display()), e);
+        let mut out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .read(true)
             .open(&path)
-            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            .map_err(opening)?;
+        // A line cut by a kill ends here, so this run's first line is not joined to it (and
+        // lost with it).
+        if cut_short(&mut out).map_err(opening)? {
+            out.write_all(b"\n").map_err(opening)?;
+        }
         inner.out = Some(std::io::BufWriter::new(out));
         Ok(SkipLog {
             dir: dir.to_path_buf(),
@@ -336,5 +355,14 @@ mod tests {
         drop(f);
         SkipLog::open(dir.path()).unwrap().finish();
         assert_eq!(read(dir.path()).unwrap().count(), PER_ORIGIN);
+        // The next run's first line is whole, not joined to the cut one.
+        let log = SkipLog::open(dir.path()).unwrap();
+        let u = Url::parse("http://c.test/new").unwrap();
+        let elsewhere = Url::parse("http://d.test/p").unwrap();
+        log.refused(&scope, &u, Refusal::OutOfScope, &elsewhere, 1);
+        log.finish();
+        let skips: Vec<Skip> = read(dir.path()).unwrap().collect();
+        assert_eq!(skips.len(), PER_ORIGIN + 1);
+        assert_eq!(skips.last().unwrap().url, "http://c.test/new");
     }
 }
