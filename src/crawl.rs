@@ -274,7 +274,8 @@ pub(crate) fn drive(
         skips: crate::skips::SkipLog::open(store.path())?,
         max_depth: config.max_depth,
         requisites: config.requisites,
-        parse_slots: async_lock::Semaphore::new(parse_slots),
+        parse_pool: runtime::Pool::new("parse", parse_slots)
+            .map_err(|e| Error::io("starting the parse threads", e))?,
         token: config.product_token().to_string(),
         max_redirects: config.max_redirects,
         max_links: config.max_links,
