@@ -1,7 +1,7 @@
 //! Parse-floor benchmark: how much CPU one HTML page costs scraper itself, against what the
 //! crawler's parse job spends on it. Over every `.html` file under each corpus directory (real
-//! HTML no one here wrote: Debian's `python3.11-doc` and `postgresql-doc-15` by default), one
-//! thread, bodies already in memory:
+//! HTML no one here wrote: Debian's `python3.11-doc`, `postgresql-doc-15` and `python-django-doc`
+//! by default), one thread, bodies already in memory:
 //!
 //! - **floor**: `scraper::Html::parse_document` plus one walk of `a[href]` (the least a scraper
 //!   link extractor can do);
@@ -26,6 +26,7 @@ use url::Url;
 const DEFAULT_CORPORA: &[&str] = &[
     "/usr/share/doc/python3.11/html",
     "/usr/share/doc/postgresql-doc-15/html",
+    "/usr/share/doc/python-django-doc/html",
 ];
 
 fn html_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -76,7 +77,7 @@ fn main() {
         files.sort();
         if files.is_empty() {
             eprintln!(
-                "{}: no .html files (apt-get install python3.11-doc postgresql-doc-15)",
+                "{}: no .html files (apt-get install python3.11-doc postgresql-doc-15 python-django-doc)",
                 dir.display()
             );
             continue;
