@@ -4,7 +4,7 @@
 //! Threads: the calling thread runs the engine loop, which alone writes the frontier (through
 //! [`Frontier`]; outcomes committed in batches) and alone asks the scheduler which origin goes
 //! next; it never runs on the async executor, so database work cannot stall fetches.
-//! `--concurrency` tasks fetch; parsing runs on blocking threads, a bounded number at a time.
+//! `--concurrency` tasks fetch; parsing runs on a pool of parse threads, one per CPU.
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};

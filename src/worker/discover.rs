@@ -124,7 +124,7 @@ pub(super) async fn discover(
     // The body moves to the parse thread and comes back, rather than being copied.
     let body = std::mem::take(&mut f.body);
     let ctx2 = Arc::clone(ctx);
-    // The body is written on the same blocking thread, sparing a second hop off the executor.
+    // The body is written on the same parse thread, sparing a second hop off the executor.
     let ok = (200..300).contains(&status);
     let (found, dropped, body, written, sign) = ctx
         .parse_pool
