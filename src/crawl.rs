@@ -4,7 +4,7 @@
 //! Threads: the calling thread runs the engine loop, which alone writes the frontier (through
 //! [`Frontier`]; outcomes committed in batches) and alone asks the scheduler which origin goes
 //! next; it never runs on the async executor, so database work cannot stall fetches.
-//! `--concurrency` tasks fetch; parsing runs on blocking threads, a bounded number at a time.
+//! `--concurrency` tasks fetch; parsing runs on a pool of parse threads, one per CPU.
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -274,7 +274,8 @@ pub(crate) fn drive(
         skips: crate::skips::SkipLog::open(store.path())?,
         max_depth: config.max_depth,
         requisites: config.requisites,
-        parse_slots: async_lock::Semaphore::new(parse_slots),
+        parse_pool: runtime::Pool::new("parse", parse_slots)
+            .map_err(|e| Error::io("starting the parse threads", e))?,
         token: config.product_token().to_string(),
         max_redirects: config.max_redirects,
         max_links: config.max_links,

@@ -73,10 +73,10 @@
 //!   and mirror dumps.
 //! - [`allocator`]: mimalloc's settings, shared with the benchmarks.
 //! - [`demo`]: the bundled fixture crawl; [`serve`]: the loopback test-site server.
-//! - [`shutdown`]: the stop signal; `runtime`: the async-runtime seam and the clock;
-//!   `http_status`: reason phrases for the WARC writer and the test server; `replace_file`:
-//!   small files replaced whole (written beside, then renamed); `secrets`: which header values
-//!   are credentials, and passwords masked in URLs shown.
+//! - [`shutdown`]: the stop signal; `runtime`: the async-runtime seam, the parse threads and
+//!   the clock; `http_status`: reason phrases for the WARC writer and the test server;
+//!   `replace_file`: small files replaced whole (written beside, then renamed); `secrets`: which
+//!   header values are credentials, and passwords masked in URLs shown.
 //!
 //! The binary (`src/main.rs`, with `cli.rs`, `shared_cmd.rs` and `terminal.rs`) parses the
 //! command line and calls one of these per subcommand; docs/ARCHITECTURE.md maps every file.

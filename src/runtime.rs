@@ -33,6 +33,85 @@ pub(crate) async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send
     async_std::task::spawn_blocking(f).await
 }
 
+/// A job of a [`Pool`]: runs the closure and sends back its result (or its panic).
+type PoolJob = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of named threads for CPU work that comes page after page (the parse jobs).
+///
+/// Why not [`run_blocking`]: async-std hands each blocking closure to any thread of a pool of
+/// up to 500, so a page's parse ran on whichever thread was idle, with the allocator's
+/// thread-local heap of that thread cold (its pages returned to the kernel after the 20 ms
+/// purge delay, see `allocator::tune`) and its caches holding something else. Here the same
+/// few threads parse every page, so the DOM of one page is allocated in the memory the last
+/// page's DOM freed, still mapped and warm. At most `threads` jobs run at once; the others
+/// wait in the queue, in order.
+pub(crate) struct Pool {
+    jobs: Option<async_channel::Sender<PoolJob>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Starts `threads` threads (at least one) named `name-N`.
+    pub(crate) fn new(name: &str, threads: usize) -> std::io::Result<Pool> {
+        let (tx, rx) = async_channel::unbounded::<PoolJob>();
+        let threads = (0..threads.max(1))
+            .map(|i| {
+                let rx = rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("{name}-{i}"))
+                    .spawn(move || {
+                        while let Ok(job) = rx.recv_blocking() {
+                            job();
+                        }
+                    })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Pool {
+            jobs: Some(tx),
+            threads,
+        })
+    }
+
+    /// Runs `f` on one of the pool's threads and waits (without blocking the executor) for its
+    /// result. A panic in `f` is raised again here, in the caller, as a spawned blocking
+    /// closure's would be; the pool's thread lives on.
+    pub(crate) async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = async_channel::bounded(1);
+        let job: PoolJob = Box::new(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.try_send(result);
+        });
+        let sent = match &self.jobs {
+            Some(jobs) => jobs.send(job).await.is_ok(),
+            None => false,
+        };
+        match rx.recv().await {
+            Ok(Ok(value)) => value,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            // Only when the pool is being dropped while a job is asked of it: a bug.
+            Err(_) => panic!("the thread pool stopped (job sent: {sent})"),
+        }
+    }
+}
+
+impl Drop for Pool {
+    /// Lets the queued jobs finish, then joins the threads.
+    fn drop(&mut self) {
+        self.jobs.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}
+
 /// `f`'s output, or `Err(TimedOut)` when `limit` passes first (`f` is dropped then).
 pub(crate) async fn timeout<T>(limit: Duration, f: impl Future<Output = T>) -> Result<T, TimedOut> {
     async_std::future::timeout(limit, f)
@@ -149,6 +228,40 @@ impl PartialEq for Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_runs_every_job_on_its_own_threads_and_survives_a_panic() {
+        let pool = Pool::new("pool-test", 2).unwrap();
+        let names = block_on(async {
+            let mut names = std::collections::BTreeSet::new();
+            for _ in 0..50 {
+                let name = pool
+                    .run(|| std::thread::current().name().map(str::to_string))
+                    .await;
+                names.insert(name.unwrap_or_default());
+            }
+            names
+        });
+        assert!(
+            names.iter().all(|n| n.starts_with("pool-test-")),
+            "{names:?}"
+        );
+        assert!(names.len() <= 2, "only the pool's threads: {names:?}");
+        // A panic reaches the caller, and the thread it happened on keeps serving jobs.
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(pool.run(|| -> u32 { panic!("a bug in a job") }))
+        }));
+        assert!(caught.is_err());
+        let sum = block_on(async {
+            let mut sum = 0;
+            for i in 0..10u32 {
+                sum += pool.run(move || i).await;
+            }
+            sum
+        });
+        assert_eq!(sum, 45);
+        drop(pool); // joins its threads
+    }
 
     #[test]
     fn a_manual_clock_moves_only_when_told_and_both_readings_move_together() {

@@ -8,8 +8,8 @@
 #   bash scripts/bench/run.sh --help                # every flag (scripts/bench/suite.py)
 #
 # What it does:
-#   1. installs what is missing: Debian packages nginx, wget2, wget, time, python3.11-doc and
-#      postgresql-doc-15 (the docs scenario's real HTML) (apt-get; needs root;
+#   1. installs what is missing: Debian packages nginx, wget2, wget, time, python3.11-doc,
+#      postgresql-doc-15 and python-django-doc (the docs scenario's real HTML) (apt-get; needs root;
 #      creates /usr/sbin/policy-rc.d with `exit 101` first when it does not exist, so the nginx
 #      package does not start a system nginx), and Scrapy from PyPI (python3 -m pip install
 #      scrapy) when `import scrapy` fails;
@@ -40,6 +40,7 @@ if [[ ${BENCH_NO_INSTALL:-0} != 1 ]]; then
     # Real HTML no one here wrote, for the docs scenario.
     [[ -f /usr/share/doc/python3.11/html/index.html ]] || missing+=(python3.11-doc)
     [[ -f /usr/share/doc/postgresql-doc-15/html/index.html ]] || missing+=(postgresql-doc-15)
+    [[ -f /usr/share/doc/python-django-doc/html/index.html ]] || missing+=(python-django-doc)
     if ((${#missing[@]})); then
         if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null; then
             log "missing ${missing[*]} and cannot apt-get install (not root or no apt-get): the suite skips what it lacks"

@@ -37,8 +37,8 @@ Scenarios (--scenarios, comma-separated):
             the kernel's timestamps (taken as the crawler's write hands the packet to loopback), and
             every gap under 1/RATE counts, without tolerance.
 
-  docs      Real HTML no one here wrote: Debian's python3.11-doc and postgresql-doc-15 (skipped when
-            not installed), each served by nginx on 127.0.0.1:PORT and crawled from /index.html by
+  docs      Real HTML no one here wrote: Debian's python3.11-doc, postgresql-doc-15 and
+            python-django-doc (each skipped when not installed), each served by nginx on 127.0.0.1:PORT and crawled from /index.html by
             politecrawl (--rate 0, --docs-concurrency) and wget2 (as many threads): HTML pages found
             (and how many only one crawler found), pages/s, CPU ms per HTML page, peak RSS. Compare
             with `cargo bench --bench parse_floor`, scraper's own cost on the same files.
@@ -92,6 +92,7 @@ ALL_SCENARIOS = ("single", "polite", "frontier", "docs")
 DOC_CORPORA = (
     ("python3.11-doc", "/usr/share/doc/python3.11/html"),
     ("postgresql-doc-15", "/usr/share/doc/postgresql-doc-15/html"),
+    ("python-django-doc", "/usr/share/doc/python-django-doc/html"),
 )
 
 
@@ -1019,6 +1020,8 @@ class Suite:
     def scenario_docs(self):
         """Real HTML no one here wrote: Debian's documentation packages, crawled from index.html."""
         for name, root in DOC_CORPORA:
+            if self.a.docs_corpora and name not in self.a.docs_corpora.split(","):
+                continue
             if not os.path.isfile(os.path.join(root, "index.html")):
                 self.note(f"docs: {root}/index.html missing (apt-get install {name}); skipped")
                 continue
@@ -1438,6 +1441,9 @@ def parse_args(argv):
     env = os.environ.get
     ap.add_argument("--scenarios", default=env("BENCH_SCENARIOS", "single,polite,frontier,docs"),
                     help="comma-separated: single,polite,frontier,docs (default all)")
+    ap.add_argument("--docs-corpora", default="",
+                    help="docs scenario: comma-separated package names to crawl (default all: "
+                         + ",".join(n for n, _ in DOC_CORPORA) + ")")
     ap.add_argument("--docs-concurrency", type=int, default=64,
                     help="docs scenario: politecrawl --concurrency and wget2 --max-threads (default 64)")
     ap.add_argument("--peers", default=env("BENCH_PEERS", ",".join(ALL_PEERS)),

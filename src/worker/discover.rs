@@ -12,7 +12,6 @@ use crate::extract;
 use crate::failure::{ErrorKind, Failure};
 use crate::fetch::Fetched;
 use crate::frontier::{Candidate, QueueEntry, SitemapRole};
-use crate::runtime::run_blocking;
 use crate::store::bodies::BodyRef;
 use crate::store::{PageRecord, UrlState};
 
@@ -37,29 +36,30 @@ async fn read_sitemap(
     // The body moves to the parse thread and comes back, rather than being copied.
     let (body, base, ctx2) = (std::mem::take(&mut f.body), url.clone(), Arc::clone(ctx));
     let (depth, child) = (entry.depth, entry.sitemap.child());
-    let _slot = ctx.parse_slots.acquire().await;
-    let (found, dropped, body) = run_blocking(move || {
-        let map = crate::sitemap::read(&body, ctx2.max_links);
-        let referrer = Some(base.to_string());
-        let pages = map.pages.iter().map(|u| (u, depth + 1, SitemapRole::Page));
-        let maps = map.sitemaps.iter().map(|u| (u, depth, child));
-        let found = pages
-            .chain(maps)
-            .filter(|(_, d, role)| role.is_sitemap() || ctx2.max_depth.is_none_or(|m| *d <= m))
-            .filter_map(|(u, d, role)| {
-                let u = canon::resolve(&base, u).filter(|u| followed(&ctx2, u, &base, d))?;
-                Some(Candidate {
-                    url: u,
-                    depth: d,
-                    referrer: referrer.clone(),
-                    sitemap: role,
-                    redirect_chain: Vec::new(),
+    let (found, dropped, body) = ctx
+        .parse_pool
+        .run(move || {
+            let map = crate::sitemap::read(&body, ctx2.max_links);
+            let referrer = Some(base.to_string());
+            let pages = map.pages.iter().map(|u| (u, depth + 1, SitemapRole::Page));
+            let maps = map.sitemaps.iter().map(|u| (u, depth, child));
+            let found = pages
+                .chain(maps)
+                .filter(|(_, d, role)| role.is_sitemap() || ctx2.max_depth.is_none_or(|m| *d <= m))
+                .filter_map(|(u, d, role)| {
+                    let u = canon::resolve(&base, u).filter(|u| followed(&ctx2, u, &base, d))?;
+                    Some(Candidate {
+                        url: u,
+                        depth: d,
+                        referrer: referrer.clone(),
+                        sitemap: role,
+                        redirect_chain: Vec::new(),
+                    })
                 })
-            })
-            .collect();
-        (found, map.dropped, body)
-    })
-    .await;
+                .collect();
+            (found, map.dropped, body)
+        })
+        .await;
     f.body = body;
     record.links_dropped = dropped;
     found
@@ -120,29 +120,30 @@ pub(super) async fn discover(
     if !html || f.body.is_empty() {
         return (candidates(ctx, links, child_depth, url), None, None);
     }
-    let _slot = ctx.parse_slots.acquire().await;
     let page = url.clone();
     // The body moves to the parse thread and comes back, rather than being copied.
     let body = std::mem::take(&mut f.body);
     let ctx2 = Arc::clone(ctx);
-    // The body is written on the same blocking thread, sparing a second hop off the executor.
+    // The body is written on the same parse thread, sparing a second hop off the executor.
     let ok = (200..300).contains(&status);
-    let (found, dropped, body, written, sign) = run_blocking(move || {
-        let written = ctx2.bodies.append(&body).map(Some);
-        let text = crate::charset::decode_html(&body, content_type.as_deref());
-        let mut sign = ok.then(|| Sign::of(&body, Some(&text)));
-        // Link headers first; the page's links fill what is left of --max-links.
-        let room = ctx2.max_links.saturating_sub(links.len());
-        let page_links = extract::extract_links_at_most(&text, &page, ctx2.requisites, room);
-        if let Some(sign) = sign.as_mut() {
-            sign.canonical = page_links.canonical;
-        }
-        drop(text);
-        links.extend(page_links.links);
-        let found = candidates(&ctx2, links, child_depth, &page);
-        (found, page_links.dropped, body, written, sign)
-    })
-    .await;
+    let (found, dropped, body, written, sign) = ctx
+        .parse_pool
+        .run(move || {
+            let written = ctx2.bodies.append(&body).map(Some);
+            let text = crate::charset::decode_html(&body, content_type.as_deref());
+            let mut sign = ok.then(|| Sign::of(&body, Some(&text)));
+            // Link headers first; the page's links fill what is left of --max-links.
+            let room = ctx2.max_links.saturating_sub(links.len());
+            let page_links = extract::extract_links_at_most(&text, &page, ctx2.requisites, room);
+            if let Some(sign) = sign.as_mut() {
+                sign.canonical = page_links.canonical;
+            }
+            drop(text);
+            links.extend(page_links.links);
+            let found = candidates(&ctx2, links, child_depth, &page);
+            (found, page_links.dropped, body, written, sign)
+        })
+        .await;
     f.body = body;
     record.links_dropped += dropped;
     (found, Some(written), sign)

@@ -30,8 +30,10 @@ pub struct WorkerContext {
     pub max_depth: Option<u32>,
     /// Page requisites (images, scripts, stylesheets) are followed too (`--requisites`).
     pub requisites: bool,
-    /// Bounds parse jobs in flight so parsing cannot starve fetching of CPU.
-    pub parse_slots: async_lock::Semaphore,
+    /// The parse jobs' threads, one per CPU: bounds parse jobs in flight so parsing cannot
+    /// starve fetching of CPU, and keeps them on threads whose memory is warm (see
+    /// [`crate::runtime::Pool`]).
+    pub parse_pool: crate::runtime::Pool,
     /// robots.txt product token.
     pub token: String,
     /// Redirect hops followed from one URL.

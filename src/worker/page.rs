@@ -1,6 +1,7 @@
 //! Fetching a page: the request, the record of whatever happened, and the body written to the
-//! segments (on a blocking thread) before the outcome goes to the engine. A recheck
-//! (`--recrawl`) asks conditionally and stores nothing new when the answer is the same.
+//! segments (on a parse thread, or a blocking one when nothing is parsed) before the outcome
+//! goes to the engine. A recheck (`--recrawl`) asks conditionally and stores nothing new when
+//! the answer is the same.
 
 use std::sync::Arc;
 

@@ -352,6 +352,82 @@ fn bodies_over_max_body_are_cut_and_marked_truncated() {
     assert_eq!(&store.find_body(&small.url).unwrap().unwrap()[..], b"small");
 }
 
+/// HTML bodies go from curl to the parse threads and the store by move, never re-encoded: each
+/// page is stored byte for byte as served, whatever its charset and size (one spans several
+/// 64 KiB read windows), and its links are found through its charset.
+#[test]
+fn html_bodies_are_stored_byte_for_byte_as_served_in_any_charset() {
+    let _timing = shared();
+    let mut big = b"<html><head><meta charset=utf-8></head><body>".to_vec();
+    for i in 0..9000 {
+        big.extend(format!("<p>filler {i} \u{e9}t\u{e9}</p>\n").as_bytes());
+    }
+    big.extend(b"<a href=\"/after-big\">the last link</a></body></html>");
+    assert!(big.len() > 3 * 64 * 1024, "{}", big.len());
+    let pages: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("/big", "text/html", big),
+        (
+            "/latin1",
+            "text/html; charset=ISO-8859-1",
+            b"<a href=\"/caf\xe9\">caf\xe9</a>".to_vec(),
+        ),
+        (
+            "/bom",
+            "text/html; charset=windows-1252",
+            b"\xef\xbb\xbf<a href=\"/bom-\xc3\xa9\">x</a>".to_vec(),
+        ),
+        (
+            "/sjis",
+            "text/html",
+            b"<meta charset=\"shift_jis\"><a href=\"/\x93\xfa\x96\x7b\">x</a>".to_vec(),
+        ),
+        (
+            "/undeclared",
+            "text/html",
+            b"<a href=\"/nul\xe9\">not UTF-8, so windows-1252</a>".to_vec(),
+        ),
+    ];
+    let served = Arc::new(pages.clone());
+    let server = route_server(Arc::new(move |r| {
+        if r.path() == "/" {
+            let links: String = served
+                .iter()
+                .map(|(p, _, _)| format!("<a href=\"{p}\">{p}</a>"))
+                .collect();
+            return Some(Reply::html(links));
+        }
+        let (_, ctype, body) = served.iter().find(|(p, _, _)| *p == r.path())?;
+        Some(Reply::new(200, ctype, body.clone()))
+    }));
+    let dir = tempdir();
+    let config = fast_config(&dir.path().join("db"), &format!("{}/", server.origin()));
+    let (_, store) = crawl(&config);
+    let stored = stored(&store, &server.origin());
+    for (path, _, body) in &pages {
+        let rec = &stored[*path];
+        let kept = store.find_body(&rec.url).unwrap().unwrap();
+        assert!(
+            kept[..] == body[..],
+            "{path}: stored body differs from the one served"
+        );
+        assert_eq!(rec.body_len, body.len() as u64, "{path}");
+    }
+    // Each page's link, read through its charset (the targets answer 404, but are recorded).
+    for found in [
+        "/after-big",
+        "/caf%C3%A9",
+        "/bom-%C3%A9",
+        "/%E6%97%A5%E6%9C%AC",
+        "/nul%C3%A9",
+    ] {
+        assert!(
+            stored.contains_key(found),
+            "{found} not followed: {:?}",
+            stored.keys()
+        );
+    }
+}
+
 #[test]
 fn requisites_are_fetched_only_with_requisites() {
     let _timing = shared();
