@@ -1087,7 +1087,26 @@ fn keys(v: &serde_json::Value) -> Vec<String> {
 #[test]
 fn status_json_of_a_shared_crawl_has_the_keys_of_a_crawl_of_its_own_plus_shared() {
     let _timing = exclusive();
-    let origins = Origins::start(2, 6, Duration::from_millis(5));
+    // Two origins of 6 pages and `/`, whose robots.txt disallows one page.
+    let servers = (0..2)
+        .map(|_| {
+            let site = generated(6, Duration::from_millis(5), 200);
+            route_server(Arc::new(move |r| match r.path() {
+                "/robots.txt" => Some(politecrawl::serve::Reply::new(
+                    200,
+                    "text/plain",
+                    "User-agent: *\nDisallow: /n/3\n",
+                )),
+                _ => site(r),
+            }))
+        })
+        .collect();
+    let origins = Origins {
+        servers,
+        peaks: Vec::new(),
+        pages: 6,
+        gate: Arc::default(),
+    };
     let (pg, dir, mut w1) = begin("schema", &origins, FAST);
     finish(&mut [&mut w1], 60);
     let frontier = pg.url();
@@ -1122,19 +1141,18 @@ fn status_json_of_a_shared_crawl_has_the_keys_of_a_crawl_of_its_own_plus_shared(
         assert_eq!(keys(r), row_keys, "{r:#}");
     }
 
-    // The same meanings: the totals, and each origin's robots.txt verdict, which the shared
-    // crawl reads from PostgreSQL (its generated sites answer 404: allow all).
-    let n = origins.all_urls().len() as u64;
+    // The same meanings: the totals, and each origin's robots.txt verdict and the URLs it
+    // blocked, which the shared crawl reads from PostgreSQL.
+    let n = origins.all_urls().len() as u64 - 2;
     for v in [&shared, &own] {
-        assert_eq!(
-            (v["done"].as_u64(), v["queued"].as_u64()),
-            (Some(n), Some(0))
-        );
+        let totals = ["done", "blocked", "queued"].map(|k| v[k].as_u64().unwrap());
+        assert_eq!(totals, [n, 2, 0], "{v:#}");
         assert_eq!(v["seeds"].as_array().unwrap().len(), 2);
         assert_eq!(v["settings"]["rate"], 10.0, "{v:#}");
         for r in rows(v) {
-            assert_eq!(r["robots"], "allow_all", "{r:#}");
-            assert_eq!(r["robots_detail"], "robots.txt answered 404", "{r:#}");
+            assert_eq!(r["robots"], "rules", "{r:#}");
+            assert!(r["robots_detail"].is_null(), "{r:#}");
+            assert_eq!(r["blocked"], 1, "{r:#}");
         }
     }
     // What only one kind of crawl can tell is null in the other.
@@ -1164,7 +1182,7 @@ fn status_json_of_a_shared_crawl_has_the_keys_of_a_crawl_of_its_own_plus_shared(
         String::from_utf8(out.stdout).unwrap()
     };
     let shared_text = text(&["status", "--frontier", &frontier, "--crawl", "schema"]);
-    let head = format!("crawl \"schema\" (8 shards): 0 queued, {n} done, 0 failed, 0 blocked");
+    let head = format!("crawl \"schema\" (8 shards): 0 queued, {n} done, 0 failed, 2 blocked");
     assert!(shared_text.starts_with(&head), "{shared_text}");
     assert!(shared_text.contains("\nworkers:\n  "), "{shared_text}");
     assert_eq!(shared_text.matches(" stopped ").count(), 1, "{shared_text}");
@@ -1172,22 +1190,19 @@ fn status_json_of_a_shared_crawl_has_the_keys_of_a_crawl_of_its_own_plus_shared(
         shared_text.contains("\nhosts (2 of 2, most work first):\n"),
         "{shared_text}"
     );
-    let per_host = format!(
-        ": 0 queued, {} done, 0 failed; robots: allow_all (robots.txt answered 404)",
-        n / 2
-    );
+    let per_host = format!(": 0 queued, {} done, 0 failed; robots: rules", n / 2);
     assert_eq!(shared_text.matches(&per_host).count(), 2, "{shared_text}");
+    assert_eq!(
+        shared_text.matches(", 1 blocked\n").count(),
+        2,
+        "{shared_text}"
+    );
     let own_text = text(&["status", "--db", "own.db"]);
+    assert_eq!(own_text.matches(", 1 blocked\n").count(), 2, "{own_text}");
     assert!(own_text.starts_with("database  own.db\n"), "{own_text}");
     assert!(
         own_text.contains("\npoliteness (per origin):\n"),
         "{own_text}"
     );
-    assert_eq!(
-        own_text
-            .matches("  robots: allow_all (robots.txt answered 404)")
-            .count(),
-        2,
-        "{own_text}"
-    );
+    assert_eq!(own_text.matches("  robots: rules").count(), 2, "{own_text}");
 }
