@@ -1,5 +1,7 @@
 //! Where a crawl stands, read from its database: totals, and counts by HTTP status, host and
-//! error kind. The JSON form is a stable interface (documented in docs/GUIDE.md).
+//! error kind. [`Status`] is also what a shared crawl's status is made of
+//! (`cluster/status.rs` reads that from PostgreSQL), so `status --json` has one schema for
+//! both. The JSON form is a stable interface (documented in docs/GUIDE.md).
 
 use std::collections::BTreeMap;
 use std::fmt;
