@@ -40,7 +40,8 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Show where a crawl stands: counts by state, HTTP status, host and error kind
     #[command(after_help = "Examples:\n  politecrawl status --db example.db\n  \
-        politecrawl status --db example.db --json | jq .by_status")]
+        politecrawl status --db example.db --json | jq .by_status\n  \
+        politecrawl status --frontier postgres://crawler@db.lan/crawls --crawl docs --json | jq .shared.workers")]
     Status(StatusArgs),
     /// Say what happened to one URL and why: its record, the dedupe key, the scope, filter or
     /// trap rule that refuses it, and the robots.txt rule that applies
@@ -273,7 +274,8 @@ pub struct StatusArgs {
     /// A shared crawl instead of a database (totals, workers, hosts)
     #[command(flatten)]
     pub shared: SharedArgs,
-    /// Print one JSON object (schema in docs/GUIDE.md)
+    /// Print one JSON object, the same keys for --db and --frontier (a shared crawl's adds
+    /// `shared`: crawl, shards, workers; schema in docs/GUIDE.md)
     #[arg(long)]
     pub json: bool,
 }

@@ -1,82 +1,23 @@
 //! `status --frontier … --crawl NAME`: where a shared crawl stands, read from PostgreSQL alone
-//! (no worker's store is needed): totals over every worker, each worker with its shards and
-//! heartbeat, and each origin with its queue, its outcomes, its holder and its politeness.
-
-use serde::Serialize;
+//! (no worker's store is needed), as the same [`Status`] a crawl of its own prints: totals over
+//! every worker, each origin with its queue, its outcomes, its politeness and robots.txt
+//! verdict, and what sharing adds ([`SharedStatus`]): each worker with its shards and heartbeat,
+//! each origin's shard and holder.
 
 use super::crawls;
 use crate::error::Result;
 use crate::frontier::postgres::connect::{FrontierUrl, STATEMENT_HINT};
 use crate::frontier::postgres::queue::SharedQueue;
-use crate::store::{decode, Counters, HostRecord};
+use crate::runtime::unix_ms;
+use crate::status::{HostStatus, SharedStatus, Status, WorkerStatus, MAX_SHARED_HOSTS};
+use crate::store::{decode, HostRecord, RobotsRecord};
+use url::Url;
 
-/// Origins listed at most (the busiest first); the totals count every one.
-const MAX_HOSTS: i64 = 200;
-
-/// A shared crawl's status.
-#[derive(Clone, Debug, Serialize)]
-pub struct ClusterStatus {
-    /// The crawl's name.
-    pub crawl: String,
-    /// Its shard count.
-    pub shards: i32,
-    /// Totals over every worker (leased URLs count as queued).
-    pub totals: Counters,
-    /// Every worker that ever joined, oldest first.
-    pub workers: Vec<WorkerRow>,
-    /// Origins, most work first (at most 200).
-    pub hosts: Vec<HostRow>,
-    /// Origins in the crawl.
-    pub hosts_total: i64,
-}
-
-/// One worker.
-#[derive(Clone, Debug, Serialize)]
-pub struct WorkerRow {
-    /// Its id.
-    pub id: String,
-    /// Its process id and machine.
-    pub pid: i32,
-    /// The machine it runs on.
-    pub host: String,
-    /// Its own store (`--db`).
-    pub store: String,
-    /// Seconds since its last heartbeat.
-    pub heartbeat_age_s: f64,
-    /// `running` (holds shard leases), `idle` (holds none: it just joined, has no share, or
-    /// is gone; `heartbeat_age_s` tells which) or `stopped` (left cleanly).
-    pub state: String,
-    /// Shards it holds now (unexpired leases).
-    pub shards: Vec<i32>,
-}
-
-/// One origin.
-#[derive(Clone, Debug, Serialize)]
-pub struct HostRow {
-    /// The origin.
-    pub origin: String,
-    /// Its shard.
-    pub shard: i32,
-    /// The worker holding its shard now, if any.
-    pub holder: Option<String>,
-    /// URLs queued or parked.
-    pub queued: i64,
-    /// Stored outcomes: done, failed, blocked.
-    pub done: i64,
-    /// Failed outcomes.
-    pub failed: i64,
-    /// Not fetched: robots.txt.
-    pub blocked: i64,
-    /// Times the host asked for a pause (429/503), as saved with its shard.
-    pub pauses: u64,
-    /// Its back-off between starts now, ms.
-    pub backoff_ms: u64,
-}
-
-/// Reads the status of crawl `name`.
-pub fn status(url: &FrontierUrl, name: &str) -> Result<ClusterStatus> {
+/// Reads the status of crawl `name`. `by_status`, `by_host` and `by_error` stay `None`:
+/// PostgreSQL does not hold what they count without reading every page (see [`Status`]).
+pub fn status(url: &FrontierUrl, name: &str) -> Result<Status> {
     let mut client = url.connect()?;
-    let (crawl, _) = crawls::open(&mut client, url, name)?;
+    let (crawl, settings) = crawls::open(&mut client, url, name)?;
     let err = |e: postgres::Error| url.error("reading the crawl's status", &e, STATEMENT_HINT);
     let totals = SharedQueue::new(crawl.id, crawl.shards).counters(&mut client, url)?;
     let workers = client
@@ -94,7 +35,7 @@ pub fn status(url: &FrontierUrl, name: &str) -> Result<ClusterStatus> {
         .iter()
         .map(|r| {
             let (stopped, shards): (bool, Vec<i32>) = (r.get(5), r.get(6));
-            WorkerRow {
+            WorkerStatus {
                 id: r.get(0),
                 pid: r.get(1),
                 host: r.get(2),
@@ -117,7 +58,11 @@ pub fn status(url: &FrontierUrl, name: &str) -> Result<ClusterStatus> {
         )
         .map_err(err)?
         .get(0);
+    // The origins' outcomes are counted in a subquery grouped by origin id alone, so the
+    // saved politeness and robots.txt (bytea, the latter up to the robots.txt cap) are read
+    // for the listed origins only, not grouped on.
     let mut hosts = Vec::new();
+    let now = unix_ms();
     for r in client
         .query(
             "SELECT o.origin, o.shard,
@@ -125,95 +70,50 @@ pub fn status(url: &FrontierUrl, name: &str) -> Result<ClusterStatus> {
                      AND s.expires_at > now()),
                     (SELECT count(*) FROM urls u WHERE u.crawl = o.crawl AND u.origin = o.id
                      AND u.state < 2) AS queued,
-                    count(*) FILTER (WHERE p.outcome = 0),
-                    count(*) FILTER (WHERE p.outcome = 1),
-                    count(*) FILTER (WHERE p.outcome = 2),
-                    o.politeness
-             FROM origins o LEFT JOIN pages p ON p.crawl = o.crawl AND p.origin = o.id
+                    coalesce(p.done, 0), coalesce(p.failed, 0),
+                    o.politeness, o.robots
+             FROM origins o LEFT JOIN (
+                 SELECT origin, count(*) AS total,
+                        count(*) FILTER (WHERE outcome = 0) AS done,
+                        count(*) FILTER (WHERE outcome = 1) AS failed
+                 FROM pages WHERE crawl = $1 GROUP BY origin) p ON p.origin = o.id
              WHERE o.crawl = $1
-             GROUP BY o.crawl, o.id, o.origin, o.shard, o.politeness
-             ORDER BY queued DESC, count(p.url) DESC, o.origin LIMIT $2",
-            &[&crawl.id, &MAX_HOSTS],
+             ORDER BY queued DESC, coalesce(p.total, 0) DESC, o.origin LIMIT $2",
+            &[&crawl.id, &(MAX_SHARED_HOSTS as i64)],
         )
         .map_err(err)?
     {
-        let politeness: Option<Vec<u8>> = r.get(7);
-        let saved: HostRecord = match politeness {
-            Some(v) => decode("origins.politeness", &v)?,
-            None => HostRecord::default(),
-        };
-        hosts.push(HostRow {
-            origin: r.get(0),
-            shard: r.get(1),
-            holder: r.get(2),
-            queued: r.get(3),
-            done: r.get(4),
-            failed: r.get(5),
-            blocked: r.get(6),
-            pauses: saved.pauses,
-            backoff_ms: saved.backoff_ms,
-        });
+        let mut h = HostStatus::new(r.get(0));
+        h.shard = Some(r.get(1));
+        h.holder = r.get(2);
+        let count = |i: usize| Some(r.get::<_, i64>(i).max(0) as u64);
+        (h.queued, h.done, h.failed) = (count(3), count(4), count(5));
+        let politeness: Option<Vec<u8>> = r.get(6);
+        if let Some(v) = politeness {
+            h.set_politeness(&decode::<HostRecord>("origins.politeness", &v)?, now);
+        }
+        let robots: Option<Vec<u8>> = r.get(7);
+        if let Some(v) = robots {
+            h.set_robots(decode::<RobotsRecord>("origins.robots", &v)?);
+        }
+        hosts.push(h);
     }
-    Ok(ClusterStatus {
-        crawl: crawl.name,
-        shards: crawl.shards,
+    Ok(Status {
+        db: None,
+        seeds: settings.seeds.iter().map(Url::to_string).collect(),
         totals,
-        workers,
+        by_status: None,
+        by_host: None,
+        by_error: None,
         hosts,
-        hosts_total,
+        overrides: Vec::new(),
+        settings: Some(settings),
+        recrawl: None,
+        shared: Some(SharedStatus {
+            crawl: crawl.name,
+            shards: crawl.shards,
+            workers,
+            hosts_total: hosts_total.max(0) as u64,
+        }),
     })
-}
-
-impl std::fmt::Display for ClusterStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let t = &self.totals;
-        writeln!(
-            f,
-            "crawl {:?} ({} shards): {} queued, {} done, {} failed, {} blocked, {} stored",
-            self.crawl,
-            self.shards,
-            t.queued,
-            t.done,
-            t.failed,
-            t.blocked,
-            bytesize::ByteSize(t.bytes)
-        )?;
-        writeln!(f, "workers:")?;
-        for w in &self.workers {
-            writeln!(
-                f,
-                "  {:<24} {:<8} pid {:<7} on {}, heartbeat {:.1}s ago, {} shards {:?}, store {}",
-                w.id,
-                w.state,
-                w.pid,
-                w.host,
-                w.heartbeat_age_s,
-                w.shards.len(),
-                w.shards,
-                w.store
-            )?;
-        }
-        writeln!(
-            f,
-            "hosts ({} of {}, most work first):",
-            self.hosts.len(),
-            self.hosts_total
-        )?;
-        for h in &self.hosts {
-            writeln!(
-                f,
-                "  {:<40} shard {:<3} {:<24} {} queued, {} done, {} failed, {} blocked, {} pauses, back-off {} ms",
-                h.origin,
-                h.shard,
-                h.holder.as_deref().unwrap_or("(no holder)"),
-                h.queued,
-                h.done,
-                h.failed,
-                h.blocked,
-                h.pauses,
-                h.backoff_ms
-            )?;
-        }
-        Ok(())
-    }
 }

@@ -559,7 +559,7 @@ fn shards_held(pg: &Postgres, crawl: &str, cwd: &Path) -> Vec<usize> {
     );
     assert!(out.status.success(), "status: {}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["workers"]
+    v["shared"]["workers"]
         .as_array()
         .unwrap()
         .iter()
@@ -1066,4 +1066,143 @@ fn a_shared_crawl_applies_duplicate_content_soft_404s_and_pattern_budgets() {
     assert!(!has("/help/a/more/more/more"), "{asked:?}");
     let months = asked.iter().filter(|a| a.starts_with("/cal?")).count();
     assert!(months <= 7, "{asked:?}");
+}
+
+/// `status --json` of one command, parsed.
+fn status_json(args: &[&str], cwd: &Path) -> serde_json::Value {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let out = run(&args, cwd);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// An object's keys, sorted.
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn status_json_of_a_shared_crawl_has_the_keys_of_a_crawl_of_its_own_plus_shared() {
+    let _timing = exclusive();
+    // Two origins of 6 pages and `/`, whose robots.txt disallows one page.
+    let servers = (0..2)
+        .map(|_| {
+            let site = generated(6, Duration::from_millis(5), 200);
+            route_server(Arc::new(move |r| match r.path() {
+                "/robots.txt" => Some(politecrawl::serve::Reply::new(
+                    200,
+                    "text/plain",
+                    "User-agent: *\nDisallow: /n/3\n",
+                )),
+                _ => site(r),
+            }))
+        })
+        .collect();
+    let origins = Origins {
+        servers,
+        peaks: Vec::new(),
+        pages: 6,
+        gate: Arc::default(),
+    };
+    let (pg, dir, mut w1) = begin("schema", &origins, FAST);
+    finish(&mut [&mut w1], 60);
+    let frontier = pg.url();
+    let shared = status_json(
+        &["status", "--frontier", &frontier, "--crawl", "schema"],
+        dir.path(),
+    );
+    // The same origins crawled by a crawl of its own.
+    let mut crawl = vec!["crawl"];
+    let seeds = origins.seeds();
+    crawl.extend(seeds.iter().map(String::as_str));
+    crawl.extend(["--db", "own.db", "--rate", "10", "--no-progress"]);
+    let out = run(&crawl, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let own = status_json(&["status", "--db", "own.db"], dir.path());
+
+    // One schema: the same top-level keys, and every host row has the same keys.
+    assert_eq!(
+        keys(&shared),
+        keys(&own),
+        "shared:\n{shared:#}\nown:\n{own:#}"
+    );
+    let rows = |v: &serde_json::Value| v["hosts"].as_array().unwrap().clone();
+    let (shared_rows, own_rows) = (rows(&shared), rows(&own));
+    assert_eq!(
+        (shared_rows.len(), own_rows.len()),
+        (2, 2),
+        "{shared:#}\n{own:#}"
+    );
+    let row_keys = keys(&own_rows[0]);
+    for r in shared_rows.iter().chain(&own_rows) {
+        assert_eq!(keys(r), row_keys, "{r:#}");
+    }
+
+    // The same meanings: the totals, and each origin's robots.txt verdict and the URLs it
+    // blocked, which the shared crawl reads from PostgreSQL.
+    let n = origins.all_urls().len() as u64 - 2;
+    for v in [&shared, &own] {
+        let totals = ["done", "blocked", "queued"].map(|k| v[k].as_u64().unwrap());
+        assert_eq!(totals, [n, 2, 0], "{v:#}");
+        assert_eq!(v["seeds"].as_array().unwrap().len(), 2);
+        assert_eq!(v["settings"]["rate"], 10.0, "{v:#}");
+        for r in rows(v) {
+            assert_eq!(r["robots"], "rules", "{r:#}");
+            assert!(r["robots_detail"].is_null(), "{r:#}");
+            assert_eq!(r["blocked"], 1, "{r:#}");
+        }
+    }
+    // What only one kind of crawl can tell is null in the other.
+    assert!(own["db"].is_string() && shared["db"].is_null());
+    assert!(own["by_status"]["200"].as_u64() == Some(n) && shared["by_status"].is_null());
+    assert!(own["shared"].is_null());
+    assert_eq!(shared["shared"]["crawl"], "schema");
+    assert_eq!(shared["shared"]["shards"], 8);
+    assert_eq!(shared["shared"]["hosts_total"], 2);
+    assert_eq!(shared["shared"]["workers"][0]["state"], "stopped");
+    for r in &shared_rows {
+        assert!(r["shard"].is_number(), "{r:#}");
+        assert_eq!(
+            (r["queued"].as_u64(), r["done"].as_u64()),
+            (Some(0), Some(n / 2))
+        );
+    }
+    for r in &own_rows {
+        assert!(r["shard"].is_null() && r["holder"].is_null() && r["done"].is_null());
+    }
+
+    // The text reads well for both: a shared crawl's name, workers and origins; a crawl of
+    // its own's database and politeness per origin.
+    let text = |args: &[&str]| {
+        let out = run(args, dir.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let shared_text = text(&["status", "--frontier", &frontier, "--crawl", "schema"]);
+    let head = format!("crawl \"schema\" (8 shards): 0 queued, {n} done, 0 failed, 2 blocked");
+    assert!(shared_text.starts_with(&head), "{shared_text}");
+    assert!(shared_text.contains("\nworkers:\n  "), "{shared_text}");
+    assert_eq!(shared_text.matches(" stopped ").count(), 1, "{shared_text}");
+    assert!(
+        shared_text.contains("\nhosts (2 of 2, most work first):\n"),
+        "{shared_text}"
+    );
+    let per_host = format!(": 0 queued, {} done, 0 failed; robots: rules", n / 2);
+    assert_eq!(shared_text.matches(&per_host).count(), 2, "{shared_text}");
+    assert_eq!(
+        shared_text.matches(", 1 blocked\n").count(),
+        2,
+        "{shared_text}"
+    );
+    let own_text = text(&["status", "--db", "own.db"]);
+    assert_eq!(own_text.matches(", 1 blocked\n").count(), 2, "{own_text}");
+    assert!(own_text.starts_with("database  own.db\n"), "{own_text}");
+    assert!(
+        own_text.contains("\npoliteness (per origin):\n"),
+        "{own_text}"
+    );
+    assert_eq!(own_text.matches("  robots: rules").count(), 2, "{own_text}");
 }

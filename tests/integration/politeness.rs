@@ -118,7 +118,7 @@ fn robots_disallowed_urls_are_never_requested_and_stored_as_blocked() {
     );
     let s = status::status(&store).unwrap();
     assert_eq!(s.totals.blocked, 2);
-    assert_eq!(s.by_error.get("robots_disallowed"), Some(&2));
+    assert_eq!(s.by_error.unwrap().get("robots_disallowed"), Some(&2));
 }
 
 #[test]
