@@ -168,9 +168,14 @@ impl SiteServer {
         format!("http://{}", self.addr)
     }
 
-    /// Every request so far, in arrival order.
+    /// Every request so far, in arrival order (by [`Request::at`]). The log itself is in the
+    /// order the connection threads got to it: on a loaded machine the thread of a request may
+    /// get the CPU after the one of a request that came 50 ms later, and a gap measured along
+    /// the log then came out negative (0 ns). Equal times keep the log's order.
     pub fn requests(&self) -> Vec<Request> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        let mut log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+        log.sort_by_key(|r| r.at);
+        log
     }
 
     /// Blocks until the server stops (it only stops when dropped from another thread, so in

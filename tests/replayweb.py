@@ -26,6 +26,8 @@ os.makedirs(os.path.join(root, "replay"))
 shutil.copy(os.path.join(rwp, "ui.js"), os.path.join(root, "ui.js"))
 shutil.copy(os.path.join(rwp, "sw.js"), os.path.join(root, "replay", "sw.js"))
 shutil.copy(wacz, os.path.join(root, "crawl.wacz"))
+with open(os.path.join(root, "blank.html"), "w") as f:
+    f.write("<!doctype html><title>registers the service worker</title>")
 with open(os.path.join(root, "index.html"), "w") as f:
     f.write(
         '<!doctype html><html><head><script src="./ui.js"></script></head>'
@@ -84,6 +86,30 @@ with sync_playwright() as p:
         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
     )
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    # ReplayWeb.page's service worker, registered and activated before the embedding page
+    # opens, as for a visitor who has been there before. The embed itself shows its replay
+    # frame once the worker is registered, not active: a frame loaded before the worker
+    # controls /replay/ gets this server's directory listing instead of the replay, and the
+    # embed reloads it three times, 100 ms apart, then gives up (on a loaded machine the
+    # worker's start takes longer). So the test waits for that state, not for a time.
+    page.goto(f"{origin}/blank.html")
+    page.evaluate(
+        """async () => {
+            const reg = await navigator.serviceWorker.register(
+                "./replay/sw.js?serveIndex=1", { scope: "./replay/" });
+            const sw = reg.installing || reg.waiting || reg.active;
+            await new Promise((ok, fail) => {
+                const check = () => {
+                    if (sw.state === "activated") ok();
+                    if (sw.state === "redundant") fail(new Error("the service worker failed to install"));
+                };
+                sw.addEventListener("statechange", check);
+                check();
+                // Only a bound on a hang: the state is what is waited for.
+                setTimeout(() => fail(new Error("the service worker did not activate in 120 s")), 120000);
+            });
+        }"""
+    )
     page.goto(f"{origin}/index.html")
     # The replayed page is a frame whose URL ends with the archived one (…/mp_/URL).
     deadline = 90_000

@@ -172,11 +172,38 @@ mod tests {
             started.elapsed() < Duration::from_secs(2),
             "cut by the window"
         );
-        // 200 bytes after 250 ms, then 100 more after 200 ms, then the end: the window
-        // closes with fewer than MIN_PROGRESS bytes, but the body is over, not slow.
-        let late = paced(vec![(250, vec![b'a'; 200]), (200, vec![b'b'; 100])]);
+        // 200 bytes once a whole window has passed, then the end: the window closes with
+        // fewer than MIN_PROGRESS bytes, but the body is over, not slow.
+        let late = Scripted(vec![(idle, vec![b'a'; 200])].into());
         let (b, t) = runtime::block_on(read_capped(late, 1 << 20, idle, None)).unwrap();
-        assert_eq!((b.len(), t), (300, false));
+        assert_eq!((b.len(), t), (200, false));
+        // The same window with more to come is slow.
+        let on = Scripted(vec![(idle, vec![b'a'; 200]), (Duration::ZERO, vec![b'b'])].into());
+        let err = runtime::block_on(read_capped(on, 1 << 20, idle, None)).unwrap_err();
+        assert!(err.1.starts_with("body slower than"), "{err:?}");
+    }
+
+    /// A body whose reads each take their pause, then give their bytes; after the last, the
+    /// end. The pause passes inside the read, so when `read_capped` sees the bytes at least
+    /// that much of its window is gone, however busy the machine. (A socket whose peer sleeps,
+    /// then writes, leaves that to the scheduler: under load a read saw 200 bytes meant for
+    /// inside the window only after it, or waited past the read timeout for them.)
+    struct Scripted(std::collections::VecDeque<(Duration, Vec<u8>)>);
+
+    impl AsyncRead for Scripted {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let Some((pause, bytes)) = self.0.pop_front() else {
+                return std::task::Poll::Ready(Ok(0));
+            };
+            std::thread::sleep(pause);
+            assert!(bytes.len() <= buf.len(), "one step fits one read");
+            buf[..bytes.len()].copy_from_slice(&bytes);
+            std::task::Poll::Ready(Ok(bytes.len()))
+        }
     }
 
     #[test]
