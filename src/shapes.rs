@@ -91,6 +91,8 @@ pub struct PatternBudget {
     met: Vec<u64>,
     /// URLs of shapes not tracked (over the caps).
     pub untracked: u64,
+    /// Shapes tracked at most ([`SHAPES_PER_RUN`]; smaller in tests).
+    run_cap: usize,
 }
 
 /// A URL's shape, hashed (see the module doc), and its kind.
@@ -174,6 +176,7 @@ impl PatternBudget {
             per_origin: HashMap::new(),
             met: Vec::new(),
             untracked: 0,
+            run_cap: SHAPES_PER_RUN,
         }
     }
 
@@ -266,9 +269,15 @@ impl PatternBudget {
         if self.shapes.contains_key(&shape) {
             return true;
         }
+        // The run's cap first: an origin gets its count only with a shape tracked, so the
+        // counts are bounded by the shapes, not by the origins a broad crawl meets.
+        if self.shapes.len() >= self.run_cap {
+            self.untracked += 1;
+            return false;
+        }
         let origin = page.origin().ascii_serialization();
         let n = self.per_origin.entry(origin).or_default();
-        if *n >= SHAPES_PER_ORIGIN || self.shapes.len() >= SHAPES_PER_RUN {
+        if *n >= SHAPES_PER_ORIGIN {
             self.untracked += 1;
             return false;
         }
@@ -423,5 +432,19 @@ mod tests {
             1,
             "closed after two pages that led nowhere"
         );
+    }
+
+    #[test]
+    fn origins_past_the_runs_cap_leave_no_count_behind() {
+        let mut b = PatternBudget::new(5, 0);
+        b.run_cap = 3;
+        for n in 0..10 {
+            let page = Url::parse(&format!("http://o{n}.test/list?page=1")).unwrap();
+            b.filter_quiet(
+                &page,
+                &mut vec![cand(&format!("http://o{n}.test/list?page=2"))],
+            );
+        }
+        assert_eq!((b.shapes.len(), b.per_origin.len(), b.untracked), (3, 3, 7));
     }
 }
