@@ -160,7 +160,7 @@ fn run(a: &Args) -> Result<String, String> {
     let stored = store_pages(&store, a).map_err(|e| e.to_string())?;
     let store_secs = store_start.elapsed().as_secs_f64();
     let counters = store.counters().map_err(|e| e.to_string())?;
-    store.close().map_err(|e| e.to_string())?;
+    politecrawl::status_snapshot::close(store).map_err(|e| e.to_string())?;
     Ok(format!(
         "{{\"urls\":{},\"hosts\":{},\"queued\":{},\"counter_queued\":{},\"seconds\":{:.1},\"insert_rate\":{:.0},\"pages\":{stored},\"store_rate\":{:.0},\"rss_mb\":{:.0},\"disk_mb\":{:.0}}}",
         a.urls,

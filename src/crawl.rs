@@ -170,7 +170,7 @@ pub fn start(
     if let Some(path) = report {
         write_report(&store, &summary, started, path)?;
     }
-    store.close()?;
+    crate::status_snapshot::close(store)?;
     Ok((plan, summary))
 }
 

@@ -67,7 +67,8 @@
 //! Commands on top, and what they share:
 //! - [`crawl`]: sets a run up (new or resumed) and runs it; [`report`]: what a run did.
 //! - [`seeds_file`]: `--seeds-file`, seed URLs streamed from a file or stdin.
-//! - [`status`]: where a crawl stands; [`progress`]: the live numbers of a running one;
+//! - [`status`]: where a crawl stands ([`status_snapshot`]: as a clean stop left it, read
+//!   without opening the database); [`progress`]: the live numbers of a running one;
 //!   [`explain`]: what happened to one URL, and which rule decided.
 //! - [`export`]: JSON Lines and CSV (with fields computed from the bodies), WARC, WACZ, CDXJ
 //!   and mirror dumps.
@@ -132,6 +133,7 @@ pub mod seeds_file;
 pub mod serve;
 pub mod shutdown;
 pub mod status;
+pub mod status_snapshot;
 
 pub use canon::ScopeKind;
 pub use config::request::{Credentials, Headers, Login};

@@ -79,11 +79,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .db
                 .clone()
                 .context("status needs --db DIR (or --frontier)")?;
-            let store = match Store::open(&db, OpenMode::Existing) {
-                Err(politecrawl::Error::Locked { .. }) => return live_status(&db, args.json),
-                other => other?,
+            let s = match politecrawl::status_snapshot::read(&db) {
+                Some(s) => s,
+                None => match Store::open(&db, OpenMode::Existing) {
+                    Err(politecrawl::Error::Locked { .. }) => return live_status(&db, args.json),
+                    other => status::status(&other?)?,
+                },
             };
-            let s = status::status(&store)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::config::CrawlConfig;
@@ -21,7 +21,7 @@ use crate::store::{Counters, HostRecord, OverrideRecord, RobotsRecord, RobotsVer
 /// (`status --frontier … --crawl NAME`), so that a script reads both the same way and the two
 /// cannot drift apart. What only one kind of crawl can tell is `null` in the other (each such
 /// field says why). Field names are the `status --json` keys.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// The database directory; `null` for a shared crawl, whose pages are in each worker's
     /// store (`shared.workers[].store`).
@@ -62,7 +62,7 @@ pub struct Status {
 pub const MAX_SHARED_HOSTS: usize = 200;
 
 /// What a shared crawl's status adds (`status --json`'s `shared`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SharedStatus {
     /// The crawl's name.
     pub crawl: String,
@@ -75,7 +75,7 @@ pub struct SharedStatus {
 }
 
 /// One worker of a shared crawl.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerStatus {
     /// Its id.
     pub id: String,
@@ -96,7 +96,7 @@ pub struct WorkerStatus {
 
 /// The latest recrawl round (`status --json`'s `recrawl`): its counts for the crawl and per
 /// origin.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecrawlStatus {
     /// 1 for the first recrawl.
     pub round: u32,
@@ -116,7 +116,7 @@ pub struct RecrawlStatus {
 
 /// One origin: its politeness state, and in a shared crawl its counts and where it is.
 /// Both kinds of crawl print every field, `null` where that kind cannot tell.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostStatus {
     /// The origin.
     pub origin: String,

@@ -236,6 +236,6 @@ pub fn run(join: &Join<'_>, stop: &StopSignal, progress: &Progress) -> Result<Su
         // This worker's run, and its own store's status (`status --frontier` has the crawl's).
         crate::crawl::write_report(&store, &summary, started_wall, path)?;
     }
-    store.close()?;
+    crate::status_snapshot::close(store)?;
     Ok(summary)
 }

@@ -75,9 +75,17 @@ impl Store {
     /// once more, read-only, paying that replay now, at the end of a run, rather than at the
     /// start of the next command.
     pub fn close(self) -> Result<()> {
+        self.close_with(|_| Ok(()))
+    }
+
+    /// [`Store::close`], calling `last` on the database in its final state (reopened, before
+    /// it is dropped again): what `status` keeps of a stopped crawl is read there.
+    pub fn close_with(self, last: impl FnOnce(&Store) -> Result<()>) -> Result<()> {
         let path = self.path.clone();
         drop(self);
-        drop(Store::open_in_place(&path)?);
+        let reopened = Store::open_in_place(&path)?;
+        last(&reopened)?;
+        drop(reopened);
         Ok(())
     }
 

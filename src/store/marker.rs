@@ -34,6 +34,7 @@ pub const OWN: &[&str] = &[
     super::flusher::DURABLE_FILE,
     super::flusher::COMMITTED_FILE,
     super::flusher::SETTINGS_FILE,
+    super::STATUS_SNAPSHOT_FILE,
     // Named here, not imported: the modules that own them sit above the store (the test
     // below keeps them alike).
     "live-status.json",

@@ -68,6 +68,11 @@ pub const SCHEMA_VERSION: u32 = 7;
 /// process can say who holds the lock.
 pub(crate) const PID_FILE: &str = "politecrawl.pid";
 
+/// The status a clean close leaves beside the database (see `crate::status_snapshot`), so
+/// `status` on a stopped crawl needs no copy of sled's files. Every writer removes it before
+/// it changes anything ([`Store::open`]).
+pub const STATUS_SNAPSHOT_FILE: &str = "status-snapshot.json";
+
 /// While a crawl runs, dirty pages are written to disk this often (see [`Store::flusher`]): a
 /// power cut costs at most the outcomes of this window, and those URLs are simply fetched again.
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);

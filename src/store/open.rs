@@ -25,6 +25,9 @@ impl Store {
     /// back whole.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
         let recognised = check_directory(path, mode)?;
+        if mode != OpenMode::Existing && recognised.is_some() {
+            forget_status_snapshot(path)?;
+        }
         if mode == OpenMode::Existing {
             let copy = SledCopy::take(path)?;
             match Store::open_with(path, mode, recognised, Some(copy)) {
@@ -330,6 +333,21 @@ fn check_schema(
 /// Refuses what is not a politecrawl database before sled writes into it (sled formats over
 /// any file named `db`), and creates a new one's directory, owner-only (it will hold bodies
 /// and credentials), with its marker. Returns how an existing directory was recognised.
+/// A writer is about to open the database: the status its last clean close left
+/// ([`super::STATUS_SNAPSHOT_FILE`]) will no longer say where it stands. Removed, and the
+/// removal synced, before sled runs, so that no crash of this writer leaves a snapshot beside
+/// a database that has moved on (`status` then reads the database itself).
+fn forget_status_snapshot(path: &Path) -> Result<()> {
+    let file = path.join(super::STATUS_SNAPSHOT_FILE);
+    match std::fs::remove_file(&file) {
+        Ok(()) => std::fs::File::open(path)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| Error::io(format!("syncing {}", path.display()), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("removing {}", file.display()), e)),
+    }
+}
+
 fn check_directory(path: &Path, mode: OpenMode) -> Result<Option<Recognised>> {
     let not_ours = |reason: String| Error::NotADatabase {
         path: path.to_path_buf(),

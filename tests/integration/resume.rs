@@ -643,3 +643,40 @@ fn max_bytes_holds_across_a_kill_9() {
     assert_eq!(asked.len(), sizes.len(), "{asked:?}");
     assert!(asked.values().all(|n| *n <= 2), "{asked:?}");
 }
+
+/// `status` on a stopped crawl reads what its clean stop left (no copy of sled's files); a
+/// crawl killed after that must not leave it to be read: `status` then gives the killed
+/// crawl's own numbers, those of the store.
+#[test]
+fn status_after_a_kill_9_is_the_killed_crawl_s_not_the_last_clean_stop_s() {
+    let _timing = shared();
+    let server = route_server(Arc::new(generated(60, Duration::from_millis(5), 1_000)));
+    let dir = tempdir();
+    let seed = format!("{}/", server.origin());
+    let common = ["--db", "st.db", "--rate", "0", "--concurrency", "1"];
+    let first = [&[seed.as_str(), "--max-pages", "5"][..], &common[..]].concat();
+    let out = run(&[&["crawl"][..], &first[..]].concat(), dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let snapshot = dir.path().join("st.db").join("status-snapshot.json");
+    assert!(snapshot.exists(), "a clean stop leaves its status");
+    let status = |dir: &Path| -> serde_json::Value {
+        let out = run(&["status", "--db", "st.db", "--json"], dir);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(status(dir.path())["done"].as_u64(), Some(5));
+
+    let mut child = spawn_crawl(
+        &[&common[..], &["--max-pages", "1000"][..]].concat(),
+        dir.path(),
+    );
+    assert!(wait_for_requests(&server, 20, &mut child), "killed midway");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!snapshot.exists(), "the killed crawl's open removed it");
+    let json = status(dir.path());
+    let store = Store::open(&dir.path().join("st.db"), OpenMode::Existing).unwrap();
+    let stored = store.pages().count() as u64;
+    assert!(stored > 5, "the killed crawl stored pages");
+    assert_eq!(json["done"].as_u64(), Some(stored), "{json}");
+}
