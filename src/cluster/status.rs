@@ -58,9 +58,11 @@ pub fn status(url: &FrontierUrl, name: &str) -> Result<Status> {
         )
         .map_err(err)?
         .get(0);
-    // The origins' outcomes are counted in a subquery grouped by origin id alone, so the
-    // saved politeness and robots.txt (bytea, the latter up to the robots.txt cap) are read
-    // for the listed origins only, not grouped on.
+    // The origins' queues and outcomes are counted in subqueries grouped by origin id alone:
+    // one pass over `urls` and one over `pages` (a correlated count per origin was a pass per
+    // origin: 80 s for 200,000 URLs over 10,000 origins), and the saved politeness and
+    // robots.txt (bytea, the latter up to the robots.txt cap) are read for the listed origins
+    // only, not grouped on.
     let mut hosts = Vec::new();
     let now = unix_ms();
     for r in client
@@ -68,11 +70,13 @@ pub fn status(url: &FrontierUrl, name: &str) -> Result<Status> {
             "SELECT o.origin, o.shard,
                     (SELECT s.holder FROM shards s WHERE s.crawl = o.crawl AND s.shard = o.shard
                      AND s.expires_at > now()),
-                    (SELECT count(*) FROM urls u WHERE u.crawl = o.crawl AND u.origin = o.id
-                     AND u.state < 2) AS queued,
+                    coalesce(q.queued, 0) AS queued,
                     coalesce(p.done, 0), coalesce(p.failed, 0),
                     o.politeness, o.robots
              FROM origins o LEFT JOIN (
+                 SELECT origin, count(*) AS queued FROM urls
+                 WHERE crawl = $1 AND state < 2 GROUP BY origin) q ON q.origin = o.id
+             LEFT JOIN (
                  SELECT origin, count(*) AS total,
                         count(*) FILTER (WHERE outcome = 0) AS done,
                         count(*) FILTER (WHERE outcome = 1) AS failed
