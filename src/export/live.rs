@@ -13,6 +13,10 @@
 //! `DIR/warc-state.json`, how far the file is valid and where in the page log it stands. On the
 //! next start the `.open` file is cut back to that length (a batch written after it was not
 //! recorded and is written again) and the follower goes on from that place.
+//!
+//! Only records the crawl counts: a worker of a shared crawl stores a record before PostgreSQL
+//! counts it, so its frontier says which records count ([`CountedRecords`]); the follower
+//! stops at the first record not decided yet and takes it up again once it is.
 
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
@@ -25,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::warc::{capture, warcinfo, Counting, Info};
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
+use crate::frontier::CountedRecords;
 use crate::store::bodies::BodyLog;
 use crate::store::page_log::{PageLog, Position, Span};
 use crate::store::Store;
@@ -71,8 +76,13 @@ pub struct LiveWarc {
 }
 
 impl LiveWarc {
-    /// Starts following `store` for the crawl `config`, when it has `--warc`.
-    pub fn start(store: &Store, config: &CrawlConfig) -> Result<Option<LiveWarc>> {
+    /// Starts following `store` for the crawl `config`, when it has `--warc`; `counted`
+    /// (a shared crawl's worker) says which of the store's records are the crawl's.
+    pub fn start(
+        store: &Store,
+        config: &CrawlConfig,
+        counted: Option<Box<dyn CountedRecords>>,
+    ) -> Result<Option<LiveWarc>> {
         let Some(prefix) = config.warc.clone() else {
             return Ok(None);
         };
@@ -86,6 +96,7 @@ impl LiveWarc {
             durable: Arc::clone(&store.durable),
             state: State::default(),
             file: None,
+            counted,
         };
         follower.resume()?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
@@ -142,6 +153,7 @@ struct Follower {
     durable: Arc<Mutex<Option<Span>>>,
     state: State,
     file: Option<Open>,
+    counted: Option<Box<dyn CountedRecords>>,
 }
 
 impl Follower {
@@ -231,13 +243,34 @@ impl Follower {
                     }
                 }
             }
-            let mut written = 0;
-            while written < BATCH {
+            let mut batch = Vec::new();
+            while batch.len() < BATCH {
                 let Some(item) = it.next() else { break };
-                let (_, page) = item?;
+                batch.push(item?);
+            }
+            // Where the follower stands once the batch is written: past its last frame.
+            let mut position = it.position();
+            let counted = match &mut self.counted {
+                Some(c) => {
+                    let records: Vec<(u64, &str)> = batch
+                        .iter()
+                        .map(|(_, p)| (p.record.stored_at_us.unwrap_or(0), p.record.url.as_str()))
+                        .collect();
+                    c.counted(&records)
+                }
+                None => vec![Some(true); batch.len()],
+            };
+            let mut written = 0;
+            let mut undecided = false;
+            for (i, ((at, page), counted)) in batch.iter().zip(counted).enumerate() {
+                let Some(counted) = counted else {
+                    // Not decided yet: the next look starts at this record.
+                    (position, undecided) = (*at, true);
+                    break;
+                };
                 self.state.frames += 1;
                 written += 1;
-                if page.record.status.is_none() {
+                if !counted || page.record.status.is_none() {
                     continue;
                 }
                 let body = match &page.body {
@@ -251,18 +284,21 @@ impl Follower {
                 };
                 self.open_file()?;
                 let (info, open) = (&self.info, self.file.as_mut().expect("opened above"));
-                let mut counted = Counting {
+                let mut counting = Counting {
                     inner: &mut open.file,
                     bytes: 0,
                 };
-                capture(&mut counted, &page.record, &body, info, &open.info_id)
+                capture(&mut counting, &page.record, &body, info, &open.info_id)
                     .map_err(|e| Error::io(format!("writing {}", open.path.display()), e))?;
-                open.length += counted.bytes;
+                open.length += counting.bytes;
                 if open.length >= self.max_size {
+                    if let Some((next, _)) = batch.get(i + 1) {
+                        position = *next;
+                    }
                     break;
                 }
             }
-            self.state.position = it.position();
+            self.state.position = position;
             if written == 0 {
                 return Ok(());
             }
@@ -273,6 +309,9 @@ impl Follower {
                 .is_some_and(|f| f.length >= self.max_size);
             if full {
                 self.close()?;
+            }
+            if undecided {
+                return Ok(());
             }
         }
     }
