@@ -62,6 +62,8 @@ pub struct Counted {
     crawl: i64,
     worker: String,
     client: Option<postgres::Client>,
+    /// Whether the last question went unanswered (said once, not at every look).
+    failing: bool,
 }
 
 impl Counted {
@@ -73,6 +75,7 @@ impl Counted {
             crawl,
             worker: worker.to_string(),
             client: None,
+            failing: false,
         }
     }
 
@@ -118,10 +121,17 @@ impl CountedRecords for Counted {
         };
         let (ask, wait) = records.split_at(decided);
         let found = match self.in_pages(ask) {
-            Ok(found) => found,
+            Ok(found) => {
+                if std::mem::take(&mut self.failing) {
+                    log::info!("live WARC: PostgreSQL answers again; writing on");
+                }
+                found
+            }
             Err(e) => {
                 // Nothing decided: asked again at the follower's next look.
-                log::warn!("live WARC: {e}; its records wait until PostgreSQL answers");
+                if !std::mem::replace(&mut self.failing, true) {
+                    log::warn!("live WARC: {e}; its records wait until PostgreSQL answers");
+                }
                 self.client = None;
                 return vec![None; records.len()];
             }
