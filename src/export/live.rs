@@ -416,3 +416,135 @@ fn save(db: &Path, state: &State) -> Result<()> {
     crate::replace_file::replace(&path, &json, how)
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io::Read;
+
+    use super::*;
+    use crate::frontier::{add_seeds, lease, settle, Leases};
+    use crate::store::{OpenMode, PageRecord, UrlState};
+
+    /// A frontier's answers, set by the test, and the URLs it was asked about.
+    #[derive(Clone, Default)]
+    struct Gate {
+        says: Arc<Mutex<HashMap<String, Option<bool>>>>,
+        asked: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl CountedRecords for Gate {
+        fn counted(&mut self, records: &[(u64, &str)]) -> Vec<Option<bool>> {
+            let says = self.says.lock().unwrap();
+            records
+                .iter()
+                .map(|(_, url)| {
+                    self.asked.lock().unwrap().push(url.to_string());
+                    says.get(*url).copied().flatten()
+                })
+                .collect()
+        }
+    }
+
+    fn record(url: &str) -> PageRecord {
+        PageRecord {
+            url: url.into(),
+            final_url: url.into(),
+            state: UrlState::Done,
+            status: Some(200),
+            headers: vec![],
+            content_type: None,
+            body_len: 4,
+            truncated: false,
+            body_skipped: false,
+            redirect_chain: vec![],
+            fetched_at: String::new(),
+            elapsed_ms: 0,
+            depth: 0,
+            referrer: None,
+            attempts: 1,
+            error: None,
+            http_version: Some("HTTP/1.1".into()),
+            stored_at_us: None,
+            version: None,
+            links_dropped: 0,
+            ip: None,
+            duplicate: None,
+        }
+    }
+
+    /// The target URIs of the response records in the closed files of `prefix`.
+    fn written(dir: &Path) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".warc.gz"))
+            .collect();
+        files.sort();
+        let mut uris = Vec::new();
+        for f in files {
+            let mut text = String::new();
+            flate2::read::MultiGzDecoder::new(std::fs::File::open(f).unwrap())
+                .read_to_string(&mut text)
+                .unwrap();
+            let mut response = false;
+            for line in text.lines() {
+                if line.starts_with("WARC-Type:") {
+                    response = line.ends_with("response");
+                }
+                if let Some(uri) = line.strip_prefix("WARC-Target-URI: ") {
+                    if response {
+                        uris.push(uri.trim().to_string());
+                    }
+                }
+            }
+        }
+        uris
+    }
+
+    #[test]
+    fn the_follower_writes_only_counted_records_and_waits_at_an_undecided_one() {
+        let dir = std::env::temp_dir().join(format!("pc-live-gate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir.join("db"), OpenMode::CreateOrOpen).unwrap();
+        let urls = ["http://a.test/", "http://b.test/", "http://c.test/"];
+        let seeds: Vec<url::Url> = urls.iter().map(|u| url::Url::parse(u).unwrap()).collect();
+        let mut leases = Leases::default();
+        for added in add_seeds(&store, &seeds).unwrap() {
+            let l = lease(&store, added.origin_id, &mut leases)
+                .unwrap()
+                .unwrap();
+            settle(&store, &l, &record(&l.entry.url), b"body", &[], None).unwrap();
+        }
+        store.flush().unwrap();
+        let config = CrawlConfig {
+            warc: Some(dir.join("warc").join("live").display().to_string()),
+            ..CrawlConfig::default()
+        };
+        let gate = Gate::default();
+        gate.says.lock().unwrap().extend([
+            (urls[0].to_string(), Some(true)),
+            (urls[1].to_string(), Some(false)),
+            (urls[2].to_string(), None),
+        ]);
+        let live = LiveWarc::start(&store, &config, Some(Box::new(gate.clone()))).unwrap();
+        live.unwrap().finish().unwrap();
+        assert_eq!(
+            written(&dir.join("warc")),
+            [urls[0]],
+            "b refused, c undecided"
+        );
+
+        // Decided now: the next start asks about c alone, from where the last one waited.
+        gate.says
+            .lock()
+            .unwrap()
+            .insert(urls[2].to_string(), Some(true));
+        gate.asked.lock().unwrap().clear();
+        let live = LiveWarc::start(&store, &config, Some(Box::new(gate.clone()))).unwrap();
+        live.unwrap().finish().unwrap();
+        assert_eq!(*gate.asked.lock().unwrap(), [urls[2]]);
+        assert_eq!(written(&dir.join("warc")), [urls[0], urls[2]]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
