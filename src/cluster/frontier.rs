@@ -84,6 +84,7 @@ pub struct ClusterFrontier<'a> {
     pub refused: u64,
     /// Stamps of records stored here whose commit is not decided yet (for `--warc`).
     pending: Arc<Pending>,
+    /// The crawl's id (in `pages`), for the live WARC's questions.
     crawl: i64,
 }
 

@@ -176,7 +176,10 @@ pub fn run(join: &Join<'_>, stop: &StopSignal, progress: &Progress) -> Result<Su
     let store = Store::open(join.db, OpenMode::CreateOrOpen)?;
     let id = Identity::of(join.db, &store, join.crawl)?;
     // Each worker writes its own live WARC files: see `cluster::warc`.
-    config.warc = (config.warc.as_deref()).map(|p| super::warc::worker_prefix(p, &id.worker));
+    config.warc = config
+        .warc
+        .as_deref()
+        .map(|p| super::warc::worker_prefix(p, &id.worker));
     // For a local export's WARC warcinfo, and `status --db` on this worker's store.
     store.save_config(&config)?;
     // A power cut can leave records this store counts but did not write whole. None of them
