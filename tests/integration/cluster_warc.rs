@@ -308,3 +308,38 @@ fn a_commit_refused_by_the_fence_writes_no_live_warc_record() {
         assert_eq!(counts.get(url), Some(&2), "{url}: fetched again");
     }
 }
+
+#[test]
+fn live_warcs_wait_for_postgresql_when_it_is_down_and_then_write_every_page_once() {
+    let _timing = exclusive();
+    let origins = Origins::split(4, (1, 1), 24);
+    let pg = Postgres::start();
+    let dir = tempdir();
+    let d = dir.path();
+    let prefix = d.join("warc").join("live");
+    let prefix = prefix.to_str().unwrap();
+    let mut w1 = Worker::first_with(d, &pg, "down", &origins.seeds(), FAST, &["--warc", prefix]);
+    crawl_created(&pg, "down");
+    let mut w2 = Worker::join(d, &pg, "down", "w2", FAST);
+    origins.until_requested(4);
+    pg.stop();
+    // Past the leases' 2 s: the workers wait, their writers with them.
+    std::thread::sleep(Duration::from_secs(3));
+    pg.start_again();
+    finish(&mut [&mut w1, &mut w2], 90);
+    let (got, _) = live_responses(&d.join("warc"), &[&w1, &w2]);
+    assert_eq!(
+        urls(&got),
+        origins.all_urls(),
+        "each page once, in all files"
+    );
+    assert_eq!(got, exported_warc(&pg, "down", &[&w1, &w2], d));
+    let said = format!("{}{}", w1.stderr(), w2.stderr());
+    let waits = said
+        .matches("its records wait until PostgreSQL answers")
+        .count();
+    assert!(
+        waits <= 2,
+        "said once per worker, not at every look:\n{said}"
+    );
+}
