@@ -1,7 +1,8 @@
 //! `crawl --frontier … --warc PREFIX`: each worker writes its own live WARC files
 //! (`PREFIX-<worker id>-NNNNN.warc.gz`), and together they hold each page of the crawl exactly
 //! once, the set `export --frontier --format warc` writes: a record a worker stored whose
-//! commit was refused, or cut off by a kill -9, is never written, also after the restart.
+//! commit was refused, or cut off by a kill -9, is never written, also after the restart; and
+//! while PostgreSQL is down the writers wait, then write on.
 //!
 //! A commit is caught between its local write and PostgreSQL for certain rather than by
 //! chance: the test locks the worker's shard rows until its commit waits at the fence (the
