@@ -362,7 +362,8 @@ crawl_settings! {
     #[arg(long, value_name = "FILE", value_parser = absolute_path)]
     client_key: Option<String> = None, given Option<String>;
     /// Write WARC files while crawling: PREFIX-00000.warc.gz, ... (a file is PREFIX-N.warc.gz.open
-    /// until complete); every stored page with a response exactly once across them
+    /// until complete); every stored page with a response exactly once across them (with
+    /// --frontier, each worker writes PREFIX-ID-00000.warc.gz, ..., ID its worker id)
     #[arg(long, value_name = "PREFIX", value_parser = absolute_path)]
     warc: Option<String> = None, given Option<String>;
     /// Start the next --warc file once one reaches this size [default: 1GB]

@@ -313,7 +313,8 @@ pub(crate) fn drive(
     drop(out_tx);
 
     let flusher = store.flusher();
-    let live_warc = crate::export::live::LiveWarc::start(store, config)?;
+    let live_warc =
+        crate::export::live::LiveWarc::start(store, config, frontier.counted_records())?;
     let forget = |origin: &str| ctx.fetcher.forget_origin(origin);
     let io = EngineIo {
         dir: store.path(),

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 use super::crawls::ClusterCrawl;
+use super::warc::{Counted, Pending};
 use crate::error::{Error, Result};
 use crate::frontier::entry::key_of;
 use crate::frontier::entry::seq_of_key;
@@ -31,8 +32,8 @@ use crate::frontier::postgres::connect::FrontierUrl;
 use crate::frontier::postgres::queue::{outcome, Queued, Settled, SharedQueue};
 use crate::frontier::postgres::shards::ShardLeases;
 use crate::frontier::{
-    Candidate, Enqueued, Frontier, Lease, OriginId, OriginScan, QueueEntry, QueueKey, Refresh,
-    SendPermits, Settlement,
+    Candidate, CountedRecords, Enqueued, Frontier, Lease, OriginId, OriginScan, QueueEntry,
+    QueueKey, Refresh, SendPermits, Settlement,
 };
 use crate::shutdown::StopSignal;
 use crate::store::{decode, encode, Counters, HostRecord, RobotsRecord, Store, UrlState};
@@ -81,6 +82,10 @@ pub struct ClusterFrontier<'a> {
     stored_since_totals: u64,
     /// Outcomes whose commit the fence refused (their shard had moved on).
     pub refused: u64,
+    /// Stamps of records stored here whose commit is not decided yet (for `--warc`).
+    pending: Arc<Pending>,
+    /// The crawl's id (in `pages`), for the live WARC's questions.
+    crawl: i64,
 }
 
 impl<'a> ClusterFrontier<'a> {
@@ -123,6 +128,8 @@ impl<'a> ClusterFrontier<'a> {
             memo: SeenMemo::default(),
             stored_since_totals: 0,
             refused: 0,
+            pending: Arc::default(),
+            crawl: crawl.id,
         })
     }
 
@@ -366,6 +373,9 @@ impl<'a> ClusterFrontier<'a> {
                 r
             })
             .collect();
+        // Before the page log has them: the live WARC must wait for their commit.
+        let stamps: Vec<u64> = records.iter().filter_map(|r| r.stored_at_us).collect();
+        self.pending.add(&stamps);
         let local: Vec<Settlement<'_>> = batch
             .iter()
             .zip(&records)
@@ -614,6 +624,7 @@ impl Frontier for ClusterFrontier<'_> {
             return Ok(out);
         }
         let stamps = self.store_locally(&keep)?;
+        let all = stamps.clone();
         // Durable here before PostgreSQL points at them: neither kill -9 (sled keeps its
         // newest writes in memory) nor a power cut may lose a page counted as stored.
         self.store.flush()?;
@@ -630,12 +641,15 @@ impl Frontier for ClusterFrontier<'_> {
                 keep.retain(|(s, _)| self.holds(s.lease.origin_id));
                 self.refused += (before - keep.len()) as u64;
                 if keep.is_empty() {
+                    self.pending.decided(&all);
                     return Ok(out);
                 }
                 self.commit(&keep)?
             }
             other => other?,
         };
+        // Committed or refused (an error leaves them pending: the next start asks PostgreSQL).
+        self.pending.decided(&all);
         self.stored_since_totals += keep
             .iter()
             .filter(|(s, _)| s.record.state != UrlState::Blocked)
@@ -768,5 +782,12 @@ impl Frontier for ClusterFrontier<'_> {
 
     fn send_permits(&self) -> Option<Arc<SendPermits>> {
         Some(Arc::clone(&self.permits))
+    }
+
+    fn counted_records(&self) -> Option<Box<dyn CountedRecords>> {
+        let pending = Arc::clone(&self.pending);
+        let worker = self.shards.worker();
+        let url = self.pg.url.clone();
+        Some(Box::new(Counted::new(pending, url, self.crawl, worker)))
     }
 }

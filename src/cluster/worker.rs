@@ -159,14 +159,6 @@ fn refuse_unsupported(config: &CrawlConfig) -> Result<()> {
             "--recrawl is not supported with --frontier yet; recrawl a crawl of its own".into(),
         ));
     }
-    if config.warc.is_some() {
-        // Each worker's store can hold records the crawl does not count (see `export`).
-        return Err(Error::Config(
-            "--warc is not supported with --frontier yet; `politecrawl export --frontier URL \
-             --crawl NAME --db W1 --db W2 --format warc` writes the whole crawl, each page once"
-                .into(),
-        ));
-    }
     Ok(())
 }
 
@@ -183,6 +175,11 @@ pub fn run(join: &Join<'_>, stop: &StopSignal, progress: &Progress) -> Result<Su
     }
     let store = Store::open(join.db, OpenMode::CreateOrOpen)?;
     let id = Identity::of(join.db, &store, join.crawl)?;
+    // Each worker writes its own live WARC files: see `cluster::warc`.
+    config.warc = config
+        .warc
+        .as_deref()
+        .map(|p| super::warc::worker_prefix(p, &id.worker));
     // For a local export's WARC warcinfo, and `status --db` on this worker's store.
     store.save_config(&config)?;
     // A power cut can leave records this store counts but did not write whole. None of them

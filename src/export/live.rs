@@ -13,6 +13,10 @@
 //! `DIR/warc-state.json`, how far the file is valid and where in the page log it stands. On the
 //! next start the `.open` file is cut back to that length (a batch written after it was not
 //! recorded and is written again) and the follower goes on from that place.
+//!
+//! Only records the crawl counts: a worker of a shared crawl stores a record before PostgreSQL
+//! counts it, so its frontier says which records count ([`CountedRecords`]); the follower
+//! stops at the first record not decided yet and takes it up again once it is.
 
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
@@ -25,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::warc::{capture, warcinfo, Counting, Info};
 use crate::config::CrawlConfig;
 use crate::error::{Error, Result};
+use crate::frontier::CountedRecords;
 use crate::store::bodies::BodyLog;
 use crate::store::page_log::{PageLog, Position, Span};
 use crate::store::Store;
@@ -71,8 +76,13 @@ pub struct LiveWarc {
 }
 
 impl LiveWarc {
-    /// Starts following `store` for the crawl `config`, when it has `--warc`.
-    pub fn start(store: &Store, config: &CrawlConfig) -> Result<Option<LiveWarc>> {
+    /// Starts following `store` for the crawl `config`, when it has `--warc`; `counted`
+    /// (a shared crawl's worker) says which of the store's records are the crawl's.
+    pub fn start(
+        store: &Store,
+        config: &CrawlConfig,
+        counted: Option<Box<dyn CountedRecords>>,
+    ) -> Result<Option<LiveWarc>> {
         let Some(prefix) = config.warc.clone() else {
             return Ok(None);
         };
@@ -86,6 +96,7 @@ impl LiveWarc {
             durable: Arc::clone(&store.durable),
             state: State::default(),
             file: None,
+            counted,
         };
         follower.resume()?;
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
@@ -142,6 +153,7 @@ struct Follower {
     durable: Arc<Mutex<Option<Span>>>,
     state: State,
     file: Option<Open>,
+    counted: Option<Box<dyn CountedRecords>>,
 }
 
 impl Follower {
@@ -231,13 +243,34 @@ impl Follower {
                     }
                 }
             }
-            let mut written = 0;
-            while written < BATCH {
+            let mut batch = Vec::new();
+            while batch.len() < BATCH {
                 let Some(item) = it.next() else { break };
-                let (_, page) = item?;
+                batch.push(item?);
+            }
+            // Where the follower stands once the batch is written: past its last frame.
+            let mut position = it.position();
+            let counted = match &mut self.counted {
+                Some(c) => {
+                    let records: Vec<(u64, &str)> = batch
+                        .iter()
+                        .map(|(_, p)| (p.record.stored_at_us.unwrap_or(0), p.record.url.as_str()))
+                        .collect();
+                    c.counted(&records)
+                }
+                None => vec![Some(true); batch.len()],
+            };
+            let mut written = 0;
+            let mut undecided = false;
+            for (i, ((at, page), counted)) in batch.iter().zip(counted).enumerate() {
+                let Some(counted) = counted else {
+                    // Not decided yet: the next look starts at this record.
+                    (position, undecided) = (*at, true);
+                    break;
+                };
                 self.state.frames += 1;
                 written += 1;
-                if page.record.status.is_none() {
+                if !counted || page.record.status.is_none() {
                     continue;
                 }
                 let body = match &page.body {
@@ -251,18 +284,21 @@ impl Follower {
                 };
                 self.open_file()?;
                 let (info, open) = (&self.info, self.file.as_mut().expect("opened above"));
-                let mut counted = Counting {
+                let mut counting = Counting {
                     inner: &mut open.file,
                     bytes: 0,
                 };
-                capture(&mut counted, &page.record, &body, info, &open.info_id)
+                capture(&mut counting, &page.record, &body, info, &open.info_id)
                     .map_err(|e| Error::io(format!("writing {}", open.path.display()), e))?;
-                open.length += counted.bytes;
+                open.length += counting.bytes;
                 if open.length >= self.max_size {
+                    if let Some((next, _)) = batch.get(i + 1) {
+                        position = *next;
+                    }
                     break;
                 }
             }
-            self.state.position = it.position();
+            self.state.position = position;
             if written == 0 {
                 return Ok(());
             }
@@ -273,6 +309,9 @@ impl Follower {
                 .is_some_and(|f| f.length >= self.max_size);
             if full {
                 self.close()?;
+            }
+            if undecided {
+                return Ok(());
             }
         }
     }
@@ -376,4 +415,136 @@ fn save(db: &Path, state: &State) -> Result<()> {
     };
     crate::replace_file::replace(&path, &json, how)
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io::Read;
+
+    use super::*;
+    use crate::frontier::{add_seeds, lease, settle, Leases};
+    use crate::store::{OpenMode, PageRecord, UrlState};
+
+    /// A frontier's answers, set by the test, and the URLs it was asked about.
+    #[derive(Clone, Default)]
+    struct Gate {
+        says: Arc<Mutex<HashMap<String, Option<bool>>>>,
+        asked: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl CountedRecords for Gate {
+        fn counted(&mut self, records: &[(u64, &str)]) -> Vec<Option<bool>> {
+            let says = self.says.lock().unwrap();
+            records
+                .iter()
+                .map(|(_, url)| {
+                    self.asked.lock().unwrap().push(url.to_string());
+                    says.get(*url).copied().flatten()
+                })
+                .collect()
+        }
+    }
+
+    fn record(url: &str) -> PageRecord {
+        PageRecord {
+            url: url.into(),
+            final_url: url.into(),
+            state: UrlState::Done,
+            status: Some(200),
+            headers: vec![],
+            content_type: None,
+            body_len: 4,
+            truncated: false,
+            body_skipped: false,
+            redirect_chain: vec![],
+            fetched_at: String::new(),
+            elapsed_ms: 0,
+            depth: 0,
+            referrer: None,
+            attempts: 1,
+            error: None,
+            http_version: Some("HTTP/1.1".into()),
+            stored_at_us: None,
+            version: None,
+            links_dropped: 0,
+            ip: None,
+            duplicate: None,
+        }
+    }
+
+    /// The target URIs of the response records in the closed files of `prefix`.
+    fn written(dir: &Path) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".warc.gz"))
+            .collect();
+        files.sort();
+        let mut uris = Vec::new();
+        for f in files {
+            let mut text = String::new();
+            flate2::read::MultiGzDecoder::new(std::fs::File::open(f).unwrap())
+                .read_to_string(&mut text)
+                .unwrap();
+            let mut response = false;
+            for line in text.lines() {
+                if line.starts_with("WARC-Type:") {
+                    response = line.ends_with("response");
+                }
+                if let Some(uri) = line.strip_prefix("WARC-Target-URI: ") {
+                    if response {
+                        uris.push(uri.trim().to_string());
+                    }
+                }
+            }
+        }
+        uris
+    }
+
+    #[test]
+    fn the_follower_writes_only_counted_records_and_waits_at_an_undecided_one() {
+        let dir = std::env::temp_dir().join(format!("pc-live-gate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir.join("db"), OpenMode::CreateOrOpen).unwrap();
+        let urls = ["http://a.test/", "http://b.test/", "http://c.test/"];
+        let seeds: Vec<url::Url> = urls.iter().map(|u| url::Url::parse(u).unwrap()).collect();
+        let mut leases = Leases::default();
+        for added in add_seeds(&store, &seeds).unwrap() {
+            let l = lease(&store, added.origin_id, &mut leases)
+                .unwrap()
+                .unwrap();
+            settle(&store, &l, &record(&l.entry.url), b"body", &[], None).unwrap();
+        }
+        store.flush().unwrap();
+        let config = CrawlConfig {
+            warc: Some(dir.join("warc").join("live").display().to_string()),
+            ..CrawlConfig::default()
+        };
+        let gate = Gate::default();
+        gate.says.lock().unwrap().extend([
+            (urls[0].to_string(), Some(true)),
+            (urls[1].to_string(), Some(false)),
+            (urls[2].to_string(), None),
+        ]);
+        let live = LiveWarc::start(&store, &config, Some(Box::new(gate.clone()))).unwrap();
+        live.unwrap().finish().unwrap();
+        assert_eq!(
+            written(&dir.join("warc")),
+            [urls[0]],
+            "b refused, c undecided"
+        );
+
+        // Decided now: the next start asks about c alone, from where the last one waited.
+        gate.says
+            .lock()
+            .unwrap()
+            .insert(urls[2].to_string(), Some(true));
+        gate.asked.lock().unwrap().clear();
+        let live = LiveWarc::start(&store, &config, Some(Box::new(gate.clone()))).unwrap();
+        live.unwrap().finish().unwrap();
+        assert_eq!(*gate.asked.lock().unwrap(), [urls[2]]);
+        assert_eq!(written(&dir.join("warc")), [urls[0], urls[2]]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -103,6 +103,24 @@ pub trait Frontier {
     fn send_permits(&self) -> Option<std::sync::Arc<SendPermits>> {
         None
     }
+
+    /// Which records of the store this process writes the crawl counts, for the live WARC
+    /// (`--warc`), which follows the store's page log while the crawl runs; `None` (the
+    /// default): every durable record is the crawl's. A shared frontier stores a record before
+    /// PostgreSQL counts it, and a refused or cut commit leaves one the crawl does not count.
+    fn counted_records(&self) -> Option<Box<dyn CountedRecords>> {
+        None
+    }
+}
+
+/// Tells a reader of the page log which records the crawl counts (see
+/// [`Frontier::counted_records`]); it runs on the reader's own thread.
+pub trait CountedRecords: Send {
+    /// For each record, in page-log order, given as its stamp (`stored_at_us`) and URL:
+    /// `Some(true)` the crawl counts it, `Some(false)` it never will, `None` not known yet (its
+    /// commit is still under way, or the answer could not be had): the reader stops there and
+    /// asks again later.
+    fn counted(&mut self, records: &[(u64, &str)]) -> Vec<Option<bool>>;
 }
 
 /// What [`Frontier::refresh`] found.

@@ -510,7 +510,7 @@ pub fn lease_key(
     }))
 }
 
-pub use backend::{Frontier, Refresh, SendPermits};
+pub use backend::{CountedRecords, Frontier, Refresh, SendPermits};
 pub use rechecks::queue_rechecks;
 pub use recover::recover_bodies;
 pub use scan::{

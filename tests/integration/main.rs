@@ -24,6 +24,10 @@ mod cluster;
 // Shared crawls end to end: worker processes on four origins, one killed, one stalled past its
 // lease, PostgreSQL restarted under them, and bad --frontier input.
 mod cluster_crawl;
+// `--warc` in a shared crawl: each worker's live WARC files, together each page once, across a
+// kill -9 between a worker's local store and its commit, a commit the fence refuses, and
+// PostgreSQL restarted under them.
+mod cluster_warc;
 // `compact`: unreferenced body bytes reclaimed, every body the same, a crash mid-way harmless.
 mod compact;
 // Library crawls of the fixture site against `fixtures/site-expected.txt` and the server's log:
