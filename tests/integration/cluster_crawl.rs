@@ -30,7 +30,7 @@ struct Origins {
 /// does not run ahead of a worker still starting, and a worker is stopped while it has a
 /// request at each of its origins.
 #[derive(Default)]
-struct Gate {
+pub(crate) struct Gate {
     state: Mutex<GateState>,
     changed: Condvar,
 }
@@ -46,23 +46,23 @@ struct GateState {
 
 impl Gate {
     /// Holds page requests from `from` (every sender with `None`) from now on.
-    fn hold(&self, from: Option<&str>) {
+    pub(crate) fn hold(&self, from: Option<&str>) {
         self.state.lock().unwrap().holding = Some(from.map(str::to_string));
     }
 
     /// Lets every held request go on.
-    fn release(&self) {
+    pub(crate) fn release(&self) {
         self.state.lock().unwrap().holding = None;
         self.changed.notify_all();
     }
 
     /// The requests held now.
-    fn held(&self) -> Vec<String> {
+    pub(crate) fn held(&self) -> Vec<String> {
         self.state.lock().unwrap().held.clone()
     }
 
     /// Called by an origin for each request: returns once the request may be answered.
-    fn pass(&self, r: &Request) {
+    pub(crate) fn pass(&self, r: &Request) {
         if r.path() == "/robots.txt" {
             return;
         }
@@ -252,25 +252,25 @@ impl Origins {
 }
 
 /// Which worker sent a request: each binds its own loopback address (`--bind-address`).
-fn sender(r: &politecrawl::serve::Request) -> String {
+pub(crate) fn sender(r: &politecrawl::serve::Request) -> String {
     r.peer.map_or("?".into(), |p| p.ip().to_string())
 }
 
 /// The address worker `name` (`w1`, `w2`, …) sends from.
-fn address_of(name: &str) -> String {
+pub(crate) fn address_of(name: &str) -> String {
     format!("127.0.0.{}", 10 + name[1..].parse::<u8>().unwrap())
 }
 
 /// How fast the workers of a test go: the crawl's rate per origin and their shard lease.
 #[derive(Clone, Copy)]
-struct Pace {
-    rate: &'static str,
-    lease: &'static str,
-    gap: Duration,
+pub(crate) struct Pace {
+    pub(crate) rate: &'static str,
+    pub(crate) lease: &'static str,
+    pub(crate) gap: Duration,
 }
 
 /// 10 requests/s per origin, 2 s leases: a quick crawl.
-const FAST: Pace = Pace {
+pub(crate) const FAST: Pace = Pace {
     rate: "10",
     lease: "2s",
     gap: Duration::from_millis(100),
@@ -286,14 +286,14 @@ const SLOW: Pace = Pace {
 };
 
 /// A worker process, its stderr kept in a file for the assertion messages.
-struct Worker {
-    child: Child,
-    log: PathBuf,
-    db: PathBuf,
+pub(crate) struct Worker {
+    pub(crate) child: Child,
+    pub(crate) log: PathBuf,
+    pub(crate) db: PathBuf,
 }
 
 impl Worker {
-    fn spawn(dir: &Path, name: &str, args: &[String]) -> Worker {
+    pub(crate) fn spawn(dir: &Path, name: &str, args: &[String]) -> Worker {
         let log = dir.join(format!("{name}.log"));
         let db = dir.join(format!("{name}.db"));
         let child = Command::new(BIN)
@@ -310,7 +310,13 @@ impl Worker {
     }
 
     /// The first worker: creates crawl `name` with the seeds, 8 shards and `pace`.
-    fn first(dir: &Path, pg: &Postgres, crawl: &str, seeds: &[String], pace: Pace) -> Worker {
+    pub(crate) fn first(
+        dir: &Path,
+        pg: &Postgres,
+        crawl: &str,
+        seeds: &[String],
+        pace: Pace,
+    ) -> Worker {
         let mut args: Vec<String> = vec!["crawl".into()];
         args.extend(seeds.iter().cloned());
         args.extend([
@@ -337,7 +343,7 @@ impl Worker {
     }
 
     /// One more worker of crawl `name`.
-    fn join(dir: &Path, pg: &Postgres, crawl: &str, name: &str, pace: Pace) -> Worker {
+    pub(crate) fn join(dir: &Path, pg: &Postgres, crawl: &str, name: &str, pace: Pace) -> Worker {
         let args: Vec<String> = [
             "worker",
             "--frontier",
@@ -354,12 +360,12 @@ impl Worker {
         Worker::spawn(dir, name, &args)
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits for the process to end by itself (at most `limit`); returns its exit code.
-    fn wait(&mut self, limit: Duration) -> Option<i32> {
+    pub(crate) fn wait(&mut self, limit: Duration) -> Option<i32> {
         let until = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -373,7 +379,7 @@ impl Worker {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
@@ -391,19 +397,19 @@ impl Drop for Worker {
 }
 
 /// Waits for every worker to end by itself with exit status 0 (each within `secs`).
-fn finish(workers: &mut [&mut Worker], secs: u64) {
+pub(crate) fn finish(workers: &mut [&mut Worker], secs: u64) {
     for w in workers {
         assert_eq!(w.wait(Duration::from_secs(secs)), Some(0), "{}", w.stderr());
     }
 }
 
 /// Waits until `cond` holds (at most 30 s).
-fn until(what: &str, cond: impl FnMut() -> bool) {
+pub(crate) fn until(what: &str, cond: impl FnMut() -> bool) {
     until_or(what, cond, String::new);
 }
 
 /// [`until`], saying `state()` when it times out.
-fn until_or(what: &str, mut cond: impl FnMut() -> bool, state: impl Fn() -> String) {
+pub(crate) fn until_or(what: &str, mut cond: impl FnMut() -> bool, state: impl Fn() -> String) {
     let limit = Instant::now() + Duration::from_secs(30);
     while !cond() {
         assert!(
@@ -416,7 +422,7 @@ fn until_or(what: &str, mut cond: impl FnMut() -> bool, state: impl Fn() -> Stri
 }
 
 /// What the workers of a cluster test said, for a timed-out wait.
-fn said(workers: &[&Worker]) -> String {
+pub(crate) fn said(workers: &[&Worker]) -> String {
     let each = workers
         .iter()
         .map(|w| format!("{}:\n{}", w.log.display(), w.stderr()));
@@ -437,7 +443,7 @@ fn begin(name: &str, origins: &Origins, pace: Pace) -> (Postgres, tempfile::Temp
 /// (it has renewed its leases), so it holds every shard and is first in `status`, and a worker
 /// joining now takes its shards from it. A worker started sooner could join before the first
 /// had finished starting (on a loaded machine it did) and take shards 0–3 itself.
-fn crawl_created(pg: &Postgres, name: &str) {
+pub(crate) fn crawl_created(pg: &Postgres, name: &str) {
     let url = pg.url();
     until("the crawl to be created", || {
         let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) else {
@@ -456,7 +462,7 @@ fn crawl_created(pg: &Postgres, name: &str) {
 /// How many workers of crawl `name` have renewed their leases since they joined: they are
 /// past their start-up, and the others count them live (a row alone is not: a worker still
 /// starting does not tick, and no shard is given to it).
-fn workers_ticking(pg: &Postgres, name: &str) -> i64 {
+pub(crate) fn workers_ticking(pg: &Postgres, name: &str) -> i64 {
     let Ok(mut c) = postgres::Client::connect(&pg.url(), postgres::NoTls) else {
         return 0;
     };
@@ -469,7 +475,7 @@ fn workers_ticking(pg: &Postgres, name: &str) -> i64 {
 }
 
 /// One JSON Lines export of every worker's store: the URLs, sorted.
-fn exported(pg: &Postgres, crawl: &str, workers: &[&Worker], cwd: &Path) -> Vec<String> {
+pub(crate) fn exported(pg: &Postgres, crawl: &str, workers: &[&Worker], cwd: &Path) -> Vec<String> {
     let url = pg.url();
     let mut args = vec!["export", "--frontier", &url[..], "--crawl", crawl];
     let dbs: Vec<String> = workers.iter().map(|w| w.db.display().to_string()).collect();

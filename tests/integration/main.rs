@@ -24,6 +24,9 @@ mod cluster;
 // Shared crawls end to end: worker processes on four origins, one killed, one stalled past its
 // lease, PostgreSQL restarted under them, and bad --frontier input.
 mod cluster_crawl;
+// `--retry-failed` with `--frontier`: the shared crawl's failed URLs queued again as a round of
+// the crawl's, planned once with three workers and a kill -9; a layout of version 1 upgraded.
+mod cluster_recrawl;
 // `compact`: unreferenced body bytes reclaimed, every body the same, a crash mid-way harmless.
 mod compact;
 // Library crawls of the fixture site against `fixtures/site-expected.txt` and the server's log:
