@@ -157,7 +157,10 @@ pub fn open_crawl(join: &Join<'_>) -> Result<(FrontierUrl, ClusterCrawl, CrawlCo
 fn refuse_unsupported(config: &CrawlConfig) -> Result<()> {
     if config.recrawl {
         return Err(Error::Config(
-            "--recrawl is not supported with --frontier yet; recrawl a crawl of its own".into(),
+            "--recrawl is not supported with --frontier yet (a recheck needs its previous \
+             version's validators and digest, which only the store of the worker that fetched \
+             it holds); recrawl a crawl of its own"
+                .into(),
         ));
     }
     if config.warc.is_some() {
