@@ -231,12 +231,6 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
         .into());
     }
     if let (Some(frontier), Some(name)) = (&args.frontier, &args.crawl) {
-        if args.retry_failed {
-            anyhow::bail!(
-                "--retry-failed is not supported with --frontier yet (it plans a recrawl round, \
-                 as --recrawl does); retry the failed URLs of a crawl of its own"
-            );
-        }
         return shared_cmd::crawl(&args, &db, frontier, name);
     }
     let stop = StopSignal::new();

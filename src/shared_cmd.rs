@@ -53,6 +53,7 @@ pub fn crawl(args: &CrawlArgs, db: &Path, frontier: &str, name: &str) -> Result<
     }
     let mut config = CrawlConfig::new(db, &args.seeds)?;
     config.apply(&args.settings);
+    config.retry_failed = args.retry_failed.then(|| args.kind.clone());
     config.validate()?;
     // One machine's address: this worker's, not the shared crawl's.
     let bind = config.bind_address.take();

@@ -111,6 +111,7 @@ pub fn open(
     name: &str,
 ) -> Result<(ClusterCrawl, CrawlConfig)> {
     check_name(name)?;
+    schema::upgrade(client, url)?;
     if !schema::check(client, url)? {
         return Err(no_such(url, name, Vec::new()));
     }

@@ -2,7 +2,9 @@
 //! page exactly once. A store can hold records PostgreSQL does not point at (an outcome whose
 //! commit a fence refused, or one a crash cut off between the local write and the shared
 //! commit; the URL was fetched again elsewhere); `pages` says which store's record counts, by
-//! the record's stamp, so only those are exported.
+//! the record's stamp, so only those are exported. A URL fetched again (`--retry-failed`) has
+//! a row per fetch, perhaps in different stores: `--versions latest` writes the one PostgreSQL
+//! marks its latest, `--versions all` every one.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,20 +17,22 @@ use crate::export::Source;
 use crate::frontier::postgres::connect::{FrontierUrl, STATEMENT_HINT};
 use crate::store::page_log::StoredPage;
 use crate::store::versions::History;
+use crate::store::PageRecord;
 
 /// The workers' stores as one export source.
 pub struct ClusterSource {
     stores: Vec<Box<dyn Source>>,
-    /// (record stamp, URL hash) → the store whose record PostgreSQL points at.
-    keep: HashMap<(u64, u64), usize>,
+    /// (record stamp, URL hash) → the store whose record PostgreSQL points at, and whether
+    /// it is its URL's latest.
+    keep: HashMap<(u64, u64), (usize, bool)>,
     /// Pages held by workers whose stores were not given: (worker, its store, pages).
     pub missing: Vec<(String, String, i64)>,
 }
 
-fn key(page: &StoredPage) -> (u64, u64) {
+fn key(record: &PageRecord) -> (u64, u64) {
     (
-        page.record.stored_at_us.unwrap_or(0),
-        xxhash_rust::xxh3::xxh3_64(page.record.url.as_bytes()),
+        record.stored_at_us.unwrap_or(0),
+        xxhash_rust::xxh3::xxh3_64(record.url.as_bytes()),
     )
 }
 
@@ -66,18 +70,19 @@ impl ClusterSource {
             }
             for row in client
                 .query(
-                    "SELECT stamp, url FROM pages WHERE crawl = $1 AND worker = $2",
+                    "SELECT stamp, url, latest FROM pages WHERE crawl = $1 AND worker = $2",
                     &[&crawl.id, &id.worker],
                 )
                 .map_err(err)?
             {
-                let (stamp, page_url): (i64, String) = (row.get(0), row.get(1));
+                let (stamp, page_url, latest): (i64, String, bool) =
+                    (row.get(0), row.get(1), row.get(2));
                 keep.insert(
                     (
                         stamp as u64,
                         xxhash_rust::xxh3::xxh3_64(page_url.as_bytes()),
                     ),
-                    i,
+                    (i, latest),
                 );
             }
             workers.push(id.worker);
@@ -107,14 +112,18 @@ impl Source for ClusterSource {
     fn pages(&self) -> Box<dyn Iterator<Item = Result<StoredPage>> + '_> {
         Box::new(self.stores.iter().enumerate().flat_map(move |(i, s)| {
             s.pages().filter(move |p| match p {
-                Ok(p) => self.keep.get(&key(p)) == Some(&i),
+                Ok(p) => self.keep.get(&key(&p.record)).map(|k| k.0) == Some(i),
                 Err(_) => true,
             })
         }))
     }
 
     fn body_of(&self, page: &StoredPage) -> Result<Vec<u8>> {
-        match self.keep.get(&key(page)).and_then(|i| self.stores.get(*i)) {
+        match self
+            .keep
+            .get(&key(&page.record))
+            .and_then(|k| self.stores.get(k.0))
+        {
             Some(store) => store.body_of(page),
             None => Ok(Vec::new()),
         }
@@ -128,7 +137,11 @@ impl Source for ClusterSource {
     }
 
     fn history(&self) -> Result<Option<History>> {
-        // A shared crawl has no recrawl rounds: each URL has one record.
+        // Which record is a URL's latest is PostgreSQL's to say (see `is_current`).
         Ok(None)
+    }
+
+    fn is_current(&self, rec: &PageRecord, _: Option<&History>) -> bool {
+        self.keep.get(&key(rec)).is_some_and(|k| k.1)
     }
 }

@@ -419,6 +419,7 @@ impl<'a> ClusterFrontier<'a> {
                     _ => outcome::FAILED,
                 },
                 bytes: s.record.body_len as i64,
+                kind: s.record.error.as_ref().map(|f| f.kind.as_str()),
             });
             found.extend(
                 s.found

@@ -13,12 +13,14 @@
 //! - [`crawls`]: crawls by name, with their settings and shard count;
 //! - [`frontier`]: one worker's [`crate::frontier::Frontier`] over all of these;
 //! - [`worker`]: a worker process: joining (or creating) a crawl and working on it;
+//! - [`retry`]: `--retry-failed`: the crawl's failed URLs queued again, as a round of the crawl;
 //! - [`status`], [`export`]: the crawl as a whole, from PostgreSQL and the workers' stores;
 //! - [`warc`]: `--warc`, each worker's live WARC files holding only the records the crawl counts.
 
 pub mod crawls;
 pub mod export;
 pub mod frontier;
+pub mod retry;
 pub mod status;
 pub mod warc;
 pub mod worker;

@@ -80,7 +80,7 @@ pub fn status(url: &FrontierUrl, name: &str) -> Result<Status> {
                  SELECT origin, count(*) AS total,
                         count(*) FILTER (WHERE outcome = 0) AS done,
                         count(*) FILTER (WHERE outcome = 1) AS failed
-                 FROM pages WHERE crawl = $1 GROUP BY origin) p ON p.origin = o.id
+                 FROM pages WHERE crawl = $1 AND latest GROUP BY origin) p ON p.origin = o.id
              WHERE o.crawl = $1
              ORDER BY queued DESC, coalesce(p.total, 0) DESC, o.origin LIMIT $2",
             &[&crawl.id, &(MAX_SHARED_HOSTS as i64)],

@@ -136,6 +136,7 @@ pub fn open_crawl(join: &Join<'_>) -> Result<(FrontierUrl, ClusterCrawl, CrawlCo
             let (crawl, saved) = crawls::create(&mut client, &url, join.crawl, given, *shards)?;
             let mut same = saved.clone();
             (same.db, same.seeds) = (given.db.clone(), given.seeds.clone());
+            same.retry_failed.clone_from(&given.retry_failed);
             if same != *given {
                 log::warn!(
                     "crawl {:?} exists: its saved settings are used, not the flags given (they \
@@ -156,7 +157,10 @@ pub fn open_crawl(join: &Join<'_>) -> Result<(FrontierUrl, ClusterCrawl, CrawlCo
 fn refuse_unsupported(config: &CrawlConfig) -> Result<()> {
     if config.recrawl {
         return Err(Error::Config(
-            "--recrawl is not supported with --frontier yet; recrawl a crawl of its own".into(),
+            "--recrawl is not supported with --frontier yet (a recheck needs its previous \
+             version's validators and digest, which only the store of the worker that fetched \
+             it holds); recrawl a crawl of its own"
+                .into(),
         ));
     }
     Ok(())
@@ -192,6 +196,16 @@ pub fn run(join: &Join<'_>, stop: &StopSignal, progress: &Progress) -> Result<Su
             "{}: {n} cookies taken into this worker's jar",
             file.display()
         );
+    }
+    if let Some((
+        CrawlConfig {
+            retry_failed: Some(kinds),
+            ..
+        },
+        _,
+    )) = &join.create
+    {
+        super::retry::announce(&url, &crawl, kinds)?;
     }
     let lost = crate::frontier::recover_bodies(&store)?;
     if lost > 0 {

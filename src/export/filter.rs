@@ -92,7 +92,9 @@ pub fn records<'a>(
             if let Some(t) = p.record.stored_at_us {
                 filter.read_up_to.set(Some(t));
             }
-            filter.matches(&p.record) && history.as_ref().is_none_or(|h| h.is_current(&p.record))
+            filter.matches(&p.record)
+                && (filter.versions == Versions::All
+                    || store.is_current(&p.record, history.as_ref()))
         })
     });
     err.map(Err).into_iter().chain(pages)

@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::store::bodies::BodyLog;
 use crate::store::page_log::{PageLog, StoredPage};
 use crate::store::versions::History;
-use crate::store::Store;
 use crate::store::{Durable, DURABLE_FILE, SETTINGS_FILE};
+use crate::store::{PageRecord, Store};
 
 /// What an export reads.
 pub trait Source {
@@ -25,6 +25,12 @@ pub trait Source {
     /// recrawled, so every record is.
     fn history(&self) -> Result<Option<History>> {
         History::read(self.pages()).map(Some)
+    }
+    /// Whether `rec` is written by `--versions latest`, given the [`history`](Source::history)
+    /// read for it. A shared crawl's stores answer from PostgreSQL instead: a URL fetched
+    /// again by another worker has its earlier record in a store that cannot see the later.
+    fn is_current(&self, rec: &PageRecord, history: Option<&History>) -> bool {
+        history.is_none_or(|h| h.is_current(rec))
     }
 }
 

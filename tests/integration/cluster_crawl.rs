@@ -62,7 +62,7 @@ impl Gate {
     }
 
     /// Called by an origin for each request: returns once the request may be answered.
-    fn pass(&self, r: &Request) {
+    pub(crate) fn pass(&self, r: &Request) {
         if r.path() == "/robots.txt" {
             return;
         }
@@ -264,9 +264,9 @@ pub(crate) fn address_of(name: &str) -> String {
 /// How fast the workers of a test go: the crawl's rate per origin and their shard lease.
 #[derive(Clone, Copy)]
 pub(crate) struct Pace {
-    rate: &'static str,
-    lease: &'static str,
-    gap: Duration,
+    pub(crate) rate: &'static str,
+    pub(crate) lease: &'static str,
+    pub(crate) gap: Duration,
 }
 
 /// 10 requests/s per origin, 2 s leases: a quick crawl.
@@ -293,7 +293,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    fn spawn(dir: &Path, name: &str, args: &[String]) -> Worker {
+    pub(crate) fn spawn(dir: &Path, name: &str, args: &[String]) -> Worker {
         let log = dir.join(format!("{name}.log"));
         let db = dir.join(format!("{name}.db"));
         let child = Command::new(BIN)
@@ -310,7 +310,7 @@ impl Worker {
     }
 
     /// The first worker: creates crawl `name` with the seeds, 8 shards and `pace`.
-    fn first(dir: &Path, pg: &Postgres, crawl: &str, seeds: &[String], pace: Pace) -> Worker {
+    pub(crate) fn first(dir: &Path, pg: &Postgres, crawl: &str, seeds: &[String], pace: Pace) -> Worker {
         Worker::first_with(dir, pg, crawl, seeds, pace, &[])
     }
 

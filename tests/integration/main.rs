@@ -28,6 +28,9 @@ mod cluster_crawl;
 // kill -9 between a worker's local store and its commit, a commit the fence refuses, and
 // PostgreSQL restarted under them.
 mod cluster_warc;
+// `--retry-failed` with `--frontier`: the shared crawl's failed URLs queued again as a round of
+// the crawl's, planned once with three workers and a kill -9; a layout of version 1 upgraded.
+mod cluster_recrawl;
 // `compact`: unreferenced body bytes reclaimed, every body the same, a crash mid-way harmless.
 mod compact;
 // Library crawls of the fixture site against `fixtures/site-expected.txt` and the server's log:

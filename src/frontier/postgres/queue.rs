@@ -64,6 +64,9 @@ pub struct Settled<'a> {
     pub class: i16,
     /// Its body's size.
     pub bytes: i64,
+    /// Its error kind (`ErrorKind::as_str`), for a failure: what `--retry-failed --kind`
+    /// picks by.
+    pub kind: Option<&'a str>,
 }
 
 /// A queued URL handed out: its key (origin id, depth, sequence, as the sled queue's) and
@@ -253,16 +256,23 @@ impl SharedQueue {
         let stamps: Vec<i64> = pages.iter().map(|p| p.stamp).collect();
         let classes: Vec<i16> = pages.iter().map(|p| p.class).collect();
         let bytes: Vec<i64> = pages.iter().map(|p| p.bytes).collect();
+        let kinds: Vec<Option<&str>> = pages.iter().map(|p| p.kind).collect();
         tx.execute(
             "UPDATE urls SET state = 2, due_ms = NULL WHERE crawl = $1 AND url = ANY($2)",
             &[&self.crawl, &urls],
         )
         .map_err(err)?;
+        // A URL fetched again (`--retry-failed`): its earlier outcome stops counting (in the
+        // same statement, one round trip). Not the row of this very outcome, so a commit sent
+        // again leaves it the latest.
         tx.execute(
-            "INSERT INTO pages (crawl, url, origin, worker, stamp, outcome, bytes)
-             SELECT $1, u, o, w, s, c, b
+            "WITH earlier AS (
+                 UPDATE pages p SET latest = false FROM unnest($2::text[], $5::bigint[]) AS t(u, s)
+                 WHERE p.crawl = $1 AND p.url = t.u AND p.stamp <> t.s AND p.latest)
+             INSERT INTO pages (crawl, url, origin, worker, stamp, outcome, bytes, kind)
+             SELECT $1, u, o, w, s, c, b, k
              FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::smallint[],
-                         $7::bigint[]) AS t(u, o, w, s, c, b)
+                         $7::bigint[], $8::text[]) AS t(u, o, w, s, c, b, k)
              ON CONFLICT DO NOTHING",
             &[
                 &self.crawl,
@@ -272,6 +282,7 @@ impl SharedQueue {
                 &stamps,
                 &classes,
                 &bytes,
+                &kinds,
             ],
         )
         .map_err(err)?;
@@ -345,7 +356,7 @@ impl SharedQueue {
         let n: i64 = client
             .query_one(
                 "SELECT count(*) FROM pages p JOIN origins o ON o.crawl = p.crawl AND o.id = p.origin
-                 WHERE p.crawl = $1 AND o.origin = $2 AND p.outcome < 2",
+                 WHERE p.crawl = $1 AND o.origin = $2 AND p.outcome < 2 AND p.latest",
                 &[&self.crawl, &origin],
             )
             .map_err(|e| url.error("counting an origin's pages", &e, STATEMENT_HINT))?
@@ -466,7 +477,7 @@ impl SharedQueue {
         for row in client
             .query(
                 "SELECT outcome, count(*), coalesce(sum(bytes), 0)::bigint FROM pages
-                 WHERE crawl = $1 GROUP BY outcome",
+                 WHERE crawl = $1 AND latest GROUP BY outcome",
                 &[&self.crawl],
             )
             .map_err(err)?

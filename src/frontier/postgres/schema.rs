@@ -10,13 +10,17 @@
 //! | `workers` | worker process | pid, host, local store, last heartbeat |
 //! | `origins` | origin of a crawl | its id, shard, politeness state and robots.txt verdict (which move with the shard) |
 //! | `urls` | URL ever queued in a crawl | the seen-set and queue: state (0 queued, 1 parked until `due_ms`, 2 settled), depth, order, entry |
-//! | `pages` | stored outcome | which worker's store holds it (by record stamp), its outcome and body size |
+//! | `pages` | stored outcome | which worker's store holds it (by record stamp), its outcome, error kind and body size, whether it is the URL's latest |
+//! | `rounds` | round of a crawl (`--retry-failed`) | what it queued again, so every worker joins the same one |
+//!
+//! A database of an older version is upgraded by [`install`] (and [`upgrade`]): the additions
+//! of each later version are idempotent DDL, applied in one transaction under the install lock.
 
 use super::connect::{FrontierUrl, STATEMENT_HINT};
 use crate::error::{Error, Result};
 
 /// The layout this build reads and writes.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// Serialises installs from processes starting at once (a `pg_advisory_xact_lock` key).
 const INSTALL_LOCK: i64 = 0x706f_6c69_7465; // "polite"
@@ -85,6 +89,29 @@ CREATE TABLE IF NOT EXISTS pages (
 CREATE INDEX IF NOT EXISTS pages_origin ON pages (crawl, origin);
 ";
 
+/// Version 2 (`--retry-failed` with `--frontier`): a stored outcome's error kind (so `--kind`
+/// picks failures in PostgreSQL, not in the store of whichever worker fetched them) and
+/// whether it is its URL's latest (a URL fetched again has two rows; totals and exports count
+/// the latest); a URL's retry round; the crawl's rounds.
+const ADDITIONS_2: &str = "
+ALTER TABLE pages ADD COLUMN IF NOT EXISTS kind text;
+ALTER TABLE pages ADD COLUMN IF NOT EXISTS latest boolean NOT NULL DEFAULT true;
+CREATE INDEX IF NOT EXISTS pages_failed ON pages (crawl) WHERE latest AND outcome = 1;
+ALTER TABLE urls ADD COLUMN IF NOT EXISTS round integer;
+CREATE INDEX IF NOT EXISTS urls_round ON urls (crawl, round) WHERE round IS NOT NULL AND state < 2;
+CREATE TABLE IF NOT EXISTS rounds (
+    crawl      bigint NOT NULL REFERENCES crawls(id),
+    round      integer NOT NULL,
+    kinds      text[] NOT NULL,
+    queued     bigint NOT NULL,
+    planned_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (crawl, round)
+);
+";
+
+/// The additions of each version after the first, in order: `(version, DDL)`.
+const ADDITIONS: &[(i32, &str)] = &[(2, ADDITIONS_2)];
+
 /// The version the database holds, `None` when it holds no politecrawl tables.
 pub fn found(client: &mut impl postgres::GenericClient, url: &FrontierUrl) -> Result<Option<i32>> {
     let exists: bool = client
@@ -105,6 +132,7 @@ pub fn check(client: &mut impl postgres::GenericClient, url: &FrontierUrl) -> Re
     match found(client, url)? {
         None => Ok(false),
         Some(VERSION) => Ok(true),
+        // Older layouts are upgraded by `install`/`upgrade`; callers upgrade first.
         Some(found) => Err(Error::ClusterSchema {
             url: url.shown().to_string(),
             found,
@@ -113,23 +141,48 @@ pub fn check(client: &mut impl postgres::GenericClient, url: &FrontierUrl) -> Re
     }
 }
 
-/// Creates the tables when the database has none (one transaction, one process at a time),
-/// after [`check`]ing the version of any found.
+/// Creates the tables when the database has none, or upgrades an older layout (one
+/// transaction, one process at a time); refuses a newer one.
 pub fn install(client: &mut postgres::Client, url: &FrontierUrl) -> Result<()> {
+    setup(client, url, true)
+}
+
+/// Upgrades a database of an older layout (as [`install`]); one with no politecrawl tables is
+/// left empty (joining a crawl creates nothing).
+pub fn upgrade(client: &mut postgres::Client, url: &FrontierUrl) -> Result<()> {
+    setup(client, url, false)
+}
+
+fn setup(client: &mut postgres::Client, url: &FrontierUrl, create: bool) -> Result<()> {
     let err = |e: postgres::Error| url.error("creating the politecrawl tables", &e, STATEMENT_HINT);
     let mut tx = client.transaction().map_err(err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSTALL_LOCK])
         .map_err(err)?;
-    if check(&mut tx, url)? {
-        return tx.commit().map_err(err);
+    let from = match found(&mut tx, url)? {
+        None if !create => return tx.commit().map_err(err),
+        None => {
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS politecrawl_schema (version integer NOT NULL)",
+            )
+            .map_err(err)?;
+            tx.batch_execute(TABLES).map_err(err)?;
+            tx.execute("INSERT INTO politecrawl_schema (version) VALUES (1)", &[])
+                .map_err(err)?;
+            1
+        }
+        Some(v) if (1..VERSION).contains(&v) => {
+            log::info!("upgrading the shared frontier's tables from version {v} to {VERSION}");
+            v
+        }
+        Some(_) => {
+            check(&mut tx, url)?;
+            return tx.commit().map_err(err);
+        }
+    };
+    for (version, ddl) in ADDITIONS.iter().filter(|(v, _)| *v > from) {
+        tx.batch_execute(ddl).map_err(err)?;
+        tx.execute("UPDATE politecrawl_schema SET version = $1", &[version])
+            .map_err(err)?;
     }
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS politecrawl_schema (version integer NOT NULL)")
-        .map_err(err)?;
-    tx.batch_execute(TABLES).map_err(err)?;
-    tx.execute(
-        "INSERT INTO politecrawl_schema (version) VALUES ($1)",
-        &[&VERSION],
-    )
-    .map_err(err)?;
     tx.commit().map_err(err)
 }
