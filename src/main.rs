@@ -215,6 +215,26 @@ fn with_config_file(args: CrawlArgs) -> Result<CrawlArgs> {
     }
 }
 
+/// The login of `--user` and `--password` (`-`: from `POLITECRAWL_PASSWORD`), when given.
+fn login(args: &CrawlArgs) -> Result<Option<politecrawl::Login>> {
+    Ok(match (&args.user, &args.password) {
+        (Some(user), Some(password)) => {
+            let password = if password == "-" {
+                std::env::var("POLITECRAWL_PASSWORD").map_err(|_| {
+                    anyhow::anyhow!("--password - reads POLITECRAWL_PASSWORD, which is not set")
+                })?
+            } else {
+                password.clone()
+            };
+            Some(politecrawl::Login {
+                user: user.clone(),
+                password,
+            })
+        }
+        _ => None,
+    })
+}
+
 fn crawl(args: CrawlArgs) -> Result<ExitCode> {
     let Some(db) = args.db.clone() else {
         anyhow::bail!("no --db: give it on the command line or as `db = \"DIR\"` in --config");
@@ -235,7 +255,7 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
                  as --recrawl does); retry the failed URLs of a crawl of its own"
             );
         }
-        return shared_cmd::crawl(&args, &db, frontier, name);
+        return shared_cmd::crawl(&args, &db, frontier, name, login(&args)?);
     }
     let stop = StopSignal::new();
     terminal::watch_signals(stop.clone())?;
@@ -246,22 +266,7 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
     let progress = Progress::new();
     let display =
         terminal::ProgressDisplay::start(progress.clone(), args.no_progress, args.progress_every);
-    let login = match (&args.user, &args.password) {
-        (Some(user), Some(password)) => {
-            let password = if password == "-" {
-                std::env::var("POLITECRAWL_PASSWORD").map_err(|_| {
-                    anyhow::anyhow!("--password - reads POLITECRAWL_PASSWORD, which is not set")
-                })?
-            } else {
-                password.clone()
-            };
-            Some(politecrawl::Login {
-                user: user.clone(),
-                password,
-            })
-        }
-        _ => None,
-    };
+    let login = login(&args)?;
     let inputs = politecrawl::crawl::Inputs {
         seeds: args.seeds.clone(),
         login,

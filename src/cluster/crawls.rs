@@ -117,6 +117,20 @@ pub fn open(
     read(client, url, name)
 }
 
+/// [`open`] for a worker about to work on the crawl: a database of an older layout is upgraded
+/// first (`status` and `export` only read, so they leave it as it is and refuse it).
+pub fn open_to_work(
+    client: &mut postgres::Client,
+    url: &FrontierUrl,
+    name: &str,
+) -> Result<(ClusterCrawl, CrawlConfig)> {
+    check_name(name)?;
+    if !schema::check_or_upgrade(client, url)? {
+        return Err(no_such(url, name, Vec::new()));
+    }
+    read(client, url, name)
+}
+
 /// The crawl `name` of a database whose schema is checked, and its settings.
 fn read(
     client: &mut postgres::Client,

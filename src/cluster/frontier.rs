@@ -81,6 +81,10 @@ pub struct ClusterFrontier<'a> {
     stored_since_totals: u64,
     /// Outcomes whose commit the fence refused (their shard had moved on).
     pub refused: u64,
+    /// The scope's late seed origins, and the last `seed_origins` row put there (see
+    /// [`ClusterFrontier::watch_seed_origins`]).
+    late: Option<(crate::canon::LateOrigins, i64)>,
+    crawl_id: i64,
 }
 
 impl<'a> ClusterFrontier<'a> {
@@ -123,7 +127,44 @@ impl<'a> ClusterFrontier<'a> {
             memo: SeenMemo::default(),
             stored_since_totals: 0,
             refused: 0,
+            late: None,
+            crawl_id: crawl.id,
         })
+    }
+
+    /// Calls `add` with each of the crawl's seed origins (`seed_origins`) after row `after`;
+    /// returns the last row's id.
+    pub fn seed_origins(
+        &mut self,
+        after: i64,
+        add: &mut dyn FnMut(&str, &[String]),
+    ) -> Result<i64> {
+        let crawl = self.crawl_id;
+        let (found, last) = self
+            .pg
+            .run(|c, url| super::seeds::since(c, url, crawl, after))?;
+        for (origin, dir) in &found {
+            add(origin, &super::seeds::dirs_of(dir));
+        }
+        Ok(last)
+    }
+
+    /// From now on, each scan for work (every few seconds, and before any URL queued since can
+    /// be leased here) first puts the seed origins added after row `after` into `late`: a seeds
+    /// file given to another `crawl --frontier` while this worker runs is in its scope.
+    pub fn watch_seed_origins(&mut self, late: crate::canon::LateOrigins, after: i64) {
+        self.late = Some((late, after));
+    }
+
+    /// See [`ClusterFrontier::watch_seed_origins`].
+    fn learn_seed_origins(&mut self) -> Result<()> {
+        let Some((late, after)) = self.late.take() else {
+            return Ok(());
+        };
+        let result = self.seed_origins(after, &mut |origin, dirs| late.add(origin, dirs));
+        let after = *result.as_ref().unwrap_or(&after);
+        self.late = Some((late, after));
+        result.map(|_| ())
     }
 
     /// The crawl's totals read now (for a summary), not the copy progress lines reuse.
@@ -544,6 +585,10 @@ impl Frontier for ClusterFrontier<'_> {
     }
 
     fn origins_with_work(&mut self, from: OriginId, max: usize) -> Result<OriginScan> {
+        if from == 0 {
+            // Before any URL this scan finds: their seed origins are in scope first.
+            self.learn_seed_origins()?;
+        }
         let held: Vec<i32> = self
             .shards
             .held()
