@@ -422,6 +422,8 @@ pub(crate) fn drive(
         stop: stop.clone(),
     });
 
+    frontier.watch_logins(ctx.fetcher.logins());
+
     let (job_tx, job_rx) = async_channel::unbounded::<Job>();
     let (out_tx, out_rx) = mpsc::channel::<Outcome>();
     let workers: Vec<_> = (0..config.concurrency)

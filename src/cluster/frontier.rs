@@ -84,6 +84,9 @@ pub struct ClusterFrontier<'a> {
     /// The scope's late seed origins, and the last `seed_origins` row put there (see
     /// [`ClusterFrontier::watch_seed_origins`]).
     late: Option<(crate::canon::LateOrigins, i64)>,
+    /// The fetcher's logins, and the crawl's credentials as last read (see
+    /// [`Frontier::watch_logins`]).
+    logins: Option<(crate::fetch::Logins, crate::config::request::Credentials)>,
     crawl_id: i64,
 }
 
@@ -128,6 +131,7 @@ impl<'a> ClusterFrontier<'a> {
             stored_since_totals: 0,
             refused: 0,
             late: None,
+            logins: None,
             crawl_id: crawl.id,
         })
     }
@@ -154,6 +158,29 @@ impl<'a> ClusterFrontier<'a> {
     /// file given to another `crawl --frontier` while this worker runs is in its scope.
     pub fn watch_seed_origins(&mut self, late: crate::canon::LateOrigins, after: i64) {
         self.late = Some((late, after));
+    }
+
+    /// Logins another `crawl --frontier` added to the crawl since they were last read: into
+    /// the fetcher, and into this worker's private copy in its store.
+    fn learn_logins(&mut self) -> Result<()> {
+        let Some((logins, mut known)) = self.logins.take() else {
+            return Ok(());
+        };
+        let crawl = self.crawl_id;
+        let found = self.pg.run(|c, url| super::secrets::load(c, url, crawl));
+        let result = match found {
+            Ok(now) if now != known => {
+                logins.replace(&now);
+                log::info!("the crawl's logins changed: taken into this worker");
+                let saved = now.save(self.store.path());
+                known = now;
+                saved
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.logins = Some((logins, known));
+        result
     }
 
     /// See [`ClusterFrontier::watch_seed_origins`].
@@ -584,10 +611,18 @@ impl Frontier for ClusterFrontier<'_> {
         self.queue_entries(&entries)
     }
 
+    fn watch_logins(&mut self, logins: crate::fetch::Logins) {
+        let known =
+            crate::config::request::Credentials::load(self.store.path()).unwrap_or_default();
+        self.logins = Some((logins, known));
+    }
+
     fn origins_with_work(&mut self, from: OriginId, max: usize) -> Result<OriginScan> {
         if from == 0 {
-            // Before any URL this scan finds: their seed origins are in scope first.
+            // Before any URL this scan finds: their seed origins are in scope first, and their
+            // logins in hand.
             self.learn_seed_origins()?;
+            self.learn_logins()?;
         }
         let held: Vec<i32> = self
             .shards

@@ -168,6 +168,21 @@ pub(crate) fn open_crawl(
             }
             let config = crawls::add_seeds(&mut client, &url, &crawl, &given.seeds)?;
             let config = config.unwrap_or(saved);
+            // Workers already running built their scope from the seeds saved when they
+            // started: they learn these origins from `seed_origins`, before the seeds are
+            // queued (see `Shared::join`).
+            let origins: Vec<super::seeds::SeedOrigin> = given
+                .seeds
+                .iter()
+                .map(|u| {
+                    let dir = (config.scope == crate::canon::ScopeKind::Prefix).then(|| {
+                        let path = u.path();
+                        path[..path.rfind('/').map_or(0, |i| i + 1)].to_string()
+                    });
+                    (crate::canon::origin_key(u), dir)
+                })
+                .collect();
+            super::seeds::add(&mut client, &url, crawl.id, &origins)?;
             let mut mine = given.credentials.clone();
             if let Some(login) = login {
                 for seed in &config.seeds {

@@ -90,7 +90,9 @@ pub struct Fetcher {
     first_byte_timeout: Duration,
     accept_types: std::sync::Arc<[String]>,
     tls: std::sync::Arc<tls::TlsSettings>,
-    credentials: std::sync::Arc<request::Credentials>,
+    /// Behind a lock because a shared crawl's logins can grow while it runs (see
+    /// [`Fetcher::logins`]); read once per request.
+    credentials: Logins,
     /// The credential `--header`s, sent to the seeds' origins only.
     seed_headers: std::sync::Arc<SeedHeaders>,
     /// `None` with `--no-cookies`.
@@ -125,7 +127,32 @@ impl SeedHeaders {
     }
 }
 
+/// The HTTP Basic logins requests are sent with, shared with whoever learns of new ones while
+/// the crawl runs: a shared crawl's worker reads those another `crawl --frontier` adds (a seed
+/// with `user:password@`, `--user` for new seeds) before it can lease their URLs.
+#[derive(Clone, Debug)]
+pub struct Logins(std::sync::Arc<std::sync::RwLock<request::Credentials>>);
+
+impl Logins {
+    /// Replaces the logins by origin with `credentials`' (the proxy's login, fixed when the
+    /// client was built, and the header values, fixed with the crawl's settings, stay).
+    pub fn replace(&self, credentials: &request::Credentials) {
+        let mut held = self.0.write().unwrap_or_else(|p| p.into_inner());
+        held.extend(credentials);
+    }
+
+    fn authorization(&self, url: &Url) -> Option<String> {
+        let held = self.0.read().unwrap_or_else(|p| p.into_inner());
+        held.authorization(url)
+    }
+}
+
 impl Fetcher {
+    /// The logins this fetcher sends (see [`Logins`]).
+    pub fn logins(&self) -> Logins {
+        self.credentials.clone()
+    }
+
     /// Builds the client: connect and whole-request timeouts, a connection pool sized for the
     /// per-host cap, no automatic redirects, and our User-Agent.
     pub fn new(config: &CrawlConfig) -> Result<Self> {
@@ -178,7 +205,9 @@ impl Fetcher {
             first_byte_timeout: config.connect_timeout + config.read_timeout,
             accept_types: config.accept_types.clone().into(),
             tls: std::sync::Arc::new(tls),
-            credentials: std::sync::Arc::new(config.credentials.clone()),
+            credentials: Logins(std::sync::Arc::new(std::sync::RwLock::new(
+                config.credentials.clone(),
+            ))),
             seed_headers: std::sync::Arc::new(SeedHeaders {
                 origins: config.seeds.iter().map(crate::canon::origin_key).collect(),
                 headers: to_seeds

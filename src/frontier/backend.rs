@@ -103,6 +103,10 @@ pub trait Frontier {
     fn send_permits(&self) -> Option<std::sync::Arc<SendPermits>> {
         None
     }
+
+    /// Hands the frontier the logins requests are sent with, for one that learns of new ones
+    /// while the crawl runs (a shared crawl's); the default ignores them.
+    fn watch_logins(&mut self, _logins: crate::fetch::Logins) {}
 }
 
 /// What [`Frontier::refresh`] found.

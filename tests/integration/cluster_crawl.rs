@@ -17,12 +17,12 @@ use crate::pg::Postgres;
 use crate::support::*;
 
 /// Origins that count the requests they answer at once.
-struct Origins {
-    servers: Vec<SiteServer>,
+pub(crate) struct Origins {
+    pub(crate) servers: Vec<SiteServer>,
     peaks: Vec<Arc<AtomicUsize>>,
-    pages: usize,
+    pub(crate) pages: usize,
     /// Open unless a test holds page requests at the origins.
-    gate: Arc<Gate>,
+    pub(crate) gate: Arc<Gate>,
 }
 
 /// Page requests (robots.txt goes through) held at the origins until the test releases them,
@@ -30,7 +30,7 @@ struct Origins {
 /// does not run ahead of a worker still starting, and a worker is stopped while it has a
 /// request at each of its origins.
 #[derive(Default)]
-struct Gate {
+pub(crate) struct Gate {
     state: Mutex<GateState>,
     changed: Condvar,
 }
@@ -46,23 +46,23 @@ struct GateState {
 
 impl Gate {
     /// Holds page requests from `from` (every sender with `None`) from now on.
-    fn hold(&self, from: Option<&str>) {
+    pub(crate) fn hold(&self, from: Option<&str>) {
         self.state.lock().unwrap().holding = Some(from.map(str::to_string));
     }
 
     /// Lets every held request go on.
-    fn release(&self) {
+    pub(crate) fn release(&self) {
         self.state.lock().unwrap().holding = None;
         self.changed.notify_all();
     }
 
     /// The requests held now.
-    fn held(&self) -> Vec<String> {
+    pub(crate) fn held(&self) -> Vec<String> {
         self.state.lock().unwrap().held.clone()
     }
 
     /// Called by an origin for each request: returns once the request may be answered.
-    fn pass(&self, r: &Request) {
+    pub(crate) fn pass(&self, r: &Request) {
         if r.path() == "/robots.txt" {
             return;
         }
@@ -86,12 +86,12 @@ impl Gate {
 
 impl Origins {
     /// `k` generated sites of `pages` pages (plus `/`), each request taking `delay`.
-    fn start(k: usize, pages: usize, delay: Duration) -> Origins {
+    pub(crate) fn start(k: usize, pages: usize, delay: Duration) -> Origins {
         Origins::start_where(k, pages, delay, |_| true)
     }
 
     /// The same, keeping only origins `keep` accepts.
-    fn start_where(
+    pub(crate) fn start_where(
         k: usize,
         pages: usize,
         delay: Duration,
@@ -126,12 +126,12 @@ impl Origins {
 
     /// `low` origins whose shard (of 8) is below `boundary` and `high` at or above it, each of
     /// `pages` pages answered in 5 ms: which worker holds which is then known.
-    fn split(boundary: i32, (low, high): (usize, usize), pages: usize) -> Origins {
+    pub(crate) fn split(boundary: i32, (low, high): (usize, usize), pages: usize) -> Origins {
         Origins::split_slow(boundary, (low, high), pages, Duration::from_millis(5))
     }
 
     /// The same, each request taking `delay`.
-    fn split_slow(
+    pub(crate) fn split_slow(
         boundary: i32,
         (low, high): (usize, usize),
         pages: usize,
@@ -148,7 +148,7 @@ impl Origins {
         })
     }
 
-    fn seeds(&self) -> Vec<String> {
+    pub(crate) fn seeds(&self) -> Vec<String> {
         self.servers
             .iter()
             .map(|s| format!("{}/", s.origin()))
@@ -156,7 +156,7 @@ impl Origins {
     }
 
     /// Every page URL of every origin, sorted.
-    fn all_urls(&self) -> Vec<String> {
+    pub(crate) fn all_urls(&self) -> Vec<String> {
         let mut all: Vec<String> = self
             .servers
             .iter()
@@ -171,7 +171,7 @@ impl Origins {
     }
 
     /// Waits until 1/`part` of the pages were requested.
-    fn until_requested(&self, part: usize) {
+    pub(crate) fn until_requested(&self, part: usize) {
         let want = self.all_urls().len() / part;
         until(&format!("1/{part} of the pages"), || {
             self.requests() >= want
@@ -179,7 +179,7 @@ impl Origins {
     }
 
     /// Page requests (not robots.txt) seen, all origins.
-    fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.servers
             .iter()
             .map(|s| {
@@ -197,7 +197,7 @@ impl Origins {
     /// more than its rate over the crawl. Between two requests of one worker, the spacing is
     /// a single crawler's (how exact that is on the wire under full CPU load is the subject of
     /// the broad-crawl issue): at least half the gap.
-    fn assert_polite(&self, gap: Duration) {
+    pub(crate) fn assert_polite(&self, gap: Duration) {
         for (s, peak) in self.servers.iter().zip(&self.peaks) {
             let mut reqs = s.requests();
             reqs.sort_by_key(|r| r.at);
@@ -236,7 +236,7 @@ impl Origins {
     }
 
     /// Requests per URL, robots.txt left out.
-    fn counts(&self) -> BTreeMap<String, usize> {
+    pub(crate) fn counts(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
         for s in &self.servers {
             for r in s.requests() {
@@ -252,25 +252,25 @@ impl Origins {
 }
 
 /// Which worker sent a request: each binds its own loopback address (`--bind-address`).
-fn sender(r: &politecrawl::serve::Request) -> String {
+pub(crate) fn sender(r: &politecrawl::serve::Request) -> String {
     r.peer.map_or("?".into(), |p| p.ip().to_string())
 }
 
 /// The address worker `name` (`w1`, `w2`, …) sends from.
-fn address_of(name: &str) -> String {
+pub(crate) fn address_of(name: &str) -> String {
     format!("127.0.0.{}", 10 + name[1..].parse::<u8>().unwrap())
 }
 
 /// How fast the workers of a test go: the crawl's rate per origin and their shard lease.
 #[derive(Clone, Copy)]
-struct Pace {
-    rate: &'static str,
-    lease: &'static str,
-    gap: Duration,
+pub(crate) struct Pace {
+    pub(crate) rate: &'static str,
+    pub(crate) lease: &'static str,
+    pub(crate) gap: Duration,
 }
 
 /// 10 requests/s per origin, 2 s leases: a quick crawl.
-const FAST: Pace = Pace {
+pub(crate) const FAST: Pace = Pace {
     rate: "10",
     lease: "2s",
     gap: Duration::from_millis(100),
@@ -279,21 +279,21 @@ const FAST: Pace = Pace {
 /// 1 request/s per origin, 1 s leases renewed every 333 ms: a shard given back drains for
 /// less than the gap, so only the hold after its release and the origin's saved politeness
 /// keep the rate across a handoff.
-const SLOW: Pace = Pace {
+pub(crate) const SLOW: Pace = Pace {
     rate: "1",
     lease: "1s",
     gap: Duration::from_secs(1),
 };
 
 /// A worker process, its stderr kept in a file for the assertion messages.
-struct Worker {
-    child: Child,
-    log: PathBuf,
-    db: PathBuf,
+pub(crate) struct Worker {
+    pub(crate) child: Child,
+    pub(crate) log: PathBuf,
+    pub(crate) db: PathBuf,
 }
 
 impl Worker {
-    fn spawn(dir: &Path, name: &str, args: &[String]) -> Worker {
+    pub(crate) fn spawn(dir: &Path, name: &str, args: &[String]) -> Worker {
         let log = dir.join(format!("{name}.log"));
         let db = dir.join(format!("{name}.db"));
         let child = Command::new(BIN)
@@ -310,7 +310,13 @@ impl Worker {
     }
 
     /// The first worker: creates crawl `name` with the seeds, 8 shards and `pace`.
-    fn first(dir: &Path, pg: &Postgres, crawl: &str, seeds: &[String], pace: Pace) -> Worker {
+    pub(crate) fn first(
+        dir: &Path,
+        pg: &Postgres,
+        crawl: &str,
+        seeds: &[String],
+        pace: Pace,
+    ) -> Worker {
         let mut args: Vec<String> = vec!["crawl".into()];
         args.extend(seeds.iter().cloned());
         args.extend([
@@ -337,7 +343,7 @@ impl Worker {
     }
 
     /// One more worker of crawl `name`.
-    fn join(dir: &Path, pg: &Postgres, crawl: &str, name: &str, pace: Pace) -> Worker {
+    pub(crate) fn join(dir: &Path, pg: &Postgres, crawl: &str, name: &str, pace: Pace) -> Worker {
         let args: Vec<String> = [
             "worker",
             "--frontier",
@@ -354,12 +360,12 @@ impl Worker {
         Worker::spawn(dir, name, &args)
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits for the process to end by itself (at most `limit`); returns its exit code.
-    fn wait(&mut self, limit: Duration) -> Option<i32> {
+    pub(crate) fn wait(&mut self, limit: Duration) -> Option<i32> {
         let until = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -373,7 +379,7 @@ impl Worker {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
@@ -391,19 +397,19 @@ impl Drop for Worker {
 }
 
 /// Waits for every worker to end by itself with exit status 0 (each within `secs`).
-fn finish(workers: &mut [&mut Worker], secs: u64) {
+pub(crate) fn finish(workers: &mut [&mut Worker], secs: u64) {
     for w in workers {
         assert_eq!(w.wait(Duration::from_secs(secs)), Some(0), "{}", w.stderr());
     }
 }
 
 /// Waits until `cond` holds (at most 30 s).
-fn until(what: &str, cond: impl FnMut() -> bool) {
+pub(crate) fn until(what: &str, cond: impl FnMut() -> bool) {
     until_or(what, cond, String::new);
 }
 
 /// [`until`], saying `state()` when it times out.
-fn until_or(what: &str, mut cond: impl FnMut() -> bool, state: impl Fn() -> String) {
+pub(crate) fn until_or(what: &str, mut cond: impl FnMut() -> bool, state: impl Fn() -> String) {
     let limit = Instant::now() + Duration::from_secs(30);
     while !cond() {
         assert!(
@@ -416,7 +422,7 @@ fn until_or(what: &str, mut cond: impl FnMut() -> bool, state: impl Fn() -> Stri
 }
 
 /// What the workers of a cluster test said, for a timed-out wait.
-fn said(workers: &[&Worker]) -> String {
+pub(crate) fn said(workers: &[&Worker]) -> String {
     let each = workers
         .iter()
         .map(|w| format!("{}:\n{}", w.log.display(), w.stderr()));
@@ -425,7 +431,11 @@ fn said(workers: &[&Worker]) -> String {
 
 /// A PostgreSQL of the test's own, a temp dir, and the first worker of crawl `name` on
 /// `origins` at `pace`, once the crawl exists (so the others can join it).
-fn begin(name: &str, origins: &Origins, pace: Pace) -> (Postgres, tempfile::TempDir, Worker) {
+pub(crate) fn begin(
+    name: &str,
+    origins: &Origins,
+    pace: Pace,
+) -> (Postgres, tempfile::TempDir, Worker) {
     let pg = Postgres::start();
     let dir = tempdir();
     let w1 = Worker::first(dir.path(), &pg, name, &origins.seeds(), pace);
@@ -437,7 +447,7 @@ fn begin(name: &str, origins: &Origins, pace: Pace) -> (Postgres, tempfile::Temp
 /// (it has renewed its leases), so it holds every shard and is first in `status`, and a worker
 /// joining now takes its shards from it. A worker started sooner could join before the first
 /// had finished starting (on a loaded machine it did) and take shards 0–3 itself.
-fn crawl_created(pg: &Postgres, name: &str) {
+pub(crate) fn crawl_created(pg: &Postgres, name: &str) {
     let url = pg.url();
     until("the crawl to be created", || {
         let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) else {
@@ -456,7 +466,7 @@ fn crawl_created(pg: &Postgres, name: &str) {
 /// How many workers of crawl `name` have renewed their leases since they joined: they are
 /// past their start-up, and the others count them live (a row alone is not: a worker still
 /// starting does not tick, and no shard is given to it).
-fn workers_ticking(pg: &Postgres, name: &str) -> i64 {
+pub(crate) fn workers_ticking(pg: &Postgres, name: &str) -> i64 {
     let Ok(mut c) = postgres::Client::connect(&pg.url(), postgres::NoTls) else {
         return 0;
     };
@@ -469,7 +479,7 @@ fn workers_ticking(pg: &Postgres, name: &str) -> i64 {
 }
 
 /// One JSON Lines export of every worker's store: the URLs, sorted.
-fn exported(pg: &Postgres, crawl: &str, workers: &[&Worker], cwd: &Path) -> Vec<String> {
+pub(crate) fn exported(pg: &Postgres, crawl: &str, workers: &[&Worker], cwd: &Path) -> Vec<String> {
     let url = pg.url();
     let mut args = vec!["export", "--frontier", &url[..], "--crawl", crawl];
     let dbs: Vec<String> = workers.iter().map(|w| w.db.display().to_string()).collect();
@@ -529,7 +539,7 @@ fn exported_wacz(pg: &Postgres, crawl: &str, workers: &[&Worker], cwd: &Path) ->
 }
 
 /// How many of the crawl's origins are in shards `worker` holds now (none before it joined).
-fn origins_held(pg: &Postgres, worker: &Worker) -> i64 {
+pub(crate) fn origins_held(pg: &Postgres, worker: &Worker) -> i64 {
     let Ok(Some(id)) = politecrawl::cluster::worker::Identity::read(&worker.db) else {
         return 0;
     };
@@ -1069,7 +1079,7 @@ fn a_shared_crawl_applies_duplicate_content_soft_404s_and_pattern_budgets() {
 }
 
 /// `status --json` of one command, parsed.
-fn status_json(args: &[&str], cwd: &Path) -> serde_json::Value {
+pub(crate) fn status_json(args: &[&str], cwd: &Path) -> serde_json::Value {
     let mut args = args.to_vec();
     args.push("--json");
     let out = run(&args, cwd);

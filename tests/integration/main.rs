@@ -24,6 +24,10 @@ mod cluster;
 // Shared crawls end to end: worker processes on four origins, one killed, one stalled past its
 // lease, PostgreSQL restarted under them, and bad --frontier input.
 mod cluster_crawl;
+// The one setup path on a shared crawl: a seeds file of many origins (one given while workers
+// run), logins, a proxy's login and credential headers reaching every worker (one killed, one
+// started later with `worker` only) and shown nowhere; an older database layout upgraded.
+mod cluster_setup;
 // `compact`: unreferenced body bytes reclaimed, every body the same, a crash mid-way harmless.
 mod compact;
 // Library crawls of the fixture site against `fixtures/site-expected.txt` and the server's log:

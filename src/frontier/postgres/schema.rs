@@ -149,6 +149,7 @@ pub fn install(client: &mut postgres::Client, url: &FrontierUrl) -> Result<()> {
     let mut tx = client.transaction().map_err(err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&INSTALL_LOCK])
         .map_err(err)?;
+    let fresh = found(&mut tx, url)?.is_none();
     let from = match found(&mut tx, url)? {
         Some(VERSION) => return tx.commit().map_err(err),
         Some(v) if v > VERSION => {
@@ -175,7 +176,7 @@ pub fn install(client: &mut postgres::Client, url: &FrontierUrl) -> Result<()> {
     }
     tx.execute("UPDATE politecrawl_schema SET version = $1", &[&VERSION])
         .map_err(err)?;
-    if from < VERSION && from > 0 {
+    if !fresh {
         log::info!("the politecrawl tables were upgraded from version {from} to {VERSION}");
     }
     tx.commit().map_err(err)
