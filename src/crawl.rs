@@ -58,7 +58,7 @@ fn plan(db: &Path, new_seeds: Vec<Url>, overrides: &Overrides, store: &Store) ->
     config.headers.fill(&secrets);
     let mut overrides = overrides.clone();
     crate::config::request::fill_redacted(&mut overrides.headers, &secrets);
-    add_new_seeds(&mut config.seeds, new_seeds);
+    crate::config::add_new_seeds(&mut config.seeds, new_seeds);
     let overridden = config.apply(&overrides);
     config.validate()?;
     if resumed && !overridden.is_empty() {
@@ -94,15 +94,6 @@ fn logins(
         all.save(db)?;
     }
     Ok(all)
-}
-
-/// Appends the seeds of `more` not already in `seeds`, keeping order.
-pub(crate) fn add_new_seeds(seeds: &mut Vec<Url>, more: Vec<Url>) {
-    for s in more {
-        if !seeds.contains(&s) {
-            seeds.push(s);
-        }
-    }
 }
 
 /// What one `crawl` command brings besides its settings.
@@ -358,7 +349,7 @@ fn own_setup(
     }
     frontier.add_seeds(&config.seeds)?;
     let mut saved = config.clone();
-    add_new_seeds(&mut saved.seeds, prior_seeds);
+    crate::config::add_new_seeds(&mut saved.seeds, prior_seeds);
     if saved.seeds.is_empty() && store.seed_origins().next().is_none() {
         return Err(Error::Config(format!(
             "{} holds no crawl and no seed URL was given; give at least one URL to start",

@@ -90,7 +90,7 @@ pub fn add_seeds(
         .map_err(err)?;
     let mut config = parse_settings(&crawl.name, row.get(0))?;
     let before = config.seeds.len();
-    crate::crawl::add_new_seeds(&mut config.seeds, seeds.to_vec());
+    crate::config::add_new_seeds(&mut config.seeds, seeds.to_vec());
     if config.seeds.len() == before {
         return Ok(None);
     }

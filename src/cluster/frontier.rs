@@ -86,7 +86,10 @@ pub struct ClusterFrontier<'a> {
     late: Option<(crate::canon::LateOrigins, i64)>,
     /// The fetcher's logins, and the crawl's credentials as last read (see
     /// [`Frontier::watch_logins`]).
-    logins: Option<(crate::fetch::Logins, crate::config::request::Credentials)>,
+    logins: Option<(
+        crate::config::request::Logins,
+        crate::config::request::Credentials,
+    )>,
     crawl_id: i64,
 }
 
@@ -611,7 +614,7 @@ impl Frontier for ClusterFrontier<'_> {
         self.queue_entries(&entries)
     }
 
-    fn watch_logins(&mut self, logins: crate::fetch::Logins) {
+    fn watch_logins(&mut self, logins: crate::config::request::Logins) {
         let known =
             crate::config::request::Credentials::load(self.store.path()).unwrap_or_default();
         self.logins = Some((logins, known));

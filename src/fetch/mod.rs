@@ -92,7 +92,7 @@ pub struct Fetcher {
     tls: std::sync::Arc<tls::TlsSettings>,
     /// Behind a lock because a shared crawl's logins can grow while it runs (see
     /// [`Fetcher::logins`]); read once per request.
-    credentials: Logins,
+    credentials: request::Logins,
     /// The credential `--header`s, sent to the seeds' origins only.
     seed_headers: std::sync::Arc<SeedHeaders>,
     /// `None` with `--no-cookies`.
@@ -127,29 +127,9 @@ impl SeedHeaders {
     }
 }
 
-/// The HTTP Basic logins requests are sent with, shared with whoever learns of new ones while
-/// the crawl runs: a shared crawl's worker reads those another `crawl --frontier` adds (a seed
-/// with `user:password@`, `--user` for new seeds) before it can lease their URLs.
-#[derive(Clone, Debug)]
-pub struct Logins(std::sync::Arc<std::sync::RwLock<request::Credentials>>);
-
-impl Logins {
-    /// Replaces the logins by origin with `credentials`' (the proxy's login, fixed when the
-    /// client was built, and the header values, fixed with the crawl's settings, stay).
-    pub fn replace(&self, credentials: &request::Credentials) {
-        let mut held = self.0.write().unwrap_or_else(|p| p.into_inner());
-        held.extend(credentials);
-    }
-
-    fn authorization(&self, url: &Url) -> Option<String> {
-        let held = self.0.read().unwrap_or_else(|p| p.into_inner());
-        held.authorization(url)
-    }
-}
-
 impl Fetcher {
-    /// The logins this fetcher sends (see [`Logins`]).
-    pub fn logins(&self) -> Logins {
+    /// The logins this fetcher sends (see [`request::Logins`]).
+    pub fn logins(&self) -> request::Logins {
         self.credentials.clone()
     }
 
@@ -205,9 +185,7 @@ impl Fetcher {
             first_byte_timeout: config.connect_timeout + config.read_timeout,
             accept_types: config.accept_types.clone().into(),
             tls: std::sync::Arc::new(tls),
-            credentials: Logins(std::sync::Arc::new(std::sync::RwLock::new(
-                config.credentials.clone(),
-            ))),
+            credentials: request::Logins::new(config.credentials.clone()),
             seed_headers: std::sync::Arc::new(SeedHeaders {
                 origins: config.seeds.iter().map(crate::canon::origin_key).collect(),
                 headers: to_seeds

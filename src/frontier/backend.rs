@@ -106,7 +106,7 @@ pub trait Frontier {
 
     /// Hands the frontier the logins requests are sent with, for one that learns of new ones
     /// while the crawl runs (a shared crawl's); the default ignores them.
-    fn watch_logins(&mut self, _logins: crate::fetch::Logins) {}
+    fn watch_logins(&mut self, _logins: crate::config::request::Logins) {}
 }
 
 /// What [`Frontier::refresh`] found.
