@@ -490,6 +490,28 @@ mod tests {
     }
 
     #[test]
+    fn late_origins_join_a_scope_in_use_under_its_filters() {
+        let s = scope(ScopeKind::Host, &[], &["/private"]);
+        let late = s.late_origins();
+        let url = |u: &str| Url::parse(u).unwrap();
+        assert!(!s.allows(&url("http://late.test/a")));
+        late.add("http://late.test", &[]);
+        late.add("http://dir.test", &["/docs/".to_string()]);
+        // The scope already built (shared read-only by the fetch tasks) follows them now.
+        assert!(s.allows(&url("http://late.test/a")));
+        assert!(s.allows(&url("http://dir.test/docs/x")));
+        assert!(
+            !s.allows(&url("http://dir.test/other")),
+            "its directory only"
+        );
+        assert!(!s.allows(&url("https://late.test/a")), "another origin");
+        assert!(
+            !s.allows(&url("http://late.test/private")),
+            "--exclude still applies"
+        );
+    }
+
+    #[test]
     fn seeds_must_be_absolute_http() {
         assert!(parse_seed("http://Example.COM:80").is_ok());
         assert_eq!(

@@ -1,5 +1,9 @@
 //! Sets a crawl up and runs it: works out its settings (new or resumed), opens the store, queues
-//! the seeds, starts the workers and the engine, and shuts them down in order.
+//! the seeds, starts the workers and the engine, and shuts them down in order. One path for both
+//! backends ([`Backend`]): a crawl of its own in its sled store, or one worker of a crawl shared
+//! over PostgreSQL, whose differences (the crawl reached or created, where its settings and
+//! credentials come from, its frontier and scope, leaving it) are asked of
+//! [`crate::cluster::worker`] at the step they belong to.
 //!
 //! Threads: the calling thread runs the engine loop, which alone writes the frontier (through
 //! [`Frontier`]; outcomes committed in batches) and alone asks the scheduler which origin goes
@@ -376,8 +380,7 @@ fn own_setup(
 
 /// Runs the engine and the workers on `frontier` until the crawl stops, then shuts them down
 /// in order and makes the store durable; returns how the engine ended and what this run did.
-/// Shared by a crawl of its own ([`run`]) and a worker of a shared crawl
-/// ([`crate::cluster::worker`]).
+/// The same for both backends: a crawl of its own and a worker of a shared crawl.
 pub(crate) fn drive(
     config: &CrawlConfig,
     store: &Store,
