@@ -104,6 +104,41 @@ pub struct Scope {
     max_url_length: usize,
     /// The trap rules on paths (see [`crate::traps`]); none in a scope built without them.
     rules: Option<crate::traps::PathRules>,
+    /// Seed origins learnt while the crawl runs (see [`LateOrigins`]).
+    late: LateOrigins,
+}
+
+/// Seed origins a running crawl learns of after its scope was built: a shared crawl's worker
+/// reads those another `crawl --frontier --seeds-file` adds while it works. The scope is shared
+/// read-only by every fetch task, so these sit behind a lock of their own, read only for a URL
+/// the origins known at the start refuse.
+#[derive(Clone, Debug)]
+pub struct LateOrigins {
+    kind: ScopeKind,
+    added: std::sync::Arc<std::sync::RwLock<Option<Box<Scope>>>>,
+}
+
+impl LateOrigins {
+    fn new(kind: ScopeKind) -> Self {
+        LateOrigins {
+            kind,
+            added: Default::default(),
+        }
+    }
+
+    /// Puts a seed origin in scope from now on (as [`Scope::add_origin`]).
+    pub fn add(&self, origin: &str, dirs: &[String]) {
+        let mut added = self.added.write().unwrap_or_else(|p| p.into_inner());
+        added
+            .get_or_insert_with(|| Box::new(Scope::bare(self.kind)))
+            .add_origin(origin, dirs);
+    }
+
+    /// Whether one of the origins added allows `url`'s host and path.
+    fn allows_host(&self, url: &Url) -> bool {
+        let added = self.added.read().unwrap_or_else(|p| p.into_inner());
+        added.as_ref().is_some_and(|s| s.allows_host(url))
+    }
 }
 
 impl Scope {
@@ -153,17 +188,37 @@ impl Scope {
             }
         }
         Ok(Scope {
-            kind,
             hosts,
             domains,
             prefixes,
-            restricted: Default::default(),
             whole,
             include: set(include)?,
             exclude: set(exclude)?,
             max_url_length,
-            rules: None,
+            ..Scope::bare(kind)
         })
+    }
+
+    /// A scope of `kind` with no seed and no filter (what [`LateOrigins`] add to).
+    fn bare(kind: ScopeKind) -> Scope {
+        Scope {
+            kind,
+            hosts: HashSet::new(),
+            domains: HashSet::new(),
+            prefixes: Default::default(),
+            restricted: Default::default(),
+            whole: HashSet::new(),
+            include: None,
+            exclude: None,
+            max_url_length: usize::MAX,
+            rules: None,
+            late: LateOrigins::new(kind),
+        }
+    }
+
+    /// The handle that adds seed origins to this scope while the crawl runs.
+    pub fn late_origins(&self) -> LateOrigins {
+        self.late.clone()
     }
 
     /// Adds a seeds file's seed origin (`https://host:port`) to the hosts and domains in scope:
@@ -215,7 +270,7 @@ impl Scope {
         if s.len() > self.max_url_length {
             return Err(Refusal::TooLong(s.len()));
         }
-        if !self.allows_host(url) {
+        if !self.allows_host(url) && !self.late.allows_host(url) {
             return Err(Refusal::OutOfScope);
         }
         if self.include.as_ref().is_some_and(|set| !set.is_match(s)) {
@@ -432,6 +487,28 @@ mod tests {
         // A seed without a trailing slash names a file in its parent directory, as wget reads it.
         assert!(s.allows(&url("http://b.test/anything")));
         assert!(!s.allows(&url("http://c.test/docs/guide/")));
+    }
+
+    #[test]
+    fn late_origins_join_a_scope_in_use_under_its_filters() {
+        let s = scope(ScopeKind::Host, &[], &["/private"]);
+        let late = s.late_origins();
+        let url = |u: &str| Url::parse(u).unwrap();
+        assert!(!s.allows(&url("http://late.test/a")));
+        late.add("http://late.test", &[]);
+        late.add("http://dir.test", &["/docs/".to_string()]);
+        // The scope already built (shared read-only by the fetch tasks) follows them now.
+        assert!(s.allows(&url("http://late.test/a")));
+        assert!(s.allows(&url("http://dir.test/docs/x")));
+        assert!(
+            !s.allows(&url("http://dir.test/other")),
+            "its directory only"
+        );
+        assert!(!s.allows(&url("https://late.test/a")), "another origin");
+        assert!(
+            !s.allows(&url("http://late.test/private")),
+            "--exclude still applies"
+        );
     }
 
     #[test]

@@ -703,6 +703,15 @@ impl CrawlConfig {
     }
 }
 
+/// Appends the seeds of `more` not already in `seeds`, keeping order.
+pub(crate) fn add_new_seeds(seeds: &mut Vec<Url>, more: Vec<Url>) {
+    for s in more {
+        if !seeds.contains(&s) {
+            seeds.push(s);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

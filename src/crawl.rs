@@ -1,5 +1,9 @@
 //! Sets a crawl up and runs it: works out its settings (new or resumed), opens the store, queues
-//! the seeds, starts the workers and the engine, and shuts them down in order.
+//! the seeds, starts the workers and the engine, and shuts them down in order. One path for both
+//! backends ([`Backend`]): a crawl of its own in its sled store, or one worker of a crawl shared
+//! over PostgreSQL, whose differences (the crawl reached or created, where its settings and
+//! credentials come from, its frontier and scope, leaving it) are asked of
+//! [`crate::cluster::worker`] at the step they belong to.
 //!
 //! Threads: the calling thread runs the engine loop, which alone writes the frontier (through
 //! [`Frontier`]; outcomes committed in batches) and alone asks the scheduler which origin goes
@@ -15,6 +19,8 @@ use std::time::Instant;
 use futures_lite::FutureExt;
 use url::Url;
 
+use crate::cluster::worker::{Join, Shared};
+use crate::cluster::ClusterFrontier;
 use crate::config::request::{Credentials, Login};
 use crate::config::{CrawlConfig, Overrides};
 use crate::engine::{Engine, EngineIo};
@@ -56,7 +62,7 @@ fn plan(db: &Path, new_seeds: Vec<Url>, overrides: &Overrides, store: &Store) ->
     config.headers.fill(&secrets);
     let mut overrides = overrides.clone();
     crate::config::request::fill_redacted(&mut overrides.headers, &secrets);
-    add_new_seeds(&mut config.seeds, new_seeds);
+    crate::config::add_new_seeds(&mut config.seeds, new_seeds);
     let overridden = config.apply(&overrides);
     config.validate()?;
     if resumed && !overridden.is_empty() {
@@ -94,18 +100,6 @@ fn logins(
     Ok(all)
 }
 
-/// Appends the seeds of `more` not already in `seeds`, keeping order.
-pub(crate) fn add_new_seeds(seeds: &mut Vec<Url>, more: Vec<Url>) {
-    for s in more {
-        if !seeds.contains(&s) {
-            seeds.push(s);
-        }
-    }
-}
-
-/// The `crawl` command: checks the seeds, opens (or creates) the database at `db`, works out the
-/// run's settings (saved ones on a resume, changed by `overrides`), and crawls until the queue is
-/// empty, the page budget is spent, or `stop` is raised; then writes the `--report`.
 /// What one `crawl` command brings besides its settings.
 #[derive(Debug, Default)]
 pub struct Inputs {
@@ -125,8 +119,38 @@ pub struct Inputs {
     pub retry_failed: Option<Vec<crate::failure::ErrorKind>>,
 }
 
-/// Starts or resumes the crawl in `db` (see the module doc).
+/// Where a crawl's queue lives. Everything else about setting a crawl up (the store, the
+/// credentials, cookies, the seeds file, the scope, the engine, the report and the summary) is
+/// the same for both, and written once here; what differs is asked of
+/// [`crate::cluster::worker`] at each step.
+#[derive(Debug, Default)]
+pub enum Backend<'a> {
+    /// A crawl of its own, in its sled store.
+    #[default]
+    Own,
+    /// A worker of a crawl shared over PostgreSQL (`crawl --frontier`, `worker`).
+    Shared(Join<'a>),
+}
+
+/// The `crawl` command: checks the seeds, opens (or creates) the database at `db`, works out the
+/// run's settings (saved ones on a resume, changed by `overrides`), and crawls until the queue is
+/// empty, the page budget is spent, or `stop` is raised; then writes the `--report`.
 pub fn start(
+    db: &Path,
+    inputs: &Inputs,
+    overrides: &Overrides,
+    stop: &StopSignal,
+    progress: &Progress,
+    report: Option<&Path>,
+) -> Result<(Plan, Summary)> {
+    start_on(&Backend::Own, db, inputs, overrides, stop, progress, report)
+}
+
+/// [`start`] on either backend. For [`Backend::Shared`], `db` is the worker's own store, and
+/// `inputs` and `overrides` are what `crawl --frontier` gives a crawl it creates (or adds to
+/// one already there: seeds, a seeds file, logins); `worker` gives none.
+pub fn start_on(
+    backend: &Backend<'_>,
     db: &Path,
     inputs: &Inputs,
     overrides: &Overrides,
@@ -144,30 +168,62 @@ pub fn start(
         given.credentials.proxy = login;
     }
     let overrides = &overrides;
-    // Bad seeds, and bad settings for a new crawl, fail before the database is created.
-    if !db.exists() {
+    // Bad seeds, a bad seeds file with --strict, and bad settings for a new crawl, fail before
+    // anything is created.
+    if !db.exists() || matches!(backend, Backend::Shared(_)) {
         given.apply(overrides);
         given.validate()?;
     }
-    let new_seeds = given.seeds;
     let seeds_file = match &inputs.seeds_file {
         Some(path) => Some(crate::seeds_file::SeedsFile::open(path, inputs.strict)?),
         None => None,
     };
+    let mut shared = match backend {
+        Backend::Own => None,
+        Backend::Shared(join) => {
+            // One machine's address: this worker's, not the shared crawl's.
+            let join = Join {
+                bind: join.bind.clone().or(given.bind_address.take()),
+                ..*join
+            };
+            let given = join.create.is_some().then_some(&given);
+            Some(crate::cluster::worker::open_crawl(&join, given, login)?)
+        }
+    };
     let started = std::time::SystemTime::now();
     let store = Store::open(db, OpenMode::CreateOrOpen)?;
-    let mut plan = plan(db, new_seeds, overrides, &store)?;
-    plan.config.credentials = logins(db, &plan.config, given.credentials, login)?;
+    let mut plan = match &mut shared {
+        None => plan(db, given.seeds.clone(), overrides, &store)?,
+        Some(shared) => {
+            let (config, resumed) = shared.settings(db, &store)?;
+            Plan {
+                config,
+                resumed,
+                overridden: Vec::new(),
+                seeds_file: None,
+            }
+        }
+    };
+    plan.config.credentials = match &shared {
+        None => logins(db, &plan.config, given.credentials, login)?,
+        Some(shared) => shared.credentials(db)?,
+    };
+    // The recrawl round's failed URLs (a shared crawl's too, once it takes --retry-failed).
     plan.config.retry_failed.clone_from(&inputs.retry_failed);
     if let Some(file) = seeds_file {
-        plan.seeds_file = Some(file.load(&store)?);
+        plan.seeds_file = Some(match &shared {
+            None => file.load(&store)?,
+            Some(shared) => file.load_into(&mut shared.seed_sink()?)?,
+        });
     }
     if let Some(file) = &inputs.cookies {
         let n = crate::fetch::cookies::import(db, file)?;
         log::info!("{}: {n} cookies taken into the crawl's jar", file.display());
     }
-    let summary = run(&plan.config, &store, stop, progress)?;
+    let summary = run_on(shared.as_ref(), &plan.config, &store, stop, progress)?;
     if let Some(path) = report {
+        // A worker's report: its run, and its own store's status (`status --frontier` has the
+        // crawl's).
         write_report(&store, &summary, started, path)?;
     }
     crate::status_snapshot::close(store)?;
@@ -200,9 +256,94 @@ pub fn run(
     stop: &StopSignal,
     progress: &Progress,
 ) -> Result<Summary> {
+    run_on(None, config, store, stop, progress)
+}
+
+/// The frontier a run works on: a crawl's own, or this worker's view of a shared one.
+enum Opened<'s> {
+    Own(SledFrontier<'s>),
+    Shared(Box<ClusterFrontier<'s>>),
+}
+
+impl Opened<'_> {
+    fn frontier(&mut self) -> &mut dyn Frontier {
+        match self {
+            Opened::Own(f) => f,
+            Opened::Shared(f) => f.as_mut(),
+        }
+    }
+}
+
+/// [`run`] on either backend (`shared`: a worker of that crawl).
+fn run_on(
+    shared: Option<&Shared>,
+    config: &CrawlConfig,
+    store: &Store,
+    stop: &StopSignal,
+    progress: &Progress,
+) -> Result<Summary> {
     let started = Instant::now();
     crate::traps::set_dedupe_drop(&config.dedupe_drop);
-    let mut frontier = SledFrontier::open(store)?;
+    let (mut opened, scope, recrawl) = match shared {
+        None => {
+            let mut frontier = SledFrontier::open(store)?;
+            let (scope, recrawl) = own_setup(config, store, &mut frontier)?;
+            (Opened::Own(frontier), scope, recrawl)
+        }
+        Some(shared) => {
+            let mut frontier = shared.join(store, config, stop)?;
+            let scope = shared.scope(config, &mut frontier)?;
+            // The place for a shared crawl's recrawl round, prepared over PostgreSQL.
+            (Opened::Shared(Box::new(frontier)), scope, None)
+        }
+    };
+    let round = recrawl.as_ref().map(|p| p.round);
+    let (result, stats) = drive(
+        config,
+        store,
+        opened.frontier(),
+        scope,
+        stop,
+        progress,
+        round,
+    )?;
+    let totals = match &mut opened {
+        Opened::Own(_) => store.counters()?,
+        Opened::Shared(frontier) => frontier.totals_now()?,
+    };
+    let stop = result?;
+    if let (Opened::Shared(frontier), Some(shared)) = (opened, shared) {
+        if frontier.refused > 0 {
+            log::warn!(
+                "worker {}: {} outcomes were not committed because their shard had moved to \
+                 another worker (which fetches them again)",
+                shared.worker(),
+                frontier.refused
+            );
+        }
+        // A clean stop: the other workers take this one's shards at once.
+        frontier.leave()?;
+    }
+    Ok(Summary {
+        run: stats,
+        totals,
+        round: match recrawl {
+            Some(_) => store.round()?,
+            None => None,
+        },
+        elapsed: started.elapsed(),
+        stop,
+    })
+}
+
+/// What a crawl of its own does before its engine starts: the scope (this run's seeds, those
+/// of earlier runs, the seeds files' origins), the seeds queued, the settings saved, and the
+/// recrawl round prepared.
+fn own_setup(
+    config: &CrawlConfig,
+    store: &Store,
+    frontier: &mut SledFrontier<'_>,
+) -> Result<(crate::canon::Scope, Option<crate::recrawl::Prepared>)> {
     let prior: Option<CrawlConfig> = store.load_config()?;
     let prior_seeds = prior.map(|p| p.seeds).unwrap_or_default();
     let mut scope = config.scope(&prior_seeds)?;
@@ -212,7 +353,7 @@ pub fn run(
     }
     frontier.add_seeds(&config.seeds)?;
     let mut saved = config.clone();
-    add_new_seeds(&mut saved.seeds, prior_seeds);
+    crate::config::add_new_seeds(&mut saved.seeds, prior_seeds);
     if saved.seeds.is_empty() && store.seed_origins().next().is_none() {
         return Err(Error::Config(format!(
             "{} holds no crawl and no seed URL was given; give at least one URL to start",
@@ -234,26 +375,12 @@ pub fn run(
     if let Ok(json) = serde_json::to_vec(&saved) {
         let _ = std::fs::write(store.path().join(crate::store::SETTINGS_FILE), json);
     }
-
-    let round = recrawl.as_ref().map(|p| p.round);
-    let (result, stats) = drive(config, store, &mut frontier, scope, stop, progress, round)?;
-    let stop = result?;
-    Ok(Summary {
-        run: stats,
-        totals: store.counters()?,
-        round: match recrawl {
-            Some(_) => store.round()?,
-            None => None,
-        },
-        elapsed: started.elapsed(),
-        stop,
-    })
+    Ok((scope, recrawl))
 }
 
 /// Runs the engine and the workers on `frontier` until the crawl stops, then shuts them down
 /// in order and makes the store durable; returns how the engine ended and what this run did.
-/// Shared by a crawl of its own ([`run`]) and a worker of a shared crawl
-/// ([`crate::cluster::worker`]).
+/// The same for both backends: a crawl of its own and a worker of a shared crawl.
 pub(crate) fn drive(
     config: &CrawlConfig,
     store: &Store,
@@ -289,6 +416,8 @@ pub(crate) fn drive(
         stop: stop.clone(),
     });
 
+    frontier.watch_logins(ctx.fetcher.logins());
+
     let (job_tx, job_rx) = async_channel::unbounded::<Job>();
     let (out_tx, out_rx) = mpsc::channel::<Outcome>();
     let workers: Vec<_> = (0..config.concurrency)
@@ -313,6 +442,7 @@ pub(crate) fn drive(
     drop(out_tx);
 
     let flusher = store.flusher();
+    // Both backends: the live WARC (`--warc`) of this run, this worker's in a shared crawl.
     let live_warc =
         crate::export::live::LiveWarc::start(store, config, frontier.counted_records())?;
     let forget = |origin: &str| ctx.fetcher.forget_origin(origin);

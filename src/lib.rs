@@ -49,8 +49,10 @@
 //!   [`frontier::postgres`] in PostgreSQL: shards of origins leased with fencing epochs, the
 //!   shared seen-set and queue.
 //! - [`cluster`]: a crawl shared by several workers over PostgreSQL: crawls by name,
-//!   [`cluster::ClusterFrontier`] behind the same seam, a worker process, the crawl's status
-//!   and export, and each worker's live WARC ([`cluster::warc`]).
+//!   [`cluster::ClusterFrontier`] behind the same seam, what a worker does differently (set up
+//!   by [`crawl`] like any crawl), the seeds-file origins ([`cluster::seeds`]) and credentials
+//!   ([`cluster::secrets`]) every worker reads, the crawl's status and export, and each
+//!   worker's live WARC ([`cluster::warc`]).
 //! - [`recrawl`]: rechecks of stored pages (`--recrawl`): rounds, conditional requests, versions.
 //!
 //! Worker side (async tasks; of the store they write only bodies):

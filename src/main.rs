@@ -217,32 +217,9 @@ fn with_config_file(args: CrawlArgs) -> Result<CrawlArgs> {
     }
 }
 
-fn crawl(args: CrawlArgs) -> Result<ExitCode> {
-    let Some(db) = args.db.clone() else {
-        anyhow::bail!("no --db: give it on the command line or as `db = \"DIR\"` in --config");
-    };
-    // Checked here, not by clap, so one of them may come from --config and the other not.
-    if args.user.is_some() != args.password.is_some() {
-        return Err(politecrawl::Error::Config(
-            "--user and --password go together: give both (on the command line or as `user` \
-             and `password` in --config)"
-                .into(),
-        )
-        .into());
-    }
-    if let (Some(frontier), Some(name)) = (&args.frontier, &args.crawl) {
-        return shared_cmd::crawl(&args, &db, frontier, name);
-    }
-    let stop = StopSignal::new();
-    terminal::watch_signals(stop.clone())?;
-    let overrides = &args.settings;
-    if overrides.ignore_robots == Some(true) {
-        eprintln!("warning: --ignore-robots: robots.txt will not be fetched or obeyed");
-    }
-    let progress = Progress::new();
-    let display =
-        terminal::ProgressDisplay::start(progress.clone(), args.no_progress, args.progress_every);
-    let login = match (&args.user, &args.password) {
+/// The login of `--user` and `--password` (`-`: from `POLITECRAWL_PASSWORD`), when given.
+fn login(args: &CrawlArgs) -> Result<Option<politecrawl::Login>> {
+    Ok(match (&args.user, &args.password) {
         (Some(user), Some(password)) => {
             let password = if password == "-" {
                 std::env::var("POLITECRAWL_PASSWORD").map_err(|_| {
@@ -257,7 +234,35 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
             })
         }
         _ => None,
+    })
+}
+
+fn crawl(args: CrawlArgs) -> Result<ExitCode> {
+    let Some(db) = args.db.clone() else {
+        anyhow::bail!("no --db: give it on the command line or as `db = \"DIR\"` in --config");
     };
+    // Checked here, not by clap, so one of them may come from --config and the other not.
+    if args.user.is_some() != args.password.is_some() {
+        return Err(politecrawl::Error::Config(
+            "--user and --password go together: give both (on the command line or as `user` \
+             and `password` in --config)"
+                .into(),
+        )
+        .into());
+    }
+    if let (Some(frontier), Some(name)) = (&args.frontier, &args.crawl) {
+        return shared_cmd::crawl(&args, &db, frontier, name, login(&args)?);
+    }
+    let stop = StopSignal::new();
+    terminal::watch_signals(stop.clone())?;
+    let overrides = &args.settings;
+    if overrides.ignore_robots == Some(true) {
+        eprintln!("warning: --ignore-robots: robots.txt will not be fetched or obeyed");
+    }
+    let progress = Progress::new();
+    let display =
+        terminal::ProgressDisplay::start(progress.clone(), args.no_progress, args.progress_every);
+    let login = login(&args)?;
     let inputs = politecrawl::crawl::Inputs {
         seeds: args.seeds.clone(),
         login,

@@ -89,14 +89,27 @@ impl SeedsFile {
         Ok(SeedsFile { name, reader })
     }
 
-    /// Queues the file's seeds into `store`, a batch at a time, and keeps their origins for the
-    /// scope. Bad lines are reported and skipped.
+    /// Queues the file's seeds into a crawl's own `store`, a batch at a time, and keeps their
+    /// origins for the scope. Bad lines are reported and skipped.
     pub fn load(self, store: &Store) -> Result<Loaded> {
+        self.load_into(&mut StoreSeeds(store))
+    }
+
+    /// Queues the file's seeds into `sink` (a crawl's own store, or a shared crawl), a batch
+    /// at a time: each batch's new origins first, then its URLs, so whoever leases one of them
+    /// has its origin in scope. Bad lines are reported and skipped.
+    pub fn load_into(self, sink: &mut dyn SeedSink) -> Result<Loaded> {
         let mut loaded = Loaded::default();
         let mut batch = Vec::with_capacity(BATCH);
+        let mut new_origins: Vec<(String, Option<String>)> = Vec::new();
         let mut origins: HashSet<(String, Option<String>)> = HashSet::new();
-        let flush = |batch: &mut Vec<Url>, loaded: &mut Loaded| -> Result<()> {
-            loaded.queued += crate::frontier::add_seeds(store, batch)?.len() as u64;
+        let mut flush = |batch: &mut Vec<Url>,
+                         new_origins: &mut Vec<(String, Option<String>)>,
+                         loaded: &mut Loaded|
+         -> Result<()> {
+            sink.origins(new_origins)?;
+            new_origins.clear();
+            loaded.queued += sink.queue(batch)?;
             batch.clear();
             Ok(())
         };
@@ -114,17 +127,43 @@ impl SeedsFile {
                     let origin = canon::origin_key(&url);
                     let dir = prefix.then(|| directory_of(&url));
                     if origins.insert((origin.clone(), dir.clone())) {
-                        store.add_seed_origin(&origin, dir.as_deref())?;
+                        new_origins.push((origin, dir));
                     }
                     batch.push(url);
                     if batch.len() >= BATCH {
-                        flush(&mut batch, &mut loaded)?;
+                        flush(&mut batch, &mut new_origins, &mut loaded)?;
                     }
                 }
             }
         }
-        flush(&mut batch, &mut loaded)?;
+        flush(&mut batch, &mut new_origins, &mut loaded)?;
         Ok(loaded)
+    }
+}
+
+/// Where a seeds file's batches go: a crawl's own store, or a shared crawl's PostgreSQL
+/// (see [`crate::cluster::seeds`]).
+pub trait SeedSink {
+    /// Keeps seed origins (`https://host:port`, with the directory of a `scope=prefix` line)
+    /// for the scope of every start from now on.
+    fn origins(&mut self, origins: &[(String, Option<String>)]) -> Result<()>;
+    /// Queues seed URLs not queued before; returns how many were.
+    fn queue(&mut self, seeds: &[Url]) -> Result<u64>;
+}
+
+/// A crawl's own store: origins in its `seed_origins` tree, URLs in its frontier.
+struct StoreSeeds<'a>(&'a Store);
+
+impl SeedSink for StoreSeeds<'_> {
+    fn origins(&mut self, origins: &[(String, Option<String>)]) -> Result<()> {
+        for (origin, dir) in origins {
+            self.0.add_seed_origin(origin, dir.as_deref())?;
+        }
+        Ok(())
+    }
+
+    fn queue(&mut self, seeds: &[Url]) -> Result<u64> {
+        Ok(crate::frontier::add_seeds(self.0, seeds)?.len() as u64)
     }
 }
 

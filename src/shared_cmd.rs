@@ -8,91 +8,99 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use politecrawl::cluster::export::ClusterSource;
-use politecrawl::cluster::worker::{self, Join};
+use politecrawl::cluster::worker::Join;
 use politecrawl::cluster::{status, FrontierUrl, DEFAULT_SHARDS};
+use politecrawl::crawl::{Backend, Inputs};
 use politecrawl::export::Source;
 use politecrawl::progress::Progress;
-use politecrawl::{CrawlConfig, StopReason, StopSignal};
+use politecrawl::{Overrides, StopReason, StopSignal};
 
 use crate::cli::{CrawlArgs, WorkerArgs};
 use crate::terminal;
 
 /// `crawl --frontier URL --crawl NAME`: creates the crawl (its settings and seeds in
-/// PostgreSQL) when new, then works on it as one worker.
-pub fn crawl(args: &CrawlArgs, db: &Path, frontier: &str, name: &str) -> Result<ExitCode> {
-    let has_login = |raw: &str| {
-        url::Url::parse(raw.trim())
-            .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
-    };
-    let unsupported = [
-        (args.seeds_file.is_some(), "--seeds-file"),
-        (args.user.is_some(), "--user/--password"),
-        // Credentials are kept in one store's credentials file only; these would have to be in
-        // the shared settings, which every worker and `status` read.
-        (
-            args.seeds.iter().any(|s| has_login(s)),
-            "a seed with user:password@",
-        ),
-        (
-            args.settings.proxy.as_deref().is_some_and(has_login),
-            "--proxy with a login",
-        ),
-        (
-            !politecrawl::Headers::from(args.settings.headers.clone())
-                .secrets()
-                .is_empty(),
-            "--header with a credential (Cookie, or a name with key, token, secret, auth or \
-             session)",
-        ),
-    ];
-    if let Some((_, flag)) = unsupported.iter().find(|(given, _)| *given) {
-        return Err(politecrawl::Error::Config(format!(
-            "{flag} is not supported with --frontier yet; give it to a crawl of its own"
-        ))
-        .into());
-    }
-    let mut config = CrawlConfig::new(db, &args.seeds)?;
-    config.apply(&args.settings);
-    config.retry_failed = args.retry_failed.then(|| args.kind.clone());
-    config.validate()?;
-    // One machine's address: this worker's, not the shared crawl's.
-    let bind = config.bind_address.take();
+/// PostgreSQL, its credentials apart from them) when new, adds the seeds, the seeds file and
+/// the logins given to it, then works on it as one worker.
+pub fn crawl(
+    args: &CrawlArgs,
+    db: &Path,
+    frontier: &str,
+    name: &str,
+    login: Option<politecrawl::Login>,
+) -> Result<ExitCode> {
     let join = Join {
         frontier,
         crawl: name,
-        db,
-        create: Some((config, args.shards.unwrap_or(DEFAULT_SHARDS))),
+        create: Some(args.shards.unwrap_or(DEFAULT_SHARDS)),
         lease: args.shard_lease,
-        bind,
-        report: args.report.as_deref(),
-        cookies: args.cookies.as_deref(),
+        bind: None,
     };
-    work(&join, args.no_progress, args.progress_every)
+    let inputs = politecrawl::crawl::Inputs {
+        seeds: args.seeds.clone(),
+        login,
+        cookies: args.cookies.clone(),
+        seeds_file: args.seeds_file.clone(),
+        strict: args.strict,
+        // A round of the crawl's, planned once over PostgreSQL (`cluster::retry`).
+        retry_failed: args.retry_failed.then(|| args.kind.clone()),
+    };
+    let run = Run {
+        db,
+        report: args.report.as_deref(),
+        no_progress: args.no_progress,
+        every: args.progress_every,
+    };
+    work(join, &inputs, &args.settings, &run)
 }
 
-/// `worker`: joins a shared crawl with its saved settings.
+/// `worker`: joins a shared crawl with its saved settings and credentials.
 pub fn worker(args: &WorkerArgs) -> Result<ExitCode> {
     let join = Join {
         frontier: &args.frontier,
         crawl: &args.crawl,
-        db: &args.db,
         create: None,
         lease: args.shard_lease,
         bind: args.bind_address.clone(),
-        report: args.report.as_deref(),
-        cookies: args.cookies.as_deref(),
     };
-    work(&join, args.no_progress, args.progress_every)
+    let inputs = politecrawl::crawl::Inputs {
+        cookies: args.cookies.clone(),
+        ..Default::default()
+    };
+    let run = Run {
+        db: &args.db,
+        report: args.report.as_deref(),
+        no_progress: args.no_progress,
+        every: args.progress_every,
+    };
+    work(join, &inputs, &Overrides::default(), &run)
 }
 
-fn work(join: &Join<'_>, no_progress: bool, every: Duration) -> Result<ExitCode> {
+/// What a worker's command line says about its own run.
+struct Run<'a> {
+    db: &'a Path,
+    report: Option<&'a Path>,
+    no_progress: bool,
+    every: Duration,
+}
+
+fn work(join: Join<'_>, inputs: &Inputs, overrides: &Overrides, run: &Run<'_>) -> Result<ExitCode> {
     let stop = StopSignal::new();
     terminal::watch_signals(stop.clone())?;
     let progress = Progress::new();
-    let display = terminal::ProgressDisplay::start(progress.clone(), no_progress, every);
-    let result = worker::run(join, &stop, &progress);
+    let display = terminal::ProgressDisplay::start(progress.clone(), run.no_progress, run.every);
+    let name = join.crawl;
+    let backend = Backend::Shared(join);
+    let result = politecrawl::crawl::start_on(
+        &backend, run.db, inputs, overrides, &stop, &progress, run.report,
+    );
     display.finish();
-    let summary = result?;
+    let (plan, summary) = result?;
+    if let Some(l) = plan.seeds_file {
+        eprintln!(
+            "seeds file: {} seeds ({} new to crawl {:?}), {} bad lines skipped",
+            l.seeds, l.queued, name, l.bad
+        );
+    }
     eprintln!("{summary}");
     if matches!(
         summary.stop,
@@ -101,14 +109,14 @@ fn work(join: &Join<'_>, no_progress: bool, every: Duration) -> Result<ExitCode>
         eprintln!(
             "this worker left crawl {:?}; the others go on. To rejoin{}: politecrawl worker \
              --frontier URL --crawl {} --db {}",
-            join.crawl,
+            name,
             if summary.stop == StopReason::DiskLow {
                 " once there is room"
             } else {
                 ""
             },
-            join.crawl,
-            join.db.display()
+            name,
+            run.db.display()
         );
     }
     // The same codes as a crawl of its own (see `StopReason::exit_code`).

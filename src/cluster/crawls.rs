@@ -90,7 +90,7 @@ pub fn add_seeds(
         .map_err(err)?;
     let mut config = parse_settings(&crawl.name, row.get(0))?;
     let before = config.seeds.len();
-    crate::crawl::add_new_seeds(&mut config.seeds, seeds.to_vec());
+    crate::config::add_new_seeds(&mut config.seeds, seeds.to_vec());
     if config.seeds.len() == before {
         return Ok(None);
     }
@@ -113,6 +113,20 @@ pub fn open(
     check_name(name)?;
     schema::upgrade(client, url)?;
     if !schema::check(client, url)? {
+        return Err(no_such(url, name, Vec::new()));
+    }
+    read(client, url, name)
+}
+
+/// [`open`] for a worker about to work on the crawl: a database of an older layout is upgraded
+/// first (`status` and `export` only read, so they leave it as it is and refuse it).
+pub fn open_to_work(
+    client: &mut postgres::Client,
+    url: &FrontierUrl,
+    name: &str,
+) -> Result<(ClusterCrawl, CrawlConfig)> {
+    check_name(name)?;
+    if !schema::check_or_upgrade(client, url)? {
         return Err(no_such(url, name, Vec::new()));
     }
     read(client, url, name)

@@ -84,8 +84,16 @@ pub struct ClusterFrontier<'a> {
     pub refused: u64,
     /// Stamps of records stored here whose commit is not decided yet (for `--warc`).
     pending: Arc<Pending>,
-    /// The crawl's id (in `pages`), for the live WARC's questions.
-    crawl: i64,
+    /// The scope's late seed origins, and the last `seed_origins` row put there (see
+    /// [`ClusterFrontier::watch_seed_origins`]).
+    late: Option<(crate::canon::LateOrigins, i64)>,
+    /// The fetcher's logins, and the crawl's credentials as last read (see
+    /// [`Frontier::watch_logins`]).
+    logins: Option<(
+        crate::config::request::Logins,
+        crate::config::request::Credentials,
+    )>,
+    crawl_id: i64,
 }
 
 impl<'a> ClusterFrontier<'a> {
@@ -129,8 +137,68 @@ impl<'a> ClusterFrontier<'a> {
             stored_since_totals: 0,
             refused: 0,
             pending: Arc::default(),
-            crawl: crawl.id,
+            late: None,
+            logins: None,
+            crawl_id: crawl.id,
         })
+    }
+
+    /// Calls `add` with each of the crawl's seed origins (`seed_origins`) after row `after`;
+    /// returns the last row's id.
+    pub fn seed_origins(
+        &mut self,
+        after: i64,
+        add: &mut dyn FnMut(&str, &[String]),
+    ) -> Result<i64> {
+        let crawl = self.crawl_id;
+        let (found, last) = self
+            .pg
+            .run(|c, url| super::seeds::since(c, url, crawl, after))?;
+        for (origin, dir) in &found {
+            add(origin, &super::seeds::dirs_of(dir));
+        }
+        Ok(last)
+    }
+
+    /// From now on, each scan for work (every few seconds, and before any URL queued since can
+    /// be leased here) first puts the seed origins added after row `after` into `late`: a seeds
+    /// file given to another `crawl --frontier` while this worker runs is in its scope.
+    pub fn watch_seed_origins(&mut self, late: crate::canon::LateOrigins, after: i64) {
+        self.late = Some((late, after));
+    }
+
+    /// Logins another `crawl --frontier` added to the crawl since they were last read: into
+    /// the fetcher, and into this worker's private copy in its store.
+    fn learn_logins(&mut self) -> Result<()> {
+        let Some((logins, mut known)) = self.logins.take() else {
+            return Ok(());
+        };
+        let crawl = self.crawl_id;
+        let found = self.pg.run(|c, url| super::secrets::load(c, url, crawl));
+        let result = match found {
+            Ok(now) if now != known => {
+                logins.replace(&now);
+                log::info!("the crawl's logins changed: taken into this worker");
+                let saved = now.save(self.store.path());
+                known = now;
+                saved
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.logins = Some((logins, known));
+        result
+    }
+
+    /// See [`ClusterFrontier::watch_seed_origins`].
+    fn learn_seed_origins(&mut self) -> Result<()> {
+        let Some((late, after)) = self.late.take() else {
+            return Ok(());
+        };
+        let result = self.seed_origins(after, &mut |origin, dirs| late.add(origin, dirs));
+        let after = *result.as_ref().unwrap_or(&after);
+        self.late = Some((late, after));
+        result.map(|_| ())
     }
 
     /// The crawl's totals read now (for a summary), not the copy progress lines reuse.
@@ -554,7 +622,19 @@ impl Frontier for ClusterFrontier<'_> {
         self.queue_entries(&entries)
     }
 
+    fn watch_logins(&mut self, logins: crate::config::request::Logins) {
+        let known =
+            crate::config::request::Credentials::load(self.store.path()).unwrap_or_default();
+        self.logins = Some((logins, known));
+    }
+
     fn origins_with_work(&mut self, from: OriginId, max: usize) -> Result<OriginScan> {
+        if from == 0 {
+            // Before any URL this scan finds: their seed origins are in scope first, and their
+            // logins in hand.
+            self.learn_seed_origins()?;
+            self.learn_logins()?;
+        }
         let held: Vec<i32> = self
             .shards
             .held()
@@ -789,6 +869,6 @@ impl Frontier for ClusterFrontier<'_> {
         let pending = Arc::clone(&self.pending);
         let worker = self.shards.worker();
         let url = self.pg.url.clone();
-        Some(Box::new(Counted::new(pending, url, self.crawl, worker)))
+        Some(Box::new(Counted::new(pending, url, self.crawl_id, worker)))
     }
 }

@@ -12,7 +12,10 @@
 //! shared queue) is [`crate::frontier::postgres`]; here:
 //! - [`crawls`]: crawls by name, with their settings and shard count;
 //! - [`frontier`]: one worker's [`crate::frontier::Frontier`] over all of these;
-//! - [`worker`]: a worker process: joining (or creating) a crawl and working on it;
+//! - [`worker`]: what a worker process does that a crawl of its own does not: joining (or
+//!   creating) a crawl, its identity; the rest of its setup is [`crate::crawl`]'s;
+//! - [`seeds`]: the seeds-file origins every worker's scope is built from;
+//! - [`secrets`]: the crawl's logins and credential header values, apart from its settings;
 //! - [`retry`]: `--retry-failed`: the crawl's failed URLs queued again, as a round of the crawl;
 //! - [`status`], [`export`]: the crawl as a whole, from PostgreSQL and the workers' stores;
 //! - [`warc`]: `--warc`, each worker's live WARC files holding only the records the crawl counts.
@@ -21,6 +24,8 @@ pub mod crawls;
 pub mod export;
 pub mod frontier;
 pub mod retry;
+pub mod secrets;
+pub mod seeds;
 pub mod status;
 pub mod warc;
 pub mod worker;

@@ -303,6 +303,32 @@ impl Credentials {
     }
 }
 
+/// The HTTP Basic logins requests are sent with, shared with whoever learns of new ones while
+/// the crawl runs: a shared crawl's worker reads those another `crawl --frontier` adds (a seed
+/// with `user:password@`, `--user` for new seeds) before it can lease their URLs.
+#[derive(Clone, Debug)]
+pub struct Logins(std::sync::Arc<std::sync::RwLock<Credentials>>);
+
+impl Logins {
+    /// Replaces the logins by origin with `credentials`' (the proxy's login, fixed when the
+    /// client was built, and the header values, fixed with the crawl's settings, stay).
+    pub fn replace(&self, credentials: &Credentials) {
+        let mut held = self.0.write().unwrap_or_else(|p| p.into_inner());
+        held.extend(credentials);
+    }
+
+    /// Shares `credentials`.
+    pub fn new(credentials: Credentials) -> Self {
+        Logins(std::sync::Arc::new(std::sync::RwLock::new(credentials)))
+    }
+
+    /// The `Authorization` value for a request to `url` (see [`Credentials::authorization`]).
+    pub fn authorization(&self, url: &Url) -> Option<String> {
+        let held = self.0.read().unwrap_or_else(|p| p.into_inner());
+        held.authorization(url)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

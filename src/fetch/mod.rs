@@ -90,7 +90,9 @@ pub struct Fetcher {
     first_byte_timeout: Duration,
     accept_types: std::sync::Arc<[String]>,
     tls: std::sync::Arc<tls::TlsSettings>,
-    credentials: std::sync::Arc<request::Credentials>,
+    /// Behind a lock because a shared crawl's logins can grow while it runs (see
+    /// [`Fetcher::logins`]); read once per request.
+    credentials: request::Logins,
     /// The credential `--header`s, sent to the seeds' origins only.
     seed_headers: std::sync::Arc<SeedHeaders>,
     /// `None` with `--no-cookies`.
@@ -126,6 +128,11 @@ impl SeedHeaders {
 }
 
 impl Fetcher {
+    /// The logins this fetcher sends (see [`request::Logins`]).
+    pub fn logins(&self) -> request::Logins {
+        self.credentials.clone()
+    }
+
     /// Builds the client: connect and whole-request timeouts, a connection pool sized for the
     /// per-host cap, no automatic redirects, and our User-Agent.
     pub fn new(config: &CrawlConfig) -> Result<Self> {
@@ -178,7 +185,7 @@ impl Fetcher {
             first_byte_timeout: config.connect_timeout + config.read_timeout,
             accept_types: config.accept_types.clone().into(),
             tls: std::sync::Arc::new(tls),
-            credentials: std::sync::Arc::new(config.credentials.clone()),
+            credentials: request::Logins::new(config.credentials.clone()),
             seed_headers: std::sync::Arc::new(SeedHeaders {
                 origins: config.seeds.iter().map(crate::canon::origin_key).collect(),
                 headers: to_seeds

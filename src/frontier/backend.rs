@@ -104,6 +104,10 @@ pub trait Frontier {
         None
     }
 
+    /// Hands the frontier the logins requests are sent with, for one that learns of new ones
+    /// while the crawl runs (a shared crawl's); the default ignores them.
+    fn watch_logins(&mut self, _logins: crate::config::request::Logins) {}
+
     /// Which records of the store this process writes the crawl counts, for the live WARC
     /// (`--warc`), which follows the store's page log while the crawl runs; `None` (the
     /// default): every durable record is the crawl's. A shared frontier stores a record before

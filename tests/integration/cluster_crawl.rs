@@ -20,7 +20,7 @@ use crate::support::*;
 pub(crate) struct Origins {
     pub(crate) servers: Vec<SiteServer>,
     peaks: Vec<Arc<AtomicUsize>>,
-    pages: usize,
+    pub(crate) pages: usize,
     /// Open unless a test holds page requests at the origins.
     pub(crate) gate: Arc<Gate>,
 }
@@ -86,12 +86,12 @@ impl Gate {
 
 impl Origins {
     /// `k` generated sites of `pages` pages (plus `/`), each request taking `delay`.
-    fn start(k: usize, pages: usize, delay: Duration) -> Origins {
+    pub(crate) fn start(k: usize, pages: usize, delay: Duration) -> Origins {
         Origins::start_where(k, pages, delay, |_| true)
     }
 
     /// The same, keeping only origins `keep` accepts.
-    fn start_where(
+    pub(crate) fn start_where(
         k: usize,
         pages: usize,
         delay: Duration,
@@ -131,7 +131,7 @@ impl Origins {
     }
 
     /// The same, each request taking `delay`.
-    fn split_slow(
+    pub(crate) fn split_slow(
         boundary: i32,
         (low, high): (usize, usize),
         pages: usize,
@@ -197,7 +197,7 @@ impl Origins {
     /// more than its rate over the crawl. Between two requests of one worker, the spacing is
     /// a single crawler's (how exact that is on the wire under full CPU load is the subject of
     /// the broad-crawl issue): at least half the gap.
-    fn assert_polite(&self, gap: Duration) {
+    pub(crate) fn assert_polite(&self, gap: Duration) {
         for (s, peak) in self.servers.iter().zip(&self.peaks) {
             let mut reqs = s.requests();
             reqs.sort_by_key(|r| r.at);
@@ -279,7 +279,7 @@ pub(crate) const FAST: Pace = Pace {
 /// 1 request/s per origin, 1 s leases renewed every 333 ms: a shard given back drains for
 /// less than the gap, so only the hold after its release and the origin's saved politeness
 /// keep the rate across a handoff.
-const SLOW: Pace = Pace {
+pub(crate) const SLOW: Pace = Pace {
     rate: "1",
     lease: "1s",
     gap: Duration::from_secs(1),
@@ -1080,7 +1080,7 @@ fn a_shared_crawl_applies_duplicate_content_soft_404s_and_pattern_budgets() {
 }
 
 /// `status --json` of one command, parsed.
-fn status_json(args: &[&str], cwd: &Path) -> serde_json::Value {
+pub(crate) fn status_json(args: &[&str], cwd: &Path) -> serde_json::Value {
     let mut args = args.to_vec();
     args.push("--json");
     let out = run(&args, cwd);

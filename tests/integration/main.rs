@@ -31,6 +31,10 @@ mod cluster_warc;
 // `--retry-failed` with `--frontier`: the shared crawl's failed URLs queued again as a round of
 // the crawl's, planned once with three workers and a kill -9; a layout of version 1 upgraded.
 mod cluster_recrawl;
+// The one setup path on a shared crawl: a seeds file of many origins (one given while workers
+// run), logins, a proxy's login and credential headers reaching every worker (one killed, one
+// started later with `worker` only) and shown nowhere; an older database layout upgraded.
+mod cluster_setup;
 // `compact`: unreferenced body bytes reclaimed, every body the same, a crash mid-way harmless.
 mod compact;
 // Library crawls of the fixture site against `fixtures/site-expected.txt` and the server's log:

@@ -321,30 +321,7 @@ fn a_frontier_password_comes_from_pgpassword_or_a_password_file_and_is_never_sho
         let found = leak(&std::fs::read(&file).unwrap(), &[PW]);
         assert_eq!(found, None, "{} holds the password", file.display());
     }
-    // Credentials of a crawl are refused with --frontier: they would be in the shared settings.
-    let with_login = seed.replace("http://", "http://u:p@");
-    for (seed, extra) in [
-        (&seed, ["--header", "X-Api-Key: k"]),
-        (&seed, ["--proxy", "http://u:p@127.0.0.1:9"]),
-        (&with_login, ["--rate", "1"]),
-    ] {
-        let mut args = vec![
-            "crawl",
-            seed,
-            "--frontier",
-            &url,
-            "--crawl",
-            "h",
-            "--db",
-            "h.db",
-        ];
-        args.extend(extra);
-        let out = run_pg(&args, d, &home, &[("PGPASSWORD", PW)]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
-        assert!(err.contains("not supported with --frontier"), "{err}");
-        assert!(!d.join("h.db").exists(), "{extra:?}");
-    }
+    // Credentials with --frontier: see cluster_setup.rs.
 }
 
 #[test]

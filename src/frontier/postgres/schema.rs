@@ -12,6 +12,8 @@
 //! | `urls` | URL ever queued in a crawl | the seen-set and queue: state (0 queued, 1 parked until `due_ms`, 2 settled), depth, order, entry |
 //! | `pages` | stored outcome | which worker's store holds it (by record stamp), its outcome, error kind and body size, whether it is the URL's latest |
 //! | `rounds` | round of a crawl (`--retry-failed`) | what it queued again, so every worker joins the same one |
+//! | `seed_origins` | seeds-file origin (and directory) of a crawl | what its scope is built from besides the settings' seeds (version 3) |
+//! | `crawl_secrets` | crawl | its logins and credential header values, apart from `settings` (version 3) |
 //!
 //! A database of an older version is upgraded by [`install`] (and [`upgrade`]): the additions
 //! of each later version are idempotent DDL, applied in one transaction under the install lock.
@@ -20,7 +22,7 @@ use super::connect::{FrontierUrl, STATEMENT_HINT};
 use crate::error::{Error, Result};
 
 /// The layout this build reads and writes.
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// Serialises installs from processes starting at once (a `pg_advisory_xact_lock` key).
 const INSTALL_LOCK: i64 = 0x706f_6c69_7465; // "polite"
@@ -109,8 +111,27 @@ CREATE TABLE IF NOT EXISTS rounds (
 );
 ";
 
+/// Version 3 (issue 32, one setup path): the seeds-file origins a crawl's scope is built from,
+/// which every worker reads (and a running worker polls, see `cluster::seeds`), and the
+/// crawl's credentials, kept out of `crawls.settings` because `status` prints that (see
+/// `cluster::secrets`). Each row has an `id` so a worker can read only the new ones.
+const ADDITIONS_3: &str = "
+CREATE TABLE IF NOT EXISTS seed_origins (
+    crawl   bigint NOT NULL REFERENCES crawls(id),
+    id      bigserial,
+    origin  text NOT NULL,
+    dir     text NOT NULL DEFAULT '',
+    PRIMARY KEY (crawl, origin, dir)
+);
+CREATE INDEX IF NOT EXISTS seed_origins_id ON seed_origins (crawl, id);
+CREATE TABLE IF NOT EXISTS crawl_secrets (
+    crawl       bigint PRIMARY KEY REFERENCES crawls(id),
+    credentials text NOT NULL
+);
+";
+
 /// The additions of each version after the first, in order: `(version, DDL)`.
-const ADDITIONS: &[(i32, &str)] = &[(2, ADDITIONS_2)];
+const ADDITIONS: &[(i32, &str)] = &[(2, ADDITIONS_2), (3, ADDITIONS_3)];
 
 /// The version the database holds, `None` when it holds no politecrawl tables.
 pub fn found(client: &mut impl postgres::GenericClient, url: &FrontierUrl) -> Result<Option<i32>> {
@@ -185,4 +206,11 @@ fn setup(client: &mut postgres::Client, url: &FrontierUrl, create: bool) -> Resu
             .map_err(err)?;
     }
     tx.commit().map_err(err)
+}
+
+/// [`check`], upgrading a database of an older version first (a worker joining a crawl made by
+/// an older build); `Ok(false)` when it holds no politecrawl tables.
+pub fn check_or_upgrade(client: &mut postgres::Client, url: &FrontierUrl) -> Result<bool> {
+    upgrade(client, url)?;
+    check(client, url)
 }
