@@ -87,6 +87,9 @@ pub struct ClusterFrontier<'a> {
     /// The scope's late seed origins, and the last `seed_origins` row put there (see
     /// [`ClusterFrontier::watch_seed_origins`]).
     late: Option<(crate::canon::LateOrigins, i64)>,
+    /// Command-line seeds' origins read before the fetcher's logins were in hand (see
+    /// [`Frontier::watch_logins`]).
+    seed_origins_read: Vec<String>,
     /// The fetcher's logins, and the crawl's credentials as last read (see
     /// [`Frontier::watch_logins`]).
     logins: Option<(
@@ -138,6 +141,7 @@ impl<'a> ClusterFrontier<'a> {
             refused: 0,
             pending: Arc::default(),
             late: None,
+            seed_origins_read: Vec::new(),
             logins: None,
             crawl_id: crawl.id,
         })
@@ -154,8 +158,15 @@ impl<'a> ClusterFrontier<'a> {
         let (found, last) = self
             .pg
             .run(|c, url| super::seeds::since(c, url, crawl, after))?;
-        for (origin, dir) in &found {
+        for ((origin, dir), seed) in &found {
             add(origin, &super::seeds::dirs_of(dir));
+            if *seed {
+                // The credential headers go to a command-line seed's origin.
+                match &self.logins {
+                    Some((logins, _)) => logins.add_seed_origin(origin),
+                    None => self.seed_origins_read.push(origin.clone()),
+                }
+            }
         }
         Ok(last)
     }
@@ -625,6 +636,9 @@ impl Frontier for ClusterFrontier<'_> {
     fn watch_logins(&mut self, logins: crate::config::request::Logins) {
         let known =
             crate::config::request::Credentials::load(self.store.path()).unwrap_or_default();
+        for origin in self.seed_origins_read.drain(..) {
+            logins.add_seed_origin(&origin);
+        }
         self.logins = Some((logins, known));
     }
 

@@ -16,12 +16,15 @@ use crate::frontier::postgres::connect::{FrontierUrl, STATEMENT_HINT};
 /// (`scope=prefix` lines), `None` for the whole origin.
 pub type SeedOrigin = (String, Option<String>);
 
-/// Adds `origins` to crawl `crawl`'s seed origins (those already there are left as they are).
+/// Adds `origins` to crawl `crawl`'s seed origins (those already there are left as they are);
+/// `seed`: they are command-line seeds' (the credential `--header`s go to them), not a seeds
+/// file's.
 pub fn add(
     client: &mut impl postgres::GenericClient,
     url: &FrontierUrl,
     crawl: i64,
     origins: &[SeedOrigin],
+    seed: bool,
 ) -> Result<()> {
     if origins.is_empty() {
         return Ok(());
@@ -36,26 +39,27 @@ pub fn add(
     let (names, dirs): (Vec<&str>, Vec<&str>) = rows.into_iter().unzip();
     client
         .execute(
-            "INSERT INTO seed_origins (crawl, origin, dir)
-             SELECT $1, o, d FROM unnest($2::text[], $3::text[]) AS t(o, d)
-             ON CONFLICT (crawl, origin, dir) DO NOTHING",
-            &[&crawl, &names, &dirs],
+            "INSERT INTO seed_origins (crawl, origin, dir, seed)
+             SELECT $1, o, d, $4 FROM unnest($2::text[], $3::text[]) AS t(o, d)
+             ON CONFLICT (crawl, origin, dir, seed) DO NOTHING",
+            &[&crawl, &names, &dirs, &seed],
         )
         .map_err(|e| url.error("keeping the seeds' origins", &e, STATEMENT_HINT))?;
     Ok(())
 }
 
-/// Crawl `crawl`'s seed origins added after row `after` (0: all), with the last row's id
-/// (`after` when there is none).
+/// Crawl `crawl`'s seed origins added after row `after` (0: all), each with whether it is a
+/// command-line seed's, and the last row's id (`after` when there is none).
 pub fn since(
     client: &mut impl postgres::GenericClient,
     url: &FrontierUrl,
     crawl: i64,
     after: i64,
-) -> Result<(Vec<SeedOrigin>, i64)> {
+) -> Result<(Vec<(SeedOrigin, bool)>, i64)> {
     let rows = client
         .query(
-            "SELECT id, origin, dir FROM seed_origins WHERE crawl = $1 AND id > $2 ORDER BY id",
+            "SELECT id, origin, dir, seed FROM seed_origins WHERE crawl = $1 AND id > $2
+             ORDER BY id",
             &[&crawl, &after],
         )
         .map_err(|e| url.error("reading the seeds' origins", &e, STATEMENT_HINT))?;
@@ -64,7 +68,7 @@ pub fn since(
         .iter()
         .map(|r| {
             let dir: String = r.get(2);
-            (r.get(1), (!dir.is_empty()).then_some(dir))
+            ((r.get(1), (!dir.is_empty()).then_some(dir)), r.get(3))
         })
         .collect();
     Ok((origins, last))

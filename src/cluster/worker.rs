@@ -183,7 +183,7 @@ pub(crate) fn open_crawl(
                     (crate::canon::origin_key(u), dir)
                 })
                 .collect();
-            super::seeds::add(&mut client, &url, crawl.id, &origins)?;
+            super::seeds::add(&mut client, &url, crawl.id, &origins, true)?;
             let mut mine = given.credentials.clone();
             if let Some(login) = login {
                 for seed in &config.seeds {
@@ -335,7 +335,7 @@ pub(crate) struct SharedSeeds<'a> {
 impl crate::seeds_file::SeedSink for SharedSeeds<'_> {
     fn origins(&mut self, origins: &[(String, Option<String>)]) -> Result<()> {
         let s = self.shared;
-        super::seeds::add(&mut self.client, &s.url, s.crawl.id, origins)
+        super::seeds::add(&mut self.client, &s.url, s.crawl.id, origins, false)
     }
 
     fn queue(&mut self, seeds: &[Url]) -> Result<u64> {

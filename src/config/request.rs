@@ -303,11 +303,16 @@ impl Credentials {
     }
 }
 
-/// The HTTP Basic logins requests are sent with, shared with whoever learns of new ones while
-/// the crawl runs: a shared crawl's worker reads those another `crawl --frontier` adds (a seed
-/// with `user:password@`, `--user` for new seeds) before it can lease their URLs.
+/// The HTTP Basic logins requests are sent with, and the seeds' origins the credential
+/// `--header`s go to, shared with whoever learns of new ones while the crawl runs: a shared
+/// crawl's worker reads those another `crawl --frontier` adds (a seed with `user:password@`,
+/// `--user` for new seeds, a new seed of a crawl with credential headers) before it can lease
+/// their URLs.
 #[derive(Clone, Debug)]
-pub struct Logins(std::sync::Arc<std::sync::RwLock<Credentials>>);
+pub struct Logins(
+    std::sync::Arc<std::sync::RwLock<Credentials>>,
+    std::sync::Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
+);
 
 impl Logins {
     /// Replaces the logins by origin with `credentials`' (the proxy's login, fixed when the
@@ -317,9 +322,24 @@ impl Logins {
         held.extend(credentials);
     }
 
-    /// Shares `credentials`.
-    pub fn new(credentials: Credentials) -> Self {
-        Logins(std::sync::Arc::new(std::sync::RwLock::new(credentials)))
+    /// Shares `credentials`, and the seeds' origins `seed_origins`.
+    pub fn new(credentials: Credentials, seed_origins: std::collections::HashSet<String>) -> Self {
+        Logins(
+            std::sync::Arc::new(std::sync::RwLock::new(credentials)),
+            std::sync::Arc::new(std::sync::RwLock::new(seed_origins)),
+        )
+    }
+
+    /// Adds a seed's origin (`https://host:port`): the credential headers go there too.
+    pub fn add_seed_origin(&self, origin: &str) {
+        let mut held = self.1.write().unwrap_or_else(|p| p.into_inner());
+        held.insert(origin.to_string());
+    }
+
+    /// Whether `url` is on a seed's origin (where the credential headers go).
+    pub fn is_seed_origin(&self, url: &Url) -> bool {
+        let held = self.1.read().unwrap_or_else(|p| p.into_inner());
+        held.contains(&crate::canon::origin_key(url))
     }
 
     /// The `Authorization` value for a request to `url` (see [`Credentials::authorization`]).

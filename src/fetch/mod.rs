@@ -111,16 +111,16 @@ pub struct Fetcher {
 /// `--user` login. The other `--header`s go with every request; these would hand a session or a
 /// key to every host a crawl reaches (`--scope any`, a redirect, a robots.txt moved to an
 /// intranet host).
+/// The origins are the [`request::Logins`]' (a shared crawl's can grow while it runs).
 #[derive(Debug, Default)]
 struct SeedHeaders {
-    origins: std::collections::HashSet<String>,
     headers: Vec<(String, String)>,
 }
 
 impl SeedHeaders {
     /// The credential headers to send with a request to `url`.
-    fn for_url(&self, url: &Url) -> &[(String, String)] {
-        if self.headers.is_empty() || !self.origins.contains(&crate::canon::origin_key(url)) {
+    fn for_url(&self, url: &Url, logins: &request::Logins) -> &[(String, String)] {
+        if self.headers.is_empty() || !logins.is_seed_origin(url) {
             return &[];
         }
         &self.headers
@@ -185,9 +185,11 @@ impl Fetcher {
             first_byte_timeout: config.connect_timeout + config.read_timeout,
             accept_types: config.accept_types.clone().into(),
             tls: std::sync::Arc::new(tls),
-            credentials: request::Logins::new(config.credentials.clone()),
+            credentials: request::Logins::new(
+                config.credentials.clone(),
+                config.seeds.iter().map(crate::canon::origin_key).collect(),
+            ),
             seed_headers: std::sync::Arc::new(SeedHeaders {
-                origins: config.seeds.iter().map(crate::canon::origin_key).collect(),
                 headers: to_seeds
                     .iter()
                     .filter_map(|line| request::parse_header(line).ok())
@@ -304,7 +306,7 @@ impl Fetcher {
         if let Some(auth) = self.credentials.authorization(url) {
             req = req.header("authorization", auth);
         }
-        for (name, value) in self.seed_headers.for_url(url) {
+        for (name, value) in self.seed_headers.for_url(url, &self.credentials) {
             req = req.header(name.as_str(), value.as_str());
         }
         if let Some(cookie) = self.cookies.as_ref().and_then(|j| j.header_for(url)) {

@@ -114,14 +114,16 @@ CREATE TABLE IF NOT EXISTS rounds (
 /// Version 3 (issue 32, one setup path): the seeds-file origins a crawl's scope is built from,
 /// which every worker reads (and a running worker polls, see `cluster::seeds`), and the
 /// crawl's credentials, kept out of `crawls.settings` because `status` prints that (see
-/// `cluster::secrets`). Each row has an `id` so a worker can read only the new ones.
+/// `cluster::secrets`). Each row has an `id` so a worker can read only the new ones; `seed`
+/// marks a command-line seed's origin (credential headers go there, not to a seeds file's).
 const ADDITIONS_3: &str = "
 CREATE TABLE IF NOT EXISTS seed_origins (
     crawl   bigint NOT NULL REFERENCES crawls(id),
     id      bigserial,
     origin  text NOT NULL,
     dir     text NOT NULL DEFAULT '',
-    PRIMARY KEY (crawl, origin, dir)
+    seed    boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (crawl, origin, dir, seed)
 );
 CREATE INDEX IF NOT EXISTS seed_origins_id ON seed_origins (crawl, id);
 CREATE TABLE IF NOT EXISTS crawl_secrets (
