@@ -310,7 +310,13 @@ impl Worker {
     }
 
     /// The first worker: creates crawl `name` with the seeds, 8 shards and `pace`.
-    pub(crate) fn first(dir: &Path, pg: &Postgres, crawl: &str, seeds: &[String], pace: Pace) -> Worker {
+    pub(crate) fn first(
+        dir: &Path,
+        pg: &Postgres,
+        crawl: &str,
+        seeds: &[String],
+        pace: Pace,
+    ) -> Worker {
         Worker::first_with(dir, pg, crawl, seeds, pace, &[])
     }
 
