@@ -124,6 +124,15 @@ fn run(a: &Args) -> Result<String, Box<dyn std::error::Error>> {
         }
     }
     let rows = copy.finish()?;
+    // The crawl's kept totals, as the crawler's own queueing would have left them (the
+    // `''` row, as an upgrade fills it).
+    let queued = politecrawl::frontier::postgres::queue::Delta {
+        queued: rows as i64,
+        ..Default::default()
+    };
+    let mut tx = client.transaction()?;
+    politecrawl::frontier::postgres::queue::bump_totals(&mut tx, &url, crawl.id, "", &queued)?;
+    tx.commit()?;
     let secs = start.elapsed().as_secs_f64();
     client.batch_execute("ANALYZE")?;
     Ok(format!(

@@ -44,7 +44,8 @@ const READ_AHEAD: i64 = 16;
 /// How often a worker looks for URLs other workers queued in its shards.
 const RESCAN_EVERY: Duration = Duration::from_secs(2);
 
-/// How long the totals (progress lines, `status`) are reused: counting is a scan.
+/// How long the totals (progress lines, `--max-pages`) are reused: a read of the kept
+/// `totals` rows, one round trip, which a commit need not pay each time.
 const TOTALS_EVERY: Duration = Duration::from_secs(2);
 
 /// How long the "anything left anywhere" answer is reused by an idle worker.
@@ -126,7 +127,7 @@ impl<'a> ClusterFrontier<'a> {
         Ok(ClusterFrontier {
             store,
             pg,
-            queue: SharedQueue::new(crawl.id, crawl.shards),
+            queue: SharedQueue::new(crawl.id, crawl.shards).with_writer(worker),
             shards,
             permits: Arc::new(SendPermits::new(crawl.shards as usize)),
             origins: HashMap::new(),

@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::failure::ErrorKind;
 use crate::frontier::entry::{decode_entry, encode_entry};
 use crate::frontier::postgres::connect::{FrontierUrl, STATEMENT_HINT};
-use crate::frontier::postgres::queue::{outcome, state};
+use crate::frontier::postgres::queue::{bump_totals, outcome, state, Delta};
 
 /// What `--retry-failed` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +134,13 @@ fn requeue(
         &[&crawl, &state::QUEUED, &round, &urls, &entries],
     )
     .map_err(err)?;
+    // Settled → queued: the planner's part of the totals (the `''` row: planners of one crawl
+    // wait for each other on the crawl's row above, so nobody else holds it).
+    let queued = Delta {
+        queued: urls.len() as i64,
+        ..Delta::default()
+    };
+    bump_totals(tx, url, crawl, "", &queued)?;
     Ok(urls.len() as u64)
 }
 

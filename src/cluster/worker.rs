@@ -274,7 +274,7 @@ impl Shared {
         Ok(SharedSeeds {
             shared: self,
             client: self.url.connect()?,
-            queue: SharedQueue::new(self.crawl.id, self.crawl.shards),
+            queue: SharedQueue::new(self.crawl.id, self.crawl.shards).with_writer(self.worker()),
         })
     }
 

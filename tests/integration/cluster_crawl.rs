@@ -692,6 +692,60 @@ fn a_killed_worker_s_shards_are_taken_over_and_the_crawl_completes_without_loss(
     );
     assert!(twice.iter().all(|(_, n)| *n == 2), "{twice:?}");
     origins.assert_polite(FAST.gap);
+    // The totals kept in the commits (one row per worker, the killed one's too) are what
+    // counting the tables gives, and `status` shows them.
+    let counted = totals_agree(&pg, "kill");
+    assert_eq!(counted[0], 0, "nothing left queued");
+    assert_eq!(counted[1], origins.all_urls().len() as i64);
+    // A crawl of layout 3 (before the totals were kept) is counted once by the upgrade.
+    let mut c = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    c.batch_execute("DROP TABLE totals; UPDATE politecrawl_schema SET version = 3")
+        .unwrap();
+    let status = run(
+        &[
+            "status",
+            "--frontier",
+            &pg.url(),
+            "--crawl",
+            "kill",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(status.status.success(), "{}", stderr(&status));
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["done"].as_i64(), Some(counted[1]), "{v}");
+    assert_eq!(totals_agree(&pg, "kill"), counted);
+}
+
+/// The crawl's kept totals (summed over `totals`) against a count of `urls` and `pages`:
+/// [queued, done, failed, blocked, bytes], asserted equal.
+pub(crate) fn totals_agree(pg: &Postgres, crawl: &str) -> [i64; 5] {
+    let mut c = postgres::Client::connect(&pg.url(), postgres::NoTls).unwrap();
+    let id: i64 = c
+        .query_one("SELECT id FROM crawls WHERE name = $1", &[&crawl])
+        .unwrap()
+        .get(0);
+    let read = |c: &mut postgres::Client, sql: &str| -> [i64; 5] {
+        let r = c.query_one(sql, &[&id]).unwrap();
+        [0, 1, 2, 3, 4].map(|i| r.get::<_, i64>(i))
+    };
+    let kept = read(
+        &mut c,
+        "SELECT coalesce(sum(queued), 0)::bigint, coalesce(sum(done), 0)::bigint,
+                coalesce(sum(failed), 0)::bigint, coalesce(sum(blocked), 0)::bigint,
+                coalesce(sum(bytes), 0)::bigint FROM totals WHERE crawl = $1",
+    );
+    let counted = read(
+        &mut c,
+        "SELECT (SELECT count(*) FROM urls WHERE crawl = $1 AND state < 2),
+                (SELECT count(*) FROM pages WHERE crawl = $1 AND latest AND outcome = 0),
+                (SELECT count(*) FROM pages WHERE crawl = $1 AND latest AND outcome = 1),
+                (SELECT count(*) FROM pages WHERE crawl = $1 AND latest AND outcome > 1),
+                (SELECT coalesce(sum(bytes), 0)::bigint FROM pages WHERE crawl = $1 AND latest)",
+    );
+    assert_eq!(kept, counted, "kept totals against a count of the tables");
+    counted
 }
 
 #[test]

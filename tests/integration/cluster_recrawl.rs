@@ -334,6 +334,8 @@ fn retry_failed_with_three_workers_and_a_kill_9_requests_each_failed_url_once_mo
         totals(&pg, "retry", dir.path()),
         ((total - still.len()) as u64, still.len() as u64)
     );
+    // Kept in the commits (the round's planner and each worker), they agree with a count.
+    crate::cluster_crawl::totals_agree(&pg, "retry");
     let all: Vec<&Worker> = ws.iter().collect();
     let latest = records(&pg, "retry", &all, "latest", dir.path());
     assert_eq!(latest.len(), total, "{latest:?}");

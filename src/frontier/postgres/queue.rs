@@ -44,6 +44,66 @@ pub struct SharedQueue {
     crawl: i64,
     shards: i32,
     ids: HashMap<String, i64>,
+    /// Whose row of `totals` this process's changes go to (see [`bump_totals`]).
+    writer: String,
+}
+
+/// A change to the crawl's totals, made in the transaction that changes what they count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// URLs queued or parked.
+    pub queued: i64,
+    /// Latest outcomes that are responses.
+    pub done: i64,
+    /// Latest outcomes that are failures.
+    pub failed: i64,
+    /// Latest outcomes that are robots.txt refusals.
+    pub blocked: i64,
+    /// The latest outcomes' body bytes.
+    pub bytes: i64,
+}
+
+impl Delta {
+    /// One latest outcome of `class` with `bytes` more (`sign` 1) or fewer (`sign` -1).
+    fn outcome(&mut self, class: i16, n: i64, bytes: i64, sign: i64) {
+        match class {
+            outcome::DONE => self.done += sign * n,
+            outcome::FAILED => self.failed += sign * n,
+            _ => self.blocked += sign * n,
+        }
+        self.bytes += sign * bytes;
+    }
+}
+
+/// Adds `d` to `writer`'s row of crawl `crawl`'s totals, inside the caller's transaction, as
+/// its last statement: the totals are kept, not counted, so `status --frontier`, progress
+/// lines and `--max-pages` read a few rows however big the crawl (counting `urls` every 2 s
+/// was most of PostgreSQL's work per URL at 10 M queued, BENCHMARKS 4b). Each process writes
+/// its own row, so two commits never wait for each other here; the crawl's totals are the
+/// rows' sum. Last in the transaction, so a commit holding this row waits for nothing else.
+pub fn bump_totals(
+    tx: &mut impl GenericClient,
+    url: &FrontierUrl,
+    crawl: i64,
+    writer: &str,
+    d: &Delta,
+) -> Result<()> {
+    if *d == Delta::default() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO totals AS t (crawl, writer, queued, done, failed, blocked, bytes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (crawl, writer) DO UPDATE SET
+             queued = t.queued + EXCLUDED.queued, done = t.done + EXCLUDED.done,
+             failed = t.failed + EXCLUDED.failed, blocked = t.blocked + EXCLUDED.blocked,
+             bytes = t.bytes + EXCLUDED.bytes",
+        &[
+            &crawl, &writer, &d.queued, &d.done, &d.failed, &d.blocked, &d.bytes,
+        ],
+    )
+    .map_err(|e| url.error("keeping the crawl's totals", &e, STATEMENT_HINT))?;
+    Ok(())
 }
 
 /// An origin's saved politeness state and robots.txt verdict, encoded, as stored.
@@ -80,7 +140,14 @@ impl SharedQueue {
             crawl,
             shards,
             ids: HashMap::new(),
+            writer: String::new(),
         }
+    }
+
+    /// The same, its changes to the totals kept in `writer`'s row (a worker's id).
+    pub fn with_writer(mut self, writer: &str) -> SharedQueue {
+        self.writer = writer.to_string();
+        self
     }
 
     /// How many shards the crawl's origins are spread over.
@@ -177,6 +244,11 @@ impl SharedQueue {
                 &[&self.crawl, &urls, &shards, &ids, &depths, &blobs],
             )
             .map_err(|e| url.error("queueing URLs", &e, STATEMENT_HINT))?;
+        let queued = Delta {
+            queued: rows.len() as i64,
+            ..Delta::default()
+        };
+        bump_totals(tx, url, self.crawl, &self.writer, &queued)?;
         let by_id: HashMap<i64, &str> = ids.iter().copied().zip(names.iter().copied()).collect();
         Ok(rows
             .iter()
@@ -257,36 +329,57 @@ impl SharedQueue {
         let classes: Vec<i16> = pages.iter().map(|p| p.class).collect();
         let bytes: Vec<i64> = pages.iter().map(|p| p.bytes).collect();
         let kinds: Vec<Option<&str>> = pages.iter().map(|p| p.kind).collect();
-        tx.execute(
-            "UPDATE urls SET state = 2, due_ms = NULL WHERE crawl = $1 AND url = ANY($2)",
-            &[&self.crawl, &urls],
-        )
-        .map_err(err)?;
+        // Only URLs still queued or parked change (a commit sent again changes nothing).
+        let settled = tx
+            .execute(
+                "UPDATE urls SET state = 2, due_ms = NULL
+                 WHERE crawl = $1 AND url = ANY($2) AND state < 2",
+                &[&self.crawl, &urls],
+            )
+            .map_err(err)?;
+        let mut d = Delta {
+            queued: -(settled as i64),
+            ..Delta::default()
+        };
         // A URL fetched again (`--retry-failed`): its earlier outcome stops counting (in the
         // same statement, one round trip). Not the row of this very outcome, so a commit sent
         // again leaves it the latest.
-        tx.execute(
-            "WITH earlier AS (
+        // What the totals lose (the earlier outcomes) and gain (those inserted), by class.
+        let changed = tx
+            .query(
+                "WITH earlier AS (
                  UPDATE pages p SET latest = false FROM unnest($2::text[], $5::bigint[]) AS t(u, s)
-                 WHERE p.crawl = $1 AND p.url = t.u AND p.stamp <> t.s AND p.latest)
+                 WHERE p.crawl = $1 AND p.url = t.u AND p.stamp <> t.s AND p.latest
+                 RETURNING p.outcome, p.bytes),
+             inserted AS (
              INSERT INTO pages (crawl, url, origin, worker, stamp, outcome, bytes, kind)
              SELECT $1, u, o, w, s, c, b, k
              FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bigint[], $6::smallint[],
                          $7::bigint[], $8::text[]) AS t(u, o, w, s, c, b, k)
-             ON CONFLICT DO NOTHING",
-            &[
-                &self.crawl,
-                &urls,
-                &origins,
-                &workers,
-                &stamps,
-                &classes,
-                &bytes,
-                &kinds,
-            ],
-        )
-        .map_err(err)?;
-        Ok(())
+             ON CONFLICT DO NOTHING RETURNING outcome, bytes)
+             SELECT -1::bigint, outcome, count(*), coalesce(sum(bytes), 0)::bigint
+             FROM earlier GROUP BY outcome
+             UNION ALL
+             SELECT 1::bigint, outcome, count(*), coalesce(sum(bytes), 0)::bigint
+             FROM inserted GROUP BY outcome",
+                &[
+                    &self.crawl,
+                    &urls,
+                    &origins,
+                    &workers,
+                    &stamps,
+                    &classes,
+                    &bytes,
+                    &kinds,
+                ],
+            )
+            .map_err(err)?;
+        for r in &changed {
+            let (sign, class, n, bytes): (i64, i16, i64, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3));
+            d.outcome(class, n, bytes, sign);
+        }
+        bump_totals(tx, url, self.crawl, &self.writer, &d)
     }
 
     /// Inside a fenced commit: saves origins' politeness state (it moves with the shard).
@@ -462,34 +555,28 @@ impl SharedQueue {
     /// The crawl's totals: URLs queued or parked, and stored outcomes by class, over every
     /// worker.
     pub fn counters(&self, client: &mut impl GenericClient, url: &FrontierUrl) -> Result<Counters> {
-        let err = |e: postgres::Error| url.error("reading the totals", &e, STATEMENT_HINT);
-        let queued: i64 = client
+        let row = client
             .query_one(
-                "SELECT count(*) FROM urls WHERE crawl = $1 AND state < 2",
+                "SELECT coalesce(sum(queued), 0)::bigint, coalesce(sum(done), 0)::bigint,
+                        coalesce(sum(failed), 0)::bigint, coalesce(sum(blocked), 0)::bigint,
+                        coalesce(sum(bytes), 0)::bigint
+                 FROM totals WHERE crawl = $1",
                 &[&self.crawl],
             )
-            .map_err(err)?
-            .get(0);
-        let mut c = Counters {
-            queued: queued as u64,
+            .map_err(|e| url.error("reading the totals", &e, STATEMENT_HINT))?;
+        let n = |i: usize| r_u64(row.get::<_, i64>(i));
+        Ok(Counters {
+            queued: n(0),
+            done: n(1),
+            failed: n(2),
+            blocked: n(3),
+            bytes: n(4),
             ..Counters::default()
-        };
-        for row in client
-            .query(
-                "SELECT outcome, count(*), coalesce(sum(bytes), 0)::bigint FROM pages
-                 WHERE crawl = $1 AND latest GROUP BY outcome",
-                &[&self.crawl],
-            )
-            .map_err(err)?
-        {
-            let (class, n, bytes): (i16, i64, i64) = (row.get(0), row.get(1), row.get(2));
-            match class {
-                outcome::DONE => c.done = n as u64,
-                outcome::FAILED => c.failed = n as u64,
-                _ => c.blocked = n as u64,
-            }
-            c.bytes += bytes as u64;
-        }
-        Ok(c)
+        })
     }
+}
+
+/// A kept total as a count (never below zero, whatever a bug did to it).
+fn r_u64(v: i64) -> u64 {
+    v.max(0) as u64
 }

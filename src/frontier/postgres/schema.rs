@@ -14,6 +14,7 @@
 //! | `rounds` | round of a crawl (`--retry-failed`) | what it queued again, so every worker joins the same one |
 //! | `seed_origins` | seeds-file origin (and directory) of a crawl | what its scope is built from besides the settings' seeds (version 3) |
 //! | `crawl_secrets` | crawl | its logins and credential header values, apart from `settings` (version 3) |
+//! | `totals` | process that writes to a crawl | its part of the crawl's totals, kept in the commits that change them (version 4) |
 //!
 //! A database of an older version is upgraded by [`install`] (and [`upgrade`]): the additions
 //! of each later version are idempotent DDL, applied in one transaction under the install lock.
@@ -22,7 +23,7 @@ use super::connect::{FrontierUrl, STATEMENT_HINT};
 use crate::error::{Error, Result};
 
 /// The layout this build reads and writes.
-pub const VERSION: i32 = 3;
+pub const VERSION: i32 = 4;
 
 /// Serialises installs from processes starting at once (a `pg_advisory_xact_lock` key).
 const INSTALL_LOCK: i64 = 0x706f_6c69_7465; // "polite"
@@ -132,8 +133,34 @@ CREATE TABLE IF NOT EXISTS crawl_secrets (
 );
 ";
 
+/// Version 4 (issue 35): the crawl's totals kept, not counted: a row per process that writes
+/// (a worker's id; `''` for the planner of a retry round and for what an upgrade found), added
+/// to in the transaction that changes what they count (`queue::bump_totals`). An upgrade
+/// counts an existing crawl once, into the `''` row.
+const ADDITIONS_4: &str = "
+CREATE TABLE IF NOT EXISTS totals (
+    crawl   bigint NOT NULL REFERENCES crawls(id),
+    writer  text NOT NULL,
+    queued  bigint NOT NULL DEFAULT 0,
+    done    bigint NOT NULL DEFAULT 0,
+    failed  bigint NOT NULL DEFAULT 0,
+    blocked bigint NOT NULL DEFAULT 0,
+    bytes   bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (crawl, writer)
+);
+INSERT INTO totals (crawl, writer, queued, done, failed, blocked, bytes)
+SELECT c.id, '',
+       (SELECT count(*) FROM urls u WHERE u.crawl = c.id AND u.state < 2),
+       (SELECT count(*) FROM pages p WHERE p.crawl = c.id AND p.latest AND p.outcome = 0),
+       (SELECT count(*) FROM pages p WHERE p.crawl = c.id AND p.latest AND p.outcome = 1),
+       (SELECT count(*) FROM pages p WHERE p.crawl = c.id AND p.latest AND p.outcome > 1),
+       (SELECT coalesce(sum(p.bytes), 0) FROM pages p WHERE p.crawl = c.id AND p.latest)
+FROM crawls c WHERE NOT EXISTS (SELECT 1 FROM totals t WHERE t.crawl = c.id)
+ON CONFLICT DO NOTHING;
+";
+
 /// The additions of each version after the first, in order: `(version, DDL)`.
-const ADDITIONS: &[(i32, &str)] = &[(2, ADDITIONS_2), (3, ADDITIONS_3)];
+const ADDITIONS: &[(i32, &str)] = &[(2, ADDITIONS_2), (3, ADDITIONS_3), (4, ADDITIONS_4)];
 
 /// The version the database holds, `None` when it holds no politecrawl tables.
 pub fn found(client: &mut impl postgres::GenericClient, url: &FrontierUrl) -> Result<Option<i32>> {
