@@ -424,7 +424,7 @@ mod tests {
 
     use super::*;
     use crate::frontier::{add_seeds, lease, settle, Leases};
-    use crate::store::{OpenMode, PageRecord, UrlState};
+    use crate::store::{OpenMode, PageRecord};
 
     /// A frontier's answers, set by the test, and the URLs it was asked about.
     #[derive(Clone, Default)]
@@ -447,30 +447,7 @@ mod tests {
     }
 
     fn record(url: &str) -> PageRecord {
-        PageRecord {
-            url: url.into(),
-            final_url: url.into(),
-            state: UrlState::Done,
-            status: Some(200),
-            headers: vec![],
-            content_type: None,
-            body_len: 4,
-            truncated: false,
-            body_skipped: false,
-            redirect_chain: vec![],
-            fetched_at: String::new(),
-            elapsed_ms: 0,
-            depth: 0,
-            referrer: None,
-            attempts: 1,
-            error: None,
-            http_version: Some("HTTP/1.1".into()),
-            stored_at_us: None,
-            version: None,
-            links_dropped: 0,
-            ip: None,
-            duplicate: None,
-        }
+        PageRecord::done_for_test(url)
     }
 
     /// The target URIs of the response records in the closed files of `prefix`.

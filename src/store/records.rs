@@ -182,6 +182,37 @@ pub struct PageRecord {
     pub duplicate: Option<Duplicate>,
 }
 
+#[cfg(test)]
+impl PageRecord {
+    /// A stored 200 of 4 bytes for `url`, the rest empty: the record tests start from.
+    pub(crate) fn done_for_test(url: &str) -> PageRecord {
+        PageRecord {
+            url: url.into(),
+            final_url: url.into(),
+            state: UrlState::Done,
+            status: Some(200),
+            headers: vec![],
+            content_type: None,
+            body_len: 4,
+            truncated: false,
+            body_skipped: false,
+            redirect_chain: vec![],
+            fetched_at: String::new(),
+            elapsed_ms: 0,
+            depth: 0,
+            referrer: None,
+            attempts: 1,
+            error: None,
+            http_version: Some("HTTP/1.1".into()),
+            stored_at_us: None,
+            version: None,
+            links_dropped: 0,
+            ip: None,
+            duplicate: None,
+        }
+    }
+}
+
 /// What a stored page is a copy of (see [`crate::traps`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Duplicate {
