@@ -73,6 +73,8 @@ pub fn run(dir: &Path) -> Result<DemoReport> {
         .map_err(|e| Error::io(format!("creating {}", export_path.display()), e))?;
     let mut out = std::io::BufWriter::new(file);
     let exported = export::export(&store, Format::Jsonl, &export::Filter::default(), &mut out)?;
+    // As a crawl ends: the next command opens the database at once, `status` without a copy.
+    crate::status_snapshot::close(store)?;
     Ok(DemoReport {
         summary,
         status,
