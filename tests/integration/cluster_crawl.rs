@@ -870,6 +870,9 @@ fn workers_stop_sending_while_postgresql_is_down_and_continue_without_loss() {
         origins.all_urls()
     );
     origins.assert_polite(FAST.gap);
+    // Commits sent again after the restart (their answers lost) counted once.
+    let counted = totals_agree(&pg, "restart");
+    assert_eq!(counted[1], origins.all_urls().len() as i64);
 }
 
 #[test]
