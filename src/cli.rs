@@ -179,6 +179,21 @@ pub struct CrawlArgs {
     pub shard_lease: Duration,
 }
 
+impl CrawlArgs {
+    /// What this command brings besides its settings, for a crawl of its own or a shared one.
+    pub fn inputs(&self, login: Option<politecrawl::Login>) -> politecrawl::crawl::Inputs {
+        politecrawl::crawl::Inputs {
+            seeds: self.seeds.clone(),
+            login,
+            cookies: self.cookies.clone(),
+            seeds_file: self.seeds_file.clone(),
+            strict: self.strict,
+            // A shared crawl's is a round of the crawl's, planned once (`cluster::retry`).
+            retry_failed: self.retry_failed.then(|| self.kind.clone()),
+        }
+    }
+}
+
 /// `--shard-lease`: a duration of at least a second, so renewals (a third of it) keep up.
 fn parse_lease(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;

@@ -262,15 +262,7 @@ fn crawl(args: CrawlArgs) -> Result<ExitCode> {
     let progress = Progress::new();
     let display =
         terminal::ProgressDisplay::start(progress.clone(), args.no_progress, args.progress_every);
-    let login = login(&args)?;
-    let inputs = politecrawl::crawl::Inputs {
-        seeds: args.seeds.clone(),
-        login,
-        cookies: args.cookies.clone(),
-        seeds_file: args.seeds_file.clone(),
-        strict: args.strict,
-        retry_failed: args.retry_failed.then(|| args.kind.clone()),
-    };
+    let inputs = args.inputs(login(&args)?);
     let result = politecrawl::crawl::start(
         &db,
         &inputs,

@@ -35,15 +35,7 @@ pub fn crawl(
         lease: args.shard_lease,
         bind: None,
     };
-    let inputs = politecrawl::crawl::Inputs {
-        seeds: args.seeds.clone(),
-        login,
-        cookies: args.cookies.clone(),
-        seeds_file: args.seeds_file.clone(),
-        strict: args.strict,
-        // A round of the crawl's, planned once over PostgreSQL (`cluster::retry`).
-        retry_failed: args.retry_failed.then(|| args.kind.clone()),
-    };
+    let inputs = args.inputs(login);
     let run = Run {
         db,
         report: args.report.as_deref(),

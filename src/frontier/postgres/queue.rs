@@ -75,12 +75,12 @@ impl Delta {
     }
 }
 
-/// Adds `d` to `writer`'s row of crawl `crawl`'s totals, inside the caller's transaction, as
-/// its last statement: the totals are kept, not counted, so `status --frontier`, progress
-/// lines and `--max-pages` read a few rows however big the crawl (counting `urls` every 2 s
-/// was most of PostgreSQL's work per URL at 10 M queued, BENCHMARKS 4b). Each process writes
-/// its own row, so two commits never wait for each other here; the crawl's totals are the
-/// rows' sum. Last in the transaction, so a commit holding this row waits for nothing else.
+/// Adds `d` to `writer`'s row of crawl `crawl`'s totals, inside the caller's transaction: the
+/// totals are kept, not counted, so `status --frontier`, progress lines and `--max-pages` read
+/// a few rows however big the crawl (counting `urls` every 2 s was most of PostgreSQL's work
+/// per URL at 10 M queued, BENCHMARKS 4b). Each process writes its own row (a worker's id; the
+/// `''` row only retry planners, which wait for each other on the crawl's row first), so two
+/// commits never wait for each other here; the crawl's totals are the rows' sum.
 pub fn bump_totals(
     tx: &mut impl GenericClient,
     url: &FrontierUrl,
